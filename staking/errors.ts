@@ -1,0 +1,42 @@
+/**
+ * Every rejection staking/ can produce, one code per rule. Documented in staking/README.md (a test
+ * checks). The signer and the API map these to their wire codes.
+ */
+export const STAKING_ERRORS = {
+  STAKING_BAD_HEX: 'A hex field is not valid hex or has the wrong length.',
+  STAKING_TX_MALFORMED:
+    'The bytes do not deserialize as one Bitcoin transaction (truncated, trailing data, bad counts).',
+  STAKING_TX_TOO_LARGE: 'The transaction is larger than the largest consensus-valid transaction.',
+  STAKING_INVALID_KEY: 'A public key is not a valid 32-byte x-only key.',
+  STAKING_DUPLICATE_KEYS: 'The staker, finality-provider and covenant keys are not pairwise distinct.',
+  STAKING_INVALID_ARGUMENT: 'An argument is out of its range (timelock, quorum, value, index).',
+  STAKING_NOT_ENOUGH_OUTPUTS: 'A staking transaction needs at least two outputs.',
+  STAKING_NO_OP_RETURN: 'The transaction has no v0 OP_RETURN output with the expected tag.',
+  STAKING_MULTIPLE_OP_RETURN: 'The transaction has more than one v0 OP_RETURN output.',
+  STAKING_WRONG_TAG: 'The v0 OP_RETURN output carries a tag other than the params tag.',
+  STAKING_NO_STAKING_OUTPUT:
+    'No output pays the staking script rebuilt from the OP_RETURN data and the params.',
+  STAKING_MULTIPLE_STAKING_OUTPUTS: 'More than one output pays the staking script.',
+  STAKING_VALUE_OUT_OF_RANGE: 'The staking value is outside the params min/max staking amount.',
+  STAKING_TIME_OUT_OF_RANGE: 'The staking time is outside the params min/max staking time.',
+  STAKING_UNBONDING_INPUT_COUNT: 'An unbonding transaction must have exactly one input.',
+  STAKING_UNBONDING_OUTPUT_COUNT: 'An unbonding transaction must have exactly one output.',
+  STAKING_UNBONDING_VERSION: 'An unbonding transaction must have version 2.',
+  STAKING_UNBONDING_LOCKTIME: 'An unbonding transaction must have lock time 0.',
+  STAKING_UNBONDING_SEQUENCE: 'The unbonding input must have sequence 0xffffffff (final, not replaceable).',
+  STAKING_UNBONDING_SCRIPTSIG: 'The unbonding input must have an empty scriptSig.',
+  STAKING_UNBONDING_TOO_HEAVY:
+    'The unbonding transaction weighs more than a one-input, one-output taproot spend can.',
+  STAKING_UNBONDING_WRONG_INPUT: 'The unbonding input does not spend the staking output.',
+  STAKING_UNBONDING_WRONG_OUTPUT_SCRIPT: 'The unbonding output does not pay the expected unbonding script.',
+  STAKING_UNBONDING_WRONG_VALUE:
+    'The unbonding output value is not the staking value minus the unbonding fee.',
+  STAKING_UNBONDING_VALUE_TOO_LOW:
+    'The staking value does not cover the unbonding fee plus the minimum unbonding output.',
+  STAKING_INVALID_SIGNATURE: 'A signature is not 64 bytes or does not verify.',
+  STAKING_QUORUM_NOT_MET: 'Fewer covenant signatures than the quorum were given.',
+  STAKING_WITNESS_UNKNOWN_KEY: 'A covenant signature is for a key that is not in the covenant set.',
+  STAKING_WITNESS_DUPLICATE_KEY: 'Two covenant signatures were given for the same key.',
+} as const;
+
+export type StakingErrorCode = keyof typeof STAKING_ERRORS;

@@ -1,0 +1,57 @@
+export { STAKING_ERRORS, type StakingErrorCode } from './errors.ts';
+export {
+  assertStakingTxInRange,
+  classifyStakingTx,
+  isPossibleStakingTx,
+  parseStakingTx,
+  type StakingClassification,
+  type StakingTxData,
+} from './identify.ts';
+export {
+  assertDistinctKeys,
+  buildSlashingLeaf,
+  buildTimelockLeaf,
+  buildUnbondingLeaf,
+  sortKeys,
+} from './leaves.ts';
+export { buildV0OpReturn, decodeV0OpReturn, type V0OpReturnData } from './opReturn.ts';
+export {
+  buildTimelockWithdrawTx,
+  classifyStakingOutputSpend,
+  isUnbondingTimelockWithdraw,
+  revealedScript,
+  type StakingOutputSpend,
+  scriptPathSighash,
+  spendsOutpoint,
+} from './spends.ts';
+export {
+  buildStakingInfo,
+  buildUnbondingInfo,
+  type Leaf,
+  type StakingInfo,
+  type StakingScriptKeys,
+  type UnbondingInfo,
+} from './stakingInfo.ts';
+export { buildStakingOutputs, buildUnfundedStakingTx, type StakingOutputs } from './stakingTx.ts';
+export {
+  type BitcoinNetwork,
+  isP2trScript,
+  LEAF_VERSION_TAPSCRIPT,
+  NUMS_INTERNAL_KEY,
+  tapBranchHash,
+  tapLeafHash,
+  taprootAddress,
+} from './taproot.ts';
+export { MAX_TX_BYTES, parseTransaction, txidOf } from './transaction.ts';
+export {
+  assertUnbondingTx,
+  buildUnbondingTx,
+  expectUnbonding,
+  MAX_UNBONDING_TX_WEIGHT,
+  UNBONDING_SEQUENCE,
+  type UnbondingExpectation,
+  unbondingSighash,
+  verifySchnorr,
+  verifyStakerUnbondingSignature,
+} from './unbonding.ts';
+export { buildTimelockWitness, buildUnbondingWitness, type CovenantSignature } from './witness.ts';

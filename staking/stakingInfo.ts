@@ -1,0 +1,75 @@
+import type { XOnlyKey } from '../common/index.ts';
+import { assertDistinctKeys, buildSlashingLeaf, buildTimelockLeaf, buildUnbondingLeaf } from './leaves.ts';
+import { controlBlock, type TaprootOutput, tapBranchHash, tapLeafHash, taprootOutput } from './taproot.ts';
+
+/** What a staking or unbonding output commits to. */
+export interface StakingScriptKeys {
+  readonly stakerKey: XOnlyKey;
+  /** Phase-1 has exactly one finality provider; more are accepted to reproduce vectors #3 and #5. */
+  readonly fpKeys: readonly XOnlyKey[];
+  readonly covenantKeys: readonly XOnlyKey[];
+  readonly covenantQuorum: number;
+}
+
+export interface Leaf {
+  readonly script: Uint8Array;
+  readonly leafHash: Uint8Array;
+  readonly controlBlock: Uint8Array;
+}
+
+/** The staking output: three leaves in Branch(Branch(timelock, unbonding), slashing). */
+export interface StakingInfo extends TaprootOutput {
+  readonly timelock: Leaf;
+  readonly unbonding: Leaf;
+  readonly slashing: Leaf;
+}
+
+/** The unbonding output: two leaves in Branch(timelock_U, slashing). */
+export interface UnbondingInfo extends TaprootOutput {
+  readonly timelock: Leaf;
+  readonly slashing: Leaf;
+}
+
+/**
+ * The staking output's taproot tree (BuildStakingInfo; staking-protocol.md §2.2, §3): btcd's
+ * AssembleTaprootScriptTree puts [timelock, unbonding, slashing] into
+ * Branch(Branch(timelock, unbonding), slashing). The shape matters; sibling order does not.
+ * @throws {CodedError} STAKING_DUPLICATE_KEYS, STAKING_INVALID_ARGUMENT
+ */
+export function buildStakingInfo(
+  keys: StakingScriptKeys,
+  stakingTime: number,
+  opts: { allowZeroTimelock?: boolean } = {},
+): StakingInfo {
+  assertDistinctKeys(keys.stakerKey, keys.fpKeys, keys.covenantKeys);
+  const tl = buildTimelockLeaf(keys.stakerKey, stakingTime, opts.allowZeroTimelock ?? false);
+  const ub = buildUnbondingLeaf(keys.stakerKey, keys.covenantKeys, keys.covenantQuorum);
+  const sl = buildSlashingLeaf(keys.stakerKey, keys.fpKeys, keys.covenantKeys, keys.covenantQuorum);
+  const [hTl, hUb, hSl] = [tapLeafHash(tl), tapLeafHash(ub), tapLeafHash(sl)];
+  const inner = tapBranchHash(hTl, hUb);
+  const out = taprootOutput(tapBranchHash(inner, hSl));
+  return {
+    ...out,
+    timelock: { script: tl, leafHash: hTl, controlBlock: controlBlock(out, [hUb, hSl]) },
+    unbonding: { script: ub, leafHash: hUb, controlBlock: controlBlock(out, [hTl, hSl]) },
+    slashing: { script: sl, leafHash: hSl, controlBlock: controlBlock(out, [inner]) },
+  };
+}
+
+/**
+ * The unbonding output's tree (BuildUnbondingInfo, §2.3): Branch(timelock_U, slashing), with U the
+ * params' unbonding_time. The slashing leaf is byte-identical to the staking one.
+ * @throws {CodedError} STAKING_DUPLICATE_KEYS, STAKING_INVALID_ARGUMENT
+ */
+export function buildUnbondingInfo(keys: StakingScriptKeys, unbondingTime: number): UnbondingInfo {
+  assertDistinctKeys(keys.stakerKey, keys.fpKeys, keys.covenantKeys);
+  const tl = buildTimelockLeaf(keys.stakerKey, unbondingTime);
+  const sl = buildSlashingLeaf(keys.stakerKey, keys.fpKeys, keys.covenantKeys, keys.covenantQuorum);
+  const [hTl, hSl] = [tapLeafHash(tl), tapLeafHash(sl)];
+  const out = taprootOutput(tapBranchHash(hTl, hSl));
+  return {
+    ...out,
+    timelock: { script: tl, leafHash: hTl, controlBlock: controlBlock(out, [hSl]) },
+    slashing: { script: sl, leafHash: hSl, controlBlock: controlBlock(out, [hTl]) },
+  };
+}

@@ -1,0 +1,89 @@
+import { address, crypto } from 'bitcoinjs-lib';
+import * as ecc from 'tiny-secp256k1';
+import { CodedError, compareBytes, concatBytes, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
+
+/** BIP341 tapscript leaf version. */
+export const LEAF_VERSION_TAPSCRIPT = 0xc0;
+
+/**
+ * The BIP341 NUMS point H (x-only): nobody knows its discrete log, so an output with it as internal
+ * key has no key-path spend (babylon btcstaking/types.go `unspendableKeyPath`).
+ */
+export const NUMS_INTERNAL_KEY: XOnlyKey = parseXOnlyKey(
+  '50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0',
+  'NUMS',
+  'STAKING_INVALID_KEY',
+);
+
+export type BitcoinNetwork = 'mainnet' | 'testnet' | 'signet' | 'regtest';
+const BECH32_HRP: Record<BitcoinNetwork, string> = {
+  mainnet: 'bc',
+  testnet: 'tb',
+  signet: 'tb',
+  regtest: 'bcrt',
+};
+
+function compactSize(n: number): Uint8Array {
+  if (n < 0xfd) return Uint8Array.of(n);
+  if (n <= 0xffff) return Uint8Array.of(0xfd, n & 0xff, n >>> 8);
+  return Uint8Array.of(0xfe, n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24);
+}
+
+/** BIP341 TapLeaf hash: tagged_hash("TapLeaf", 0xc0 ‖ compactSize(len) ‖ script). */
+export function tapLeafHash(leafScript: Uint8Array): Uint8Array {
+  return crypto.taggedHash(
+    'TapLeaf',
+    concatBytes(Uint8Array.of(LEAF_VERSION_TAPSCRIPT), compactSize(leafScript.length), leafScript),
+  );
+}
+
+/** BIP341 TapBranch hash: children sorted, so sibling order never matters (btcd tapBranchHash). */
+export function tapBranchHash(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return crypto.taggedHash('TapBranch', compareBytes(a, b) <= 0 ? concatBytes(a, b) : concatBytes(b, a));
+}
+
+/** A taproot output committed to a script tree, with what spending one of its leaves needs. */
+export interface TaprootOutput {
+  /** The tweaked output key Q (x-only). */
+  readonly outputKey: Uint8Array;
+  /** Parity of Q's y coordinate; the low bit of every control block's first byte. */
+  readonly parity: 0 | 1;
+  /** `OP_1 <Q>`: 51 20 ‖ Q. */
+  readonly pkScript: Uint8Array;
+  readonly merkleRoot: Uint8Array;
+}
+
+/**
+ * Q = H + tagged_hash("TapTweak", H ‖ root)·G with H the NUMS key (BIP341 taproot_tweak_pubkey).
+ * @throws {CodedError} STAKING_INVALID_ARGUMENT in the negligible case the tweak is out of range
+ */
+export function taprootOutput(merkleRoot: Uint8Array): TaprootOutput {
+  const tweak = crypto.taggedHash('TapTweak', concatBytes(NUMS_INTERNAL_KEY, merkleRoot));
+  const tweaked = ecc.xOnlyPointAddTweak(NUMS_INTERNAL_KEY, tweak);
+  if (!tweaked) throw new CodedError('STAKING_INVALID_ARGUMENT', 'taproot tweak produced an invalid point');
+  const outputKey = tweaked.xOnlyPubkey;
+  return {
+    outputKey,
+    parity: tweaked.parity,
+    pkScript: concatBytes(Uint8Array.of(0x51, 0x20), outputKey),
+    merkleRoot,
+  };
+}
+
+/** Control block: (0xc0 | parity) ‖ H ‖ merkle path (BIP341). */
+export function controlBlock(out: TaprootOutput, path: readonly Uint8Array[]): Uint8Array {
+  return concatBytes(Uint8Array.of(LEAF_VERSION_TAPSCRIPT | out.parity), NUMS_INTERNAL_KEY, ...path);
+}
+
+/** The bech32m address of a P2TR pkScript on a network. */
+export function taprootAddress(pkScript: Uint8Array, network: BitcoinNetwork): string {
+  if (pkScript.length !== 34 || pkScript[0] !== 0x51 || pkScript[1] !== 0x20) {
+    throw new CodedError('STAKING_INVALID_ARGUMENT', 'not a P2TR pkScript');
+  }
+  return address.toBech32(pkScript.subarray(2), 1, BECH32_HRP[network]);
+}
+
+/** Whether a pkScript is a witness v1 (P2TR) output. */
+export function isP2trScript(pkScript: Uint8Array): boolean {
+  return pkScript.length === 34 && pkScript[0] === 0x51 && pkScript[1] === 0x20;
+}

@@ -1,0 +1,206 @@
+import { Transaction } from 'bitcoinjs-lib';
+import * as ecc from 'tiny-secp256k1';
+import { bytesEqual, CodedError, hashToTxid, txidToHash, type XOnlyKey } from '../common/index.ts';
+import type { ParamsVersion } from '../params/index.ts';
+import type { StakingTxData } from './identify.ts';
+import { buildUnbondingInfo, type UnbondingInfo } from './stakingInfo.ts';
+
+/** nSequence of the unbonding input: final, so the tx is not replaceable (§5.1). */
+export const UNBONDING_SEQUENCE = 0xffffffff;
+export const UNBONDING_TX_VERSION = 2;
+/**
+ * Far above a fully signed unbonding tx with 20 covenant keys (~2,600 WU), far below anything
+ * that could burden a signer: a request carrying a huge witness is refused before any work.
+ */
+export const MAX_UNBONDING_TX_WEIGHT = 10_000;
+
+/** The staking output an unbonding tx spends, and the unbonding output it must create. */
+export interface UnbondingExpectation {
+  readonly stakingTxid: string;
+  readonly stakingOutputIndex: number;
+  readonly stakingValueSat: bigint;
+  readonly stakingPkScript: Uint8Array;
+  /** The staking output's unbonding leaf: what the staker and the covenants sign. */
+  readonly unbondingLeafScript: Uint8Array;
+  readonly unbondingLeafHash: Uint8Array;
+  readonly unbondingInfo: UnbondingInfo;
+  readonly unbondingValueSat: bigint;
+  readonly unbondingFeeSat: bigint;
+}
+
+/**
+ * What an unbonding tx of an identified staking tx must look like under the params of the staking
+ * tx's inclusion height (§5.1): value = staking value − unbonding_fee, script = the unbonding tree
+ * with U = unbonding_time.
+ * @throws {CodedError} STAKING_UNBONDING_VALUE_TOO_LOW
+ */
+export function expectUnbonding(
+  stakingTxid: string,
+  data: StakingTxData,
+  params: ParamsVersion,
+): UnbondingExpectation {
+  const unbondingValueSat = data.valueSat - params.unbondingFeeSat;
+  if (unbondingValueSat <= 0n) {
+    throw new CodedError(
+      'STAKING_UNBONDING_VALUE_TOO_LOW',
+      `staking value ${data.valueSat} sat does not cover the unbonding fee ${params.unbondingFeeSat} sat`,
+    );
+  }
+  const unbondingInfo = buildUnbondingInfo(
+    {
+      stakerKey: data.stakerKey,
+      fpKeys: [data.fpKey],
+      covenantKeys: params.covenantKeys,
+      covenantQuorum: params.covenantQuorum,
+    },
+    params.unbondingTime,
+  );
+  return {
+    stakingTxid,
+    stakingOutputIndex: data.stakingOutputIndex,
+    stakingValueSat: data.valueSat,
+    stakingPkScript: data.stakingInfo.pkScript,
+    unbondingLeafScript: data.stakingInfo.unbonding.script,
+    unbondingLeafHash: data.stakingInfo.unbonding.leafHash,
+    unbondingInfo,
+    unbondingValueSat,
+    unbondingFeeSat: params.unbondingFeeSat,
+  };
+}
+
+/**
+ * The unsigned unbonding tx: version 2, one input spending the staking output with sequence
+ * 0xffffffff and an empty scriptSig, one output, lock time 0 (§5.1; the vectors' layout).
+ */
+export function buildUnbondingTx(
+  exp: Pick<
+    UnbondingExpectation,
+    'stakingTxid' | 'stakingOutputIndex' | 'unbondingInfo' | 'unbondingValueSat'
+  >,
+): Transaction {
+  const tx = new Transaction();
+  tx.version = UNBONDING_TX_VERSION;
+  tx.locktime = 0;
+  tx.addInput(
+    txidToHash(exp.stakingTxid, 'STAKING_BAD_HEX', 'stakingTxid'),
+    exp.stakingOutputIndex,
+    UNBONDING_SEQUENCE,
+  );
+  tx.addOutput(exp.unbondingInfo.pkScript, exp.unbondingValueSat);
+  return tx;
+}
+
+/**
+ * Checks an unbonding tx strictly, each rule with its own code, in order: shape, version, lock
+ * time, sequence, empty scriptSig, weight, the input spends exactly the staking output, the output
+ * is exactly the expected script and value (so the fee is exactly unbonding_fee).
+ * @throws {CodedError} STAKING_UNBONDING_* codes
+ */
+export function assertUnbondingTx(tx: Transaction, exp: UnbondingExpectation): void {
+  if (tx.ins.length !== 1) {
+    throw new CodedError(
+      'STAKING_UNBONDING_INPUT_COUNT',
+      `unbonding tx must have exactly 1 input, got ${tx.ins.length}`,
+    );
+  }
+  if (tx.outs.length !== 1) {
+    throw new CodedError(
+      'STAKING_UNBONDING_OUTPUT_COUNT',
+      `unbonding tx must have exactly 1 output, got ${tx.outs.length}`,
+    );
+  }
+  if (tx.version !== UNBONDING_TX_VERSION) {
+    throw new CodedError('STAKING_UNBONDING_VERSION', `unbonding tx version must be 2, got ${tx.version}`);
+  }
+  if (tx.locktime !== 0) {
+    throw new CodedError(
+      'STAKING_UNBONDING_LOCKTIME',
+      `unbonding tx lock time must be 0, got ${tx.locktime}`,
+    );
+  }
+  const input = tx.ins[0]!;
+  if (input.sequence !== UNBONDING_SEQUENCE) {
+    throw new CodedError(
+      'STAKING_UNBONDING_SEQUENCE',
+      `unbonding input sequence must be 0xffffffff, got 0x${input.sequence.toString(16)}`,
+    );
+  }
+  if (input.script.length !== 0) {
+    throw new CodedError('STAKING_UNBONDING_SCRIPTSIG', 'unbonding input scriptSig must be empty');
+  }
+  const weight = tx.weight();
+  if (weight > MAX_UNBONDING_TX_WEIGHT) {
+    throw new CodedError(
+      'STAKING_UNBONDING_TOO_HEAVY',
+      `unbonding tx weighs ${weight} WU, more than ${MAX_UNBONDING_TX_WEIGHT}`,
+    );
+  }
+  const spentTxid = hashToTxid(input.hash);
+  if (spentTxid !== exp.stakingTxid || input.index !== exp.stakingOutputIndex) {
+    throw new CodedError(
+      'STAKING_UNBONDING_WRONG_INPUT',
+      `unbonding input spends ${spentTxid}:${input.index}, not the staking output ${exp.stakingTxid}:${exp.stakingOutputIndex}`,
+    );
+  }
+  const output = tx.outs[0]!;
+  if (!bytesEqual(output.script, exp.unbondingInfo.pkScript)) {
+    throw new CodedError(
+      'STAKING_UNBONDING_WRONG_OUTPUT_SCRIPT',
+      'unbonding output does not pay the expected unbonding script',
+    );
+  }
+  if (output.value !== exp.unbondingValueSat) {
+    throw new CodedError(
+      'STAKING_UNBONDING_WRONG_VALUE',
+      `unbonding output value ${output.value} sat must be ${exp.unbondingValueSat} (staking value ${exp.stakingValueSat} − fee ${exp.unbondingFeeSat})`,
+    );
+  }
+}
+
+/**
+ * BIP341 script-path sighash of input 0 over the staking output's unbonding leaf with
+ * SIGHASH_DEFAULT (§5.2): what the staker and every covenant member sign.
+ */
+export function unbondingSighash(tx: Transaction, exp: UnbondingExpectation): Uint8Array {
+  if (tx.ins.length !== 1) {
+    throw new CodedError(
+      'STAKING_UNBONDING_INPUT_COUNT',
+      `unbonding tx must have exactly 1 input, got ${tx.ins.length}`,
+    );
+  }
+  return tx.hashForWitnessV1(
+    0,
+    [exp.stakingPkScript],
+    [exp.stakingValueSat],
+    Transaction.SIGHASH_DEFAULT,
+    exp.unbondingLeafHash,
+  );
+}
+
+/**
+ * BIP340-verifies a 64-byte signature over a sighash. Never throws: a 65-byte signature (explicit
+ * sighash byte), a bad length or a bad key is simply false, as Go's schnorr.ParseSignature refuses it.
+ */
+export function verifySchnorr(
+  sighash: Uint8Array,
+  key: XOnlyKey | Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (signature.length !== 64 || sighash.length !== 32 || key.length !== 32) return false;
+  try {
+    return ecc.verifySchnorr(sighash, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the staker's signature over the unbonding leaf verifies (§5.2). */
+export function verifyStakerUnbondingSignature(
+  tx: Transaction,
+  exp: UnbondingExpectation,
+  stakerKey: XOnlyKey,
+  signature: Uint8Array,
+): boolean {
+  if (tx.ins.length !== 1) return false;
+  return verifySchnorr(unbondingSighash(tx, exp), stakerKey, signature);
+}
