@@ -1,0 +1,34 @@
+/** Small helpers shared by the benchmark scripts: timed loops and aligned output. */
+
+export interface Rate {
+  readonly label: string;
+  readonly ops: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+}
+
+/** Runs `fn` over every item, `rounds` times after one warm-up pass, and returns the best round. */
+export function measure<T>(label: string, items: readonly T[], fn: (item: T) => void, rounds = 3): Rate {
+  for (const it of items) fn(it);
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (const it of items) fn(it);
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (s < best) best = s;
+  }
+  return { label, ops: items.length, seconds: best, perSecond: items.length / best };
+}
+
+export function printRates(title: string, rates: readonly Rate[]): void {
+  console.log(`\n${title}`);
+  for (const r of rates) {
+    console.log(
+      `  ${r.label.padEnd(58)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(12)} /s  (${r.ops} in ${r.seconds.toFixed(3)} s)`,
+    );
+  }
+}
+
+export function ratio(a: Rate, b: Rate): string {
+  return `${a.label} / ${b.label} = ${(a.perSecond / b.perSecond).toFixed(3)}`;
+}
