@@ -1,0 +1,630 @@
+import { readFile } from 'node:fs/promises';
+import { CodedError } from '../common/index.ts';
+import { satToBtc } from './amount.ts';
+import type { BitcoindErrorCode } from './errors.ts';
+import type {
+  AddressInfo,
+  AddressType,
+  BlockchainInfo,
+  BlockHeader,
+  BlockVerbose,
+  CreateWalletOptions,
+  DescriptorInfo,
+  FundRawTransactionResult,
+  GenerateBlockResult,
+  ImportDescriptorRequest,
+  ImportDescriptorResult,
+  MempoolAcceptResult,
+  NetworkInfo,
+  RawTransactionVerbose,
+  SignRawTransactionResult,
+  TxOutInfo,
+  UnspentOutput,
+  WalletLoadResult,
+  WalletProcessPsbtResult,
+  ZmqNotification,
+} from './types.ts';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+// Methods whose parameters can carry private keys or passphrases. bitcoind sometimes quotes the
+// offending input in its error message (a descriptor parser says "key '…' is not valid"), so for these
+// the quoted parts of its message are withheld: a typo'd key is still almost the key.
+const SECRET_METHODS = new Set([
+  'importdescriptors',
+  'importmulti',
+  'importprivkey',
+  'signrawtransactionwithkey',
+  'walletpassphrase',
+  'walletpassphrasechange',
+  'encryptwallet',
+  'sethdseed',
+]);
+
+/** How to reach and authenticate to a node. Give exactly one of user+password, cookieFile, or URL userinfo. */
+export interface RpcClientOptions {
+  /** `http://127.0.0.1:8332`; userinfo in the URL is taken as user and password and removed from it. */
+  url: string;
+  user?: string;
+  password?: string;
+  /** bitcoind's `.cookie` file; re-read when the node answers 401, since a restarted node writes a new one. */
+  cookieFile?: string;
+  /** Wallet for wallet RPCs: calls go to `/wallet/<name>`. */
+  wallet?: string;
+  /** Per-call deadline, milliseconds (default 30 000). */
+  timeoutMs?: number;
+}
+
+/** Positional or named JSON-RPC parameters. */
+export type RpcParams = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** One call of a batch. */
+export interface RpcCall {
+  method: string;
+  params?: RpcParams;
+}
+
+/** One answer of a batch, in the order of the calls: the result, or the CodedError this call alone failed with. */
+export type BatchEntry<T = unknown> =
+  | { ok: true; result: T }
+  | { ok: false; error: CodedError<BitcoindErrorCode> };
+
+/** The Authorization header, kept away from every message, detail and enumerable property. */
+class Credentials {
+  readonly #fixed: string | undefined;
+  readonly #cookieFile: string | undefined;
+  #cookieHeader: string | undefined;
+
+  constructor(fixed: { user: string; password: string } | undefined, cookieFile: string | undefined) {
+    this.#fixed = fixed ? basic(`${fixed.user}:${fixed.password}`) : undefined;
+    this.#cookieFile = cookieFile;
+  }
+
+  get usesCookie(): boolean {
+    return this.#cookieFile !== undefined;
+  }
+
+  async header(): Promise<string> {
+    if (this.#fixed) return this.#fixed;
+    if (this.#cookieHeader) return this.#cookieHeader;
+    const file = this.#cookieFile!;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code;
+      throw new CodedError<BitcoindErrorCode>(
+        'RPC_UNREACHABLE',
+        `cannot read the RPC cookie file ${file} (${errno ?? 'error'}); is the node running with this datadir?`,
+        { cause: err, details: { cookieFile: file, errno } },
+      );
+    }
+    // The file is `__cookie__:<hex>`, i.e. user:password already.
+    const line = text.split(/\r?\n/, 1)[0] ?? '';
+    if (!line.includes(':')) {
+      throw new CodedError<BitcoindErrorCode>(
+        'RPC_BAD_OPTIONS',
+        `the RPC cookie file ${file} is not user:password`,
+        {
+          details: { cookieFile: file },
+        },
+      );
+    }
+    this.#cookieHeader = basic(line);
+    return this.#cookieHeader;
+  }
+
+  forgetCookie(): void {
+    this.#cookieHeader = undefined;
+  }
+
+  toJSON(): string {
+    return '[credentials]';
+  }
+}
+
+// Base64 also guarantees a valid header value, so fetch never rejects it with a message that quotes it.
+function basic(userPass: string): string {
+  return `Basic ${Buffer.from(userPass, 'utf8').toString('base64')}`;
+}
+
+function optionsError(message: string, field: string): CodedError<BitcoindErrorCode> {
+  return new CodedError<BitcoindErrorCode>('RPC_BAD_OPTIONS', message, { details: { field } });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A JSON-RPC client for Bitcoin Core and Knots over HTTP, on Node's fetch (connections are kept alive).
+ * Typed methods cover what the project uses; `call` reaches any other RPC. Amounts going in are
+ * satoshis (bigint), converted with satToBtc; amounts coming out are bitcoind's BTC numbers, to be
+ * converted with btcToSat.
+ *
+ * Credentials never appear in an error message, in `details`, or in `JSON.stringify(client)`.
+ *
+ * @throws {CodedError} `RPC_BAD_OPTIONS` from the constructor for a bad URL, missing or double
+ *   credentials, or a bad timeout. Calls reject with `RPC_HTTP`, `RPC_ERROR`, `RPC_TIMEOUT`,
+ *   `RPC_UNREACHABLE` or `RPC_BAD_RESPONSE`.
+ * @example
+ * const rpc = new RpcClient({ url: 'http://127.0.0.1:18443', cookieFile: '/data/regtest/.cookie' });
+ * const height = await rpc.getblockcount();
+ * const txid = await rpc.withWallet('miner').sendtoaddress(address, 50_000n);
+ */
+export class RpcClient {
+  /** The endpoint without credentials, including the wallet path; safe to log. */
+  readonly url: string;
+  readonly wallet: string | undefined;
+  readonly timeoutMs: number;
+  #credentials: Credentials;
+  #nextId = 1;
+
+  constructor(opts: RpcClientOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(opts.url);
+    } catch {
+      // The raw string may hold userinfo, so it is not repeated.
+      throw optionsError('url is not a valid URL', 'url');
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw optionsError(`url must be http or https, not ${parsed.protocol}`, 'url');
+    }
+    let urlUser: string;
+    let urlPassword: string;
+    try {
+      urlUser = decodeURIComponent(parsed.username);
+      urlPassword = decodeURIComponent(parsed.password);
+    } catch {
+      throw optionsError('the credentials in url are not valid percent-encoding', 'url');
+    }
+    // fetch refuses URLs with userinfo, and a URL is what ends up in messages: strip it here.
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+
+    const sources = [
+      opts.user !== undefined || opts.password !== undefined,
+      opts.cookieFile !== undefined,
+      !!urlUser,
+    ];
+    if (sources.filter(Boolean).length !== 1) {
+      throw optionsError('give exactly one of user+password, cookieFile, or credentials in the url', 'auth');
+    }
+    let fixed: { user: string; password: string } | undefined;
+    if (urlUser) fixed = { user: urlUser, password: urlPassword };
+    else if (opts.cookieFile === undefined) {
+      if (!opts.user || opts.password === undefined)
+        throw optionsError('user and password go together', 'auth');
+      fixed = { user: opts.user, password: opts.password };
+    }
+    this.#credentials = new Credentials(fixed, opts.cookieFile);
+
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+      throw optionsError('timeoutMs must be a positive integer', 'timeoutMs');
+    }
+    this.timeoutMs = timeoutMs;
+
+    if (opts.wallet !== undefined) {
+      parsed.pathname = `/wallet/${encodeURIComponent(opts.wallet)}`;
+    }
+    this.wallet = opts.wallet;
+    this.url = parsed.toString();
+  }
+
+  /** A client for the same node and credentials whose calls go to wallet `name`. */
+  withWallet(name: string): RpcClient {
+    return this.#derive({ wallet: name });
+  }
+
+  /** A client for the same node, wallet and credentials with another per-call deadline. */
+  withTimeout(timeoutMs: number): RpcClient {
+    return this.#derive({ timeoutMs });
+  }
+
+  #derive(change: { wallet?: string; timeoutMs?: number }): RpcClient {
+    const base = new URL(this.url);
+    if (change.wallet !== undefined) base.pathname = '/';
+    // A placeholder user satisfies the constructor; the real credentials are shared below.
+    const child = new RpcClient({
+      url: base.toString(),
+      user: 'placeholder',
+      password: '',
+      wallet: change.wallet ?? this.wallet,
+      timeoutMs: change.timeoutMs ?? this.timeoutMs,
+    });
+    child.#credentials = this.#credentials;
+    return child;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { url: this.url, wallet: this.wallet, timeoutMs: this.timeoutMs };
+  }
+
+  /**
+   * Calls any RPC. The result is cast to `T`, not checked: bitcoind is trusted to answer in its own shape.
+   * @throws {CodedError} `RPC_ERROR` (details: method, rpcCode, rpcMessage), `RPC_HTTP`, `RPC_TIMEOUT`,
+   *   `RPC_UNREACHABLE`, `RPC_BAD_RESPONSE`.
+   */
+  async call<T = unknown>(method: string, params: RpcParams = []): Promise<T> {
+    const id = this.#nextId++;
+    const body = JSON.stringify({ jsonrpc: '1.0', id, method, params });
+    const { status, parsed } = await this.#post(body, method);
+    if (isRecord(parsed) && ('result' in parsed || 'error' in parsed)) {
+      if (parsed.error !== null && parsed.error !== undefined) throw this.#rpcError(method, parsed.error);
+      if (parsed.id !== id)
+        throw this.#badResponse(method, `answer id ${String(parsed.id)} does not match ${id}`);
+      if (status >= 200 && status < 300) return parsed.result as T;
+    }
+    throw this.#statusError(method, status);
+  }
+
+  /**
+   * Sends several calls in one HTTP request (a JSON-RPC array) and returns one entry per call, in order.
+   * A call that fails does not fail the others: its entry holds the CodedError (`RPC_ERROR` or
+   * `RPC_BAD_RESPONSE`). The whole batch rejects only when the request itself fails (`RPC_HTTP`,
+   * `RPC_TIMEOUT`, `RPC_UNREACHABLE`, `RPC_BAD_RESPONSE`, or an `RPC_ERROR` for the batch as a whole).
+   */
+  async batch<T = unknown>(calls: readonly RpcCall[]): Promise<BatchEntry<T>[]> {
+    if (calls.length === 0) return [];
+    const ids = calls.map(() => this.#nextId++);
+    const body = JSON.stringify(
+      calls.map((c, i) => ({ jsonrpc: '1.0', id: ids[i], method: c.method, params: c.params ?? [] })),
+    );
+    const label = `batch of ${calls.length}`;
+    const { status, parsed } = await this.#post(body, label);
+    if (!Array.isArray(parsed)) {
+      if (isRecord(parsed) && parsed.error !== null && parsed.error !== undefined) {
+        throw this.#rpcError(label, parsed.error);
+      }
+      if (status >= 200 && status < 300) throw this.#badResponse(label, 'a batch answer must be an array');
+      throw this.#statusError(label, status);
+    }
+    if (status < 200 || status >= 300) throw this.#statusError(label, status);
+    // bitcoind answers in order, but JSON-RPC only promises matching ids.
+    const byId = new Map<unknown, Record<string, unknown>>();
+    for (const entry of parsed) if (isRecord(entry)) byId.set(entry.id, entry);
+    return calls.map((c, i): BatchEntry<T> => {
+      const entry = byId.get(ids[i]);
+      if (!entry)
+        return {
+          ok: false,
+          error: this.#badResponse(c.method, 'the batch answer has no entry for this call'),
+        };
+      if (entry.error !== null && entry.error !== undefined) {
+        return { ok: false, error: this.#rpcError(c.method, entry.error) };
+      }
+      if (!('result' in entry))
+        return { ok: false, error: this.#badResponse(c.method, 'entry has no result') };
+      return { ok: true, result: entry.result as T };
+    });
+  }
+
+  async #post(body: string, label: string): Promise<{ status: number; parsed: unknown }> {
+    let res = await this.#send(body, label);
+    if ((res.status === 401 || res.status === 403) && this.#credentials.usesCookie) {
+      // A restarted node has written a new cookie; read it once more before giving up.
+      this.#credentials.forgetCookie();
+      res = await this.#send(body, label);
+    }
+    if (res.text.length === 0) return { status: res.status, parsed: undefined };
+    try {
+      return { status: res.status, parsed: JSON.parse(res.text) };
+    } catch (err) {
+      if (res.status >= 200 && res.status < 300) {
+        throw this.#badResponse(label, 'the body is not JSON', err);
+      }
+      return { status: res.status, parsed: undefined };
+    }
+  }
+
+  async #send(body: string, label: string): Promise<{ status: number; text: string }> {
+    const authorization = await this.#credentials.header();
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const res = await fetch(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization },
+        body,
+        signal,
+      });
+      return { status: res.status, text: await res.text() };
+    } catch (err) {
+      if (signal.aborted) {
+        throw new CodedError<BitcoindErrorCode>(
+          'RPC_TIMEOUT',
+          `${label}: no answer from ${this.url} within ${this.timeoutMs} ms`,
+          { cause: err, details: { method: label, url: this.url, timeoutMs: this.timeoutMs } },
+        );
+      }
+      const errno = networkErrno(err);
+      throw new CodedError<BitcoindErrorCode>(
+        'RPC_UNREACHABLE',
+        `${label}: cannot reach ${this.url}${errno ? ` (${errno})` : ''}`,
+        { cause: err, details: { method: label, url: this.url, errno } },
+      );
+    }
+  }
+
+  #rpcError(method: string, error: unknown): CodedError<BitcoindErrorCode> {
+    if (!isRecord(error) || typeof error.code !== 'number' || typeof error.message !== 'string') {
+      return this.#badResponse(method, 'the error member is not {code, message}');
+    }
+    const rpcMessage = SECRET_METHODS.has(method)
+      ? error.message.replace(/'[^']*'|"[^"]*"/g, "'…'")
+      : error.message;
+    return new CodedError<BitcoindErrorCode>(
+      'RPC_ERROR',
+      `${method}: bitcoind error ${error.code}: ${rpcMessage}`,
+      {
+        details: { method, rpcCode: error.code, rpcMessage, url: this.url },
+      },
+    );
+  }
+
+  #statusError(method: string, status: number): CodedError<BitcoindErrorCode> {
+    const what =
+      status === 401 || status === 403
+        ? `authentication failed (HTTP ${status}); check the RPC user and password or cookie file`
+        : status >= 200 && status < 300
+          ? undefined
+          : `HTTP ${status} without a JSON-RPC answer`;
+    if (what === undefined) return this.#badResponse(method, 'the body is not a JSON-RPC answer');
+    return new CodedError<BitcoindErrorCode>('RPC_HTTP', `${method}: ${what} from ${this.url}`, {
+      details: { method, status, url: this.url },
+    });
+  }
+
+  #badResponse(method: string, why: string, cause?: unknown): CodedError<BitcoindErrorCode> {
+    return new CodedError<BitcoindErrorCode>(
+      'RPC_BAD_RESPONSE',
+      `${method}: unusable answer from ${this.url}: ${why}`,
+      {
+        cause,
+        details: { method, url: this.url },
+      },
+    );
+  }
+
+  // ---- chain ----
+
+  getblockchaininfo(): Promise<BlockchainInfo> {
+    return this.call('getblockchaininfo');
+  }
+
+  getblockcount(): Promise<number> {
+    return this.call('getblockcount');
+  }
+
+  getbestblockhash(): Promise<string> {
+    return this.call('getbestblockhash');
+  }
+
+  getblockhash(height: number): Promise<string> {
+    return this.call('getblockhash', [height]);
+  }
+
+  /** The decoded header, or with `verbose` false its 80 bytes as hex. */
+  getblockheader(blockhash: string, verbose?: true): Promise<BlockHeader>;
+  getblockheader(blockhash: string, verbose: false): Promise<string>;
+  getblockheader(blockhash: string, verbose = true): Promise<BlockHeader | string> {
+    return this.call('getblockheader', [blockhash, verbose]);
+  }
+
+  /** Verbosity 0: the serialized block as hex; verbosity 1 (default): header fields and txids. */
+  getblock(blockhash: string, verbosity: 0): Promise<string>;
+  getblock(blockhash: string, verbosity?: 1): Promise<BlockVerbose>;
+  getblock(blockhash: string, verbosity: 0 | 1 = 1): Promise<string | BlockVerbose> {
+    return this.call('getblock', [blockhash, verbosity]);
+  }
+
+  /**
+   * A transaction by txid (needs -txindex unless it is in the mempool or `blockhash` is given). Verbose
+   * answers carry `blockhash` and `confirmations` once it is mined.
+   */
+  getrawtransaction(txid: string, verbose: true, blockhash?: string): Promise<RawTransactionVerbose>;
+  getrawtransaction(txid: string, verbose?: false, blockhash?: string): Promise<string>;
+  getrawtransaction(
+    txid: string,
+    verbose = false,
+    blockhash?: string,
+  ): Promise<RawTransactionVerbose | string> {
+    const params: unknown[] = [txid, verbose ? 1 : 0];
+    if (blockhash !== undefined) params.push(blockhash);
+    return this.call('getrawtransaction', params);
+  }
+
+  /** The unspent output, or null when it is spent or never existed. */
+  gettxout(txid: string, n: number, includeMempool = true): Promise<TxOutInfo | null> {
+    return this.call('gettxout', [txid, n, includeMempool]);
+  }
+
+  // ---- mempool and relay ----
+
+  /**
+   * Broadcasts a signed transaction and returns its txid.
+   * @param opts.maxFeeRate BTC/kvB above which the node refuses (bitcoind's default 0.10 when omitted; 0 = no limit).
+   */
+  sendrawtransaction(hex: string, opts: { maxFeeRate?: number | string } = {}): Promise<string> {
+    return this.call('sendrawtransaction', opts.maxFeeRate === undefined ? [hex] : [hex, opts.maxFeeRate]);
+  }
+
+  /** Would the mempool take these transactions? Never throws for a rejected transaction: see `allowed`. */
+  testmempoolaccept(
+    rawtxs: readonly string[],
+    opts: { maxFeeRate?: number | string } = {},
+  ): Promise<MempoolAcceptResult[]> {
+    return this.call(
+      'testmempoolaccept',
+      opts.maxFeeRate === undefined ? [rawtxs] : [rawtxs, opts.maxFeeRate],
+    );
+  }
+
+  /** Txids in the mempool. */
+  getrawmempool(): Promise<string[]> {
+    return this.call('getrawmempool', [false]);
+  }
+
+  getnetworkinfo(): Promise<NetworkInfo> {
+    return this.call('getnetworkinfo');
+  }
+
+  getzmqnotifications(): Promise<ZmqNotification[]> {
+    return this.call('getzmqnotifications');
+  }
+
+  // ---- wallets ----
+
+  createwallet(name: string, opts: CreateWalletOptions = {}): Promise<WalletLoadResult> {
+    const params: Record<string, unknown> = { wallet_name: name };
+    if (opts.disablePrivateKeys !== undefined) params.disable_private_keys = opts.disablePrivateKeys;
+    if (opts.blank !== undefined) params.blank = opts.blank;
+    if (opts.passphrase !== undefined) params.passphrase = opts.passphrase;
+    if (opts.avoidReuse !== undefined) params.avoid_reuse = opts.avoidReuse;
+    if (opts.descriptors !== undefined) params.descriptors = opts.descriptors;
+    if (opts.loadOnStartup !== undefined) params.load_on_startup = opts.loadOnStartup;
+    return this.call('createwallet', params);
+  }
+
+  loadwallet(name: string): Promise<WalletLoadResult> {
+    return this.call('loadwallet', [name]);
+  }
+
+  listwallets(): Promise<string[]> {
+    return this.call('listwallets');
+  }
+
+  /** A new receiving address of this client's wallet; pass the type explicitly (Knots' default may differ). */
+  getnewaddress(label = '', addressType?: AddressType): Promise<string> {
+    return this.call('getnewaddress', addressType === undefined ? [label] : [label, addressType]);
+  }
+
+  getaddressinfo(address: string): Promise<AddressInfo> {
+    return this.call('getaddressinfo', [address]);
+  }
+
+  /**
+   * Pays `amountSat` satoshis to `address` from this client's wallet and returns the txid.
+   * @param opts.feeRateSatVb fee rate in sat/vB; the wallet estimates (or uses -fallbackfee) when omitted.
+   */
+  sendtoaddress(
+    address: string,
+    amountSat: bigint,
+    opts: { subtractFeeFromAmount?: boolean; replaceable?: boolean; feeRateSatVb?: number } = {},
+  ): Promise<string> {
+    const params: Record<string, unknown> = { address, amount: satToBtc(amountSat, 'amountSat') };
+    if (opts.subtractFeeFromAmount !== undefined) params.subtractfeefromamount = opts.subtractFeeFromAmount;
+    if (opts.replaceable !== undefined) params.replaceable = opts.replaceable;
+    if (opts.feeRateSatVb !== undefined) params.fee_rate = opts.feeRateSatVb;
+    return this.call('sendtoaddress', params);
+  }
+
+  listunspent(
+    opts: { minconf?: number; maxconf?: number; addresses?: readonly string[] } = {},
+  ): Promise<UnspentOutput[]> {
+    return this.call('listunspent', [opts.minconf ?? 1, opts.maxconf ?? 9_999_999, opts.addresses ?? []]);
+  }
+
+  /** Adds inputs (and change) from this client's wallet; `options` are bitcoind's (`fee_rate`, `changePosition`, …). */
+  fundrawtransaction(
+    hex: string,
+    options: Readonly<Record<string, unknown>> = {},
+  ): Promise<FundRawTransactionResult> {
+    return this.call('fundrawtransaction', [hex, options]);
+  }
+
+  signrawtransactionwithwallet(
+    hex: string,
+    prevtxs?: readonly {
+      txid: string;
+      vout: number;
+      scriptPubKey: string;
+      /** BTC, e.g. satToBtc(valueSat). */
+      amount: string;
+      redeemScript?: string;
+      witnessScript?: string;
+    }[],
+    sighashType?: string,
+  ): Promise<SignRawTransactionResult> {
+    const params: unknown[] = [hex];
+    if (prevtxs !== undefined || sighashType !== undefined) params.push(prevtxs ?? []);
+    if (sighashType !== undefined) params.push(sighashType);
+    return this.call('signrawtransactionwithwallet', params);
+  }
+
+  /**
+   * Updates and signs a PSBT with this client's wallet. Defaults: sign, sighash DEFAULT (what a taproot
+   * script-path signature wants), include BIP32 derivations, finalize.
+   */
+  walletprocesspsbt(
+    psbtBase64: string,
+    opts: { sign?: boolean; sighashType?: string; bip32derivs?: boolean; finalize?: boolean } = {},
+  ): Promise<WalletProcessPsbtResult> {
+    return this.call('walletprocesspsbt', [
+      psbtBase64,
+      opts.sign ?? true,
+      opts.sighashType ?? 'DEFAULT',
+      opts.bip32derivs ?? true,
+      opts.finalize ?? true,
+    ]);
+  }
+
+  /**
+   * Imports descriptors into this client's (descriptor) wallet. A per-descriptor failure comes back in
+   * its result entry, with bitcoind's message verbatim: a message about a private-key descriptor may
+   * quote the key, so callers must not log those entries.
+   */
+  importdescriptors(requests: readonly ImportDescriptorRequest[]): Promise<ImportDescriptorResult[]> {
+    return this.call('importdescriptors', [requests]);
+  }
+
+  getdescriptorinfo(descriptor: string): Promise<DescriptorInfo> {
+    return this.call('getdescriptorinfo', [descriptor]);
+  }
+
+  // ---- regtest control ----
+
+  /** Mines `nblocks` blocks paying `address`; returns their hashes. */
+  generatetoaddress(nblocks: number, address: string): Promise<string[]> {
+    return this.call('generatetoaddress', [nblocks, address]);
+  }
+
+  /** Mines one block paying `output` (address or descriptor) with exactly `transactions` (txids or hex). */
+  generateblock(
+    output: string,
+    transactions: readonly string[],
+    submit = true,
+  ): Promise<GenerateBlockResult> {
+    return this.call('generateblock', [output, transactions, submit]);
+  }
+
+  async invalidateblock(blockhash: string): Promise<void> {
+    await this.call('invalidateblock', [blockhash]);
+  }
+
+  async reconsiderblock(blockhash: string): Promise<void> {
+    await this.call('reconsiderblock', [blockhash]);
+  }
+
+  /** Asks the node to shut down; it answers before it exits. */
+  stop(): Promise<string> {
+    return this.call('stop');
+  }
+
+  /** Seconds since the node started. */
+  uptime(): Promise<number> {
+    return this.call('uptime');
+  }
+}
+
+function networkErrno(err: unknown): string | undefined {
+  // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }).
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}

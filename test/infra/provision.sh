@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Provisions everything the test suite needs on this machine. `npm test` runs it before every run, so
+# each step checks first and returns at once when its thing is present (the whole script stays well
+# under a second then). Runs unattended: as root in CI, with no stdin.
+#
+# One function per thing; add new needs as new provision_* functions and call them from main.
+set -euo pipefail
+
+repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+log() { printf 'provision: %s\n' "$*" >&2; }
+die() {
+  printf 'provision: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Installs the named Debian packages that are not installed yet; apt-get update only when one is missing.
+ensure_debian_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    if [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) != installed ]]; then
+      missing+=("$pkg")
+    fi
+  done
+  ((${#missing[@]} == 0)) && return 0
+
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
+    sudo=(sudo -n)
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  # A concurrent apt run (another provisioning, unattended upgrades) holds the dpkg lock: wait for it
+  # instead of failing.
+  local apt_opts=(-o DPkg::Lock::Timeout=300 -qq)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null >&2 ||
+    die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y --no-install-recommends \
+    "${missing[@]}" </dev/null >&2 || die "apt-get install ${missing[*]} failed"
+}
+
+# SoftHSM: the PKCS#11 token behind the hsm/ pkcs11 backend's tests.
+provision_softhsm() {
+  ensure_debian_packages softhsm2
+}
+
+# Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
+provision_knots() {
+  bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
+}
+
+main() {
+  provision_softhsm
+  provision_knots
+}
+
+main "$@"
