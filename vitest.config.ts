@@ -15,6 +15,8 @@ export default defineConfig({
           ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
+          // Unit tests first, then the integration files (they have different worker limits).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -26,6 +28,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file starts its own node on its own port; two cores, so keep file parallelism modest.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
