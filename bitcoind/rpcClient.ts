@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { CodedError } from '../common/index.ts';
 import { satToBtc } from './amount.ts';
 import type { BitcoindErrorCode } from './errors.ts';
@@ -24,6 +26,10 @@ import type {
   WalletProcessPsbtResult,
   ZmqNotification,
 } from './types.ts';
+
+/** Shared keep-alive agents: connections to a node are reused across calls and clients. */
+const HTTP_AGENT = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
+const HTTPS_AGENT = new https.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -323,30 +329,61 @@ export class RpcClient {
 
   async #send(body: string, label: string): Promise<{ status: number; text: string }> {
     const authorization = await this.#credentials.header();
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    try {
-      const res = await fetch(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization },
-        body,
-        signal,
-      });
-      return { status: res.status, text: await res.text() };
-    } catch (err) {
-      if (signal.aborted) {
-        throw new CodedError<BitcoindErrorCode>(
-          'RPC_TIMEOUT',
-          `${label}: no answer from ${this.url} within ${this.timeoutMs} ms`,
-          { cause: err, details: { method: label, url: this.url, timeoutMs: this.timeoutMs } },
+    const target = new URL(this.url);
+    const isHttps = target.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const fail = (err: unknown) => {
+        clearTimeout(timer);
+        if (timedOut) {
+          reject(
+            new CodedError<BitcoindErrorCode>(
+              'RPC_TIMEOUT',
+              `${label}: no answer from ${this.url} within ${this.timeoutMs} ms`,
+              { cause: err, details: { method: label, url: this.url, timeoutMs: this.timeoutMs } },
+            ),
+          );
+          return;
+        }
+        const errno = networkErrno(err);
+        reject(
+          new CodedError<BitcoindErrorCode>(
+            'RPC_UNREACHABLE',
+            `${label}: cannot reach ${this.url}${errno ? ` (${errno})` : ''}`,
+            { cause: err, details: { method: label, url: this.url, errno } },
+          ),
         );
-      }
-      const errno = networkErrno(err);
-      throw new CodedError<BitcoindErrorCode>(
-        'RPC_UNREACHABLE',
-        `${label}: cannot reach ${this.url}${errno ? ` (${errno})` : ''}`,
-        { cause: err, details: { method: label, url: this.url, errno } },
+      };
+      // node:http with a keep-alive agent: a third of fetch's per-call cost against bitcoind,
+      // which matters when every signer request and every indexed block waits on RPCs.
+      const req = (isHttps ? https : http).request(
+        target,
+        {
+          method: 'POST',
+          agent: isHttps ? HTTPS_AGENT : HTTP_AGENT,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            authorization,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', fail);
+          res.on('end', () => {
+            clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          });
+        },
       );
-    }
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error('timeout'));
+      }, this.timeoutMs);
+      req.on('error', fail);
+      req.end(body);
+    });
   }
 
   #rpcError(method: string, error: unknown): CodedError<BitcoindErrorCode> {
