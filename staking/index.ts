@@ -44,6 +44,7 @@ export {
 } from './taproot.ts';
 export { MAX_TX_BYTES, parseTransaction, txidOf } from './transaction.ts';
 export {
+  assertUnbondingShape,
   assertUnbondingTx,
   buildUnbondingTx,
   expectUnbonding,

@@ -91,32 +91,24 @@ export function buildUnbondingTx(
 }
 
 /**
- * Checks an unbonding tx strictly, each rule with its own code, in order: shape, version, lock
- * time, sequence, empty scriptSig, weight, the input spends exactly the staking output, the output
- * is exactly the expected script and value (so the fee is exactly unbonding_fee).
- * @throws {CodedError} STAKING_UNBONDING_* codes
+ * The checks that need no chain data: exactly 1 input and 1 output, version 2, lock time 0,
+ * sequence 0xffffffff, an empty scriptSig, and a weight bound. The signer runs these before any
+ * lookup, so a malformed request costs it nothing.
+ * @throws {CodedError} STAKING_UNBONDING_INPUT_COUNT, _OUTPUT_COUNT, _VERSION, _LOCKTIME,
+ *   _SEQUENCE, _SCRIPTSIG, _TOO_HEAVY
  */
-export function assertUnbondingTx(tx: Transaction, exp: UnbondingExpectation): void {
+export function assertUnbondingShape(tx: Transaction): void {
   if (tx.ins.length !== 1) {
-    throw new CodedError(
-      'STAKING_UNBONDING_INPUT_COUNT',
-      `unbonding tx must have exactly 1 input, got ${tx.ins.length}`,
-    );
+    throw new CodedError('STAKING_UNBONDING_INPUT_COUNT', `unbonding tx must have exactly 1 input, got ${tx.ins.length}`);
   }
   if (tx.outs.length !== 1) {
-    throw new CodedError(
-      'STAKING_UNBONDING_OUTPUT_COUNT',
-      `unbonding tx must have exactly 1 output, got ${tx.outs.length}`,
-    );
+    throw new CodedError('STAKING_UNBONDING_OUTPUT_COUNT', `unbonding tx must have exactly 1 output, got ${tx.outs.length}`);
   }
   if (tx.version !== UNBONDING_TX_VERSION) {
     throw new CodedError('STAKING_UNBONDING_VERSION', `unbonding tx version must be 2, got ${tx.version}`);
   }
   if (tx.locktime !== 0) {
-    throw new CodedError(
-      'STAKING_UNBONDING_LOCKTIME',
-      `unbonding tx lock time must be 0, got ${tx.locktime}`,
-    );
+    throw new CodedError('STAKING_UNBONDING_LOCKTIME', `unbonding tx lock time must be 0, got ${tx.locktime}`);
   }
   const input = tx.ins[0]!;
   if (input.sequence !== UNBONDING_SEQUENCE) {
@@ -130,11 +122,19 @@ export function assertUnbondingTx(tx: Transaction, exp: UnbondingExpectation): v
   }
   const weight = tx.weight();
   if (weight > MAX_UNBONDING_TX_WEIGHT) {
-    throw new CodedError(
-      'STAKING_UNBONDING_TOO_HEAVY',
-      `unbonding tx weighs ${weight} WU, more than ${MAX_UNBONDING_TX_WEIGHT}`,
-    );
+    throw new CodedError('STAKING_UNBONDING_TOO_HEAVY', `unbonding tx weighs ${weight} WU, more than ${MAX_UNBONDING_TX_WEIGHT}`);
   }
+}
+
+/**
+ * Checks an unbonding tx strictly, each rule with its own code, in order: the shape
+ * (assertUnbondingShape), then the input spends exactly the staking output, and the output is
+ * exactly the expected script and value (so the fee is exactly unbonding_fee).
+ * @throws {CodedError} STAKING_UNBONDING_* codes
+ */
+export function assertUnbondingTx(tx: Transaction, exp: UnbondingExpectation): void {
+  assertUnbondingShape(tx);
+  const input = tx.ins[0]!;
   const spentTxid = hashToTxid(input.hash);
   if (spentTxid !== exp.stakingTxid || input.index !== exp.stakingOutputIndex) {
     throw new CodedError(
