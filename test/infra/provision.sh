@@ -41,7 +41,7 @@ ensure_debian_packages() {
 
 # SoftHSM: the PKCS#11 token behind the hsm/ pkcs11 backend's tests.
 provision_softhsm() {
-  ensure_debian_packages softhsm2
+  ensure_debian_packages softhsm2 openssl
 }
 
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
