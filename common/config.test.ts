@@ -1,0 +1,122 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isCodedError } from './codedError.ts';
+import { loadConfig, readSecretFile } from './config.ts';
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['server'],
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        port: { type: 'integer', default: 9791 },
+        host: { type: 'string', default: '127.0.0.1' },
+        clients: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'config-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+    return 'OK';
+  } catch (e) {
+    if (isCodedError(e)) return e.code;
+    throw e;
+  }
+};
+
+describe('loadConfig: TOML, then environment, then schema', () => {
+  it('fills defaults', () => {
+    writeFileSync(join(dir, 'a.toml'), '[server]\n');
+    expect(loadConfig({ file: join(dir, 'a.toml'), envPrefix: 'T', schema, env: {} })).toEqual({
+      server: { port: 9791, host: '127.0.0.1' },
+    });
+  });
+
+  it('lets the environment override the file, coercing strings and reading JSON lists', () => {
+    writeFileSync(join(dir, 'a.toml'), '[server]\nport = 1\n');
+    const c = loadConfig<{ server: { port: number; clients: string[] } }>({
+      file: join(dir, 'a.toml'),
+      envPrefix: 'T',
+      schema,
+      env: { T__SERVER__PORT: '8080', T__SERVER__CLIENTS: '["a","b"]', OTHER__SERVER__PORT: '1' },
+    });
+    expect(c.server.port).toBe(8080);
+    expect(c.server.clients).toEqual(['a', 'b']);
+    expect(Object.isFrozen(c.server)).toBe(true);
+  });
+
+  it('refuses an unknown key, naming it', () => {
+    writeFileSync(join(dir, 'a.toml'), '[server]\nprot = 1\n');
+    expect(() => loadConfig({ file: join(dir, 'a.toml'), envPrefix: 'T', schema, env: {} })).toThrow(
+      /server\.prot is not a known option/,
+    );
+  });
+
+  it.each([
+    [
+      'a missing file',
+      () => loadConfig({ file: join(dir, 'nope.toml'), envPrefix: 'T', schema, env: {} }),
+      'CONFIG_UNREADABLE',
+    ],
+    [
+      'bad TOML',
+      () => {
+        writeFileSync(join(dir, 'b.toml'), '[server');
+        return loadConfig({ file: join(dir, 'b.toml'), envPrefix: 'T', schema, env: {} });
+      },
+      'CONFIG_INVALID_TOML',
+    ],
+    [
+      'a value of the wrong type',
+      () => loadConfig({ envPrefix: 'T', schema, env: { T__SERVER__PORT: 'eighty' } }),
+      'CONFIG_INVALID',
+    ],
+    ['a missing required section', () => loadConfig({ envPrefix: 'T', schema, env: {} }), 'CONFIG_INVALID'],
+    [
+      'bad JSON in the environment',
+      () => loadConfig({ envPrefix: 'T', schema, env: { T__SERVER__CLIENTS: '[a' } }),
+      'CONFIG_INVALID',
+    ],
+  ])('refuses %s', (_n, fn, code) => {
+    expect(codeOf(fn)).toBe(code);
+  });
+});
+
+describe('readSecretFile', () => {
+  it('reads a 0600 secret, trimmed', () => {
+    const f = join(dir, 'pin');
+    writeFileSync(f, 'secret\n', { mode: 0o600 });
+    expect(readSecretFile(f, 'PIN')).toBe('secret');
+  });
+  it('refuses a secret readable by others, and never shows it', () => {
+    const f = join(dir, 'pin');
+    writeFileSync(f, 'hunter2');
+    chmodSync(f, 0o644);
+    let message = '';
+    try {
+      readSecretFile(f, 'PIN');
+    } catch (e) {
+      expect(isCodedError(e, 'CONFIG_SECRET_PERMISSIONS')).toBe(true);
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/chmod 600/);
+    expect(message).not.toContain('hunter2');
+  });
+  it('refuses a missing secret file', () => {
+    expect(codeOf(() => readSecretFile(join(dir, 'none'), 'PIN'))).toBe('CONFIG_SECRET_UNREADABLE');
+  });
+});
