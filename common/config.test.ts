@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isCodedError } from './codedError.ts';
-import { loadConfig, readSecretFile } from './config.ts';
+import { loadConfig } from './config.ts';
+import { readSecretText } from './secrets.ts';
 
 const schema = {
   type: 'object',
@@ -96,19 +97,19 @@ describe('loadConfig: TOML, then environment, then schema', () => {
   });
 });
 
-describe('readSecretFile', () => {
-  it('reads a 0600 secret, trimmed', () => {
+describe('readSecretText', () => {
+  it('reads a 0600 secret without its trailing newline', async () => {
     const f = join(dir, 'pin');
     writeFileSync(f, 'secret\n', { mode: 0o600 });
-    expect(readSecretFile(f, 'PIN')).toBe('secret');
+    expect(await readSecretText(f, 'PIN')).toBe('secret');
   });
-  it('refuses a secret readable by others, and never shows it', () => {
+  it('refuses a secret readable by others, and never shows it', async () => {
     const f = join(dir, 'pin');
     writeFileSync(f, 'hunter2');
     chmodSync(f, 0o644);
     let message = '';
     try {
-      readSecretFile(f, 'PIN');
+      await readSecretText(f, 'PIN');
     } catch (e) {
       expect(isCodedError(e, 'CONFIG_SECRET_PERMISSIONS')).toBe(true);
       message = (e as Error).message;
@@ -116,7 +117,8 @@ describe('readSecretFile', () => {
     expect(message).toMatch(/chmod 600/);
     expect(message).not.toContain('hunter2');
   });
-  it('refuses a missing secret file', () => {
-    expect(codeOf(() => readSecretFile(join(dir, 'none'), 'PIN'))).toBe('CONFIG_SECRET_UNREADABLE');
+  it('refuses a missing secret file', async () => {
+    const e = await readSecretText(join(dir, 'none'), 'PIN').catch((x: unknown) => x);
+    expect(isCodedError(e, 'CONFIG_SECRET_UNREADABLE')).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
 import { parse as parseToml } from 'smol-toml';
 import { CodedError } from './codedError.ts';
@@ -102,26 +102,4 @@ function deepFreeze<T>(v: T): T {
     Object.freeze(v);
   }
   return v;
-}
-
-/**
- * Reads a secret from a file that only its owner may read (mode 0600 or stricter), trimmed.
- * @throws {CodedError} CONFIG_SECRET_UNREADABLE, CONFIG_SECRET_PERMISSIONS
- */
-export function readSecretFile(path: string, what: string): string {
-  let text: string;
-  try {
-    const st = statSync(path);
-    if ((st.mode & 0o077) !== 0) {
-      throw new CodedError(
-        'CONFIG_SECRET_PERMISSIONS',
-        `${what} file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
-      );
-    }
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if (e instanceof CodedError) throw e;
-    throw new CodedError('CONFIG_SECRET_UNREADABLE', `cannot read ${what} file ${path}`, { cause: e });
-  }
-  return text.trim();
 }

@@ -1,0 +1,50 @@
+import type { Transaction } from 'bitcoinjs-lib';
+import type { XOnlyKey } from '../common/index.ts';
+import type { Leaf } from '../staking/index.ts';
+
+/** The custody backends. Config selects one with `backend = "…"`. */
+export type CustodyKind = 'pkcs11' | 'bitcoind-wallet' | 'file';
+
+/**
+ * One unbonding signature to make. The signer has already checked everything; custody only signs.
+ * `sighash` is the BIP341 script-path sighash (SIGHASH_DEFAULT) over the staking output's
+ * unbonding leaf, computed by staking/. Backends that sign a sighash (`pkcs11`, `file`) use it;
+ * `bitcoind-wallet` builds a PSBT from the transaction data and its answer is verified against
+ * the same sighash by the signer.
+ */
+export interface UnbondingSignRequest {
+  /** The covenant key (x-only) to sign with; must be one this backend holds. */
+  readonly key: XOnlyKey;
+  readonly sighash: Uint8Array;
+  /** The unsigned unbonding transaction (1 input, 1 output). */
+  readonly unbondingTx: Transaction;
+  /** The staking output it spends. */
+  readonly stakingOutput: { readonly script: Uint8Array; readonly valueSat: bigint };
+  /** The staking output's unbonding leaf with its control block. */
+  readonly leaf: Leaf;
+}
+
+export interface CustodyHealth {
+  readonly ok: boolean;
+  /** One sentence for /readyz and the start-up self-test; never secrets. */
+  readonly detail: string;
+}
+
+/**
+ * Key custody behind one small interface (tmkms's Signer, Boltz's WalletProvider). The signer
+ * never knows which backend signs; logs and metrics carry `kind`.
+ */
+export interface CustodyBackend {
+  readonly kind: CustodyKind;
+  /** The covenant keys this backend can sign with (x-only). */
+  publicKeys(): Promise<readonly XOnlyKey[]>;
+  /**
+   * A 64-byte BIP340 signature by `req.key` over `req.sighash`.
+   * @throws {CodedError} HSM_… codes (key not held, backend locked or unreachable, signing failed)
+   */
+  sign(req: UnbondingSignRequest): Promise<Uint8Array>;
+  /** Reachable, unlocked, and holding at least one key. */
+  health(): Promise<CustodyHealth>;
+  /** Releases sessions, connections and key material. Idempotent. */
+  close(): Promise<void>;
+}

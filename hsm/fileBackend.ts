@@ -1,0 +1,219 @@
+import { webcrypto } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import * as ecc from 'tiny-secp256k1';
+import { toHex, type XOnlyKey } from '../common/index.ts';
+import type { FileCustodyConfig } from './config.ts';
+import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import {
+  deriveEnvelopeKey,
+  KEY_FILE_CODES,
+  type KeyEnvelope,
+  newScryptParams,
+  openEnvelope,
+  parseEnvelope,
+  sealEnvelope,
+  serializeEnvelope,
+} from './envelope.ts';
+import { hsmError } from './errors.ts';
+import type { CustodyLogger } from './logger.ts';
+import { type KeyInfo, keyInfoOf } from './privateKey.ts';
+import { readPassphrase, readPrivateFile, readSecret, writeNewPrivateFile } from './secrets.ts';
+import { assertSignatureValid, assertSignRequest, SignQueue, schnorrSign } from './signing.ts';
+
+/*
+ * Development only (tmkms's softsign: "mainly intended for testing/CI"). The covenant key sits in a
+ * file on this host, encrypted under a passphrase (scrypt + AES-256-GCM, envelope.ts). Anyone who
+ * reads the file and the passphrase has the key. It refuses to start without
+ * allow_insecure_file_backend = true and warns at every open.
+ */
+
+const FORMAT = 'babylon-covenant-dev-key-file';
+type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
+
+function assertAllowed(config: FileCustodyConfig, logger: CustodyLogger | undefined): void {
+  if (!config.allowInsecureFileBackend) {
+    throw hsmError(
+      'HSM_FILE_BACKEND_NOT_ALLOWED',
+      'custody.file.allow_insecure_file_backend must be true: the file backend keeps the covenant key in a file on this host and is for development only',
+      { details: { field: 'custody.file.allow_insecure_file_backend' } },
+    );
+  }
+  logger?.warn(
+    { custody: 'file', path: config.path },
+    'INSECURE CUSTODY: the file backend keeps the covenant key in a passphrase-encrypted file on this host. Development and tests only; never use it for a real covenant key.',
+  );
+}
+
+async function readKeyFile(path: string): Promise<KeyEnvelope> {
+  const bytes = await readPrivateFile(path, 'the key file', 'HSM_KEY_FILE_INVALID');
+  return parseEnvelope(bytes.toString('utf8'), FORMAT, KEY_FILE_CODES, path);
+}
+
+class FileCustody implements CustodyBackend {
+  readonly kind = 'file' as const;
+  readonly #envelope: KeyEnvelope;
+  /** The scrypt-derived file key (not the covenant key): kept so a signature costs no scrypt run. */
+  readonly #fileKey: Buffer;
+  readonly #xOnly: XOnlyKey;
+  readonly #path: string;
+  readonly #queue = new SignQueue();
+  #closed = false;
+
+  constructor(path: string, envelope: KeyEnvelope, fileKey: Buffer) {
+    this.#path = path;
+    this.#envelope = envelope;
+    this.#fileKey = fileKey;
+    this.#xOnly = Uint8Array.from(Buffer.from(envelope.publicKey, 'hex').subarray(1)) as XOnlyKey;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw hsmError('HSM_CLOSED', 'the file custody backend is closed');
+  }
+
+  async publicKeys(): Promise<readonly XOnlyKey[]> {
+    this.#assertOpen();
+    return [this.#xOnly.slice() as XOnlyKey];
+  }
+
+  async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
+    this.#assertOpen();
+    assertSignRequest(req, [this.#xOnly]);
+    const signature = await this.#queue.run(() => {
+      const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
+      try {
+        return schnorrSign(req.sighash, key);
+      } finally {
+        key.fill(0);
+      }
+    });
+    return assertSignatureValid(req.sighash, this.#xOnly, signature);
+  }
+
+  async health(): Promise<CustodyHealth> {
+    if (this.#closed) return { ok: false, detail: 'the file custody backend is closed' };
+    try {
+      const current = await readKeyFile(this.#path);
+      if (toHex(current.ciphertext) !== toHex(this.#envelope.ciphertext)) {
+        return { ok: false, detail: `the key file ${this.#path} changed since start-up; restart to use it` };
+      }
+      openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES).fill(0);
+    } catch (e) {
+      return { ok: false, detail: e instanceof Error ? e.message : String(e) };
+    }
+    return {
+      ok: true,
+      detail: `INSECURE development key file ${this.#path} decrypts to ${toHex(this.#xOnly)}`,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fileKey.fill(0);
+  }
+}
+
+/**
+ * Opens the development file backend: refuses without allow_insecure_file_backend, warns, reads the
+ * key file (mode 0600), derives the file key from the passphrase and decrypts once to check.
+ * @throws {CodedError} HSM_FILE_BACKEND_NOT_ALLOWED, HSM_SECRET_FILE_INSECURE, HSM_KEY_FILE_INVALID,
+ *   HSM_SECRET_UNAVAILABLE, HSM_KEY_FILE_DECRYPT_FAILED
+ */
+export async function openFileCustody(
+  config: FileCustodyConfig,
+  opts: { logger?: CustodyLogger } = {},
+): Promise<CustodyBackend> {
+  assertAllowed(config, opts.logger);
+  const envelope = await readKeyFile(config.path);
+  const fileKey = await deriveEnvelopeKey(
+    await readSecret(config.passphrase, 'key file passphrase'),
+    envelope.kdf,
+  );
+  try {
+    openEnvelope(envelope, fileKey, KEY_FILE_CODES).fill(0);
+  } catch (e) {
+    fileKey.fill(0);
+    throw e;
+  }
+  return new FileCustody(config.path, envelope, fileKey);
+}
+
+// ---- ceremonies ----
+
+async function assertNoFile(path: string): Promise<void> {
+  try {
+    await access(path);
+  } catch {
+    return;
+  }
+  throw hsmError('HSM_KEY_EXISTS', `the key file ${path} already exists; refusing to overwrite it`, {
+    details: { file: path },
+  });
+}
+
+function randomPrivateKey(): Uint8Array {
+  for (;;) {
+    const key = webcrypto.getRandomValues(new Uint8Array(32));
+    if (ecc.isPrivate(key)) return key;
+    key.fill(0);
+  }
+}
+
+/**
+ * Writes a new key file (mode 0600, never over an existing file) holding the key `produce` returns,
+ * or a fresh random key when `produce` is undefined. `produce` is called once, synchronously, after
+ * the slow scrypt derivation; its bytes are wiped here.
+ * @throws {CodedError} HSM_FILE_BACKEND_NOT_ALLOWED, HSM_KEY_EXISTS, HSM_PASSPHRASE_TOO_SHORT, HSM_SECRET_…
+ */
+export async function createFileKey(
+  config: FileCustodyConfig,
+  produce: (() => Uint8Array) | undefined,
+  opts: { logger?: CustodyLogger } = {},
+): Promise<KeyInfo> {
+  assertAllowed(config, opts.logger);
+  await assertNoFile(config.path);
+  const kdf = newScryptParams();
+  const fileKey = await deriveEnvelopeKey(
+    await readPassphrase(config.passphrase, 'key file passphrase'),
+    kdf,
+  );
+  let envelope: KeyEnvelope;
+  let info: KeyInfo;
+  try {
+    const key = produce ? produce() : randomPrivateKey();
+    try {
+      info = keyInfoOf(key);
+      envelope = sealEnvelope(FORMAT, key, fileKey, kdf);
+    } finally {
+      key.fill(0);
+    }
+  } finally {
+    fileKey.fill(0);
+  }
+  await writeNewPrivateFile(config.path, serializeEnvelope(envelope), 'HSM_KEY_EXISTS');
+  return info;
+}
+
+/** Decrypts the key file and passes the key to a synchronous `use` (export-backup); wiped afterwards. */
+export async function withFileKey<T>(
+  config: FileCustodyConfig,
+  use: (privateKey: Uint8Array, info: KeyInfo) => NotPromise<T>,
+  opts: { logger?: CustodyLogger } = {},
+): Promise<NotPromise<T>> {
+  assertAllowed(config, opts.logger);
+  const envelope = await readKeyFile(config.path);
+  const fileKey = await deriveEnvelopeKey(
+    await readSecret(config.passphrase, 'key file passphrase'),
+    envelope.kdf,
+  );
+  try {
+    const key = openEnvelope(envelope, fileKey, KEY_FILE_CODES);
+    try {
+      return use(key, keyInfoOf(key));
+    } finally {
+      key.fill(0);
+    }
+  } finally {
+    fileKey.fill(0);
+  }
+}

@@ -1,0 +1,28 @@
+// hsm/: key custody behind one small interface (CustodyBackend), three backends chosen by config,
+// and the key ceremonies. Native modules (graphene-pk11) load only when the pkcs11 backend is used.
+export {
+  type CeremonyOptions,
+  exportBackup,
+  generateKey,
+  importBackup,
+  importKey,
+  initToken,
+  type ShownKey,
+  showKey,
+} from './ceremony.ts';
+export {
+  type BitcoindWalletCustodyConfig,
+  type CustodyConfig,
+  DEFAULT_PKCS11_LIBRARY,
+  type FileCustodyConfig,
+  loadCustodyConfigFile,
+  type Pkcs11CustodyConfig,
+  parseCustodyConfig,
+  type SecretSource,
+  type WalletAuth,
+} from './config.ts';
+export type { CustodyBackend, CustodyHealth, CustodyKind, UnbondingSignRequest } from './custody.ts';
+export { HSM_ERRORS, type HsmErrorCode } from './errors.ts';
+export { type OpenCustodyOptions, openCustody } from './factory.ts';
+export type { CustodyLogger } from './logger.ts';
+export { type KeyInfo, parsePrivateKey } from './privateKey.ts';
