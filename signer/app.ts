@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { RpcClient } from '../bitcoind/index.ts';
+import { CodedError, readSecretText, toHex } from '../common/index.ts';
+import type { CustodyBackend } from '../hsm/index.ts';
+import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
+import { versionsListingKey } from '../params/index.ts';
+import { AuditLog } from './audit.ts';
+import { rpcChainView } from './chain.ts';
+import { normaliseFingerprint, type SignerConfig } from './config.ts';
+import { createSignerMetrics } from './metrics.ts';
+import { ParamsHolder } from './paramsStore.ts';
+import { buildMetricsServer, buildSignerServer } from './server.ts';
+import { CovenantSigner, replayCollector } from './service.ts';
+
+const CHAIN_OF_NETWORK: Record<SignerConfig['bitcoind']['network'], readonly string[]> = {
+  mainnet: ['main'],
+  testnet: ['test', 'testnet4'],
+  signet: ['signet'],
+  regtest: ['regtest'],
+};
+
+export interface RunningSigner {
+  readonly url: string;
+  readonly port: number;
+  readonly metricsUrl: string;
+  readonly signer: CovenantSigner;
+  /** Re-reads the params file; refused (and logged, audited, counted) unless append-only. */
+  reloadParams(): Promise<{ ok: boolean; message: string }>;
+  /** Stops accepting, finishes requests in flight, records the stop, releases custody. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartSignerDeps {
+  /** An already-open custody backend (tests); otherwise built from config.custody. */
+  readonly custody?: CustodyBackend;
+  readonly logger?: pino.Logger;
+  /** Directory that relative paths in the custody table are resolved against (the config file's). */
+  readonly baseDir?: string;
+}
+
+async function rpcFromConfig(c: SignerConfig['bitcoind']): Promise<RpcClient> {
+  if (c.password_file && !c.user)
+    throw new CodedError('CONFIG_INVALID', 'bitcoind.password_file needs bitcoind.user');
+  return new RpcClient({
+    url: c.url,
+    timeoutMs: c.timeout_ms,
+    ...(c.cookie_file ? { cookieFile: c.cookie_file } : {}),
+    ...(c.user
+      ? {
+          user: c.user,
+          password: c.password_file ? await readSecretText(c.password_file, 'bitcoind password file') : '',
+        }
+      : {}),
+  });
+}
+
+/**
+ * The start-up self-test: it fails closed, with one clear sentence, if custody is unreachable or
+ * locked, if no held key is in any params version, or if bitcoind is unreachable, still syncing,
+ * or on another network.
+ * @throws {CodedError} SIGNER_SELF_TEST_FAILED
+ */
+async function selfTest(
+  custody: CustodyBackend,
+  params: ParamsHolder,
+  rpc: RpcClient,
+  network: SignerConfig['bitcoind']['network'],
+  log: pino.Logger,
+): Promise<void> {
+  const failed = (msg: string, cause?: unknown): never => {
+    throw new CodedError(
+      'SIGNER_SELF_TEST_FAILED',
+      `start-up self-test failed: ${msg}`,
+      cause ? { cause } : undefined,
+    );
+  };
+  const health = await custody.health().catch((e) => failed('the custody backend did not answer', e));
+  if (!health.ok) failed(`custody (${custody.kind}) is not ready: ${health.detail}`);
+  const keys = await custody.publicKeys();
+  if (keys.length === 0) failed(`custody (${custody.kind}) holds no key`);
+  const listed = keys.filter((k) => versionsListingKey(params.current.params, k).length > 0);
+  for (const k of keys) {
+    if (!listed.includes(k)) log.warn({ key: toHex(k) }, 'custody holds a key that no params version lists');
+  }
+  if (listed.length === 0) failed('no key held by custody is listed in any params version');
+  const info = await rpc.getblockchaininfo().catch((e) => failed('bitcoind is unreachable', e));
+  if (!CHAIN_OF_NETWORK[network].includes(info.chain))
+    failed(`bitcoind is on chain "${info.chain}", config says ${network}`);
+  if (info.initialblockdownload && network !== 'regtest')
+    failed('bitcoind is still in initial block download');
+  if (info.blocks < info.headers) failed(`bitcoind is syncing (${info.blocks} of ${info.headers} blocks)`);
+}
+
+/**
+ * Starts a covenant signer from its configuration: params, custody, bitcoind, the self-test, the
+ * audit log (replayed into the anti-replay memory), then the mTLS listener and the metrics listener.
+ */
+export async function startSigner(config: SignerConfig, deps: StartSignerDeps = {}): Promise<RunningSigner> {
+  const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'covenant-signer' } });
+  const params = new ParamsHolder(config.params.file);
+  const custody =
+    deps.custody ??
+    (await openCustody(parseCustodyConfig(config.custody, deps.baseDir ? { baseDir: deps.baseDir } : {}), {
+      logger: log,
+    }));
+  const clog = log.child({ custody: custody.kind });
+  let audit: AuditLog | undefined;
+  try {
+    const rpc = await rpcFromConfig(config.bitcoind);
+    await selfTest(custody, params, rpc, config.bitcoind.network, clog);
+    const replay = replayCollector();
+    audit = await AuditLog.open(config.audit.file, replay.onRecord);
+    const metrics = createSignerMetrics(custody.kind);
+    const showParams = () => {
+      const { params: p, fileSha256 } = params.current;
+      metrics.paramsVersions.set(p.versions.length);
+      metrics.paramsInfo.reset();
+      metrics.paramsInfo.set({ sha256: fileSha256, last_version: String(p.versions.at(-1)!.version) }, 1);
+    };
+    showParams();
+    const signer = new CovenantSigner({
+      params: () => params.current.params,
+      chain: rpcChainView(rpc),
+      custody,
+      audit,
+      signed: replay.index,
+      hooks: {
+        onCustody: (s, ok) => {
+          metrics.custodyDuration.observe(s);
+          if (!ok) metrics.custodyErrors.inc();
+        },
+      },
+    });
+    const held = await signer.refreshKeys();
+
+    const readiness = async () => {
+      const checks: Record<string, unknown> = {};
+      const [h, tip] = await Promise.all([
+        custody.health().catch((e: Error) => ({ ok: false, detail: e.message })),
+        rpc.getblockcount().catch(() => undefined),
+      ]);
+      checks.custody = { kind: custody.kind, ok: h.ok, detail: h.detail };
+      checks.bitcoind = { ok: tip !== undefined, tip };
+      if (tip !== undefined) metrics.bitcoindTip.set(tip);
+      const p = params.current;
+      checks.params = { ok: true, versions: p.params.versions.map((v) => v.version), sha256: p.fileSha256 };
+      return { ready: h.ok && tip !== undefined && !shuttingDown, checks };
+    };
+    const keyListing = () =>
+      [...held].map((hex) => ({
+        public_key_hex: hex,
+        params_versions: versionsListingKey(params.current.params, Buffer.from(hex, 'hex')).map(
+          (v) => v.version,
+        ),
+      }));
+
+    let shuttingDown = false;
+    const app = buildSignerServer({
+      tls: {
+        key: readFileSync(config.server.tls_key_file),
+        cert: readFileSync(config.server.tls_cert_file),
+        ca: readFileSync(config.server.client_ca_file),
+      },
+      clients: new Map(
+        config.server.clients.map((c) => [normaliseFingerprint(c.fingerprint_sha256), c.name]),
+      ),
+      bodyLimitBytes: config.server.body_limit_bytes,
+      rateLimitPerMinute: config.server.rate_limit_per_minute,
+      maxConcurrentRequests: config.server.max_concurrent_requests,
+      requestTimeoutMs: config.server.request_timeout_ms,
+      keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      signer,
+      metrics,
+      logger: clog,
+      readiness,
+      keyListing,
+      isShuttingDown: () => shuttingDown,
+    });
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const port = (app.server.address() as AddressInfo).port;
+    const metricsServer = buildMetricsServer({ metrics, readiness });
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once('error', reject);
+      metricsServer.listen(config.metrics.port, config.metrics.host, () => resolve());
+    });
+    const metricsPort = (metricsServer.address() as AddressInfo).port;
+    const theAudit = audit;
+    await theAudit.append({
+      event: 'start',
+      keys: [...held],
+      params_sha256: params.current.fileSha256,
+      params_versions: params.current.params.versions.length,
+    });
+    clog.info(
+      { port, metricsPort, keys: [...held], paramsSha256: params.current.fileSha256 },
+      'covenant signer started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `https://${config.server.host}:${port}`,
+      port,
+      metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
+      signer,
+      async reloadParams() {
+        try {
+          const r = params.reload();
+          showParams();
+          metrics.paramsReloads.inc({ result: 'applied' });
+          await theAudit.append({
+            event: 'params_loaded',
+            params_sha256: r.fileSha256,
+            added_versions: r.added,
+          });
+          clog.info({ added: r.added, sha256: r.fileSha256 }, 'params reloaded');
+          return { ok: true, message: `params reloaded: ${r.added} version(s) added` };
+        } catch (e) {
+          metrics.paramsReloads.inc({ result: 'refused' });
+          const message = e instanceof Error ? e.message : String(e);
+          await theAudit.append({ event: 'params_reload_refused', reason: message });
+          clog.error({ err: e }, 'params reload refused; the old params stay');
+          return { ok: false, message };
+        }
+      },
+      stop() {
+        stopping ??= (async () => {
+          shuttingDown = true;
+          await app.close();
+          await new Promise<void>((r) => metricsServer.close(() => r()));
+          await theAudit.append({ event: 'stop' });
+          await theAudit.close();
+          // An injected backend belongs to the caller; one we opened is ours to close.
+          if (!deps.custody) await custody.close();
+          clog.info('covenant signer stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await audit?.close().catch(() => undefined);
+    if (!deps.custody) await custody.close().catch(() => undefined);
+    throw e;
+  }
+}

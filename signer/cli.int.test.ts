@@ -1,0 +1,198 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { generateKey, parseCustodyConfig } from '../hsm/index.ts';
+import { makeTestPki, type TestPki } from '../test/infra/pki.ts';
+import { testKey } from '../test/keys.ts';
+
+/**
+ * The signer as an operator runs it: a separate process started by its CLI with a TOML file. Shows
+ * the self-test failing closed, SIGHUP reloads (applied and refused), graceful SIGTERM, and the
+ * verify-audit command.
+ */
+const run = promisify(execFile);
+const CLI = ['--import', 'tsx', 'signer/main.ts'];
+let node: RegtestNode;
+let dir: string;
+let pki: TestPki;
+let paramsFile: string;
+let keyHex: string;
+const others = [testKey('cli-cov-1'), testKey('cli-cov-2')];
+
+const version = (v: number, activation: number, over: Record<string, unknown> = {}) => ({
+  version: v,
+  activation_height: activation,
+  staking_cap: 100_000_000_000,
+  tag: '01020304',
+  covenant_pks: [`02${keyHex}`, ...others.map((k) => k.compressedHex)],
+  covenant_quorum: 2,
+  unbonding_time: 3,
+  unbonding_fee: 1_000,
+  max_staking_amount: 10_000_000_000,
+  min_staking_amount: 10_000,
+  max_staking_time: 65_535,
+  min_staking_time: 5,
+  confirmation_depth: 2,
+  ...over,
+});
+
+async function writeConfig(
+  name: string,
+  over: { network?: string } = {},
+): Promise<{ file: string; metricsPort: number; audit: string }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const audit = join(dir, `${name}-audit.jsonl`);
+  const file = join(dir, `${name}.toml`);
+  writeFileSync(
+    file,
+    [
+      '[server]',
+      `port = ${port}`,
+      `tls_cert_file = "${pki.server.cert}"`,
+      `tls_key_file = "${pki.server.key}"`,
+      `client_ca_file = "${pki.ca.cert}"`,
+      `clients = [{ name = "pipeline", fingerprint_sha256 = "${pki.clients.pipeline!.fingerprint256}" }]`,
+      '[metrics]',
+      `port = ${metricsPort}`,
+      '[params]',
+      `file = "${paramsFile}"`,
+      '[bitcoind]',
+      `url = "${node.rpcUrl}"`,
+      `cookie_file = "${node.cookieFile}"`,
+      `network = "${over.network ?? 'regtest'}"`,
+      '[audit]',
+      `file = "${audit}"`,
+      '[log]',
+      'level = "warn"',
+      '[custody]',
+      'backend = "file"',
+      '[custody.file]',
+      `path = "${join(dir, 'covenant.key')}"`,
+      'passphrase_env = "CLI_TEST_PASSPHRASE"',
+      'allow_insecure_file_backend = true',
+      '',
+    ].join('\n'),
+  );
+  return { file, metricsPort, audit };
+}
+
+const env = { ...process.env, CLI_TEST_PASSPHRASE: 'correct horse battery staple' };
+
+async function readyz(port: number): Promise<{ checks: { params: { versions: number[] } } } | undefined> {
+  const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+  return r?.ok ? ((await r.json()) as { checks: { params: { versions: number[] } } }) : undefined;
+}
+
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'signer-cli-'));
+  node = await startRegtestNode();
+  pki = makeTestPki(join(dir, 'pki'), ['pipeline']);
+  process.env.CLI_TEST_PASSPHRASE = env.CLI_TEST_PASSPHRASE;
+  const cfg = parseCustodyConfig({
+    backend: 'file',
+    file: {
+      path: join(dir, 'covenant.key'),
+      passphrase_env: 'CLI_TEST_PASSPHRASE',
+      allow_insecure_file_backend: true,
+    },
+  });
+  keyHex = (await generateKey(cfg, { logger: pino({ level: 'fatal' }) })).xOnly;
+  paramsFile = join(dir, 'global-params.json');
+  writeFileSync(paramsFile, JSON.stringify({ versions: [version(0, 1)] }));
+});
+
+afterAll(async () => {
+  await node?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('signer CLI', () => {
+  it('prints its help', async () => {
+    const { stdout } = await run(process.execPath, [...CLI, '--help'], { env });
+    expect(stdout).toMatch(/verify-audit/);
+    expect(stdout).toMatch(/SIGHUP reloads the params file/);
+  });
+
+  it('fails closed when bitcoind is on another network than configured', async () => {
+    const { file } = await writeConfig('wrongnet', { network: 'mainnet' });
+    const err = await run(process.execPath, [...CLI, 'start', '--config', file], { env }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toMatch(
+      /SIGNER_SELF_TEST_FAILED: .*bitcoind is on chain "regtest", config says mainnet/,
+    );
+  });
+
+  it('reloads params on SIGHUP when versions are appended, refuses a change, and stops gracefully on SIGTERM', async () => {
+    const { file, metricsPort, audit } = await writeConfig('main');
+    const child = spawn(process.execPath, [...CLI, 'start', '--config', file], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      expect((await until(() => readyz(metricsPort), 'readiness')).checks.params.versions).toEqual([0]);
+
+      writeFileSync(paramsFile, JSON.stringify({ versions: [version(0, 1), version(1, 500)] }));
+      child.kill('SIGHUP');
+      await until(
+        async () => ((await readyz(metricsPort))?.checks.params.versions.length === 2 ? true : undefined),
+        'reload',
+      );
+
+      writeFileSync(
+        paramsFile,
+        JSON.stringify({ versions: [version(0, 1, { unbonding_fee: 2_000 }), version(1, 500)] }),
+      );
+      child.kill('SIGHUP');
+      const metrics = await until(async () => {
+        const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return /signer_params_reloads_total\{result="refused"[^}]*\} 1/.test(t) ? t : undefined;
+      }, 'refused reload');
+      expect(metrics).toMatch(/signer_params_reloads_total\{result="applied"[^}]*\} 1/);
+      expect((await readyz(metricsPort))?.checks.params.versions).toEqual([0, 1]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const events = readFileSync(audit, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).event);
+    expect(events).toEqual(['start', 'params_loaded', 'params_reload_refused', 'stop']);
+    expect(stderr).not.toMatch(/correct horse/);
+
+    const { stdout } = await run(process.execPath, [...CLI, 'verify-audit', audit], { env });
+    expect(stdout).toMatch(/audit log intact: 4 records/);
+    const lines = readFileSync(audit, 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"params_loaded"', '"params_loadeD"');
+    writeFileSync(audit, lines.join('\n'));
+    const broken = await run(process.execPath, [...CLI, 'verify-audit', audit], { env }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(broken?.code).toBe(1);
+    expect(broken?.stderr).toMatch(/BROKEN at line 2/);
+  });
+});

@@ -1,0 +1,121 @@
+import { loadConfig } from '../common/index.ts';
+
+/** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
+export interface SignerConfig {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly tls_cert_file: string;
+    readonly tls_key_file: string;
+    /** CA that issues the staking providers' client certificates. */
+    readonly client_ca_file: string;
+    /** Allowed client certificates by SHA-256 fingerprint, each with the name logs and the audit log use. */
+    readonly clients: ReadonlyArray<{ readonly name: string; readonly fingerprint_sha256: string }>;
+    readonly body_limit_bytes: number;
+    readonly rate_limit_per_minute: number;
+    readonly max_concurrent_requests: number;
+    readonly request_timeout_ms: number;
+    readonly keep_alive_timeout_ms: number;
+  };
+  readonly metrics: { readonly host: string; readonly port: number };
+  readonly params: { readonly file: string };
+  readonly bitcoind: {
+    readonly url: string;
+    readonly cookie_file?: string;
+    readonly user?: string;
+    readonly password_file?: string;
+    readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
+    readonly timeout_ms: number;
+  };
+  readonly audit: { readonly file: string };
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
+  readonly custody: Readonly<Record<string, unknown>>;
+}
+
+const str = { type: 'string', minLength: 1 } as const;
+const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+
+export const SIGNER_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['server', 'params', 'bitcoind', 'audit', 'custody'],
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['tls_cert_file', 'tls_key_file', 'client_ca_file', 'clients'],
+      properties: {
+        host: { ...str, default: '127.0.0.1' },
+        port: { ...port, default: 9791 },
+        tls_cert_file: str,
+        tls_key_file: str,
+        client_ca_file: str,
+        clients: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'fingerprint_sha256'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+              // Accepts Node's "AB:CD:…" form or plain hex, any case.
+              fingerprint_sha256: {
+                type: 'string',
+                pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$',
+              },
+            },
+          },
+        },
+        body_limit_bytes: { type: 'integer', minimum: 512, maximum: 1_048_576, default: 16_384 },
+        rate_limit_per_minute: { type: 'integer', minimum: 1, default: 60_000 },
+        max_concurrent_requests: { type: 'integer', minimum: 1, default: 256 },
+        request_timeout_ms: { type: 'integer', minimum: 100, default: 15_000 },
+        keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { host: { ...str, default: '127.0.0.1' }, port: { ...port, default: 2112 } },
+    },
+    params: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
+    bitcoind: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'network'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://' },
+        cookie_file: str,
+        user: str,
+        password_file: str,
+        network: { enum: ['mainnet', 'testnet', 'signet', 'regtest'] },
+        timeout_ms: { type: 'integer', minimum: 100, default: 10_000 },
+      },
+    },
+    audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
+    },
+    custody: { type: 'object' },
+  },
+} as const;
+
+/** @throws {CodedError} CONFIG_… codes naming the option */
+export function loadSignerConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): SignerConfig {
+  return loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+}
+
+/** Normalises a fingerprint to Node's `AB:CD:…` uppercase form. */
+export function normaliseFingerprint(fp: string): string {
+  const hex = fp.replaceAll(':', '').toUpperCase();
+  return hex.match(/../g)!.join(':');
+}

@@ -1,0 +1,91 @@
+import { STAKING_ERRORS } from '../staking/index.ts';
+
+/**
+ * The signer's own rejection codes. Codes from staking/ (STAKING_…) pass through unchanged. Every
+ * code maps to one HTTP status; the body keeps the reference's `{errorCode, message}` shape, with
+ * our finer code in `code`. Documented in signer/README.md (a test checks).
+ */
+export const SIGNER_ERRORS = {
+  SIGNER_BAD_REQUEST_BODY: [
+    400,
+    'The body is not JSON of the expected shape (fields, types, hex patterns, lengths).',
+  ],
+  SIGNER_INVALID_STAKING_OUTPUT_SCRIPT: [400, 'staking_output_pk_script_hex is not a 34-byte P2TR script.'],
+  SIGNER_INVALID_COVENANT_KEY: [400, 'covenant_public_key is not a 33-byte compressed secp256k1 key.'],
+  SIGNER_INVALID_UNBONDING_TX: [400, 'unbonding_tx_hex does not deserialize as one transaction.'],
+  SIGNER_INVALID_STAKER_SIGNATURE: [
+    400,
+    'staker_unbonding_sig_hex is not a 64-byte signature, or it does not verify.',
+  ],
+  SIGNER_INVALID_STAKING_TX: [
+    400,
+    'staking_tx_hex does not deserialize, or its txid is not the one the unbonding tx spends.',
+  ],
+  SIGNER_KEY_NOT_HELD: [400, 'This signer does not hold the requested covenant key.'],
+  SIGNER_KEY_NOT_IN_PARAMS: [
+    400,
+    'The requested covenant key is not in the covenant set of the params version that applies.',
+  ],
+  SIGNER_STAKING_TX_NOT_FOUND: [400, 'The staking transaction is not known to the signer’s node.'],
+  SIGNER_STAKING_TX_UNCONFIRMED: [400, 'The staking transaction is not in a block of the main chain.'],
+  SIGNER_NOT_ENOUGH_CONFIRMATIONS: [
+    400,
+    'The staking transaction has fewer confirmations than the params require.',
+  ],
+  SIGNER_NO_PARAMS_FOR_HEIGHT: [
+    400,
+    'No params version applies at the staking transaction’s inclusion height.',
+  ],
+  SIGNER_NOT_A_STAKING_TX: [
+    400,
+    'The spent transaction does not parse as a staking transaction under the params.',
+  ],
+  SIGNER_STAKING_OUTPUT_MISMATCH: [
+    400,
+    'staking_output_pk_script_hex is not the staking output the unbonding tx spends.',
+  ],
+  SIGNER_ALREADY_SIGNED_OTHER: [
+    409,
+    'This signer already signed a different unbonding transaction for this staking output.',
+  ],
+  SIGNER_NOT_FOUND: [404, 'No such route.'],
+  SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
+  SIGNER_RATE_LIMITED: [429, 'This client sent more requests than its rate limit allows; retry later.'],
+  SIGNER_BUSY: [503, 'The signer is at its concurrency limit; retry later.'],
+  SIGNER_DEPENDENCY_UNAVAILABLE: [503, 'The signer’s Bitcoin node is unreachable or failing; retry later.'],
+  SIGNER_CUSTODY_UNAVAILABLE: [503, 'The key custody backend is unreachable or locked; retry later.'],
+  SIGNER_SHUTTING_DOWN: [503, 'The signer is shutting down.'],
+  SIGNER_INTERNAL: [
+    500,
+    'Internal service error (details are in the signer’s log under the correlation id).',
+  ],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type SignerErrorCode = keyof typeof SIGNER_ERRORS;
+
+/** HTTP status for any code the signer can answer with; staking/ codes are the caller's mistakes. */
+export function httpStatusOf(code: string): number {
+  if (code in SIGNER_ERRORS) return SIGNER_ERRORS[code as SignerErrorCode][0];
+  if (code in STAKING_ERRORS) return 400;
+  return 500;
+}
+
+/** The reference's wire code for a status (covenant-signer signerservice/types/error.go). */
+export function referenceErrorCode(status: number): string {
+  switch (status) {
+    case 400:
+      return 'BAD_REQUEST';
+    case 404:
+      return 'NOT_FOUND';
+    case 409:
+      return 'FORBIDDEN';
+    case 413:
+      return 'REQUEST_ENTITY_TOO_LARGE';
+    case 429:
+      return 'TOO_MANY_REQUESTS';
+    case 503:
+      return 'SERVICE_UNAVAILABLE';
+    default:
+      return 'INTERNAL_SERVICE_ERROR';
+  }
+}

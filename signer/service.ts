@@ -1,0 +1,202 @@
+import { CodedError, isCodedError, parseHex, toHex } from '../common/index.ts';
+import type { CustodyBackend } from '../hsm/index.ts';
+import type { GlobalParams } from '../params/index.ts';
+import { verifySchnorr } from '../staking/index.ts';
+import type { AuditLog, AuditRecord } from './audit.ts';
+import type { ChainView } from './chain.ts';
+import { type PartialFacts, type SignUnbondingRequestBody, validateSignRequest } from './validate.ts';
+
+/** What the signer remembers per (staking output, covenant key): the one unbonding tx it signed. */
+export interface SignedRecord {
+  readonly unbondingTxid: string;
+  readonly signatureHex: string;
+}
+
+export interface SignOutcome {
+  readonly signatureHex: string;
+  readonly outcome: 'signed' | 'repeated';
+  readonly paramsVersion: number;
+}
+
+export interface SignerHooks {
+  /** Called with how long custody took and whether it failed, for metrics. */
+  onCustody?(seconds: number, ok: boolean): void;
+}
+
+const slotOf = (stakingTxid: string, vout: number, keyHex: string) => `${stakingTxid}:${vout}:${keyHex}`;
+
+/** Builds the anti-replay memory from the audit log's records (AuditLog.open's onRecord). */
+export function replayCollector(): {
+  readonly index: Map<string, SignedRecord>;
+  onRecord(r: AuditRecord): void;
+} {
+  const index = new Map<string, SignedRecord>();
+  return {
+    index,
+    onRecord(r) {
+      if (r.event !== 'decision' || r.outcome !== 'signed') return;
+      if (
+        !r.staking_txid ||
+        r.staking_vout === undefined ||
+        !r.covenant_key ||
+        !r.unbonding_txid ||
+        !r.signature
+      )
+        return;
+      index.set(slotOf(r.staking_txid, r.staking_vout, r.covenant_key), {
+        unbondingTxid: r.unbonding_txid,
+        signatureHex: r.signature,
+      });
+    },
+  };
+}
+
+/**
+ * The covenant signer's decision core, without HTTP: validate (signer/validate.ts), then the
+ * anti-replay rule — one unbonding tx per staking output and key, an identical repeat gets the
+ * identical signature — then custody, then a check of custody's signature against our own sighash
+ * and key, then a durable audit record. Only then does a signature leave.
+ */
+export class CovenantSigner {
+  readonly #params: () => GlobalParams;
+  readonly #chain: ChainView;
+  readonly #custody: CustodyBackend;
+  readonly #audit: AuditLog;
+  readonly #signed: Map<string, SignedRecord>;
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #hooks: SignerHooks;
+  #heldKeys: ReadonlySet<string> = new Set();
+
+  constructor(deps: {
+    params: () => GlobalParams;
+    chain: ChainView;
+    custody: CustodyBackend;
+    audit: AuditLog;
+    signed: Map<string, SignedRecord>;
+    hooks?: SignerHooks;
+  }) {
+    this.#params = deps.params;
+    this.#chain = deps.chain;
+    this.#custody = deps.custody;
+    this.#audit = deps.audit;
+    this.#signed = deps.signed;
+    this.#hooks = deps.hooks ?? {};
+  }
+
+  /** Reads the keys custody holds; call at start (and after a custody change). */
+  async refreshKeys(): Promise<ReadonlySet<string>> {
+    this.#heldKeys = new Set((await this.#custody.publicKeys()).map(toHex));
+    return this.#heldKeys;
+  }
+
+  get heldKeys(): ReadonlySet<string> {
+    return this.#heldKeys;
+  }
+
+  /**
+   * Decides one request and records the decision.
+   * @throws {CodedError} the reason for a refusal (also recorded in the audit log)
+   */
+  async sign(body: SignUnbondingRequestBody, caller: string, correlationId: string): Promise<SignOutcome> {
+    const facts: PartialFacts = {};
+    const base = { event: 'decision' as const, correlation_id: correlationId, caller };
+    const refuse = async (e: unknown): Promise<never> => {
+      const coded = isCodedError(e) ? e : new CodedError('SIGNER_INTERNAL', 'internal error', { cause: e });
+      await this.#audit.append({
+        ...base,
+        outcome: 'refused',
+        code: coded.code,
+        reason: coded.code === 'SIGNER_INTERNAL' ? 'internal error' : coded.message,
+        staking_txid: facts.stakingTxid,
+        staking_vout: facts.stakingVout,
+        unbonding_txid: facts.unbondingTxid,
+        params_version: facts.paramsVersion,
+        covenant_key: facts.keyHex,
+      });
+      throw coded;
+    };
+
+    let plan: Awaited<ReturnType<typeof validateSignRequest>>;
+    try {
+      plan = await validateSignRequest(
+        body,
+        { params: this.#params(), chain: this.#chain, heldKeys: this.#heldKeys },
+        facts,
+      );
+    } catch (e) {
+      return refuse(e);
+    }
+
+    const slot = slotOf(plan.stakingTxid, plan.stakingVout, plan.keyHex);
+    const decided = {
+      staking_txid: plan.stakingTxid,
+      staking_vout: plan.stakingVout,
+      unbonding_txid: plan.unbondingTxid,
+      params_version: plan.params.version,
+      covenant_key: plan.keyHex,
+    };
+    // One decision at a time per staking output and key, so two concurrent requests cannot both sign.
+    return this.#withLock(slot, async () => {
+      const prior = this.#signed.get(slot);
+      if (prior) {
+        if (prior.unbondingTxid !== plan.unbondingTxid) {
+          return refuse(
+            new CodedError(
+              'SIGNER_ALREADY_SIGNED_OTHER',
+              `this signer already signed unbonding tx ${prior.unbondingTxid} for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+            ),
+          );
+        }
+        await this.#audit.append({ ...base, ...decided, outcome: 'repeated', signature: prior.signatureHex });
+        return { signatureHex: prior.signatureHex, outcome: 'repeated', paramsVersion: plan.params.version };
+      }
+
+      let signature: Uint8Array;
+      const t0 = performance.now();
+      try {
+        signature = await this.#custody.sign({
+          key: plan.key,
+          sighash: plan.sighash,
+          unbondingTx: plan.unbondingTx,
+          stakingOutput: { script: plan.exp.stakingPkScript, valueSat: plan.exp.stakingValueSat },
+          leaf: plan.data.stakingInfo.unbonding,
+        });
+        this.#hooks.onCustody?.((performance.now() - t0) / 1000, true);
+      } catch (e) {
+        this.#hooks.onCustody?.((performance.now() - t0) / 1000, false);
+        return refuse(
+          new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', { cause: e }),
+        );
+      }
+      // Whatever the backend, nothing leaves that does not verify against our own sighash and key.
+      if (!verifySchnorr(plan.sighash, plan.key, signature)) {
+        return refuse(
+          new CodedError('SIGNER_INTERNAL', 'custody returned a signature that does not verify', {
+            cause: new Error('bad custody signature'),
+          }),
+        );
+      }
+      const signatureHex = toHex(signature);
+      await this.#audit.append({ ...base, ...decided, outcome: 'signed', signature: signatureHex });
+      this.#signed.set(slot, { unbondingTxid: plan.unbondingTxid, signatureHex });
+      return { signatureHex, outcome: 'signed', paramsVersion: plan.params.version };
+    });
+  }
+
+  async #withLock<T>(slot: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(slot) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.#locks.set(slot, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(slot) === settled) this.#locks.delete(slot);
+    }
+  }
+}
+
+/** Hex of a 64-byte signature for the wire; parse back for tests and clients. */
+export function parseSignatureHex(hex: string): Uint8Array {
+  return parseHex(hex, 'signature_hex', 'SIGNER_INTERNAL', { bytes: 64 });
+}
