@@ -99,16 +99,25 @@ export function buildUnbondingTx(
  */
 export function assertUnbondingShape(tx: Transaction): void {
   if (tx.ins.length !== 1) {
-    throw new CodedError('STAKING_UNBONDING_INPUT_COUNT', `unbonding tx must have exactly 1 input, got ${tx.ins.length}`);
+    throw new CodedError(
+      'STAKING_UNBONDING_INPUT_COUNT',
+      `unbonding tx must have exactly 1 input, got ${tx.ins.length}`,
+    );
   }
   if (tx.outs.length !== 1) {
-    throw new CodedError('STAKING_UNBONDING_OUTPUT_COUNT', `unbonding tx must have exactly 1 output, got ${tx.outs.length}`);
+    throw new CodedError(
+      'STAKING_UNBONDING_OUTPUT_COUNT',
+      `unbonding tx must have exactly 1 output, got ${tx.outs.length}`,
+    );
   }
   if (tx.version !== UNBONDING_TX_VERSION) {
     throw new CodedError('STAKING_UNBONDING_VERSION', `unbonding tx version must be 2, got ${tx.version}`);
   }
   if (tx.locktime !== 0) {
-    throw new CodedError('STAKING_UNBONDING_LOCKTIME', `unbonding tx lock time must be 0, got ${tx.locktime}`);
+    throw new CodedError(
+      'STAKING_UNBONDING_LOCKTIME',
+      `unbonding tx lock time must be 0, got ${tx.locktime}`,
+    );
   }
   const input = tx.ins[0]!;
   if (input.sequence !== UNBONDING_SEQUENCE) {
@@ -122,7 +131,10 @@ export function assertUnbondingShape(tx: Transaction): void {
   }
   const weight = tx.weight();
   if (weight > MAX_UNBONDING_TX_WEIGHT) {
-    throw new CodedError('STAKING_UNBONDING_TOO_HEAVY', `unbonding tx weighs ${weight} WU, more than ${MAX_UNBONDING_TX_WEIGHT}`);
+    throw new CodedError(
+      'STAKING_UNBONDING_TOO_HEAVY',
+      `unbonding tx weighs ${weight} WU, more than ${MAX_UNBONDING_TX_WEIGHT}`,
+    );
   }
 }
 

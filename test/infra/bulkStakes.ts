@@ -57,16 +57,28 @@ export async function bulkStakes(
   wallet: RpcClient,
   params: ParamsVersion,
   n: number,
-  opts: { readonly valueSat?: bigint; readonly stakingTime?: number; readonly confirmations?: number; readonly minerAddress: string },
+  opts: {
+    readonly valueSat?: bigint;
+    readonly stakingTime?: number;
+    readonly confirmations?: number;
+    readonly minerAddress: string;
+  },
 ): Promise<BulkStake[]> {
   const valueSat = opts.valueSat ?? 100_000n;
-  const stakingTime = opts.stakingTime ?? Math.max(params.minStakingTime, Math.min(100, params.maxStakingTime));
+  const stakingTime =
+    opts.stakingTime ?? Math.max(params.minStakingTime, Math.min(100, params.maxStakingTime));
   const funder = testKey('bulk-funder');
   const staker = testKey('bulk-staker');
   const fp = testKey('bulk-fp');
   const fw = p2wpkh(funder);
   const funderAddress = btcAddress.fromOutputScript(fw.script, networks.regtest);
-  const outs = buildStakingOutputs({ params, stakerKey: staker.xOnly, fpKey: fp.xOnly, stakingTime, valueSat });
+  const outs = buildStakingOutputs({
+    params,
+    stakerKey: staker.xOnly,
+    fpKey: fp.xOnly,
+    stakingTime,
+    valueSat,
+  });
 
   const leaves: Array<{ txid: string; vout: number; value: bigint }> = [];
   for (let done = 0; done < n; done += FANOUT_CHUNK) {
@@ -117,7 +129,9 @@ export async function bulkStakes(
     });
   }
   for (let i = 0; i < hexes.length; i += 500) {
-    const res = await node.rpc.batch(hexes.slice(i, i + 500).map((h) => ({ method: 'sendrawtransaction', params: [h] })));
+    const res = await node.rpc.batch(
+      hexes.slice(i, i + 500).map((h) => ({ method: 'sendrawtransaction', params: [h] })),
+    );
     const bad = res.find((r) => !r.ok);
     if (bad && !bad.ok) throw bad.error;
   }
