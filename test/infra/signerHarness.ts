@@ -24,7 +24,7 @@ import { type TestKey, testKey } from '../keys.ts';
 import { MtlsClient } from './mtlsClient.ts';
 import { makeTestPki, type TestPki } from './pki.ts';
 
-/** A stake on the regtest chain, and everything needed to ask for its unbonding signature. */
+/** A stake on the regtest chain, and everything needed to ask for its unbonding signatures. */
 export interface Stake {
   readonly tx: Transaction;
   readonly txid: string;
@@ -33,25 +33,31 @@ export interface Stake {
   readonly exp: UnbondingExpectation;
   readonly unbondingTx: Transaction;
   readonly stakerSig: Uint8Array;
-  /** The reference request body for `covenantKey`. */
+  /** The reference request body for `covenantKey` (default: the first signer's key). */
   body(covenantKey?: XOnlyKey): Record<string, string>;
 }
 
-export interface SignerHarness {
+/** One covenant-committee member: a running signer with real custody, or a bare test key. */
+export interface CommitteeMember {
+  readonly key: XOnlyKey;
+  readonly compressedHex: string;
+  readonly custody?: CustodyBackend;
+  signer?: RunningSigner;
+  readonly config?: SignerConfig;
+  readonly testKey?: TestKey;
+}
+
+export interface Committee {
   readonly node: RegtestNode;
   readonly wallet: RpcClient;
+  readonly minerAddress: string;
   readonly pki: TestPki;
   readonly dir: string;
   readonly params: GlobalParams;
   readonly paramsFile: string;
-  readonly config: SignerConfig;
-  readonly signerKey: XOnlyKey;
-  /** The other covenant members (test keys) of the 2-of-3 committee. */
-  readonly others: readonly TestKey[];
   readonly staker: TestKey;
-  signer: RunningSigner;
-  /** A client presenting the allowed certificate `pipeline`. */
-  readonly client: MtlsClient;
+  /** Signers first (in the order of `custodies`), then the test-key members. */
+  readonly members: readonly CommitteeMember[];
   mine(n?: number): Promise<number>;
   /**
    * Stakes with staking/ (funded by the wallet) and mines `confirm` blocks (default: the depth).
@@ -62,29 +68,41 @@ export interface SignerHarness {
     stakingTime?: number,
     opts?: { confirm?: number; unchecked?: boolean },
   ): Promise<Stake>;
-  restart(): Promise<void>;
+  /** Stops and starts member `i`'s signer again with the same config, custody and audit log. */
+  restartSigner(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
+const logger = pino({ level: process.env.SIGNER_TEST_LOG ?? 'fatal' });
+
 /**
- * Starts a real Knots regtest node, a funded wallet, a throw-away PKI, a params file whose
- * covenant set is the custody's key plus two test keys (quorum 2, depth 2), and a real signer on
- * loopback with mutual TLS. Stops everything it started by pid and removes its files.
+ * Starts a real Knots regtest node, a funded wallet, a throw-away PKI (server certificate for
+ * 127.0.0.1, client certificates `pipeline` and `unlisted`), a params file whose covenant set is
+ * the custodies' keys plus `testMembers` test keys (depth 2), and one real signer per custody on
+ * loopback with mutual TLS, each with its own ports and audit log. Stops everything by pid and
+ * removes its files.
  */
-export async function startSignerHarness(
-  custody: CustodyBackend,
-  opts: {
-    readonly paramsOverride?: Record<string, unknown>;
-    readonly serverOverride?: Record<string, unknown>;
-  } = {},
-): Promise<SignerHarness> {
-  const dir = mkdtempSync(join(tmpdir(), 'signer-harness-'));
+export async function startCommittee(opts: {
+  readonly custodies: readonly CustodyBackend[];
+  readonly testMembers?: number;
+  readonly quorum: number;
+  readonly paramsOverride?: Record<string, unknown>;
+  readonly serverOverride?: Record<string, unknown>;
+}): Promise<Committee> {
+  const dir = mkdtempSync(join(tmpdir(), 'committee-'));
   const node = await startRegtestNode();
+  const members: CommitteeMember[] = [];
   try {
     const { rpc: wallet, address: minerAddress } = await fundedWallet(node, 'funder');
-    const [signerKey] = await custody.publicKeys();
-    if (!signerKey) throw new Error('custody holds no key');
-    const others = [testKey('harness-cov-1'), testKey('harness-cov-2')];
+    for (const custody of opts.custodies) {
+      const [key] = await custody.publicKeys();
+      if (!key) throw new Error(`custody ${custody.kind} holds no key`);
+      members.push({ key, compressedHex: `02${toHex(key)}`, custody });
+    }
+    for (let i = 0; i < (opts.testMembers ?? 0); i++) {
+      const k = testKey(`committee-member-${i}`);
+      members.push({ key: k.xOnly, compressedHex: k.compressedHex, testKey: k });
+    }
     const staker = testKey('harness-staker');
     const fp = testKey('harness-fp');
     const paramsDoc = {
@@ -94,8 +112,8 @@ export async function startSignerHarness(
           activation_height: 1,
           staking_cap: 100_000_000_000,
           tag: '01020304',
-          covenant_pks: [`02${toHex(signerKey)}`, ...others.map((k) => k.compressedHex)],
-          covenant_quorum: 2,
+          covenant_pks: members.map((m) => m.compressedHex),
+          covenant_quorum: opts.quorum,
           unbonding_time: 3,
           unbonding_fee: 1_000,
           max_staking_amount: 10_000_000_000,
@@ -111,44 +129,46 @@ export async function startSignerHarness(
     writeFileSync(paramsFile, JSON.stringify(paramsDoc));
     const params = parseGlobalParams(paramsDoc);
     const pki = makeTestPki(join(dir, 'pki'), ['pipeline', 'unlisted']);
-    const config = loadSignerConfig(undefined, {
-      SIGNER__SERVER__PORT: '0',
-      SIGNER__SERVER__TLS_CERT_FILE: pki.server.cert,
-      SIGNER__SERVER__TLS_KEY_FILE: pki.server.key,
-      SIGNER__SERVER__CLIENT_CA_FILE: pki.ca.cert,
-      SIGNER__SERVER__CLIENTS: JSON.stringify([
-        { name: 'pipeline', fingerprint_sha256: pki.clients.pipeline!.fingerprint256 },
-      ]),
-      ...Object.fromEntries(
-        Object.entries(opts.serverOverride ?? {}).map(([k, v]) => [
-          `SIGNER__SERVER__${k.toUpperCase()}`,
-          String(v),
+    for (const [i, m] of members.entries()) {
+      if (!m.custody) continue;
+      const config = loadSignerConfig(undefined, {
+        SIGNER__SERVER__PORT: '0',
+        SIGNER__SERVER__TLS_CERT_FILE: pki.server.cert,
+        SIGNER__SERVER__TLS_KEY_FILE: pki.server.key,
+        SIGNER__SERVER__CLIENT_CA_FILE: pki.ca.cert,
+        SIGNER__SERVER__CLIENTS: JSON.stringify([
+          { name: 'pipeline', fingerprint_sha256: pki.clients.pipeline!.fingerprint256 },
         ]),
-      ),
-      SIGNER__METRICS__PORT: '0',
-      SIGNER__PARAMS__FILE: paramsFile,
-      SIGNER__BITCOIND__URL: node.rpcUrl,
-      SIGNER__BITCOIND__COOKIE_FILE: node.cookieFile,
-      SIGNER__BITCOIND__NETWORK: 'regtest',
-      SIGNER__AUDIT__FILE: join(dir, 'audit.jsonl'),
-      SIGNER__LOG__LEVEL: process.env.SIGNER_TEST_LOG ?? 'fatal',
-      SIGNER__CUSTODY: JSON.stringify({ backend: custody.kind }),
-    });
-    const logger = pino({ level: config.log.level });
+        ...Object.fromEntries(
+          Object.entries(opts.serverOverride ?? {}).map(([k, v]) => [
+            `SIGNER__SERVER__${k.toUpperCase()}`,
+            String(v),
+          ]),
+        ),
+        SIGNER__METRICS__PORT: '0',
+        SIGNER__PARAMS__FILE: paramsFile,
+        SIGNER__BITCOIND__URL: node.rpcUrl,
+        SIGNER__BITCOIND__COOKIE_FILE: node.cookieFile,
+        SIGNER__BITCOIND__NETWORK: 'regtest',
+        SIGNER__AUDIT__FILE: join(dir, `audit-${i}.jsonl`),
+        SIGNER__LOG__LEVEL: process.env.SIGNER_TEST_LOG ?? 'fatal',
+        SIGNER__CUSTODY: JSON.stringify({ backend: m.custody.kind }),
+      });
+      (m as { config: SignerConfig }).config = config;
+      m.signer = await startSigner(config, { custody: m.custody, logger });
+    }
     const v0: ParamsVersion = params.versions[0]!;
-    const h: SignerHarness = {
+    const firstKey = members[0]!.key;
+    const c: Committee = {
       node,
       wallet,
+      minerAddress,
       pki,
       dir,
       params,
       paramsFile,
-      config,
-      signerKey,
-      others,
       staker,
-      signer: await startSigner(config, { custody, logger }),
-      client: undefined as unknown as MtlsClient,
+      members,
       async mine(n = 1) {
         await node.rpc.generatetoaddress(n, minerAddress);
         return node.rpc.getblockcount();
@@ -172,8 +192,8 @@ export async function startSignerHarness(
         const signed = await wallet.signrawtransactionwithwallet(funded.hex);
         const txid = await node.rpc.sendrawtransaction(signed.hex);
         const confirm = o.confirm ?? v0.confirmationDepth;
-        const height = confirm > 0 ? await h.mine(1) : 0;
-        if (confirm > 1) await h.mine(confirm - 1);
+        const height = confirm > 0 ? await c.mine(1) : 0;
+        if (confirm > 1) await c.mine(confirm - 1);
         const tx = parseTransaction(signed.hex);
         const data = parseStakingTx(tx, v0);
         const exp = expectUnbonding(txid, data, v0);
@@ -187,7 +207,7 @@ export async function startSignerHarness(
           exp,
           unbondingTx,
           stakerSig,
-          body: (key = signerKey) => ({
+          body: (key = firstKey) => ({
             staking_output_pk_script_hex: toHex(data.stakingInfo.pkScript),
             unbonding_tx_hex: unbondingTx.toHex(),
             staker_unbonding_sig_hex: toHex(stakerSig),
@@ -195,30 +215,67 @@ export async function startSignerHarness(
           }),
         };
       },
-      async restart() {
-        await h.signer.stop();
-        h.signer = await startSigner(config, { custody, logger });
-        (h as { client: MtlsClient }).client.close();
-        (h as { client: MtlsClient }).client = new MtlsClient(h.signer.url, {
-          caFile: pki.ca.cert,
-          identity: pki.clients.pipeline!,
-        });
+      async restartSigner(i) {
+        const m = members[i]!;
+        await m.signer?.stop();
+        m.signer = await startSigner(m.config!, { custody: m.custody!, logger });
       },
       async stop() {
-        h.client?.close();
-        await h.signer?.stop().catch(() => undefined);
+        for (const m of members) await m.signer?.stop().catch(() => undefined);
         await node.stop();
         rmSync(dir, { recursive: true, force: true });
       },
     };
-    (h as { client: MtlsClient }).client = new MtlsClient(h.signer.url, {
-      caFile: pki.ca.cert,
-      identity: pki.clients.pipeline!,
-    });
-    return h;
+    return c;
   } catch (e) {
+    for (const m of members) await m.signer?.stop().catch(() => undefined);
     await node.stop();
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** One real signer in a 2-of-3 committee whose other two members are test keys. */
+export interface SignerHarness extends Committee {
+  readonly config: SignerConfig;
+  readonly signerKey: XOnlyKey;
+  /** The other covenant members (test keys) of the 2-of-3 committee. */
+  readonly others: readonly TestKey[];
+  readonly signer: RunningSigner;
+  /** A client presenting the allowed certificate `pipeline`. */
+  readonly client: MtlsClient;
+  restart(): Promise<void>;
+}
+
+export async function startSignerHarness(
+  custody: CustodyBackend,
+  opts: {
+    readonly paramsOverride?: Record<string, unknown>;
+    readonly serverOverride?: Record<string, unknown>;
+  } = {},
+): Promise<SignerHarness> {
+  const c = await startCommittee({ custodies: [custody], testMembers: 2, quorum: 2, ...opts });
+  const me = c.members[0]!;
+  const clientFor = () =>
+    new MtlsClient(me.signer!.url, { caFile: c.pki.ca.cert, identity: c.pki.clients.pipeline! });
+  let client = clientFor();
+  const h = {
+    ...c,
+    config: me.config!,
+    signerKey: me.key,
+    others: c.members.slice(1).map((m) => m.testKey!),
+    async restart() {
+      await c.restartSigner(0);
+      client.close();
+      client = clientFor();
+    },
+    async stop() {
+      client.close();
+      await c.stop();
+    },
+  };
+  // Live views: a restart replaces the signer and the client.
+  Object.defineProperty(h, 'signer', { get: () => me.signer!, enumerable: true });
+  Object.defineProperty(h, 'client', { get: () => client, enumerable: true });
+  return h as unknown as SignerHarness;
 }
