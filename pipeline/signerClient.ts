@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { CodedError, parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
+
+/** One covenant signer the pipeline asks, as configured. */
+export interface SignerEndpoint {
+  readonly name: string;
+  readonly url: string;
+  /** The covenant key this signer holds (33-byte compressed hex, as in the params). */
+  readonly publicKeyHex: string;
+  readonly key: XOnlyKey;
+  readonly timeoutMs: number;
+}
+
+/** The reference request body (covenant-signer sign_unbonding.go), plus our optional staking_tx_hex. */
+export interface SignRequestBody {
+  readonly staking_output_pk_script_hex: string;
+  readonly unbonding_tx_hex: string;
+  readonly staker_unbonding_sig_hex: string;
+  readonly covenant_public_key: string;
+  readonly staking_tx_hex?: string;
+}
+
+/** Largest answer read from a signer (the reference client reads at most 1 MB). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Asks covenant signers for unbonding signatures over mutual TLS: the pipeline's client
+ * certificate, each signer's own CA, a keep-alive connection per signer, a per-signer timeout.
+ */
+export class SignerClient {
+  readonly endpoint: SignerEndpoint;
+  readonly #agent: Agent;
+
+  constructor(
+    endpoint: SignerEndpoint,
+    tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string },
+  ) {
+    this.endpoint = endpoint;
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: 32,
+      cert: readFileSync(tls.certFile),
+      key: readFileSync(tls.keyFile),
+      ca: readFileSync(tls.caFile),
+    });
+  }
+
+  /**
+   * The 64-byte signature the signer returns, unverified (the caller verifies).
+   * @throws {CodedError} PIPELINE_SIGNER_TIMEOUT, PIPELINE_SIGNER_UNREACHABLE, PIPELINE_SIGNER_REFUSED
+   *   (with the signer's code in details), PIPELINE_SIGNER_BAD_ANSWER
+   */
+  sign(body: SignRequestBody, signal?: AbortSignal): Promise<Uint8Array> {
+    const { name, url, timeoutMs } = this.endpoint;
+    const payload = JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const req = request(
+        new URL('/v1/sign-unbonding-tx', url),
+        {
+          method: 'POST',
+          agent: this.#agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_ANSWER_BYTES) {
+              req.destroy();
+              done(() =>
+                reject(
+                  new CodedError(
+                    'PIPELINE_SIGNER_BAD_ANSWER',
+                    `signer ${name} sent more than ${MAX_ANSWER_BYTES} bytes`,
+                  ),
+                ),
+              );
+              return;
+            }
+            chunks.push(c);
+          });
+          res.on('error', (e) =>
+            done(() =>
+              reject(
+                new CodedError('PIPELINE_SIGNER_UNREACHABLE', `signer ${name}: ${e.message}`, { cause: e }),
+              ),
+            ),
+          );
+          res.on('end', () =>
+            done(() => {
+              let json: unknown;
+              try {
+                json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              } catch {
+                json = undefined;
+              }
+              const j = json as
+                | {
+                    data?: { signature_hex?: unknown };
+                    code?: unknown;
+                    errorCode?: unknown;
+                    message?: unknown;
+                  }
+                | undefined;
+              if (res.statusCode !== 200) {
+                const code =
+                  typeof j?.code === 'string'
+                    ? j.code
+                    : typeof j?.errorCode === 'string'
+                      ? j.errorCode
+                      : `HTTP_${res.statusCode}`;
+                reject(
+                  new CodedError(
+                    'PIPELINE_SIGNER_REFUSED',
+                    `signer ${name} refused (${res.statusCode} ${code})`,
+                    {
+                      details: {
+                        signer: name,
+                        status: res.statusCode,
+                        signerCode: code,
+                        message: typeof j?.message === 'string' ? j.message.slice(0, 300) : undefined,
+                      },
+                    },
+                  ),
+                );
+                return;
+              }
+              const hex = j?.data?.signature_hex;
+              if (typeof hex !== 'string' || !/^[0-9a-fA-F]{128}$/.test(hex)) {
+                reject(
+                  new CodedError(
+                    'PIPELINE_SIGNER_BAD_ANSWER',
+                    `signer ${name} answered 200 without a 64-byte signature_hex`,
+                  ),
+                );
+                return;
+              }
+              resolve(Uint8Array.from(Buffer.from(hex, 'hex')));
+            }),
+          );
+        },
+      );
+      const timer = setTimeout(() => {
+        req.destroy();
+        done(() =>
+          reject(
+            new CodedError('PIPELINE_SIGNER_TIMEOUT', `signer ${name} did not answer within ${timeoutMs} ms`),
+          ),
+        );
+      }, timeoutMs);
+      const onAbort = () => {
+        req.destroy();
+        done(() =>
+          reject(
+            new CodedError('PIPELINE_SIGNER_ABORTED', `request to signer ${name} abandoned: quorum reached`),
+          ),
+        );
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (e) =>
+        done(() =>
+          reject(new CodedError('PIPELINE_SIGNER_UNREACHABLE', `signer ${name}: ${e.message}`, { cause: e })),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Parses a configured signer's key; x-only is what witnesses and verification use. */
+export function endpointOf(cfg: {
+  name: string;
+  url: string;
+  public_key: string;
+  timeout_ms: number;
+}): SignerEndpoint {
+  const pk = parseCompressedKey(cfg.public_key, `signers.${cfg.name}.public_key`, 'PIPELINE_CONFIG_INVALID');
+  return {
+    name: cfg.name,
+    url: cfg.url,
+    publicKeyHex: cfg.public_key.toLowerCase(),
+    key: xOnlyOf(pk),
+    timeoutMs: cfg.timeout_ms,
+  };
+}
