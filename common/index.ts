@@ -3,4 +3,5 @@ export { type LoadConfigOptions, loadConfig } from './config.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';
 export type { CompressedKey, XOnlyKey } from './keys.ts';
 export { parseCompressedKey, parseXOnlyKey, xOnlyOf } from './keys.ts';
+export { createOpsServer, listenOps, type OpsEndpoints } from './opsServer.ts';
 export { readPrivateFile, readSecretText, type SecretFileCodes } from './secrets.ts';

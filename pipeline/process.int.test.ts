@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
 import {
@@ -11,8 +10,8 @@ import {
   openCustody,
   parseCustodyConfig,
 } from '../hsm/index.ts';
-import { type Committee, type Stake, startCommittee } from '../test/infra/signerHarness.ts';
-import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
+import type { Committee, Stake } from '../test/infra/signerHarness.ts';
+import { type SoftHsmCommittee, startSoftHsmCommittee } from '../test/infra/softhsmCommittee.ts';
 import { processRequest } from './process.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';
 
@@ -21,9 +20,7 @@ import { endpointOf, SignerClient } from './signerClient.ts';
  * quorum 2, on a real Knots node. The dishonest signer is the one double here: an honest signer of
  * ours cannot be made to return a signature that fails verification, so a small mTLS server plays it.
  */
-const logger = pino({ level: 'fatal' });
-let hsm: SoftHsmDir;
-let custodies: CustodyBackend[];
+let sc: SoftHsmCommittee;
 let c: Committee;
 let dishonest: ReturnType<typeof createServer>;
 let dishonestUrl: string;
@@ -45,18 +42,8 @@ const stored = (s: Stake) => ({
 const deps = (signers: SignerClient[]) => ({ params: c.params, rpc: c.node.rpc, signers });
 
 beforeAll(async () => {
-  hsm = await createSoftHsmDir();
-  custodies = [];
-  for (const label of ['pipe-a', 'pipe-b', 'pipe-c']) {
-    const config = parseCustodyConfig({
-      backend: 'pkcs11',
-      pkcs11: { token_label: label, pin_file: await hsm.secretFile(`${label}.pin`, `pin-${label}`) },
-    });
-    await initToken(config, { soPin: { file: await hsm.secretFile(`${label}.so`, `so-${label}`) } });
-    await generateKey(config, { logger });
-    custodies.push(await openCustody(config, { logger }));
-  }
-  c = await startCommittee({ custodies, quorum: 2 });
+  sc = await startSoftHsmCommittee(3, 2);
+  c = sc.committee;
   dishonest = createServer(
     {
       key: readFileSync(c.pki.server.key),
@@ -80,9 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   dishonest?.close();
-  await c?.stop();
-  for (const k of custodies ?? []) await k.close();
-  await hsm?.cleanup();
+  await sc?.stop();
 });
 
 const urls = () => c.members.map((m) => m.signer!.url);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { RpcClient } from '../bitcoind/index.ts';
-import { CodedError, readSecretText, toHex } from '../common/index.ts';
+import { CodedError, createOpsServer, listenOps, readSecretText, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
@@ -11,7 +11,7 @@ import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics } from './metrics.ts';
 import { ParamsHolder } from './paramsStore.ts';
-import { buildMetricsServer, buildSignerServer } from './server.ts';
+import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
 
 const CHAIN_OF_NETWORK: Record<SignerConfig['bitcoind']['network'], readonly string[]> = {
@@ -180,12 +180,14 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const port = (app.server.address() as AddressInfo).port;
-    const metricsServer = buildMetricsServer({ metrics, readiness });
-    await new Promise<void>((resolve, reject) => {
-      metricsServer.once('error', reject);
-      metricsServer.listen(config.metrics.port, config.metrics.host, () => resolve());
+    const metricsServer = createOpsServer({
+      metrics: async () => ({
+        contentType: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      }),
+      readiness,
     });
-    const metricsPort = (metricsServer.address() as AddressInfo).port;
+    const metricsPort = await listenOps(metricsServer, config.metrics.host, config.metrics.port);
     const theAudit = audit;
     await theAudit.append({
       event: 'start',

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Fastify, {
   type FastifyBaseLogger,
@@ -258,28 +257,4 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     return reply.status(r.ready ? 200 : 503).send(r);
   });
   return app;
-}
-
-/**
- * The plain metrics listener (bound to loopback by default): /metrics, /healthz and /readyz, so
- * an orchestrator without a client certificate can still probe the signer.
- */
-export function buildMetricsServer(opts: Pick<SignerServerOptions, 'metrics' | 'readiness'>): Server {
-  return createServer((req, res) => {
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type });
-      res.end(body);
-    };
-    (async () => {
-      if (req.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
-      if (req.url === '/metrics')
-        return send(200, opts.metrics.registry.contentType, await opts.metrics.registry.metrics());
-      if (req.url === '/healthz') return send(200, 'application/json', '{"status":"ok"}');
-      if (req.url === '/readyz') {
-        const r = await opts.readiness();
-        return send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r));
-      }
-      return send(404, 'text/plain', 'not found\n');
-    })().catch(() => send(500, 'text/plain', 'internal error\n'));
-  });
 }
