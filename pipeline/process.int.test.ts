@@ -3,13 +3,6 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
-import {
-  type CustodyBackend,
-  generateKey,
-  initToken,
-  openCustody,
-  parseCustodyConfig,
-} from '../hsm/index.ts';
 import type { Committee, Stake } from '../test/infra/signerHarness.ts';
 import { type SoftHsmCommittee, startSoftHsmCommittee } from '../test/infra/softhsmCommittee.ts';
 import { processRequest } from './process.ts';
