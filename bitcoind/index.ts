@@ -1,4 +1,9 @@
 export { btcToSat, MAX_MONEY_SAT, satToBtc } from './amount.ts';
+export {
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+  rpcClientFromConfig,
+} from './config.ts';
 export { BITCOIND_ERRORS, type BitcoindErrorCode } from './errors.ts';
 export {
   DEFAULT_BITCOIND_BIN,

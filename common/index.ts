@@ -1,3 +1,4 @@
+export { runMain, untilStopSignal } from './cli.ts';
 export { CodedError, isCodedError } from './codedError.ts';
 export { type LoadConfigOptions, loadConfig } from './config.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';

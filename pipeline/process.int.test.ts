@@ -132,27 +132,7 @@ describe('processRequest: one attempt at an unbonding request', () => {
 
   it('reports input_spent when the staking output was spent meanwhile (withdrawn through its timelock)', async () => {
     const s = await c.stake(250_000n, 5);
-    await c.mine(5);
-    const { buildTimelockWithdrawTx, buildTimelockWitness, scriptPathSighash } = await import(
-      '../staking/index.ts'
-    );
-    const wd = buildTimelockWithdrawTx({
-      prevTxid: s.txid,
-      prevVout: s.data.stakingOutputIndex,
-      timelockBlocks: 5,
-      prevValueSat: s.data.valueSat,
-      feeSat: 1_000n,
-      outputScript: s.data.stakingInfo.pkScript,
-    });
-    const h = scriptPathSighash(
-      wd,
-      0,
-      { pkScripts: [s.data.stakingInfo.pkScript], valuesSat: [s.data.valueSat] },
-      s.data.stakingInfo.timelock,
-    );
-    wd.ins[0]!.witness = buildTimelockWitness(c.staker.sign(h), s.data.stakingInfo.timelock);
-    await c.node.rpc.sendrawtransaction(wd.toHex());
-    await c.mine();
+    await c.withdrawByTimelock(s);
     const out = await processRequest(stored(s), deps(clientsFor(urls())));
     expect(out.state).toBe('input_spent');
   });

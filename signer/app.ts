@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { RpcClient } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, readSecretText, toHex } from '../common/index.ts';
+import { type RpcClient, rpcClientFromConfig } from '../bitcoind/index.ts';
+import { CodedError, createOpsServer, listenOps, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
@@ -38,22 +38,6 @@ export interface StartSignerDeps {
   readonly logger?: pino.Logger;
   /** Directory that relative paths in the custody table are resolved against (the config file's). */
   readonly baseDir?: string;
-}
-
-async function rpcFromConfig(c: SignerConfig['bitcoind']): Promise<RpcClient> {
-  if (c.password_file && !c.user)
-    throw new CodedError('CONFIG_INVALID', 'bitcoind.password_file needs bitcoind.user');
-  return new RpcClient({
-    url: c.url,
-    timeoutMs: c.timeout_ms,
-    ...(c.cookie_file ? { cookieFile: c.cookie_file } : {}),
-    ...(c.user
-      ? {
-          user: c.user,
-          password: c.password_file ? await readSecretText(c.password_file, 'bitcoind password file') : '',
-        }
-      : {}),
-  });
 }
 
 /**
@@ -108,7 +92,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
   const clog = log.child({ custody: custody.kind });
   let audit: AuditLog | undefined;
   try {
-    const rpc = await rpcFromConfig(config.bitcoind);
+    const rpc = await rpcClientFromConfig(config.bitcoind);
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
     audit = await AuditLog.open(config.audit.file, replay.onRecord);

@@ -1,3 +1,4 @@
+import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
 import { loadConfig } from '../common/index.ts';
 
 /** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
@@ -19,13 +20,8 @@ export interface SignerConfig {
   };
   readonly metrics: { readonly host: string; readonly port: number };
   readonly params: { readonly file: string };
-  readonly bitcoind: {
-    readonly url: string;
-    readonly cookie_file?: string;
-    readonly user?: string;
-    readonly password_file?: string;
+  readonly bitcoind: BitcoindConnectionConfig & {
     readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
-    readonly timeout_ms: number;
   };
   readonly audit: { readonly file: string };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
@@ -87,12 +83,8 @@ export const SIGNER_CONFIG_SCHEMA = {
       additionalProperties: false,
       required: ['url', 'network'],
       properties: {
-        url: { type: 'string', pattern: '^https?://' },
-        cookie_file: str,
-        user: str,
-        password_file: str,
+        ...BITCOIND_CONNECTION_PROPERTIES,
         network: { enum: ['mainnet', 'testnet', 'signet', 'regtest'] },
-        timeout_ms: { type: 'integer', minimum: 100, default: 10_000 },
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isCodedError } from '../common/index.ts';
+import { runMain, untilStopSignal } from '../common/index.ts';
 import { startSigner } from './app.ts';
 import { verifyAuditFile } from './audit.ts';
 import { loadSignerConfig } from './config.ts';
@@ -111,25 +111,11 @@ async function main(argv: string[]): Promise<number> {
     process.on('SIGHUP', () => {
       void signer.reloadParams();
     });
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        void signer.stop().then(resolve);
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    await untilStopSignal(() => signer.stop());
     return 0;
   }
   console.error(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    // Expected failures (config, self-test) are one clear sentence; anything else is a bug with a stack.
-    if (isCodedError(e)) console.error(`covenant-signer: ${e.code}: ${e.message}`);
-    else console.error(e);
-    process.exit(1);
-  },
-);
+runMain('covenant-signer', main);

@@ -11,12 +11,15 @@ import { type RunningSigner, startSigner } from '../../signer/app.ts';
 import { loadSignerConfig, type SignerConfig } from '../../signer/config.ts';
 import {
   buildStakingOutputs,
+  buildTimelockWithdrawTx,
+  buildTimelockWitness,
   buildUnbondingTx,
   buildUnfundedStakingTx,
   expectUnbonding,
   parseStakingTx,
   parseTransaction,
   type StakingTxData,
+  scriptPathSighash,
   type UnbondingExpectation,
   unbondingSighash,
 } from '../../staking/index.ts';
@@ -68,6 +71,8 @@ export interface Committee {
     stakingTime?: number,
     opts?: { confirm?: number; unchecked?: boolean },
   ): Promise<Stake>;
+  /** Mines until the stake's timelock allows, withdraws it through the timelock leaf, and mines that. */
+  withdrawByTimelock(stake: Stake): Promise<string>;
   /** Stops and starts member `i`'s signer again with the same config, custody and audit log. */
   restartSigner(i: number): Promise<void>;
   stop(): Promise<void>;
@@ -214,6 +219,26 @@ export async function startCommittee(opts: {
             covenant_public_key: `02${toHex(key)}`,
           }),
         };
+      },
+      async withdrawByTimelock(s) {
+        const T = s.data.stakingTime;
+        while ((await node.rpc.getblockcount()) < s.height + T - 1) await c.mine();
+        const wd = buildTimelockWithdrawTx({
+          prevTxid: s.txid,
+          prevVout: s.data.stakingOutputIndex,
+          timelockBlocks: T,
+          prevValueSat: s.data.valueSat,
+          feeSat: 1_000n,
+          outputScript: s.data.stakingInfo.pkScript,
+        });
+        const pre = { pkScripts: [s.data.stakingInfo.pkScript], valuesSat: [s.data.valueSat] };
+        wd.ins[0]!.witness = buildTimelockWitness(
+          staker.sign(scriptPathSighash(wd, 0, pre, s.data.stakingInfo.timelock)),
+          s.data.stakingInfo.timelock,
+        );
+        const txid = await node.rpc.sendrawtransaction(wd.toHex());
+        await c.mine();
+        return txid;
       },
       async restartSigner(i) {
         const m = members[i]!;

@@ -1,0 +1,28 @@
+import { isCodedError } from './codedError.ts';
+
+/**
+ * Runs a service's CLI entry point and exits with its code. An expected failure (a CodedError:
+ * bad config, a failed self-test) is one line, `<name>: <CODE>: <sentence>`, and exit 1; anything
+ * else is a bug and prints its stack.
+ */
+export function runMain(name: string, main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (isCodedError(e)) console.error(`${name}: ${e.code}: ${e.message}`);
+      else console.error(e);
+      process.exit(1);
+    },
+  );
+}
+
+/** Resolves after `stop()` completes, once SIGTERM or SIGINT arrives: a graceful shutdown. */
+export function untilStopSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = () => {
+      void stop().then(resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
