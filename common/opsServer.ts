@@ -7,6 +7,8 @@ export interface OpsEndpoints {
   metrics(): Promise<{ readonly contentType: string; readonly body: string }>;
   /** /readyz: every check with its state; 200 when ready, 503 otherwise. */
   readiness(): Promise<{ readonly ready: boolean; readonly checks: Record<string, unknown> }>;
+  /** More paths that answer as /readyz (e.g. the reference's `/health`). */
+  readonly readinessAliases?: readonly string[];
 }
 
 /**
@@ -27,7 +29,7 @@ export function createOpsServer(ops: OpsEndpoints): Server {
         return send(200, m.contentType, m.body);
       }
       if (req.url === '/healthz') return send(200, 'application/json', '{"status":"ok"}');
-      if (req.url === '/readyz') {
+      if (req.url === '/readyz' || (req.url !== undefined && ops.readinessAliases?.includes(req.url))) {
         const r = await ops.readiness();
         return send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r));
       }

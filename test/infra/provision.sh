@@ -44,6 +44,12 @@ provision_softhsm() {
   ensure_debian_packages softhsm2 openssl
 }
 
+# RabbitMQ's server package: the machine runs a broker already; tests that stop a broker start a
+# private one from these binaries.
+provision_rabbitmq() {
+  ensure_debian_packages rabbitmq-server
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
@@ -51,6 +57,7 @@ provision_knots() {
 
 main() {
   provision_softhsm
+  provision_rabbitmq
   provision_knots
 }
 

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedBroker } from '../test/infra/rabbitmq.ts';
+import { consumeEvents, DEAD_LETTER_REASON_HEADER, openConsumerChannel } from './consumer.ts';
+import { connectBroker, EventPublisher } from './publisher.ts';
+import type { BtcInfoEvent, StakingEvent } from './schemas.ts';
+import { deleteTopology, type TopologyNames, topologyNames } from './topology.ts';
+
+/** The contract against a real RabbitMQ: uniquely named objects per run, deleted afterwards. */
+let broker: { url: string; destroy(): Promise<void> };
+let names: TopologyNames;
+let conn: ChannelModel;
+let admin: ConfirmChannel;
+
+beforeAll(async () => {
+  broker = await sharedBroker();
+  names = topologyNames(`test-${randomBytes(4).toString('hex')}.`);
+  conn = await connectBroker({ url: broker.url });
+  admin = await openConsumerChannel(conn);
+});
+afterAll(async () => {
+  await deleteTopology(admin, names).catch(() => undefined);
+  await conn?.close().catch(() => undefined);
+  await broker?.destroy();
+});
+
+function info(sequence: number, height: number): BtcInfoEvent {
+  return {
+    event_type: 6,
+    event_id: `btc-info:${height}`,
+    sequence,
+    height,
+    confirmed_tvl: 1000 * height,
+    unconfirmed_tvl: 1000 * height + 1,
+  };
+}
+
+describe('publisher and consumer against RabbitMQ', () => {
+  it('declares durable queues with a dead-letter exchange and publishes persistent, confirmed messages', async () => {
+    const pub = await EventPublisher.open({ url: broker.url, names, referenceQueues: true });
+    try {
+      await pub.publish([info(1, 100)]);
+      const q = await admin.checkQueue(names.queue);
+      expect(q.messageCount).toBe(1);
+      const ref = await admin.checkQueue(names.referenceQueues['btc-info']);
+      expect(ref.messageCount).toBe(1);
+      const msg = await admin.get(names.queue, { noAck: false });
+      expect(msg ? msg.properties.deliveryMode : undefined).toBe(2);
+      expect(msg ? msg.properties.messageId : undefined).toBe('btc-info:100');
+      expect(msg ? msg.properties.contentType : undefined).toBe('application/json');
+      if (msg) admin.ack(msg);
+      await admin.purgeQueue(names.referenceQueues['btc-info']);
+    } finally {
+      await pub.close();
+    }
+  });
+
+  it('refuses to publish an invalid event and sends nothing', async () => {
+    const pub = await EventPublisher.open({ url: broker.url, names });
+    try {
+      const bad = { ...info(2, 101), confirmed_tvl: -5 };
+      await expect(pub.publish([info(3, 102), bad as StakingEvent])).rejects.toMatchObject({
+        code: 'EVENTS_INVALID',
+      });
+      expect((await admin.checkQueue(names.queue)).messageCount).toBe(0);
+    } finally {
+      await pub.close();
+    }
+  });
+
+  it('delivers events in publish order, validated, with manual ack', async () => {
+    const pub = await EventPublisher.open({ url: broker.url, names });
+    const ch = await openConsumerChannel(conn);
+    const seen: number[] = [];
+    const n = 300;
+    const done = new Promise<void>((resolve) => {
+      void consumeEvents(
+        ch,
+        async (e) => {
+          // A slow handler must not let later messages overtake.
+          if (e.sequence % 50 === 0) await new Promise((r) => setTimeout(r, 20));
+          seen.push(e.sequence);
+          if (seen.length === n) resolve();
+        },
+        { names, prefetch: 50 },
+      );
+    });
+    try {
+      const events = Array.from({ length: n }, (_, i) => info(i + 1, 1000 + i));
+      for (let i = 0; i < n; i += 100) await pub.publish(events.slice(i, i + 100));
+      await done;
+      expect(seen).toEqual(events.map((e) => e.sequence));
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await admin.checkQueue(names.queue)).messageCount).toBe(0);
+    } finally {
+      await ch.close();
+      await pub.close();
+    }
+  });
+
+  it('dead-letters a malformed message with its reason and goes on with the next', async () => {
+    // A raw publish that bypasses the publisher's validation, as a buggy producer would.
+    const raw = await conn.createConfirmChannel();
+    raw.publish(names.exchange, 'active', Buffer.from('{"event_type":1,"staking_value":"lots"}'), {
+      persistent: true,
+    });
+    raw.publish(names.exchange, 'btc-info', Buffer.from('not json'), { persistent: true });
+    raw.publish(names.exchange, 'btc-info', Buffer.from(JSON.stringify(info(7, 200))), { persistent: true });
+    await raw.waitForConfirms();
+    await raw.close();
+
+    const ch = await openConsumerChannel(conn);
+    const reasons: string[] = [];
+    const got: StakingEvent[] = [];
+    const c = await consumeEvents(
+      ch,
+      async (e) => {
+        got.push(e);
+      },
+      { names, onDeadLetter: (r) => reasons.push(r) },
+    );
+    for (let i = 0; i < 50 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    await c.cancel();
+    await ch.close();
+    expect(got.map((e) => e.event_id)).toEqual(['btc-info:200']);
+    expect(reasons).toHaveLength(2);
+    const dead1 = await admin.get(names.deadLetterQueue, { noAck: true });
+    const dead2 = await admin.get(names.deadLetterQueue, { noAck: true });
+    const deadReasons = [dead1, dead2].map((m) =>
+      m ? String(m.properties.headers?.[DEAD_LETTER_REASON_HEADER]) : '',
+    );
+    expect(deadReasons[0]).toMatch(/^EVENTS_INVALID: active event: /);
+    expect(deadReasons[1]).toMatch(/^EVENTS_NOT_JSON/);
+  });
+
+  it('retries a failing handler in place, then dead-letters the message with the error', async () => {
+    const pub = await EventPublisher.open({ url: broker.url, names });
+    const ch = await openConsumerChannel(conn);
+    const calls: number[] = [];
+    const c = await consumeEvents(
+      ch,
+      async (e) => {
+        calls.push(e.sequence);
+        if (e.sequence === 10) throw new Error('database down');
+      },
+      { names, maxAttempts: 3, retryDelayMs: 10 },
+    );
+    try {
+      await pub.publish([info(10, 300), info(11, 301)]);
+      for (let i = 0; i < 100 && calls.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+      await c.idle();
+      expect(calls).toEqual([10, 10, 10, 11]);
+      const dead = await admin.get(names.deadLetterQueue, { noAck: true });
+      expect(dead && String(dead.properties.headers?.[DEAD_LETTER_REASON_HEADER])).toBe(
+        'handler failed 3 times: database down',
+      );
+    } finally {
+      await c.cancel();
+      await ch.close();
+      await pub.close();
+    }
+  });
+
+  it('rejects a publish when the broker cannot route it (topology deleted under it)', async () => {
+    const other = topologyNames(`test-${randomBytes(4).toString('hex')}.`);
+    const pub = await EventPublisher.open({ url: broker.url, names: other });
+    try {
+      await admin.deleteQueue(other.queue);
+      await expect(pub.publish([info(20, 400)])).rejects.toMatchObject({ code: 'EVENTS_PUBLISH_FAILED' });
+    } finally {
+      await pub.close();
+      await deleteTopology(admin, other).catch(() => undefined);
+    }
+  });
+
+  it('names the host and never the password when the broker is unreachable', async () => {
+    const err = await EventPublisher.open({ url: 'amqp://guest:s3cret@127.0.0.1:1' }).catch((e) => e);
+    expect(err.code).toBe('EVENTS_BROKER_UNREACHABLE');
+    expect(err.message).toContain('127.0.0.1:1');
+    expect(err.message).not.toContain('s3cret');
+  });
+});

@@ -1,0 +1,34 @@
+export {
+  type ConsumeOptions,
+  consumeEvents,
+  DEAD_LETTER_REASON_HEADER,
+  type EventConsumer,
+  openConsumerChannel,
+} from './consumer.ts';
+export { EVENTS_ERRORS, type EventsErrorCode } from './errors.ts';
+export { type BrokerOptions, connectBroker, EventPublisher, redactAmqpUrl } from './publisher.ts';
+export {
+  type ActiveStakingEvent,
+  type BtcInfoEvent,
+  EVENT_KINDS,
+  EVENT_SCHEMAS,
+  EVENT_TYPE_OF_KIND,
+  type EventKind,
+  type EventOfKind,
+  type ExpiredStakingEvent,
+  eventIdOf,
+  kindOfEventType,
+  type StakingEvent,
+  type UnbondingStakingEvent,
+  type UnsequencedEvent,
+  type WithdrawStakingEvent,
+} from './schemas.ts';
+export {
+  declareTopology,
+  deleteTopology,
+  type QueueType,
+  type TopologyNames,
+  type TopologyOptions,
+  topologyNames,
+} from './topology.ts';
+export { assertStakingEvent, isStakingEvent, kindOf, parseEventBody } from './validate.ts';

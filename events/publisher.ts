@@ -1,0 +1,191 @@
+import { type ChannelModel, type ConfirmChannel, connect, type Message } from 'amqplib';
+import { CodedError } from '../common/index.ts';
+import type { EventsErrorCode } from './errors.ts';
+import type { StakingEvent } from './schemas.ts';
+import { declareTopology, type QueueType, type TopologyNames, topologyNames } from './topology.ts';
+import { assertStakingEvent, kindOf } from './validate.ts';
+
+export interface BrokerOptions {
+  /** `amqp://user:password@host:port/vhost`. Never logged: use `redactAmqpUrl` to show it. */
+  readonly url: string;
+  readonly names?: TopologyNames;
+  readonly queueType?: QueueType;
+  readonly referenceQueues?: boolean;
+  /** AMQP heartbeat, seconds (default 10): how soon a silent broker is noticed. */
+  readonly heartbeatSeconds?: number;
+  /** TCP connect timeout, milliseconds (default 5000). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** The URL without its password, for logs. */
+export function redactAmqpUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '[invalid amqp url]';
+  }
+}
+
+/**
+ * Opens a connection (with heartbeat and connect timeout).
+ * @throws {CodedError} EVENTS_BROKER_UNREACHABLE (the message names host and errno, never credentials)
+ */
+export async function connectBroker(opts: BrokerOptions): Promise<ChannelModel> {
+  let u: URL;
+  try {
+    u = new URL(opts.url);
+  } catch (cause) {
+    throw new CodedError<EventsErrorCode>('EVENTS_BROKER_UNREACHABLE', 'the AMQP url is not a valid URL', {
+      cause,
+    });
+  }
+  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(opts.heartbeatSeconds ?? 10));
+  try {
+    return await connect(u.toString(), { timeout: opts.connectTimeoutMs ?? 5_000 });
+  } catch (cause) {
+    const errno = (cause as { code?: unknown }).code;
+    throw new CodedError<EventsErrorCode>(
+      'EVENTS_BROKER_UNREACHABLE',
+      `cannot connect to the broker at ${u.host}${typeof errno === 'string' ? ` (${errno})` : ''}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Publishes events with publisher confirms: each message is validated against its schema first,
+ * sent persistent and `mandatory` to the contract's exchange (routing key = kind, messageId =
+ * event_id), and `publish` resolves only when the broker has confirmed every one of them; a nack,
+ * an unroutable return or a closed channel rejects it, and the caller publishes again (the
+ * consumers are idempotent by event_id). Messages of one `publish` call, and of successive calls,
+ * reach the queue in the order given.
+ */
+export class EventPublisher {
+  readonly names: TopologyNames;
+  readonly #conn: ChannelModel;
+  readonly #ch: ConfirmChannel;
+  readonly #returned = new Set<string>();
+  #closed = false;
+  #closeReason: Error | undefined;
+  readonly #closeListeners: Array<(err: Error | undefined) => void> = [];
+
+  private constructor(conn: ChannelModel, ch: ConfirmChannel, names: TopologyNames) {
+    this.#conn = conn;
+    this.#ch = ch;
+    this.names = names;
+    ch.on('return', (msg: Message) => {
+      this.#returned.add(String(msg.properties.messageId));
+    });
+    const onClose = (err?: Error) => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#closeReason = err;
+      for (const l of this.#closeListeners) l(err);
+    };
+    // Errors are followed by close; listening to 'error' keeps them from being thrown.
+    ch.on('error', (err: Error) => {
+      this.#closeReason ??= err;
+    });
+    conn.on('error', (err: Error) => {
+      this.#closeReason ??= err;
+    });
+    ch.on('close', () => onClose(this.#closeReason));
+    conn.on('close', (err?: Error) => onClose(err ?? this.#closeReason));
+  }
+
+  /**
+   * Connects, opens a confirm channel and declares the topology.
+   * @throws {CodedError} EVENTS_BROKER_UNREACHABLE
+   */
+  static async open(opts: BrokerOptions): Promise<EventPublisher> {
+    const conn = await connectBroker(opts);
+    try {
+      conn.on('error', () => undefined);
+      const ch = await conn.createConfirmChannel();
+      const names = await declareTopology(ch, {
+        names: opts.names ?? topologyNames(),
+        ...(opts.queueType ? { queueType: opts.queueType } : {}),
+        ...(opts.referenceQueues !== undefined ? { referenceQueues: opts.referenceQueues } : {}),
+      });
+      return new EventPublisher(conn, ch, names);
+    } catch (cause) {
+      await conn.close().catch(() => undefined);
+      if (cause instanceof CodedError) throw cause;
+      throw new CodedError<EventsErrorCode>(
+        'EVENTS_BROKER_UNREACHABLE',
+        `the broker refused the topology: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Called once when the channel or connection closes (broker gone, heartbeat missed, close()). */
+  onClose(listener: (err: Error | undefined) => void): void {
+    if (this.#closed) listener(this.#closeReason);
+    else this.#closeListeners.push(listener);
+  }
+
+  /**
+   * Validates and publishes `events` in order, resolving when all are confirmed.
+   * @throws {CodedError} EVENTS_INVALID / EVENTS_UNKNOWN_KIND (nothing was sent), EVENTS_PUBLISH_FAILED
+   */
+  async publish(events: readonly StakingEvent[]): Promise<void> {
+    const bodies = events.map((e) => {
+      assertStakingEvent(e);
+      return { e, kind: kindOf(e), body: Buffer.from(JSON.stringify(e), 'utf8') };
+    });
+    if (this.#closed) throw this.#failed('the channel is closed');
+    const confirms: Array<Promise<void>> = [];
+    for (const { e, kind, body } of bodies) {
+      this.#returned.delete(e.event_id);
+      confirms.push(
+        new Promise<void>((resolve, reject) => {
+          const ok = this.#ch.publish(
+            this.names.exchange,
+            kind,
+            body,
+            {
+              persistent: true,
+              mandatory: true,
+              contentType: 'application/json',
+              contentEncoding: 'utf-8',
+              messageId: e.event_id,
+              type: kind,
+              timestamp: Math.floor(Date.now() / 1000),
+              headers: { 'x-sequence': e.sequence },
+            },
+            (err: unknown) => (err ? reject(err) : resolve()),
+          );
+          void ok;
+        }),
+      );
+    }
+    const results = await Promise.allSettled(confirms);
+    const bad = results.find((r) => r.status === 'rejected');
+    if (bad)
+      throw this.#failed((bad as PromiseRejectedResult).reason?.message ?? 'not confirmed', bad.reason);
+    const returned = bodies.filter(({ e }) => this.#returned.has(e.event_id));
+    if (returned.length > 0) {
+      throw this.#failed(`${returned.length} message(s) were unroutable (is the queue declared?)`);
+    }
+  }
+
+  #failed(why: string, cause?: unknown): CodedError<EventsErrorCode> {
+    return new CodedError<EventsErrorCode>('EVENTS_PUBLISH_FAILED', `publish not confirmed: ${why}`, {
+      cause,
+    });
+  }
+
+  /** Closes the channel and the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#ch.close().catch(() => undefined);
+    await this.#conn.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,91 @@
+import type { Channel } from 'amqplib';
+import { EVENT_KINDS, type EventKind } from './schemas.ts';
+
+/**
+ * The names of the RabbitMQ objects of the contract. `prefix` lets several deployments (or test
+ * runs) share one vhost without sharing queues.
+ */
+export interface TopologyNames {
+  /** Topic exchange the indexer publishes to; routing key = the event kind. */
+  readonly exchange: string;
+  /** The ordered queue: every event, in chain order (bound with `#`). */
+  readonly queue: string;
+  /** Fanout exchange receiving dead letters. */
+  readonly deadLetterExchange: string;
+  /** Where messages that failed validation or kept failing wait, each with its reason. */
+  readonly deadLetterQueue: string;
+  /** Per-kind queues named as the reference's (`active_staking_queue`, …), when enabled. */
+  readonly referenceQueues: Readonly<Record<EventKind, string>>;
+}
+
+const REFERENCE_QUEUE: Record<EventKind, string> = {
+  active: 'active_staking_queue',
+  unbonding: 'unbonding_staking_queue',
+  withdraw: 'withdraw_staking_queue',
+  expired: 'expired_staking_queue',
+  'btc-info': 'btc_info_queue',
+};
+
+/** The names for a prefix (default none): `staking_events`, `staking_events.dlx`, … */
+export function topologyNames(prefix = ''): TopologyNames {
+  return Object.freeze({
+    exchange: `${prefix}staking_events`,
+    queue: `${prefix}staking_events`,
+    deadLetterExchange: `${prefix}staking_events.dlx`,
+    deadLetterQueue: `${prefix}staking_events.dead`,
+    referenceQueues: Object.freeze(
+      Object.fromEntries(EVENT_KINDS.map((k) => [k, `${prefix}${REFERENCE_QUEUE[k]}`])) as Record<
+        EventKind,
+        string
+      >,
+    ),
+  });
+}
+
+export type QueueType = 'quorum' | 'classic';
+
+export interface TopologyOptions {
+  readonly names?: TopologyNames;
+  /** `quorum` (the reference's default; replicated, fsynced before confirm) or `classic`. */
+  readonly queueType?: QueueType;
+  /**
+   * Also declare the reference's per-kind queues, each bound to its kind. They carry the same
+   * messages, but order across kinds is only kept in the ordered queue. Off by default: a queue
+   * nobody consumes only grows.
+   */
+  readonly referenceQueues?: boolean;
+}
+
+/**
+ * Declares the whole topology, idempotently: the durable topic exchange, the ordered durable
+ * queue bound to every kind, and the dead-letter exchange and queue the queues dead-letter to.
+ * Publisher and consumer both call it, so whichever starts first creates it.
+ */
+export async function declareTopology(ch: Channel, opts: TopologyOptions = {}): Promise<TopologyNames> {
+  const names = opts.names ?? topologyNames();
+  const queueType = opts.queueType ?? 'quorum';
+  await ch.assertExchange(names.exchange, 'topic', { durable: true, autoDelete: false });
+  await ch.assertExchange(names.deadLetterExchange, 'fanout', { durable: true, autoDelete: false });
+  const queueArgs = { 'x-queue-type': queueType, 'x-dead-letter-exchange': names.deadLetterExchange };
+  await ch.assertQueue(names.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': queueType } });
+  await ch.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
+  await ch.assertQueue(names.queue, { durable: true, arguments: queueArgs });
+  await ch.bindQueue(names.queue, names.exchange, '#');
+  if (opts.referenceQueues) {
+    for (const kind of EVENT_KINDS) {
+      const q = names.referenceQueues[kind];
+      await ch.assertQueue(q, { durable: true, arguments: queueArgs });
+      await ch.bindQueue(q, names.exchange, kind);
+    }
+  }
+  return names;
+}
+
+/** Deletes every object of the topology (tests, decommissioning). Messages in them are lost. */
+export async function deleteTopology(ch: Channel, names: TopologyNames): Promise<void> {
+  for (const q of [names.queue, names.deadLetterQueue, ...Object.values(names.referenceQueues)]) {
+    await ch.deleteQueue(q);
+  }
+  await ch.deleteExchange(names.exchange);
+  await ch.deleteExchange(names.deadLetterExchange);
+}

@@ -1,0 +1,326 @@
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { rpcClientFromConfig } from '../bitcoind/index.ts';
+import { CodedError, createOpsServer, isCodedError, listenOps, readSecretText } from '../common/index.ts';
+import { type BrokerOptions, kindOf, redactAmqpUrl, topologyNames } from '../events/index.ts';
+import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import type { IndexerConfig } from './config.ts';
+import type { IndexerErrorCode } from './errors.ts';
+import { ChainFollower } from './follower.ts';
+import { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
+import type { BlockResult, Rejection } from './processor.ts';
+import { OutboxRelay } from './relay.ts';
+import { IndexerStore } from './store.ts';
+
+/** Errors that stop following the chain (the process stays up to report them); others are retried. */
+const FATAL: readonly string[] = ['INDEXER_MAJOR_REORG', 'INDEXER_PARAMS_CHANGED'];
+
+export interface IndexerStatus {
+  readonly following: boolean;
+  readonly stopped?: { readonly code: string; readonly message: string };
+  readonly nodeTip?: number;
+  readonly lastProcessed?: number;
+  readonly syncLag?: number;
+  readonly outboxDepth: number;
+  readonly brokerConnected: boolean;
+  readonly lastPollOk: boolean;
+}
+
+export interface RunningIndexer {
+  readonly metricsUrl: string;
+  readonly metrics: IndexerMetrics;
+  status(): IndexerStatus;
+  /** Resolves after the next poll that found nothing left to process. */
+  caughtUp(): Promise<void>;
+  /** Stops polling after the current commit, lets the relay finish its batch, closes everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartIndexerDeps {
+  readonly logger?: pino.Logger;
+}
+
+/** @throws {CodedError} INDEXER_PARAMS_UNREADABLE */
+export function loadParamsFile(file: string): GlobalParams {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_PARAMS_UNREADABLE',
+      `cannot read the params file ${file}`,
+      {
+        cause,
+      },
+    );
+  }
+  try {
+    return parseGlobalParams(text);
+  } catch (cause) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_PARAMS_UNREADABLE',
+      `the params file ${file} is invalid: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+}
+
+export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<BrokerOptions> {
+  const u = new URL(c.url);
+  if (c.user) u.username = encodeURIComponent(c.user);
+  if (c.password_file)
+    u.password = encodeURIComponent(await readSecretText(c.password_file, 'rabbitmq password'));
+  return {
+    url: u.toString(),
+    names: topologyNames(c.prefix),
+    queueType: c.queue_type,
+    referenceQueues: c.reference_queues,
+    heartbeatSeconds: c.heartbeat_s,
+  };
+}
+
+function countBlock(m: IndexerMetrics, height: number, r: BlockResult): void {
+  const s = r.stats;
+  m.blocksProcessed.inc();
+  m.lastProcessedHeight.set(height);
+  m.txsSeen.inc({ decoded: 'yes' }, s.decoded);
+  m.txsSeen.inc({ decoded: 'no' }, Math.max(0, s.txCount - s.decoded));
+  if (s.staking.active) m.totalStaking.inc({ tx_type: 'active' }, s.staking.active);
+  if (s.staking.overflow) m.totalStaking.inc({ tx_type: 'overflow' }, s.staking.overflow);
+  if (s.staking.active + s.staking.overflow > 0) m.lastFoundStakingHeight.set(height);
+  if (s.unbonding) {
+    m.totalUnbonding.inc(s.unbonding);
+    m.lastFoundUnbondingHeight.set(height);
+  }
+  if (s.withdrawFromStaking) {
+    m.totalWithdrawStaking.inc(s.withdrawFromStaking);
+    m.lastFoundWithdrawStakingHeight.set(height);
+  }
+  if (s.withdrawFromUnbonding) {
+    m.totalWithdrawUnbonding.inc(s.withdrawFromUnbonding);
+    m.lastFoundWithdrawUnbondingHeight.set(height);
+  }
+  if (s.failures) m.failedStaking.inc(s.failures);
+  for (const e of r.events) if (e.event_type === 4) m.expired.inc({ tx_type: e.tx_type });
+  countRejections(m, s.rejections);
+}
+
+function countRejections(m: IndexerMetrics, rejections: readonly Rejection[]): void {
+  for (const j of rejections) {
+    m.invalidTxs.inc({ tx_type: j.txType });
+    m.invalidByReason.inc({ tx_type: j.txType, reason: j.reason });
+  }
+}
+
+/**
+ * Starts the indexer: opens the store (checking the params against it), starts the outbox relay,
+ * the metrics/health listener, and the polling loop.
+ * @throws {CodedError} INDEXER_PARAMS_UNREADABLE, INDEXER_PARAMS_CHANGED, INDEXER_STORE_UNAVAILABLE, CONFIG_…
+ */
+export async function startIndexer(
+  config: IndexerConfig,
+  deps: StartIndexerDeps = {},
+): Promise<RunningIndexer> {
+  const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'staking-indexer' } });
+  const params = loadParamsFile(config.params.file);
+  const rpc = await rpcClientFromConfig(config.bitcoind);
+  const broker = await brokerFromConfig(config.rabbitmq);
+  const store = IndexerStore.open(config.store.path, params);
+  const metrics = createIndexerMetrics();
+  metrics.startHeight.set(store.startHeight() ?? params.versions[0]!.activationHeight);
+  const last0 = store.last();
+  if (last0) metrics.lastProcessedHeight.set(last0.height);
+
+  let running = true;
+  let stopped: { code: string; message: string } | undefined;
+  let nodeTip: number | undefined;
+  let lastPollOk = false;
+  let caughtUpWaiters: Array<() => void> = [];
+
+  const relay = new OutboxRelay({
+    store,
+    broker,
+    batchSize: config.rabbitmq.batch_size,
+    log,
+    hooks: {
+      onPublished(events) {
+        for (const e of events) metrics.published.inc({ kind: kindOf(e) });
+        metrics.outboxDepth.set(store.outboxDepth());
+      },
+      onError() {
+        metrics.relayErrors.inc();
+      },
+      onConnected(c) {
+        metrics.brokerConnected.set(c ? 1 : 0);
+      },
+    },
+  });
+
+  const follower = new ChainFollower({
+    rpc,
+    params,
+    store,
+    fetchBatch: config.bitcoind.fetch_batch_blocks,
+    fetchConcurrency: config.bitcoind.fetch_concurrency,
+    commitMaxBlocks: config.store.commit_max_blocks,
+    hooks: {
+      onTip(tip) {
+        nodeTip = tip;
+        metrics.nodeTip.set(tip);
+      },
+      onBlocks(results) {
+        for (const { height, result } of results) countBlock(metrics, height, result);
+        if (nodeTip !== undefined) {
+          metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - (store.last()?.height ?? 0)));
+        }
+      },
+      onWindow(w) {
+        metrics.lastCalculatedTvl.set(w.unconfirmedTvl);
+        countRejections(metrics, w.rejections);
+      },
+      onCommitted() {
+        metrics.outboxDepth.set(store.outboxDepth());
+        relay.wake();
+      },
+    },
+  });
+
+  let wakePoll: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      wakePoll = done;
+    });
+
+  const loop = (async () => {
+    let failures = 0;
+    while (running) {
+      try {
+        const r = await follower.poll(() => !running);
+        lastPollOk = true;
+        failures = 0;
+        const lag = Math.max(0, r.tip - follower.depth + 1 - (r.lastHeight ?? follower.startHeight - 1));
+        metrics.syncLag.set(lag);
+        if (lag === 0) {
+          const w = caughtUpWaiters;
+          caughtUpWaiters = [];
+          for (const f of w) f();
+        } else if (r.processed > 0) {
+          continue; // more to do: no pause
+        }
+      } catch (e) {
+        lastPollOk = false;
+        if (isCodedError(e) && FATAL.includes(e.code)) {
+          if (e.code === 'INDEXER_MAJOR_REORG') metrics.majorReorgs.inc();
+          metrics.stopped.set({ code: e.code }, 1);
+          stopped = { code: e.code, message: e.message };
+          log.fatal({ code: e.code, details: e.details }, e.message);
+          break;
+        }
+        failures++;
+        metrics.pollErrors.inc();
+        if (failures === 1 || failures % 20 === 0) {
+          log.warn(
+            { err: isCodedError(e) ? `${e.code}: ${e.message}` : String(e), failures },
+            'poll failed; retrying',
+          );
+        }
+      }
+      if (running) await sleep(config.bitcoind.poll_interval_ms);
+    }
+  })();
+
+  const status = (): IndexerStatus => {
+    const last = store.last()?.height;
+    return {
+      following: running && !stopped,
+      ...(stopped ? { stopped } : {}),
+      ...(nodeTip !== undefined ? { nodeTip } : {}),
+      ...(last !== undefined ? { lastProcessed: last } : {}),
+      ...(nodeTip !== undefined && last !== undefined
+        ? { syncLag: Math.max(0, nodeTip - follower.depth + 1 - last) }
+        : {}),
+      outboxDepth: store.outboxDepth(),
+      brokerConnected: relay.connected,
+      lastPollOk,
+    };
+  };
+
+  const server = createOpsServer({
+    metrics: async () => {
+      metrics.outboxDepth.set(store.outboxDepth());
+      return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    },
+    readiness: async () => {
+      const s = status();
+      return { ready: s.following && s.lastPollOk && s.brokerConnected, checks: { ...s } };
+    },
+    readinessAliases: ['/health'],
+  });
+  const metricsPort = await listenOps(server, config.metrics.host, config.metrics.port);
+  relay.start();
+  log.info(
+    {
+      node: rpc.url,
+      broker: redactAmqpUrl(broker.url),
+      store: config.store.path,
+      startHeight: store.startHeight() ?? follower.startHeight,
+      last: last0,
+      depth: follower.depth,
+      metricsPort,
+    },
+    'staking indexer started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
+    metrics,
+    status,
+    caughtUp: () => new Promise<void>((resolve) => caughtUpWaiters.push(resolve)),
+    stop() {
+      stopping ??= (async () => {
+        running = false;
+        wakePoll?.();
+        await loop;
+        await relay.stop();
+        await new Promise<void>((r) => server.close(() => r()));
+        server.closeAllConnections();
+        await store.close();
+        log.info('staking indexer stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Rolls the store back so that the next start re-processes from `fromHeight` (and re-emits those
+ * blocks' events; consumers are idempotent).
+ * @throws {CodedError} INDEXER_REBUILD_HEIGHT, INDEXER_PARAMS_…, INDEXER_STORE_UNAVAILABLE
+ */
+export async function rebuildFromHeight(
+  config: IndexerConfig,
+  fromHeight: number,
+): Promise<{ from: number; previousLast: number | undefined }> {
+  const params = loadParamsFile(config.params.file);
+  const store = IndexerStore.open(config.store.path, params);
+  try {
+    const last = store.last();
+    const start = store.startHeight() ?? params.versions[0]!.activationHeight;
+    if (!Number.isSafeInteger(fromHeight) || fromHeight < start || (last && fromHeight > last.height + 1)) {
+      throw new CodedError<IndexerErrorCode>(
+        'INDEXER_REBUILD_HEIGHT',
+        `rebuild height ${fromHeight} must be in [${start}, ${last ? last.height + 1 : start}]`,
+      );
+    }
+    store.rollbackTo(fromHeight - 1);
+    return { from: fromHeight, previousLast: last?.height };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts): generates a regtest chain
+ * (BENCH_BLOCKS blocks, each with BENCH_FILLERS ordinary transactions and BENCH_STAKES stakes, plus
+ * the unbondings and withdraws of earlier stakes), then, in the same run:
+ *   1. the node alone: every raw block fetched over RPC (getblockhash + getblock verbosity 0 in
+ *      JSON-RPC batches, the same batch size and concurrency the indexer uses), twice, best kept;
+ *   2. the indexer: a fresh store synced from the activation height to the tip in a process of its
+ *      own (events published to RabbitMQ with confirms, concurrently), its peak RSS measured there.
+ * Prints blocks/s and txs/s of both and the ratio (target ≥ 0.5).
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Transaction } from 'bitcoinjs-lib';
+import { type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
+import { concatBytes, txidToHash } from '../../common/index.ts';
+import { parseGlobalParams } from '../../params/index.ts';
+import { sharedBroker } from '../../test/infra/rabbitmq.ts';
+import { testParamsDoc } from '../../test/keys.ts';
+import { ChainKit } from '../testkit/chain.ts';
+import { testSetup } from '../testkit/harness.ts';
+import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
+import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
+
+const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 2000);
+const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
+const STAKES = Number(process.env.BENCH_STAKES ?? 1);
+const BATCH = 16;
+const CONCURRENCY = 4;
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+const node = await startRegtestNode({ extraArgs: ['-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'] });
+const broker = await sharedBroker();
+try {
+  const t0 = performance.now();
+  const coinbasesNeeded = Math.ceil((BLOCKS * (STAKES + 1)) / 499) + 2;
+  const kit = await ChainKit.create(node, { mature: coinbasesNeeded });
+  const start = (await kit.height()) + 1;
+  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
+    activation_height: start,
+    staking_cap: 1_000_000_000_000,
+    min_staking_amount: 10_000,
+    max_staking_amount: 1_000_000,
+    min_staking_time: 5,
+    max_staking_time: 1000,
+    unbonding_time: 3,
+    confirmation_depth: 10,
+  });
+  const version = parseGlobalParams(paramsDoc).versions[0]!;
+
+  // Ordinary traffic: per block a chain of FILLERS txs from one OP_TRUE coin, each with a
+  // P2WPKH-shaped output and the OP_TRUE output the next one spends (no signatures needed).
+  const pkh = concatBytes(Uint8Array.of(0x00, 0x14), new Uint8Array(20).fill(0x42));
+  const filler = () => {
+    const out: Transaction[] = [];
+    let prev = kit.coin();
+    for (let i = 0; i < FILLERS; i++) {
+      const tx = new Transaction();
+      tx.version = 2;
+      tx.addInput(txidToHash(prev.txid, 'BENCH'), prev.vout);
+      tx.addOutput(pkh, 0n);
+      tx.addOutput(OP_TRUE_SCRIPT, prev.valueSat);
+      out.push(tx);
+      prev = { txid: tx.getId(), vout: 1, valueSat: prev.valueSat };
+    }
+    return out;
+  };
+  const plan = buildBusyBlocks(kit, version, start - 1, { blocks: BLOCKS, stakesPerBlock: STAKES, filler });
+  const tBuilt = performance.now();
+  for (let i = 0; i < plan.blocks.length; i += 10) {
+    const res = await node.rpc.batch(
+      plan.blocks.slice(i, i + 10).map((txs) => ({
+        method: 'generateblock',
+        params: [kit.descriptor, txs.map((t) => t.toHex())],
+      })),
+    );
+    const bad = res.find((r) => !r.ok);
+    if (bad && !bad.ok) throw bad.error;
+  }
+  await kit.mineEmpty(10);
+  const tip = await node.rpc.getblockcount();
+  const totalTxs = plan.blocks.reduce((a, b) => a + b.length + 1, 0);
+  console.log(
+    `chain: ${BLOCKS} blocks from ${start}, ${totalTxs.toLocaleString('en-US')} txs (${plan.stakes} stakes, ${plan.unbondings} unbondings, ${plan.withdraws} withdraws); built in ${((tBuilt - t0) / 1000).toFixed(1)} s, mined in ${((performance.now() - tBuilt) / 1000).toFixed(1)} s`,
+  );
+
+  const confirmedTip = tip - 10 + 1;
+  const nodeRate = async (rpc: RpcClient) => {
+    const t = performance.now();
+    let bytes = 0;
+    const ranges: Array<[number, number]> = [];
+    for (let h = start; h <= confirmedTip; h += BATCH)
+      ranges.push([h, Math.min(confirmedTip, h + BATCH - 1)]);
+    let next = 0;
+    const worker = async () => {
+      while (next < ranges.length) {
+        const [a, b] = ranges[next++]!;
+        const hs = Array.from({ length: b - a + 1 }, (_, i) => a + i);
+        const hashes = await rpc.batch<string>(hs.map((h) => ({ method: 'getblockhash', params: [h] })));
+        const raws = await rpc.batch<string>(
+          hashes.map((r) => ({ method: 'getblock', params: [r.ok ? r.result : '', 0] })),
+        );
+        for (const r of raws) if (r.ok) bytes += r.result.length / 2;
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    return { seconds: (performance.now() - t) / 1000, bytes };
+  };
+  const n1 = await nodeRate(node.rpc);
+  const n2 = await nodeRate(node.rpc);
+  const nodeBest = n1.seconds < n2.seconds ? n1 : n2;
+
+  const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
+  const prof = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const child = spawnSync(
+    process.execPath,
+    [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile],
+    {
+      cwd: repo,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    },
+  );
+  if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
+  const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
+    syncSeconds: number;
+    publishedSeconds: number;
+    blocks: number;
+    txs: number;
+    decoded: number;
+    events: number;
+    maxRssMiB: number;
+  };
+  rmSync(setup.dir, { recursive: true, force: true });
+
+  const blocks = confirmedTip - start + 1;
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US').padStart(10);
+  console.log(
+    `\nsync of ${blocks} confirmed blocks, ${r.txs.toLocaleString('en-US')} txs (${(nodeBest.bytes / 1e6).toFixed(1)} MB of blocks)`,
+  );
+  console.log(
+    `  node alone (getblock verbosity 0 over RPC) ${fmt(blocks / nodeBest.seconds)} blocks/s ${fmt(r.txs / nodeBest.seconds)} txs/s  (${nodeBest.seconds.toFixed(2)} s)`,
+  );
+  console.log(
+    `  indexer (fetch, decide, commit)           ${fmt(blocks / r.syncSeconds)} blocks/s ${fmt(r.txs / r.syncSeconds)} txs/s  (${r.syncSeconds.toFixed(2)} s)`,
+  );
+  console.log(`  ratio indexer / node = ${(nodeBest.seconds / r.syncSeconds).toFixed(3)} (target ≥ 0.5)`);
+  console.log(
+    `  fully decoded: ${r.decoded.toLocaleString('en-US')} of ${r.txs.toLocaleString('en-US')} txs; ${r.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${r.publishedSeconds.toFixed(2)} s`,
+  );
+  console.log(`  indexer peak RSS: ${r.maxRssMiB.toFixed(0)} MiB`);
+} finally {
+  await node.stop();
+  await broker.destroy();
+}

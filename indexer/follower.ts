@@ -1,0 +1,309 @@
+import type { RpcClient } from '../bitcoind/index.ts';
+import { CodedError } from '../common/index.ts';
+import type { BtcInfoEvent, UnsequencedEvent } from '../events/index.ts';
+import { type GlobalParams, indexerConfirmationDepth } from '../params/index.ts';
+import type { IndexerErrorCode } from './errors.ts';
+import {
+  type BlockInput,
+  type BlockResult,
+  computeUnconfirmedTvl,
+  processBlock,
+  type Rejection,
+} from './processor.ts';
+import { readHeader } from './rawBlock.ts';
+import type { IndexerStore } from './store.ts';
+
+/**
+ * Follows a node over RPC: decides on confirmed blocks only (tip − h + 1 ≥ versions[0]'s
+ * confirmation_depth, as the reference), keeps the unconfirmed window (the last depth − 1 blocks)
+ * for the unconfirmed TVL, and never writes anything the window says. A block already decided
+ * that is no longer on the node's best chain is a re-organisation deeper than the depth: the
+ * follower stops with INDEXER_MAJOR_REORG naming the fork point.
+ *
+ * Initial sync fetches ahead: heights are fetched in JSON-RPC batches (getblockhash, then getblock
+ * verbosity 0) with several batches in flight while earlier blocks are processed, and blocks are
+ * committed many at a time (each whole, with its events) in one LMDB transaction.
+ */
+
+export interface FollowerOptions {
+  readonly rpc: RpcClient;
+  readonly params: GlobalParams;
+  readonly store: IndexerStore;
+  /** Blocks per JSON-RPC batch (default 16). */
+  readonly fetchBatch?: number;
+  /** Batches in flight (default 8). */
+  readonly fetchConcurrency?: number;
+  /** Most blocks per LMDB transaction (default 200). */
+  readonly commitMaxBlocks?: number;
+  readonly hooks?: FollowerHooks;
+}
+
+export interface FollowerHooks {
+  onBlocks?(results: readonly { height: number; result: BlockResult }[]): void;
+  onWindow?(info: {
+    tip: number;
+    unconfirmedTvl: number;
+    confirmedTvl: number;
+    rejections: readonly Rejection[];
+  }): void;
+  onCommitted?(): void;
+  onTip?(tip: number): void;
+}
+
+export interface PollResult {
+  readonly tip: number;
+  readonly processed: number;
+  readonly lastHeight: number | undefined;
+}
+
+interface FetchedBlock {
+  readonly height: number;
+  readonly hash: string;
+  readonly raw: Uint8Array;
+}
+
+export class ChainFollower {
+  readonly #o: FollowerOptions;
+  readonly depth: number;
+  readonly startHeight: number;
+  #lastInfoTipHash: string | undefined;
+  #windowCache = new Map<string, BlockInput>();
+  #seenWindowBlocks = new Set<string>();
+
+  constructor(o: FollowerOptions) {
+    this.#o = o;
+    this.depth = indexerConfirmationDepth(o.params);
+    this.startHeight = o.params.versions[0]!.activationHeight;
+  }
+
+  /**
+   * One poll: check our last block is still on the best chain, process every newly confirmed
+   * block, then the unconfirmed window (btc-info when the tip changed).
+   * @throws {CodedError} INDEXER_MAJOR_REORG (fatal); RPC_… codes (transient: the caller retries)
+   */
+  async poll(shouldStop: () => boolean = () => false): Promise<PollResult> {
+    const { rpc, store } = this.#o;
+    const tip = await rpc.getblockcount();
+    this.#o.hooks?.onTip?.(tip);
+    const last = store.last();
+    if (last && last.height <= tip) {
+      const hash = await rpc.getblockhash(last.height);
+      if (hash !== last.hash) await this.#majorReorg(last.height);
+    }
+    const confirmedTip = tip - this.depth + 1;
+    let next = (last?.height ?? this.startHeight - 1) + 1;
+    let prevHash = last?.hash;
+    let processed = 0;
+    if (next <= confirmedTip) {
+      const fetcher = this.#fetchAhead(next, confirmedTip);
+      try {
+        while (next <= confirmedTip && !shouldStop()) {
+          const ready = await fetcher.take(this.#o.commitMaxBlocks ?? 200);
+          const inputs: BlockInput[] = [];
+          for (const b of ready) {
+            const header = readHeader(b.raw);
+            if (header.hashHex !== b.hash) {
+              throw new CodedError<IndexerErrorCode>(
+                'INDEXER_BAD_BLOCK',
+                `block ${b.height} does not hash to ${b.hash}`,
+              );
+            }
+            if (prevHash !== undefined && header.prevHashHex !== prevHash) {
+              // The chain moved under the fetch (or a deep re-org): the next poll decides which.
+              throw new ChainMoved(b.height);
+            }
+            prevHash = b.hash;
+            inputs.push({ height: b.height, hash: b.hash, time: header.time, raw: b.raw });
+          }
+          const results = store.commitBlocks(inputs, (block, state) =>
+            processBlock(this.#o.params, block, state),
+          );
+          processed += inputs.length;
+          next += inputs.length;
+          this.#o.hooks?.onBlocks?.(inputs.map((b, i) => ({ height: b.height, result: results[i]! })));
+          this.#o.hooks?.onCommitted?.();
+        }
+      } catch (e) {
+        if (e instanceof ChainMoved) return { tip, processed, lastHeight: store.last()?.height };
+        throw e;
+      } finally {
+        fetcher.cancel();
+      }
+    }
+    if (!shouldStop()) await this.#window(tip, confirmedTip);
+    return { tip, processed, lastHeight: store.last()?.height };
+  }
+
+  /** Finds the fork point (the highest stored block still on the best chain) and stops. */
+  async #majorReorg(height: number): Promise<never> {
+    const { rpc, store } = this.#o;
+    let h = height;
+    const floor = store.startHeight() ?? this.startHeight;
+    while (h >= floor) {
+      const ours = store.blockHash(h);
+      const theirs = await rpc.getblockhash(h).catch(() => undefined);
+      if (ours !== undefined && ours === theirs) break;
+      h--;
+    }
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_MAJOR_REORG',
+      `major re-org: block ${height} (${store.blockHash(height)}) that the indexer decided on is no longer on the node's best chain; the chains agree up to height ${h}. The indexer has stopped. Events after height ${h} may be wrong: rebuild with \`indexer/main.ts rebuild --from-height ${h + 1}\` (and correct the consumers' view of those heights).`,
+      { details: { height, forkPoint: h } },
+    );
+  }
+
+  async #window(tip: number, confirmedTip: number): Promise<void> {
+    const { rpc, store, params } = this.#o;
+    const from = Math.max(confirmedTip + 1, this.startHeight);
+    if (tip < this.startHeight - 1) return;
+    const heights: number[] = [];
+    for (let h = from; h <= tip; h++) heights.push(h);
+    const hashes = await batchOk<string>(
+      rpc,
+      heights.map((h) => ({ method: 'getblockhash', params: [h] })),
+    );
+    const tipHash = heights.length ? hashes[hashes.length - 1]! : (store.last()?.hash ?? String(tip));
+    if (tipHash === this.#lastInfoTipHash) return;
+    const missing = hashes.filter((h) => !this.#windowCache.has(h));
+    const raws = await batchOk<string>(
+      rpc,
+      missing.map((h) => ({ method: 'getblock', params: [h, 0] })),
+    );
+    missing.forEach((hash, i) => {
+      const raw = Buffer.from(raws[i]!, 'hex');
+      const header = readHeader(raw);
+      this.#windowCache.set(hash, { height: -1, hash, time: header.time, raw });
+    });
+    let prev = store.last()?.hash;
+    const window: BlockInput[] = [];
+    for (let i = 0; i < hashes.length; i++) {
+      const b = this.#windowCache.get(hashes[i]!)!;
+      const header = readHeader(b.raw!);
+      if (prev !== undefined && header.prevHashHex !== prev) return; // moved under us: next poll
+      prev = b.hash;
+      window.push({ ...b, height: heights[i]! });
+    }
+    // Keep only what the window still holds.
+    const keep = new Set(hashes);
+    for (const h of this.#windowCache.keys()) if (!keep.has(h)) this.#windowCache.delete(h);
+    const w = computeUnconfirmedTvl(params, window, store);
+    // Count invalid window txs once per block, not once per poll (the reference repeats them).
+    const fresh = new Set(hashes.filter((h) => !this.#seenWindowBlocks.has(h)));
+    for (const h of hashes) this.#seenWindowBlocks.add(h);
+    if (this.#seenWindowBlocks.size > 10_000) this.#seenWindowBlocks = new Set(hashes);
+    const confirmedTvl = store.confirmedTvl();
+    const rejections = w.rejections.filter((r) => r.blockHash !== undefined && fresh.has(r.blockHash));
+    this.#o.hooks?.onWindow?.({ tip, unconfirmedTvl: w.unconfirmedTvl, confirmedTvl, rejections });
+    const info: UnsequencedEvent = {
+      event_type: 6,
+      event_id: `btc-info:${tip}`,
+      height: tip,
+      confirmed_tvl: confirmedTvl,
+      unconfirmed_tvl: w.unconfirmedTvl,
+    } satisfies Omit<BtcInfoEvent, 'sequence'>;
+    store.appendEvents([info]);
+    this.#lastInfoTipHash = tipHash;
+    this.#o.hooks?.onCommitted?.();
+  }
+
+  /**
+   * Fetches heights [from, to] ahead of processing: block hashes in large JSON-RPC batches (one
+   * round trip per 500 heights), then raw blocks in batches of `fetchBatch`, `fetchConcurrency`
+   * batches in flight, so the node serves the next blocks while the current ones are decided.
+   */
+  #fetchAhead(from: number, to: number) {
+    const { rpc } = this.#o;
+    const size = this.#o.fetchBatch ?? 16;
+    const concurrency = this.#o.fetchConcurrency ?? 8;
+    const HASH_CHUNK = 500;
+    const hashChunks = new Map<number, Promise<string[]>>();
+    const hashChunk = (k: number): Promise<string[]> => {
+      let p = hashChunks.get(k);
+      if (!p) {
+        const a = from + k * HASH_CHUNK;
+        const b = Math.min(to, a + HASH_CHUNK - 1);
+        p = batchOk<string>(
+          rpc,
+          Array.from({ length: b - a + 1 }, (_, i) => ({ method: 'getblockhash', params: [a + i] })),
+        );
+        p.catch(() => undefined);
+        hashChunks.set(k, p);
+        hashChunks.delete(k - 2);
+      }
+      return p;
+    };
+    const hashAt = async (h: number): Promise<string> => {
+      const k = Math.floor((h - from) / HASH_CHUNK);
+      return (await hashChunk(k))[h - from - k * HASH_CHUNK]!;
+    };
+    const queue: Array<{ p: Promise<FetchedBlock[]>; settled: boolean }> = [];
+    let nextStart = from;
+    let cancelled = false;
+    const fill = () => {
+      while (!cancelled && queue.length < concurrency && nextStart <= to) {
+        const start = nextStart;
+        const end = Math.min(to, start + size - 1);
+        nextStart = end + 1;
+        const p = (async () => {
+          const heights: number[] = [];
+          for (let h = start; h <= end; h++) heights.push(h);
+          const hashes = await Promise.all(heights.map(hashAt));
+          const raws = await batchOk<string>(
+            rpc,
+            hashes.map((h) => ({ method: 'getblock', params: [h, 0] })),
+          );
+          return heights.map((height, i) => ({
+            height,
+            hash: hashes[i]!,
+            raw: Buffer.from(raws[i]!, 'hex'),
+          }));
+        })();
+        const entry = { p, settled: false };
+        p.then(
+          () => {
+            entry.settled = true;
+          },
+          () => {
+            entry.settled = true;
+          },
+        );
+        queue.push(entry);
+      }
+    };
+    fill();
+    return {
+      /** At least one block, at most `max`, in height order. */
+      async take(max: number): Promise<FetchedBlock[]> {
+        const out: FetchedBlock[] = [];
+        while (queue.length > 0 && out.length < max) {
+          const first = queue.shift()!;
+          fill();
+          out.push(...(await first.p));
+          // Take more only if already fetched: never wait for a batch when blocks are in hand.
+          if (queue.length === 0 || !queue[0]!.settled) break;
+        }
+        fill();
+        return out;
+      },
+      cancel() {
+        cancelled = true;
+      },
+    };
+  }
+}
+
+class ChainMoved extends Error {
+  constructor(height: number) {
+    super(`block ${height} does not link to the previous block; the chain moved`);
+  }
+}
+
+/** A batch whose every call must succeed. @throws {CodedError} the first failing call's RPC_… error */
+async function batchOk<T>(rpc: RpcClient, calls: { method: string; params: unknown[] }[]): Promise<T[]> {
+  if (calls.length === 0) return [];
+  const res = await rpc.batch<T>(calls);
+  return res.map((r) => {
+    if (!r.ok) throw r.error;
+    return r.result;
+  });
+}

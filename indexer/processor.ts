@@ -1,0 +1,608 @@
+import { Transaction } from 'bitcoinjs-lib';
+import { hashToTxid, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
+import type { ActiveStakingEvent, UnsequencedEvent } from '../events/index.ts';
+import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import {
+  buildStakingInfo,
+  buildTimelockLeaf,
+  buildUnbondingInfo,
+  buildUnbondingLeaf,
+  classifyStakingOutputSpend,
+  classifyStakingTx,
+  expectUnbonding,
+  isUnbondingTimelockWithdraw,
+  type Leaf,
+  type StakingInfo,
+  type UnbondingExpectation,
+  type UnbondingInfo,
+} from '../staking/index.ts';
+import { type CandidateTx, scanBlock } from './rawBlock.ts';
+import {
+  type Delegation,
+  type Expiry,
+  hashPrefix,
+  prefixOfKey,
+  type StateReader,
+  type StateWrite,
+  stakingOutpointKey,
+  unbondingTxKey,
+} from './state.ts';
+
+/**
+ * The pure core: given the params, one confirmed block and the state before it, the state changes
+ * and the events the block produces. No I/O, no clock. The rules are the reference indexer's
+ * (backend-services.md §1.4–1.5, staking-protocol.md §4–§9), decided with the staking/ functions.
+ */
+
+/** A block as the processor gets it: raw bytes (production) or decoded txs (tests). */
+export interface BlockInput {
+  readonly height: number;
+  readonly hash: string;
+  /** Header time, unix seconds. */
+  readonly time: number;
+  /** The serialized block; the processor scans it and decodes only candidate txs. */
+  readonly raw?: Uint8Array;
+  /** Or the block's transactions, already decoded (every one is examined). */
+  readonly txs?: readonly Transaction[];
+}
+
+/** Why a transaction was not accepted, for metrics (`tx_type` as the reference's si_invalid_txs_counter). */
+export interface Rejection {
+  readonly txType:
+    | 'confirmed_staking_transaction'
+    | 'confirmed_unbonding_transactions'
+    | 'confirmed_withdraw_staking_transactions'
+    | 'confirmed_withdraw_unbonding_transactions'
+    | 'unconfirmed_staking_transaction'
+    | 'unconfirmed_unbonding_transactions';
+  /** A STAKING_… code, or `UNKNOWN_SPEND`. */
+  readonly reason: string;
+  readonly txid: string;
+  /** The block it was found in (unconfirmed window only). */
+  readonly blockHash?: string;
+}
+
+export interface BlockStats {
+  /** Transactions in the block, and how many were fully decoded. */
+  txCount: number;
+  decoded: number;
+  staking: { active: number; overflow: number };
+  unbonding: number;
+  withdrawFromStaking: number;
+  withdrawFromUnbonding: number;
+  expired: number;
+  rejections: Rejection[];
+  /** Transactions whose processing threw unexpectedly (a bug): skipped, counted, never fatal. */
+  failures: number;
+}
+
+export interface BlockResult {
+  readonly writes: readonly StateWrite[];
+  readonly events: readonly UnsequencedEvent[];
+  readonly stats: BlockStats;
+  /** Confirmed TVL after the block. */
+  readonly tvl: number;
+}
+
+function emptyStats(): BlockStats {
+  return {
+    txCount: 0,
+    decoded: 0,
+    staking: { active: 0, overflow: 0 },
+    unbonding: 0,
+    withdrawFromStaking: 0,
+    withdrawFromUnbonding: 0,
+    expired: 0,
+    rejections: [],
+    failures: 0,
+  };
+}
+
+/** Reads through to the base state, holding the block's own changes on top. */
+class Overlay implements StateReader {
+  readonly writes: StateWrite[] = [];
+  readonly #base: StateReader;
+  #tvl: number;
+  readonly #delegations = new Map<string, Delegation>();
+  readonly #keys = new Map<string, string | null>();
+  readonly #prefixes = new Set<number>();
+
+  constructor(base: StateReader) {
+    this.#base = base;
+    this.#tvl = base.confirmedTvl();
+  }
+  confirmedTvl(): number {
+    return this.#tvl;
+  }
+  delegation(txid: string): Delegation | undefined {
+    return this.#delegations.get(txid) ?? this.#base.delegation(txid);
+  }
+  tracked(key: string): string | undefined {
+    const local = this.#keys.get(key);
+    if (local === null) return undefined;
+    return local ?? this.#base.tracked(key);
+  }
+  expiriesAt(height: number): readonly Expiry[] {
+    return this.#base.expiriesAt(height);
+  }
+  mayTrack(prefix: number): boolean {
+    return this.#prefixes.has(prefix) || this.#base.mayTrack(prefix);
+  }
+  putDelegation(d: Delegation): void {
+    this.#delegations.set(d.stakingTxid, d);
+    this.writes.push({ op: 'delegation', value: d });
+  }
+  track(key: string, stakingTxid: string): void {
+    this.#keys.set(key, stakingTxid);
+    this.#prefixes.add(prefixOfKey(key));
+    this.writes.push({ op: 'track', key, stakingTxid });
+  }
+  untrack(key: string): void {
+    this.#keys.set(key, null);
+    this.writes.push({ op: 'untrack', key });
+  }
+  addExpiry(e: Expiry): void {
+    this.writes.push({ op: 'addExpiry', value: e });
+  }
+  removeExpiry(e: Expiry): void {
+    this.writes.push({ op: 'removeExpiry', value: e });
+  }
+  setTvl(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`confirmed TVL would become ${v}`);
+    this.#tvl = v;
+    this.writes.push({ op: 'tvl', value: v });
+  }
+}
+
+/** The transactions of a block worth decoding, with their bytes (for the events' tx hex). */
+function* blockTxs(
+  block: BlockInput,
+  tag: Uint8Array | undefined,
+  state: StateReader,
+  stats: BlockStats,
+): Generator<{ tx: Transaction; bytes: Uint8Array | undefined }> {
+  if (block.txs) {
+    stats.txCount = block.txs.length;
+    for (const tx of block.txs) {
+      stats.decoded++;
+      yield { tx, bytes: undefined };
+    }
+    return;
+  }
+  const it = scanBlock(block.raw!, { tag, mayTrack: (buf, off) => state.mayTrack(hashPrefix(buf, off)) });
+  for (;;) {
+    const r = it.next();
+    if (r.done) {
+      stats.txCount = r.value;
+      return;
+    }
+    const c: CandidateTx = r.value;
+    stats.decoded++;
+    let tx: Transaction;
+    try {
+      tx = Transaction.fromBuffer(c.bytes);
+    } catch {
+      // The walk parsed it, so this cannot happen with a node's block; never stop on it.
+      stats.failures++;
+      continue;
+    }
+    yield { tx, bytes: c.bytes };
+  }
+}
+
+function txHex(tx: Transaction, bytes: Uint8Array | undefined): string {
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') : tx.toHex();
+}
+
+/** Overflow (staking-protocol.md §8): height cap → h > cap_height; value cap → TVL before ≥ cap. */
+export function isOverflow(version: ParamsVersion, height: number, tvlBefore: number): boolean {
+  if (version.capHeight !== 0) return height > version.capHeight;
+  return BigInt(tvlBefore) >= version.stakingCapSat;
+}
+
+/** What recognising spends of a stored delegation needs, rebuilt under the params of its staking height. */
+export interface SpendRules {
+  readonly exp: UnbondingExpectation;
+  readonly stakingTimelockLeaf: Leaf;
+  readonly unbondingTimelockLeaf: Leaf;
+}
+
+/**
+ * The unbonding expectation and the two timelock leaves of a stored delegation, under the params
+ * of its staking height, from the staking/ builders. Lazily: the leaf scripts (all that recognising
+ * a withdraw or the unbonding leaf needs) cost no EC operation; the taproot outputs (one EC tweak
+ * each) are built only when a check reads them — the unbonding output only for a tx that reveals
+ * the unbonding leaf. Undefined when no version applies or the value cannot pay the unbonding fee.
+ */
+export function expectationOf(d: Delegation, params: GlobalParams): SpendRules | undefined {
+  const v = selectParamsForHeight(params, d.inclusionHeight);
+  if (!v) return undefined;
+  const valueSat = BigInt(d.valueSat);
+  if (valueSat - v.unbondingFeeSat <= 0n) return undefined;
+  const stakerKey = parseHex(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
+  const fpKey = parseHex(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
+  const keys = { stakerKey, fpKeys: [fpKey], covenantKeys: v.covenantKeys, covenantQuorum: v.covenantQuorum };
+  let staking: StakingInfo | undefined;
+  let full: UnbondingExpectation | undefined;
+  let unbonding: UnbondingInfo | undefined;
+  const stakingInfo = () => {
+    staking ??= buildStakingInfo(keys, d.stakingTime, { allowZeroTimelock: true });
+    return staking;
+  };
+  const unbondingInfo = () => {
+    unbonding ??= buildUnbondingInfo(keys, v.unbondingTime);
+    return unbonding;
+  };
+  const fullExp = () => {
+    full ??= expectUnbonding(
+      d.stakingTxid,
+      {
+        stakerKey,
+        fpKey,
+        stakingTime: d.stakingTime,
+        valueSat,
+        stakingOutputIndex: d.stakingOutputIndex,
+        opReturnIndex: -1,
+        paramsVersion: v.version,
+        stakingInfo: stakingInfo(),
+      },
+      v,
+    );
+    return full;
+  };
+  const exp: UnbondingExpectation = {
+    stakingTxid: d.stakingTxid,
+    stakingOutputIndex: d.stakingOutputIndex,
+    stakingValueSat: valueSat,
+    unbondingLeafScript: buildUnbondingLeaf(stakerKey, v.covenantKeys, v.covenantQuorum),
+    unbondingValueSat: valueSat - v.unbondingFeeSat,
+    unbondingFeeSat: v.unbondingFeeSat,
+    get stakingPkScript() {
+      return stakingInfo().pkScript;
+    },
+    get unbondingLeafHash() {
+      return fullExp().unbondingLeafHash;
+    },
+    get unbondingInfo() {
+      return unbondingInfo();
+    },
+  };
+  const lazyLeaf = (script: Uint8Array, leaf: () => Leaf): Leaf => ({
+    script,
+    get leafHash() {
+      return leaf().leafHash;
+    },
+    get controlBlock() {
+      return leaf().controlBlock;
+    },
+  });
+  return {
+    exp,
+    stakingTimelockLeaf: lazyLeaf(
+      buildTimelockLeaf(stakerKey, d.stakingTime, true),
+      () => stakingInfo().timelock,
+    ),
+    unbondingTimelockLeaf: lazyLeaf(
+      buildTimelockLeaf(stakerKey, v.unbondingTime),
+      () => unbondingInfo().timelock,
+    ),
+  };
+}
+
+/**
+ * Processes one confirmed block. In order: the expiries the block's height reaches (so that an
+ * `expired` precedes a withdraw in the same block), then each transaction in block order: first
+ * as a possible staking tx (params by this height), then each input as a possible spend of a
+ * tracked staking output (unbonding, or withdraw through the timelock leaf) or of a tracked
+ * unbonding output (withdraw through the unbonding timelock leaf); params for spends are those of
+ * the staking tx's height. Never throws on chain data.
+ */
+export function processBlock(params: GlobalParams, block: BlockInput, base: StateReader): BlockResult {
+  const st = new Overlay(base);
+  const stats = emptyStats();
+  const events: UnsequencedEvent[] = [];
+  const h = block.height;
+
+  // 1. Expiry: the confirmed height reaches start height + timelock (see README, "Expiry").
+  for (const e of base.expiriesAt(h)) {
+    st.removeExpiry(e);
+    const d = st.delegation(e.stakingTxid);
+    if (!d) continue;
+    if (e.type === 'active' && d.state === 'active' && !d.expiredActive) {
+      st.putDelegation({ ...d, expiredActive: true });
+    } else if (e.type === 'unbonding' && d.state === 'unbonding' && !d.expiredUnbonding) {
+      st.putDelegation({ ...d, expiredUnbonding: true });
+    } else {
+      continue;
+    }
+    stats.expired++;
+    events.push({
+      event_type: 4,
+      event_id: `${d.stakingTxid}:expired:${e.type}`,
+      staking_tx_hash_hex: d.stakingTxid,
+      tx_type: e.type,
+      expire_height: h,
+    });
+  }
+
+  // 2. Transactions.
+  const version = selectParamsForHeight(params, h);
+  for (const { tx, bytes } of blockTxs(block, version?.tag, st, stats)) {
+    try {
+      processTx(params, st, version, tx, bytes, block, events, stats);
+    } catch {
+      stats.failures++;
+    }
+  }
+  return { writes: st.writes, events, stats, tvl: st.confirmedTvl() };
+}
+
+function processTx(
+  params: GlobalParams,
+  st: Overlay,
+  version: ParamsVersion | undefined,
+  tx: Transaction,
+  bytes: Uint8Array | undefined,
+  block: BlockInput,
+  events: UnsequencedEvent[],
+  stats: BlockStats,
+): void {
+  const h = block.height;
+  {
+    let txid: string | undefined;
+    const id = () => {
+      txid ??= tx.getId();
+      return txid;
+    };
+
+    const c = classifyStakingTx(tx, params, h);
+    if (c.kind === 'valid' && version) {
+      const stakingTxid = id();
+      if (!st.delegation(stakingTxid)) {
+        const valueSat = Number(c.data.valueSat);
+        const overflow = isOverflow(version, h, st.confirmedTvl());
+        st.putDelegation({
+          stakingTxid,
+          stakingOutputIndex: c.data.stakingOutputIndex,
+          valueSat,
+          stakerKeyHex: toHex(c.data.stakerKey),
+          fpKeyHex: toHex(c.data.fpKey),
+          stakingTime: c.data.stakingTime,
+          inclusionHeight: h,
+          paramsVersion: version.version,
+          isOverflow: overflow,
+          state: 'active',
+        });
+        st.track(stakingOutpointKey(stakingTxid, c.data.stakingOutputIndex), stakingTxid);
+        st.addExpiry({ height: h + c.data.stakingTime, stakingTxid, type: 'active' });
+        if (!overflow) st.setTvl(st.confirmedTvl() + valueSat);
+        if (overflow) stats.staking.overflow++;
+        else stats.staking.active++;
+        const ev: Omit<ActiveStakingEvent, 'sequence'> = {
+          event_type: 1,
+          event_id: `${stakingTxid}:active`,
+          staking_tx_hash_hex: stakingTxid,
+          staker_pk_hex: toHex(c.data.stakerKey),
+          finality_provider_pk_hex: toHex(c.data.fpKey),
+          staking_value: valueSat,
+          staking_start_height: h,
+          staking_start_timestamp: block.time,
+          staking_timelock: c.data.stakingTime,
+          staking_output_index: c.data.stakingOutputIndex,
+          staking_tx_hex: txHex(tx, bytes),
+          is_overflow: overflow,
+        };
+        events.push(ev);
+      }
+    } else if (c.kind === 'invalid' || c.kind === 'malformed') {
+      stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: id() });
+    }
+
+    // A tx can be a staking tx and a spend of older stakes at once: always look at the inputs.
+    tx.ins.forEach((input, i) => {
+      if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
+      const prevTxid = hashToTxid(input.hash);
+      const sKey = stakingOutpointKey(prevTxid, input.index);
+      const fromStaking = st.tracked(sKey);
+      if (fromStaking !== undefined) {
+        spendOfStakingOutput(params, st, tx, i, fromStaking, sKey, h, block.time, bytes, id, events, stats);
+        return;
+      }
+      const uKey = unbondingTxKey(prevTxid);
+      const fromUnbonding = st.tracked(uKey);
+      if (fromUnbonding !== undefined) {
+        spendOfUnbondingOutput(params, st, tx, i, fromUnbonding, uKey, h, id, events, stats);
+      }
+    });
+  }
+}
+
+function spendOfStakingOutput(
+  params: GlobalParams,
+  st: Overlay,
+  tx: Transaction,
+  inputIndex: number,
+  stakingTxid: string,
+  key: string,
+  h: number,
+  time: number,
+  bytes: Uint8Array | undefined,
+  id: () => string,
+  events: UnsequencedEvent[],
+  stats: BlockStats,
+): void {
+  // The output is spent whatever the spend turns out to be: it can never be spent again.
+  st.untrack(key);
+  const d = st.delegation(stakingTxid);
+  const e = d && expectationOf(d, params);
+  if (!d || !e) return;
+  const spend = classifyStakingOutputSpend(tx, inputIndex, e.exp, e.stakingTimelockLeaf);
+  switch (spend.kind) {
+    case 'unbonding': {
+      const v = selectParamsForHeight(params, d.inclusionHeight)!;
+      const unbondingTxid = id();
+      st.putDelegation({
+        ...d,
+        state: 'unbonding',
+        unbondingTxid,
+        unbondingHeight: h,
+        unbondingTime: v.unbondingTime,
+      });
+      st.track(unbondingTxKey(unbondingTxid), stakingTxid);
+      st.addExpiry({ height: h + v.unbondingTime, stakingTxid, type: 'unbonding' });
+      // Only an active (not overflow) stake ever counted in the TVL (§8).
+      if (!d.isOverflow) st.setTvl(st.confirmedTvl() - d.valueSat);
+      stats.unbonding++;
+      events.push({
+        event_type: 2,
+        event_id: `${stakingTxid}:unbonding`,
+        staking_tx_hash_hex: stakingTxid,
+        unbonding_start_height: h,
+        unbonding_start_timestamp: time,
+        unbonding_timelock: v.unbondingTime,
+        unbonding_output_index: 0,
+        unbonding_tx_hex: txHex(tx, bytes),
+        unbonding_tx_hash_hex: unbondingTxid,
+      });
+      return;
+    }
+    case 'withdraw':
+      st.putDelegation({ ...d, state: 'withdrawn' });
+      stats.withdrawFromStaking++;
+      events.push({
+        event_type: 3,
+        event_id: `${stakingTxid}:withdraw`,
+        staking_tx_hash_hex: stakingTxid,
+        withdraw_tx_hash_hex: id(),
+        withdraw_tx_btc_height: h,
+        withdraw_from: 'staking',
+      });
+      return;
+    case 'invalid-unbonding':
+      stats.rejections.push({ txType: 'confirmed_unbonding_transactions', reason: spend.code, txid: id() });
+      return;
+    case 'unknown-spend':
+      stats.rejections.push({
+        txType: 'confirmed_withdraw_staking_transactions',
+        reason: 'UNKNOWN_SPEND',
+        txid: id(),
+      });
+      return;
+  }
+}
+
+function spendOfUnbondingOutput(
+  params: GlobalParams,
+  st: Overlay,
+  tx: Transaction,
+  inputIndex: number,
+  stakingTxid: string,
+  key: string,
+  h: number,
+  id: () => string,
+  events: UnsequencedEvent[],
+  stats: BlockStats,
+): void {
+  st.untrack(key);
+  const d = st.delegation(stakingTxid);
+  const e = d && expectationOf(d, params);
+  if (!d || !e) return;
+  if (isUnbondingTimelockWithdraw(tx, inputIndex, e.unbondingTimelockLeaf)) {
+    st.putDelegation({ ...d, state: 'withdrawn' });
+    stats.withdrawFromUnbonding++;
+    events.push({
+      event_type: 3,
+      event_id: `${stakingTxid}:withdraw`,
+      staking_tx_hash_hex: stakingTxid,
+      withdraw_tx_hash_hex: id(),
+      withdraw_tx_btc_height: h,
+      withdraw_from: 'unbonding',
+    });
+  } else {
+    stats.rejections.push({
+      txType: 'confirmed_withdraw_unbonding_transactions',
+      reason: 'UNKNOWN_SPEND',
+      txid: id(),
+    });
+  }
+}
+
+/** What the unconfirmed window adds to the confirmed TVL (backend-services.md §1.6). */
+export interface WindowResult {
+  readonly unconfirmedTvl: number;
+  readonly rejections: readonly Rejection[];
+}
+
+/**
+ * Unconfirmed TVL over the blocks of the unconfirmed window (the last depth−1), in order:
+ * confirmed TVL + the value of every valid staking tx in the window, ignoring the cap, − the value
+ * of stakes unbonded in the window (confirmed active stakes, and window stakes). Nothing is
+ * written; the result can be below the confirmed TVL, never below 0.
+ */
+export function computeUnconfirmedTvl(
+  params: GlobalParams,
+  window: readonly BlockInput[],
+  base: StateReader,
+): WindowResult {
+  const st = new Overlay(base);
+  const rejections: Rejection[] = [];
+  let delta = 0;
+  const windowStakes = new Map<string, Delegation>();
+  for (const block of window) {
+    const h = block.height;
+    const version = selectParamsForHeight(params, h);
+    const stats = emptyStats();
+    for (const { tx } of blockTxs(block, version?.tag, st, stats)) {
+      const c = classifyStakingTx(tx, params, h);
+      if (c.kind === 'valid' && version) {
+        const stakingTxid = tx.getId();
+        if (!st.delegation(stakingTxid) && !windowStakes.has(stakingTxid)) {
+          const d: Delegation = {
+            stakingTxid,
+            stakingOutputIndex: c.data.stakingOutputIndex,
+            valueSat: Number(c.data.valueSat),
+            stakerKeyHex: toHex(c.data.stakerKey),
+            fpKeyHex: toHex(c.data.fpKey),
+            stakingTime: c.data.stakingTime,
+            inclusionHeight: h,
+            paramsVersion: version.version,
+            isOverflow: false,
+            state: 'active',
+          };
+          windowStakes.set(stakingTxid, d);
+          st.track(stakingOutpointKey(stakingTxid, d.stakingOutputIndex), stakingTxid);
+          delta += d.valueSat;
+        }
+      } else if (c.kind === 'invalid' || c.kind === 'malformed') {
+        rejections.push({
+          txType: 'unconfirmed_staking_transaction',
+          reason: c.code,
+          txid: tx.getId(),
+          blockHash: block.hash,
+        });
+      }
+      tx.ins.forEach((input, i) => {
+        if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
+        const key = stakingOutpointKey(hashToTxid(input.hash), input.index);
+        const stakingTxid = st.tracked(key);
+        if (stakingTxid === undefined) return;
+        const d = windowStakes.get(stakingTxid) ?? st.delegation(stakingTxid);
+        const e = d && expectationOf(d, params);
+        if (!d || !e || d.state !== 'active') return;
+        st.untrack(key);
+        const spend = classifyStakingOutputSpend(tx, i, e.exp, e.stakingTimelockLeaf);
+        if (spend.kind === 'unbonding') {
+          if (!d.isOverflow) delta -= d.valueSat;
+        } else if (spend.kind === 'invalid-unbonding') {
+          rejections.push({
+            txType: 'unconfirmed_unbonding_transactions',
+            reason: spend.code,
+            txid: tx.getId(),
+            blockHash: block.hash,
+          });
+        }
+      });
+    }
+  }
+  return { unconfirmedTvl: Math.max(0, base.confirmedTvl() + delta), rejections };
+}

@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import { CodedError, toHex } from '../common/index.ts';
+import type { IndexerErrorCode } from './errors.ts';
+
+/**
+ * A cheap walk over a serialized block (getblock verbosity 0). Decoding every transaction of every
+ * block with bitcoinjs would allocate objects for every input, output and witness item; almost
+ * none of them can matter to Babylon. This walk only moves a cursor and looks at two things per
+ * transaction: output scripts of exactly 73 bytes that start with OP_RETURN and carry the params
+ * tag (a possible v0 staking tx, staking-protocol.md §4.3 step 1), and the prevout hash of each
+ * input (a possible spend of a tracked staking or unbonding output). Only such candidates are
+ * handed on, as the subarray of their bytes, for a full decode.
+ */
+
+const OP_RETURN = 0x6a;
+const V0_OP_RETURN_SCRIPT_BYTES = 73;
+
+export interface BlockHeaderInfo {
+  /** Block hash, display order hex (double SHA-256 of the 80-byte header, reversed). */
+  readonly hashHex: string;
+  readonly prevHashHex: string;
+  /** Header time, unix seconds. */
+  readonly time: number;
+}
+
+export interface CandidateTx {
+  /** Position in the block (0 = coinbase). */
+  readonly index: number;
+  /** The transaction's serialization, a view into the block's bytes. */
+  readonly bytes: Uint8Array;
+}
+
+export interface ScanFilter {
+  /** The params tag in force at the block's height, or undefined below the first activation. */
+  readonly tag: Uint8Array | undefined;
+  /**
+   * May an output of the transaction with this internal-order hash (32 bytes at `offset` of
+   * `buf`) be tracked? False must mean certainly not; true may be a false positive.
+   */
+  mayTrack(buf: Uint8Array, offset: number): boolean;
+}
+
+function malformed(why: string): CodedError<IndexerErrorCode> {
+  return new CodedError<IndexerErrorCode>('INDEXER_BAD_BLOCK', `the node returned a malformed block: ${why}`);
+}
+
+/** Reads the 80-byte header. @throws {CodedError} INDEXER_BAD_BLOCK */
+export function readHeader(raw: Uint8Array): BlockHeaderInfo {
+  if (raw.length < 81) throw malformed('shorter than a header');
+  const d1 = createHash('sha256').update(raw.subarray(0, 80)).digest();
+  const hash = createHash('sha256').update(d1).digest().reverse();
+  const prev = Uint8Array.from(raw.subarray(4, 36)).reverse();
+  const time = (raw[68]! | (raw[69]! << 8) | (raw[70]! << 16) | (raw[71]! << 24)) >>> 0;
+  return { hashHex: toHex(hash), prevHashHex: toHex(prev), time };
+}
+
+/**
+ * Walks the transactions of a block, lazily: `filter.mayTrack` is consulted at the moment each
+ * transaction is reached, so outputs that an earlier transaction of the same block created (and
+ * the caller started tracking) are seen by later ones. The generator's return value is the number
+ * of transactions in the block.
+ * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
+ */
+export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<CandidateTx, number> {
+  let p = 80;
+  const n = raw.length;
+  const need = (k: number) => {
+    if (p + k > n) throw malformed(`truncated at byte ${p}`);
+  };
+  const varint = (): number => {
+    need(1);
+    const b = raw[p]!;
+    if (b < 0xfd) {
+      p += 1;
+      return b;
+    }
+    if (b === 0xfd) {
+      need(3);
+      const v = raw[p + 1]! | (raw[p + 2]! << 8);
+      p += 3;
+      return v;
+    }
+    if (b === 0xfe) {
+      need(5);
+      const v = (raw[p + 1]! | (raw[p + 2]! << 8) | (raw[p + 3]! << 16) | (raw[p + 4]! << 24)) >>> 0;
+      p += 5;
+      return v;
+    }
+    need(9);
+    const lo = (raw[p + 1]! | (raw[p + 2]! << 8) | (raw[p + 3]! << 16) | (raw[p + 4]! << 24)) >>> 0;
+    const hi = (raw[p + 5]! | (raw[p + 6]! << 8) | (raw[p + 7]! << 16) | (raw[p + 8]! << 24)) >>> 0;
+    p += 9;
+    if (hi !== 0) throw malformed('a count beyond 2^32');
+    return lo;
+  };
+  const tag = filter.tag;
+  const txCount = varint();
+  for (let t = 0; t < txCount; t++) {
+    const start = p;
+    need(4);
+    p += 4;
+    let segwit = false;
+    if (raw[p] === 0x00 && raw[p + 1] === 0x01) {
+      segwit = true;
+      p += 2;
+    }
+    let candidate = false;
+    const nIn = varint();
+    for (let i = 0; i < nIn; i++) {
+      need(36);
+      // The coinbase's null prevout is never tracked; mayTrack answers that like any other hash.
+      if (!candidate && filter.mayTrack(raw, p)) candidate = true;
+      p += 36;
+      const len = varint();
+      need(len + 4);
+      p += len + 4;
+    }
+    const nOut = varint();
+    for (let o = 0; o < nOut; o++) {
+      need(8);
+      p += 8;
+      const len = varint();
+      need(len);
+      if (
+        !candidate &&
+        tag !== undefined &&
+        len === V0_OP_RETURN_SCRIPT_BYTES &&
+        raw[p] === OP_RETURN &&
+        // The payload is script[2..]: tag(4) then version 0 (as staking/ reads it).
+        raw[p + 2] === tag[0] &&
+        raw[p + 3] === tag[1] &&
+        raw[p + 4] === tag[2] &&
+        raw[p + 5] === tag[3] &&
+        raw[p + 6] === 0
+      ) {
+        candidate = true;
+      }
+      p += len;
+    }
+    if (segwit) {
+      for (let i = 0; i < nIn; i++) {
+        const items = varint();
+        for (let k = 0; k < items; k++) {
+          const len = varint();
+          need(len);
+          p += len;
+        }
+      }
+    }
+    need(4);
+    p += 4;
+    if (candidate) yield { index: t, bytes: raw.subarray(start, p) };
+  }
+  if (p !== n) throw malformed(`${n - p} bytes after the last transaction`);
+  return txCount;
+}

@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseGlobalParams } from '../params/index.ts';
+import { testKey, testParamsDoc } from '../test/keys.ts';
+import { processBlock } from './processor.ts';
+import { IndexerStore } from './store.ts';
+import { buildStake, buildUnbonding, buildWithdrawFromStaking } from './testkit/txs.ts';
+
+const covenants = ['st-cov-a', 'st-cov-b'].map(testKey);
+const doc = testParamsDoc(covenants, { activation_height: 100, min_staking_time: 5 });
+const params = parseGlobalParams(doc);
+const v = params.versions[0]!;
+const staker = testKey('st-staker');
+const fp = testKey('st-fp');
+let n = 0;
+const stake = (t = 5) =>
+  buildStake({
+    version: v,
+    staker,
+    fp,
+    stakingTime: t,
+    valueSat: 100_000n,
+    funding: { txid: (++n).toString(16).padStart(64, '0'), vout: 0, valueSat: 1_000_000n },
+  });
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function open(): IndexerStore {
+  const d = mkdtempSync(join(tmpdir(), 'indexer-store-'));
+  dirs.push(d);
+  return IndexerStore.open(d, params);
+}
+const decide = (block: Parameters<typeof processBlock>[1], state: Parameters<typeof processBlock>[2]) =>
+  processBlock(params, block, state);
+
+describe('IndexerStore', () => {
+  it('commits blocks with their events in the outbox, in sequence order, and deletes confirmed ones', async () => {
+    const store = open();
+    const a = stake();
+    const b = stake();
+    store.commitBlocks(
+      [
+        { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+        { height: 101, hash: 'h101', time: 2, txs: [b.tx, buildUnbonding(a, covenants).tx] },
+      ],
+      decide,
+    );
+    expect(store.last()).toEqual({ height: 101, hash: 'h101' });
+    expect(store.confirmedTvl()).toBe(100_000);
+    const out = store.outboxBatch(10);
+    expect(out.map((e) => [e.sequence, e.event_id])).toEqual([
+      [1, `${a.txid}:active`],
+      [2, `${b.txid}:active`],
+      [3, `${a.txid}:unbonding`],
+    ]);
+    store.deleteOutboxThrough(2);
+    expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3]);
+    await store.close();
+  });
+
+  it('a batch that throws leaves nothing behind (one transaction)', async () => {
+    const store = open();
+    const a = stake();
+    expect(() =>
+      store.commitBlocks(
+        [
+          { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+          { height: 101, hash: 'h101', time: 1, txs: [] },
+        ],
+        (blk, st) => {
+          if (blk.height === 101) throw new Error('boom');
+          return decide(blk, st);
+        },
+      ),
+    ).toThrow('boom');
+    expect(store.last()).toBeUndefined();
+    expect(store.outboxDepth()).toBe(0);
+    expect(store.delegation(a.txid)).toBeUndefined();
+    expect(store.mayTrack(0)).toBe(false);
+    await store.close();
+  });
+
+  it('rollbackTo restores exactly the state after that block, and re-processing gives the same events', async () => {
+    const store = open();
+    const a = stake(5);
+    const b = stake(7);
+    const blocks = [
+      { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+      { height: 101, hash: 'h101', time: 1, txs: [b.tx, buildUnbonding(b, covenants).tx] },
+      { height: 105, hash: 'h105', time: 1, txs: [buildWithdrawFromStaking(a)] },
+    ];
+    for (const blk of blocks.slice(0, 1)) store.commitBlocks([blk], decide);
+    const snapshot = { tvl: store.confirmedTvl(), a: store.delegation(a.txid), exp: store.expiriesAt(105) };
+    const first = store.commitBlocks(blocks.slice(1), decide).flatMap((r) => r.events);
+    expect(store.delegation(a.txid)?.state).toBe('withdrawn');
+
+    store.rollbackTo(100);
+    expect(store.last()).toEqual({ height: 100, hash: 'h100' });
+    expect({ tvl: store.confirmedTvl(), a: store.delegation(a.txid), exp: store.expiriesAt(105) }).toEqual(
+      snapshot,
+    );
+    expect(store.delegation(b.txid)).toBeUndefined();
+    const again = store.commitBlocks(blocks.slice(1), decide).flatMap((r) => r.events);
+    expect(again).toEqual(first);
+
+    store.rollbackTo(99);
+    expect(store.last()).toBeUndefined();
+    expect(store.confirmedTvl()).toBe(0);
+    expect(() => store.rollbackTo(50)).not.toThrow(); // nothing left to roll back
+    await store.close();
+  });
+
+  it('refuses params that change an existing version, accepts an appended one', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'indexer-store-'));
+    dirs.push(d);
+    await IndexerStore.open(d, params).close();
+    const appended = parseGlobalParams({
+      versions: [doc.versions[0], { ...doc.versions[0], version: 1, activation_height: 200 }],
+    });
+    await IndexerStore.open(d, appended).close();
+    const changed = parseGlobalParams(
+      testParamsDoc(covenants, { activation_height: 100, min_staking_time: 6 }),
+    );
+    expect(() => IndexerStore.open(d, changed)).toThrow(
+      expect.objectContaining({ code: 'INDEXER_PARAMS_CHANGED' }),
+    );
+  });
+});

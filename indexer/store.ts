@@ -1,0 +1,324 @@
+import { mkdirSync } from 'node:fs';
+import { type Database, type Key, open, type RootDatabase } from 'lmdb';
+import { CodedError } from '../common/index.ts';
+import type { StakingEvent, UnsequencedEvent } from '../events/index.ts';
+import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
+import type { IndexerErrorCode } from './errors.ts';
+import type { BlockInput, BlockResult } from './processor.ts';
+import {
+  compareExpiry,
+  type Delegation,
+  type Expiry,
+  prefixOfKey,
+  type StateReader,
+  type StateWrite,
+} from './state.ts';
+
+/**
+ * The indexer's embedded store (LMDB, one file, no server). One LMDB write transaction holds,
+ * for each block it commits, everything the block changed, the block's hash, an undo record (the
+ * previous value of every key it touched), and the block's events appended to the outbox. So a
+ * block is either entirely in the store with its events, or not at all, whatever instant the
+ * process dies. The undo records let `rollbackTo` return the state to any earlier processed height
+ * (the `rebuild` command).
+ */
+
+type DbName = 'meta' | 'delegations' | 'tracked' | 'expiries';
+type UndoEntry = [DbName, unknown, unknown];
+
+export interface LastBlock {
+  readonly height: number;
+  readonly hash: string;
+}
+
+interface ParamsFingerprint {
+  readonly firstActivation: number;
+  readonly depth: number;
+  readonly versions: string[];
+}
+
+export class IndexerStore implements StateReader {
+  readonly path: string;
+  readonly #env: RootDatabase;
+  readonly #meta: Database<unknown, string>;
+  readonly #delegations: Database<Delegation, string>;
+  readonly #tracked: Database<string, string>;
+  readonly #expiries: Database<true, [number, string, string]>;
+  readonly #blocks: Database<string, number>;
+  readonly #undo: Database<UndoEntry[], number>;
+  readonly #outbox: Database<StakingEvent, number>;
+  #prefixes = new Set<number>();
+  #undoLog: UndoEntry[] | undefined;
+
+  private constructor(path: string, env: RootDatabase) {
+    this.path = path;
+    this.#env = env;
+    this.#meta = env.openDB({ name: 'meta' });
+    this.#delegations = env.openDB({ name: 'delegations' });
+    this.#tracked = env.openDB({ name: 'tracked' });
+    this.#expiries = env.openDB({ name: 'expiries' });
+    this.#blocks = env.openDB({ name: 'blocks' });
+    this.#undo = env.openDB({ name: 'undo' });
+    this.#outbox = env.openDB({ name: 'outbox' });
+    this.#loadPrefixes();
+  }
+
+  /**
+   * Opens (or creates) the store at `path`, checking the params against those it was built with:
+   * versions may be appended, never changed; the first activation height and depth are fixed.
+   * @throws {CodedError} INDEXER_STORE_UNAVAILABLE, INDEXER_PARAMS_CHANGED
+   */
+  static open(path: string, params: GlobalParams): IndexerStore {
+    let env: RootDatabase;
+    try {
+      mkdirSync(path, { recursive: true });
+      env = open({ path, maxDbs: 10, compression: false });
+    } catch (cause) {
+      throw new CodedError<IndexerErrorCode>(
+        'INDEXER_STORE_UNAVAILABLE',
+        `cannot open the LMDB store at ${path}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    const store = new IndexerStore(path, env);
+    try {
+      store.#checkParams(params);
+    } catch (e) {
+      void env.close();
+      throw e;
+    }
+    return store;
+  }
+
+  #checkParams(params: GlobalParams): void {
+    const fp: ParamsFingerprint = {
+      firstActivation: params.versions[0]!.activationHeight,
+      depth: params.versions[0]!.confirmationDepth,
+      versions: params.versions.map((v) => JSON.stringify(paramsVersionToJson(v))),
+    };
+    const old = this.#meta.get('params') as ParamsFingerprint | undefined;
+    if (old) {
+      const changed =
+        old.firstActivation !== fp.firstActivation ||
+        old.depth !== fp.depth ||
+        old.versions.length > fp.versions.length ||
+        old.versions.some((v, i) => v !== fp.versions[i]);
+      if (changed) {
+        throw new CodedError<IndexerErrorCode>(
+          'INDEXER_PARAMS_CHANGED',
+          `the params file changed an existing version (or the first activation height or confirmation depth) since this store at ${this.path} was built; only appending versions is allowed. Rebuild the store from scratch with the new params.`,
+        );
+      }
+    }
+    this.#meta.putSync('params', fp);
+  }
+
+  #loadPrefixes(): void {
+    const s = new Set<number>();
+    for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
+    this.#prefixes = s;
+  }
+
+  // ---- StateReader ----
+
+  confirmedTvl(): number {
+    return (this.#meta.get('tvl') as number | undefined) ?? 0;
+  }
+  delegation(txid: string): Delegation | undefined {
+    return this.#delegations.get(txid);
+  }
+  tracked(key: string): string | undefined {
+    return this.#tracked.get(key);
+  }
+  expiriesAt(height: number): readonly Expiry[] {
+    const out: Expiry[] = [];
+    for (const { key } of this.#expiries.getRange({ start: [height], end: [height + 1] })) {
+      out.push({ height: key[0], stakingTxid: key[1], type: key[2] as Expiry['type'] });
+    }
+    return out.sort(compareExpiry);
+  }
+  mayTrack(prefix: number): boolean {
+    return this.#prefixes.has(prefix);
+  }
+
+  // ---- chain position ----
+
+  /** The last processed (confirmed) block, or undefined on an empty store. */
+  last(): LastBlock | undefined {
+    return this.#meta.get('last') as LastBlock | undefined;
+  }
+  /** The first height this store processed. */
+  startHeight(): number | undefined {
+    return this.#meta.get('start') as number | undefined;
+  }
+  blockHash(height: number): string | undefined {
+    return this.#blocks.get(height);
+  }
+
+  // ---- writes ----
+
+  #put(db: DbName, key: unknown, value: unknown): void {
+    const d = this.#db(db);
+    this.#undoLog?.push([db, key, d.get(key as never)]);
+    d.putSync(key as never, value as never);
+  }
+  #remove(db: DbName, key: unknown): void {
+    const d = this.#db(db);
+    const prev = d.get(key as never);
+    if (prev === undefined) return;
+    this.#undoLog?.push([db, key, prev]);
+    d.removeSync(key as never);
+  }
+  #db(name: DbName): Database<unknown, Key> {
+    switch (name) {
+      case 'meta':
+        return this.#meta as Database<unknown, Key>;
+      case 'delegations':
+        return this.#delegations as Database<unknown, Key>;
+      case 'tracked':
+        return this.#tracked as Database<unknown, Key>;
+      case 'expiries':
+        return this.#expiries as Database<unknown, Key>;
+    }
+  }
+
+  #apply(writes: readonly StateWrite[]): void {
+    for (const w of writes) {
+      switch (w.op) {
+        case 'delegation':
+          this.#put('delegations', w.value.stakingTxid, w.value);
+          break;
+        case 'track':
+          this.#put('tracked', w.key, w.stakingTxid);
+          this.#prefixes.add(prefixOfKey(w.key));
+          break;
+        case 'untrack':
+          this.#remove('tracked', w.key);
+          break;
+        case 'addExpiry':
+          this.#put('expiries', [w.value.height, w.value.stakingTxid, w.value.type], true);
+          break;
+        case 'removeExpiry':
+          this.#remove('expiries', [w.value.height, w.value.stakingTxid, w.value.type]);
+          break;
+        case 'tvl':
+          this.#put('meta', 'tvl', w.value);
+          break;
+      }
+    }
+  }
+
+  #appendOutbox(events: readonly UnsequencedEvent[]): void {
+    let seq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
+    for (const e of events) {
+      this.#outbox.putSync(seq, { ...e, sequence: seq } as StakingEvent);
+      seq++;
+    }
+    this.#meta.putSync('nextSeq', seq);
+  }
+
+  /**
+   * Decides and commits blocks in ONE write transaction: for each block in order, `decide(block,
+   * this)` (the pure processor, reading the state as the previous blocks of the batch left it),
+   * then its writes, hash, undo record and events. `after` events (btc-info) are appended last.
+   * If anything throws, nothing of the batch is written.
+   */
+  commitBlocks(
+    blocks: readonly BlockInput[],
+    decide: (block: BlockInput, state: StateReader) => BlockResult,
+    after: readonly UnsequencedEvent[] = [],
+  ): BlockResult[] {
+    const prefixesBefore = new Set(this.#prefixes);
+    try {
+      return this.#env.transactionSync(() => {
+        const results: BlockResult[] = [];
+        for (const block of blocks) {
+          const result = decide(block, this);
+          this.#undoLog = [];
+          this.#apply(result.writes);
+          const undo = this.#undoLog;
+          this.#undoLog = undefined;
+          this.#undo.putSync(block.height, undo);
+          this.#blocks.putSync(block.height, block.hash);
+          if (this.startHeight() === undefined) this.#meta.putSync('start', block.height);
+          this.#meta.putSync('last', { height: block.height, hash: block.hash });
+          this.#appendOutbox(result.events);
+          results.push(result);
+        }
+        this.#appendOutbox(after);
+        return results;
+      });
+    } catch (e) {
+      this.#undoLog = undefined;
+      this.#prefixes = prefixesBefore;
+      throw e;
+    }
+  }
+
+  /** Appends events (btc-info) to the outbox on their own. */
+  appendEvents(events: readonly UnsequencedEvent[]): void {
+    if (events.length === 0) return;
+    this.#env.transactionSync(() => this.#appendOutbox(events));
+  }
+
+  /**
+   * Returns the state to what it was after block `height` (undoing every later block), in one
+   * transaction; `height` = start − 1 empties the state. The outbox is kept: its events are still
+   * delivered (consumers are idempotent).
+   * @throws {CodedError} INDEXER_REBUILD_HEIGHT
+   */
+  rollbackTo(height: number): void {
+    const last = this.last();
+    const start = this.startHeight();
+    if (!last || start === undefined) return;
+    if (height >= last.height) return;
+    if (height < start - 1) {
+      throw new CodedError<IndexerErrorCode>(
+        'INDEXER_REBUILD_HEIGHT',
+        `cannot roll back below the store's start height ${start}`,
+      );
+    }
+    this.#env.transactionSync(() => {
+      for (let h = last.height; h > height; h--) {
+        const undo = this.#undo.get(h) ?? [];
+        for (let i = undo.length - 1; i >= 0; i--) {
+          const [db, key, prev] = undo[i]!;
+          const d = this.#db(db);
+          if (prev === undefined) d.removeSync(key as never);
+          else d.putSync(key as never, prev as never);
+        }
+        this.#undo.removeSync(h);
+        this.#blocks.removeSync(h);
+      }
+      if (height < start) {
+        this.#meta.removeSync('last');
+        this.#meta.removeSync('start');
+      } else {
+        this.#meta.putSync('last', { height, hash: this.#blocks.get(height)! });
+      }
+    });
+    this.#loadPrefixes();
+  }
+
+  // ---- outbox ----
+
+  /** The oldest `limit` events not yet confirmed by the broker, in sequence order. */
+  outboxBatch(limit: number): StakingEvent[] {
+    const out: StakingEvent[] = [];
+    for (const { value } of this.#outbox.getRange({ limit })) out.push(value);
+    return out;
+  }
+  /** Deletes the outbox entries with sequence ≤ `seq` (after the broker confirmed them). */
+  deleteOutboxThrough(seq: number): void {
+    this.#env.transactionSync(() => {
+      for (const key of this.#outbox.getKeys({ end: seq + 1 })) this.#outbox.removeSync(key);
+    });
+  }
+  outboxDepth(): number {
+    return this.#outbox.getCount();
+  }
+
+  async close(): Promise<void> {
+    await this.#env.close();
+  }
+}
