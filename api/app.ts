@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { CodedError, readSecretText } from '../common/index.ts';
+import { Database, migrate, redactDatabaseUrl } from '../db/index.ts';
+import { redactAmqpUrl, topologyNames } from '../events/index.ts';
+import {
+  type FinalityProvider,
+  type GlobalParams,
+  parseFinalityProviders,
+  parseGlobalParams,
+} from '../params/index.ts';
+import type { ApiConfig } from './config.ts';
+import { EventConsumerService } from './consumer.ts';
+import { type ApiMetrics, createApiMetrics } from './metrics.ts';
+import { buildApiServer } from './server.ts';
+
+export interface RunningApi {
+  readonly url: string;
+  readonly port: number;
+  /** Metrics listener URL, when enabled. */
+  readonly metricsUrl: string | undefined;
+  readonly app: FastifyInstance;
+  readonly db: Database;
+  readonly consumer: EventConsumerService | undefined;
+  readonly metrics: ApiMetrics;
+  /** Stops the consumer after the event in hand, finishes requests in flight, closes the pool. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartApiDeps {
+  readonly logger?: pino.Logger;
+}
+
+function readJsonFile<T>(file: string, what: string, parse: (text: string) => T): T {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CodedError(
+      'CONFIG_UNREADABLE',
+      `cannot read the ${what} file ${file}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  return parse(text);
+}
+
+/** Replaces the password of a URL (from a secret file). */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/**
+ * Starts the API: params and finality providers, the database (reachable, migrated under the
+ * advisory lock), the event consumer (a broker that is down is retried in the background), the
+ * REST listener and the metrics listener.
+ * @throws {CodedError} CONFIG_…, PARAMS_…, DB_UNREACHABLE, DB_MIGRATION_…
+ */
+export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Promise<RunningApi> {
+  const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'staking-api' } });
+  const params: GlobalParams = readJsonFile(config.params.global_params_file, 'global params', (t) =>
+    parseGlobalParams(t),
+  );
+  const fps: readonly FinalityProvider[] = config.params.finality_providers_file
+    ? readJsonFile(config.params.finality_providers_file, 'finality providers', (t) =>
+        parseFinalityProviders(t),
+      )
+    : [];
+  const dbPassword = config.database.password_file
+    ? await readSecretText(config.database.password_file, 'database password file')
+    : undefined;
+  const db = Database.open({
+    url: config.database.url,
+    ...(dbPassword !== undefined ? { password: dbPassword } : {}),
+    poolSize: config.database.pool_size,
+    connectTimeoutMs: config.database.connect_timeout_ms,
+    statementTimeoutMs: config.database.statement_timeout_ms,
+    lockTimeoutMs: config.database.lock_timeout_ms,
+  });
+  const metrics = createApiMetrics();
+  let consumer: EventConsumerService | undefined;
+  let metricsServer: Server | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    await db.ping();
+    const migrated = await migrate(db);
+    metrics.dbUp.set(1);
+    log.info({ database: redactDatabaseUrl(config.database.url), ...migrated }, 'database ready');
+
+    if (config.queue.enabled) {
+      const amqpPassword = config.queue.password_file
+        ? await readSecretText(config.queue.password_file, 'queue password file')
+        : undefined;
+      consumer = new EventConsumerService({
+        url: withPassword(config.queue.url, amqpPassword),
+        names: topologyNames(config.queue.prefix),
+        queueType: config.queue.queue_type,
+        prefetch: config.queue.prefetch,
+        maxAttempts: config.queue.max_attempts,
+        retryDelayMs: config.queue.retry_delay_ms,
+        db,
+        logger: log.child({ component: 'consumer' }),
+        metrics,
+      });
+      const attached = await consumer.start({ background: true });
+      if (attached)
+        log.info(
+          { broker: redactAmqpUrl(config.queue.url), prefix: config.queue.prefix },
+          'consuming events',
+        );
+    } else {
+      log.warn('queue.enabled = false: this instance serves the API but applies no events');
+    }
+
+    let shuttingDown = false;
+    const readiness = async () => {
+      const checks: Record<string, unknown> = {};
+      let dbOk = false;
+      try {
+        checks.database = {
+          ok: true,
+          latency_ms: Math.round((await db.ping()) * 100) / 100,
+          version: migrated.version,
+        };
+        dbOk = true;
+        metrics.dbUp.set(1);
+      } catch (e) {
+        checks.database = { ok: false, error: (e as Error).message };
+        metrics.dbUp.set(0);
+      }
+      checks.consumer = consumer ? consumer.status : { enabled: false };
+      return { ready: dbOk && !shuttingDown, checks };
+    };
+
+    const built = buildApiServer({
+      db,
+      params,
+      finalityProviders: fps,
+      network: config.bitcoin.network,
+      paginationLimit: config.api.pagination_limit,
+      statsCacheMs: config.api.stats_cache_ms,
+      bodyLimitBytes: config.server.body_limit_bytes,
+      requestTimeoutMs: config.server.request_timeout_ms,
+      keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      corsAllowedOrigins: config.server.cors_allowed_origins,
+      logRequests: config.server.log_requests,
+      metrics,
+      logger: log.child({ component: 'http' }),
+      readiness,
+    });
+    app = built.app;
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const port = (app.server.address() as AddressInfo).port;
+    let metricsUrl: string | undefined;
+    if (config.metrics.enabled) {
+      const ms = buildMetricsServer(metrics, readiness);
+      metricsServer = ms;
+      await new Promise<void>((resolve, reject) => {
+        ms.once('error', reject);
+        ms.listen(config.metrics.port, config.metrics.host, () => resolve());
+      });
+      metricsUrl = `http://${config.metrics.host}:${(ms.address() as AddressInfo).port}`;
+    }
+    const url = `http://${config.server.host}:${port}`;
+    log.info(
+      { url, metricsUrl, paramsVersions: params.versions.length, finalityProviders: fps.length },
+      'staking API started',
+    );
+
+    const theApp = app;
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      metricsUrl,
+      app: theApp,
+      db,
+      consumer,
+      metrics,
+      stop() {
+        stopping ??= (async () => {
+          shuttingDown = true;
+          await consumer?.stop();
+          const grace = setTimeout(
+            () => theApp.server.closeAllConnections(),
+            config.server.shutdown_grace_ms,
+          );
+          await theApp.close();
+          clearTimeout(grace);
+          if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
+          await db.close();
+          log.info('staking API stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await consumer?.stop().catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    metricsServer?.close();
+    await db.close();
+    throw e;
+  }
+}
+
+/** Plain listener (loopback by default): /metrics, /healthz, /readyz. */
+function buildMetricsServer(
+  metrics: ApiMetrics,
+  readiness: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>,
+): Server {
+  return createServer((req, res) => {
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    (async () => {
+      if (req.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
+      if (req.url === '/metrics')
+        return send(200, metrics.registry.contentType, await metrics.registry.metrics());
+      if (req.url === '/healthz') return send(200, 'application/json', '{"status":"ok"}');
+      if (req.url === '/readyz') {
+        const r = await readiness();
+        return send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r));
+      }
+      return send(404, 'text/plain', 'not found\n');
+    })().catch(() => send(500, 'text/plain', 'internal error\n'));
+  });
+}

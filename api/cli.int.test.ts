@@ -1,0 +1,133 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
+import { connectBroker, deleteTopology, openConsumerChannel, topologyNames } from '../events/index.ts';
+import { sharedBroker } from '../test/infra/rabbitmq.ts';
+import { loadApiConfig } from './config.ts';
+import { PARAMS_DOC } from './testkit.ts';
+
+/** The CLI as an operator runs it: a real process, real PostgreSQL and RabbitMQ. */
+const run = promisify(execFile);
+const MAIN = new URL('./main.ts', import.meta.url).pathname;
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  run(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
+
+let dir: string;
+let scratch: ScratchDatabase;
+let broker: { url: string; destroy(): Promise<void> };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function configFile(over: string): string {
+  const file = join(dir, `api-${randomBytes(3).toString('hex')}.toml`);
+  writeFileSync(
+    file,
+    `[params]\nglobal_params_file = "${join(dir, 'params.json')}"\n[metrics]\nenabled = false\n[log]\nlevel = "warn"\n${over}`,
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'api-cli-'));
+  writeFileSync(join(dir, 'params.json'), JSON.stringify(PARAMS_DOC));
+  scratch = await createScratchDatabase('api_cli');
+  broker = await sharedBroker();
+});
+afterAll(async () => {
+  await scratch?.drop();
+  await broker?.destroy();
+});
+
+describe('api/main.ts', () => {
+  it('prints its usage with --help', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/replay-dead-letters/);
+  });
+
+  it('prints a sample configuration that loads', async () => {
+    const r = await cli(['sample-config']);
+    const file = join(dir, 'sample.toml');
+    writeFileSync(file, r.stdout);
+    expect(loadApiConfig(file).queue.prefetch).toBe(1);
+  });
+
+  it('refuses to start, in one sentence, when the database does not exist (no password shown)', async () => {
+    const file = configFile(
+      '[database]\nurl = "postgres://postgres:hunter2@127.0.0.1:5432/no_such_database_here"\n',
+    );
+    const r = await cli(['start', '--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/staking-api: DB_UNREACHABLE: .*no_such_database_here.*does not exist/);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+
+  it('refuses an unknown option', async () => {
+    const r = await cli(['start', '--config', configFile('[server]\nprot = 1\n')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CONFIG_INVALID: .*server\.prot is not a known option/);
+  });
+
+  it('starts, migrates, serves, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const file = configFile(
+      `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[queue]\nenabled = false\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', file], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let ok = false;
+      for (let i = 0; i < 200 && !ok; i++) {
+        ok = await fetch(`http://127.0.0.1:${port}/healthcheck`)
+          .then((r) => r.ok)
+          .catch(() => false);
+        if (!ok) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ok).toBe(true);
+      expect(await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()).toMatchObject({
+        data: { total_tvl: 0 },
+      });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('replays an empty dead-letter queue and says so', async () => {
+    const prefix = `apicli-${randomBytes(4).toString('hex')}.`;
+    const file = configFile(
+      `[database]\nurl = "${scratch.url}"\n[queue]\nurl = "${broker.url}"\nprefix = "${prefix}"\nqueue_type = "classic"\n`,
+    );
+    const r = await cli(['replay-dead-letters', '--config', file]);
+    expect(r.stdout).toMatch(/replayed 0 event\(s\)/);
+    expect(r.code).toBe(0);
+    const conn = await connectBroker({ url: broker.url });
+    await deleteTopology(await openConsumerChannel(conn), topologyNames(prefix)).catch(() => undefined);
+    await conn.close();
+  });
+});

@@ -1,0 +1,233 @@
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { Logger } from 'pino';
+import { isCodedError } from '../common/index.ts';
+import { type Database, isTransientDbError, recordDeadLetter } from '../db/index.ts';
+import {
+  connectBroker,
+  consumeEvents,
+  type EventConsumer,
+  kindOf,
+  openConsumerChannel,
+  type QueueType,
+  type StakingEvent,
+  type TopologyNames,
+} from '../events/index.ts';
+import { type ApplyOutcome, applyEvent } from './apply.ts';
+import type { ApiMetrics } from './metrics.ts';
+
+export interface ConsumerOptions {
+  readonly url: string;
+  readonly names: TopologyNames;
+  readonly queueType: QueueType;
+  /**
+   * Unacknowledged messages per consumer. 1 keeps per-delegation order safe when several
+   * instances consume the same queue (a message can only wait for one delivered before it, never
+   * in a cycle); a lone consumer can take more.
+   */
+  readonly prefetch: number;
+  /** Attempts for an event that does not fit the state, before it is dead-lettered. */
+  readonly maxAttempts: number;
+  readonly retryDelayMs: number;
+  readonly db: Database;
+  readonly logger: Logger;
+  readonly metrics: ApiMetrics;
+  /** Reconnect backoff ceiling, milliseconds (default 10000). */
+  readonly maxReconnectDelayMs?: number;
+}
+
+export interface ConsumerStatus {
+  readonly connected: boolean;
+  /** Messages handled (applied, duplicate, superseded or stale). */
+  readonly processed: number;
+  readonly lastEventAt: string | null;
+  readonly lastError: string | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Consumes the indexer's ordered queue and applies each event in its own transaction (apply.ts).
+ * A database outage is not the event's fault: the event is held and retried with backoff until
+ * the database answers (nothing is dead-lettered, nothing overtakes it). An event that does not
+ * fit the state is retried `maxAttempts` times by the events/ helper, then dead-lettered with its
+ * reason, and the dead letter is recorded in `dead_letters` too. A lost broker connection is
+ * re-established with backoff.
+ */
+export class EventConsumerService {
+  readonly #o: ConsumerOptions;
+  #conn: ChannelModel | undefined;
+  #ch: ConfirmChannel | undefined;
+  #consumer: EventConsumer | undefined;
+  #stopping = false;
+  #processed = 0;
+  #lastEventAt: Date | undefined;
+  #lastError: string | undefined;
+  #reconnect: Promise<void> | undefined;
+  readonly #pendingRecords = new Set<Promise<unknown>>();
+
+  constructor(opts: ConsumerOptions) {
+    this.#o = opts;
+  }
+
+  get status(): ConsumerStatus {
+    return {
+      connected: this.#consumer !== undefined,
+      processed: this.#processed,
+      lastEventAt: this.#lastEventAt?.toISOString() ?? null,
+      lastError: this.#lastError ?? null,
+    };
+  }
+
+  /**
+   * Connects and starts consuming. With `background`, a broker that cannot be reached now is
+   * retried with backoff (the API serves meanwhile; readiness shows the consumer detached) and
+   * this resolves false; without it, the error is thrown.
+   * @throws {CodedError} EVENTS_BROKER_UNREACHABLE
+   */
+  async start(opts: { background?: boolean } = {}): Promise<boolean> {
+    try {
+      await this.#connect();
+      return true;
+    } catch (e) {
+      if (!opts.background) throw e;
+      this.#lastError = (e as Error).message;
+      this.#o.logger.error(
+        { err: (e as Error).message },
+        'cannot reach the broker; retrying in the background',
+      );
+      this.#reconnect ??= this.#reconnectLoop().finally(() => {
+        this.#reconnect = undefined;
+      });
+      return false;
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const o = this.#o;
+    const conn = await connectBroker({ url: o.url, names: o.names, queueType: o.queueType });
+    conn.on('error', () => undefined);
+    try {
+      const ch = await openConsumerChannel(conn);
+      this.#consumer = await consumeEvents(ch, (e) => this.#handle(e), {
+        names: o.names,
+        queueType: o.queueType,
+        prefetch: o.prefetch,
+        maxAttempts: o.maxAttempts,
+        retryDelayMs: o.retryDelayMs,
+        onDeadLetter: (reason, body) => this.#recordDeadLetter(reason, body),
+      });
+      this.#conn = conn;
+      this.#ch = ch;
+      if (this.#stopping) {
+        await this.stop();
+        return;
+      }
+    } catch (e) {
+      await conn.close().catch(() => undefined);
+      throw e;
+    }
+    o.metrics.consumerConnected.set(1);
+    conn.on('close', () => {
+      this.#consumer = undefined;
+      this.#conn = undefined;
+      o.metrics.consumerConnected.set(0);
+      if (!this.#stopping) {
+        o.logger.warn('broker connection lost; reconnecting');
+        this.#reconnect ??= this.#reconnectLoop().finally(() => {
+          this.#reconnect = undefined;
+        });
+      }
+    });
+  }
+
+  async #reconnectLoop(): Promise<void> {
+    let delay = 250;
+    while (!this.#stopping) {
+      await sleep(delay);
+      if (this.#stopping) return;
+      try {
+        await this.#connect();
+        this.#o.logger.info('broker connection re-established');
+        return;
+      } catch (e) {
+        this.#lastError = (e as Error).message;
+        delay = Math.min(delay * 2, this.#o.maxReconnectDelayMs ?? 10_000);
+      }
+    }
+  }
+
+  async #handle(e: StakingEvent): Promise<void> {
+    const o = this.#o;
+    const kind = kindOf(e);
+    const t0 = performance.now();
+    let delay = 100;
+    let attempt = 0;
+    for (;;) {
+      attempt++;
+      let outcome: ApplyOutcome;
+      try {
+        outcome = await applyEvent(o.db, e);
+      } catch (err) {
+        if (!this.#stopping && isTransientDbError(err)) {
+          // Not the event's fault: hold it (order kept) until the database is back.
+          o.metrics.dbUp.set(0);
+          if (attempt === 1 || attempt % 20 === 0) {
+            o.logger.warn(
+              { eventId: e.event_id, err: (err as Error).message },
+              'database unavailable; holding the event',
+            );
+          }
+          await sleep(delay);
+          delay = Math.min(delay * 2, 5_000);
+          continue;
+        }
+        const reason = isCodedError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
+        this.#lastError = reason;
+        o.metrics.eventFailures.inc({ kind });
+        o.logger.warn({ eventId: e.event_id, sequence: e.sequence, reason }, 'event not applied; will retry');
+        throw isCodedError(err) ? new Error(reason, { cause: err }) : err;
+      }
+      o.metrics.dbUp.set(1);
+      o.metrics.events.inc({ kind, outcome });
+      o.metrics.eventDuration.observe({ kind }, (performance.now() - t0) / 1000);
+      this.#processed++;
+      this.#lastEventAt = new Date();
+      if (outcome === 'superseded') o.logger.info({ eventId: e.event_id }, 'event superseded by a later one');
+      o.logger.debug({ eventId: e.event_id, sequence: e.sequence, outcome }, 'event processed');
+      return;
+    }
+  }
+
+  #recordDeadLetter(reason: string, body: Buffer): void {
+    const o = this.#o;
+    let eventId: string | undefined;
+    try {
+      const v = JSON.parse(body.toString('utf8')) as { event_id?: unknown };
+      if (typeof v.event_id === 'string') eventId = v.event_id.slice(0, 200);
+    } catch {
+      // Not JSON: recorded with its reason all the same.
+    }
+    o.metrics.deadLetters.inc();
+    o.logger.error({ eventId, reason }, 'event dead-lettered');
+    const p = recordDeadLetter(o.db, { eventId, reason, body: body.toString('utf8') })
+      .catch((err: unknown) => {
+        o.logger.error(
+          { err: (err as Error).message, eventId },
+          'could not record the dead letter in the database',
+        );
+      })
+      .finally(() => this.#pendingRecords.delete(p));
+    this.#pendingRecords.add(p);
+  }
+
+  /** Stops after the event in hand; unacknowledged messages go back to the queue. Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#consumer?.cancel().catch(() => undefined);
+    await Promise.allSettled([...this.#pendingRecords]);
+    await this.#ch?.close().catch(() => undefined);
+    await this.#conn?.close().catch(() => undefined);
+    this.#consumer = undefined;
+    this.#o.metrics.consumerConnected.set(0);
+  }
+}

@@ -1,0 +1,167 @@
+import { CodedError, isCodedError, parseHex } from '../common/index.ts';
+import {
+  type Database,
+  type Delegation,
+  getDelegation,
+  getUnbondingRequest,
+  insertUnbondingRequest,
+  lockDelegation,
+  type Queryable,
+  updateDelegation,
+} from '../db/index.ts';
+import { type GlobalParams, selectParamsForHeight } from '../params/index.ts';
+import {
+  assertUnbondingTx,
+  expectUnbonding,
+  parseStakingTx,
+  parseTransaction,
+  verifyStakerUnbondingSignature,
+} from '../staking/index.ts';
+import type { ApiErrorCode } from './errors.ts';
+
+/** The reference's POST /v1/unbonding body (staking-api-service, §3.3 and §3.5). */
+export interface UnbondingRequestBody {
+  readonly staking_tx_hash_hex: string;
+  readonly unbonding_tx_hash_hex: string;
+  readonly unbonding_tx_hex: string;
+  readonly staker_signed_signature_hex: string;
+}
+
+function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
+  throw new CodedError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Why a delegation cannot be unbonded now, or undefined when it can (state active; overflow
+ * delegations are active too and can be unbonded).
+ */
+export async function unbondingRefusal(
+  q: Queryable,
+  d: Delegation | undefined,
+  stakingTxHashHex: string,
+): Promise<CodedError | undefined> {
+  if (!d) return new CodedError<ApiErrorCode>('API_UNBONDING_DELEGATION_NOT_FOUND', 'delegation not found');
+  if (d.state === 'active') return undefined;
+  if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxHashHex))) {
+    return new CodedError<ApiErrorCode>(
+      'API_UNBONDING_ALREADY_REQUESTED',
+      'an unbonding request for this delegation was already accepted',
+    );
+  }
+  return new CodedError<ApiErrorCode>(
+    'API_DELEGATION_NOT_ACTIVE',
+    `delegation state is ${d.state}, not active`,
+  );
+}
+
+/**
+ * Checks an unbonding request with the staking/ functions the covenant signer uses, against the
+ * delegation as the indexer reported it: the params of the staking height, the staking tx parsed
+ * under them (its staking output is the delegation's), the exact unbonding tx they allow (shape,
+ * input, output script and value), its txid, and the staker's BIP340 signature over the unbonding
+ * leaf sighash. Pure: the caller has read the delegation.
+ * @throws {CodedError} API_INVALID_UNBONDING_TX, API_UNBONDING_TX_HASH_MISMATCH,
+ *   API_INVALID_STAKER_SIGNATURE, API_UNBONDING_INVALID, STAKING_UNBONDING_* codes
+ */
+export function verifyUnbondingRequest(
+  d: Delegation,
+  body: UnbondingRequestBody,
+  params: GlobalParams,
+): { readonly paramsVersion: number } {
+  let tx: ReturnType<typeof parseTransaction>;
+  try {
+    tx = parseTransaction(body.unbonding_tx_hex, 'unbonding_tx_hex');
+  } catch (e) {
+    fail('API_INVALID_UNBONDING_TX', isCodedError(e) ? e.message : 'unbonding_tx_hex is invalid', e);
+  }
+  const signature = parseHex(
+    body.staker_signed_signature_hex,
+    'staker_signed_signature_hex',
+    'API_BAD_REQUEST',
+    {
+      bytes: 64,
+    },
+  );
+  const v = selectParamsForHeight(params, d.stakingStartHeight);
+  if (!v) throw new Error(`no params version for the delegation's staking height ${d.stakingStartHeight}`);
+  // The stored staking tx came from the indexer, which identified it under these very params.
+  const data = parseStakingTx(parseTransaction(d.stakingTxHex, 'stored staking tx'), v);
+  if (data.stakingOutputIndex !== d.stakingOutputIndex) {
+    throw new Error(
+      `stored staking output index ${d.stakingOutputIndex} is not the staking tx's ${data.stakingOutputIndex}`,
+    );
+  }
+  let exp: ReturnType<typeof expectUnbonding>;
+  try {
+    exp = expectUnbonding(d.stakingTxHashHex, data, v);
+  } catch (e) {
+    fail(
+      'API_UNBONDING_INVALID',
+      isCodedError(e) ? e.message : 'the staking value does not allow unbonding',
+      e,
+    );
+  }
+  assertUnbondingTx(tx, exp);
+  const txid = tx.getId();
+  if (txid !== body.unbonding_tx_hash_hex) {
+    fail(
+      'API_UNBONDING_TX_HASH_MISMATCH',
+      `unbonding_tx_hash_hex is not the txid of unbonding_tx_hex (${txid})`,
+    );
+  }
+  if (!verifyStakerUnbondingSignature(tx, exp, data.stakerKey, signature)) {
+    fail(
+      'API_INVALID_STAKER_SIGNATURE',
+      'the staker signature does not verify over the unbonding transaction',
+    );
+  }
+  return { paramsVersion: v.version };
+}
+
+/**
+ * POST /v1/unbonding: verifies the request, then in one transaction locks the delegation, checks
+ * it is still active, stores the request for the pipeline and moves the delegation to
+ * `unbonding_requested`. Two concurrent requests for one delegation: the second waits for the
+ * row lock, then finds it `unbonding_requested` and is refused.
+ * @throws {CodedError} API_UNBONDING_DELEGATION_NOT_FOUND, API_DELEGATION_NOT_ACTIVE,
+ *   API_UNBONDING_ALREADY_REQUESTED, and verifyUnbondingRequest's codes
+ */
+export async function submitUnbonding(
+  db: Database,
+  params: GlobalParams,
+  body: UnbondingRequestBody,
+): Promise<void> {
+  const hash = body.staking_tx_hash_hex;
+  const seen = await getDelegation(db, hash);
+  const early = await unbondingRefusal(db, seen, hash);
+  if (early || !seen) throw early;
+  const { paramsVersion } = verifyUnbondingRequest(seen, body, params);
+  await db.transaction(async (c) => {
+    const d = await lockDelegation(c, hash);
+    if (d?.state !== 'active') {
+      throw (await unbondingRefusal(c, d, hash)) ?? new Error('unreachable');
+    }
+    const inserted = await insertUnbondingRequest(c, {
+      stakingTxHashHex: hash,
+      unbondingTxHashHex: body.unbonding_tx_hash_hex,
+      unbondingTxHex: body.unbonding_tx_hex,
+      stakerSignatureHex: body.staker_signed_signature_hex,
+      stakerPkHex: d.stakerPkHex,
+      finalityProviderPkHex: d.finalityProviderPkHex,
+      stakingTxHex: d.stakingTxHex,
+      stakingOutputIndex: d.stakingOutputIndex,
+      stakingValue: d.stakingValue,
+      stakingTimelock: d.stakingTimelock,
+      stakingStartHeight: d.stakingStartHeight,
+      paramsVersion,
+    });
+    if (!inserted)
+      fail(
+        'API_UNBONDING_ALREADY_REQUESTED',
+        'an unbonding request for this delegation was already accepted',
+      );
+    if (!(await updateDelegation(c, hash, ['active'], { state: 'unbonding_requested' }))) {
+      throw new Error('delegation changed under its row lock');
+    }
+  });
+}
