@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PARAMS_ERRORS } from '../params/index.ts';
+import { PIPELINE_ERRORS } from '../pipeline/errors.ts';
 import { SIGNER_ERRORS } from '../signer/errors.ts';
 import { STAKING_ERRORS } from '../staking/index.ts';
 
@@ -9,6 +10,7 @@ const rooms: Array<[string, string, Record<string, unknown>]> = [
   ['params', 'PARAMS_', PARAMS_ERRORS],
   ['staking', 'STAKING_', STAKING_ERRORS],
   ['signer', 'SIGNER_', SIGNER_ERRORS],
+  ['pipeline', 'PIPELINE_', PIPELINE_ERRORS],
 ];
 
 describe.each(rooms)('%s error codes', (room, prefix, codes) => {

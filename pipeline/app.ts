@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { pino } from 'pino';
+import { rpcClientFromConfig } from '../bitcoind/index.ts';
+import { CodedError, createOpsServer, listenOps } from '../common/index.ts';
+import { Database, migrate } from '../db/index.ts';
+import { parseGlobalParams, versionsListingKey } from '../params/index.ts';
+import type { PipelineConfig } from './config.ts';
+import { createPipelineMetrics } from './metrics.ts';
+import { endpointOf, SignerClient } from './signerClient.ts';
+import { PipelineWorker } from './worker.ts';
+
+export interface RunningPipeline {
+  readonly metricsUrl: string;
+  readonly worker: PipelineWorker;
+  /** Stops claiming, finishes the requests in hand, closes connections. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the unbonding pipeline: database (migrations applied under the advisory lock), node,
+ * params, the signers' clients, the worker (every `interval_ms`, or one round with `once`), and
+ * the operations port. Refuses to start when a configured signer's key is in no params version.
+ */
+export async function startPipeline(
+  config: PipelineConfig,
+  opts: { readonly once?: boolean; readonly logger?: pino.Logger } = {},
+): Promise<RunningPipeline> {
+  const log = opts.logger ?? pino({ level: config.log.level, base: { service: 'unbonding-pipeline' } });
+  const params = parseGlobalParams(readFileSync(config.params.file));
+  const signers = config.signers.map(
+    (s) =>
+      new SignerClient(endpointOf(s), {
+        certFile: config.tls.client_cert_file,
+        keyFile: config.tls.client_key_file,
+        caFile: s.ca_file,
+      }),
+  );
+  for (const s of signers) {
+    if (versionsListingKey(params, s.endpoint.key).length === 0) {
+      throw new CodedError(
+        'PIPELINE_CONFIG_INVALID',
+        `signer ${s.endpoint.name}'s key is in no params version`,
+      );
+    }
+  }
+  const rpc = await rpcClientFromConfig(config.bitcoind);
+  const db = Database.open({ url: config.database.url });
+  await migrate(db);
+  const metrics = createPipelineMetrics();
+  const worker = new PipelineWorker({
+    db,
+    rpc,
+    params: () => params,
+    signers,
+    options: {
+      workerId: config.pipeline.worker_id ?? `${hostname()}-${process.pid}`,
+      batchSize: config.pipeline.batch_size,
+      concurrency: config.pipeline.concurrency,
+      leaseMs: config.pipeline.lease_ms,
+      backoffBaseMs: config.pipeline.backoff_base_ms,
+      backoffMaxMs: config.pipeline.backoff_max_ms,
+    },
+    metrics,
+    log,
+  });
+  const ops = createOpsServer({
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+    readiness: async () => {
+      const [dbOk, tip] = await Promise.all([
+        db.pool.query('SELECT 1').then(
+          () => true,
+          () => false,
+        ),
+        rpc.getblockcount().catch(() => undefined),
+      ]);
+      return {
+        ready: dbOk && tip !== undefined,
+        checks: { database: { ok: dbOk }, bitcoind: { ok: tip !== undefined, tip } },
+      };
+    },
+  });
+  const port = await listenOps(ops, config.metrics.host, config.metrics.port);
+  if (opts.once) await worker.runOnce();
+  else worker.start(config.pipeline.interval_ms);
+  log.info(
+    { port, signers: config.signers.map((s) => s.name), once: opts.once ?? false },
+    'unbonding pipeline started',
+  );
+  let stopping: Promise<void> | undefined;
+  return {
+    metricsUrl: `http://${config.metrics.host}:${port}`,
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        await worker.stop();
+        await new Promise<void>((r) => ops.close(() => r()));
+        for (const s of signers) s.close();
+        await db.close();
+        log.info('unbonding pipeline stopped');
+      })();
+      return stopping;
+    },
+  };
+}
