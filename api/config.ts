@@ -1,4 +1,4 @@
-import { loadConfig } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
 
@@ -44,7 +44,7 @@ export interface ApiConfig {
     /** How long /v1/stats may serve figures read earlier, milliseconds (0: read every time). */
     readonly stats_cache_ms: number;
   };
-  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  readonly log: { readonly level: LogLevel };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
@@ -135,12 +135,7 @@ export const API_CONFIG_SCHEMA = {
         stats_cache_ms: ms(1_000, 0),
       },
     },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
-    },
+    log: LOG_SCHEMA,
   },
 } as const;
 

@@ -103,3 +103,29 @@ function deepFreeze<T>(v: T): T {
   }
   return v;
 }
+
+/** pino's levels, the `[log]` table every service shares. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export const LOG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
+} as const;
+
+/**
+ * The `[metrics]` table: the plain operations listener (/metrics, /healthz, /readyz), loopback by
+ * default. Each service has its own default port so they can share a host.
+ */
+export function metricsSchema(defaultPort: number) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+      port: { type: 'integer', minimum: 0, maximum: 65535, default: defaultPort },
+    },
+  } as const;
+}

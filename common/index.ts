@@ -1,6 +1,6 @@
 export { runMain, untilStopSignal } from './cli.ts';
 export { CodedError, isCodedError } from './codedError.ts';
-export { type LoadConfigOptions, loadConfig } from './config.ts';
+export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';
 export type { CompressedKey, XOnlyKey } from './keys.ts';
 export { parseCompressedKey, parseXOnlyKey, xOnlyOf } from './keys.ts';

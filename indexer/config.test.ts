@@ -41,7 +41,7 @@ describe('indexer configuration', () => {
       heartbeat_s: 10,
       batch_size: 500,
     });
-    expect(c.metrics).toEqual({ host: '127.0.0.1', port: 2112 });
+    expect(c.metrics).toEqual({ host: '127.0.0.1', port: 2114 });
     expect(c.log.level).toBe('info');
   });
 

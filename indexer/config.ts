@@ -1,5 +1,5 @@
 import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
-import { loadConfig } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
 
 /** The indexer's configuration: one TOML file plus `INDEXER__SECTION__KEY` environment overrides. */
@@ -22,11 +22,10 @@ export interface IndexerConfig {
     readonly batch_size: number;
   };
   readonly metrics: { readonly host: string; readonly port: number };
-  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  readonly log: { readonly level: LogLevel };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
-const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
 
 export const INDEXER_CONFIG_SCHEMA = {
   type: 'object',
@@ -70,18 +69,8 @@ export const INDEXER_CONFIG_SCHEMA = {
         batch_size: { type: 'integer', minimum: 1, maximum: 10_000, default: 500 },
       },
     },
-    metrics: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { host: { ...str, default: '127.0.0.1' }, port: { ...port, default: 2112 } },
-    },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
-    },
+    metrics: metricsSchema(2114),
+    log: LOG_SCHEMA,
   },
 } as const;
 

@@ -55,7 +55,7 @@ batch_size = 500
 
 [metrics]                        # /metrics, /healthz, /readyz
 host = "127.0.0.1"
-port = 2112
+port = 2114
 
 [log]
 level = "info"

@@ -1,5 +1,5 @@
 import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
-import { loadConfig } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
 export interface PipelineConfig {
@@ -30,7 +30,7 @@ export interface PipelineConfig {
     readonly timeout_ms: number;
   }>;
   readonly metrics: { readonly host: string; readonly port: number };
-  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  readonly log: { readonly level: LogLevel };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
@@ -89,21 +89,8 @@ export const PIPELINE_CONFIG_SCHEMA = {
         },
       },
     },
-    metrics: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        host: { ...str, default: '127.0.0.1' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 2113 },
-      },
-    },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
-    },
+    metrics: metricsSchema(2115),
+    log: LOG_SCHEMA,
   },
 } as const;
 

@@ -1,5 +1,5 @@
 import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
-import { loadConfig } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
 export interface SignerConfig {
@@ -24,7 +24,7 @@ export interface SignerConfig {
     readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
   };
   readonly audit: { readonly file: string };
-  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  readonly log: { readonly level: LogLevel };
   /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
   readonly custody: Readonly<Record<string, unknown>>;
 }
@@ -71,12 +71,7 @@ export const SIGNER_CONFIG_SCHEMA = {
         keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
       },
     },
-    metrics: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { host: { ...str, default: '127.0.0.1' }, port: { ...port, default: 2112 } },
-    },
+    metrics: metricsSchema(2112),
     params: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
     bitcoind: {
       type: 'object',
@@ -88,12 +83,7 @@ export const SIGNER_CONFIG_SCHEMA = {
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
-    },
+    log: LOG_SCHEMA,
     custody: { type: 'object' },
   },
 } as const;
