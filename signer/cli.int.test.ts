@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { generateKey, parseCustodyConfig } from '../hsm/index.ts';
 import { makeTestPki, type TestPki } from '../test/infra/pki.ts';
+import { writeSignerToml } from '../test/infra/signerToml.ts';
 import { testKey } from '../test/keys.ts';
 
 /**
@@ -45,39 +46,24 @@ async function writeConfig(
   name: string,
   over: { network?: string } = {},
 ): Promise<{ file: string; metricsPort: number; audit: string }> {
-  const [port, metricsPort] = [await freePort(), await freePort()];
   const audit = join(dir, `${name}-audit.jsonl`);
   const file = join(dir, `${name}.toml`);
-  writeFileSync(
+  const { metricsPort } = await writeSignerToml({
     file,
-    [
-      '[server]',
-      `port = ${port}`,
-      `tls_cert_file = "${pki.server.cert}"`,
-      `tls_key_file = "${pki.server.key}"`,
-      `client_ca_file = "${pki.ca.cert}"`,
-      `clients = [{ name = "pipeline", fingerprint_sha256 = "${pki.clients.pipeline!.fingerprint256}" }]`,
-      '[metrics]',
-      `port = ${metricsPort}`,
-      '[params]',
-      `file = "${paramsFile}"`,
-      '[bitcoind]',
-      `url = "${node.rpcUrl}"`,
-      `cookie_file = "${node.cookieFile}"`,
-      `network = "${over.network ?? 'regtest'}"`,
-      '[audit]',
-      `file = "${audit}"`,
-      '[log]',
-      'level = "warn"',
-      '[custody]',
+    pki,
+    client: 'pipeline',
+    node,
+    paramsFile,
+    audit,
+    ...(over.network ? { network: over.network } : {}),
+    custody: [
       'backend = "file"',
       '[custody.file]',
       `path = "${join(dir, 'covenant.key')}"`,
       'passphrase_env = "CLI_TEST_PASSPHRASE"',
       'allow_insecure_file_backend = true',
-      '',
-    ].join('\n'),
-  );
+    ],
+  });
   return { file, metricsPort, audit };
 }
 

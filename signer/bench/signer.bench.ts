@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import * as ecc from 'tiny-secp256k1';
-import { freePort, fundedWallet, startRegtestNode } from '../../bitcoind/index.ts';
+import { fundedWallet, startRegtestNode } from '../../bitcoind/index.ts';
 import { parseXOnlyKey } from '../../common/index.ts';
 import { generateKey, initToken, parseCustodyConfig } from '../../hsm/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { bulkStakes } from '../../test/infra/bulkStakes.ts';
 import { MtlsClient } from '../../test/infra/mtlsClient.ts';
 import { makeTestPki } from '../../test/infra/pki.ts';
+import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
 import { testKey } from '../../test/keys.ts';
 
@@ -89,40 +90,23 @@ async function main(): Promise<void> {
     const stakes = await bulkStakes(node, wallet, v0, N, { minerAddress });
 
     const pki = makeTestPki(join(dir, 'pki'), ['bench']);
-    const [port, metricsPort] = [await freePort(), await freePort()];
     const configFile = join(dir, 'signer.toml');
-    writeFileSync(
-      configFile,
-      [
-        '[server]',
-        `port = ${port}`,
-        `tls_cert_file = "${pki.server.cert}"`,
-        `tls_key_file = "${pki.server.key}"`,
-        `client_ca_file = "${pki.ca.cert}"`,
-        `clients = [{ name = "bench", fingerprint_sha256 = "${pki.clients.bench!.fingerprint256}" }]`,
-        'rate_limit_per_minute = 10000000',
-        'max_concurrent_requests = 1000',
-        '[metrics]',
-        `port = ${metricsPort}`,
-        '[params]',
-        `file = "${paramsFile}"`,
-        '[bitcoind]',
-        `url = "${node.rpcUrl}"`,
-        `cookie_file = "${node.cookieFile}"`,
-        'network = "regtest"',
-        '[audit]',
-        `file = "${join(dir, 'audit.jsonl')}"`,
-        '[log]',
-        'level = "warn"',
-        '[custody]',
+    const { port, metricsPort } = await writeSignerToml({
+      file: configFile,
+      pki,
+      client: 'bench',
+      node,
+      paramsFile,
+      audit: join(dir, 'audit.jsonl'),
+      server: ['rate_limit_per_minute = 10000000', 'max_concurrent_requests = 1000'],
+      custody: [
         'backend = "pkcs11"',
         '[custody.pkcs11]',
         'token_label = "bench"',
         `pin_file = "${pinFile}"`,
         'sessions = 4',
-        '',
-      ].join('\n'),
-    );
+      ],
+    });
     const prof = process.env.BENCH_CPU_PROF
       ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
       : [];
