@@ -3,11 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { type PrivateBroker, startPrivateBroker } from '../test/infra/rabbitmq.ts';
-import { testParamsDoc } from '../test/keys.ts';
 import { startIndexer } from './app.ts';
 import { ChainKit } from './testkit/chain.ts';
 import { EventCollector, quietLogger, testSetup } from './testkit/harness.ts';
-import { mineBusyChain, SCENARIO_COVENANTS } from './testkit/scenario.ts';
+import { mineBusyChain, SCENARIO_PARAMS_DOC } from './testkit/scenario.ts';
 
 /**
  * Broker faults: the indexer publishes to a RabbitMQ broker this test starts itself; the broker is
@@ -15,16 +14,7 @@ import { mineBusyChain, SCENARIO_COVENANTS } from './testkit/scenario.ts';
  * in the outbox; nothing is lost, and the queue ends up with the same events, in the same order,
  * as an indexer that never saw a fault.
  */
-const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-  activation_height: 112,
-  staking_cap: 50_000_000,
-  min_staking_amount: 10_000,
-  max_staking_amount: 1_000_000,
-  min_staking_time: 5,
-  max_staking_time: 100,
-  unbonding_time: 3,
-  confirmation_depth: 3,
-});
+const paramsDoc = SCENARIO_PARAMS_DOC;
 const version = parseGlobalParams(paramsDoc).versions[0]!;
 
 let node: RegtestNode;

@@ -5,11 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
-import { testParamsDoc } from '../test/keys.ts';
 import { startIndexer } from './app.ts';
 import { ChainKit } from './testkit/chain.ts';
 import { EventCollector, quietLogger, testSetup } from './testkit/harness.ts';
-import { mineBusyChain, SCENARIO_COVENANTS } from './testkit/scenario.ts';
+import { mineBusyChain, SCENARIO_PARAMS_DOC } from './testkit/scenario.ts';
 
 /**
  * Crash safety: the indexer runs as a child process and is killed with SIGKILL at many points of a
@@ -18,16 +17,7 @@ import { mineBusyChain, SCENARIO_COVENANTS } from './testkit/scenario.ts';
  * uninterrupted run on the same chain.
  */
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-  activation_height: 112,
-  staking_cap: 50_000_000,
-  min_staking_amount: 10_000,
-  max_staking_amount: 1_000_000,
-  min_staking_time: 5,
-  max_staking_time: 100,
-  unbonding_time: 3,
-  confirmation_depth: 3,
-});
+const paramsDoc = SCENARIO_PARAMS_DOC;
 
 let node: RegtestNode;
 let broker: { url: string; destroy(): Promise<void> };

@@ -1,6 +1,6 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import type { ParamsVersion } from '../../params/index.ts';
-import { testKey } from '../../test/keys.ts';
+import { testKey, testParamsDoc } from '../../test/keys.ts';
 import type { ChainKit } from './chain.ts';
 import {
   buildStake,
@@ -12,6 +12,18 @@ import {
 } from './txs.ts';
 
 export const SCENARIO_COVENANTS = ['sc-cov-a', 'sc-cov-b', 'sc-cov-c'].map(testKey);
+
+/** The params the crash and broker-fault runs index the busy chain under. */
+export const SCENARIO_PARAMS_DOC = testParamsDoc(SCENARIO_COVENANTS, {
+  activation_height: 112,
+  staking_cap: 50_000_000,
+  min_staking_amount: 10_000,
+  max_staking_amount: 1_000_000,
+  min_staking_time: 5,
+  max_staking_time: 100,
+  unbonding_time: 3,
+  confirmation_depth: 3,
+});
 
 /**
  * A busy chain for the crash, broker-fault and benchmark runs: `blocks` blocks, each with
