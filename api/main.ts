@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { isCodedError, readSecretText } from '../common/index.ts';
+import { answerStandardCommand, isCodedError, readSecretText } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { topologyNames } from '../events/index.ts';
 import { startApi } from './app.ts';
@@ -98,15 +98,9 @@ async function openDb(c: ApiConfig): Promise<Database> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(HELP);
-    return command ? 0 : 2;
-  }
-  if (command === 'sample-config') {
-    process.stdout.write(SAMPLE);
-    return 0;
-  }
+  const [command = '', ...rest] = argv;
+  const standard = answerStandardCommand(command, HELP, SAMPLE);
+  if (standard !== undefined) return standard;
   const { values } = parseArgs({
     args: rest,
     options: {

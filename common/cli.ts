@@ -26,3 +26,24 @@ export function untilStopSignal(stop: () => Promise<void>): Promise<void> {
     process.once('SIGINT', onSignal);
   });
 }
+
+/**
+ * The commands every service CLI answers the same way: none (help, exit 2), `--help`/`-h`/`help`
+ * (help, exit 0) and, where the service has one, `sample-config` (the commented sample, exit 0).
+ * Returns the exit code, or undefined for any other command.
+ */
+export function answerStandardCommand(
+  command: string | undefined,
+  help: string,
+  sampleConfig?: string,
+): number | undefined {
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(help);
+    return command ? 0 : 2;
+  }
+  if (command === 'sample-config' && sampleConfig !== undefined) {
+    process.stdout.write(sampleConfig);
+    return 0;
+  }
+  return undefined;
+}

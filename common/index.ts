@@ -1,4 +1,4 @@
-export { runMain, untilStopSignal } from './cli.ts';
+export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
 export { CodedError, isCodedError } from './codedError.ts';
 export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';

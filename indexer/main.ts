@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { runMain, untilStopSignal } from '../common/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
 import { rebuildFromHeight, startIndexer } from './app.ts';
 import { loadIndexerConfig } from './config.ts';
 
@@ -62,15 +62,9 @@ level = "info"
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(HELP);
-    return command ? 0 : 2;
-  }
-  if (command === 'sample-config') {
-    process.stdout.write(SAMPLE);
-    return 0;
-  }
+  const [command = '', ...rest] = argv;
+  const standard = answerStandardCommand(command, HELP, SAMPLE);
+  if (standard !== undefined) return standard;
   if (command === 'rebuild') {
     const { values } = parseArgs({
       args: rest,

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { runMain, untilStopSignal } from '../common/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
 import { startPipeline } from './app.ts';
 import { loadPipelineConfig } from './config.ts';
 
@@ -17,11 +17,9 @@ Usage:
 Docs: pipeline/README.md`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(HELP);
-    return command ? 0 : 2;
-  }
+  const [command = '', ...rest] = argv;
+  const standard = answerStandardCommand(command, HELP);
+  if (standard !== undefined) return standard;
   if (command !== 'start') {
     console.error(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
     return 2;

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain, untilStopSignal } from '../common/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
 import { startSigner } from './app.ts';
 import { verifyAuditFile } from './audit.ts';
 import { loadSignerConfig } from './config.ts';
@@ -69,15 +69,9 @@ backend = "pkcs11"
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(HELP);
-    return command ? 0 : 2;
-  }
-  if (command === 'sample-config') {
-    process.stdout.write(SAMPLE);
-    return 0;
-  }
+  const [command = '', ...rest] = argv;
+  const standard = answerStandardCommand(command, HELP, SAMPLE);
+  if (standard !== undefined) return standard;
   if (command === 'verify-audit') {
     const { positionals, values } = parseArgs({
       args: rest,
