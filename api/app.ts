@@ -14,6 +14,7 @@ import {
 } from '../params/index.ts';
 import type { ApiConfig } from './config.ts';
 import { EventConsumerService } from './consumer.ts';
+import { defaultDashboardDir, registerDashboard } from './dashboard.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { buildApiServer } from './server.ts';
 
@@ -155,6 +156,12 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       readiness,
     });
     app = built.app;
+    if (config.dashboard.enabled) {
+      registerDashboard(app, {
+        dir: config.dashboard.dir || defaultDashboardDir(),
+        log: log.child({ component: 'dashboard' }),
+      });
+    }
     await app.listen({ host: config.server.host, port: config.server.port });
     const port = (app.server.address() as AddressInfo).port;
     let metricsUrl: string | undefined;

@@ -44,6 +44,12 @@ export interface ApiConfig {
     /** How long /v1/stats may serve figures read earlier, milliseconds (0: read every time). */
     readonly stats_cache_ms: number;
   };
+  readonly dashboard: {
+    /** Serve the staking dashboard (web/) at `/` and `/assets/…`. */
+    readonly enabled: boolean;
+    /** The built dashboard (`npm run build:web`); empty: the repository's `web/dist`. */
+    readonly dir: string;
+  };
   readonly log: { readonly level: LogLevel };
 }
 
@@ -133,6 +139,15 @@ export const API_CONFIG_SCHEMA = {
       properties: {
         pagination_limit: { type: 'integer', minimum: 2, maximum: 1000, default: 10 },
         stats_cache_ms: ms(1_000, 0),
+      },
+    },
+    dashboard: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        dir: { type: 'string', default: '' },
       },
     },
     log: LOG_SCHEMA,

@@ -7,6 +7,7 @@ export { type RunningApi, type StartApiDeps, startApi } from './app.ts';
 export { type ApplyOutcome, applyEvent } from './apply.ts';
 export { API_CONFIG_SCHEMA, type ApiConfig, loadApiConfig } from './config.ts';
 export { type ConsumerOptions, type ConsumerStatus, EventConsumerService } from './consumer.ts';
+export { DASHBOARD_CSP, defaultDashboardDir, registerDashboard } from './dashboard.ts';
 export {
   API_ERRORS,
   API_OPERATION_ERRORS,

@@ -74,6 +74,10 @@ network = "mainnet"              # mainnet | testnet | signet | regtest (address
 pagination_limit = 10
 stats_cache_ms = 1000            # /v1/stats figures are at most this old
 
+[dashboard]                      # the staking dashboard (web/README.md) at / and /assets/…
+enabled = true
+dir = ""                         # the built page (npm run build:web); "" = the repository's web/dist
+
 [log]
 level = "info"
 `;

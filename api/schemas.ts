@@ -134,6 +134,33 @@ export const SCHEMAS = {
       ...errors(503),
     },
   },
+  btcInfo: {
+    response: {
+      200: envelope({
+        type: 'object',
+        required: ['network', 'tip_height', 'confirmed_tvl', 'unconfirmed_tvl'],
+        properties: {
+          network: {
+            type: 'string',
+            enum: ['mainnet', 'testnet', 'signet', 'regtest'],
+            description: 'the Bitcoin network this API serves (bitcoin.network)',
+          },
+          tip_height: {
+            type: 'integer',
+            nullable: true,
+            minimum: 0,
+            description: 'the node’s tip as the indexer last reported it; null before its first report',
+          },
+          confirmed_tvl: { ...SAT, description: 'satoshis staked in confirmed blocks (indexer)' },
+          unconfirmed_tvl: {
+            ...SAT,
+            description: 'satoshis staked counting the blocks not yet confirmed (indexer)',
+          },
+        },
+      }),
+      ...errors(503),
+    },
+  },
   stakerStats: {
     querystring: strictQuery({ pagination_key: PAGINATION_KEY, staker_btc_pk: PK }),
     response: {

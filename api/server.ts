@@ -317,6 +317,28 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     () => stats.get(),
   );
 
+  // Ours (additive): what a client needs to pick the params of the next height and to check a
+  // wallet's network; the reference had no route for either (its dashboard asked mempool.space).
+  route(
+    {
+      method: 'GET',
+      url: '/v1/btc-info',
+      summary: 'The network this API serves, the BTC tip the indexer last reported, and its TVL figures',
+      schema: SCHEMAS.btcInfo,
+    },
+    async () => {
+      const btc = await readBtcInfo(o.db);
+      return {
+        data: {
+          network: o.network,
+          tip_height: btc?.height ?? null,
+          confirmed_tvl: btc?.confirmedTvl ?? 0,
+          unconfirmed_tvl: btc?.unconfirmedTvl ?? 0,
+        },
+      };
+    },
+  );
+
   route<{ pagination_key?: string; staker_btc_pk?: string }>(
     {
       method: 'GET',
