@@ -50,6 +50,13 @@ provision_rabbitmq() {
   ensure_debian_packages rabbitmq-server
 }
 
+# Debian's Chromium for the dashboard's end-to-end test (test/dashboard.e2e.int.test.ts), driven by
+# playwright-core through executablePath: playwright's own browser download cannot work on a closed
+# network, and the distribution's build gets the distribution's security updates.
+provision_chromium() {
+  ensure_debian_packages chromium
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
@@ -59,6 +66,7 @@ main() {
   provision_softhsm
   provision_rabbitmq
   provision_knots
+  provision_chromium
 }
 
 main "$@"
