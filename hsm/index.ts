@@ -1,5 +1,7 @@
 // hsm/: key custody behind one small interface (CustodyBackend), three backends chosen by config,
 // and the key ceremonies. Native modules (graphene-pk11) load only when the pkcs11 backend is used.
+
+export { buildSigningPsbt, pickSignature } from './bitcoindWallet.ts';
 export {
   type CeremonyOptions,
   exportBackup,
