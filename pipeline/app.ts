@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps } from '../common/index.ts';
+import { CodedError, createOpsServer, listenOps, readSecretText } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { parseGlobalParams, versionsListingKey } from '../params/index.ts';
 import type { PipelineConfig } from './config.ts';
@@ -45,7 +45,13 @@ export async function startPipeline(
     }
   }
   const rpc = await rpcClientFromConfig(config.bitcoind);
-  const db = Database.open({ url: config.database.url });
+  const dbPassword = config.database.password_file
+    ? await readSecretText(config.database.password_file, 'database password file')
+    : undefined;
+  const db = Database.open({
+    url: config.database.url,
+    ...(dbPassword !== undefined ? { password: dbPassword } : {}),
+  });
   await migrate(db);
   const metrics = createPipelineMetrics();
   const worker = new PipelineWorker({

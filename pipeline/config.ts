@@ -15,7 +15,11 @@ export interface PipelineConfig {
     readonly backoff_base_ms: number;
     readonly backoff_max_ms: number;
   };
-  readonly database: { readonly url: string };
+  readonly database: {
+    readonly url: string;
+    /** Overrides the URL's password; the file must be readable only by its owner. */
+    readonly password_file?: string;
+  };
   readonly bitcoind: BitcoindConnectionConfig;
   readonly params: { readonly file: string };
   /** The pipeline's client certificate for every signer. */
@@ -58,7 +62,10 @@ export const PIPELINE_CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { url: { ...str, default: 'postgres://postgres@127.0.0.1:5432/staking_api' } },
+      properties: {
+        url: { ...str, default: 'postgres://postgres@127.0.0.1:5432/staking_api' },
+        password_file: str,
+      },
     },
     bitcoind: {
       type: 'object',

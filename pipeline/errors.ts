@@ -13,7 +13,8 @@ export const PIPELINE_ERRORS = {
   PIPELINE_NODE_UNAVAILABLE: 'The pipeline’s Bitcoin node did not answer.',
   PIPELINE_NODE_REJECTED:
     'The node refused the fully signed unbonding tx for another reason than a spent input.',
-  PIPELINE_CONFIG_INVALID: 'A configured signer is invalid (bad public key).',
+  PIPELINE_CONFIG_INVALID:
+    'A configured signer is invalid (bad public key, key in no params version, unreadable TLS file).',
   PIPELINE_INTERNAL: 'An unexpected internal error; details are in the log.',
 } as const;
 

@@ -28,6 +28,19 @@ const MAX_ANSWER_BYTES = 64 * 1024;
  * Asks covenant signers for unbonding signatures over mutual TLS: the pipeline's client
  * certificate, each signer's own CA, a keep-alive connection per signer, a per-signer timeout.
  */
+/** A certificate or key file of the config; a missing one stops start-up naming the option. */
+function readTlsFile(file: string, option: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code ?? 'error';
+    throw new CodedError('PIPELINE_CONFIG_INVALID', `cannot read ${option} ${file} (${errno})`, {
+      cause,
+      details: { file, option },
+    });
+  }
+}
+
 export class SignerClient {
   readonly endpoint: SignerEndpoint;
   readonly #agent: Agent;
@@ -40,9 +53,9 @@ export class SignerClient {
     this.#agent = new Agent({
       keepAlive: true,
       maxSockets: 32,
-      cert: readFileSync(tls.certFile),
-      key: readFileSync(tls.keyFile),
-      ca: readFileSync(tls.caFile),
+      cert: readTlsFile(tls.certFile, 'tls.client_cert_file'),
+      key: readTlsFile(tls.keyFile, 'tls.client_key_file'),
+      ca: readTlsFile(tls.caFile, `signer ${endpoint.name}'s ca_file`),
     });
   }
 
