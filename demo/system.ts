@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,48 +8,25 @@ import { stringify } from 'smol-toml';
 import { freePort, type RegtestNode, type RpcClient, startRegtestNode } from '../bitcoind/index.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
 import { connectBroker, deleteTopology, topologyNames } from '../events/index.ts';
-import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import { type GlobalParams, parseFinalityProviders, parseGlobalParams } from '../params/index.ts';
 import { makeTestPki } from '../test/infra/pki.ts';
 import { writeSignerToml } from '../test/infra/signerToml.ts';
 import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
-import { testKey } from '../test/keys.ts';
 import { readMetrics, sumOf } from './observe.ts';
 import { REPO, type ServiceProcess, startService } from './processes.ts';
 
 /**
  * The reference demo's global parameters (backend-services.md §6.1) without the covenant committee,
- * which the demo's key ceremony creates.
+ * which the key ceremony creates, and its finality providers: the files the compose deployment
+ * uses too (deploy/config/), so the demo and a deployment start from the same documents.
  */
-export const DEMO_PARAMS_VERSIONS: readonly Record<string, unknown>[] = [
-  {
-    version: 0,
-    activation_height: 115,
-    staking_cap: 1_000_000_000,
-    tag: '62627434',
-    covenant_quorum: 2,
-    unbonding_time: 3,
-    unbonding_fee: 500,
-    max_staking_amount: 1_000_000_000,
-    min_staking_amount: 100_000_000,
-    max_staking_time: 1000,
-    min_staking_time: 10,
-    confirmation_depth: 2,
-  },
-  {
-    version: 1,
-    activation_height: 130,
-    staking_cap: 2_000_000_000,
-    tag: '62627434',
-    covenant_quorum: 2,
-    unbonding_time: 3,
-    unbonding_fee: 500,
-    max_staking_amount: 2_000_000_000,
-    min_staking_amount: 200_000_000,
-    max_staking_time: 5000,
-    min_staking_time: 1,
-    confirmation_depth: 2,
-  },
-];
+const DEPLOY_CONFIG = join(REPO, 'deploy', 'config');
+export const DEMO_PARAMS_VERSIONS: readonly Record<string, unknown>[] = (
+  JSON.parse(readFileSync(join(DEPLOY_CONFIG, 'global-params.template.json'), 'utf8')) as {
+    versions: Record<string, unknown>[];
+  }
+).versions;
+const FINALITY_PROVIDERS_FILE = join(DEPLOY_CONFIG, 'finality-providers.json');
 
 export interface DemoSystemOptions {
   /** Global-params versions; `covenant_pks` and `covenant_quorum` are filled in unless given. */
@@ -208,27 +185,11 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
     writeFileSync(paramsFile, JSON.stringify({ versions }, null, 2));
     const params = parseGlobalParams({ versions });
 
-    const finalityProviders = ['Alpha', 'Bravo', 'Charlie'].map((moniker) => ({
-      moniker,
-      btcPkHex: Buffer.from(testKey(`demo-finality-provider-${moniker}`).xOnly).toString('hex'),
+    const fpFile = FINALITY_PROVIDERS_FILE;
+    const finalityProviders = parseFinalityProviders(readFileSync(fpFile)).map((fp) => ({
+      moniker: fp.description.moniker,
+      btcPkHex: fp.btcPkHex,
     }));
-    const fpFile = join(dir, 'finality-providers.json');
-    writeFileSync(
-      fpFile,
-      JSON.stringify({
-        finality_providers: finalityProviders.map((fp) => ({
-          description: {
-            moniker: fp.moniker,
-            identity: '',
-            website: `https://${fp.moniker.toLowerCase()}.example`,
-            security_contact: `security@${fp.moniker.toLowerCase()}.example`,
-            details: `demo finality provider ${fp.moniker}`,
-          },
-          commission: '0.050000000000000000',
-          btc_pk: fp.btcPkHex,
-        })),
-      }),
-    );
 
     for (const [i, c] of signerConfigs.entries()) {
       log(`starting covenant signer ${i} (mutual TLS on 127.0.0.1:${c.port}, metrics ${c.metricsPort})`);

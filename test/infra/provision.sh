@@ -57,6 +57,14 @@ provision_chromium() {
   ensure_debian_packages chromium
 }
 
+# A compose client to validate docker-compose.yml (test/deploy.int.test.ts runs deploy/check-compose.sh):
+# the machine has the docker CLI without its compose plugin and no engine; Debian's docker-compose
+# reads and checks the file without one.
+provision_compose_client() {
+  if docker compose version >/dev/null 2>&1; then return 0; fi
+  ensure_debian_packages docker-compose
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
@@ -67,6 +75,7 @@ main() {
   provision_rabbitmq
   provision_knots
   provision_chromium
+  provision_compose_client
 }
 
 main "$@"
