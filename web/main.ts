@@ -182,7 +182,7 @@ function renderOverview(): void {
       'p',
       { id: 'params-next' },
       upcoming
-        ? `Next: version ${upcoming.version} activates at height ${upcoming.activationHeight} (in ${blocksAndTime(upcoming.activationHeight - next + 1)}).`
+        ? `Next: version ${upcoming.version} activates at height ${upcoming.activationHeight} (in ${blocksAndTime(upcoming.activationHeight - t)}).`
         : 'No further parameter version is scheduled.',
     ),
   );
@@ -211,6 +211,9 @@ function renderCap(v: ParamsVersion | undefined, b: BtcInfo | undefined): void {
   const staked = BigInt(b.unconfirmed_tvl);
   const pct = Number((staked * 10_000n) / v.stakingCapSat) / 100;
   const full = staked >= v.stakingCapSat;
+  // Through the CSSOM: the page's CSP (style-src 'self') refuses style attributes in markup.
+  const fill = h('div');
+  fill.style.width = `${Math.min(pct, 100)}%`;
   el.replaceChildren(
     h(
       'p',
@@ -227,7 +230,7 @@ function renderCap(v: ParamsVersion | undefined, b: BtcInfo | undefined): void {
         'aria-valuenow': String(Math.min(pct, 100)),
         id: 'cap-bar',
       },
-      h('div', { style: `width:${Math.min(pct, 100)}%` }),
+      fill,
     ),
   );
 }
@@ -456,6 +459,7 @@ async function checkPending(): Promise<void> {
     const d = await api.delegation(p.txid);
     if (d) {
       state.pending.delete(p.txid);
+      if ($('stake-status').textContent?.includes(p.txid)) $('stake-status').textContent = '';
       notify(
         `Your stake ${shortHex(p.txid)} is confirmed: state ${d.state}${d.is_overflow ? ' (overflow)' : ''}.`,
       );

@@ -131,7 +131,7 @@ describe('checkStake', () => {
   it('says when staking opens if the next height is below the first activation', () => {
     const p = only({ tipHeight: 110 });
     expect(p).toMatchObject({ field: 'height', code: 'NOT_YET_ACTIVE' });
-    expect(p.message).toBe('Staking opens at height 115; the next block is 111 (4 blocks (~40 min) to go).');
+    expect(p.message).toBe('Staking opens at height 115, in 5 blocks (~50 min); the next block is 111.');
   });
 
   it('asks for a wallet and a finality provider first', () => {
@@ -153,7 +153,7 @@ describe('checkStake', () => {
   it('notes a version change that may come before the transaction confirms, with its rules', () => {
     expect(check({ tipHeight: 120 }).notes).toEqual([]);
     expect(check({ tipHeight: 126 }).notes).toEqual([
-      'Params version 1 activates at height 130, in 3 blocks (~30 min): a transaction that confirms from then on is judged by its rules (amount 2 BTC–20 BTC, time 1–5000 blocks).',
+      'Params version 1 activates at height 130, in 4 blocks (~40 min): a transaction that confirms from then on is judged by its rules (amount 2 BTC–20 BTC, time 1–5000 blocks).',
     ]);
   });
 });

@@ -116,7 +116,7 @@ export function checkStake(i: StakeCheckInput): StakeCheck {
     problems.push({
       field: 'height',
       code: 'NOT_YET_ACTIVE',
-      message: `Staking opens at height ${first.activationHeight}; the next block is ${next} (${blocksAndTime(first.activationHeight - next)} to go).`,
+      message: `Staking opens at height ${first.activationHeight}, in ${blocksAndTime(first.activationHeight - i.tipHeight)}; the next block is ${next}.`,
     });
   }
   const range = version ? ` under params version ${version.version}` : '';
@@ -197,7 +197,7 @@ export function checkStake(i: StakeCheckInput): StakeCheck {
     const following = i.params.versions.find((v) => v.version === version.version + 1);
     if (following && following.activationHeight - next < VERSION_CHANGE_WARNING_BLOCKS) {
       notes.push(
-        `Params version ${following.version} activates at height ${following.activationHeight}, in ${blocksAndTime(following.activationHeight - next)}: a transaction that confirms from then on is judged by its rules (amount ${formatBtc(following.minStakingAmountSat)}–${formatBtc(following.maxStakingAmountSat)}, time ${following.minStakingTime}–${following.maxStakingTime} blocks).`,
+        `Params version ${following.version} activates at height ${following.activationHeight}, in ${blocksAndTime(following.activationHeight - i.tipHeight)}: a transaction that confirms from then on is judged by its rules (amount ${formatBtc(following.minStakingAmountSat)}–${formatBtc(following.maxStakingAmountSat)}, time ${following.minStakingTime}–${following.maxStakingTime} blocks).`,
       );
     }
   }
