@@ -7,7 +7,7 @@ import { type DemoSystem, startDemoSystem } from './system.ts';
 const HELP = `staking demo: the whole system on loopback, and the reference demo's seven scenarios
 
 Usage:
-  npm run demo [-- options]          (= bash test/infra/provision.sh && npx tsx demo/main.ts run)
+  npm run demo [-- options]     (= provision, build the dashboard, npx tsx demo/main.ts run)
   npx tsx demo/main.ts run [options]
 
 Starts a regtest node (blocks mined on demand), three covenant signers whose keys the key-ceremony
