@@ -225,6 +225,8 @@ export function testApiConfig(o: {
     API__API__STATS_CACHE_MS: String(o.statsCacheMs ?? 0),
     API__API__PAGINATION_LIMIT: String(o.paginationLimit ?? 10),
     API__LOG__LEVEL: 'warn',
+    // Route tests do not need the page; api/dashboard.int.test.ts turns it on with a build of its own.
+    API__DASHBOARD__ENABLED: 'false',
     API__QUEUE__ENABLED: o.queue ? 'true' : 'false',
     ...(o.queue
       ? {

@@ -12,7 +12,6 @@ export const WEB_ERRORS = {
   WEB_SIGNATURE_MISSING: 'The signed PSBT carries no signature of the staker’s key where one was asked for.',
   WEB_SIGNATURE_INVALID: 'A signature from the wallet does not verify for the staker’s key.',
   WEB_TIMELOCK_NOT_REACHED: 'A withdraw was asked for before the timelock allows it.',
-  WEB_NOT_WITHDRAWABLE: 'The delegation is in a state from which there is nothing to withdraw.',
 } as const;
 
 export type WebErrorCode = keyof typeof WEB_ERRORS;
