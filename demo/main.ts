@@ -78,11 +78,18 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   console.log('== Starting the system');
-  sys = await startDemoSystem({
-    log: (line) => console.log(`  -> ${line}`),
-    ...(values['postgres-url'] ? { postgresAdminUrl: values['postgres-url'] } : {}),
-    ...(values['rabbitmq-url'] ? { rabbitmqUrl: values['rabbitmq-url'] } : {}),
-  });
+  try {
+    sys = await startDemoSystem({
+      log: (line) => console.log(`  -> ${line}`),
+      ...(values['postgres-url'] ? { postgresAdminUrl: values['postgres-url'] } : {}),
+      ...(values['rabbitmq-url'] ? { rabbitmqUrl: values['rabbitmq-url'] } : {}),
+    });
+  } catch (e) {
+    // startDemoSystem has already stopped and removed whatever it had started.
+    console.error(`demo: the system did not start: ${e instanceof Error ? e.message : String(e)}`);
+    console.error('demo: stopped everything it had started');
+    return 1;
+  }
   console.log(`  ok every service is ready (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   const results = await playScenarios(sys, (line) => console.log(line), only === undefined ? {} : { only });
   if (interrupted) return 130;

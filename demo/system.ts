@@ -130,6 +130,7 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
   };
 
   try {
+    log(`working directory ${dir}`);
     log('starting a regtest node (Bitcoin Knots) with wallet "btcstaker"');
     node = await startRegtestNode();
     await node.rpc.createwallet('btcstaker');

@@ -70,6 +70,22 @@ describe('npm run demo', () => {
     }
   }, 300_000);
 
+  it('says in one line why the system did not start, and leaves nothing behind', async () => {
+    const { code, out } = await demo(['run', '--postgres-url', 'postgres://postgres@127.0.0.1:1/test']);
+    expect(code).toBe(1);
+    expect(out).toMatch(/demo: the system did not start: .*ECONNREFUSED 127\.0\.0\.1:1/);
+    const dir = /working directory (\S+)/.exec(out)?.[1];
+    expect(dir).toMatch(/staking-demo-/);
+    expect(existsSync(dir!)).toBe(false);
+    const signers = /starting covenant signer \d/.test(out);
+    expect(signers).toBe(true);
+    const left = await run('pgrep', ['-f', dir!]).then(
+      (r) => r.stdout.trim(),
+      () => '',
+    );
+    expect(left).toBe('');
+  }, 120_000);
+
   it('explains itself with --help and refuses a bad option value', async () => {
     const help = await run(process.execPath, [...DEMO, '--help']);
     expect(help.stdout).toContain('--keep');
