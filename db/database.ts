@@ -203,12 +203,7 @@ export class Database {
   ): Promise<T> {
     const retries = opts.retries ?? 3;
     for (let attempt = 0; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (e) {
-        throw this.unreachable(e);
-      }
+      const { client, lost, release } = await this.checkout();
       let broken: unknown;
       try {
         await client.query('BEGIN');
@@ -221,12 +216,46 @@ export class Database {
         });
         const code = (e as { code?: unknown }).code;
         if ((code === '40001' || code === '40P01') && attempt < retries) continue;
-        throw isConnectError(e) ? this.unreachable(e) : e;
+        const gone = lost();
+        throw isConnectError(e) ? this.unreachable(e) : gone ? this.unreachable(gone) : e;
       } finally {
         // A client whose rollback failed is broken: destroy it rather than return it to the pool.
-        client.release(broken instanceof Error ? broken : undefined);
+        release(broken instanceof Error ? broken : undefined);
       }
     }
+  }
+
+  /**
+   * A pool client for several statements. While it is checked out it has an 'error' listener of its
+   * own: a connection lost between two statements (a database restart, a terminated backend) is
+   * otherwise an 'error' event nobody listens to, which ends the process. `lost()` tells whether
+   * that happened; `release` destroys the client when it did or when `broken` is given.
+   * @throws {CodedError} DB_UNREACHABLE
+   */
+  async checkout(): Promise<{
+    client: pg.PoolClient;
+    lost: () => Error | undefined;
+    release: (broken?: Error) => void;
+  }> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.unreachable(e);
+    }
+    let lostWith: Error | undefined;
+    const onError = (e: Error) => {
+      lostWith = e;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      lost: () => lostWith,
+      release: (broken) => {
+        client.removeListener('error', onError);
+        client.release(broken ?? lostWith);
+      },
+    };
   }
 
   /** Closes every connection. Idempotent. */

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Database } from './database.ts';
 import { insertDelegation } from './delegations.ts';
@@ -90,6 +91,27 @@ describe('connection', () => {
     await bad.close();
     expect(err.code).toBe('DB_UNREACHABLE');
     expect(err.message).toMatch(/does not exist/);
+  });
+
+  it('loses a connection in the middle of a transaction without ending the process', async () => {
+    const admin = new pg.Client({
+      connectionString: process.env.PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    });
+    await admin.connect();
+    try {
+      const run = db.transaction(async (c) => {
+        const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        // The reset arrives while no statement runs: an 'error' event on the checked-out client.
+        await new Promise((r) => setTimeout(r, 300));
+        await c.query('SELECT 1');
+      });
+      await expect(run).rejects.toMatchObject({ code: 'DB_UNREACHABLE' });
+      const { rows } = await db.pool.query<{ one: number }>('SELECT 1 AS one');
+      expect(rows[0]!.one).toBe(1);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('refuses a URL that is not postgres://', () => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import { CodedError } from '../common/index.ts';
 import type { Database } from './database.ts';
 import type { DbErrorCode } from './errors.ts';
@@ -68,12 +67,7 @@ export async function migrate(
   opts: { migrations?: readonly Migration[]; lockTimeoutMs?: number } = {},
 ): Promise<MigrationResult> {
   const migrations = opts.migrations ?? readMigrations();
-  let client: pg.PoolClient;
-  try {
-    client = await db.pool.connect();
-  } catch (e) {
-    throw db.unreachable(e);
-  }
+  const { client, release } = await db.checkout();
   let broken: Error | undefined;
   try {
     // Waiting for another instance's migrations may take longer than an ordinary statement.
@@ -148,6 +142,6 @@ export async function migrate(
       cause: e,
     });
   } finally {
-    client.release(broken);
+    release(broken);
   }
 }

@@ -162,6 +162,15 @@ class Play {
     });
   }
 
+  /** The indexer rejected or ignored the stake, so the API has never heard of it. */
+  expectUnknown(label: string): Promise<void> {
+    const s = this.stakes.get(label)!;
+    return this.expect(`the API does not know the ${label} stake`, async () => {
+      const d = await this.delegation(s.txid);
+      return { ok: d === null, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
+    });
+  }
+
   expectStats(want: Partial<Stats>): Promise<void> {
     const text = (s: Partial<Stats>) =>
       Object.entries(s)
@@ -189,10 +198,7 @@ const SCENARIOS: readonly Scenario[] = [
         const n = await p.metric('si_total_staking_txs');
         return { ok: n === 0, seen: `si_total_staking_txs ${n}` };
       });
-      await p.expect('the API does not know the pre-activation stake', async () => {
-        const d = await p.delegation(p.stakes.get('pre-activation 6 BTC')!.txid);
-        return { ok: d === null, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
-      });
+      await p.expectUnknown('pre-activation 6 BTC');
       await p.expectStats({ active_delegations: 0, total_delegations: 0, active_tvl: 0, total_tvl: 0 });
     },
   },
@@ -293,10 +299,7 @@ const SCENARIOS: readonly Scenario[] = [
         .filter((m) => m.name === 'indexer_invalid_txs_by_reason_total' && m.value > 0)
         .map((m) => `${m.labels.reason} (${m.labels.tx_type}) ${m.value}`);
       p.say(`indexer_invalid_txs_by_reason_total: ${reasons.join(', ')}`);
-      await p.expect('the API does not know the rejected stake', async () => {
-        const d = await p.delegation(p.stakes.get('1.5 BTC (below the v1 minimum)')!.txid);
-        return { ok: d === null, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
-      });
+      await p.expectUnknown('1.5 BTC (below the v1 minimum)');
     },
   },
   {

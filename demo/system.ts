@@ -214,6 +214,23 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
       writeFileSync(file, stringify(doc));
       return file;
     };
+    const logLevel = { level: process.env.DEMO_LOG_LEVEL ?? 'info' };
+    /** Starts `<name>/main.ts start --config <name>.toml` with `doc` as its config, metrics on `opsPort`. */
+    const startFromToml = async (name: string, doc: Record<string, unknown>, opsPort: number) => {
+      services.push(
+        await startService({
+          name,
+          script: `${name}/main.ts`,
+          args: [
+            'start',
+            '--config',
+            toml(name, { ...doc, metrics: { host: '127.0.0.1', port: opsPort }, log: logLevel }),
+          ],
+          logFile: join(logs, `${name}.log`),
+          opsUrl: `http://127.0.0.1:${opsPort}`,
+        }),
+      );
+    };
     const [apiPort, apiOps, indexerOps, pipelineOps] = await Promise.all([
       freePort(),
       freePort(),
@@ -221,81 +238,50 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
       freePort(),
     ]);
     const bitcoind = { url: node.rpcUrl, cookie_file: node.cookieFile };
-    const logLevel = { level: process.env.DEMO_LOG_LEVEL ?? 'info' };
 
     log(`starting the API on 127.0.0.1:${apiPort}`);
-    services.push(
-      await startService({
-        name: 'api',
-        script: 'api/main.ts',
-        args: [
-          'start',
-          '--config',
-          toml('api', {
-            server: { host: '127.0.0.1', port: apiPort },
-            metrics: { host: '127.0.0.1', port: apiOps },
-            database: { url: db.url },
-            queue: { url: rabbitmqUrl, prefix: queuePrefix, retry_delay_ms: 200 },
-            params: { global_params_file: paramsFile, finality_providers_file: fpFile },
-            bitcoin: { network: 'regtest' },
-            api: { stats_cache_ms: 0 },
-            log: logLevel,
-          }),
-        ],
-        logFile: join(logs, 'api.log'),
-        opsUrl: `http://127.0.0.1:${apiOps}`,
-      }),
+    await startFromToml(
+      'api',
+      {
+        server: { host: '127.0.0.1', port: apiPort },
+        database: { url: db.url },
+        queue: { url: rabbitmqUrl, prefix: queuePrefix, retry_delay_ms: 200 },
+        params: { global_params_file: paramsFile, finality_providers_file: fpFile },
+        bitcoin: { network: 'regtest' },
+        api: { stats_cache_ms: 0 },
+      },
+      apiOps,
     );
 
     log('starting the indexer');
-    services.push(
-      await startService({
-        name: 'indexer',
-        script: 'indexer/main.ts',
-        args: [
-          'start',
-          '--config',
-          toml('indexer', {
-            bitcoind: { ...bitcoind, poll_interval_ms: 100 },
-            params: { file: paramsFile },
-            store: { path: join(dir, 'indexer-store') },
-            rabbitmq: { url: rabbitmqUrl, prefix: queuePrefix },
-            metrics: { host: '127.0.0.1', port: indexerOps },
-            log: logLevel,
-          }),
-        ],
-        logFile: join(logs, 'indexer.log'),
-        opsUrl: `http://127.0.0.1:${indexerOps}`,
-      }),
+    await startFromToml(
+      'indexer',
+      {
+        bitcoind: { ...bitcoind, poll_interval_ms: 100 },
+        params: { file: paramsFile },
+        store: { path: join(dir, 'indexer-store') },
+        rabbitmq: { url: rabbitmqUrl, prefix: queuePrefix },
+      },
+      indexerOps,
     );
 
     log('starting the unbonding pipeline (quorum 2 of the 3 signers)');
-    services.push(
-      await startService({
-        name: 'pipeline',
-        script: 'pipeline/main.ts',
-        args: [
-          'start',
-          '--config',
-          toml('pipeline', {
-            pipeline: { interval_ms: 200, backoff_base_ms: 500, backoff_max_ms: 2_000, lease_ms: 10_000 },
-            database: { url: db.url },
-            bitcoind,
-            params: { file: paramsFile },
-            tls: { client_cert_file: pki.clients.pipeline!.cert, client_key_file: pki.clients.pipeline!.key },
-            signers: signerConfigs.map((c, i) => ({
-              name: `signer-${i}`,
-              url: `https://127.0.0.1:${c.port}`,
-              public_key: covenantKeys[i]!,
-              ca_file: pki.ca.cert,
-            })),
-            metrics: { host: '127.0.0.1', port: pipelineOps },
-            log: logLevel,
-          }),
-        ],
-        logFile: join(logs, 'pipeline.log'),
-        opsUrl: `http://127.0.0.1:${pipelineOps}`,
-      }),
+    await startFromToml(
+      'pipeline',
+      {
+        pipeline: { interval_ms: 200, backoff_base_ms: 500, backoff_max_ms: 2_000, lease_ms: 10_000 },
+        database: { url: db.url },
+        bitcoind,
+        params: { file: paramsFile },
+        tls: { client_cert_file: pki.clients.pipeline!.cert, client_key_file: pki.clients.pipeline!.key },
+        signers: signerConfigs.map((c, i) => ({
+          name: `signer-${i}`,
+          url: `https://127.0.0.1:${c.port}`,
+          public_key: covenantKeys[i]!,
+          ca_file: pki.ca.cert,
+        })),
+      },
+      pipelineOps,
     );
 
     const indexerOpsUrl = `http://127.0.0.1:${indexerOps}`;
