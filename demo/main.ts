@@ -33,7 +33,7 @@ Environment: DEMO_LOG_LEVEL sets the services' log level (default info); their l
 function printUrls(sys: DemoSystem): void {
   console.log(`
 The system is running (Ctrl-C stops it):
-  API and dashboard   ${sys.urls.api}          (e.g. ${sys.urls.api}/v1/stats, ${sys.urls.api}/docs)
+  API and dashboard   ${sys.apiUrl}          (e.g. ${sys.apiUrl}/v1/stats, ${sys.apiUrl}/docs)
   API metrics         ${sys.urls.apiOps}/metrics
   indexer metrics     ${sys.urls.indexerOps}/metrics
   pipeline metrics    ${sys.urls.pipelineOps}/metrics

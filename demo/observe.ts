@@ -1,6 +1,6 @@
 /**
- * What the demo reads from the running system, as an operator would: the public REST API and the
- * services' Prometheus endpoints.
+ * What the demo reads from the services' Prometheus endpoints, as an operator would (the public
+ * REST API it reads with the dashboard's client, web/api.ts).
  */
 
 /** One Prometheus sample: metric name, labels, value. */
@@ -42,35 +42,4 @@ export async function readMetrics(opsUrl: string): Promise<Sample[]> {
   const r = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
   if (!r.ok) throw new Error(`${opsUrl}/metrics answered ${r.status}`);
   return parseMetrics(await r.text());
-}
-
-/** An answer of the REST API: status and parsed JSON body (null when the body is empty). */
-export interface ApiAnswer<T = unknown> {
-  readonly status: number;
-  readonly body: T;
-}
-
-/** A small client of the staking API's public routes. */
-export class ApiClient {
-  readonly #base: string;
-  constructor(baseUrl: string) {
-    this.#base = baseUrl;
-  }
-
-  async get<T = unknown>(path: string): Promise<ApiAnswer<T>> {
-    const r = await fetch(`${this.#base}${path}`, { signal: AbortSignal.timeout(10_000) });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : null) as T };
-  }
-
-  async post<T = unknown>(path: string, body: unknown): Promise<ApiAnswer<T>> {
-    const r = await fetch(`${this.#base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : null) as T };
-  }
 }

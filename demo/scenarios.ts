@@ -1,6 +1,8 @@
 import { parseXOnlyKey } from '../common/index.ts';
 import type { ParamsVersion } from '../params/index.ts';
-import { ApiClient, readMetrics, sumOf } from './observe.ts';
+import type { UnbondingExpectation } from '../staking/index.ts';
+import { type ApiClient, createApi, type Stats } from '../web/api.ts';
+import { readMetrics, sumOf } from './observe.ts';
 import { type DemoStake, WalletStaker } from './staker.ts';
 import type { DemoSystem } from './system.ts';
 
@@ -28,24 +30,6 @@ export class ExpectationFailed extends Error {
   override readonly name = 'ExpectationFailed';
 }
 
-interface Stats {
-  active_tvl: number;
-  total_tvl: number;
-  active_delegations: number;
-  total_delegations: number;
-  total_stakers: number;
-  unconfirmed_tvl: number;
-}
-
-interface PublicDelegation {
-  staking_tx_hash_hex: string;
-  state: string;
-  is_overflow: boolean;
-  staking_value: number;
-  staking_tx: { start_height: number; timelock: number };
-  unbonding_tx?: { tx_hex: string; output_index: number } | null;
-}
-
 const btc = (n: number): bigint => BigInt(Math.round(n * 1e8));
 const fmtBtc = (sat: number | bigint): string => `${Number(sat) / 1e8} BTC`;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,14 +38,14 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Play {
   readonly api: ApiClient;
   readonly stakes = new Map<string, DemoStake>();
-  unbonding?: { txid: string; height: number; exp: Parameters<WalletStaker['withdrawUnbonding']>[1] };
+  unbonding?: { txid: string; height: number; exp: UnbondingExpectation };
 
   constructor(
     readonly sys: DemoSystem,
     readonly staker: WalletStaker,
     readonly out: (line: string) => void,
   ) {
-    this.api = new ApiClient(sys.apiUrl);
+    this.api = createApi(sys.apiUrl);
   }
 
   get v0(): ParamsVersion {
@@ -112,19 +96,6 @@ class Play {
     return s;
   }
 
-  async stats(): Promise<Stats> {
-    const r = await this.api.get<{ data: Stats }>('/v1/stats');
-    if (r.status !== 200) throw new ExpectationFailed(`GET /v1/stats answered ${r.status}`);
-    return r.body.data;
-  }
-
-  async delegation(txid: string): Promise<PublicDelegation | null> {
-    const r = await this.api.get<{ data: PublicDelegation }>(`/v1/delegation?staking_tx_hash_hex=${txid}`);
-    if (r.status === 404) return null;
-    if (r.status !== 200) throw new ExpectationFailed(`GET /v1/delegation answered ${r.status}`);
-    return r.body.data;
-  }
-
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     return sumOf(await readMetrics(this.sys.urls.indexerOps), name, labels);
   }
@@ -154,7 +125,7 @@ class Play {
     const s = this.stakes.get(label)!;
     const wantText = `${want.state}${want.is_overflow === undefined ? '' : `, is_overflow ${want.is_overflow}`}`;
     return this.expect(`the ${label} stake is ${wantText}`, async () => {
-      const d = await this.delegation(s.txid);
+      const d = await this.api.delegation(s.txid);
       if (!d) return { ok: false, seen: 'the API does not know it' };
       const ok =
         d.state === want.state && (want.is_overflow === undefined || d.is_overflow === want.is_overflow);
@@ -166,8 +137,8 @@ class Play {
   expectUnknown(label: string): Promise<void> {
     const s = this.stakes.get(label)!;
     return this.expect(`the API does not know the ${label} stake`, async () => {
-      const d = await this.delegation(s.txid);
-      return { ok: d === null, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
+      const d = await this.api.delegation(s.txid);
+      return { ok: d === undefined, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
     });
   }
 
@@ -177,7 +148,7 @@ class Play {
         .map(([k, v]) => `${k} ${k.endsWith('_tvl') ? fmtBtc(v) : v}`)
         .join(', ');
     return this.expect(`/v1/stats: ${text(want)}`, async () => {
-      const s = await this.stats();
+      const s = await this.api.stats();
       const seen = Object.fromEntries(Object.keys(want).map((k) => [k, s[k as keyof Stats]]));
       const ok = Object.entries(want).every(([k, v]) => s[k as keyof Stats] === v);
       return { ok, seen: text(seen) };
@@ -227,12 +198,9 @@ const SCENARIOS: readonly Scenario[] = [
       p.say(
         `the staker's wallet signed unbonding tx ${unbondingTx.getId()} (fee ${fmtBtc(p.v0.unbondingFeeSat)})`,
       );
-      const r = await p.api.post('/v1/unbonding', body);
-      if (r.status !== 202) {
-        throw new ExpectationFailed(
-          `POST /v1/unbonding: expected 202; got ${r.status} ${JSON.stringify(r.body)}`,
-        );
-      }
+      // A refusal throws with the API's code and sentence; an acceptance must be the reference's 202.
+      const status = await p.api.requestUnbonding(body);
+      if (status !== 202) throw new ExpectationFailed(`POST /v1/unbonding: expected 202; got ${status}`);
       p.good('POST /v1/unbonding accepted the request (202)');
       await p.expectDelegation('2 BTC', { state: 'unbonding_requested' });
       await p.expect(
@@ -270,8 +238,8 @@ const SCENARIOS: readonly Scenario[] = [
     title: 'the new params version rejects a stake below its minimum',
     async play(p) {
       await p.mineTo(p.v1.activationHeight);
-      const gp = await p.api.get<{ data: { versions: Record<string, unknown>[] } }>('/v1/global-params');
-      const v1 = gp.body.data.versions.find((v) => v.version === p.v1.version);
+      const gp = (await p.api.globalParams()) as { versions: Record<string, unknown>[] };
+      const v1 = gp.versions.find((v) => v.version === p.v1.version);
       p.say(`GET /v1/global-params, version ${p.v1.version}: ${JSON.stringify(v1)}`);
       const invalid = (txType: string) => p.metric('si_invalid_txs_counter', { tx_type: txType });
       const before = {
@@ -342,7 +310,7 @@ const SCENARIOS: readonly Scenario[] = [
       p.say(`mined 2 blocks on the other branch: height ${await p.height()}`);
       await p.sys.waitForSync();
       await p.expectDelegation('7 BTC (re-organised)', { state: 'active', is_overflow: false });
-      const d = await p.delegation(s.txid);
+      const d = await p.api.delegation(s.txid);
       p.good(`the stake now starts at height ${d?.staking_tx.start_height}, in the re-mined block`);
       await p.expectStats({ active_tvl: 2_100_000_000 });
     },

@@ -1,4 +1,5 @@
 import type { Transaction } from 'bitcoinjs-lib';
+import type { UnbondingRequestBody } from '../api/index.ts';
 import type { RpcClient } from '../bitcoind/index.ts';
 import { parseCompressedKey, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
 import { buildSigningPsbt, pickSignature } from '../hsm/index.ts';
@@ -26,14 +27,6 @@ export interface DemoStake {
   readonly data: StakingTxData;
   /** The params version it was built under (its tag, committee and unbonding terms). */
   readonly version: ParamsVersion;
-}
-
-/** The body of `POST /v1/unbonding`, as the reference staker tooling sends it. */
-export interface UnbondingRequestBody {
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_signed_signature_hex: string;
 }
 
 /** The withdraw fee of the reference demo's timelock-path withdrawals. */

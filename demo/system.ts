@@ -50,7 +50,6 @@ export interface DemoSystem {
   /** The API service, which also serves the dashboard. */
   readonly apiUrl: string;
   readonly urls: {
-    readonly api: string;
     readonly apiOps: string;
     readonly indexerOps: string;
     readonly pipelineOps: string;
@@ -290,7 +289,6 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
     const system: DemoSystem = {
       apiUrl: `http://127.0.0.1:${apiPort}`,
       urls: {
-        api: `http://127.0.0.1:${apiPort}`,
         apiOps: apiOpsUrl,
         indexerOps: indexerOpsUrl,
         pipelineOps: `http://127.0.0.1:${pipelineOps}`,

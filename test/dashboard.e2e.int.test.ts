@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { btcToSat } from '../bitcoind/index.ts';
 import { toHex } from '../common/index.ts';
 import { type DemoSystem, startDemoSystem } from '../demo/system.ts';
+import { createApi } from '../web/api.ts';
 import { buildDashboard } from '../web/build.ts';
 import { bitcoinjsNetwork } from '../web/txbuild.ts';
 import { testKey } from './keys.ts';
@@ -113,8 +114,7 @@ async function shot(name: string) {
 async function mineUntilState(txid: string, state: string, maxBlocks: number) {
   for (let i = 0; i <= maxBlocks; i++) {
     await sys.waitForSync();
-    const r = await fetch(`${sys.apiUrl}/v1/delegation?staking_tx_hash_hex=${txid}`);
-    if (r.ok && ((await r.json()) as any).data.state === state) return;
+    if ((await createApi(sys.apiUrl).delegation(txid))?.state === state) return;
     if (i < maxBlocks) await sys.mine(1);
   }
   throw new Error(`delegation ${txid} did not reach ${state} within ${maxBlocks} blocks`);

@@ -60,10 +60,10 @@ export interface Page<T> {
   readonly nextKey: string;
 }
 
-async function call<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+async function call<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
   let res: Response;
   try {
-    res = await fetch(path, { ...init, headers: { accept: 'application/json', ...init?.headers } });
+    res = await fetch(url, { ...init, headers: { accept: 'application/json', ...init?.headers } });
   } catch {
     throw new CodedError('WEB_API_ERROR', 'The staking API cannot be reached; the page retries on its own.');
   }
@@ -95,45 +95,59 @@ const q = (params: Record<string, string | undefined>) => {
   return t ? `?${t}` : '';
 };
 
-export const api = {
-  async stats(): Promise<Stats> {
-    return (await call<{ data: Stats }>('/v1/stats')).body.data;
-  },
-  async btcInfo(): Promise<BtcInfo> {
-    return (await call<{ data: BtcInfo }>('/v1/btc-info')).body.data;
-  },
-  /** The raw global-params document (`{versions}`), for params/parseGlobalParams. */
-  async globalParams(): Promise<unknown> {
-    return (await call<{ data: unknown }>('/v1/global-params')).body.data;
-  },
-  async finalityProviders(key = ''): Promise<Page<FinalityProviderRow[]>> {
-    const r = await call<{ data: FinalityProviderRow[]; pagination: { next_key: string } }>(
-      `/v1/finality-providers${q({ pagination_key: key })}`,
-    );
-    return { data: r.body.data, nextKey: r.body.pagination.next_key };
-  },
-  async delegations(stakerPkHex: string, key = ''): Promise<Page<Delegation[]>> {
-    const r = await call<{ data: Delegation[]; pagination: { next_key: string } }>(
-      `/v1/staker/delegations${q({ staker_btc_pk: stakerPkHex, pagination_key: key })}`,
-    );
-    return { data: r.body.data, nextKey: r.body.pagination.next_key };
-  },
-  /** One delegation, or undefined while the indexer has not confirmed it (404). */
-  async delegation(stakingTxHashHex: string): Promise<Delegation | undefined> {
-    try {
-      return (
-        await call<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxHashHex })}`)
-      ).body.data;
-    } catch (e) {
-      if (e instanceof CodedError && e.details?.status === 404) return undefined;
-      throw e;
-    }
-  },
-  async requestUnbonding(body: UnbondingRequestBody): Promise<void> {
-    await call('/v1/unbonding', {
-      method: 'POST',
-      body: JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
-    });
-  },
-};
+/**
+ * The client of the API at `baseUrl`: empty (the default) for the page, which is served by the API
+ * itself; `http://host:port` for a client elsewhere, such as the demo.
+ */
+export function createApi(baseUrl = '') {
+  const send = <T>(path: string, init?: RequestInit) => call<T>(`${baseUrl}${path}`, init);
+  return {
+    async stats(): Promise<Stats> {
+      return (await send<{ data: Stats }>('/v1/stats')).body.data;
+    },
+    async btcInfo(): Promise<BtcInfo> {
+      return (await send<{ data: BtcInfo }>('/v1/btc-info')).body.data;
+    },
+    /** The raw global-params document (`{versions}`), for params/parseGlobalParams. */
+    async globalParams(): Promise<unknown> {
+      return (await send<{ data: unknown }>('/v1/global-params')).body.data;
+    },
+    async finalityProviders(key = ''): Promise<Page<FinalityProviderRow[]>> {
+      const r = await send<{ data: FinalityProviderRow[]; pagination: { next_key: string } }>(
+        `/v1/finality-providers${q({ pagination_key: key })}`,
+      );
+      return { data: r.body.data, nextKey: r.body.pagination.next_key };
+    },
+    async delegations(stakerPkHex: string, key = ''): Promise<Page<Delegation[]>> {
+      const r = await send<{ data: Delegation[]; pagination: { next_key: string } }>(
+        `/v1/staker/delegations${q({ staker_btc_pk: stakerPkHex, pagination_key: key })}`,
+      );
+      return { data: r.body.data, nextKey: r.body.pagination.next_key };
+    },
+    /** One delegation, or undefined while the indexer has not confirmed it (404). */
+    async delegation(stakingTxHashHex: string): Promise<Delegation | undefined> {
+      try {
+        return (
+          await send<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxHashHex })}`)
+        ).body.data;
+      } catch (e) {
+        if (e instanceof CodedError && e.details?.status === 404) return undefined;
+        throw e;
+      }
+    },
+    /** Resolves with the HTTP status of an accepted request (the reference answers 202). */
+    async requestUnbonding(body: UnbondingRequestBody): Promise<number> {
+      const r = await send('/v1/unbonding', {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      return r.status;
+    },
+  };
+}
+
+export type ApiClient = ReturnType<typeof createApi>;
+
+/** The page's client: same origin. */
+export const api = createApi();
