@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { CodedError, readSecretText } from '../common/index.ts';
+import { CodedError, readOptionalSecretText, urlWithPasswordFile } from '../common/index.ts';
 import { Database, migrate, redactDatabaseUrl } from '../db/index.ts';
 import { redactAmqpUrl, topologyNames } from '../events/index.ts';
 import {
@@ -50,13 +50,6 @@ function readJsonFile<T>(file: string, what: string, parse: (text: string) => T)
 }
 
 /** Replaces the password of a URL (from a secret file). */
-function withPassword(url: string, password: string | undefined): string {
-  if (password === undefined) return url;
-  const u = new URL(url);
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
-
 /**
  * Starts the API: params and finality providers, the database (reachable, migrated under the
  * advisory lock), the event consumer (a broker that is down is retried in the background), the
@@ -73,12 +66,9 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         parseFinalityProviders(t),
       )
     : [];
-  const dbPassword = config.database.password_file
-    ? await readSecretText(config.database.password_file, 'database password file')
-    : undefined;
   const db = Database.open({
     url: config.database.url,
-    ...(dbPassword !== undefined ? { password: dbPassword } : {}),
+    password: await readOptionalSecretText(config.database.password_file, 'database password file'),
     poolSize: config.database.pool_size,
     connectTimeoutMs: config.database.connect_timeout_ms,
     statementTimeoutMs: config.database.statement_timeout_ms,
@@ -95,11 +85,8 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     log.info({ database: redactDatabaseUrl(config.database.url), ...migrated }, 'database ready');
 
     if (config.queue.enabled) {
-      const amqpPassword = config.queue.password_file
-        ? await readSecretText(config.queue.password_file, 'queue password file')
-        : undefined;
       consumer = new EventConsumerService({
-        url: withPassword(config.queue.url, amqpPassword),
+        url: await urlWithPasswordFile(config.queue.url, config.queue.password_file, 'queue password file'),
         names: topologyNames(config.queue.prefix),
         queueType: config.queue.queue_type,
         prefetch: config.queue.prefetch,

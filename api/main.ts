@@ -1,6 +1,11 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, isCodedError, readSecretText } from '../common/index.ts';
+import {
+  answerStandardCommand,
+  isCodedError,
+  readOptionalSecretText,
+  urlWithPasswordFile,
+} from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { topologyNames } from '../events/index.ts';
 import { startApi } from './app.ts';
@@ -82,20 +87,10 @@ dir = ""                         # the built page (npm run build:web); "" = the 
 level = "info"
 `;
 
-async function amqpUrl(c: ApiConfig): Promise<string> {
-  if (!c.queue.password_file) return c.queue.url;
-  const u = new URL(c.queue.url);
-  u.password = encodeURIComponent(await readSecretText(c.queue.password_file, 'queue password file'));
-  return u.toString();
-}
-
 async function openDb(c: ApiConfig): Promise<Database> {
-  const password = c.database.password_file
-    ? await readSecretText(c.database.password_file, 'database password file')
-    : undefined;
   return Database.open({
     url: c.database.url,
-    ...(password !== undefined ? { password } : {}),
+    password: await readOptionalSecretText(c.database.password_file, 'database password file'),
     poolSize: 2,
     connectTimeoutMs: c.database.connect_timeout_ms,
   });
@@ -142,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
     const db = await openDb(config);
     try {
       const r = await replayDeadLetters({
-        url: await amqpUrl(config),
+        url: await urlWithPasswordFile(config.queue.url, config.queue.password_file, 'queue password file'),
         names: topologyNames(config.queue.prefix),
         queueType: config.queue.queue_type,
         db,

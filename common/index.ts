@@ -5,4 +5,10 @@ export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txi
 export type { CompressedKey, XOnlyKey } from './keys.ts';
 export { parseCompressedKey, parseXOnlyKey, xOnlyOf } from './keys.ts';
 export { createOpsServer, listenOps, type OpsEndpoints } from './opsServer.ts';
-export { readPrivateFile, readSecretText, type SecretFileCodes } from './secrets.ts';
+export {
+  readOptionalSecretText,
+  readPrivateFile,
+  readSecretText,
+  type SecretFileCodes,
+  urlWithPasswordFile,
+} from './secrets.ts';

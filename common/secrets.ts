@@ -60,3 +60,27 @@ export async function readPrivateFile(
 export async function readSecretText(file: string, what: string, codes?: SecretFileCodes): Promise<string> {
   return (await readPrivateFile(file, what, codes)).toString('utf8').replace(/\r?\n$/, '');
 }
+
+/** readSecretText for an optional setting: undefined when no file is configured. */
+export async function readOptionalSecretText(
+  file: string | undefined,
+  what: string,
+): Promise<string | undefined> {
+  return file === undefined ? undefined : readSecretText(file, what);
+}
+
+/**
+ * `url` with its password taken from `file` (readSecretText), or `url` itself when no file is
+ * configured: how a service keeps a broker or database password out of its config.
+ */
+export async function urlWithPasswordFile(
+  url: string,
+  file: string | undefined,
+  what: string,
+): Promise<string> {
+  const password = await readOptionalSecretText(file, what);
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}

@@ -13,8 +13,8 @@ export interface Queryable {
 export interface DatabaseOptions {
   /** `postgres://user[:password]@host:port/database`; default the local server's `staking_api`. */
   readonly url?: string;
-  /** Overrides the URL's password (read from a secret file by the caller). */
-  readonly password?: string;
+  /** Overrides the URL's password (read from a secret file by the caller); undefined: the URL's. */
+  readonly password?: string | undefined;
   /** Pool size (default 10). */
   readonly poolSize?: number;
   /** How long to wait for a connection, new or from the pool, milliseconds (default 5000). */

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, isCodedError, listenOps, readSecretText } from '../common/index.ts';
+import {
+  CodedError,
+  createOpsServer,
+  isCodedError,
+  listenOps,
+  urlWithPasswordFile,
+} from '../common/index.ts';
 import { type BrokerOptions, kindOf, redactAmqpUrl, topologyNames } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
@@ -66,10 +72,8 @@ export function loadParamsFile(file: string): GlobalParams {
 }
 
 export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<BrokerOptions> {
-  const u = new URL(c.url);
+  const u = new URL(await urlWithPasswordFile(c.url, c.password_file, 'rabbitmq password'));
   if (c.user) u.username = encodeURIComponent(c.user);
-  if (c.password_file)
-    u.password = encodeURIComponent(await readSecretText(c.password_file, 'rabbitmq password'));
   return {
     url: u.toString(),
     names: topologyNames(c.prefix),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, readSecretText } from '../common/index.ts';
+import { CodedError, createOpsServer, listenOps, readOptionalSecretText } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { parseGlobalParams, versionsListingKey } from '../params/index.ts';
 import type { PipelineConfig } from './config.ts';
@@ -45,12 +45,9 @@ export async function startPipeline(
     }
   }
   const rpc = await rpcClientFromConfig(config.bitcoind);
-  const dbPassword = config.database.password_file
-    ? await readSecretText(config.database.password_file, 'database password file')
-    : undefined;
   const db = Database.open({
     url: config.database.url,
-    ...(dbPassword !== undefined ? { password: dbPassword } : {}),
+    password: await readOptionalSecretText(config.database.password_file, 'database password file'),
   });
   await migrate(db);
   const metrics = createPipelineMetrics();
