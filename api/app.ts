@@ -3,9 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { CodedError, readOptionalSecretText, urlWithPasswordFile } from '../common/index.ts';
-import { Database, migrate, redactDatabaseUrl } from '../db/index.ts';
-import { redactAmqpUrl, topologyNames } from '../events/index.ts';
+import {
+  CodedError,
+  readOptionalSecretText,
+  redactUrlPassword,
+  urlWithPasswordFile,
+} from '../common/index.ts';
+import { Database, migrate } from '../db/index.ts';
+import { topologyNames } from '../events/index.ts';
 import {
   type FinalityProvider,
   type GlobalParams,
@@ -82,7 +87,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     await db.ping();
     const migrated = await migrate(db);
     metrics.dbUp.set(1);
-    log.info({ database: redactDatabaseUrl(config.database.url), ...migrated }, 'database ready');
+    log.info({ database: redactUrlPassword(config.database.url, 'database'), ...migrated }, 'database ready');
 
     if (config.queue.enabled) {
       consumer = new EventConsumerService({
@@ -99,7 +104,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       const attached = await consumer.start({ background: true });
       if (attached)
         log.info(
-          { broker: redactAmqpUrl(config.queue.url), prefix: config.queue.prefix },
+          { broker: redactUrlPassword(config.queue.url, 'amqp'), prefix: config.queue.prefix },
           'consuming events',
         );
     } else {

@@ -9,6 +9,7 @@ export {
   readOptionalSecretText,
   readPrivateFile,
   readSecretText,
+  redactUrlPassword,
   type SecretFileCodes,
   urlWithPasswordFile,
 } from './secrets.ts';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readOptionalSecretText, urlWithPasswordFile } from './secrets.ts';
+import { readOptionalSecretText, redactUrlPassword, urlWithPasswordFile } from './secrets.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'secrets-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,5 +36,18 @@ describe('urlWithPasswordFile', () => {
     expect(err.code).toBe('CONFIG_SECRET_PERMISSIONS');
     expect(err.message).toContain(`queue password file ${f} has mode 0644`);
     expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('redactUrlPassword', () => {
+  it('hides the password and keeps the rest', () => {
+    expect(redactUrlPassword('postgres://u:hunter2@db:5432/x', 'database')).toBe(
+      'postgres://u:***@db:5432/x',
+    );
+    expect(redactUrlPassword('amqp://guest@h:5672/', 'amqp')).toBe('amqp://guest@h:5672/');
+  });
+
+  it('says which kind of URL did not parse, without echoing it', () => {
+    expect(redactUrlPassword('not a url hunter2', 'amqp')).toBe('[invalid amqp url]');
   });
 });

@@ -84,3 +84,14 @@ export async function urlWithPasswordFile(
   u.password = encodeURIComponent(password);
   return u.toString();
 }
+
+/** `url` with its password shown as `***`, for logs and messages; `[invalid <kind> url]` if it does not parse. */
+export function redactUrlPassword(url: string, kind: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return `[invalid ${kind} url]`;
+  }
+}

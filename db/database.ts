@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { CodedError } from '../common/index.ts';
+import { CodedError, redactUrlPassword } from '../common/index.ts';
 import type { DbErrorCode } from './errors.ts';
 
 /** Anything that runs a query: the Database, its pool, or a client inside a transaction. */
@@ -29,17 +29,6 @@ export interface DatabaseOptions {
 }
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/staking_api';
-
-/** The URL without its password, for logs and error messages. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '[invalid database url]';
-  }
-}
 
 function parseDatabaseUrl(url: string): URL {
   let u: URL;
@@ -143,7 +132,7 @@ export class Database {
       application_name: opts.applicationName ?? 'staking-api',
       keepAlive: true,
     });
-    return new Database(pool, redactDatabaseUrl(url), u);
+    return new Database(pool, redactUrlPassword(url, 'database'), u);
   }
 
   get closed(): boolean {

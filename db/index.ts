@@ -8,7 +8,6 @@ export {
   DEFAULT_DATABASE_URL,
   isTransientDbError,
   type Queryable,
-  redactDatabaseUrl,
   safeInt,
 } from './database.ts';
 export {

@@ -6,7 +6,7 @@ export {
   openConsumerChannel,
 } from './consumer.ts';
 export { EVENTS_ERRORS, type EventsErrorCode } from './errors.ts';
-export { type BrokerOptions, connectBroker, EventPublisher, redactAmqpUrl } from './publisher.ts';
+export { type BrokerOptions, connectBroker, EventPublisher } from './publisher.ts';
 export {
   type ActiveStakingEvent,
   type BtcInfoEvent,

@@ -6,7 +6,7 @@ import { declareTopology, type QueueType, type TopologyNames, topologyNames } fr
 import { assertStakingEvent, kindOf } from './validate.ts';
 
 export interface BrokerOptions {
-  /** `amqp://user:password@host:port/vhost`. Never logged: use `redactAmqpUrl` to show it. */
+  /** `amqp://user:password@host:port/vhost`. Never logged: use common/redactUrlPassword to show it. */
   readonly url: string;
   readonly names?: TopologyNames;
   readonly queueType?: QueueType;
@@ -15,17 +15,6 @@ export interface BrokerOptions {
   readonly heartbeatSeconds?: number;
   /** TCP connect timeout, milliseconds (default 5000). */
   readonly connectTimeoutMs?: number;
-}
-
-/** The URL without its password, for logs. */
-export function redactAmqpUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '[invalid amqp url]';
-  }
 }
 
 /**

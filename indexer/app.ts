@@ -6,9 +6,10 @@ import {
   createOpsServer,
   isCodedError,
   listenOps,
+  redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { type BrokerOptions, kindOf, redactAmqpUrl, topologyNames } from '../events/index.ts';
+import { type BrokerOptions, kindOf, topologyNames } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
@@ -270,7 +271,7 @@ export async function startIndexer(
   log.info(
     {
       node: rpc.url,
-      broker: redactAmqpUrl(broker.url),
+      broker: redactUrlPassword(broker.url, 'amqp'),
       store: config.store.path,
       startHeight: store.startHeight() ?? follower.startHeight,
       last: last0,
