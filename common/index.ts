@@ -1,6 +1,7 @@
 export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
 export { CodedError, isCodedError } from './codedError.ts';
 export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
+export { isPublicKey, isXOnlyPublicKey, xOnlyTweakAdd } from './curve.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';
 export type { CompressedKey, XOnlyKey } from './keys.ts';
 export { parseCompressedKey, parseXOnlyKey, xOnlyOf } from './keys.ts';

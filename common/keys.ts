@@ -1,5 +1,5 @@
-import * as ecc from 'tiny-secp256k1';
 import { CodedError } from './codedError.ts';
+import { isPublicKey, isXOnlyPublicKey } from './curve.ts';
 import { parseHex } from './hex.ts';
 
 declare const brand: unique symbol;
@@ -16,7 +16,7 @@ export type CompressedKey = Uint8Array & { readonly [brand]: 'CompressedKey' };
 export function parseXOnlyKey<C extends string>(value: unknown, field: string, code: C): XOnlyKey {
   const bytes = value instanceof Uint8Array ? value : parseHex(value, field, code, { bytes: 32 });
   if (bytes.length !== 32) throw new CodedError(code, `${field} must be 32 bytes, got ${bytes.length}`);
-  if (!ecc.isXOnlyPoint(bytes)) throw new CodedError(code, `${field} is not a valid x-only public key`);
+  if (!isXOnlyPublicKey(bytes)) throw new CodedError(code, `${field} is not a valid x-only public key`);
   return Uint8Array.from(bytes) as XOnlyKey;
 }
 
@@ -30,7 +30,7 @@ export function parseCompressedKey<C extends string>(value: unknown, field: stri
   if (bytes.length !== 33 || (bytes[0] !== 0x02 && bytes[0] !== 0x03)) {
     throw new CodedError(code, `${field} must be a 33-byte compressed public key (02/03 prefix)`);
   }
-  if (!ecc.isPoint(bytes)) throw new CodedError(code, `${field} is not a point on secp256k1`);
+  if (!isPublicKey(bytes)) throw new CodedError(code, `${field} is not a point on secp256k1`);
   return Uint8Array.from(bytes) as CompressedKey;
 }
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { crypto as btcCrypto, Psbt, Transaction } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
+import { Psbt, Transaction } from 'bitcoinjs-lib';
 import { RpcClient } from '../bitcoind/index.ts';
 import {
   bytesEqual,
@@ -10,7 +9,14 @@ import {
   toHex,
   type XOnlyKey,
 } from '../common/index.ts';
-import { LEAF_VERSION_TAPSCRIPT, type Leaf, NUMS_INTERNAL_KEY, tapLeafHash } from '../staking/index.ts';
+import {
+  controlBlock,
+  LEAF_VERSION_TAPSCRIPT,
+  type Leaf,
+  NUMS_INTERNAL_KEY,
+  tapLeafHash,
+  taprootOutput,
+} from '../staking/index.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
 import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { descriptorChecksum } from './descriptor.ts';
@@ -153,17 +159,10 @@ export function buildSigningPsbt(req: UnbondingSignRequest): Psbt {
 function probeRequest(key: XOnlyKey): UnbondingSignRequest {
   const script = concatBytes(Uint8Array.of(0x20), key, Uint8Array.of(0xac));
   const leafHash = tapLeafHash(script);
-  const tweaked = ecc.xOnlyPointAddTweak(
-    NUMS_INTERNAL_KEY,
-    btcCrypto.taggedHash('TapTweak', concatBytes(NUMS_INTERNAL_KEY, leafHash)),
-  );
-  if (!tweaked) throw new Error('probe: taproot tweak failed');
-  const pkScript = concatBytes(Uint8Array.of(0x51, 0x20), tweaked.xOnlyPubkey);
-  const leaf: Leaf = {
-    script,
-    leafHash,
-    controlBlock: concatBytes(Uint8Array.of(LEAF_VERSION_TAPSCRIPT | tweaked.parity), NUMS_INTERNAL_KEY),
-  };
+  // One leaf: the merkle root is the leaf hash and the control block has no path.
+  const output = taprootOutput(leafHash);
+  const pkScript = output.pkScript;
+  const leaf: Leaf = { script, leafHash, controlBlock: controlBlock(output, []) };
   const tx = new Transaction();
   tx.version = 2;
   tx.addInput(

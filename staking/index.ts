@@ -35,12 +35,15 @@ export {
 export { buildStakingOutputs, buildUnfundedStakingTx, type StakingOutputs } from './stakingTx.ts';
 export {
   type BitcoinNetwork,
+  controlBlock,
   isP2trScript,
   LEAF_VERSION_TAPSCRIPT,
   NUMS_INTERNAL_KEY,
+  type TaprootOutput,
   tapBranchHash,
   tapLeafHash,
   taprootAddress,
+  taprootOutput,
 } from './taproot.ts';
 export { MAX_TX_BYTES, parseTransaction, txidOf } from './transaction.ts';
 export {

@@ -1,5 +1,4 @@
-import * as ecc from 'tiny-secp256k1';
-import { CodedError, concatBytes, type XOnlyKey } from '../common/index.ts';
+import { CodedError, concatBytes, isXOnlyPublicKey, type XOnlyKey } from '../common/index.ts';
 
 /** v0 OP_RETURN payload: tag(4) ‖ version(1) ‖ staker(32) ‖ fp(32) ‖ staking time (uint16 BE). */
 export const V0_PAYLOAD_BYTES = 71;
@@ -95,7 +94,7 @@ export function decodeV0OpReturn(pkScript: Uint8Array): V0OpReturnData | undefin
   if (p?.[4] !== 0) return undefined;
   const stakerKey = p.slice(5, 37);
   const fpKey = p.slice(37, 69);
-  if (!ecc.isXOnlyPoint(stakerKey) || !ecc.isXOnlyPoint(fpKey)) return undefined;
+  if (!isXOnlyPublicKey(stakerKey) || !isXOnlyPublicKey(fpKey)) return undefined;
   return {
     tag: p.slice(0, 4),
     stakerKey: stakerKey as XOnlyKey,

@@ -1,6 +1,12 @@
 import { address, crypto } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
-import { CodedError, compareBytes, concatBytes, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
+import {
+  CodedError,
+  compareBytes,
+  concatBytes,
+  parseXOnlyKey,
+  type XOnlyKey,
+  xOnlyTweakAdd,
+} from '../common/index.ts';
 
 /** BIP341 tapscript leaf version. */
 export const LEAF_VERSION_TAPSCRIPT = 0xc0;
@@ -59,9 +65,9 @@ export interface TaprootOutput {
  */
 export function taprootOutput(merkleRoot: Uint8Array): TaprootOutput {
   const tweak = crypto.taggedHash('TapTweak', concatBytes(NUMS_INTERNAL_KEY, merkleRoot));
-  const tweaked = ecc.xOnlyPointAddTweak(NUMS_INTERNAL_KEY, tweak);
+  const tweaked = xOnlyTweakAdd(NUMS_INTERNAL_KEY, tweak);
   if (!tweaked) throw new CodedError('STAKING_INVALID_ARGUMENT', 'taproot tweak produced an invalid point');
-  const outputKey = tweaked.xOnlyPubkey;
+  const outputKey = tweaked.xOnly;
   return {
     outputKey,
     parity: tweaked.parity,

@@ -65,7 +65,11 @@ export async function buildDashboard(outDir = DEFAULT_OUT_DIR): Promise<BuiltDas
     // tiny-secp256k1 is WebAssembly, loaded by an async instantiation a plain browser bundle (and a
     // CSP without wasm-unsafe-eval) does not allow. @bitcoinerlab/secp256k1 implements the same
     // functions in JavaScript on noble-curves; staking/ and common/ run unchanged on it.
-    alias: { 'tiny-secp256k1': '@bitcoinerlab/secp256k1' },
+    // For the same reason common/curve.ts's native libsecp256k1 addon becomes shims/secp256k1.ts.
+    alias: {
+      'tiny-secp256k1': '@bitcoinerlab/secp256k1',
+      'secp256k1/bindings.js': join(WEB, 'shims', 'secp256k1.ts'),
+    },
     inject: [join(WEB, 'shims', 'buffer.ts')],
     define: { 'process.env.NODE_DEBUG': 'undefined', global: 'globalThis' },
     plugins: [serverOnly],

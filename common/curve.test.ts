@@ -1,0 +1,95 @@
+import fc from 'fast-check';
+import * as ecc from 'tiny-secp256k1';
+import { describe, expect, it } from 'vitest';
+import shim from '../web/shims/secp256k1.ts';
+import { isPublicKey, isXOnlyPublicKey, xOnlyTweakAdd } from './curve.ts';
+import { parseHex } from './hex.ts';
+
+const hex = (s: string) => parseHex(s, 'test', 'TEST');
+const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+/** secp256k1's group order n and field size p: the first values out of range. */
+const N = hex('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141');
+const P = hex('fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f');
+const G_X = hex('79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
+
+describe('common/curve (native libsecp256k1) agrees with tiny-secp256k1', () => {
+  it('on x-only keys: random 32 bytes, 0, p and the generator', () => {
+    fc.assert(
+      fc.property(bytes32, (x) => {
+        expect(isXOnlyPublicKey(x)).toBe(ecc.isXOnlyPoint(x));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(isXOnlyPublicKey(new Uint8Array(32))).toBe(false);
+    expect(isXOnlyPublicKey(P)).toBe(false);
+    expect(isXOnlyPublicKey(G_X)).toBe(true);
+    expect(isXOnlyPublicKey(G_X.subarray(1))).toBe(false);
+  });
+
+  it('on the taproot tweak: key, parity and the refusals (t ≥ n, x off the curve)', () => {
+    fc.assert(
+      fc.property(bytes32, bytes32, (x, t) => {
+        const ours = xOnlyTweakAdd(x, t);
+        let theirs: { xOnlyPubkey: Uint8Array; parity: 0 | 1 } | null = null;
+        try {
+          theirs = ecc.isXOnlyPoint(x) ? ecc.xOnlyPointAddTweak(x, t) : null;
+        } catch {
+          // tiny-secp256k1 throws on a tweak ≥ n; ours answers undefined.
+        }
+        expect(ours === undefined ? undefined : { xOnlyPubkey: ours.xOnly, parity: ours.parity }).toEqual(
+          theirs ?? undefined,
+        );
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(bytes32, (x) => {
+        const zero = new Uint8Array(32);
+        expect(xOnlyTweakAdd(x, zero)?.xOnly).toEqual(ecc.isXOnlyPoint(x) ? x : undefined);
+      }),
+      { numRuns: 200 },
+    );
+    expect(xOnlyTweakAdd(G_X, N)).toBeUndefined();
+    expect(xOnlyTweakAdd(P, new Uint8Array(32).fill(1))).toBeUndefined();
+    // A zero tweak is allowed by BIP341 and leaves the (even) point unchanged.
+    expect(xOnlyTweakAdd(G_X, new Uint8Array(32))).toEqual({ xOnly: G_X, parity: 0 });
+    // G + (n − 1)·G is the point at infinity, which is refused.
+    const nMinus1 = Uint8Array.from(N);
+    nMinus1[31] = nMinus1[31]! - 1;
+    expect(xOnlyTweakAdd(G_X, nMinus1)).toBeUndefined();
+  });
+
+  it('on full keys: compressed, uncompressed, and hybrid or odd prefixes refused', () => {
+    const g = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), true)!;
+    const gu = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), false)!;
+    expect(isPublicKey(g)).toBe(true);
+    expect(isPublicKey(gu)).toBe(true);
+    expect(isPublicKey(Uint8Array.of(0x06, ...gu.subarray(1)))).toBe(false);
+    expect(isPublicKey(Uint8Array.of(0x04, ...g.subarray(1)))).toBe(false);
+    fc.assert(
+      fc.property(fc.constantFrom(0x02, 0x03), bytes32, (prefix, x) => {
+        const k = Uint8Array.of(prefix, ...x);
+        expect(isPublicKey(k)).toBe(ecc.isPoint(k));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("the browser bundle's stand-in gives the same answers", () => {
+    fc.assert(
+      fc.property(bytes32, bytes32, (x, t) => {
+        const even = Uint8Array.of(0x02, ...x);
+        expect(shim.publicKeyVerify(even)).toBe(isXOnlyPublicKey(x));
+        const ours = xOnlyTweakAdd(x, t);
+        let theirs: Uint8Array | undefined;
+        try {
+          theirs = shim.publicKeyTweakAdd(even, t, true);
+        } catch {
+          theirs = undefined;
+        }
+        expect(theirs?.subarray(1)).toEqual(ours?.xOnly);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

