@@ -1,6 +1,5 @@
 import { address as btcAddress, crypto } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
-import { CodedError, concatBytes, toHex } from '../common/index.ts';
+import { CodedError, concatBytes, toHex, xOnlyTweakAdd } from '../common/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
 
 const HRP: Record<BitcoinNetwork, string> = { mainnet: 'bc', testnet: 'tb', signet: 'tb', regtest: 'bcrt' };
@@ -13,9 +12,9 @@ const HRP: Record<BitcoinNetwork, string> = { mainnet: 'bc', testnet: 'tb', sign
  */
 export function stakerPrograms(stakerPk: Uint8Array): string[] {
   const tweak = crypto.taggedHash('TapTweak', stakerPk);
-  const q = ecc.xOnlyPointAddTweak(stakerPk, tweak);
+  const q = xOnlyTweakAdd(stakerPk, tweak);
   const out: string[] = [];
-  if (q) out.push(`p2tr:${toHex(q.xOnlyPubkey)}`);
+  if (q) out.push(`p2tr:${toHex(q.xOnly)}`);
   for (const prefix of [0x02, 0x03]) {
     out.push(`p2wpkh:${toHex(crypto.hash160(concatBytes(Uint8Array.of(prefix), stakerPk)))}`);
   }
@@ -24,9 +23,9 @@ export function stakerPrograms(stakerPk: Uint8Array): string[] {
 
 /** The BIP86 taproot address of a staker key on a network. */
 export function stakerTaprootAddress(stakerPk: Uint8Array, network: BitcoinNetwork): string {
-  const q = ecc.xOnlyPointAddTweak(stakerPk, crypto.taggedHash('TapTweak', stakerPk));
+  const q = xOnlyTweakAdd(stakerPk, crypto.taggedHash('TapTweak', stakerPk));
   if (!q) throw new CodedError('API_INVALID_STAKER_PK', 'the key has no taproot output key');
-  return btcAddress.toBech32(q.xOnlyPubkey, 1, HRP[network]);
+  return btcAddress.toBech32(q.xOnly, 1, HRP[network]);
 }
 
 /**

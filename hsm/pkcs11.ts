@@ -1,6 +1,6 @@
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
-import { isCodedError, toHex, type XOnlyKey } from '../common/index.ts';
+import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
@@ -220,7 +220,7 @@ function decodeSealed(value: Buffer | undefined, label: string): SealedKey {
   if (!value.subarray(0, 4).equals(SEALED_MAGIC) || value[4] !== SEALED_VERSION)
     throw bad('has an unknown format');
   const publicKey = Uint8Array.from(value.subarray(5, 38));
-  if (!ecc.isPoint(publicKey) || publicKey.length !== 33) throw bad('records an invalid public key');
+  if (publicKey.length !== 33 || !isPublicKey(publicKey)) throw bad('records an invalid public key');
   return { publicKey, wrapped: Buffer.from(value.subarray(38)) };
 }
 
