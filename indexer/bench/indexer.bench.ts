@@ -9,7 +9,7 @@
  * Prints blocks/s and txs/s of both and the ratio (target ≥ 0.5).
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Transaction } from 'bitcoinjs-lib';
 import { type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
@@ -28,6 +28,14 @@ const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const BATCH = 16;
 const CONCURRENCY = 4;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, Linux clock ticks of 1/100 s). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name, which may itself hold spaces.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 const node = await startRegtestNode({ extraArgs: ['-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'] });
 const broker = await sharedBroker();
@@ -86,6 +94,7 @@ try {
 
   const confirmedTip = tip - 10 + 1;
   const nodeRate = async (rpc: RpcClient) => {
+    const cpu0 = cpuSecondsOf(node.pid);
     const t = performance.now();
     let bytes = 0;
     const ranges: Array<[number, number]> = [];
@@ -104,7 +113,7 @@ try {
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    return { seconds: (performance.now() - t) / 1000, bytes };
+    return { seconds: (performance.now() - t) / 1000, bytes, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
   const n1 = await nodeRate(node.rpc);
   const n2 = await nodeRate(node.rpc);
@@ -114,6 +123,7 @@ try {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
+  const nodeCpu0 = cpuSecondsOf(node.pid);
   const child = spawnSync(
     process.execPath,
     [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile],
@@ -124,6 +134,7 @@ try {
     },
   );
   if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
+  const nodeCpuDuringSync = cpuSecondsOf(node.pid) - nodeCpu0;
   const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
     syncSeconds: number;
     publishedSeconds: number;
@@ -132,6 +143,7 @@ try {
     decoded: number;
     events: number;
     maxRssMiB: number;
+    cpuSeconds: number;
   };
   rmSync(setup.dir, { recursive: true, force: true });
 
@@ -151,6 +163,11 @@ try {
     `  fully decoded: ${r.decoded.toLocaleString('en-US')} of ${r.txs.toLocaleString('en-US')} txs; ${r.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${r.publishedSeconds.toFixed(2)} s`,
   );
   console.log(`  indexer peak RSS: ${r.maxRssMiB.toFixed(0)} MiB`);
+  // Where the two cores went: the ratio is bounded by the CPU the whole pipeline needs, not only
+  // by the indexer's wall time.
+  console.log(
+    `  CPU: node alone ${nodeBest.nodeCpu.toFixed(2)} s serving; during the sync the node ${nodeCpuDuringSync.toFixed(2)} s (its whole run) and the indexer ${r.cpuSeconds.toFixed(2)} s (the sync itself)`,
+  );
 } finally {
   await node.stop();
   await broker.destroy();

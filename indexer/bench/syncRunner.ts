@@ -12,8 +12,10 @@ const configFile = process.argv[2]!;
 // Timed from the moment the indexer is up (store open, listener bound): the sync itself.
 const indexer = await startIndexer(loadIndexerConfig(configFile), { logger: pino({ level: 'warn' }) });
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 await indexer.caughtUp();
 const synced = performance.now();
+const cpu = process.cpuUsage(cpu0);
 while (indexer.status().outboxDepth > 0) await new Promise((r) => setTimeout(r, 5));
 const published = performance.now();
 const txs = await indexer.metrics.txsSeen.get();
@@ -31,6 +33,7 @@ console.log(
     decoded,
     events,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
   }),
 );
 process.exit(0);
