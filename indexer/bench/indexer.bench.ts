@@ -9,12 +9,13 @@
  * Prints blocks/s and txs/s of both and the ratio (target ≥ 0.5).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Transaction } from 'bitcoinjs-lib';
 import { type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
+import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
 import { ChainKit } from '../testkit/chain.ts';
@@ -28,14 +29,6 @@ const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const BATCH = 16;
 const CONCURRENCY = 4;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-
-/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, Linux clock ticks of 1/100 s). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name, which may itself hold spaces.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 const node = await startRegtestNode({ extraArgs: ['-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'] });
 const broker = await sharedBroker();

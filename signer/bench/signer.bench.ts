@@ -15,6 +15,7 @@ import { parseXOnlyKey } from '../../common/index.ts';
 import { generateKey, initToken, parseCustodyConfig } from '../../hsm/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { bulkStakes } from '../../test/infra/bulkStakes.ts';
+import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { MtlsClient } from '../../test/infra/mtlsClient.ts';
 import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
@@ -141,6 +142,12 @@ async function main(): Promise<void> {
     let next = 0;
     let failures = 0;
     const failureKinds = new Map<string, number>();
+    const signerPid = child.pid!;
+    const cpu0 = {
+      signer: cpuSecondsOf(signerPid),
+      node: cpuSecondsOf(node.pid),
+      client: process.cpuUsage(),
+    };
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -158,6 +165,12 @@ async function main(): Promise<void> {
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
+    const clientCpu = process.cpuUsage(cpu0.client);
+    const cpu = {
+      signer: cpuSecondsOf(signerPid) - cpu0.signer,
+      node: cpuSecondsOf(node.pid) - cpu0.node,
+      client: (clientCpu.user + clientCpu.system) / 1e6,
+    };
     client.close();
     if (failures > 0)
       throw new Error(`${failures} requests were not signed: ${JSON.stringify([...failureKinds])}`);
@@ -175,6 +188,10 @@ async function main(): Promise<void> {
     console.log(`  raw bound: tiny-secp256k1 BIP340 sign+verify, one core  ${raw.toFixed(0).padStart(8)} /s`);
     console.log(
       `  ratio signer / raw bound         ${(rate / raw).toFixed(3).padStart(8)}   (target ≥ 0.40)`,
+    );
+    const perRequest = (s: number) => ((s * 1000) / latencies.length).toFixed(2);
+    console.log(
+      `  CPU per request                  signer ${perRequest(cpu.signer)} ms, node ${perRequest(cpu.node)} ms, load generator ${perRequest(cpu.client)} ms (2 cores: ${((cpu.signer + cpu.node + cpu.client) / seconds).toFixed(2)} busy on average)`,
     );
     console.log(
       `  (each request: 2 RPCs to the node, staking-tx identification, 1 staker-signature check, unseal + sign + 2 verifications, 1 audit record synced)`,
