@@ -9,7 +9,7 @@ import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { generateKey, parseCustodyConfig } from '../hsm/index.ts';
 import { makeTestPki, type TestPki } from '../test/infra/pki.ts';
 import { writeSignerToml } from '../test/infra/signerToml.ts';
-import { testKey } from '../test/keys.ts';
+import { testKey, testParamsDoc } from '../test/keys.ts';
 
 /**
  * The signer as an operator runs it: a separate process started by its CLI with a TOML file. Shows
@@ -25,22 +25,14 @@ let paramsFile: string;
 let keyHex: string;
 const others = [testKey('cli-cov-1'), testKey('cli-cov-2')];
 
-const version = (v: number, activation: number, over: Record<string, unknown> = {}) => ({
-  version: v,
-  activation_height: activation,
-  staking_cap: 100_000_000_000,
-  tag: '01020304',
-  covenant_pks: [`02${keyHex}`, ...others.map((k) => k.compressedHex)],
-  covenant_quorum: 2,
-  unbonding_time: 3,
-  unbonding_fee: 1_000,
-  max_staking_amount: 10_000_000_000,
-  min_staking_amount: 10_000,
-  max_staking_time: 65_535,
-  min_staking_time: 5,
-  confirmation_depth: 2,
-  ...over,
-});
+const version = (v: number, activation: number, over: Record<string, unknown> = {}) =>
+  testParamsDoc([{ compressedHex: `02${keyHex}` }, ...others], {
+    version: v,
+    activation_height: activation,
+    staking_cap: 100_000_000_000,
+    max_staking_amount: 10_000_000_000,
+    ...over,
+  }).versions[0]!;
 
 async function writeConfig(
   name: string,

@@ -25,9 +25,12 @@ export function testKey(label: string): TestKey {
   };
 }
 
-/** Global-params JSON for tests: one version with the given covenant keys. */
+/**
+ * Global-params JSON for tests: one version with the given covenant keys (anything with the
+ * compressed hex form: test keys, or keys a custody backend generated).
+ */
 export function testParamsDoc(
-  covenants: readonly TestKey[],
+  covenants: readonly Pick<TestKey, 'compressedHex'>[],
   over: Record<string, unknown> = {},
 ): { versions: Record<string, unknown>[] } {
   return {

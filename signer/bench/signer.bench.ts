@@ -20,7 +20,7 @@ import { MtlsClient } from '../../test/infra/mtlsClient.ts';
 import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
-import { testKey } from '../../test/keys.ts';
+import { testKey, testParamsDoc } from '../../test/keys.ts';
 
 const N = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_SIGNER_CONCURRENCY ?? 100);
@@ -66,25 +66,11 @@ async function main(): Promise<void> {
     const { rpc: wallet, address: minerAddress } = await fundedWallet(node, 'bench');
     await node.rpc.generatetoaddress(Math.ceil(N / 40), minerAddress); // enough mature coinbases
     const others = [testKey('bench-cov-1'), testKey('bench-cov-2')];
-    const paramsDoc = {
-      versions: [
-        {
-          version: 0,
-          activation_height: 1,
-          staking_cap: 100_000_000_000_000,
-          tag: '01020304',
-          covenant_pks: [`02${key.xOnly}`, ...others.map((k) => k.compressedHex)],
-          covenant_quorum: 2,
-          unbonding_time: 3,
-          unbonding_fee: 1_000,
-          max_staking_amount: 10_000_000_000,
-          min_staking_amount: 10_000,
-          max_staking_time: 65_535,
-          min_staking_time: 5,
-          confirmation_depth: 2,
-        },
-      ],
-    };
+    const paramsDoc = testParamsDoc([{ compressedHex: `02${key.xOnly}` }, ...others], {
+      activation_height: 1,
+      staking_cap: 100_000_000_000_000,
+      max_staking_amount: 10_000_000_000,
+    });
     const paramsFile = join(dir, 'global-params.json');
     writeFileSync(paramsFile, JSON.stringify(paramsDoc));
     const v0 = parseGlobalParams(paramsDoc).versions[0]!;

@@ -23,7 +23,7 @@ import {
   type UnbondingExpectation,
   unbondingSighash,
 } from '../../staking/index.ts';
-import { type TestKey, testKey } from '../keys.ts';
+import { type TestKey, testKey, testParamsDoc } from '../keys.ts';
 import { MtlsClient } from './mtlsClient.ts';
 import { makeTestPki, type TestPki } from './pki.ts';
 
@@ -110,26 +110,13 @@ export async function startCommittee(opts: {
     }
     const staker = testKey('harness-staker');
     const fp = testKey('harness-fp');
-    const paramsDoc = {
-      versions: [
-        {
-          version: 0,
-          activation_height: 1,
-          staking_cap: 100_000_000_000,
-          tag: '01020304',
-          covenant_pks: members.map((m) => m.compressedHex),
-          covenant_quorum: opts.quorum,
-          unbonding_time: 3,
-          unbonding_fee: 1_000,
-          max_staking_amount: 10_000_000_000,
-          min_staking_amount: 10_000,
-          max_staking_time: 65_535,
-          min_staking_time: 5,
-          confirmation_depth: 2,
-          ...opts.paramsOverride,
-        },
-      ],
-    };
+    const paramsDoc = testParamsDoc(members, {
+      activation_height: 1,
+      staking_cap: 100_000_000_000,
+      covenant_quorum: opts.quorum,
+      max_staking_amount: 10_000_000_000,
+      ...opts.paramsOverride,
+    });
     const paramsFile = join(dir, 'global-params.json');
     writeFileSync(paramsFile, JSON.stringify(paramsDoc));
     const params = parseGlobalParams(paramsDoc);
