@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import {
   CodedError,
+  createOpsServer,
+  listenOps,
   readOptionalSecretText,
   redactUrlPassword,
   urlWithPasswordFile,
@@ -158,13 +160,15 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     const port = (app.server.address() as AddressInfo).port;
     let metricsUrl: string | undefined;
     if (config.metrics.enabled) {
-      const ms = buildMetricsServer(metrics, readiness);
-      metricsServer = ms;
-      await new Promise<void>((resolve, reject) => {
-        ms.once('error', reject);
-        ms.listen(config.metrics.port, config.metrics.host, () => resolve());
+      const ms = createOpsServer({
+        metrics: async () => ({
+          contentType: metrics.registry.contentType,
+          body: await metrics.registry.metrics(),
+        }),
+        readiness,
       });
-      metricsUrl = `http://${config.metrics.host}:${(ms.address() as AddressInfo).port}`;
+      metricsServer = ms;
+      metricsUrl = `http://${config.metrics.host}:${await listenOps(ms, config.metrics.host, config.metrics.port)}`;
     }
     const url = `http://${config.server.host}:${port}`;
     log.info(
@@ -206,28 +210,4 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     await db.close();
     throw e;
   }
-}
-
-/** Plain listener (loopback by default): /metrics, /healthz, /readyz. */
-function buildMetricsServer(
-  metrics: ApiMetrics,
-  readiness: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>,
-): Server {
-  return createServer((req, res) => {
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type });
-      res.end(body);
-    };
-    (async () => {
-      if (req.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
-      if (req.url === '/metrics')
-        return send(200, metrics.registry.contentType, await metrics.registry.metrics());
-      if (req.url === '/healthz') return send(200, 'application/json', '{"status":"ok"}');
-      if (req.url === '/readyz') {
-        const r = await readiness();
-        return send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r));
-      }
-      return send(404, 'text/plain', 'not found\n');
-    })().catch(() => send(500, 'text/plain', 'internal error\n'));
-  });
 }
