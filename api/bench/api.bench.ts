@@ -14,8 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ecc from 'tiny-secp256k1';
-import { toHex } from '../../common/index.ts';
+import { isXOnlyPublicKey, toHex } from '../../common/index.ts';
 import { createScratchDatabase, Database, migrate, type ScratchDatabase } from '../../db/index.ts';
 import { startApi } from '../app.ts';
 import { testApiConfig } from '../testkit.ts';
@@ -42,7 +41,7 @@ function stakerKeys(n: number): string[] {
   const out: string[] = [];
   while (out.length < n) {
     const k = randomBytes(32);
-    if (ecc.isXOnlyPoint(k)) out.push(toHex(k));
+    if (isXOnlyPublicKey(k)) out.push(toHex(k));
   }
   return out;
 }
