@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isAscii } from 'node:buffer';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { CodedError } from '../common/index.ts';
@@ -136,6 +137,12 @@ function basic(userPass: string): string {
 
 function optionsError(message: string, field: string): CodedError<BitcoindErrorCode> {
   return new CodedError<BitcoindErrorCode>('RPC_BAD_OPTIONS', message, { details: { field } });
+}
+
+// A raw block comes back as megabytes of hex: decoding an all-ASCII body as latin1 gives the same
+// string without UTF-8 decoding, a measurable share of the indexer's sync.
+function bodyText(body: Buffer): string {
+  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -373,7 +380,7 @@ export class RpcClient {
           res.on('error', fail);
           res.on('end', () => {
             clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+            resolve({ status: res.statusCode ?? 0, text: bodyText(Buffer.concat(chunks)) });
           });
         },
       );
