@@ -16,7 +16,7 @@ import {
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
-import { type CandidateTx, scanBlock } from './rawBlock.ts';
+import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
 import {
   type Delegation,
   type Expiry,
@@ -154,18 +154,37 @@ class Overlay implements StateReader {
   }
 }
 
-/** The transactions of a block worth decoding, with their bytes (for the events' tx hex). */
+/** A transaction worth deciding on, with its bytes (for the events' tx hex) and its txid, computed once. */
+interface BlockTx {
+  readonly tx: Transaction;
+  readonly bytes: Uint8Array | undefined;
+  id(): string;
+}
+
+function blockTx(tx: Transaction, candidate: CandidateTx | undefined): BlockTx {
+  let txid: string | undefined;
+  return {
+    tx,
+    bytes: candidate?.bytes,
+    id() {
+      txid ??= candidate ? candidateTxid(candidate) : tx.getId();
+      return txid;
+    },
+  };
+}
+
+/** The transactions of a block worth decoding. */
 function* blockTxs(
   block: BlockInput,
   tag: Uint8Array | undefined,
   state: StateReader,
   stats: BlockStats,
-): Generator<{ tx: Transaction; bytes: Uint8Array | undefined }> {
+): Generator<BlockTx> {
   if (block.txs) {
     stats.txCount = block.txs.length;
     for (const tx of block.txs) {
       stats.decoded++;
-      yield { tx, bytes: undefined };
+      yield blockTx(tx, undefined);
     }
     return;
   }
@@ -186,7 +205,7 @@ function* blockTxs(
       stats.failures++;
       continue;
     }
-    yield { tx, bytes: c.bytes };
+    yield blockTx(tx, c);
   }
 }
 
@@ -327,9 +346,9 @@ export function processBlock(params: GlobalParams, block: BlockInput, base: Stat
 
   // 2. Transactions.
   const version = selectParamsForHeight(params, h);
-  for (const { tx, bytes } of blockTxs(block, version?.tag, st, stats)) {
+  for (const btx of blockTxs(block, version?.tag, st, stats)) {
     try {
-      processTx(params, st, version, tx, bytes, block, events, stats);
+      processTx(params, st, version, btx, block, events, stats);
     } catch {
       stats.failures++;
     }
@@ -341,20 +360,13 @@ function processTx(
   params: GlobalParams,
   st: Overlay,
   version: ParamsVersion | undefined,
-  tx: Transaction,
-  bytes: Uint8Array | undefined,
+  { tx, bytes, id }: BlockTx,
   block: BlockInput,
   events: UnsequencedEvent[],
   stats: BlockStats,
 ): void {
   const h = block.height;
   {
-    let txid: string | undefined;
-    const id = () => {
-      txid ??= tx.getId();
-      return txid;
-    };
-
     const c = classifyStakingTx(tx, params, h);
     if (c.kind === 'valid' && version) {
       const stakingTxid = id();
@@ -552,10 +564,10 @@ export function computeUnconfirmedTvl(
     const h = block.height;
     const version = selectParamsForHeight(params, h);
     const stats = emptyStats();
-    for (const { tx } of blockTxs(block, version?.tag, st, stats)) {
+    for (const { tx, id } of blockTxs(block, version?.tag, st, stats)) {
       const c = classifyStakingTx(tx, params, h);
       if (c.kind === 'valid' && version) {
-        const stakingTxid = tx.getId();
+        const stakingTxid = id();
         if (!st.delegation(stakingTxid) && !windowStakes.has(stakingTxid)) {
           const d: Delegation = {
             stakingTxid,
@@ -577,7 +589,7 @@ export function computeUnconfirmedTvl(
         rejections.push({
           txType: 'unconfirmed_staking_transaction',
           reason: c.code,
-          txid: tx.getId(),
+          txid: id(),
           blockHash: block.hash,
         });
       }
@@ -597,7 +609,7 @@ export function computeUnconfirmedTvl(
           rejections.push({
             txType: 'unconfirmed_unbonding_transactions',
             reason: spend.code,
-            txid: tx.getId(),
+            txid: id(),
             blockHash: block.hash,
           });
         }

@@ -28,6 +28,26 @@ export interface CandidateTx {
   readonly index: number;
   /** The transaction's serialization, a view into the block's bytes. */
   readonly bytes: Uint8Array;
+  /**
+   * Where the inputs and outputs lie in `bytes` (after the segwit marker, before the witnesses):
+   * with the version and lock time they are the serialization the txid hashes.
+   */
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
+}
+
+/**
+ * The txid (display-order hex) of a candidate: double SHA-256 of its serialization without
+ * witnesses, hashed from the block's bytes in place (bitcoinjs would re-serialize the decoded tx).
+ */
+export function candidateTxid(c: CandidateTx): string {
+  const b = c.bytes;
+  const first = createHash('sha256')
+    .update(b.subarray(0, 4))
+    .update(b.subarray(c.bodyStart, c.bodyEnd))
+    .update(b.subarray(b.length - 4))
+    .digest();
+  return toHex(createHash('sha256').update(first).digest().reverse());
 }
 
 export interface ScanFilter {
@@ -105,6 +125,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
       p += 2;
     }
     let candidate = false;
+    const bodyStart = p - start;
     const nIn = varint();
     for (let i = 0; i < nIn; i++) {
       need(36);
@@ -137,6 +158,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
       }
       p += len;
     }
+    const bodyEnd = p - start;
     if (segwit) {
       for (let i = 0; i < nIn; i++) {
         const items = varint();
@@ -149,7 +171,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
     }
     need(4);
     p += 4;
-    if (candidate) yield { index: t, bytes: raw.subarray(start, p) };
+    if (candidate) yield { index: t, bytes: raw.subarray(start, p), bodyStart, bodyEnd };
   }
   if (p !== n) throw malformed(`${n - p} bytes after the last transaction`);
   return txCount;
