@@ -6,7 +6,7 @@ import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { type BlockInput, computeUnconfirmedTvl, processBlock } from './processor.ts';
-import { readHeader, scanBlock } from './rawBlock.ts';
+import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
 import { hashPrefix, MemoryState, txidPrefix } from './state.ts';
 import {
   buildSlashingPathSpend,
@@ -511,6 +511,17 @@ describe('raw blocks', () => {
     }
     expect(viaRaw.tvl).toBe(viaTxs.tvl);
     expect([...viaRaw.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
+  });
+
+  it('hashes the txid of a candidate, with or without witnesses, as bitcoinjs does', () => {
+    const s = stake();
+    const withWitness = buildUnbonding(s, covenants).tx;
+    expect(withWitness.hasWitnesses()).toBe(true);
+    expect(s.tx.hasWitnesses()).toBe(false);
+    const raw = rawBlock([s.tx, withWitness]);
+    const txs = Block.fromBuffer(raw).transactions!;
+    const ids = [...scanBlock(raw, { tag: v0.tag, mayTrack: () => true })].map(candidateTxid);
+    expect(ids).toEqual(txs.map((t) => t.getId()));
   });
 
   it('refuses a truncated block with INDEXER_BAD_BLOCK', () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { CodedError, toHex } from '../common/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 
@@ -42,12 +42,11 @@ export interface CandidateTx {
  */
 export function candidateTxid(c: CandidateTx): string {
   const b = c.bytes;
-  const first = createHash('sha256')
-    .update(b.subarray(0, 4))
-    .update(b.subarray(c.bodyStart, c.bodyEnd))
-    .update(b.subarray(b.length - 4))
-    .digest();
-  return toHex(createHash('sha256').update(first).digest().reverse());
+  const segwit = c.bodyStart !== 4;
+  const witnessFree = segwit
+    ? Buffer.concat([b.subarray(0, 4), b.subarray(c.bodyStart, c.bodyEnd), b.subarray(b.length - 4)])
+    : b;
+  return toHex(hash('sha256', hash('sha256', witnessFree, 'buffer'), 'buffer').reverse());
 }
 
 export interface ScanFilter {
