@@ -47,7 +47,11 @@ export class IndexerStore implements StateReader {
   readonly #blocks: Database<string, number>;
   readonly #undo: Database<UndoEntry[], number>;
   readonly #outbox: Database<StakingEvent, number>;
+  // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
+  // tracked hashes' prefixes (the scan's filter), the next outbox sequence and the start height.
   #prefixes = new Set<number>();
+  #nextSeq = 1;
+  #start: number | undefined;
   #undoLog: UndoEntry[] | undefined;
 
   private constructor(path: string, env: RootDatabase) {
@@ -60,7 +64,7 @@ export class IndexerStore implements StateReader {
     this.#blocks = env.openDB({ name: 'blocks' });
     this.#undo = env.openDB({ name: 'undo' });
     this.#outbox = env.openDB({ name: 'outbox' });
-    this.#loadPrefixes();
+    this.#loadMirrors();
   }
 
   /**
@@ -113,10 +117,30 @@ export class IndexerStore implements StateReader {
     this.#meta.putSync('params', fp);
   }
 
-  #loadPrefixes(): void {
+  #loadMirrors(): void {
     const s = new Set<number>();
     for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
     this.#prefixes = s;
+    this.#nextSeq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
+    this.#start = this.#meta.get('start') as number | undefined;
+  }
+
+  /** Runs `write` in one write transaction; if it throws, the mirrors return to what they were. */
+  #transaction<T>(write: () => T): T {
+    const before = {
+      prefixes: new Set(this.#prefixes),
+      nextSeq: this.#nextSeq,
+      start: this.#start,
+    };
+    try {
+      return this.#env.transactionSync(write);
+    } catch (e) {
+      this.#undoLog = undefined;
+      this.#prefixes = before.prefixes;
+      this.#nextSeq = before.nextSeq;
+      this.#start = before.start;
+      throw e;
+    }
   }
 
   // ---- StateReader ----
@@ -149,7 +173,7 @@ export class IndexerStore implements StateReader {
   }
   /** The first height this store processed. */
   startHeight(): number | undefined {
-    return this.#meta.get('start') as number | undefined;
+    return this.#start;
   }
   blockHash(height: number): string | undefined {
     return this.#blocks.get(height);
@@ -209,11 +233,13 @@ export class IndexerStore implements StateReader {
   }
 
   #appendOutbox(events: readonly UnsequencedEvent[]): void {
-    let seq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
+    if (events.length === 0) return;
+    let seq = this.#nextSeq;
     for (const e of events) {
       this.#outbox.putSync(seq, { ...e, sequence: seq } as StakingEvent);
       seq++;
     }
+    this.#nextSeq = seq;
     this.#meta.putSync('nextSeq', seq);
   }
 
@@ -228,37 +254,34 @@ export class IndexerStore implements StateReader {
     decide: (block: BlockInput, state: StateReader) => BlockResult,
     after: readonly UnsequencedEvent[] = [],
   ): BlockResult[] {
-    const prefixesBefore = new Set(this.#prefixes);
-    try {
-      return this.#env.transactionSync(() => {
-        const results: BlockResult[] = [];
-        for (const block of blocks) {
-          const result = decide(block, this);
-          this.#undoLog = [];
-          this.#apply(result.writes);
-          const undo = this.#undoLog;
-          this.#undoLog = undefined;
-          this.#undo.putSync(block.height, undo);
-          this.#blocks.putSync(block.height, block.hash);
-          if (this.startHeight() === undefined) this.#meta.putSync('start', block.height);
-          this.#meta.putSync('last', { height: block.height, hash: block.hash });
-          this.#appendOutbox(result.events);
-          results.push(result);
+    return this.#transaction(() => {
+      const results: BlockResult[] = [];
+      for (const block of blocks) {
+        const result = decide(block, this);
+        this.#undoLog = [];
+        this.#apply(result.writes);
+        const undo = this.#undoLog;
+        this.#undoLog = undefined;
+        this.#undo.putSync(block.height, undo);
+        this.#blocks.putSync(block.height, block.hash);
+        if (this.#start === undefined) {
+          this.#start = block.height;
+          this.#meta.putSync('start', block.height);
         }
-        this.#appendOutbox(after);
-        return results;
-      });
-    } catch (e) {
-      this.#undoLog = undefined;
-      this.#prefixes = prefixesBefore;
-      throw e;
-    }
+        this.#appendOutbox(result.events);
+        results.push(result);
+      }
+      const last = blocks.at(-1);
+      if (last) this.#meta.putSync('last', { height: last.height, hash: last.hash });
+      this.#appendOutbox(after);
+      return results;
+    });
   }
 
   /** Appends events (btc-info) to the outbox on their own. */
   appendEvents(events: readonly UnsequencedEvent[]): void {
     if (events.length === 0) return;
-    this.#env.transactionSync(() => this.#appendOutbox(events));
+    this.#transaction(() => this.#appendOutbox(events));
   }
 
   /**
@@ -278,7 +301,7 @@ export class IndexerStore implements StateReader {
         `cannot roll back below the store's start height ${start}`,
       );
     }
-    this.#env.transactionSync(() => {
+    this.#transaction(() => {
       for (let h = last.height; h > height; h--) {
         const undo = this.#undo.get(h) ?? [];
         for (let i = undo.length - 1; i >= 0; i--) {
@@ -297,7 +320,7 @@ export class IndexerStore implements StateReader {
         this.#meta.putSync('last', { height, hash: this.#blocks.get(height)! });
       }
     });
-    this.#loadPrefixes();
+    this.#loadMirrors();
   }
 
   // ---- outbox ----
