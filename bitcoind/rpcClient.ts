@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { isAscii } from 'node:buffer';
+import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { CodedError } from '../common/index.ts';
