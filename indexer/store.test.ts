@@ -57,9 +57,17 @@ describe('IndexerStore', () => {
       [2, `${b.txid}:active`],
       [3, `${a.txid}:unbonding`],
     ]);
+    expect(store.outboxDepth()).toBe(3);
     store.deleteOutboxThrough(2);
     expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3]);
+    expect(store.outboxDepth()).toBe(1);
+    const path = store.path;
     await store.close();
+    const reopened = IndexerStore.open(path, params);
+    expect(reopened.outboxDepth()).toBe(1);
+    reopened.deleteOutboxThrough(3);
+    expect(reopened.outboxDepth()).toBe(0);
+    await reopened.close();
   });
 
   it('a batch that throws leaves nothing behind (one transaction)', async () => {

@@ -48,9 +48,11 @@ export class IndexerStore implements StateReader {
   readonly #undo: Database<UndoEntry[], number>;
   readonly #outbox: Database<StakingEvent, number>;
   // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
-  // tracked hashes' prefixes (the scan's filter), the next outbox sequence and the start height.
+  // tracked hashes' prefixes (the scan's filter), the outbox's sequence range (its entries are
+  // exactly [#firstSeq, #nextSeq): appended at the end, deleted from the front) and the start height.
   #prefixes = new Set<number>();
   #nextSeq = 1;
+  #firstSeq = 1;
   #start: number | undefined;
   #undoLog: UndoEntry[] | undefined;
 
@@ -122,6 +124,8 @@ export class IndexerStore implements StateReader {
     for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
     this.#prefixes = s;
     this.#nextSeq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
+    this.#firstSeq = this.#nextSeq;
+    for (const key of this.#outbox.getKeys({ limit: 1 })) this.#firstSeq = key;
     this.#start = this.#meta.get('start') as number | undefined;
   }
 
@@ -336,9 +340,11 @@ export class IndexerStore implements StateReader {
     this.#env.transactionSync(() => {
       for (const key of this.#outbox.getKeys({ end: seq + 1 })) this.#outbox.removeSync(key);
     });
+    this.#firstSeq = Math.min(this.#nextSeq, Math.max(this.#firstSeq, seq + 1));
   }
+  /** Events not yet confirmed by the broker (O(1): a gauge read at every commit and scrape). */
   outboxDepth(): number {
-    return this.#outbox.getCount();
+    return this.#nextSeq - this.#firstSeq;
   }
 
   async close(): Promise<void> {
