@@ -14,3 +14,4 @@ export {
   type SecretFileCodes,
   urlWithPasswordFile,
 } from './secrets.ts';
+export { startTsWorker } from './tsWorker.ts';

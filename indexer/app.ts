@@ -13,6 +13,7 @@ import { type BrokerOptions, kindOf, topologyNames } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
+import { FetchThread } from './fetchThread.ts';
 import { ChainFollower } from './follower.ts';
 import { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
 import type { BlockResult, Rejection } from './processor.ts';
@@ -161,12 +162,22 @@ export async function startIndexer(
     },
   });
 
+  const fetchThread = new FetchThread(config.bitcoind, {
+    batch: config.bitcoind.fetch_batch_blocks,
+    concurrency: config.bitcoind.fetch_concurrency,
+  });
+  try {
+    await fetchThread.start();
+  } catch (e) {
+    await fetchThread.close();
+    await store.close();
+    throw e;
+  }
   const follower = new ChainFollower({
     rpc,
     params,
     store,
-    fetchBatch: config.bitcoind.fetch_batch_blocks,
-    fetchConcurrency: config.bitcoind.fetch_concurrency,
+    fetcher: (from, to) => fetchThread.fetcher(from, to),
     commitMaxBlocks: config.store.commit_max_blocks,
     hooks: {
       onTip(tip) {
@@ -292,6 +303,7 @@ export async function startIndexer(
         running = false;
         wakePoll?.();
         await loop;
+        await fetchThread.close();
         await relay.stop();
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();

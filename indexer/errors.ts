@@ -11,6 +11,8 @@ export const INDEXER_ERRORS = {
   INDEXER_PARAMS_CHANGED:
     'The params file no longer matches the store (first version’s activation height, confirmation depth, or an existing version changed).',
   INDEXER_PARAMS_UNREADABLE: 'The params file cannot be read or does not parse.',
+  INDEXER_FETCH_FAILED:
+    'The thread that fetches raw blocks stopped or failed unexpectedly; the poll is retried with a new one.',
   INDEXER_STORE_UNAVAILABLE:
     'The LMDB store cannot be opened (path, permissions, or another process holds it).',
 } as const;

@@ -3,6 +3,7 @@ import { CodedError } from '../common/index.ts';
 import type { BtcInfoEvent, UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, indexerConfirmationDepth } from '../params/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
+import { type BlockFetcher, batchOk, fetchAhead } from './fetchAhead.ts';
 import {
   type BlockInput,
   type BlockResult,
@@ -35,6 +36,11 @@ export interface FollowerOptions {
   readonly fetchConcurrency?: number;
   /** Most blocks per LMDB transaction (default 200). */
   readonly commitMaxBlocks?: number;
+  /**
+   * Where confirmed blocks come from (default: fetched on this thread with `rpc`). The service
+   * passes a FetchThread, which fetches and decodes them on a worker thread.
+   */
+  readonly fetcher?: (from: number, to: number) => BlockFetcher;
   readonly hooks?: FollowerHooks;
 }
 
@@ -54,12 +60,6 @@ export interface PollResult {
   readonly tip: number;
   readonly processed: number;
   readonly lastHeight: number | undefined;
-}
-
-interface FetchedBlock {
-  readonly height: number;
-  readonly hash: string;
-  readonly raw: Uint8Array;
 }
 
 export class ChainFollower {
@@ -95,7 +95,12 @@ export class ChainFollower {
     let prevHash = last?.hash;
     let processed = 0;
     if (next <= confirmedTip) {
-      const fetcher = this.#fetchAhead(next, confirmedTip);
+      const fetcher =
+        this.#o.fetcher?.(next, confirmedTip) ??
+        fetchAhead(rpc, next, confirmedTip, {
+          batch: this.#o.fetchBatch ?? 16,
+          concurrency: this.#o.fetchConcurrency ?? 8,
+        });
       try {
         while (next <= confirmedTip && !shouldStop()) {
           const ready = await fetcher.take(this.#o.commitMaxBlocks ?? 200);
@@ -205,105 +210,10 @@ export class ChainFollower {
     this.#lastInfoTipHash = tipHash;
     this.#o.hooks?.onCommitted?.();
   }
-
-  /**
-   * Fetches heights [from, to] ahead of processing: block hashes in large JSON-RPC batches (one
-   * round trip per 500 heights), then raw blocks in batches of `fetchBatch`, `fetchConcurrency`
-   * batches in flight, so the node serves the next blocks while the current ones are decided.
-   */
-  #fetchAhead(from: number, to: number) {
-    const { rpc } = this.#o;
-    const size = this.#o.fetchBatch ?? 16;
-    const concurrency = this.#o.fetchConcurrency ?? 8;
-    const HASH_CHUNK = 500;
-    const hashChunks = new Map<number, Promise<string[]>>();
-    const hashChunk = (k: number): Promise<string[]> => {
-      let p = hashChunks.get(k);
-      if (!p) {
-        const a = from + k * HASH_CHUNK;
-        const b = Math.min(to, a + HASH_CHUNK - 1);
-        p = batchOk<string>(
-          rpc,
-          Array.from({ length: b - a + 1 }, (_, i) => ({ method: 'getblockhash', params: [a + i] })),
-        );
-        p.catch(() => undefined);
-        hashChunks.set(k, p);
-        hashChunks.delete(k - 2);
-      }
-      return p;
-    };
-    const hashAt = async (h: number): Promise<string> => {
-      const k = Math.floor((h - from) / HASH_CHUNK);
-      return (await hashChunk(k))[h - from - k * HASH_CHUNK]!;
-    };
-    const queue: Array<{ p: Promise<FetchedBlock[]>; settled: boolean }> = [];
-    let nextStart = from;
-    let cancelled = false;
-    const fill = () => {
-      while (!cancelled && queue.length < concurrency && nextStart <= to) {
-        const start = nextStart;
-        const end = Math.min(to, start + size - 1);
-        nextStart = end + 1;
-        const p = (async () => {
-          const heights: number[] = [];
-          for (let h = start; h <= end; h++) heights.push(h);
-          const hashes = await Promise.all(heights.map(hashAt));
-          const raws = await batchOk<string>(
-            rpc,
-            hashes.map((h) => ({ method: 'getblock', params: [h, 0] })),
-          );
-          return heights.map((height, i) => ({
-            height,
-            hash: hashes[i]!,
-            raw: Buffer.from(raws[i]!, 'hex'),
-          }));
-        })();
-        const entry = { p, settled: false };
-        p.then(
-          () => {
-            entry.settled = true;
-          },
-          () => {
-            entry.settled = true;
-          },
-        );
-        queue.push(entry);
-      }
-    };
-    fill();
-    return {
-      /** At least one block, at most `max`, in height order. */
-      async take(max: number): Promise<FetchedBlock[]> {
-        const out: FetchedBlock[] = [];
-        while (queue.length > 0 && out.length < max) {
-          const first = queue.shift()!;
-          fill();
-          out.push(...(await first.p));
-          // Take more only if already fetched: never wait for a batch when blocks are in hand.
-          if (queue.length === 0 || !queue[0]!.settled) break;
-        }
-        fill();
-        return out;
-      },
-      cancel() {
-        cancelled = true;
-      },
-    };
-  }
 }
 
 class ChainMoved extends Error {
   constructor(height: number) {
     super(`block ${height} does not link to the previous block; the chain moved`);
   }
-}
-
-/** A batch whose every call must succeed. @throws {CodedError} the first failing call's RPC_… error */
-async function batchOk<T>(rpc: RpcClient, calls: { method: string; params: unknown[] }[]): Promise<T[]> {
-  if (calls.length === 0) return [];
-  const res = await rpc.batch<T>(calls);
-  return res.map((r) => {
-    if (!r.ok) throw r.error;
-    return r.result;
-  });
 }

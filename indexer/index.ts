@@ -9,6 +9,8 @@ export {
 } from './app.ts';
 export { INDEXER_CONFIG_SCHEMA, type IndexerConfig, loadIndexerConfig } from './config.ts';
 export { INDEXER_ERRORS, type IndexerErrorCode } from './errors.ts';
+export { type BlockFetcher, type FetchedBlock, fetchAhead } from './fetchAhead.ts';
+export { FetchThread } from './fetchThread.ts';
 export { ChainFollower, type FollowerHooks, type FollowerOptions, type PollResult } from './follower.ts';
 export { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
 export {

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { FetchThread } from './fetchThread.ts';
+import { readHeader } from './rawBlock.ts';
+import { ChainKit } from './testkit/chain.ts';
+
+/** The worker that fetches raw blocks, against a real node: order, bytes, errors, restart. */
+let node: RegtestNode;
+beforeAll(async () => {
+  node = await startRegtestNode();
+  const kit = await ChainKit.create(node);
+  await kit.mineTo(140);
+});
+afterAll(async () => {
+  await node?.stop();
+});
+
+const bitcoind = () => ({ url: node.rpcUrl, cookie_file: node.cookieFile, timeout_ms: 5_000 });
+
+async function takeAll(t: FetchThread, from: number, to: number): Promise<number[]> {
+  const f = t.fetcher(from, to);
+  const heights: number[] = [];
+  try {
+    while (heights.length < to - from + 1) {
+      for (const b of await f.take(7)) {
+        expect(readHeader(b.raw).hashHex).toBe(b.hash);
+        expect(b.hash).toBe(await node.rpc.getblockhash(b.height));
+        heights.push(b.height);
+      }
+    }
+  } finally {
+    f.cancel();
+  }
+  return heights;
+}
+
+describe('FetchThread', () => {
+  it('delivers every block of the range in height order, its bytes hashing to the node’s hash', async () => {
+    const t = new FetchThread(bitcoind(), { batch: 3, concurrency: 2 });
+    await t.start();
+    try {
+      expect(await takeAll(t, 101, 140)).toEqual(Array.from({ length: 40 }, (_, i) => 101 + i));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('passes the RPC error on with its code, and a closed thread fails a fetch, then starts again', async () => {
+    const down = new FetchThread({ ...bitcoind(), url: 'http://127.0.0.1:9/' }, { batch: 4, concurrency: 1 });
+    await down.start();
+    await expect(down.fetcher(101, 110).take(4)).rejects.toMatchObject({ code: 'RPC_UNREACHABLE' });
+    await down.close();
+
+    const t = new FetchThread(bitcoind(), { batch: 4, concurrency: 1 });
+    await t.start();
+    const f = t.fetcher(101, 140);
+    await t.close();
+    await expect(f.take(4)).rejects.toMatchObject({ code: 'INDEXER_FETCH_FAILED' });
+    expect(await takeAll(t, 120, 125)).toEqual([120, 121, 122, 123, 124, 125]);
+    await t.close();
+  });
+});

@@ -1,0 +1,159 @@
+import type { Worker } from 'node:worker_threads';
+import type { BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import { CodedError, startTsWorker } from '../common/index.ts';
+import type { IndexerErrorCode } from './errors.ts';
+import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
+
+/**
+ * Fetches raw blocks on a worker thread. Receiving megabytes of hex over JSON-RPC, parsing it and
+ * decoding it to bytes costs about as much CPU as deciding the blocks; on its own thread it runs
+ * on the other core while the main thread decides. Blocks arrive with their memory transferred
+ * (no copy), at most `concurrency` batches ahead of what `take` has returned.
+ *
+ * `start` starts the worker (the service does, so that its start-up is the service's); a fetch
+ * starts it again after it died; `close` stops it.
+ */
+export class FetchThread {
+  readonly #bitcoind: BitcoindConnectionConfig;
+  readonly #o: FetchAheadOptions;
+  #worker: Worker | undefined;
+  #ready: Promise<void> | undefined;
+  #nextId = 1;
+  readonly #ranges = new Map<number, RangeState>();
+
+  constructor(bitcoind: BitcoindConnectionConfig, o: FetchAheadOptions) {
+    this.#bitcoind = bitcoind;
+    this.#o = o;
+  }
+
+  /**
+   * Starts the worker and waits until it has its RPC client.
+   * @throws {CodedError} INDEXER_FETCH_FAILED
+   */
+  async start(): Promise<void> {
+    this.#start();
+    await this.#ready;
+  }
+
+  /** Heights [from, to], fetched ahead on the worker. */
+  fetcher(from: number, to: number): BlockFetcher {
+    const worker = this.#start();
+    const id = this.#nextId++;
+    const st: RangeState = { batches: [], error: undefined, wake: undefined };
+    this.#ranges.set(id, st);
+    const post = (m: ToFetchThread) => worker.postMessage(m);
+    post({ op: 'start', id, from, to, batch: this.#o.batch, concurrency: this.#o.concurrency });
+    return {
+      take: async (max) => {
+        while (st.batches.length === 0) {
+          if (st.error) throw st.error;
+          await new Promise<void>((resolve) => {
+            st.wake = resolve;
+          });
+          st.wake = undefined;
+        }
+        const out: FetchedBlock[] = [];
+        while (st.batches.length > 0 && out.length < max) {
+          out.push(...st.batches.shift()!);
+          post({ op: 'credit', id });
+        }
+        return out;
+      },
+      cancel: () => {
+        if (!this.#ranges.delete(id)) return;
+        if (this.#worker === worker) post({ op: 'cancel', id });
+      },
+    };
+  }
+
+  /** Stops the worker (a fetch in progress fails). Idempotent. */
+  async close(): Promise<void> {
+    const w = this.#worker;
+    this.#worker = undefined;
+    this.#failAll(fetchFailed('the fetch thread was stopped'));
+    await w?.terminate();
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    const w = startTsWorker(new URL('./fetchThread.worker.ts', import.meta.url), {
+      workerData: this.#bitcoind,
+    });
+    // Never what keeps the process alive: the service stops it with close().
+    w.unref();
+    let ready: () => void = () => undefined;
+    let failed: (e: CodedError) => void = () => undefined;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    this.#ready.catch(() => undefined);
+    w.on('message', (m: FromFetchThread) => {
+      if (m.op === 'ready') {
+        ready();
+        return;
+      }
+      const st = this.#ranges.get(m.id);
+      if (!st) return;
+      if (m.op === 'blocks') st.batches.push(m.blocks);
+      else
+        st.error = new CodedError(
+          m.error.code,
+          m.error.message,
+          m.error.details ? { details: m.error.details } : {},
+        );
+      st.wake?.();
+    });
+    const died = (why: string) => {
+      if (this.#worker !== w) return;
+      this.#worker = undefined;
+      failed(fetchFailed(why));
+      this.#failAll(fetchFailed(why));
+    };
+    w.on('error', (e) => died(`the fetch thread failed: ${e.message}`));
+    w.on('exit', (code) => died(`the fetch thread exited with code ${code}`));
+    this.#worker = w;
+    return w;
+  }
+
+  #failAll(e: CodedError): void {
+    for (const st of this.#ranges.values()) {
+      st.error ??= e;
+      st.wake?.();
+    }
+    this.#ranges.clear();
+  }
+}
+
+interface RangeState {
+  readonly batches: FetchedBlock[][];
+  error: CodedError | undefined;
+  wake: (() => void) | undefined;
+}
+
+function fetchFailed(message: string): CodedError<IndexerErrorCode> {
+  return new CodedError<IndexerErrorCode>('INDEXER_FETCH_FAILED', message);
+}
+
+/** Messages to the worker. */
+export type ToFetchThread =
+  | {
+      readonly op: 'start';
+      readonly id: number;
+      readonly from: number;
+      readonly to: number;
+      readonly batch: number;
+      readonly concurrency: number;
+    }
+  | { readonly op: 'credit'; readonly id: number }
+  | { readonly op: 'cancel'; readonly id: number };
+
+/** Messages from the worker. */
+export type FromFetchThread =
+  | { readonly op: 'ready' }
+  | { readonly op: 'blocks'; readonly id: number; readonly blocks: FetchedBlock[] }
+  | {
+      readonly op: 'error';
+      readonly id: number;
+      readonly error: { code: string; message: string; details?: Record<string, unknown> };
+    };

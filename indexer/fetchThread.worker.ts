@@ -1,0 +1,72 @@
+/**
+ * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
+ * and posts each batch of raw blocks, their memory transferred, never more than `concurrency`
+ * batches ahead of what the main thread has taken.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { type BitcoindConnectionConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
+import { isCodedError } from '../common/index.ts';
+import { fetchAhead } from './fetchAhead.ts';
+import type { FromFetchThread, ToFetchThread } from './fetchThread.ts';
+
+const port = parentPort!;
+const rpc = await rpcClientFromConfig(workerData as BitcoindConnectionConfig);
+
+interface Range {
+  credit: number;
+  cancelled: boolean;
+  wake: (() => void) | undefined;
+}
+const ranges = new Map<number, Range>();
+
+port.on('message', (m: ToFetchThread) => {
+  if (m.op === 'start') {
+    const r: Range = { credit: m.concurrency, cancelled: false, wake: undefined };
+    ranges.set(m.id, r);
+    void run(m.id, r, m.from, m.to, m.batch, m.concurrency);
+    return;
+  }
+  const r = ranges.get(m.id);
+  if (!r) return;
+  if (m.op === 'credit') r.credit++;
+  else r.cancelled = true;
+  r.wake?.();
+});
+port.postMessage({ op: 'ready' } satisfies FromFetchThread);
+
+async function run(id: number, r: Range, from: number, to: number, batch: number, concurrency: number) {
+  const fetcher = fetchAhead(rpc, from, to, { batch, concurrency });
+  try {
+    let next = from;
+    while (!r.cancelled && next <= to) {
+      while (r.credit === 0 && !r.cancelled) {
+        await new Promise<void>((resolve) => {
+          r.wake = resolve;
+        });
+        r.wake = undefined;
+      }
+      if (r.cancelled) break;
+      const blocks = await fetcher.take(batch);
+      if (blocks.length === 0) break;
+      r.credit--;
+      next = blocks.at(-1)!.height + 1;
+      const out: FromFetchThread = { op: 'blocks', id, blocks };
+      port.postMessage(
+        out,
+        blocks.map((b) => b.raw.buffer as ArrayBuffer),
+      );
+    }
+  } catch (e) {
+    const out: FromFetchThread = {
+      op: 'error',
+      id,
+      error: isCodedError(e)
+        ? { code: e.code, message: e.message, ...(e.details ? { details: { ...e.details } } : {}) }
+        : { code: 'INDEXER_FETCH_FAILED', message: `the fetch thread failed: ${String(e)}` },
+    };
+    port.postMessage(out);
+  } finally {
+    fetcher.cancel();
+    ranges.delete(id);
+  }
+}
