@@ -366,67 +366,65 @@ function processTx(
   stats: BlockStats,
 ): void {
   const h = block.height;
-  {
-    const c = classifyStakingTx(tx, params, h);
-    if (c.kind === 'valid' && version) {
-      const stakingTxid = id();
-      if (!st.delegation(stakingTxid)) {
-        const valueSat = Number(c.data.valueSat);
-        const overflow = isOverflow(version, h, st.confirmedTvl());
-        st.putDelegation({
-          stakingTxid,
-          stakingOutputIndex: c.data.stakingOutputIndex,
-          valueSat,
-          stakerKeyHex: toHex(c.data.stakerKey),
-          fpKeyHex: toHex(c.data.fpKey),
-          stakingTime: c.data.stakingTime,
-          inclusionHeight: h,
-          paramsVersion: version.version,
-          isOverflow: overflow,
-          state: 'active',
-        });
-        st.track(stakingOutpointKey(stakingTxid, c.data.stakingOutputIndex), stakingTxid);
-        st.addExpiry({ height: h + c.data.stakingTime, stakingTxid, type: 'active' });
-        if (!overflow) st.setTvl(st.confirmedTvl() + valueSat);
-        if (overflow) stats.staking.overflow++;
-        else stats.staking.active++;
-        const ev: Omit<ActiveStakingEvent, 'sequence'> = {
-          event_type: 1,
-          event_id: `${stakingTxid}:active`,
-          staking_tx_hash_hex: stakingTxid,
-          staker_pk_hex: toHex(c.data.stakerKey),
-          finality_provider_pk_hex: toHex(c.data.fpKey),
-          staking_value: valueSat,
-          staking_start_height: h,
-          staking_start_timestamp: block.time,
-          staking_timelock: c.data.stakingTime,
-          staking_output_index: c.data.stakingOutputIndex,
-          staking_tx_hex: txHex(tx, bytes),
-          is_overflow: overflow,
-        };
-        events.push(ev);
-      }
-    } else if (c.kind === 'invalid' || c.kind === 'malformed') {
-      stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: id() });
+  const c = classifyStakingTx(tx, params, h);
+  if (c.kind === 'valid' && version) {
+    const stakingTxid = id();
+    if (!st.delegation(stakingTxid)) {
+      const valueSat = Number(c.data.valueSat);
+      const overflow = isOverflow(version, h, st.confirmedTvl());
+      st.putDelegation({
+        stakingTxid,
+        stakingOutputIndex: c.data.stakingOutputIndex,
+        valueSat,
+        stakerKeyHex: toHex(c.data.stakerKey),
+        fpKeyHex: toHex(c.data.fpKey),
+        stakingTime: c.data.stakingTime,
+        inclusionHeight: h,
+        paramsVersion: version.version,
+        isOverflow: overflow,
+        state: 'active',
+      });
+      st.track(stakingOutpointKey(stakingTxid, c.data.stakingOutputIndex), stakingTxid);
+      st.addExpiry({ height: h + c.data.stakingTime, stakingTxid, type: 'active' });
+      if (!overflow) st.setTvl(st.confirmedTvl() + valueSat);
+      if (overflow) stats.staking.overflow++;
+      else stats.staking.active++;
+      const ev: Omit<ActiveStakingEvent, 'sequence'> = {
+        event_type: 1,
+        event_id: `${stakingTxid}:active`,
+        staking_tx_hash_hex: stakingTxid,
+        staker_pk_hex: toHex(c.data.stakerKey),
+        finality_provider_pk_hex: toHex(c.data.fpKey),
+        staking_value: valueSat,
+        staking_start_height: h,
+        staking_start_timestamp: block.time,
+        staking_timelock: c.data.stakingTime,
+        staking_output_index: c.data.stakingOutputIndex,
+        staking_tx_hex: txHex(tx, bytes),
+        is_overflow: overflow,
+      };
+      events.push(ev);
     }
-
-    // A tx can be a staking tx and a spend of older stakes at once: always look at the inputs.
-    tx.ins.forEach((input, i) => {
-      if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
-      const prevTxid = hashToTxid(input.hash);
-      const sKey = stakingOutpointKey(prevTxid, input.index);
-      const fromStaking = st.tracked(sKey);
-      if (fromStaking !== undefined) {
-        spendOfStakingOutput(params, st, tx, i, fromStaking, sKey, h, block.time, bytes, id, events, stats);
-        return;
-      }
-      const uKey = unbondingTxKey(prevTxid);
-      const fromUnbonding = st.tracked(uKey);
-      if (fromUnbonding !== undefined) {
-        spendOfUnbondingOutput(params, st, tx, i, fromUnbonding, uKey, h, id, events, stats);
-      }
-    });
+  } else if (c.kind === 'invalid' || c.kind === 'malformed') {
+    stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: id() });
   }
+
+  // A tx can be a staking tx and a spend of older stakes at once: always look at the inputs.
+  tx.ins.forEach((input, i) => {
+    if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
+    const prevTxid = hashToTxid(input.hash);
+    const sKey = stakingOutpointKey(prevTxid, input.index);
+    const fromStaking = st.tracked(sKey);
+    if (fromStaking !== undefined) {
+      spendOfStakingOutput(params, st, tx, i, fromStaking, sKey, h, block.time, bytes, id, events, stats);
+      return;
+    }
+    const uKey = unbondingTxKey(prevTxid);
+    const fromUnbonding = st.tracked(uKey);
+    if (fromUnbonding !== undefined) {
+      spendOfUnbondingOutput(params, st, tx, i, fromUnbonding, uKey, h, id, events, stats);
+    }
+  });
 }
 
 function spendOfStakingOutput(
