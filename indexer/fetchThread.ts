@@ -18,6 +18,7 @@ export class FetchThread {
   readonly #o: FetchAheadOptions;
   #worker: Worker | undefined;
   #ready: Promise<void> | undefined;
+  #failReady: ((e: CodedError) => void) | undefined;
   #nextId = 1;
   readonly #ranges = new Map<number, RangeState>();
 
@@ -66,12 +67,12 @@ export class FetchThread {
     };
   }
 
-  /** Stops the worker (a fetch in progress fails). Idempotent. */
+  /** Stops the worker (a fetch in progress, or a start, fails). Idempotent. */
   async close(): Promise<void> {
     const w = this.#worker;
-    this.#worker = undefined;
-    this.#failAll(fetchFailed('the fetch thread was stopped'));
-    await w?.terminate();
+    if (!w) return;
+    this.#gone(w, 'the fetch thread was stopped');
+    await w.terminate();
   }
 
   #start(): Worker {
@@ -82,10 +83,9 @@ export class FetchThread {
     // Never what keeps the process alive: the service stops it with close().
     w.unref();
     let ready: () => void = () => undefined;
-    let failed: (e: CodedError) => void = () => undefined;
     this.#ready = new Promise<void>((resolve, reject) => {
       ready = resolve;
-      failed = reject;
+      this.#failReady = reject;
     });
     this.#ready.catch(() => undefined);
     w.on('message', (m: FromFetchThread) => {
@@ -104,19 +104,18 @@ export class FetchThread {
         );
       st.wake?.();
     });
-    const died = (why: string) => {
-      if (this.#worker !== w) return;
-      this.#worker = undefined;
-      failed(fetchFailed(why));
-      this.#failAll(fetchFailed(why));
-    };
-    w.on('error', (e) => died(`the fetch thread failed: ${e.message}`));
-    w.on('exit', (code) => died(`the fetch thread exited with code ${code}`));
+    w.on('error', (e) => this.#gone(w, `the fetch thread failed: ${e.message}`));
+    w.on('exit', (code) => this.#gone(w, `the fetch thread exited with code ${code}`));
     this.#worker = w;
     return w;
   }
 
-  #failAll(e: CodedError): void {
+  /** Worker `w` is gone (stopped or died): its start and every fetch on it fail; the next fetch starts another. */
+  #gone(w: Worker, why: string): void {
+    if (this.#worker !== w) return;
+    this.#worker = undefined;
+    const e = new CodedError<IndexerErrorCode>('INDEXER_FETCH_FAILED', why);
+    this.#failReady?.(e);
     for (const st of this.#ranges.values()) {
       st.error ??= e;
       st.wake?.();
@@ -129,10 +128,6 @@ interface RangeState {
   readonly batches: FetchedBlock[][];
   error: CodedError | undefined;
   wake: (() => void) | undefined;
-}
-
-function fetchFailed(message: string): CodedError<IndexerErrorCode> {
-  return new CodedError<IndexerErrorCode>('INDEXER_FETCH_FAILED', message);
 }
 
 /** Messages to the worker. */
