@@ -45,6 +45,22 @@ describe('FetchThread', () => {
     }
   });
 
+  it('hands a take every batch already fetched, and fetches no more than `concurrency` batches ahead', async () => {
+    const t = new FetchThread(bitcoind(), { batch: 3, concurrency: 4 });
+    await t.start();
+    const f = t.fetcher(101, 140);
+    try {
+      expect((await f.take(3)).map((b) => b.height)).toEqual([101, 102, 103]);
+      // The main thread busy for a second (blocked, as while it decides and commits) while the
+      // worker uses its credit: the next take has all 4 batches, not only the first delivered.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+      expect((await f.take(100)).map((b) => b.height)).toEqual(Array.from({ length: 12 }, (_, i) => 104 + i));
+    } finally {
+      f.cancel();
+      await t.close();
+    }
+  });
+
   it('passes the RPC error on with its code, and a closed thread fails a fetch, then starts again', async () => {
     const down = new FetchThread({ ...bitcoind(), url: 'http://127.0.0.1:9/' }, { batch: 4, concurrency: 1 });
     await down.start();

@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { BitcoindConnectionConfig } from '../bitcoind/index.ts';
 import { CodedError, startTsWorker } from '../common/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
@@ -17,9 +17,12 @@ export class FetchThread {
   readonly #bitcoind: BitcoindConnectionConfig;
   readonly #o: FetchAheadOptions;
   #worker: Worker | undefined;
+  #port: MessagePort | undefined;
   #ready: Promise<void> | undefined;
+  #markReady: (() => void) | undefined;
   #failReady: ((e: CodedError) => void) | undefined;
   #nextId = 1;
+  #waiters = 0;
   readonly #ranges = new Map<number, RangeState>();
 
   constructor(bitcoind: BitcoindConnectionConfig, o: FetchAheadOptions) {
@@ -33,12 +36,13 @@ export class FetchThread {
    */
   async start(): Promise<void> {
     this.#start();
-    await this.#ready;
+    await this.#waiting(this.#ready!);
   }
 
   /** Heights [from, to], fetched ahead on the worker. */
   fetcher(from: number, to: number): BlockFetcher {
     const worker = this.#start();
+    const port = this.#port!;
     const id = this.#nextId++;
     const st: RangeState = { batches: [], error: undefined, wake: undefined };
     this.#ranges.set(id, st);
@@ -46,11 +50,16 @@ export class FetchThread {
     post({ op: 'start', id, from, to, batch: this.#o.batch, concurrency: this.#o.concurrency });
     return {
       take: async (max) => {
+        for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+          this.#receive(m.message as FromFetchThread);
+        }
         while (st.batches.length === 0) {
           if (st.error) throw st.error;
-          await new Promise<void>((resolve) => {
-            st.wake = resolve;
-          });
+          await this.#waiting(
+            new Promise<void>((resolve) => {
+              st.wake = resolve;
+            }),
+          );
           st.wake = undefined;
         }
         const out: FetchedBlock[] = [];
@@ -77,43 +86,63 @@ export class FetchThread {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
+    const { port1, port2 } = new MessageChannel();
     const w = startTsWorker(new URL('./fetchThread.worker.ts', import.meta.url), {
-      workerData: this.#bitcoind,
+      workerData: { bitcoind: this.#bitcoind, port: port2 } satisfies FetchThreadData,
+      transferList: [port2],
     });
     // Never what keeps the process alive: the service stops it with close().
     w.unref();
-    let ready: () => void = () => undefined;
     this.#ready = new Promise<void>((resolve, reject) => {
-      ready = resolve;
+      this.#markReady = resolve;
       this.#failReady = reject;
     });
     this.#ready.catch(() => undefined);
-    w.on('message', (m: FromFetchThread) => {
-      if (m.op === 'ready') {
-        ready();
-        return;
-      }
-      const st = this.#ranges.get(m.id);
-      if (!st) return;
-      if (m.op === 'blocks') st.batches.push(m.blocks);
-      else
-        st.error = new CodedError(
-          m.error.code,
-          m.error.message,
-          m.error.details ? { details: m.error.details } : {},
-        );
-      st.wake?.();
-    });
+    port1.on('message', (m: FromFetchThread) => this.#receive(m));
+    port1.unref();
+    // The port closes when the worker's thread ends, possibly before the worker's unref'd 'exit'.
+    port1.on('close', () => this.#gone(w, 'the fetch thread ended'));
     w.on('error', (e) => this.#gone(w, `the fetch thread failed: ${e.message}`));
     w.on('exit', (code) => this.#gone(w, `the fetch thread exited with code ${code}`));
     this.#worker = w;
+    this.#port = port1;
     return w;
+  }
+
+  /** Only a start or a fetch someone waits for keeps the process alive. */
+  async #waiting<T>(p: Promise<T>): Promise<T> {
+    const port = this.#port;
+    if (this.#waiters++ === 0) port?.ref();
+    try {
+      return await p;
+    } finally {
+      if (--this.#waiters === 0) port?.unref();
+    }
+  }
+
+  #receive(m: FromFetchThread): void {
+    if (m.op === 'ready') {
+      this.#markReady?.();
+      return;
+    }
+    const st = this.#ranges.get(m.id);
+    if (!st) return;
+    if (m.op === 'blocks') st.batches.push(m.blocks);
+    else
+      st.error = new CodedError(
+        m.error.code,
+        m.error.message,
+        m.error.details ? { details: m.error.details } : {},
+      );
+    st.wake?.();
   }
 
   /** Worker `w` is gone (stopped or died): its start and every fetch on it fail; the next fetch starts another. */
   #gone(w: Worker, why: string): void {
     if (this.#worker !== w) return;
     this.#worker = undefined;
+    this.#port?.close();
+    this.#port = undefined;
     const e = new CodedError<IndexerErrorCode>('INDEXER_FETCH_FAILED', why);
     this.#failReady?.(e);
     for (const st of this.#ranges.values()) {
@@ -128,6 +157,12 @@ interface RangeState {
   readonly batches: FetchedBlock[][];
   error: CodedError | undefined;
   wake: (() => void) | undefined;
+}
+
+/** What the worker starts with: where to fetch from, and the port it answers on. */
+export interface FetchThreadData {
+  readonly bitcoind: BitcoindConnectionConfig;
+  readonly port: MessagePort;
 }
 
 /** Messages to the worker. */

@@ -1,16 +1,17 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks, their memory transferred, never more than `concurrency`
+ * and posts each batch of raw blocks on the port it was given, their memory transferred, never more than `concurrency`
  * batches ahead of what the main thread has taken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type BitcoindConnectionConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
+import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
 import { fetchAhead } from './fetchAhead.ts';
-import type { FromFetchThread, ToFetchThread } from './fetchThread.ts';
+import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
 
+const { bitcoind, port: out } = workerData as FetchThreadData;
 const port = parentPort!;
-const rpc = await rpcClientFromConfig(workerData as BitcoindConnectionConfig);
+const rpc = await rpcClientFromConfig(bitcoind);
 
 interface Range {
   credit: number;
@@ -32,7 +33,7 @@ port.on('message', (m: ToFetchThread) => {
   else r.cancelled = true;
   r.wake?.();
 });
-port.postMessage({ op: 'ready' } satisfies FromFetchThread);
+out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
 async function run(id: number, r: Range, from: number, to: number, batch: number, concurrency: number) {
   const fetcher = fetchAhead(rpc, from, to, { batch, concurrency });
@@ -50,21 +51,21 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
       if (blocks.length === 0) break;
       r.credit--;
       next = blocks.at(-1)!.height + 1;
-      const out: FromFetchThread = { op: 'blocks', id, blocks };
-      port.postMessage(
-        out,
+      const msg: FromFetchThread = { op: 'blocks', id, blocks };
+      out.postMessage(
+        msg,
         blocks.map((b) => b.raw.buffer as ArrayBuffer),
       );
     }
   } catch (e) {
-    const out: FromFetchThread = {
+    const msg: FromFetchThread = {
       op: 'error',
       id,
       error: isCodedError(e)
         ? { code: e.code, message: e.message, ...(e.details ? { details: { ...e.details } } : {}) }
         : { code: 'INDEXER_FETCH_FAILED', message: `the fetch thread failed: ${String(e)}` },
     };
-    port.postMessage(out);
+    out.postMessage(msg);
   } finally {
     fetcher.cancel();
     ranges.delete(id);
