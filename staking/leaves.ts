@@ -1,10 +1,15 @@
 import { opcodes, script } from 'bitcoinjs-lib';
-import { CodedError, compareBytes, toHex, type XOnlyKey } from '../common/index.ts';
+import { CodedError, compareBytes, concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
 
 /**
  * Tapscript leaves of Babylon's phase-1 staking and unbonding outputs (staking-protocol.md §2;
  * babylon btcstaking/scripts_utils.go). Keys are x-only; numbers use minimal script-number
  * encoding (bitcoinjs `script.compile` turns 1..16 into OP_1..OP_16, as Go's AddInt64 does).
+ *
+ * Every staking, unbonding and withdraw decision rebuilds these leaves, and the covenant multisig
+ * is the same for every stake of a params version. A compiled script is the concatenation of its
+ * chunks' encodings, so each leaf is assembled from fragments: the covenant multisig and the
+ * number pushes are compiled once and kept; a 32-byte key check is OP_PUSHBYTES_32 ‖ key ‖ op.
  */
 
 function assertTimelock(value: number, allowZero: boolean): void {
@@ -17,17 +22,40 @@ function assertTimelock(value: number, allowZero: boolean): void {
   }
 }
 
+const OP_PUSHBYTES_32 = 0x20;
+
 /** `<key> OP_CHECKSIGVERIFY` or `<key> OP_CHECKSIG`. */
-function singleKey(key: XOnlyKey, verify: boolean): Array<Uint8Array | number> {
-  return [key, verify ? opcodes.OP_CHECKSIGVERIFY : opcodes.OP_CHECKSIG];
+function singleKey(key: XOnlyKey, verify: boolean): Uint8Array {
+  const op = verify ? opcodes.OP_CHECKSIGVERIFY : opcodes.OP_CHECKSIG;
+  if (key.length !== 32) return script.compile([key, op]);
+  const out = new Uint8Array(34);
+  out[0] = OP_PUSHBYTES_32;
+  out.set(key, 1);
+  out[33] = op;
+  return out;
 }
+
+const numberPushes = new Map<number, Uint8Array>();
+
+/** The minimal push of a script number (`n` is a timelock or a threshold: at most 65535). */
+function numberPush(n: number): Uint8Array {
+  let push = numberPushes.get(n);
+  if (!push) {
+    push = script.compile([script.number.encode(n)]);
+    numberPushes.set(n, push);
+  }
+  return push;
+}
+
+// Per key list (the params' frozen covenant lists in practice), per threshold and verify flag.
+const multisigs = new WeakMap<readonly XOnlyKey[], Map<number, Uint8Array>>();
 
 /**
  * Babylon's multisig fragment. One key: a plain single-key check and the threshold is ignored
  * (vector #1). Two or more: keys sorted ascending by x-only bytes, CHECKSIG then CHECKSIGADD, then
  * the threshold and NUMEQUAL(VERIFY). Because of NUMEQUAL the quorum is exact, not a minimum.
  */
-function multiKey(keys: readonly XOnlyKey[], threshold: number, verify: boolean): Array<Uint8Array | number> {
+function multiKey(keys: readonly XOnlyKey[], threshold: number, verify: boolean): Uint8Array {
   if (keys.length === 0)
     throw new CodedError('STAKING_INVALID_ARGUMENT', 'a multisig needs at least one key');
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys.length) {
@@ -37,18 +65,28 @@ function multiKey(keys: readonly XOnlyKey[], threshold: number, verify: boolean)
     );
   }
   if (keys.length === 1) return singleKey(keys[0]!, verify);
+  const slot = threshold * 2 + (verify ? 1 : 0);
+  const known = multisigs.get(keys)?.get(slot);
+  if (known) return known;
   const sorted = sortKeys(keys);
   for (let i = 1; i < sorted.length; i++) {
     if (compareBytes(sorted[i - 1]!, sorted[i]!) === 0) {
       throw new CodedError('STAKING_DUPLICATE_KEYS', `duplicate key ${toHex(sorted[i]!)} in a multisig`);
     }
   }
-  const out: Array<Uint8Array | number> = [];
+  const chunks: Array<Uint8Array | number> = [];
   sorted.forEach((k, i) => {
-    out.push(k, i === 0 ? opcodes.OP_CHECKSIG : opcodes.OP_CHECKSIGADD);
+    chunks.push(k, i === 0 ? opcodes.OP_CHECKSIG : opcodes.OP_CHECKSIGADD);
   });
-  out.push(script.number.encode(threshold), verify ? opcodes.OP_NUMEQUALVERIFY : opcodes.OP_NUMEQUAL);
-  return out;
+  chunks.push(script.number.encode(threshold), verify ? opcodes.OP_NUMEQUALVERIFY : opcodes.OP_NUMEQUAL);
+  const fragment = script.compile(chunks);
+  let bySlot = multisigs.get(keys);
+  if (!bySlot) {
+    bySlot = new Map();
+    multisigs.set(keys, bySlot);
+  }
+  bySlot.set(slot, fragment);
+  return fragment;
 }
 
 /** Keys sorted ascending by their 32 bytes (Go bytes.Compare); the order scripts use. */
@@ -90,11 +128,11 @@ export function buildTimelockLeaf(
   allowZero = false,
 ): Uint8Array {
   assertTimelock(timelockBlocks, allowZero);
-  return script.compile([
-    ...singleKey(stakerKey, true),
-    script.number.encode(timelockBlocks),
-    opcodes.OP_CHECKSEQUENCEVERIFY,
-  ]);
+  return concatBytes(
+    singleKey(stakerKey, true),
+    numberPush(timelockBlocks),
+    Uint8Array.of(opcodes.OP_CHECKSEQUENCEVERIFY),
+  );
 }
 
 /** Unbonding leaf: `<S> OP_CHECKSIGVERIFY` ‖ covenant multisig (§2.2 item 2). */
@@ -103,7 +141,7 @@ export function buildUnbondingLeaf(
   covenantKeys: readonly XOnlyKey[],
   quorum: number,
 ): Uint8Array {
-  return script.compile([...singleKey(stakerKey, true), ...multiKey(covenantKeys, quorum, false)]);
+  return concatBytes(singleKey(stakerKey, true), multiKey(covenantKeys, quorum, false));
 }
 
 /**
@@ -116,9 +154,9 @@ export function buildSlashingLeaf(
   covenantKeys: readonly XOnlyKey[],
   quorum: number,
 ): Uint8Array {
-  return script.compile([
-    ...singleKey(stakerKey, true),
-    ...multiKey(fpKeys, 1, true),
-    ...multiKey(covenantKeys, quorum, false),
-  ]);
+  return concatBytes(
+    singleKey(stakerKey, true),
+    multiKey(fpKeys, 1, true),
+    multiKey(covenantKeys, quorum, false),
+  );
 }
