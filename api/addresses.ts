@@ -1,6 +1,6 @@
 import { address as btcAddress, crypto } from 'bitcoinjs-lib';
 import { CodedError, concatBytes, toHex, xOnlyTweakAdd } from '../common/index.ts';
-import type { BitcoinNetwork } from '../staking/index.ts';
+import { type BitcoinNetwork, taggedHash } from '../staking/index.ts';
 
 const HRP: Record<BitcoinNetwork, string> = { mainnet: 'bc', testnet: 'tb', signet: 'tb', regtest: 'bcrt' };
 
@@ -11,7 +11,7 @@ const HRP: Record<BitcoinNetwork, string> = { mainnet: 'bc', testnet: 'tb', sign
  * forms (02‖P and 03‖P: the x-only key loses the parity, and either belongs to the same owner).
  */
 export function stakerPrograms(stakerPk: Uint8Array): string[] {
-  const tweak = crypto.taggedHash('TapTweak', stakerPk);
+  const tweak = taggedHash('TapTweak', stakerPk);
   const q = xOnlyTweakAdd(stakerPk, tweak);
   const out: string[] = [];
   if (q) out.push(`p2tr:${toHex(q.xOnly)}`);
@@ -23,7 +23,7 @@ export function stakerPrograms(stakerPk: Uint8Array): string[] {
 
 /** The BIP86 taproot address of a staker key on a network. */
 export function stakerTaprootAddress(stakerPk: Uint8Array, network: BitcoinNetwork): string {
-  const q = xOnlyTweakAdd(stakerPk, crypto.taggedHash('TapTweak', stakerPk));
+  const q = xOnlyTweakAdd(stakerPk, taggedHash('TapTweak', stakerPk));
   if (!q) throw new CodedError('API_INVALID_STAKER_PK', 'the key has no taproot output key');
   return btcAddress.toBech32(q.xOnly, 1, HRP[network]);
 }

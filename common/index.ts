@@ -14,4 +14,5 @@ export {
   type SecretFileCodes,
   urlWithPasswordFile,
 } from './secrets.ts';
+export { sha256 } from './sha256.ts';
 export { startTsWorker } from './tsWorker.ts';

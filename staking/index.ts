@@ -40,6 +40,7 @@ export {
   LEAF_VERSION_TAPSCRIPT,
   NUMS_INTERNAL_KEY,
   type TaprootOutput,
+  taggedHash,
   tapBranchHash,
   tapLeafHash,
   taprootAddress,

@@ -29,6 +29,12 @@ const serverOnly: Plugin = {
       external: true,
       sideEffects: false,
     }));
+    // common/sha256.ts hashes with node:crypto; the page gets the same function from the shim.
+    b.onResolve({ filter: /^\.\/sha256\.ts$/ }, (args) =>
+      args.importer.endsWith(join('common', 'index.ts'))
+        ? { path: join(WEB, 'shims', 'sha256.ts') }
+        : undefined,
+    );
     // config.ts builds its Ajv instance at module level; without this, that call alone keeps it.
     b.onResolve({ filter: /^\.\/(config|opsServer|secrets|cli)\.ts$/ }, (args) =>
       args.importer.endsWith(join('common', 'index.ts'))

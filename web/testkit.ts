@@ -2,10 +2,11 @@
  * Test helpers for web/ (not a test file): the demo's two params versions with test covenant keys,
  * addresses of test keys, and the signers a wallet would use.
  */
-import { crypto, payments } from 'bitcoinjs-lib';
+import { payments } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { toHex } from '../common/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import { taggedHash } from '../staking/index.ts';
 import { type TestKey, testKey } from '../test/keys.ts';
 import { bitcoinjsNetwork } from './txbuild.ts';
 
@@ -69,7 +70,7 @@ export function signerOf(k: TestKey) {
 export function tweakedSignerOf(k: TestKey) {
   const pub = compressedPub(k);
   const d = pub[0] === 0x03 ? ecc.privateNegate(k.privateKey) : k.privateKey;
-  const tweaked = ecc.privateAdd(d, crypto.taggedHash('TapTweak', k.xOnly))!;
+  const tweaked = ecc.privateAdd(d, taggedHash('TapTweak', k.xOnly))!;
   return {
     publicKey: ecc.pointFromScalar(tweaked, true)!,
     signSchnorr: (hash: Uint8Array) => ecc.signSchnorr(hash, tweaked, new Uint8Array(32)),

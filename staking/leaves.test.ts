@@ -1,0 +1,90 @@
+import { crypto, opcodes, script } from 'bitcoinjs-lib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compareBytes, type XOnlyKey } from '../common/index.ts';
+import { testKey } from '../test/keys.ts';
+import { sha256 as webSha256 } from '../web/shims/sha256.ts';
+import { buildSlashingLeaf, buildTimelockLeaf, buildUnbondingLeaf, taggedHash } from './index.ts';
+
+/**
+ * The leaves are assembled from kept fragments (leaves.ts); here they must equal what compiling
+ * each whole leaf with bitcoinjs gives, whatever the keys, thresholds and locks, and whatever was
+ * asked before with the same key list.
+ */
+const multisig = (keys: readonly XOnlyKey[], k: number, verify: boolean) =>
+  keys.length === 1
+    ? [keys[0]!, verify ? opcodes.OP_CHECKSIGVERIFY : opcodes.OP_CHECKSIG]
+    : [
+        ...[...keys]
+          .sort(compareBytes)
+          .flatMap((key, i) => [key, i === 0 ? opcodes.OP_CHECKSIG : opcodes.OP_CHECKSIGADD]),
+        script.number.encode(k),
+        verify ? opcodes.OP_NUMEQUALVERIFY : opcodes.OP_NUMEQUAL,
+      ];
+const reference = {
+  timelock: (s: XOnlyKey, t: number) =>
+    script.compile([s, opcodes.OP_CHECKSIGVERIFY, script.number.encode(t), opcodes.OP_CHECKSEQUENCEVERIFY]),
+  unbonding: (s: XOnlyKey, cov: readonly XOnlyKey[], q: number) =>
+    script.compile([s, opcodes.OP_CHECKSIGVERIFY, ...multisig(cov, q, false)]),
+  slashing: (s: XOnlyKey, fps: readonly XOnlyKey[], cov: readonly XOnlyKey[], q: number) =>
+    script.compile([s, opcodes.OP_CHECKSIGVERIFY, ...multisig(fps, 1, true), ...multisig(cov, q, false)]),
+};
+
+const keys = Array.from({ length: 12 }, (_, i) => testKey(`leaves-${i}`).xOnly);
+// Key lists built once, as the params' covenant lists are, so that fragments are reused.
+const lists = [1, 2, 3, 5, 9].map((n) => Object.freeze(keys.slice(2, 2 + n)));
+
+describe('staking leaves assembled from kept fragments', () => {
+  it('equal bitcoinjs compiling the whole leaf, over keys, quorums and locks', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...lists),
+        fc.nat(),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 1 }),
+        fc.integer({ min: 1, max: 3 }),
+        (cov, q0, lock, who, nFps) => {
+          const q = 1 + (q0 % cov.length);
+          const staker = keys[who]!;
+          const fps = keys.slice(11 - nFps + 1, 12);
+          expect(buildTimelockLeaf(staker, lock, true)).toEqual(
+            new Uint8Array(reference.timelock(staker, lock)),
+          );
+          expect(buildUnbondingLeaf(staker, cov, q)).toEqual(
+            new Uint8Array(reference.unbonding(staker, cov, q)),
+          );
+          expect(buildSlashingLeaf(staker, fps, cov, q)).toEqual(
+            new Uint8Array(reference.slashing(staker, fps, cov, q)),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('still refuse a bad quorum and duplicate keys for a list whose other quorums are kept', () => {
+    const cov = lists[3]!;
+    buildUnbondingLeaf(keys[0]!, cov, 3);
+    expect(() => buildUnbondingLeaf(keys[0]!, cov, 6)).toThrow(/threshold/);
+    const dup = Object.freeze([cov[0]!, ...cov]);
+    expect(() => buildUnbondingLeaf(keys[0]!, dup, 2)).toThrowError(
+      expect.objectContaining({ code: 'STAKING_DUPLICATE_KEYS' }),
+    );
+  });
+});
+
+describe('taggedHash (node:crypto) and the page’s SHA-256 shim', () => {
+  it('agree with bitcoinjs on every tag and any data', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('TapLeaf', 'TapBranch', 'TapTweak'),
+        fc.uint8Array({ maxLength: 300 }),
+        (tag, data) => {
+          expect(new Uint8Array(taggedHash(tag, data))).toEqual(new Uint8Array(crypto.taggedHash(tag, data)));
+          expect(new Uint8Array(webSha256(data))).toEqual(new Uint8Array(crypto.sha256(data)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
