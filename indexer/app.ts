@@ -162,10 +162,11 @@ export async function startIndexer(
     },
   });
 
-  const fetchThread = new FetchThread(config.bitcoind, {
-    batch: config.bitcoind.fetch_batch_blocks,
-    concurrency: config.bitcoind.fetch_concurrency,
-  });
+  const fetchThread = new FetchThread(
+    config.bitcoind,
+    { batch: config.bitcoind.fetch_batch_blocks, concurrency: config.bitcoind.fetch_concurrency },
+    params,
+  );
   try {
     await fetchThread.start();
   } catch (e) {

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { parseGlobalParams } from '../params/index.ts';
+import { testKey, testParamsDoc } from '../test/keys.ts';
 import { FetchThread } from './fetchThread.ts';
+import { preDecideStakes } from './processor.ts';
 import { readHeader } from './rawBlock.ts';
 import { ChainKit } from './testkit/chain.ts';
 
@@ -41,6 +44,22 @@ describe('FetchThread', () => {
     try {
       expect(await takeAll(t, 101, 140)).toEqual(Array.from({ length: 40 }, (_, i) => 101 + i));
     } finally {
+      await t.close();
+    }
+  });
+
+  it('given the params, delivers each block with its staking verdicts, as made on this thread', async () => {
+    const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 120 }));
+    const t = new FetchThread(bitcoind(), { batch: 5, concurrency: 2 }, params);
+    await t.start();
+    const f = t.fetcher(115, 124);
+    try {
+      const blocks = [...(await f.take(5)), ...(await f.take(5))];
+      expect(blocks.map((b) => b.height)).toEqual(Array.from({ length: 10 }, (_, i) => 115 + i));
+      for (const b of blocks) expect(b.stakes).toEqual(preDecideStakes(params, b.height, b.raw));
+      expect(blocks.every((b) => b.stakes instanceof Map)).toBe(true);
+    } finally {
+      f.cancel();
       await t.close();
     }
   });

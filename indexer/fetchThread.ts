@@ -1,14 +1,18 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { BitcoindConnectionConfig } from '../bitcoind/index.ts';
 import { CodedError, startTsWorker } from '../common/index.ts';
+import type { GlobalParams } from '../params/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
 
 /**
  * Fetches raw blocks on a worker thread. Receiving megabytes of hex over JSON-RPC, parsing it and
  * decoding it to bytes costs about as much CPU as deciding the blocks; on its own thread it runs
- * on the other core while the main thread decides. Blocks arrive with their memory transferred
- * (no copy), at most `concurrency` batches ahead of what `take` has returned.
+ * on the other core while the main thread decides. Given the params, the worker also makes the
+ * blocks' staking verdicts, the part of deciding that needs no state (`preDecideStakes`). Blocks
+ * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
+ * `take` has returned. `take` drains every batch already posted, not only those the event loop
+ * has delivered, so that a busy main thread commits many blocks per LMDB transaction.
  *
  * `start` starts the worker (the service does, so that its start-up is the service's); a fetch
  * starts it again after it died; `close` stops it.
@@ -16,6 +20,7 @@ import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead
 export class FetchThread {
   readonly #bitcoind: BitcoindConnectionConfig;
   readonly #o: FetchAheadOptions;
+  readonly #params: GlobalParams | undefined;
   #worker: Worker | undefined;
   #port: MessagePort | undefined;
   #ready: Promise<void> | undefined;
@@ -25,9 +30,11 @@ export class FetchThread {
   #waiters = 0;
   readonly #ranges = new Map<number, RangeState>();
 
-  constructor(bitcoind: BitcoindConnectionConfig, o: FetchAheadOptions) {
+  /** With `params`, the worker also makes each block's staking verdicts (`preDecideStakes`). */
+  constructor(bitcoind: BitcoindConnectionConfig, o: FetchAheadOptions, params?: GlobalParams) {
     this.#bitcoind = bitcoind;
     this.#o = o;
+    this.#params = params;
   }
 
   /**
@@ -88,7 +95,7 @@ export class FetchThread {
     if (this.#worker) return this.#worker;
     const { port1, port2 } = new MessageChannel();
     const w = startTsWorker(new URL('./fetchThread.worker.ts', import.meta.url), {
-      workerData: { bitcoind: this.#bitcoind, port: port2 } satisfies FetchThreadData,
+      workerData: { bitcoind: this.#bitcoind, params: this.#params, port: port2 } satisfies FetchThreadData,
       transferList: [port2],
     });
     // Never what keeps the process alive: the service stops it with close().
@@ -162,6 +169,7 @@ interface RangeState {
 /** What the worker starts with: where to fetch from, and the port it answers on. */
 export interface FetchThreadData {
   readonly bitcoind: BitcoindConnectionConfig;
+  readonly params: GlobalParams | undefined;
   readonly port: MessagePort;
 }
 

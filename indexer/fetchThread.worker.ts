@@ -1,15 +1,17 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks on the port it was given, their memory transferred, never more than `concurrency`
+ * and posts each batch of raw blocks, with their staking verdicts when it has the params, on the
+ * port it was given, their memory transferred, never more than `concurrency`
  * batches ahead of what the main thread has taken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
-import { fetchAhead } from './fetchAhead.ts';
+import { type FetchedBlock, fetchAhead } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
+import { preDecideStakes } from './processor.ts';
 
-const { bitcoind, port: out } = workerData as FetchThreadData;
+const { bitcoind, params, port: out } = workerData as FetchThreadData;
 const port = parentPort!;
 const rpc = await rpcClientFromConfig(bitcoind);
 
@@ -47,7 +49,7 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
         r.wake = undefined;
       }
       if (r.cancelled) break;
-      const blocks = await fetcher.take(batch);
+      const blocks = (await fetcher.take(batch)).map(withStakes);
       if (blocks.length === 0) break;
       r.credit--;
       next = blocks.at(-1)!.height + 1;
@@ -69,5 +71,15 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
   } finally {
     fetcher.cancel();
     ranges.delete(id);
+  }
+}
+
+function withStakes(b: FetchedBlock): FetchedBlock {
+  if (!params) return b;
+  try {
+    return { ...b, stakes: preDecideStakes(params, b.height, b.raw) };
+  } catch {
+    // A block that does not parse: the main thread's own walk reports it (INDEXER_BAD_BLOCK).
+    return b;
   }
 }

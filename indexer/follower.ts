@@ -118,7 +118,7 @@ export class ChainFollower {
               throw new ChainMoved(b.height);
             }
             prevHash = b.hash;
-            inputs.push({ height: b.height, hash: b.hash, time: header.time, raw: b.raw });
+            inputs.push({ height: b.height, hash: b.hash, time: header.time, raw: b.raw, stakes: b.stakes });
           }
           const results = store.commitBlocks(inputs, (block, state) =>
             processBlock(this.#o.params, block, state),

@@ -5,7 +5,7 @@ import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '..
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { type BlockInput, computeUnconfirmedTvl, processBlock } from './processor.ts';
+import { type BlockInput, computeUnconfirmedTvl, preDecideStakes, processBlock } from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
 import { hashPrefix, MemoryState, txidPrefix } from './state.ts';
 import {
@@ -487,30 +487,64 @@ describe('raw blocks', () => {
     expect(found).toEqual([1, 2]);
   });
 
-  it('decodes only candidates, yet decides exactly as with every tx decoded', () => {
+  it('decodes only candidates, yet decides exactly as with every tx decoded, with or without verdicts made beforehand', () => {
     const s = stake({ stakingTime: 5 });
+    const tooSmall = stake({ valueSat: 1_000n });
     const noise = new Transaction();
     noise.addInput(new Uint8Array(32).fill(3), 1);
     noise.addOutput(Uint8Array.of(0x6a, 0x01, 0x00), 0n);
     const u = buildUnbonding(s, covenants);
     const blocks: Array<[number, Transaction[]]> = [
-      [120, [noise, s.tx, u.tx, stake().tx]],
+      [120, [noise, s.tx, u.tx, stake().tx, tooSmall.tx]],
       [121, [noise]],
       [126, [buildWithdrawFromUnbonding(s, u)]],
     ];
     const viaTxs = new MemoryState();
     const viaRaw = new MemoryState();
+    const viaVerdicts = new MemoryState();
     for (const [height, txs] of blocks) {
       const a = processBlock(params, { height, hash: 'x', time: 1_700_000_123, txs }, viaTxs);
       viaTxs.apply(a.writes);
       const raw = rawBlock(txs);
       const b = processBlock(params, { height, hash: 'x', time: 1_700_000_123, raw }, viaRaw);
       viaRaw.apply(b.writes);
+      const stakes = preDecideStakes(params, height, raw);
+      const c = processBlock(params, { height, hash: 'x', time: 1_700_000_123, raw, stakes }, viaVerdicts);
+      viaVerdicts.apply(c.writes);
       expect(b.events).toEqual(a.events);
+      expect(c.events).toEqual(a.events);
+      expect(c.stats).toEqual(b.stats);
       expect(b.stats.decoded).toBeLessThan(txs.length + 1);
     }
     expect(viaRaw.tvl).toBe(viaTxs.tvl);
+    expect(viaVerdicts.tvl).toBe(viaTxs.tvl);
     expect([...viaRaw.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
+    expect([...viaVerdicts.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
+    expect(viaVerdicts.tvl).toBe(100_000); // s unbonded; the other valid stake; tooSmall rejected
+  });
+
+  it('verdicts made beforehand: one per tagged tx, by position, and what decides the block', () => {
+    const valid = stake();
+    const tooSmall = stake({ valueSat: 1_000n });
+    const raw = rawBlock([valid.tx, tooSmall.tx]);
+    const stakes = preDecideStakes(params, 120, raw);
+    expect([...stakes.keys()]).toEqual([1, 2]);
+    expect(stakes.get(1)).toMatchObject({
+      kind: 'valid',
+      txid: valid.txid,
+      valueSat: 100_000,
+      stakingTime: 10,
+    });
+    expect(stakes.get(2)).toEqual({
+      kind: 'rejected',
+      txid: tooSmall.txid,
+      code: 'STAKING_VALUE_OUT_OF_RANGE',
+    });
+    expect(preDecideStakes(params, 99, raw).size).toBe(0);
+    // A position without a verdict is not staking: the processor does not decide it again.
+    const r = processBlock(params, { height: 120, hash: 'x', time: 0, raw, stakes: new Map() }, state);
+    expect(r.events).toEqual([]);
+    expect(r.stats.rejections).toEqual([]);
   });
 
   it('hashes the txid of a candidate, with or without witnesses, as bitcoinjs does', () => {

@@ -44,6 +44,83 @@ export interface BlockInput {
   readonly raw?: Uint8Array;
   /** Or the block's transactions, already decoded (every one is examined). */
   readonly txs?: readonly Transaction[];
+  /**
+   * With `raw`: the staking verdicts of its tagged transactions, by position in the block, made
+   * beforehand (`preDecideStakes`, on the fetch thread). A position absent is not staking.
+   */
+  readonly stakes?: ReadonlyMap<number, StakeVerdict>;
+}
+
+/**
+ * What the staking rules say of a transaction, before any state is known: the whole staking
+ * check (parse, staking output rebuilt and compared, ranges) is a function of the transaction, the
+ * params and the height alone. Only what the processor needs, so that it crosses threads cheaply.
+ */
+export type StakeVerdict =
+  | {
+      readonly kind: 'valid';
+      readonly txid: string;
+      readonly valueSat: number;
+      readonly stakingOutputIndex: number;
+      readonly stakerKeyHex: string;
+      readonly fpKeyHex: string;
+      readonly stakingTime: number;
+    }
+  | { readonly kind: 'rejected'; readonly txid: string; readonly code: string }
+  | { readonly kind: 'not-staking' };
+
+function stakeVerdict(
+  tx: Transaction,
+  params: GlobalParams,
+  height: number,
+  txid: () => string,
+): StakeVerdict {
+  const c = classifyStakingTx(tx, params, height);
+  switch (c.kind) {
+    case 'valid':
+      return {
+        kind: 'valid',
+        txid: txid(),
+        valueSat: Number(c.data.valueSat),
+        stakingOutputIndex: c.data.stakingOutputIndex,
+        stakerKeyHex: toHex(c.data.stakerKey),
+        fpKeyHex: toHex(c.data.fpKey),
+        stakingTime: c.data.stakingTime,
+      };
+    case 'invalid':
+    case 'malformed':
+      return { kind: 'rejected', txid: txid(), code: c.code };
+    case 'not-staking':
+      return c;
+  }
+}
+
+/**
+ * The staking verdicts of a serialized block's tagged transactions (see `BlockInput.stakes`), by
+ * position. The costly part of deciding a block that needs no state, so the fetch thread does it
+ * while the main thread decides earlier blocks. A transaction that fails to decode gets no verdict
+ * (the processor counts it as it does any undecodable candidate).
+ * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
+ */
+export function preDecideStakes(
+  params: GlobalParams,
+  height: number,
+  raw: Uint8Array,
+): Map<number, StakeVerdict> {
+  const out = new Map<number, StakeVerdict>();
+  const tag = selectParamsForHeight(params, height)?.tag;
+  if (!tag) return out;
+  for (const c of scanBlock(raw, { tag, mayTrack: () => false })) {
+    let tx: Transaction;
+    try {
+      tx = Transaction.fromBuffer(c.bytes);
+    } catch {
+      continue;
+    }
+    const v = stakeVerdict(tx, params, height, () => candidateTxid(c));
+    if (v.kind !== 'not-staking') out.set(c.index, v);
+  }
+  return out;
 }
 
 /** Why a transaction was not accepted, for metrics (`tx_type` as the reference's si_invalid_txs_counter). */
@@ -154,24 +231,31 @@ class Overlay implements StateReader {
   }
 }
 
-/** A transaction worth deciding on, with its bytes (for the events' tx hex) and its txid, computed once. */
+/**
+ * A transaction worth deciding on, with its bytes (for the events' tx hex), its txid, computed
+ * once, and its staking verdict when one was made beforehand.
+ */
 interface BlockTx {
   readonly tx: Transaction;
   readonly bytes: Uint8Array | undefined;
+  readonly stake: StakeVerdict | undefined;
   id(): string;
 }
 
-function blockTx(tx: Transaction, candidate: CandidateTx | undefined): BlockTx {
-  let txid: string | undefined;
+function blockTx(tx: Transaction, candidate: CandidateTx | undefined, stake?: StakeVerdict): BlockTx {
+  let txid = stake?.kind === 'not-staking' ? undefined : stake?.txid;
   return {
     tx,
     bytes: candidate?.bytes,
+    stake,
     id() {
       txid ??= candidate ? candidateTxid(candidate) : tx.getId();
       return txid;
     },
   };
 }
+
+const NOT_STAKING: StakeVerdict = { kind: 'not-staking' };
 
 /** The transactions of a block worth decoding. */
 function* blockTxs(
@@ -205,7 +289,7 @@ function* blockTxs(
       stats.failures++;
       continue;
     }
-    yield blockTx(tx, c);
+    yield blockTx(tx, c, block.stakes && (block.stakes.get(c.index) ?? NOT_STAKING));
   }
 }
 
@@ -360,53 +444,52 @@ function processTx(
   params: GlobalParams,
   st: Overlay,
   version: ParamsVersion | undefined,
-  { tx, bytes, id }: BlockTx,
+  { tx, bytes, stake, id }: BlockTx,
   block: BlockInput,
   events: UnsequencedEvent[],
   stats: BlockStats,
 ): void {
   const h = block.height;
-  const c = classifyStakingTx(tx, params, h);
+  const c = stake ?? stakeVerdict(tx, params, h, id);
   if (c.kind === 'valid' && version) {
-    const stakingTxid = id();
+    const stakingTxid = c.txid;
     if (!st.delegation(stakingTxid)) {
-      const valueSat = Number(c.data.valueSat);
       const overflow = isOverflow(version, h, st.confirmedTvl());
       st.putDelegation({
         stakingTxid,
-        stakingOutputIndex: c.data.stakingOutputIndex,
-        valueSat,
-        stakerKeyHex: toHex(c.data.stakerKey),
-        fpKeyHex: toHex(c.data.fpKey),
-        stakingTime: c.data.stakingTime,
+        stakingOutputIndex: c.stakingOutputIndex,
+        valueSat: c.valueSat,
+        stakerKeyHex: c.stakerKeyHex,
+        fpKeyHex: c.fpKeyHex,
+        stakingTime: c.stakingTime,
         inclusionHeight: h,
         paramsVersion: version.version,
         isOverflow: overflow,
         state: 'active',
       });
-      st.track(stakingOutpointKey(stakingTxid, c.data.stakingOutputIndex), stakingTxid);
-      st.addExpiry({ height: h + c.data.stakingTime, stakingTxid, type: 'active' });
-      if (!overflow) st.setTvl(st.confirmedTvl() + valueSat);
+      st.track(stakingOutpointKey(stakingTxid, c.stakingOutputIndex), stakingTxid);
+      st.addExpiry({ height: h + c.stakingTime, stakingTxid, type: 'active' });
+      if (!overflow) st.setTvl(st.confirmedTvl() + c.valueSat);
       if (overflow) stats.staking.overflow++;
       else stats.staking.active++;
       const ev: Omit<ActiveStakingEvent, 'sequence'> = {
         event_type: 1,
         event_id: `${stakingTxid}:active`,
         staking_tx_hash_hex: stakingTxid,
-        staker_pk_hex: toHex(c.data.stakerKey),
-        finality_provider_pk_hex: toHex(c.data.fpKey),
-        staking_value: valueSat,
+        staker_pk_hex: c.stakerKeyHex,
+        finality_provider_pk_hex: c.fpKeyHex,
+        staking_value: c.valueSat,
         staking_start_height: h,
         staking_start_timestamp: block.time,
-        staking_timelock: c.data.stakingTime,
-        staking_output_index: c.data.stakingOutputIndex,
+        staking_timelock: c.stakingTime,
+        staking_output_index: c.stakingOutputIndex,
         staking_tx_hex: txHex(tx, bytes),
         is_overflow: overflow,
       };
       events.push(ev);
     }
-  } else if (c.kind === 'invalid' || c.kind === 'malformed') {
-    stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: id() });
+  } else if (c.kind === 'rejected') {
+    stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: c.txid });
   }
 
   // A tx can be a staking tx and a spend of older stakes at once: always look at the inputs.
@@ -562,18 +645,18 @@ export function computeUnconfirmedTvl(
     const h = block.height;
     const version = selectParamsForHeight(params, h);
     const stats = emptyStats();
-    for (const { tx, id } of blockTxs(block, version?.tag, st, stats)) {
-      const c = classifyStakingTx(tx, params, h);
+    for (const { tx, stake, id } of blockTxs(block, version?.tag, st, stats)) {
+      const c = stake ?? stakeVerdict(tx, params, h, id);
       if (c.kind === 'valid' && version) {
-        const stakingTxid = id();
+        const stakingTxid = c.txid;
         if (!st.delegation(stakingTxid) && !windowStakes.has(stakingTxid)) {
           const d: Delegation = {
             stakingTxid,
-            stakingOutputIndex: c.data.stakingOutputIndex,
-            valueSat: Number(c.data.valueSat),
-            stakerKeyHex: toHex(c.data.stakerKey),
-            fpKeyHex: toHex(c.data.fpKey),
-            stakingTime: c.data.stakingTime,
+            stakingOutputIndex: c.stakingOutputIndex,
+            valueSat: c.valueSat,
+            stakerKeyHex: c.stakerKeyHex,
+            fpKeyHex: c.fpKeyHex,
+            stakingTime: c.stakingTime,
             inclusionHeight: h,
             paramsVersion: version.version,
             isOverflow: false,
@@ -583,11 +666,11 @@ export function computeUnconfirmedTvl(
           st.track(stakingOutpointKey(stakingTxid, d.stakingOutputIndex), stakingTxid);
           delta += d.valueSat;
         }
-      } else if (c.kind === 'invalid' || c.kind === 'malformed') {
+      } else if (c.kind === 'rejected') {
         rejections.push({
           txType: 'unconfirmed_staking_transaction',
           reason: c.code,
-          txid: id(),
+          txid: c.txid,
           blockHash: block.hash,
         });
       }
