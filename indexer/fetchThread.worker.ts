@@ -1,8 +1,8 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
  * and posts each batch of raw blocks, with their staking verdicts when it has the params, on the
- * port it was given, their memory transferred, never more than `concurrency`
- * batches ahead of what the main thread has taken.
+ * port it was given, their memory transferred, never more than `concurrency` batches ahead of
+ * what the main thread has taken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
