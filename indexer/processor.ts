@@ -257,6 +257,27 @@ function blockTx(tx: Transaction, candidate: CandidateTx | undefined, stake?: St
 
 const NOT_STAKING: StakeVerdict = { kind: 'not-staking' };
 
+/** The active delegation a valid stake at `height` creates. */
+function delegationOf(
+  c: Extract<StakeVerdict, { kind: 'valid' }>,
+  height: number,
+  version: ParamsVersion,
+  isOverflow: boolean,
+): Delegation {
+  return {
+    stakingTxid: c.txid,
+    stakingOutputIndex: c.stakingOutputIndex,
+    valueSat: c.valueSat,
+    stakerKeyHex: c.stakerKeyHex,
+    fpKeyHex: c.fpKeyHex,
+    stakingTime: c.stakingTime,
+    inclusionHeight: height,
+    paramsVersion: version.version,
+    isOverflow,
+    state: 'active',
+  };
+}
+
 /** The transactions of a block worth decoding. */
 function* blockTxs(
   block: BlockInput,
@@ -455,18 +476,7 @@ function processTx(
     const stakingTxid = c.txid;
     if (!st.delegation(stakingTxid)) {
       const overflow = isOverflow(version, h, st.confirmedTvl());
-      st.putDelegation({
-        stakingTxid,
-        stakingOutputIndex: c.stakingOutputIndex,
-        valueSat: c.valueSat,
-        stakerKeyHex: c.stakerKeyHex,
-        fpKeyHex: c.fpKeyHex,
-        stakingTime: c.stakingTime,
-        inclusionHeight: h,
-        paramsVersion: version.version,
-        isOverflow: overflow,
-        state: 'active',
-      });
+      st.putDelegation(delegationOf(c, h, version, overflow));
       st.track(stakingOutpointKey(stakingTxid, c.stakingOutputIndex), stakingTxid);
       st.addExpiry({ height: h + c.stakingTime, stakingTxid, type: 'active' });
       if (!overflow) st.setTvl(st.confirmedTvl() + c.valueSat);
@@ -510,6 +520,42 @@ function processTx(
   });
 }
 
+/**
+ * The delegation whose tracked output (`key`) an input spends, with its spend rules. The output is
+ * untracked whatever the spend turns out to be: it can never be spent again.
+ */
+function spentDelegation(
+  params: GlobalParams,
+  st: Overlay,
+  stakingTxid: string,
+  key: string,
+): { readonly d: Delegation; readonly e: SpendRules } | undefined {
+  st.untrack(key);
+  const d = st.delegation(stakingTxid);
+  const e = d && expectationOf(d, params);
+  return d && e ? { d, e } : undefined;
+}
+
+/** Delegation `d` withdrawn by tx `txid` at height `h`, from its staking or its unbonding output. */
+function withdraw(
+  st: Overlay,
+  d: Delegation,
+  h: number,
+  txid: string,
+  from: 'staking' | 'unbonding',
+  events: UnsequencedEvent[],
+): void {
+  st.putDelegation({ ...d, state: 'withdrawn' });
+  events.push({
+    event_type: 3,
+    event_id: `${d.stakingTxid}:withdraw`,
+    staking_tx_hash_hex: d.stakingTxid,
+    withdraw_tx_hash_hex: txid,
+    withdraw_tx_btc_height: h,
+    withdraw_from: from,
+  });
+}
+
 function spendOfStakingOutput(
   params: GlobalParams,
   st: Overlay,
@@ -524,11 +570,9 @@ function spendOfStakingOutput(
   events: UnsequencedEvent[],
   stats: BlockStats,
 ): void {
-  // The output is spent whatever the spend turns out to be: it can never be spent again.
-  st.untrack(key);
-  const d = st.delegation(stakingTxid);
-  const e = d && expectationOf(d, params);
-  if (!d || !e) return;
+  const spent = spentDelegation(params, st, stakingTxid, key);
+  if (!spent) return;
+  const { d, e } = spent;
   const spend = classifyStakingOutputSpend(tx, inputIndex, e.exp, e.stakingTimelockLeaf);
   switch (spend.kind) {
     case 'unbonding': {
@@ -560,16 +604,8 @@ function spendOfStakingOutput(
       return;
     }
     case 'withdraw':
-      st.putDelegation({ ...d, state: 'withdrawn' });
+      withdraw(st, d, h, id(), 'staking', events);
       stats.withdrawFromStaking++;
-      events.push({
-        event_type: 3,
-        event_id: `${stakingTxid}:withdraw`,
-        staking_tx_hash_hex: stakingTxid,
-        withdraw_tx_hash_hex: id(),
-        withdraw_tx_btc_height: h,
-        withdraw_from: 'staking',
-      });
       return;
     case 'invalid-unbonding':
       stats.rejections.push({ txType: 'confirmed_unbonding_transactions', reason: spend.code, txid: id() });
@@ -596,21 +632,11 @@ function spendOfUnbondingOutput(
   events: UnsequencedEvent[],
   stats: BlockStats,
 ): void {
-  st.untrack(key);
-  const d = st.delegation(stakingTxid);
-  const e = d && expectationOf(d, params);
-  if (!d || !e) return;
-  if (isUnbondingTimelockWithdraw(tx, inputIndex, e.unbondingTimelockLeaf)) {
-    st.putDelegation({ ...d, state: 'withdrawn' });
+  const spent = spentDelegation(params, st, stakingTxid, key);
+  if (!spent) return;
+  if (isUnbondingTimelockWithdraw(tx, inputIndex, spent.e.unbondingTimelockLeaf)) {
+    withdraw(st, spent.d, h, id(), 'unbonding', events);
     stats.withdrawFromUnbonding++;
-    events.push({
-      event_type: 3,
-      event_id: `${stakingTxid}:withdraw`,
-      staking_tx_hash_hex: stakingTxid,
-      withdraw_tx_hash_hex: id(),
-      withdraw_tx_btc_height: h,
-      withdraw_from: 'unbonding',
-    });
   } else {
     stats.rejections.push({
       txType: 'confirmed_withdraw_unbonding_transactions',
@@ -650,18 +676,7 @@ export function computeUnconfirmedTvl(
       if (c.kind === 'valid' && version) {
         const stakingTxid = c.txid;
         if (!st.delegation(stakingTxid) && !windowStakes.has(stakingTxid)) {
-          const d: Delegation = {
-            stakingTxid,
-            stakingOutputIndex: c.stakingOutputIndex,
-            valueSat: c.valueSat,
-            stakerKeyHex: c.stakerKeyHex,
-            fpKeyHex: c.fpKeyHex,
-            stakingTime: c.stakingTime,
-            inclusionHeight: h,
-            paramsVersion: version.version,
-            isOverflow: false,
-            state: 'active',
-          };
+          const d = delegationOf(c, h, version, false);
           windowStakes.set(stakingTxid, d);
           st.track(stakingOutpointKey(stakingTxid, d.stakingOutputIndex), stakingTxid);
           delta += d.valueSat;
