@@ -1,5 +1,4 @@
-import { createHash, hash } from 'node:crypto';
-import { CodedError, toHex } from '../common/index.ts';
+import { CodedError, sha256, toHex } from '../common/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 
 /**
@@ -46,7 +45,7 @@ export function candidateTxid(c: CandidateTx): string {
   const witnessFree = segwit
     ? Buffer.concat([b.subarray(0, 4), b.subarray(c.bodyStart, c.bodyEnd), b.subarray(b.length - 4)])
     : b;
-  return toHex(hash('sha256', hash('sha256', witnessFree, 'buffer'), 'buffer').reverse());
+  return toHex(sha256(sha256(witnessFree)).reverse());
 }
 
 export interface ScanFilter {
@@ -66,8 +65,7 @@ function malformed(why: string): CodedError<IndexerErrorCode> {
 /** Reads the 80-byte header. @throws {CodedError} INDEXER_BAD_BLOCK */
 export function readHeader(raw: Uint8Array): BlockHeaderInfo {
   if (raw.length < 81) throw malformed('shorter than a header');
-  const d1 = createHash('sha256').update(raw.subarray(0, 80)).digest();
-  const hash = createHash('sha256').update(d1).digest().reverse();
+  const hash = sha256(sha256(raw.subarray(0, 80))).reverse();
   const prev = Uint8Array.from(raw.subarray(4, 36)).reverse();
   const time = (raw[68]! | (raw[69]! << 8) | (raw[70]! << 16) | (raw[71]! << 24)) >>> 0;
   return { hashHex: toHex(hash), prevHashHex: toHex(prev), time };
