@@ -66,7 +66,8 @@ function multiKey(keys: readonly XOnlyKey[], threshold: number, verify: boolean)
   }
   if (keys.length === 1) return singleKey(keys[0]!, verify);
   const slot = threshold * 2 + (verify ? 1 : 0);
-  const known = multisigs.get(keys)?.get(slot);
+  let bySlot = multisigs.get(keys);
+  const known = bySlot?.get(slot);
   if (known) return known;
   const sorted = sortKeys(keys);
   for (let i = 1; i < sorted.length; i++) {
@@ -80,7 +81,6 @@ function multiKey(keys: readonly XOnlyKey[], threshold: number, verify: boolean)
   });
   chunks.push(script.number.encode(threshold), verify ? opcodes.OP_NUMEQUALVERIFY : opcodes.OP_NUMEQUAL);
   const fragment = script.compile(chunks);
-  let bySlot = multisigs.get(keys);
   if (!bySlot) {
     bySlot = new Map();
     multisigs.set(keys, bySlot);
