@@ -1,4 +1,6 @@
+import { opcodes } from 'bitcoinjs-lib';
 import { CodedError, sha256, toHex } from '../common/index.ts';
+import { V0_OP_RETURN_SCRIPT_BYTES } from '../staking/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 
 /**
@@ -11,8 +13,7 @@ import type { IndexerErrorCode } from './errors.ts';
  * handed on, as the subarray of their bytes, for a full decode.
  */
 
-const OP_RETURN = 0x6a;
-const V0_OP_RETURN_SCRIPT_BYTES = 73;
+const OP_RETURN = opcodes.OP_RETURN;
 
 export interface BlockHeaderInfo {
   /** Block hash, display order hex (double SHA-256 of the 80-byte header, reversed). */

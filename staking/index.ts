@@ -14,7 +14,12 @@ export {
   buildUnbondingLeaf,
   sortKeys,
 } from './leaves.ts';
-export { buildV0OpReturn, decodeV0OpReturn, type V0OpReturnData } from './opReturn.ts';
+export {
+  buildV0OpReturn,
+  decodeV0OpReturn,
+  V0_OP_RETURN_SCRIPT_BYTES,
+  type V0OpReturnData,
+} from './opReturn.ts';
 export {
   buildTimelockWithdrawTx,
   classifyStakingOutputSpend,
