@@ -1,4 +1,5 @@
 import { CodedError, readSecretText } from '../common/index.ts';
+import { RestClient } from './restClient.ts';
 import { RpcClient } from './rpcClient.ts';
 
 /** The `[bitcoind]` table every service shares: where the node is and how to authenticate. */
@@ -38,5 +39,18 @@ export async function rpcClientFromConfig(c: BitcoindConnectionConfig): Promise<
           password: c.password_file ? await readSecretText(c.password_file, 'bitcoind password file') : '',
         }
       : {}),
+  });
+}
+
+/**
+ * The REST client of a `[bitcoind]` table: the same host and port (REST is unauthenticated, so no
+ * credential is read or sent).
+ * @throws {CodedError} RPC_BAD_OPTIONS
+ */
+export function restClientFromConfig(c: BitcoindConnectionConfig, connections?: number): RestClient {
+  return new RestClient({
+    url: c.url,
+    timeoutMs: c.timeout_ms,
+    ...(connections !== undefined ? { connections } : {}),
   });
 }

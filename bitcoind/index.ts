@@ -2,6 +2,7 @@ export { btcToSat, MAX_MONEY_SAT, satToBtc } from './amount.ts';
 export {
   BITCOIND_CONNECTION_PROPERTIES,
   type BitcoindConnectionConfig,
+  restClientFromConfig,
   rpcClientFromConfig,
 } from './config.ts';
 export { BITCOIND_ERRORS, type BitcoindErrorCode } from './errors.ts';
@@ -13,6 +14,7 @@ export {
   type RegtestNodeOptions,
   startRegtestNode,
 } from './regtest.ts';
+export { RestClient, type RestClientOptions } from './restClient.ts';
 export {
   type BatchEntry,
   type RpcCall,

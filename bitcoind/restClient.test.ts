@@ -1,0 +1,303 @@
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CodedError, isCodedError } from '../common/index.ts';
+import { RestClient } from './restClient.ts';
+
+/**
+ * The REST client against a scripted stand-in for bitcoind's HTTP server on a loopback port: the
+ * server reads pipelined GET requests and `answer` writes whatever bytes a test needs, in chunks
+ * it chooses, so framing, errors and timeouts can be checked byte by byte.
+ */
+type Answer = (path: string, socket: Socket) => void;
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
+});
+
+async function fakeNode(
+  answer: Answer,
+): Promise<{ url: string; paths: string[]; connections: () => number }> {
+  const paths: string[] = [];
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buffered = '';
+    socket.on('data', (d) => {
+      buffered += d.toString('latin1');
+      for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+        const path = buffered.slice(0, end).split(' ')[1]!;
+        buffered = buffered.slice(end + 4);
+        paths.push(path);
+        answer(path, socket);
+      }
+    });
+  });
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    for (const s of sockets) s.destroy();
+    return close(cb);
+  }) as typeof server.close;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    connections: () => connections,
+  };
+}
+
+const response = (status: number, body: Uint8Array | string, extra = ''): Buffer => {
+  const b = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body);
+  return Buffer.concat([
+    Buffer.from(
+      `HTTP/1.1 ${status} X\r\nContent-Type: application/octet-stream\r\n${extra}Content-Length: ${b.length}\r\n\r\n`,
+    ),
+    b,
+  ]);
+};
+
+const hashOf = (i: number) => i.toString(16).padStart(64, '0');
+
+async function rejection(p: Promise<unknown>): Promise<CodedError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isCodedError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('RestClient', () => {
+  it('matches pipelined answers to their requests in order, however the bytes are split', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }),
+        async (bodies, cuts) => {
+          // All answers are written once every request has arrived, cut at the given sizes.
+          let wire: Buffer[] = [];
+          const node = await fakeNode((path, socket) => {
+            const i = Number.parseInt(path.slice('/rest/block/'.length, -'.bin'.length), 16);
+            wire.push(response(200, bodies[i]!));
+            if (wire.length < bodies.length) return;
+            const all = Buffer.concat(wire);
+            wire = [];
+            let off = 0;
+            for (let k = 0; off < all.length; k++) {
+              const n = cuts[k % cuts.length]!;
+              socket.write(all.subarray(off, off + n));
+              off += n;
+            }
+          });
+          const rest = new RestClient({ url: node.url, connections: 1 });
+          try {
+            const got = await rest.blocks(bodies.map((_, i) => hashOf(i)));
+            expect(got.map((b) => Buffer.from(b).toString('hex'))).toEqual(
+              bodies.map((b) => Buffer.from(b).toString('hex')),
+            );
+            for (const b of got) expect(b.byteLength).toBe(b.buffer.byteLength); // owns its memory
+          } finally {
+            rest.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('asks for hashes by height and blocks by hash on the paths bitcoind serves', async () => {
+    const block = randomBytes(1000);
+    const node = await fakeNode((path, socket) => {
+      if (path.startsWith('/rest/blockhashbyheight/')) socket.write(response(200, `${hashOf(7)}\n`));
+      else socket.write(response(200, block));
+    });
+    const rest = new RestClient({ url: node.url });
+    try {
+      expect(await rest.blockHashes([5, 6])).toEqual([hashOf(7), hashOf(7)]);
+      expect(Buffer.from((await rest.blocks([hashOf(9)]))[0]!).equals(block)).toBe(true);
+      expect(node.paths).toEqual([
+        '/rest/blockhashbyheight/5.hex',
+        '/rest/blockhashbyheight/6.hex',
+        `/rest/block/${hashOf(9)}.bin`,
+      ]);
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('reports an HTTP error with the node’s message, and keeps the connection for the next call', async () => {
+    const node = await fakeNode((path, socket) => {
+      if (path.includes(hashOf(1))) socket.write(response(404, `${hashOf(1)} not found`));
+      else socket.write(response(200, 'ok'));
+    });
+    const rest = new RestClient({ url: node.url, connections: 1 });
+    try {
+      const e = await rejection(rest.blocks([hashOf(0), hashOf(1), hashOf(2)]));
+      expect(e.code).toBe('RPC_HTTP');
+      expect(e.details).toMatchObject({ status: 404, path: `/rest/block/${hashOf(1)}.bin` });
+      expect(e.message).toContain('not found');
+      expect((await rest.blocks([hashOf(3)]))[0]!.byteLength).toBe(2);
+      expect(node.connections()).toBe(1);
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('says REST is off when every path is 404 with no message, and hints at -rest=1', async () => {
+    const node = await fakeNode((_path, socket) => socket.write(response(404, '')));
+    const rest = new RestClient({ url: node.url });
+    try {
+      expect(await rest.available()).toBe(false);
+      const e = await rejection(rest.blocks([hashOf(1)]));
+      expect(e.code).toBe('RPC_HTTP');
+      expect(e.message).toContain('-rest=1');
+    } finally {
+      rest.close();
+    }
+    const on = await fakeNode((_path, socket) => socket.write(response(200, '{"chain":"regtest"}')));
+    const rest2 = new RestClient({ url: on.url });
+    try {
+      expect(await rest2.available()).toBe(true);
+      expect(on.paths).toEqual(['/rest/chaininfo.json']);
+    } finally {
+      rest2.close();
+    }
+  });
+
+  it.each([
+    ['no Content-Length', Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\nabc'), /no Content-Length/],
+    [
+      'a chunked body',
+      Buffer.from(
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      ),
+      /transfer encoding/,
+    ],
+    [
+      'a body larger than any block',
+      Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 4000001\r\n\r\n'),
+      /exceeds any block/,
+    ],
+    ['no status line', Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'), /status line/],
+    ['an endless header', Buffer.alloc(9000, 0x41), /header is too long/],
+  ])('refuses %s as RPC_BAD_RESPONSE, failing the call, and starts afresh', async (_what, bytes, message) => {
+    let first = true;
+    const node = await fakeNode((_path, socket) => {
+      socket.write(first ? bytes : response(200, 'fine'));
+      first = false;
+    });
+    const rest = new RestClient({ url: node.url, connections: 1 });
+    try {
+      const e = await rejection(rest.blocks([hashOf(1)]));
+      expect(e.code).toBe('RPC_BAD_RESPONSE');
+      expect(e.message).toMatch(message);
+      expect(Buffer.from((await rest.blocks([hashOf(2)]))[0]!).toString()).toBe('fine');
+      expect(node.connections()).toBe(2);
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('fails the calls on a connection the node closes mid-body, then opens a new one', async () => {
+    let first = true;
+    const node = await fakeNode((_path, socket) => {
+      if (first) {
+        first = false;
+        socket.end(response(200, randomBytes(100)).subarray(0, 80));
+      } else socket.write(response(200, 'again'));
+    });
+    const rest = new RestClient({ url: node.url, connections: 1 });
+    try {
+      const e = await rejection(rest.blocks([hashOf(1), hashOf(2)]));
+      expect(e.code).toBe('RPC_UNREACHABLE');
+      expect(Buffer.from((await rest.blocks([hashOf(3)]))[0]!).toString()).toBe('again');
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('times out a call the node does not answer', async () => {
+    const node = await fakeNode(() => undefined);
+    const rest = new RestClient({ url: node.url, timeoutMs: 150 });
+    try {
+      const e = await rejection(rest.blockHashes([1]));
+      expect(e.code).toBe('RPC_TIMEOUT');
+      expect(e.details).toMatchObject({ timeoutMs: 150 });
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('reports a refused connection as RPC_UNREACHABLE', async () => {
+    const node = await fakeNode(() => undefined);
+    const port = Number(new URL(node.url).port);
+    await new Promise<void>((r) => servers.pop()!.close(() => r()));
+    const rest = new RestClient({ url: `http://127.0.0.1:${port}` });
+    const e = await rejection(rest.blocks([hashOf(1)]));
+    expect(e.code).toBe('RPC_UNREACHABLE');
+    expect(e.details).toMatchObject({ errno: 'ECONNREFUSED' });
+  });
+
+  it('drops a connection that sends an answer nobody asked for', async () => {
+    const node = await fakeNode((_path, socket) =>
+      socket.write(Buffer.concat([response(200, 'a'), response(200, 'b')])),
+    );
+    const rest = new RestClient({ url: node.url, connections: 1 });
+    try {
+      expect(Buffer.from((await rest.blocks([hashOf(1)]))[0]!).toString()).toBe('a');
+      // The extra answer made the first connection untrustworthy: the next call needs a new one.
+      expect(Buffer.from((await rest.blocks([hashOf(2)]))[0]!).toString()).toBe('a');
+      expect(node.connections()).toBe(2);
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('spreads concurrent calls over at most `connections` connections', async () => {
+    const node = await fakeNode((_path, socket) => setTimeout(() => socket.write(response(200, 'x')), 20));
+    const rest = new RestClient({ url: node.url, connections: 3 });
+    try {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => rest.blocks([hashOf(i)])));
+      expect(node.connections()).toBe(3);
+      expect(node.paths).toHaveLength(8);
+    } finally {
+      rest.close();
+    }
+  });
+
+  it('checks its options and arguments before sending anything', async () => {
+    for (const [o, field] of [
+      [{ url: 'ftp://127.0.0.1:1' }, 'url'],
+      [{ url: 'not a url' }, 'url'],
+      [{ url: 'http://127.0.0.1:1', timeoutMs: 0 }, 'timeoutMs'],
+      [{ url: 'http://127.0.0.1:1', connections: 0 }, 'connections'],
+    ] as const) {
+      let e: unknown;
+      try {
+        new RestClient(o);
+      } catch (err) {
+        e = err;
+      }
+      expect(isCodedError(e, 'RPC_BAD_OPTIONS') && e.details?.field).toBe(field);
+    }
+    const node = await fakeNode(() => undefined);
+    const rest = new RestClient({ url: node.url });
+    try {
+      expect((await rejection(rest.blocks(['../../etc/passwd']))).code).toBe('RPC_BAD_OPTIONS');
+      expect((await rejection(rest.blockHashes([-1]))).code).toBe('RPC_BAD_OPTIONS');
+      expect((await rejection(rest.blockHashes([1.5]))).code).toBe('RPC_BAD_OPTIONS');
+      expect(node.paths).toEqual([]);
+      expect(JSON.stringify(new RestClient({ url: 'http://user:pw@127.0.0.1:1' }))).not.toContain('pw');
+    } finally {
+      rest.close();
+    }
+  });
+});
