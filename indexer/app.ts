@@ -32,6 +32,8 @@ export interface IndexerStatus {
   readonly outboxDepth: number;
   readonly brokerConnected: boolean;
   readonly lastPollOk: boolean;
+  /** The interface raw blocks were last fetched over; absent before the first fetch. */
+  readonly fetchVia?: 'rest' | 'rpc';
 }
 
 export interface RunningIndexer {
@@ -164,7 +166,21 @@ export async function startIndexer(
 
   const fetchThread = new FetchThread(
     config.bitcoind,
-    { batch: config.bitcoind.fetch_batch_blocks, concurrency: config.bitcoind.fetch_concurrency },
+    {
+      batch: config.bitcoind.fetch_batch_blocks,
+      concurrency: config.bitcoind.fetch_concurrency,
+      via: config.bitcoind.fetch_via,
+      onSource(via) {
+        metrics.fetchVia.set({ via }, 1);
+        metrics.fetchVia.set({ via: via === 'rest' ? 'rpc' : 'rest' }, 0);
+        if (via === 'rest') log.info("fetching raw blocks over the node's REST interface");
+        else if (config.bitcoind.fetch_via === 'auto') {
+          log.info(
+            'fetching raw blocks over JSON-RPC: the node does not serve REST (starting it with -rest=1 makes a sync several times cheaper for both)',
+          );
+        } else log.info('fetching raw blocks over JSON-RPC (bitcoind.fetch_via = "rpc")');
+      },
+    },
     params,
   );
   try {
@@ -264,6 +280,7 @@ export async function startIndexer(
       outboxDepth: store.outboxDepth(),
       brokerConnected: relay.connected,
       lastPollOk,
+      ...(fetchThread.via ? { fetchVia: fetchThread.via } : {}),
     };
   };
 

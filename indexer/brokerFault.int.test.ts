@@ -69,6 +69,8 @@ describe('broker faults', () => {
         await got.waitForTip(tip, 60_000);
         const after = indexer.status();
         expect(after.brokerConnected).toBe(true);
+        // This node does not serve REST: `auto` fell back to JSON-RPC.
+        expect(after.fetchVia).toBe('rpc');
 
         // The same chain through an indexer that never saw a fault.
         const ref = await testSetup(node, broker.url, paramsDoc);

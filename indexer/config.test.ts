@@ -31,6 +31,7 @@ describe('indexer configuration', () => {
       poll_interval_ms: 5000,
       fetch_batch_blocks: 16,
       fetch_concurrency: 8,
+      fetch_via: 'auto',
       timeout_ms: 30000,
     });
     expect(c.store.commit_max_blocks).toBe(200);
@@ -50,7 +51,9 @@ describe('indexer configuration', () => {
       INDEXER__BITCOIND__POLL_INTERVAL_MS: '250',
       INDEXER__RABBITMQ__PREFIX: 'staging.',
       INDEXER__RABBITMQ__REFERENCE_QUEUES: 'true',
+      INDEXER__BITCOIND__FETCH_VIA: 'rpc',
     });
+    expect(c.bitcoind.fetch_via).toBe('rpc');
     expect(c.bitcoind.poll_interval_ms).toBe(250);
     expect(c.rabbitmq.prefix).toBe('staging.');
     expect(c.rabbitmq.reference_queues).toBe(true);
@@ -61,6 +64,7 @@ describe('indexer configuration', () => {
     ['a missing section', minimal.replace(/\[store\][^[]*/, ''), /store/],
     ['a non-AMQP broker url', minimal.replace('amqp://', 'http://'), /rabbitmq.url/],
     ['an unknown queue type', `${minimal}queue_type = "stream"\n`, /queue_type/],
+    ['an unknown fetch interface', minimal.replace('[params]', 'fetch_via = "zmq"\n[params]'), /fetch_via/],
   ])('refuses %s', (_what, text, message) => {
     expect(() => loadIndexerConfig(file(text), {})).toThrow(message);
   });

@@ -1,6 +1,7 @@
 import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
 import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
+import type { FetchVia } from './fetchThread.ts';
 
 /** The indexer's configuration: one TOML file plus `INDEXER__SECTION__KEY` environment overrides. */
 export interface IndexerConfig {
@@ -8,6 +9,7 @@ export interface IndexerConfig {
     readonly poll_interval_ms: number;
     readonly fetch_batch_blocks: number;
     readonly fetch_concurrency: number;
+    readonly fetch_via: FetchVia;
   };
   readonly params: { readonly file: string };
   readonly store: { readonly path: string; readonly commit_max_blocks: number };
@@ -42,6 +44,7 @@ export const INDEXER_CONFIG_SCHEMA = {
         poll_interval_ms: { type: 'integer', minimum: 10, default: 5_000 },
         fetch_batch_blocks: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
         fetch_concurrency: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
+        fetch_via: { enum: ['auto', 'rest', 'rpc'], default: 'auto' },
       },
     },
     params: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },

@@ -24,7 +24,7 @@ let broker: { url: string; destroy(): Promise<void> };
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  [node, broker] = await Promise.all([startRegtestNode(), sharedBroker()]);
+  [node, broker] = await Promise.all([startRegtestNode({ extraArgs: ['-rest=1'] }), sharedBroker()]);
   const kit = await ChainKit.create(node);
   await kit.mineTo(111);
   await mineBusyChain(kit, parseGlobalParams(paramsDoc).versions[0]!, { blocks: 120, stakesPerBlock: 4 });

@@ -1,4 +1,4 @@
-import type { RpcClient } from '../bitcoind/index.ts';
+import type { RestClient, RpcClient } from '../bitcoind/index.ts';
 import type { StakeVerdict } from './processor.ts';
 
 /** A raw block as fetched: `raw` owns its memory (never a slice of a shared pool), so it can be transferred. */
@@ -19,30 +19,68 @@ export interface BlockFetcher {
 }
 
 export interface FetchAheadOptions {
-  /** Blocks per JSON-RPC batch. */
+  /** Blocks per batch (one JSON-RPC batch, or one pipelined write of REST requests). */
   readonly batch: number;
   /** Batches in flight. */
   readonly concurrency: number;
 }
 
+/** Where raw blocks come from: the node's JSON-RPC, or its REST interface. */
+export interface BlockSource {
+  /** `rpc` or `rest`, for logs and metrics. */
+  readonly via: 'rpc' | 'rest';
+  /** The hashes of consecutive heights [from, to] on the node's active chain. */
+  hashes(from: number, to: number): Promise<string[]>;
+  /** Raw blocks by hash, each owning its memory (transferable). */
+  blocks(hashes: readonly string[]): Promise<Uint8Array[]>;
+}
+
+/** getblockhash and getblock verbosity 0 in JSON-RPC batches: any node, hex on the wire. */
+export function rpcBlockSource(rpc: RpcClient): BlockSource {
+  return {
+    via: 'rpc',
+    hashes: (from, to) =>
+      batchOk<string>(
+        rpc,
+        Array.from({ length: to - from + 1 }, (_, i) => ({ method: 'getblockhash', params: [from + i] })),
+      ),
+    blocks: async (hashes) =>
+      (
+        await batchOk<string>(
+          rpc,
+          hashes.map((h) => ({ method: 'getblock', params: [h, 0] })),
+        )
+      ).map(ownBytesOfHex),
+  };
+}
+
+/** The REST interface (`-rest=1`): binary blocks on pipelined requests, no hex, no JSON. */
+export function restBlockSource(rest: RestClient): BlockSource {
+  return {
+    via: 'rest',
+    hashes: (from, to) => rest.blockHashes(Array.from({ length: to - from + 1 }, (_, i) => from + i)),
+    blocks: (hashes) => rest.blocks(hashes),
+  };
+}
+
 /**
- * Fetches heights [from, to] ahead of processing: block hashes in large JSON-RPC batches (one
- * round trip per 500 heights), then raw blocks (getblock verbosity 0) in batches of `batch`,
- * `concurrency` batches in flight, so the node serves the next blocks while the current ones are
- * decided.
+ * Fetches heights [from, to] ahead of processing: block hashes 500 heights at a time, then raw
+ * blocks in batches of `batch`, `concurrency` batches in flight, so the node serves the next
+ * blocks while the current ones are decided.
  */
-export function fetchAhead(rpc: RpcClient, from: number, to: number, o: FetchAheadOptions): BlockFetcher {
+export function fetchAhead(
+  source: BlockSource,
+  from: number,
+  to: number,
+  o: FetchAheadOptions,
+): BlockFetcher {
   const HASH_CHUNK = 500;
   const hashChunks = new Map<number, Promise<string[]>>();
   const hashChunk = (k: number): Promise<string[]> => {
     let p = hashChunks.get(k);
     if (!p) {
       const a = from + k * HASH_CHUNK;
-      const b = Math.min(to, a + HASH_CHUNK - 1);
-      p = batchOk<string>(
-        rpc,
-        Array.from({ length: b - a + 1 }, (_, i) => ({ method: 'getblockhash', params: [a + i] })),
-      );
+      p = source.hashes(a, Math.min(to, a + HASH_CHUNK - 1));
       p.catch(() => undefined);
       hashChunks.set(k, p);
       hashChunks.delete(k - 2);
@@ -65,11 +103,8 @@ export function fetchAhead(rpc: RpcClient, from: number, to: number, o: FetchAhe
         const heights: number[] = [];
         for (let h = start; h <= end; h++) heights.push(h);
         const hashes = await Promise.all(heights.map(hashAt));
-        const raws = await batchOk<string>(
-          rpc,
-          hashes.map((h) => ({ method: 'getblock', params: [h, 0] })),
-        );
-        return heights.map((height, i) => ({ height, hash: hashes[i]!, raw: ownBytesOfHex(raws[i]!) }));
+        const raws = await source.blocks(hashes);
+        return heights.map((height, i) => ({ height, hash: hashes[i]!, raw: raws[i]! }));
       })();
       const entry = { p, settled: false };
       p.then(

@@ -7,18 +7,24 @@ import { preDecideStakes } from './processor.ts';
 import { readHeader } from './rawBlock.ts';
 import { ChainKit } from './testkit/chain.ts';
 
-/** The worker that fetches raw blocks, against a real node: order, bytes, errors, restart. */
+/**
+ * The worker that fetches raw blocks, against real nodes: order, bytes, errors, restart. `node`
+ * serves REST (so `auto` fetches over it), `plain` does not.
+ */
 let node: RegtestNode;
+let plain: RegtestNode;
 beforeAll(async () => {
-  node = await startRegtestNode();
-  const kit = await ChainKit.create(node);
-  await kit.mineTo(140);
+  [node, plain] = await Promise.all([startRegtestNode({ extraArgs: ['-rest=1'] }), startRegtestNode()]);
+  await Promise.all([
+    ChainKit.create(node).then((kit) => kit.mineTo(140)),
+    ChainKit.create(plain).then((kit) => kit.mineTo(110)),
+  ]);
 });
 afterAll(async () => {
-  await node?.stop();
+  await Promise.all([node?.stop(), plain?.stop()]);
 });
 
-const bitcoind = () => ({ url: node.rpcUrl, cookie_file: node.cookieFile, timeout_ms: 5_000 });
+const bitcoind = (n = () => node) => ({ url: n().rpcUrl, cookie_file: n().cookieFile, timeout_ms: 5_000 });
 
 async function takeAll(t: FetchThread, from: number, to: number): Promise<number[]> {
   const f = t.fetcher(from, to);
@@ -77,6 +83,65 @@ describe('FetchThread', () => {
     } finally {
       f.cancel();
       await t.close();
+    }
+  });
+
+  it('fetches over REST when the node serves it, over JSON-RPC when told to: the same bytes', async () => {
+    const heard: string[] = [];
+    const viaRest = new FetchThread(bitcoind(), { batch: 4, concurrency: 2, onSource: (v) => heard.push(v) });
+    const viaRpc = new FetchThread(bitcoind(), { batch: 4, concurrency: 2, via: 'rpc' });
+    await Promise.all([viaRest.start(), viaRpc.start()]);
+    const [a, b] = [viaRest.fetcher(101, 108), viaRpc.fetcher(101, 108)];
+    try {
+      const [fromRest, fromRpc] = [
+        [...(await a.take(4)), ...(await a.take(4))],
+        [...(await b.take(4)), ...(await b.take(4))],
+      ];
+      expect(viaRest.via).toBe('rest');
+      expect(viaRpc.via).toBe('rpc');
+      expect(heard).toEqual(['rest']);
+      expect(fromRest.map((x) => x.height)).toEqual(fromRpc.map((x) => x.height));
+      expect(fromRest.map((x) => Buffer.from(x.raw).toString('hex'))).toEqual(
+        fromRpc.map((x) => Buffer.from(x.raw).toString('hex')),
+      );
+    } finally {
+      a.cancel();
+      b.cancel();
+      await Promise.all([viaRest.close(), viaRpc.close()]);
+    }
+  });
+
+  it('falls back to JSON-RPC on a node without REST (auto); `rest` fails there with the hint', async () => {
+    const auto = new FetchThread(
+      bitcoind(() => plain),
+      { batch: 4, concurrency: 1 },
+    );
+    await auto.start();
+    try {
+      const f = auto.fetcher(101, 104);
+      const blocks = await f.take(4);
+      f.cancel();
+      expect(auto.via).toBe('rpc');
+      expect(blocks.map((x) => x.hash)).toEqual(
+        await Promise.all([101, 102, 103, 104].map((h) => plain.rpc.getblockhash(h))),
+      );
+    } finally {
+      await auto.close();
+    }
+    const rest = new FetchThread(
+      bitcoind(() => plain),
+      { batch: 4, concurrency: 1, via: 'rest' },
+    );
+    await rest.start();
+    try {
+      const f = rest.fetcher(101, 104);
+      await expect(f.take(4)).rejects.toMatchObject({
+        code: 'RPC_HTTP',
+        message: expect.stringMatching(/-rest=1/),
+      });
+      f.cancel();
+    } finally {
+      await rest.close();
     }
   });
 

@@ -21,6 +21,9 @@ export class FetchThread {
   readonly #bitcoind: BitcoindConnectionConfig;
   readonly #o: FetchAheadOptions;
   readonly #params: GlobalParams | undefined;
+  readonly #fetchVia: FetchVia;
+  readonly #onSource: ((via: 'rest' | 'rpc') => void) | undefined;
+  #via: 'rest' | 'rpc' | undefined;
   #worker: Worker | undefined;
   #port: MessagePort | undefined;
   #ready: Promise<void> | undefined;
@@ -30,11 +33,25 @@ export class FetchThread {
   #waiters = 0;
   readonly #ranges = new Map<number, RangeState>();
 
-  /** With `params`, the worker also makes each block's staking verdicts (`preDecideStakes`). */
-  constructor(bitcoind: BitcoindConnectionConfig, o: FetchAheadOptions, params?: GlobalParams) {
+  /**
+   * With `params`, the worker also makes each block's staking verdicts (`preDecideStakes`).
+   * `via` (default `auto`) chooses REST or JSON-RPC; `onSource` hears each change of the choice.
+   */
+  constructor(
+    bitcoind: BitcoindConnectionConfig,
+    o: FetchAheadOptions & { readonly via?: FetchVia; readonly onSource?: (via: 'rest' | 'rpc') => void },
+    params?: GlobalParams,
+  ) {
     this.#bitcoind = bitcoind;
-    this.#o = o;
+    this.#o = { batch: o.batch, concurrency: o.concurrency };
+    this.#fetchVia = o.via ?? 'auto';
+    this.#onSource = o.onSource;
     this.#params = params;
+  }
+
+  /** Where the worker last chose to fetch from; undefined before its first range. */
+  get via(): 'rest' | 'rpc' | undefined {
+    return this.#via;
   }
 
   /**
@@ -95,7 +112,12 @@ export class FetchThread {
     if (this.#worker) return this.#worker;
     const { port1, port2 } = new MessageChannel();
     const w = startTsWorker(new URL('./fetchThread.worker.ts', import.meta.url), {
-      workerData: { bitcoind: this.#bitcoind, params: this.#params, port: port2 } satisfies FetchThreadData,
+      workerData: {
+        bitcoind: this.#bitcoind,
+        via: this.#fetchVia,
+        params: this.#params,
+        port: port2,
+      } satisfies FetchThreadData,
       transferList: [port2],
     });
     // Never what keeps the process alive: the service stops it with close().
@@ -132,6 +154,12 @@ export class FetchThread {
       this.#markReady?.();
       return;
     }
+    if (m.op === 'source') {
+      const changed = m.via !== this.#via;
+      this.#via = m.via;
+      if (changed) this.#onSource?.(m.via);
+      return;
+    }
     const st = this.#ranges.get(m.id);
     if (!st) return;
     if (m.op === 'blocks') st.batches.push(m.blocks);
@@ -160,6 +188,13 @@ export class FetchThread {
   }
 }
 
+/**
+ * How raw blocks are fetched: `rest` (the node's REST interface, `-rest=1`: binary, several times
+ * cheaper for both sides), `rpc` (getblock over JSON-RPC, hex), or `auto`: REST when the node
+ * serves it, else JSON-RPC.
+ */
+export type FetchVia = 'auto' | 'rest' | 'rpc';
+
 interface RangeState {
   readonly batches: FetchedBlock[][];
   error: CodedError | undefined;
@@ -169,6 +204,7 @@ interface RangeState {
 /** What the worker starts with: where to fetch from, and the port it answers on. */
 export interface FetchThreadData {
   readonly bitcoind: BitcoindConnectionConfig;
+  readonly via: FetchVia;
   readonly params: GlobalParams | undefined;
   readonly port: MessagePort;
 }
@@ -189,6 +225,8 @@ export type ToFetchThread =
 /** Messages from the worker. */
 export type FromFetchThread =
   | { readonly op: 'ready' }
+  /** The source the worker fetches the next ranges from (after each choice). */
+  | { readonly op: 'source'; readonly via: 'rest' | 'rpc' }
   | { readonly op: 'blocks'; readonly id: number; readonly blocks: FetchedBlock[] }
   | {
       readonly op: 'error';

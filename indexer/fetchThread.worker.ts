@@ -2,18 +2,37 @@
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
  * and posts each batch of raw blocks, with their staking verdicts when it has the params, on the
  * port it was given, their memory transferred, never more than `concurrency` batches ahead of
- * what the main thread has taken.
+ * what the main thread has taken. Blocks come over REST or JSON-RPC as `via` says; `auto` asks the
+ * node whether it serves REST at the first range, and again at the range after one that failed
+ * (the node may have been restarted with other options).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { rpcClientFromConfig } from '../bitcoind/index.ts';
+import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
-import { type FetchedBlock, fetchAhead } from './fetchAhead.ts';
+import {
+  type BlockSource,
+  type FetchedBlock,
+  fetchAhead,
+  restBlockSource,
+  rpcBlockSource,
+} from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
 import { preDecideStakes } from './processor.ts';
 
-const { bitcoind, params, port: out } = workerData as FetchThreadData;
+const { bitcoind, params, via, port: out } = workerData as FetchThreadData;
 const port = parentPort!;
-const rpc = await rpcClientFromConfig(bitcoind);
+const rpcSource = rpcBlockSource(await rpcClientFromConfig(bitcoind));
+const rest = via === 'rpc' ? undefined : restClientFromConfig(bitcoind);
+let chosen: BlockSource | undefined;
+
+/** The source of the next range; in `auto`, REST when the node serves it. */
+async function source(): Promise<BlockSource> {
+  if (!chosen) {
+    chosen = rest && (via === 'rest' || (await rest.available())) ? restBlockSource(rest) : rpcSource;
+    out.postMessage({ op: 'source', via: chosen.via } satisfies FromFetchThread);
+  }
+  return chosen;
+}
 
 interface Range {
   credit: number;
@@ -38,8 +57,9 @@ port.on('message', (m: ToFetchThread) => {
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
 async function run(id: number, r: Range, from: number, to: number, batch: number, concurrency: number) {
-  const fetcher = fetchAhead(rpc, from, to, { batch, concurrency });
+  let fetcher: ReturnType<typeof fetchAhead> | undefined;
   try {
+    fetcher = fetchAhead(await source(), from, to, { batch, concurrency });
     let next = from;
     while (!r.cancelled && next <= to) {
       while (r.credit === 0 && !r.cancelled) {
@@ -60,6 +80,7 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
       );
     }
   } catch (e) {
+    chosen = undefined;
     const msg: FromFetchThread = {
       op: 'error',
       id,
@@ -69,7 +90,7 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
     };
     out.postMessage(msg);
   } finally {
-    fetcher.cancel();
+    fetcher?.cancel();
     ranges.delete(id);
   }
 }

@@ -3,7 +3,7 @@ import { CodedError } from '../common/index.ts';
 import type { BtcInfoEvent, UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, indexerConfirmationDepth } from '../params/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
-import { type BlockFetcher, batchOk, fetchAhead } from './fetchAhead.ts';
+import { type BlockFetcher, batchOk, fetchAhead, rpcBlockSource } from './fetchAhead.ts';
 import {
   type BlockInput,
   type BlockResult,
@@ -97,7 +97,7 @@ export class ChainFollower {
     if (next <= confirmedTip) {
       const fetcher =
         this.#o.fetcher?.(next, confirmedTip) ??
-        fetchAhead(rpc, next, confirmedTip, {
+        fetchAhead(rpcBlockSource(rpc), next, confirmedTip, {
           batch: this.#o.fetchBatch ?? 16,
           concurrency: this.#o.fetchConcurrency ?? 8,
         });

@@ -75,7 +75,7 @@ let indexer: RunningIndexer;
 let events: EventCollector;
 
 beforeAll(async () => {
-  [node, broker] = await Promise.all([startRegtestNode(), sharedBroker()]);
+  [node, broker] = await Promise.all([startRegtestNode({ extraArgs: ['-rest=1'] }), sharedBroker()]);
   kit = await ChainKit.create(node); // tip 110
   setup = await testSetup(node, broker.url, paramsDoc);
   events = await EventCollector.start(broker.url, setup.names);
@@ -214,7 +214,9 @@ describe('confirmed transactions (value cap, v0)', () => {
         reason,
       ).toBe(1);
     }
-    expect(indexer.status()).toMatchObject({ following: true, lastPollOk: true });
+    // The node serves REST (-rest=1), so `auto` fetched the blocks over it.
+    expect(indexer.status()).toMatchObject({ following: true, lastPollOk: true, fetchVia: 'rest' });
+    expect(metricValue(m, 'indexer_fetch_via{via="rest"}')).toBe(1);
   });
 
   it('value cap: the stake that crosses the cap is active, the next one overflows', async () => {

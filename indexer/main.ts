@@ -34,8 +34,9 @@ url = "http://127.0.0.1:8332"
 cookie_file = "/var/lib/bitcoind/.cookie"   # or user = "..." with password_file = "..."
 timeout_ms = 30000
 poll_interval_ms = 5000
-fetch_batch_blocks = 16          # blocks per JSON-RPC batch during sync
+fetch_batch_blocks = 16          # blocks per batch during sync
 fetch_concurrency = 8            # batches in flight
+fetch_via = "auto"               # REST when the node serves it (-rest=1: cheaper), else JSON-RPC; or "rest", "rpc"
 
 [params]
 file = "/etc/indexer/global-params.json"

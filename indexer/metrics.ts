@@ -185,6 +185,12 @@ export function createIndexerMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: r,
     }),
+    fetchVia: new Gauge({
+      name: 'indexer_fetch_via',
+      help: '1 for the interface raw blocks are fetched over (rest or rpc), 0 for the other',
+      labelNames: ['via'] as const,
+      registers: r,
+    }),
     stopped: new Gauge({
       name: 'indexer_stopped',
       help: '1 when the indexer stopped following the chain after a fatal error, by code',

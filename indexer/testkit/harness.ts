@@ -16,6 +16,7 @@ import {
   topologyNames,
 } from '../../events/index.ts';
 import type { IndexerConfig } from '../config.ts';
+import type { FetchVia } from '../fetchThread.ts';
 
 /** Everything an indexer under test needs, in its own temporary directory and queue prefix. */
 export interface TestSetup {
@@ -30,7 +31,7 @@ export async function testSetup(
   node: RegtestNode,
   brokerUrl: string,
   paramsDoc: unknown,
-  over: { pollMs?: number; commitMaxBlocks?: number; fetchBatch?: number } = {},
+  over: { pollMs?: number; commitMaxBlocks?: number; fetchBatch?: number; fetchVia?: FetchVia } = {},
 ): Promise<TestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'indexer-test-'));
   const prefix = `t${randomBytes(4).toString('hex')}.`;
@@ -44,6 +45,7 @@ export async function testSetup(
       poll_interval_ms: over.pollMs ?? 100,
       fetch_batch_blocks: over.fetchBatch ?? 16,
       fetch_concurrency: 8,
+      fetch_via: over.fetchVia ?? 'auto',
     },
     params: { file: paramsFile },
     store: { path: join(dir, 'store'), commit_max_blocks: over.commitMaxBlocks ?? 200 },
