@@ -130,8 +130,8 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
 
   try {
     log(`working directory ${dir}`);
-    log('starting a regtest node (Bitcoin Knots) with wallet "btcstaker"');
-    node = await startRegtestNode();
+    log('starting a regtest node (Bitcoin Knots, REST on for the indexer) with wallet "btcstaker"');
+    node = await startRegtestNode({ extraArgs: ['-rest=1'] });
     await node.rpc.createwallet('btcstaker');
     const wallet = node.rpc.withWallet('btcstaker');
     const minerAddress = await wallet.getnewaddress('miner', 'bech32m');

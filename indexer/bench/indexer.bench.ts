@@ -3,7 +3,9 @@
  * (BENCH_BLOCKS blocks, each with BENCH_FILLERS ordinary transactions and BENCH_STAKES stakes, plus
  * the unbondings and withdraws of earlier stakes), then, in the same run:
  *   1. the node alone: every raw block fetched over RPC (getblockhash + getblock verbosity 0 in
- *      JSON-RPC batches, the same batch size and concurrency the indexer uses), twice, best kept;
+ *      JSON-RPC batches, the same batch size and concurrency the indexer uses), twice, best kept:
+ *      the target's yardstick; and, for information, over the REST interface the indexer uses
+ *      when the node serves it (the node runs with -rest=1), also twice;
  *   2. the indexer: a fresh store synced from the activation height to the tip in a process of its
  *      own (events published to RabbitMQ with confirms, concurrently), its peak RSS measured there.
  * Prints blocks/s and txs/s of both and the ratio (target ≥ 0.5).
@@ -12,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Transaction } from 'bitcoinjs-lib';
-import { type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
+import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
@@ -30,7 +32,9 @@ const BATCH = 16;
 const CONCURRENCY = 4;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
-const node = await startRegtestNode({ extraArgs: ['-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'] });
+const node = await startRegtestNode({
+  extraArgs: ['-rest=1', '-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'],
+});
 const broker = await sharedBroker();
 try {
   const t0 = performance.now();
@@ -108,9 +112,28 @@ try {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     return { seconds: (performance.now() - t) / 1000, bytes, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
+  const restRate = async () => {
+    const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
+    const cpu0 = cpuSecondsOf(node.pid);
+    const t = performance.now();
+    let next = start;
+    const worker = async () => {
+      while (next <= confirmedTip) {
+        const a = next;
+        next = Math.min(confirmedTip, a + BATCH - 1) + 1;
+        await rest.blocks(await rest.blockHashes(Array.from({ length: next - a }, (_, i) => a + i)));
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    rest.close();
+    return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
+  };
   const n1 = await nodeRate(node.rpc);
   const n2 = await nodeRate(node.rpc);
   const nodeBest = n1.seconds < n2.seconds ? n1 : n2;
+  const r1 = await restRate();
+  const r2 = await restRate();
+  const restBest = r1.seconds < r2.seconds ? r1 : r2;
 
   const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
   const prof = process.env.BENCH_CPU_PROF
@@ -149,6 +172,9 @@ try {
     `  node alone (getblock verbosity 0 over RPC) ${fmt(blocks / nodeBest.seconds)} blocks/s ${fmt(r.txs / nodeBest.seconds)} txs/s  (${nodeBest.seconds.toFixed(2)} s)`,
   );
   console.log(
+    `  node alone over REST (information)        ${fmt(blocks / restBest.seconds)} blocks/s ${fmt(r.txs / restBest.seconds)} txs/s  (${restBest.seconds.toFixed(2)} s)`,
+  );
+  console.log(
     `  indexer (fetch, decide, commit)           ${fmt(blocks / r.syncSeconds)} blocks/s ${fmt(r.txs / r.syncSeconds)} txs/s  (${r.syncSeconds.toFixed(2)} s)`,
   );
   console.log(`  ratio indexer / node = ${(nodeBest.seconds / r.syncSeconds).toFixed(3)} (target ≥ 0.5)`);
@@ -159,7 +185,7 @@ try {
   // Where the two cores went: the ratio is bounded by the CPU the whole pipeline needs, not only
   // by the indexer's wall time.
   console.log(
-    `  CPU: node alone ${nodeBest.nodeCpu.toFixed(2)} s serving; during the sync the node ${nodeCpuDuringSync.toFixed(2)} s (its whole run) and the indexer ${r.cpuSeconds.toFixed(2)} s (the sync itself)`,
+    `  CPU: node alone ${nodeBest.nodeCpu.toFixed(2)} s serving JSON-RPC, ${restBest.nodeCpu.toFixed(2)} s serving REST; during the sync the node ${nodeCpuDuringSync.toFixed(2)} s (its whole run) and the indexer ${r.cpuSeconds.toFixed(2)} s (the sync itself)`,
   );
 } finally {
   await node.stop();
