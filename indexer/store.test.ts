@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open as lmdbOpen } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
@@ -90,6 +91,79 @@ describe('IndexerStore', () => {
     expect(store.delegation(a.txid)).toBeUndefined();
     expect(store.mayTrack(0)).toBe(false);
     await store.close();
+  });
+
+  it('a batch that throws after writing new shapes of records, then the same batch, reads back after reopening', async () => {
+    // Shared msgpack structures are recorded in the transaction that first uses a shape: an
+    // aborted one must leave none behind that later records depend on.
+    const store = open();
+    const a = stake(5);
+    const blocks = [
+      { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+      { height: 101, hash: 'h101', time: 1, txs: [buildUnbonding(a, covenants).tx] },
+    ];
+    expect(() =>
+      store.commitBlocks(blocks, (blk, st) => {
+        if (blk.height === 101) throw new Error('boom');
+        return decide(blk, st);
+      }),
+    ).toThrow('boom');
+    const events = store.commitBlocks(blocks, decide).flatMap((r) => r.events);
+    const before = { d: store.delegation(a.txid), out: store.outboxBatch(10), exp: store.expiriesAt(104) };
+    expect(before.d?.state).toBe('unbonding');
+    const path = store.path;
+    await store.close();
+    const reopened = IndexerStore.open(path, params);
+    expect({
+      d: reopened.delegation(a.txid),
+      out: reopened.outboxBatch(10),
+      exp: reopened.expiriesAt(104),
+    }).toEqual(before);
+    expect(reopened.outboxBatch(10).map((e) => e.event_id)).toEqual(events.map((e) => e.event_id));
+    reopened.rollbackTo(100);
+    expect(reopened.delegation(a.txid)?.state).toBe('active');
+    await reopened.close();
+  });
+
+  it('reads and rolls back a store whose records were written without shared structures', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'indexer-store-'));
+    dirs.push(d);
+    const a = stake(5);
+    const store = IndexerStore.open(d, params);
+    store.commitBlocks([{ height: 100, hash: 'h100', time: 1, txs: [a.tx] }], decide);
+    const active = store.delegation(a.txid);
+    store.commitBlocks(
+      [{ height: 101, hash: 'h101', time: 1, txs: [buildUnbonding(a, covenants).tx] }],
+      decide,
+    );
+    const snapshot = { d: store.delegation(a.txid), out: store.outboxBatch(10), last: store.last() };
+    await store.close();
+    // Rewrite every record as the store wrote them before it shared structures: each msgpack
+    // record carrying its own definition (msgpackr's extension d4 72).
+    const env = lmdbOpen({ path: d, maxDbs: 10, compression: false });
+    for (const name of ['delegations', 'undo', 'outbox'] as const) {
+      const shared = env.openDB({ name, sharedStructuresKey: Symbol.for('structures') });
+      const entries = [...shared.getRange()].filter(({ key }) => typeof key !== 'symbol');
+      env.transactionSync(() => shared.clearSync());
+      const own = env.openDB({ name }); // as the store opened it then
+      env.transactionSync(() => {
+        for (const { key, value } of entries) own.putSync(key, value);
+      });
+      const last = own.getBinary(entries.at(-1)!.key)!;
+      expect(Buffer.from(last).includes(Buffer.of(0xd4, 0x72)), name).toBe(true);
+    }
+    await env.close();
+    const reopened = IndexerStore.open(d, params);
+    expect({ d: reopened.delegation(a.txid), out: reopened.outboxBatch(10), last: reopened.last() }).toEqual(
+      snapshot,
+    );
+    expect(snapshot.d?.state).toBe('unbonding');
+    reopened.rollbackTo(100); // the undo record of block 101 holds the active delegation
+    expect(active?.state).toBe('active');
+    expect(reopened.delegation(a.txid)).toEqual(active);
+    reopened.rollbackTo(99);
+    expect(reopened.delegation(a.txid)).toBeUndefined();
+    await reopened.close();
   });
 
   it('rollbackTo restores exactly the state after that block, and re-processing gives the same events', async () => {
