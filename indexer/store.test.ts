@@ -93,6 +93,27 @@ describe('IndexerStore', () => {
     await store.close();
   });
 
+  it('an expiry removed by a batch that throws still fires when the block is committed again', async () => {
+    const store = open();
+    const a = stake(5);
+    store.commitBlocks([{ height: 100, hash: 'h100', time: 1, txs: [a.tx] }], decide);
+    const at105 = [
+      { height: 105, hash: 'h105', time: 1, txs: [] },
+      { height: 106, hash: 'h106', time: 1, txs: [] },
+    ];
+    expect(() =>
+      store.commitBlocks(at105, (blk, st) => {
+        if (blk.height === 106) throw new Error('boom');
+        return decide(blk, st);
+      }),
+    ).toThrow('boom');
+    expect(store.expiriesAt(105)).toEqual([{ height: 105, stakingTxid: a.txid, type: 'active' }]);
+    const events = store.commitBlocks(at105, decide).flatMap((r) => r.events);
+    expect(events.map((e) => e.event_id)).toEqual([`${a.txid}:expired:active`]);
+    expect(store.expiriesAt(105)).toEqual([]);
+    await store.close();
+  });
+
   it('a batch that throws after writing new shapes of records, then the same batch, reads back after reopening', async () => {
     // Shared msgpack structures are recorded in the transaction that first uses a shape: an
     // aborted one must leave none behind that later records depend on.

@@ -57,9 +57,13 @@ export class IndexerStore implements StateReader {
   readonly #undo: Database<UndoEntry[], number>;
   readonly #outbox: Database<StakingEvent, number>;
   // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
-  // tracked hashes' prefixes (the scan's filter), the outbox's sequence range (its entries are
-  // exactly [#firstSeq, #nextSeq): appended at the end, deleted from the front) and the start height.
+  // tracked hashes' prefixes (the scan's filter), the number of expiries at each height (so that
+  // the many blocks with none cost no LMDB range read), the outbox's sequence range (its entries
+  // are exactly [#firstSeq, #nextSeq): appended at the end, deleted from the front) and the start
+  // height.
   #prefixes = new Set<number>();
+  #expiryCounts = new Map<number, number>();
+  #expiryJournal: Array<[height: number, delta: 1 | -1]> = [];
   #nextSeq = 1;
   #firstSeq = 1;
   #start: number | undefined;
@@ -132,6 +136,8 @@ export class IndexerStore implements StateReader {
     const s = new Set<number>();
     for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
     this.#prefixes = s;
+    this.#expiryCounts = new Map();
+    for (const [height] of this.#expiries.getKeys()) this.#countExpiry(height, 1);
     this.#nextSeq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
     this.#firstSeq = this.#nextSeq;
     for (const key of this.#outbox.getKeys({ limit: 1 })) this.#firstSeq = key;
@@ -145,9 +151,12 @@ export class IndexerStore implements StateReader {
       nextSeq: this.#nextSeq,
       start: this.#start,
     };
+    this.#expiryJournal = [];
     try {
       return this.#env.transactionSync(write);
     } catch (e) {
+      for (const [height, delta] of this.#expiryJournal.reverse())
+        this.#countExpiry(height, -delta as 1 | -1);
       this.#undoLog = undefined;
       this.#prefixes = before.prefixes;
       this.#nextSeq = before.nextSeq;
@@ -168,6 +177,7 @@ export class IndexerStore implements StateReader {
     return this.#tracked.get(key);
   }
   expiriesAt(height: number): readonly Expiry[] {
+    if (!this.#expiryCounts.has(height)) return [];
     const out: Expiry[] = [];
     for (const { key } of this.#expiries.getRange({ start: [height], end: [height + 1] })) {
       out.push({ height: key[0], stakingTxid: key[1], type: key[2] as Expiry['type'] });
@@ -194,17 +204,31 @@ export class IndexerStore implements StateReader {
 
   // ---- writes ----
 
-  #put(db: DbName, key: unknown, value: unknown): void {
-    const d = this.#db(db);
-    this.#undoLog?.push([db, key, d.get(key as never)]);
-    d.putSync(key as never, value as never);
-  }
-  #remove(db: DbName, key: unknown): void {
+  /** Puts `value` at `key`; returns whether the key was new. */
+  #put(db: DbName, key: unknown, value: unknown): boolean {
     const d = this.#db(db);
     const prev = d.get(key as never);
-    if (prev === undefined) return;
+    this.#undoLog?.push([db, key, prev]);
+    d.putSync(key as never, value as never);
+    return prev === undefined;
+  }
+  /** Removes `key`; returns whether it was there. */
+  #remove(db: DbName, key: unknown): boolean {
+    const d = this.#db(db);
+    const prev = d.get(key as never);
+    if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
     d.removeSync(key as never);
+    return true;
+  }
+  #countExpiry(height: number, delta: 1 | -1): void {
+    const n = (this.#expiryCounts.get(height) ?? 0) + delta;
+    if (n > 0) this.#expiryCounts.set(height, n);
+    else this.#expiryCounts.delete(height);
+  }
+  #journalExpiry(height: number, delta: 1 | -1): void {
+    this.#countExpiry(height, delta);
+    this.#expiryJournal.push([height, delta]);
   }
   #db(name: DbName): Database<unknown, Key> {
     switch (name) {
@@ -233,10 +257,14 @@ export class IndexerStore implements StateReader {
           this.#remove('tracked', w.key);
           break;
         case 'addExpiry':
-          this.#put('expiries', [w.value.height, w.value.stakingTxid, w.value.type], true);
+          if (this.#put('expiries', [w.value.height, w.value.stakingTxid, w.value.type], true)) {
+            this.#journalExpiry(w.value.height, 1);
+          }
           break;
         case 'removeExpiry':
-          this.#remove('expiries', [w.value.height, w.value.stakingTxid, w.value.type]);
+          if (this.#remove('expiries', [w.value.height, w.value.stakingTxid, w.value.type])) {
+            this.#journalExpiry(w.value.height, -1);
+          }
           break;
         case 'tvl':
           this.#put('meta', 'tvl', w.value);
