@@ -1,22 +1,12 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CodedError, isCodedError } from '../common/index.ts';
+import { rejection } from '../test/rejection.ts';
 import { btcToSat } from './amount.ts';
 import { fundedWallet, type RegtestNode, startRegtestNode } from './regtest.ts';
 import { RpcClient } from './rpcClient.ts';
 
 // Real Bitcoin Knots on regtest, provisioned by test/infra/provision.sh. The tests share one node and
 // run in order: each builds on the chain the previous one left.
-
-async function rejection(p: Promise<unknown>): Promise<CodedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isCodedError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('regtest node (Knots)', () => {
   let node: RegtestNode;

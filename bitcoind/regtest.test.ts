@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CodedError, isCodedError } from '../common/index.ts';
+import { rejection } from '../test/rejection.ts';
 import { startRegtestNode } from './regtest.ts';
 
 // Stand-ins for bitcoind: shell scripts that misbehave in one way each, so the launcher's failure paths
@@ -21,16 +21,6 @@ async function fakeBin(name: string, body: string): Promise<string> {
   await writeFile(file, `#!/bin/sh\ncase "$1" in -version) echo "Fake daemon"; exit 0;; esac\n${body}\n`);
   await chmod(file, 0o755);
   return file;
-}
-
-async function rejection(p: Promise<unknown>): Promise<CodedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isCodedError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('startRegtestNode failures', () => {

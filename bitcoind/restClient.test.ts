@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CodedError, isCodedError } from '../common/index.ts';
+import { isCodedError } from '../common/index.ts';
+import { rejection } from '../test/rejection.ts';
 import { RestClient } from './restClient.ts';
 
 /**
@@ -64,16 +65,6 @@ const response = (status: number, body: Uint8Array | string, extra = ''): Buffer
 };
 
 const hashOf = (i: number) => i.toString(16).padStart(64, '0');
-
-async function rejection(p: Promise<unknown>): Promise<CodedError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCodedError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('RestClient', () => {
   it('matches pipelined answers to their requests in order, however the bytes are split', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CodedError, isCodedError } from '../common/index.ts';
+import { rejection } from '../test/rejection.ts';
 import { freePort } from './regtest.ts';
 import { RpcClient } from './rpcClient.ts';
 
@@ -64,16 +65,6 @@ function answering(result: (method: string, params: unknown) => unknown): Handle
     });
     json(res, 200, Array.isArray(body) ? body.map(one) : one(body as never));
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<CodedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isCodedError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
 }
 
 function expectNoCredentials(err: CodedError): void {
