@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { CodedError, isCodedError } from '../common/index.ts';
 import type { BitcoindErrorCode } from './errors.ts';
+import { optionsError, parseNodeUrl, timeoutOption } from './options.ts';
 
 /**
  * A serialized block is at most 4,000,000 bytes (the weight limit); a larger body is no block, and
@@ -10,7 +11,6 @@ import type { BitcoindErrorCode } from './errors.ts';
 const MAX_BODY_BYTES = 4_000_000;
 /** Status line and headers of one response; bitcoind sends about 150 bytes. */
 const MAX_HEAD_BYTES = 8 * 1024;
-const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECTIONS = 4;
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
@@ -55,22 +55,12 @@ export class RestClient {
 
   /** @throws {CodedError} RPC_BAD_OPTIONS for a URL that is not http(s), or a bad timeout or connection count */
   constructor(o: RestClientOptions) {
-    let u: URL;
-    try {
-      u = new URL(o.url);
-    } catch {
-      throw badOption('url is not a valid URL', 'url');
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw badOption(`url must be http or https, not ${u.protocol}`, 'url');
-    }
+    const u = parseNodeUrl(o.url);
     const tls = u.protocol === 'https:';
-    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0)
-      throw badOption('timeoutMs must be > 0', 'timeoutMs');
+    const timeoutMs = timeoutOption(o.timeoutMs);
     const max = o.connections ?? DEFAULT_CONNECTIONS;
     if (!Number.isSafeInteger(max) || max < 1 || max > 64) {
-      throw badOption('connections must be an integer in [1, 64]', 'connections');
+      throw optionsError('connections must be an integer in [1, 64]', 'connections');
     }
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const port = u.port ? Number(u.port) : tls ? 443 : 80;
@@ -101,7 +91,7 @@ export class RestClient {
    */
   async blockHashes(heights: readonly number[]): Promise<string[]> {
     for (const h of heights) {
-      if (!Number.isSafeInteger(h) || h < 0) throw badOption(`not a block height: ${h}`, 'heights');
+      if (!Number.isSafeInteger(h) || h < 0) throw optionsError(`not a block height: ${h}`, 'heights');
     }
     const bodies = await this.#get(heights.map((h) => `/rest/blockhashbyheight/${h}.hex`));
     return bodies.map((b, i) => {
@@ -124,7 +114,7 @@ export class RestClient {
    */
   blocks(hashes: readonly string[]): Promise<Uint8Array[]> {
     for (const h of hashes) {
-      if (!HEX_HASH.test(h)) return Promise.reject(badOption('not a block hash in hex', 'hashes'));
+      if (!HEX_HASH.test(h)) return Promise.reject(optionsError('not a block hash in hex', 'hashes'));
     }
     return this.#get(hashes.map((h) => `/rest/block/${h}.bin`));
   }
@@ -293,10 +283,6 @@ class PipelinedConnection {
       details: { url: this.#url },
     });
   }
-}
-
-function badOption(message: string, field: string): CodedError<BitcoindErrorCode> {
-  return new CodedError<BitcoindErrorCode>('RPC_BAD_OPTIONS', message, { details: { field } });
 }
 
 function unreachable(url: string, why: string, cause?: unknown): CodedError<BitcoindErrorCode> {

@@ -5,6 +5,7 @@ import * as https from 'node:https';
 import { CodedError } from '../common/index.ts';
 import { satToBtc } from './amount.ts';
 import type { BitcoindErrorCode } from './errors.ts';
+import { optionsError, parseNodeUrl, timeoutOption } from './options.ts';
 import type {
   AddressInfo,
   AddressType,
@@ -31,8 +32,6 @@ import type {
 /** Shared keep-alive agents: connections to a node are reused across calls and clients. */
 const HTTP_AGENT = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
 const HTTPS_AGENT = new https.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
-
-const DEFAULT_TIMEOUT_MS = 30_000;
 
 // Methods whose parameters can carry private keys or passphrases. bitcoind sometimes quotes the
 // offending input in its error message (a descriptor parser says "key '…' is not valid"), so for these
@@ -135,10 +134,6 @@ function basic(userPass: string): string {
   return `Basic ${Buffer.from(userPass, 'utf8').toString('base64')}`;
 }
 
-function optionsError(message: string, field: string): CodedError<BitcoindErrorCode> {
-  return new CodedError<BitcoindErrorCode>('RPC_BAD_OPTIONS', message, { details: { field } });
-}
-
 // A raw block comes back as megabytes of hex: decoding an all-ASCII body as latin1 gives the same
 // string without UTF-8 decoding, a measurable share of the indexer's sync.
 function bodyText(body: Buffer): string {
@@ -174,16 +169,7 @@ export class RpcClient {
   #nextId = 1;
 
   constructor(opts: RpcClientOptions) {
-    let parsed: URL;
-    try {
-      parsed = new URL(opts.url);
-    } catch {
-      // The raw string may hold userinfo, so it is not repeated.
-      throw optionsError('url is not a valid URL', 'url');
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw optionsError(`url must be http or https, not ${parsed.protocol}`, 'url');
-    }
+    const parsed = parseNodeUrl(opts.url);
     let urlUser: string;
     let urlPassword: string;
     try {
@@ -215,11 +201,7 @@ export class RpcClient {
     }
     this.#credentials = new Credentials(fixed, opts.cookieFile);
 
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
-      throw optionsError('timeoutMs must be a positive integer', 'timeoutMs');
-    }
-    this.timeoutMs = timeoutMs;
+    this.timeoutMs = timeoutOption(opts.timeoutMs);
 
     if (opts.wallet !== undefined) {
       parsed.pathname = `/wallet/${encodeURIComponent(opts.wallet)}`;
