@@ -13,6 +13,7 @@ import {
   type StateReader,
   type StateWrite,
 } from './state.ts';
+import { WriteBack } from './writeBack.ts';
 
 /**
  * The indexer's embedded store (LMDB, one file, no server). One LMDB write transaction holds,
@@ -57,17 +58,19 @@ export class IndexerStore implements StateReader {
   readonly #undo: Database<UndoEntry[], number>;
   readonly #outbox: Database<StakingEvent, number>;
   // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
-  // tracked hashes' prefixes (the scan's filter), the number of expiries at each height (so that
-  // the many blocks with none cost no LMDB range read), the outbox's sequence range (its entries
-  // are exactly [#firstSeq, #nextSeq): appended at the end, deleted from the front) and the start
-  // height.
+  // tracked hashes' prefixes (the scan's filter), every pending expiry by height (one per live
+  // delegation, so a block reads its expiries without an LMDB range read), the outbox's sequence
+  // range (its entries are exactly [#firstSeq, #nextSeq): appended at the end, deleted from the
+  // front) and the start height.
   #prefixes = new Set<number>();
-  #expiryCounts = new Map<number, number>();
-  #expiryJournal: Array<[height: number, delta: 1 | -1]> = [];
+  #expiriesByHeight = new Map<number, Map<string, Expiry>>();
+  #expiryJournal: Array<[expiry: Expiry, added: boolean]> = [];
   #nextSeq = 1;
   #firstSeq = 1;
   #start: number | undefined;
   #undoLog: UndoEntry[] | undefined;
+  // During commitBlocks: the batch's state writes, held until its end.
+  #batch: WriteBack<DbName> | undefined;
 
   private constructor(path: string, env: RootDatabase) {
     this.path = path;
@@ -136,8 +139,10 @@ export class IndexerStore implements StateReader {
     const s = new Set<number>();
     for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
     this.#prefixes = s;
-    this.#expiryCounts = new Map();
-    for (const [height] of this.#expiries.getKeys()) this.#countExpiry(height, 1);
+    this.#expiriesByHeight = new Map();
+    for (const [height, stakingTxid, type] of this.#expiries.getKeys()) {
+      this.#mirrorExpiry({ height, stakingTxid, type: type as Expiry['type'] }, true);
+    }
     this.#nextSeq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
     this.#firstSeq = this.#nextSeq;
     for (const key of this.#outbox.getKeys({ limit: 1 })) this.#firstSeq = key;
@@ -155,8 +160,8 @@ export class IndexerStore implements StateReader {
     try {
       return this.#env.transactionSync(write);
     } catch (e) {
-      for (const [height, delta] of this.#expiryJournal.reverse())
-        this.#countExpiry(height, -delta as 1 | -1);
+      this.#batch = undefined;
+      for (const [expiry, added] of this.#expiryJournal.reverse()) this.#mirrorExpiry(expiry, !added);
       this.#undoLog = undefined;
       this.#prefixes = before.prefixes;
       this.#nextSeq = before.nextSeq;
@@ -168,21 +173,17 @@ export class IndexerStore implements StateReader {
   // ---- StateReader ----
 
   confirmedTvl(): number {
-    return (this.#meta.get('tvl') as number | undefined) ?? 0;
+    return (this.#read('meta', 'tvl') as number | undefined) ?? 0;
   }
   delegation(txid: string): Delegation | undefined {
-    return this.#delegations.get(txid);
+    return this.#read('delegations', txid) as Delegation | undefined;
   }
   tracked(key: string): string | undefined {
-    return this.#tracked.get(key);
+    return this.#read('tracked', key) as string | undefined;
   }
   expiriesAt(height: number): readonly Expiry[] {
-    if (!this.#expiryCounts.has(height)) return [];
-    const out: Expiry[] = [];
-    for (const { key } of this.#expiries.getRange({ start: [height], end: [height + 1] })) {
-      out.push({ height: key[0], stakingTxid: key[1], type: key[2] as Expiry['type'] });
-    }
-    return out.sort(compareExpiry);
+    const at = this.#expiriesByHeight.get(height);
+    return at ? [...at.values()].sort(compareExpiry) : [];
   }
   mayTrack(prefix: number): boolean {
     return this.#prefixes.has(prefix);
@@ -204,31 +205,42 @@ export class IndexerStore implements StateReader {
 
   // ---- writes ----
 
-  /** Puts `value` at `key`; returns whether the key was new. */
-  #put(db: DbName, key: unknown, value: unknown): boolean {
-    const d = this.#db(db);
-    const prev = d.get(key as never);
+  /** The value of `key`: the batch's, during commitBlocks. */
+  #read(db: DbName, key: Key): unknown {
+    return this.#batch ? this.#batch.get(db, key) : this.#db(db).get(key);
+  }
+  /** Writes `key` (undefined removes it): into the batch during commitBlocks, else to LMDB. */
+  #write(db: DbName, key: Key, value: unknown): void {
+    if (this.#batch) this.#batch.set(db, key, value);
+    else if (value === undefined) this.#db(db).removeSync(key);
+    else this.#db(db).putSync(key, value);
+  }
+  /** Puts `value` at `key`, keeping its previous value for the undo record; returns whether the key was new. */
+  #put(db: DbName, key: Key, value: unknown): boolean {
+    const prev = this.#read(db, key);
     this.#undoLog?.push([db, key, prev]);
-    d.putSync(key as never, value as never);
+    this.#write(db, key, value);
     return prev === undefined;
   }
-  /** Removes `key`; returns whether it was there. */
-  #remove(db: DbName, key: unknown): boolean {
-    const d = this.#db(db);
-    const prev = d.get(key as never);
+  /** Removes `key`, keeping its value for the undo record; returns whether it was there. */
+  #remove(db: DbName, key: Key): boolean {
+    const prev = this.#read(db, key);
     if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
-    d.removeSync(key as never);
+    this.#write(db, key, undefined);
     return true;
   }
-  #countExpiry(height: number, delta: 1 | -1): void {
-    const n = (this.#expiryCounts.get(height) ?? 0) + delta;
-    if (n > 0) this.#expiryCounts.set(height, n);
-    else this.#expiryCounts.delete(height);
+  #mirrorExpiry(e: Expiry, present: boolean): void {
+    const id = `${e.stakingTxid}\u0000${e.type}`;
+    let at = this.#expiriesByHeight.get(e.height);
+    if (present) {
+      if (!at) this.#expiriesByHeight.set(e.height, (at = new Map()));
+      at.set(id, e);
+    } else if (at?.delete(id) && at.size === 0) this.#expiriesByHeight.delete(e.height);
   }
-  #journalExpiry(height: number, delta: 1 | -1): void {
-    this.#countExpiry(height, delta);
-    this.#expiryJournal.push([height, delta]);
+  #journalExpiry(e: Expiry, added: boolean): void {
+    this.#mirrorExpiry(e, added);
+    this.#expiryJournal.push([e, added]);
   }
   #db(name: DbName): Database<unknown, Key> {
     switch (name) {
@@ -258,12 +270,12 @@ export class IndexerStore implements StateReader {
           break;
         case 'addExpiry':
           if (this.#put('expiries', [w.value.height, w.value.stakingTxid, w.value.type], true)) {
-            this.#journalExpiry(w.value.height, 1);
+            this.#journalExpiry(w.value, true);
           }
           break;
         case 'removeExpiry':
           if (this.#remove('expiries', [w.value.height, w.value.stakingTxid, w.value.type])) {
-            this.#journalExpiry(w.value.height, -1);
+            this.#journalExpiry(w.value, false);
           }
           break;
         case 'tvl':
@@ -281,7 +293,7 @@ export class IndexerStore implements StateReader {
       seq++;
     }
     this.#nextSeq = seq;
-    this.#meta.putSync('nextSeq', seq);
+    this.#write('meta', 'nextSeq', seq);
   }
 
   /**
@@ -297,6 +309,7 @@ export class IndexerStore implements StateReader {
   ): BlockResult[] {
     return this.#transaction(() => {
       const results: BlockResult[] = [];
+      this.#batch = new WriteBack((name) => this.#db(name));
       for (const block of blocks) {
         const result = decide(block, this);
         this.#undoLog = [];
@@ -315,6 +328,8 @@ export class IndexerStore implements StateReader {
       const last = blocks.at(-1);
       if (last) this.#meta.putSync('last', { height: last.height, hash: last.hash });
       this.#appendOutbox(after);
+      this.#batch.flush();
+      this.#batch = undefined;
       return results;
     });
   }

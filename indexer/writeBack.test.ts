@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Database, type Key, open, type RootDatabase } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WriteBack } from './writeBack.ts';
+
+/** The write-back of a commit batch against a real LMDB file, counting what reaches LMDB. */
+const envs: Array<{ env: RootDatabase; dir: string }> = [];
+afterEach(async () => {
+  for (const { env, dir } of envs.splice(0)) {
+    await env.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'writeback-'));
+  const env = open({ path: dir, maxDbs: 4, compression: false });
+  envs.push({ env, dir });
+  const db = env.openDB<unknown, Key>({ name: 'd' });
+  const calls: string[] = [];
+  const counted = {
+    get: (k: Key) => {
+      calls.push(`get ${String(k)}`);
+      return db.get(k);
+    },
+    putSync: (k: Key, v: unknown) => {
+      calls.push(`put ${String(k)}`);
+      return db.putSync(k, v);
+    },
+    removeSync: (k: Key) => {
+      calls.push(`remove ${String(k)}`);
+      return db.removeSync(k);
+    },
+  } as unknown as Database<unknown, Key>;
+  return { env, db, calls, wb: new WriteBack<'d'>(() => counted) };
+}
+
+describe('WriteBack', () => {
+  it('reads each key from LMDB once, serves the batch’s own writes, and writes each changed key once', () => {
+    const { env, db, calls, wb } = setup();
+    db.putSync('kept', { v: 0 });
+    db.putSync('changed', { v: 0 });
+    db.putSync('gone', { v: 0 });
+    env.transactionSync(() => {
+      expect(wb.get('d', 'kept')).toEqual({ v: 0 });
+      expect(wb.get('d', 'kept')).toEqual({ v: 0 });
+      wb.set('d', 'changed', { v: 1 });
+      wb.set('d', 'changed', { v: 2 });
+      expect(wb.get('d', 'changed')).toEqual({ v: 2 });
+      wb.set('d', 'gone', undefined);
+      expect(wb.get('d', 'gone')).toBeUndefined();
+      expect(wb.set('d', 'new', { v: 3 }).base).toBeUndefined();
+      wb.set('d', 'fleeting', { v: 4 });
+      wb.set('d', 'fleeting', undefined);
+      expect(db.get('changed')).toEqual({ v: 0 }); // nothing written before the flush
+      wb.flush();
+    });
+    expect(calls.filter((c) => c.startsWith('get')).sort()).toEqual(
+      ['get changed', 'get fleeting', 'get gone', 'get kept', 'get new'].sort(),
+    );
+    expect(calls.filter((c) => !c.startsWith('get')).sort()).toEqual(
+      ['put changed', 'put new', 'remove gone'].sort(),
+    );
+    expect([...db.getRange()].map(({ key, value }) => [key, value])).toEqual([
+      ['changed', { v: 2 }],
+      ['kept', { v: 0 }],
+      ['new', { v: 3 }],
+    ]);
+  });
+
+  it('keeps array keys apart from strings that print alike, and forgets everything after a flush', () => {
+    const { env, db, wb } = setup();
+    env.transactionSync(() => {
+      wb.set('d', [7, 'a', 'b'], true);
+      wb.set('d', '7,a,b', 'str');
+      expect(wb.get('d', [7, 'a', 'b'])).toBe(true);
+      expect(wb.get('d', '7,a,b')).toBe('str');
+      wb.flush();
+    });
+    expect(db.get([7, 'a', 'b'])).toBe(true);
+    expect(db.get('7,a,b')).toBe('str');
+    expect(wb.peek('d', '7,a,b')).toBeUndefined();
+  });
+});

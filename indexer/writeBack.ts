@@ -1,0 +1,76 @@
+import type { Database, Key } from 'lmdb';
+
+/** A key of a batch: its value now (undefined: removed) and in LMDB before the batch. */
+export interface BatchEntry {
+  readonly key: Key;
+  value: unknown;
+  readonly base: unknown;
+}
+
+/**
+ * The state writes of one commit batch, kept in memory and written to LMDB once, at the end of the
+ * batch's transaction. A key that several blocks of the batch write (a delegation staked, unbonded
+ * and withdrawn; the TVL at every stake) is put once; a key created and removed within the batch
+ * (a tracked output spent, an expiry reached) is never written; a key read again (the previous
+ * value an undo record keeps, or the processor's read) is read from memory. In bench:indexer the
+ * store made about 67,000 LMDB calls per sync before, each about 9 µs of lmdb-js and msgpackr.
+ */
+export class WriteBack<N extends string> {
+  readonly #dbs: (name: N) => Database<unknown, Key>;
+  readonly #entries = new Map<N, Map<string, BatchEntry>>();
+
+  constructor(dbs: (name: N) => Database<unknown, Key>) {
+    this.#dbs = dbs;
+  }
+
+  /** The value of `key` as the batch left it so far. */
+  get(db: N, key: Key): unknown {
+    return this.#entry(db, key).value;
+  }
+
+  /** Sets `key` to `value` (undefined removes it); returns the entry, with the value before the batch. */
+  set(db: N, key: Key, value: unknown): BatchEntry {
+    const e = this.#entry(db, key);
+    e.value = value;
+    return e;
+  }
+
+  /** The entry of `key` if the batch touched it (read or written). */
+  peek(db: N, key: Key): BatchEntry | undefined {
+    return this.#entries.get(db)?.get(idOf(key));
+  }
+
+  /** Writes every changed key to LMDB (in the caller's write transaction). */
+  flush(): void {
+    for (const [name, entries] of this.#entries) {
+      const d = this.#dbs(name);
+      for (const e of entries.values()) {
+        if (e.value === e.base) continue;
+        if (e.value === undefined) d.removeSync(e.key as never);
+        else d.putSync(e.key as never, e.value as never);
+      }
+    }
+    this.#entries.clear();
+  }
+
+  #entry(db: N, key: Key): BatchEntry {
+    let m = this.#entries.get(db);
+    if (!m) {
+      m = new Map();
+      this.#entries.set(db, m);
+    }
+    const id = idOf(key);
+    let e = m.get(id);
+    if (!e) {
+      const base = this.#dbs(db).get(key as never);
+      e = { key, value: base, base };
+      m.set(id, e);
+    }
+    return e;
+  }
+}
+
+// The store's keys are strings, numbers, or arrays of them (expiries: [height, txid, type]).
+function idOf(key: Key): string {
+  return Array.isArray(key) ? key.join('\u0000') : String(key);
+}
