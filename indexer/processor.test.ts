@@ -1,5 +1,5 @@
 import { Block, Transaction } from 'bitcoinjs-lib';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { toHex } from '../common/index.ts';
 import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
@@ -7,7 +7,7 @@ import { buildV0OpReturn } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { type BlockInput, computeUnconfirmedTvl, preDecideStakes, processBlock } from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
-import { hashPrefix, MemoryState, txidPrefix } from './state.ts';
+import { hashPrefix, MemoryState, stakingOutpointKey, txidPrefix } from './state.ts';
 import {
   buildSlashingPathSpend,
   buildStake,
@@ -521,6 +521,36 @@ describe('raw blocks', () => {
     expect([...viaRaw.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
     expect([...viaVerdicts.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
     expect(viaVerdicts.tvl).toBe(100_000); // s unbonded; the other valid stake; tooSmall rejected
+  });
+
+  it('a stake decided beforehand is decoded again only when an input may spend a tracked output', () => {
+    const s = stake({ stakingTime: 5 });
+    // A second stake funded by s's staking output: a valid stake and an (unknown) spend at once.
+    const both = stake({ funding: { txid: s.txid, vout: s.data.stakingOutputIndex, valueSat: 100_000n } });
+    const decodes = vi.spyOn(Transaction, 'fromBuffer');
+    try {
+      const decide = (height: number, txs: Transaction[]) => {
+        const raw = rawBlock(txs);
+        const stakes = preDecideStakes(params, height, raw); // as on the fetch thread
+        decodes.mockClear();
+        const r = processBlock(params, { height, hash: 'x', time: 1, raw, stakes }, state);
+        state.apply(r.writes);
+        return { r, decodes: decodes.mock.calls.length };
+      };
+      const first = decide(120, [stake().tx, s.tx]);
+      expect(first.r.stats).toMatchObject({ decoded: 2, staking: { active: 2 } });
+      expect(first.decodes).toBe(0);
+      const second = decide(121, [both.tx]);
+      expect(second.decodes).toBe(1);
+      expect(kinds(second.r.events)).toEqual(['active']);
+      expect(second.r.stats.rejections).toEqual([
+        { txType: 'confirmed_withdraw_staking_transactions', reason: 'UNKNOWN_SPEND', txid: both.txid },
+      ]);
+      expect(state.delegation(s.txid)?.state).toBe('active');
+      expect(state.tracked(stakingOutpointKey(s.txid, s.data.stakingOutputIndex))).toBeUndefined();
+    } finally {
+      decodes.mockRestore();
+    }
   });
 
   it('verdicts made beforehand: one per tagged tx, by position, and what decides the block', () => {

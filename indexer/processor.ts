@@ -233,23 +233,39 @@ class Overlay implements StateReader {
 
 /**
  * A transaction worth deciding on, with its bytes (for the events' tx hex), its txid, computed
- * once, and its staking verdict when one was made beforehand.
+ * once, and its staking verdict when one was made beforehand. `tx` is decoded on first use: a
+ * stake whose verdict came with the block and whose inputs cannot spend a tracked output
+ * (`spends` false) is decided without decoding it.
  */
 interface BlockTx {
   readonly tx: Transaction;
   readonly bytes: Uint8Array | undefined;
   readonly stake: StakeVerdict | undefined;
+  /** Whether an input may spend a tracked output (always true for a decoded block's txs). */
+  readonly spends: boolean;
   id(): string;
 }
 
-function blockTx(tx: Transaction, candidate: CandidateTx | undefined, stake?: StakeVerdict): BlockTx {
+function blockTx(
+  decode: () => Transaction,
+  candidate: CandidateTx | undefined,
+  stake?: StakeVerdict,
+): BlockTx {
   let txid = stake?.kind === 'not-staking' ? undefined : stake?.txid;
+  let tx: Transaction | undefined;
+  const decoded = () => {
+    tx ??= decode();
+    return tx;
+  };
   return {
-    tx,
+    get tx() {
+      return decoded();
+    },
     bytes: candidate?.bytes,
     stake,
+    spends: candidate?.spends ?? true,
     id() {
-      txid ??= candidate ? candidateTxid(candidate) : tx.getId();
+      txid ??= candidate ? candidateTxid(candidate) : decoded().getId();
       return txid;
     },
   };
@@ -289,7 +305,7 @@ function* blockTxs(
     stats.txCount = block.txs.length;
     for (const tx of block.txs) {
       stats.decoded++;
-      yield blockTx(tx, undefined);
+      yield blockTx(() => tx, undefined);
     }
     return;
   }
@@ -302,6 +318,12 @@ function* blockTxs(
     }
     const c: CandidateTx = r.value;
     stats.decoded++;
+    const stake = block.stakes && (block.stakes.get(c.index) ?? NOT_STAKING);
+    if (stake && stake.kind !== 'not-staking' && !c.spends) {
+      // Decided on the fetch thread, which decoded it: nothing here needs its fields.
+      yield blockTx(() => Transaction.fromBuffer(c.bytes), c, stake);
+      continue;
+    }
     let tx: Transaction;
     try {
       tx = Transaction.fromBuffer(c.bytes);
@@ -310,12 +332,13 @@ function* blockTxs(
       stats.failures++;
       continue;
     }
-    yield blockTx(tx, c, block.stakes && (block.stakes.get(c.index) ?? NOT_STAKING));
+    yield blockTx(() => tx, c, stake);
   }
 }
 
-function txHex(tx: Transaction, bytes: Uint8Array | undefined): string {
-  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') : tx.toHex();
+/** The tx's hex: from its bytes in the block when it has them, else re-serialized. */
+function txHex(bytes: Uint8Array | undefined, tx: () => Transaction): string {
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') : tx().toHex();
 }
 
 /** Overflow (staking-protocol.md §8): height cap → h > cap_height; value cap → TVL before ≥ cap. */
@@ -465,13 +488,14 @@ function processTx(
   params: GlobalParams,
   st: Overlay,
   version: ParamsVersion | undefined,
-  { tx, bytes, stake, id }: BlockTx,
+  btx: BlockTx,
   block: BlockInput,
   events: UnsequencedEvent[],
   stats: BlockStats,
 ): void {
   const h = block.height;
-  const c = stake ?? stakeVerdict(tx, params, h, id);
+  const { stake, id } = btx;
+  const c = stake ?? stakeVerdict(btx.tx, params, h, id);
   if (c.kind === 'valid' && version) {
     const stakingTxid = c.txid;
     if (!st.delegation(stakingTxid)) {
@@ -493,7 +517,7 @@ function processTx(
         staking_start_timestamp: block.time,
         staking_timelock: c.stakingTime,
         staking_output_index: c.stakingOutputIndex,
-        staking_tx_hex: txHex(tx, bytes),
+        staking_tx_hex: txHex(btx.bytes, () => btx.tx),
         is_overflow: overflow,
       };
       events.push(ev);
@@ -502,7 +526,10 @@ function processTx(
     stats.rejections.push({ txType: 'confirmed_staking_transaction', reason: c.code, txid: c.txid });
   }
 
-  // A tx can be a staking tx and a spend of older stakes at once: always look at the inputs.
+  // A tx can be a staking tx and a spend of older stakes at once: look at the inputs whenever one
+  // may spend a tracked output.
+  if (!btx.spends) return;
+  const { tx, bytes } = btx;
   tx.ins.forEach((input, i) => {
     if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
     const prevTxid = hashToTxid(input.hash);
@@ -598,7 +625,7 @@ function spendOfStakingOutput(
         unbonding_start_timestamp: time,
         unbonding_timelock: v.unbondingTime,
         unbonding_output_index: 0,
-        unbonding_tx_hex: txHex(tx, bytes),
+        unbonding_tx_hex: txHex(bytes, () => tx),
         unbonding_tx_hash_hex: unbondingTxid,
       });
       return;

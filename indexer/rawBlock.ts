@@ -34,6 +34,8 @@ export interface CandidateTx {
    */
   readonly bodyStart: number;
   readonly bodyEnd: number;
+  /** Some input's prevout hash passed `mayTrack`: it may spend a tracked output. */
+  readonly spends: boolean;
 }
 
 /**
@@ -134,6 +136,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
       need(len + 4);
       p += len + 4;
     }
+    const spends = candidate;
     const nOut = varint();
     for (let o = 0; o < nOut; o++) {
       need(8);
@@ -169,7 +172,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
     }
     need(4);
     p += 4;
-    if (candidate) yield { index: t, bytes: raw.subarray(start, p), bodyStart, bodyEnd };
+    if (candidate) yield { index: t, bytes: raw.subarray(start, p), bodyStart, bodyEnd, spends };
   }
   if (p !== n) throw malformed(`${n - p} bytes after the last transaction`);
   return txCount;
