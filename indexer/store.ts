@@ -234,7 +234,10 @@ export class IndexerStore implements StateReader {
     const id = `${e.stakingTxid}\u0000${e.type}`;
     let at = this.#expiriesByHeight.get(e.height);
     if (present) {
-      if (!at) this.#expiriesByHeight.set(e.height, (at = new Map()));
+      if (!at) {
+        at = new Map();
+        this.#expiriesByHeight.set(e.height, at);
+      }
       at.set(id, e);
     } else if (at?.delete(id) && at.size === 0) this.#expiriesByHeight.delete(e.height);
   }
