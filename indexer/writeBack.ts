@@ -1,7 +1,7 @@
 import type { Database, Key } from 'lmdb';
 
 /** A key of a batch: its value now (undefined: removed) and in LMDB before the batch. */
-export interface BatchEntry {
+interface Entry {
   readonly key: Key;
   value: unknown;
   readonly base: unknown;
@@ -12,12 +12,12 @@ export interface BatchEntry {
  * batch's transaction. A key that several blocks of the batch write (a delegation staked, unbonded
  * and withdrawn; the TVL at every stake) is put once; a key created and removed within the batch
  * (a tracked output spent, an expiry reached) is never written; a key read again (the previous
- * value an undo record keeps, or the processor's read) is read from memory. In bench:indexer the
- * store made about 67,000 LMDB calls per sync before, each about 9 µs of lmdb-js and msgpackr.
+ * value an undo record keeps, or the processor's read) is read from memory. Each LMDB call costs
+ * several µs of lmdb-js and msgpackr; a bench:indexer sync made tens of thousands of them.
  */
 export class WriteBack<N extends string> {
   readonly #dbs: (name: N) => Database<unknown, Key>;
-  readonly #entries = new Map<N, Map<string, BatchEntry>>();
+  readonly #entries = new Map<N, Map<string, Entry>>();
 
   constructor(dbs: (name: N) => Database<unknown, Key>) {
     this.#dbs = dbs;
@@ -28,16 +28,9 @@ export class WriteBack<N extends string> {
     return this.#entry(db, key).value;
   }
 
-  /** Sets `key` to `value` (undefined removes it); returns the entry, with the value before the batch. */
-  set(db: N, key: Key, value: unknown): BatchEntry {
-    const e = this.#entry(db, key);
-    e.value = value;
-    return e;
-  }
-
-  /** The entry of `key` if the batch touched it (read or written). */
-  peek(db: N, key: Key): BatchEntry | undefined {
-    return this.#entries.get(db)?.get(idOf(key));
+  /** Sets `key` to `value` (undefined removes it). */
+  set(db: N, key: Key, value: unknown): void {
+    this.#entry(db, key).value = value;
   }
 
   /** Writes every changed key to LMDB (in the caller's write transaction). */
@@ -53,7 +46,7 @@ export class WriteBack<N extends string> {
     this.#entries.clear();
   }
 
-  #entry(db: N, key: Key): BatchEntry {
+  #entry(db: N, key: Key): Entry {
     let m = this.#entries.get(db);
     if (!m) {
       m = new Map();
