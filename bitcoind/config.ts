@@ -47,10 +47,6 @@ export async function rpcClientFromConfig(c: BitcoindConnectionConfig): Promise<
  * credential is read or sent).
  * @throws {CodedError} RPC_BAD_OPTIONS
  */
-export function restClientFromConfig(c: BitcoindConnectionConfig, connections?: number): RestClient {
-  return new RestClient({
-    url: c.url,
-    timeoutMs: c.timeout_ms,
-    ...(connections !== undefined ? { connections } : {}),
-  });
+export function restClientFromConfig(c: BitcoindConnectionConfig): RestClient {
+  return new RestClient({ url: c.url, timeoutMs: c.timeout_ms });
 }
