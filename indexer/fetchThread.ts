@@ -6,10 +6,10 @@ import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
 
 /**
- * Fetches raw blocks on a worker thread. Receiving megabytes of hex over JSON-RPC, parsing it and
- * decoding it to bytes costs about as much CPU as deciding the blocks; on its own thread it runs
- * on the other core while the main thread decides. Given the params, the worker also makes the
- * blocks' staking verdicts, the part of deciding that needs no state (`preDecideStakes`). Blocks
+ * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
+ * blocks (and, over JSON-RPC, parsing and hex-decoding them) runs on the other core while the main
+ * thread decides. Given the params, the worker also makes the blocks' staking verdicts, the part
+ * of deciding that needs no state (`preDecideStakes`). Blocks
  * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
  * `take` has returned. `take` drains every batch already posted, not only those the event loop
  * has delivered, so that a busy main thread commits many blocks per LMDB transaction.
