@@ -595,8 +595,14 @@ describe('raw blocks', () => {
     ]).toThrow(expect.objectContaining({ code: 'INDEXER_BAD_BLOCK' }));
   });
 
-  it('the txid prefix of the prefilter matches the internal-order hash prefix', () => {
+  it('the txid prefix of the prefilter matches the internal-order hash prefix, a small integer', () => {
     const tx = stake().tx;
     expect(txidPrefix(tx.getId())).toBe(hashPrefix(tx.getHash(), 0));
+    // Every bit that is kept, and only those: all-ones in the first four bytes gives 2^30 − 1.
+    const ones = new Uint8Array(32).fill(0xff);
+    expect(hashPrefix(ones, 0)).toBe(0x3fffffff);
+    expect(txidPrefix('ff'.repeat(32))).toBe(0x3fffffff);
+    const h = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 0x81);
+    expect(txidPrefix(Buffer.from(h).reverse().toString('hex'))).toBe(hashPrefix(h, 0));
   });
 });
