@@ -253,19 +253,21 @@ function blockTx(
 ): BlockTx {
   let txid = stake?.kind === 'not-staking' ? undefined : stake?.txid;
   let tx: Transaction | undefined;
-  const decoded = () => {
-    tx ??= decode();
-    return tx;
-  };
   return {
     get tx() {
-      return decoded();
+      tx ??= decode();
+      return tx;
     },
     bytes: candidate?.bytes,
     stake,
     spends: candidate?.spends ?? true,
+    // Called unbound (destructured), so no `this`.
     id() {
-      txid ??= candidate ? candidateTxid(candidate) : decoded().getId();
+      if (txid === undefined && candidate) txid = candidateTxid(candidate);
+      if (txid === undefined) {
+        tx ??= decode();
+        txid = tx.getId();
+      }
       return txid;
     },
   };
@@ -369,34 +371,7 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
   const stakerKey = parseHex(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
   const fpKey = parseHex(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
   const keys = { stakerKey, fpKeys: [fpKey], covenantKeys: v.covenantKeys, covenantQuorum: v.covenantQuorum };
-  let staking: StakingInfo | undefined;
-  let full: UnbondingExpectation | undefined;
-  let unbonding: UnbondingInfo | undefined;
-  const stakingInfo = () => {
-    staking ??= buildStakingInfo(keys, d.stakingTime, { allowZeroTimelock: true });
-    return staking;
-  };
-  const unbondingInfo = () => {
-    unbonding ??= buildUnbondingInfo(keys, v.unbondingTime);
-    return unbonding;
-  };
-  const fullExp = () => {
-    full ??= expectUnbonding(
-      d.stakingTxid,
-      {
-        stakerKey,
-        fpKey,
-        stakingTime: d.stakingTime,
-        valueSat,
-        stakingOutputIndex: d.stakingOutputIndex,
-        opReturnIndex: -1,
-        paramsVersion: v.version,
-        stakingInfo: stakingInfo(),
-      },
-      v,
-    );
-    return full;
-  };
+  const lazy = new LazyInfos(d, v, keys, stakerKey, fpKey, valueSat);
   const exp: UnbondingExpectation = {
     stakingTxid: d.stakingTxid,
     stakingOutputIndex: d.stakingOutputIndex,
@@ -405,16 +380,90 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
     unbondingValueSat: valueSat - v.unbondingFeeSat,
     unbondingFeeSat: v.unbondingFeeSat,
     get stakingPkScript() {
-      return stakingInfo().pkScript;
+      return lazy.staking().pkScript;
     },
     get unbondingLeafHash() {
-      return fullExp().unbondingLeafHash;
+      return lazy.expectation().unbondingLeafHash;
     },
     get unbondingInfo() {
-      return unbondingInfo();
+      return lazy.unbonding();
     },
   };
-  const lazyLeaf = (script: Uint8Array, leaf: () => Leaf): Leaf => ({
+  return {
+    exp,
+    stakingTimelockLeaf: lazyLeaf(
+      buildTimelockLeaf(stakerKey, d.stakingTime, true),
+      () => lazy.staking().timelock,
+    ),
+    unbondingTimelockLeaf: lazyLeaf(
+      buildTimelockLeaf(stakerKey, v.unbondingTime),
+      () => lazy.unbonding().timelock,
+    ),
+  };
+}
+
+/**
+ * The costly parts of a delegation's spend rules, each built on first use. A class rather than
+ * closures in `expectationOf`: the services run under tsx, whose transform names every closure
+ * assigned to a variable with a defineProperty call, per call.
+ */
+class LazyInfos {
+  #staking: StakingInfo | undefined;
+  #unbonding: UnbondingInfo | undefined;
+  #expectation: UnbondingExpectation | undefined;
+  readonly #d: Delegation;
+  readonly #v: ParamsVersion;
+  readonly #keys: Parameters<typeof buildStakingInfo>[0];
+  readonly #stakerKey: XOnlyKey;
+  readonly #fpKey: XOnlyKey;
+  readonly #valueSat: bigint;
+
+  constructor(
+    d: Delegation,
+    v: ParamsVersion,
+    keys: Parameters<typeof buildStakingInfo>[0],
+    stakerKey: XOnlyKey,
+    fpKey: XOnlyKey,
+    valueSat: bigint,
+  ) {
+    this.#d = d;
+    this.#v = v;
+    this.#keys = keys;
+    this.#stakerKey = stakerKey;
+    this.#fpKey = fpKey;
+    this.#valueSat = valueSat;
+  }
+  staking(): StakingInfo {
+    this.#staking ??= buildStakingInfo(this.#keys, this.#d.stakingTime, { allowZeroTimelock: true });
+    return this.#staking;
+  }
+  unbonding(): UnbondingInfo {
+    this.#unbonding ??= buildUnbondingInfo(this.#keys, this.#v.unbondingTime);
+    return this.#unbonding;
+  }
+  expectation(): UnbondingExpectation {
+    const d = this.#d;
+    this.#expectation ??= expectUnbonding(
+      d.stakingTxid,
+      {
+        stakerKey: this.#stakerKey,
+        fpKey: this.#fpKey,
+        stakingTime: d.stakingTime,
+        valueSat: this.#valueSat,
+        stakingOutputIndex: d.stakingOutputIndex,
+        opReturnIndex: -1,
+        paramsVersion: this.#v.version,
+        stakingInfo: this.staking(),
+      },
+      this.#v,
+    );
+    return this.#expectation;
+  }
+}
+
+/** A leaf whose script is known now and whose hash and control block come from `leaf` on first read. */
+function lazyLeaf(script: Uint8Array, leaf: () => Leaf): Leaf {
+  return {
     script,
     get leafHash() {
       return leaf().leafHash;
@@ -422,17 +471,6 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
     get controlBlock() {
       return leaf().controlBlock;
     },
-  });
-  return {
-    exp,
-    stakingTimelockLeaf: lazyLeaf(
-      buildTimelockLeaf(stakerKey, d.stakingTime, true),
-      () => stakingInfo().timelock,
-    ),
-    unbondingTimelockLeaf: lazyLeaf(
-      buildTimelockLeaf(stakerKey, v.unbondingTime),
-      () => unbondingInfo().timelock,
-    ),
   };
 }
 
