@@ -13,6 +13,7 @@ import {
   isUnbondingTimelockWithdraw,
   type Leaf,
   type StakingInfo,
+  type StakingScriptKeys,
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
@@ -370,8 +371,13 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
   if (valueSat - v.unbondingFeeSat <= 0n) return undefined;
   const stakerKey = parseHex(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
   const fpKey = parseHex(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
-  const keys = { stakerKey, fpKeys: [fpKey], covenantKeys: v.covenantKeys, covenantQuorum: v.covenantQuorum };
-  const lazy = new LazyInfos(d, v, keys, stakerKey, fpKey, valueSat);
+  const keys: StakingScriptKeys = {
+    stakerKey,
+    fpKeys: [fpKey],
+    covenantKeys: v.covenantKeys,
+    covenantQuorum: v.covenantQuorum,
+  };
+  const lazy = new LazyInfos(d, v, keys, valueSat);
   const exp: UnbondingExpectation = {
     stakingTxid: d.stakingTxid,
     stakingOutputIndex: d.stakingOutputIndex,
@@ -413,24 +419,13 @@ class LazyInfos {
   #expectation: UnbondingExpectation | undefined;
   readonly #d: Delegation;
   readonly #v: ParamsVersion;
-  readonly #keys: Parameters<typeof buildStakingInfo>[0];
-  readonly #stakerKey: XOnlyKey;
-  readonly #fpKey: XOnlyKey;
+  readonly #keys: StakingScriptKeys;
   readonly #valueSat: bigint;
 
-  constructor(
-    d: Delegation,
-    v: ParamsVersion,
-    keys: Parameters<typeof buildStakingInfo>[0],
-    stakerKey: XOnlyKey,
-    fpKey: XOnlyKey,
-    valueSat: bigint,
-  ) {
+  constructor(d: Delegation, v: ParamsVersion, keys: StakingScriptKeys, valueSat: bigint) {
     this.#d = d;
     this.#v = v;
     this.#keys = keys;
-    this.#stakerKey = stakerKey;
-    this.#fpKey = fpKey;
     this.#valueSat = valueSat;
   }
   staking(): StakingInfo {
@@ -446,8 +441,8 @@ class LazyInfos {
     this.#expectation ??= expectUnbonding(
       d.stakingTxid,
       {
-        stakerKey: this.#stakerKey,
-        fpKey: this.#fpKey,
+        stakerKey: this.#keys.stakerKey,
+        fpKey: this.#keys.fpKeys[0]!,
         stakingTime: d.stakingTime,
         valueSat: this.#valueSat,
         stakingOutputIndex: d.stakingOutputIndex,
