@@ -51,7 +51,7 @@ export {
   taprootAddress,
   taprootOutput,
 } from './taproot.ts';
-export { MAX_TX_BYTES, parseTransaction, txidOf } from './transaction.ts';
+export { decodeTransaction, MAX_TX_BYTES, parseTransaction, txidOf } from './transaction.ts';
 export {
   assertUnbondingShape,
   assertUnbondingTx,

@@ -19,7 +19,7 @@ export function parseTransaction(input: string | Uint8Array, field = 'transactio
   }
   if (bytes.length === 0) throw new CodedError('STAKING_TX_MALFORMED', `${field} is empty`);
   try {
-    return Transaction.fromBuffer(bytes);
+    return decodeTransaction(bytes);
   } catch (cause) {
     throw new CodedError('STAKING_TX_MALFORMED', `${field} is not a valid serialized transaction`, { cause });
   }
@@ -28,4 +28,109 @@ export function parseTransaction(input: string | Uint8Array, field = 'transactio
 /** The txid (display order hex) of a transaction. */
 export function txidOf(tx: Transaction): string {
   return tx.getId();
+}
+
+/**
+ * Deserializes one transaction exactly as bitcoinjs's `Transaction.fromBuffer` does (same fields,
+ * same errors), without what makes that slow on the indexer's path (a block sync decodes thousands
+ * of candidates): a schema validation of its arguments at every call, every varint read through a
+ * BigInt, and every script and witness item copied. Here they are views into `bytes`, so `bytes`
+ * must not change while the transaction is in use.
+ * @throws {Error} where fromBuffer throws: bytes too short, a witness flag with no witness, or
+ * bytes left over after the lock time
+ */
+export function decodeTransaction(bytes: Uint8Array): Transaction {
+  const r = new TxReader(bytes);
+  const tx = new Transaction();
+  tx.version = r.u32();
+  const segwit = bytes[r.p] === 0x00 && bytes[r.p + 1] === 0x01;
+  if (segwit) r.p += 2;
+  const nIn = r.varint();
+  for (let i = 0; i < nIn; i++) {
+    const hash = r.slice(32);
+    const index = r.u32();
+    const script = r.slice(r.varint());
+    const sequence = r.u32();
+    tx.ins.push({ hash, index, script, sequence, witness: NO_WITNESS });
+  }
+  const nOut = r.varint();
+  for (let i = 0; i < nOut; i++) {
+    const value = r.i64();
+    tx.outs.push({ value, script: r.slice(r.varint()) });
+  }
+  if (segwit) {
+    for (let i = 0; i < nIn; i++) {
+      const items = r.varint();
+      const witness: Uint8Array[] = [];
+      for (let k = 0; k < items; k++) witness.push(r.slice(r.varint()));
+      tx.ins[i]!.witness = witness;
+    }
+    if (!tx.hasWitnesses()) throw new Error('Transaction has superfluous witness data');
+  }
+  tx.locktime = r.u32();
+  if (r.p !== bytes.length) throw new Error('Transaction has unexpected data');
+  return tx;
+}
+
+// Shared, as bitcoinjs shares its own: inputs without a witness all hold this empty array.
+const NO_WITNESS: Uint8Array[] = [];
+
+/** A cursor over a transaction's bytes; every read checks the bounds. */
+class TxReader {
+  readonly #b: Uint8Array;
+  readonly #view: DataView;
+  p = 0;
+
+  constructor(b: Uint8Array) {
+    this.#b = b;
+    this.#view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  #need(k: number): void {
+    if (this.p + k > this.#b.length) throw new Error(`transaction truncated at byte ${this.p}`);
+  }
+  u32(): number {
+    this.#need(4);
+    const v = this.#view.getUint32(this.p, true);
+    this.p += 4;
+    return v;
+  }
+  i64(): bigint {
+    this.#need(8);
+    const v = this.#view.getBigInt64(this.p, true);
+    this.p += 8;
+    return v;
+  }
+  /** A CompactSize; one beyond the bytes left can only fail the read it counts. */
+  varint(): number {
+    this.#need(1);
+    const first = this.#b[this.p]!;
+    if (first < 0xfd) {
+      this.p += 1;
+      return first;
+    }
+    if (first === 0xfd) {
+      this.#need(3);
+      const v = this.#view.getUint16(this.p + 1, true);
+      this.p += 3;
+      return v;
+    }
+    if (first === 0xfe) {
+      this.#need(5);
+      const v = this.#view.getUint32(this.p + 1, true);
+      this.p += 5;
+      return v;
+    }
+    this.#need(9);
+    const lo = this.#view.getUint32(this.p + 1, true);
+    const hi = this.#view.getUint32(this.p + 5, true);
+    this.p += 9;
+    // Above 2^53 bitcoinjs refuses the count; anything above 2^32 is beyond any buffer anyway.
+    return hi === 0 ? lo : Number.MAX_SAFE_INTEGER;
+  }
+  slice(n: number): Uint8Array {
+    this.#need(n);
+    const s = this.#b.subarray(this.p, this.p + n);
+    this.p += n;
+    return s;
+  }
 }

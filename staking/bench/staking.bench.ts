@@ -13,6 +13,7 @@ import {
   buildStakingOutputs,
   buildUnbondingTx,
   classifyStakingTx,
+  decodeTransaction,
   expectUnbonding,
   parseStakingTx,
   parseTransaction,
@@ -105,6 +106,10 @@ for (let i = 0; i < Math.max(1, Math.round(N / 10)); i++) {
 const rawAll = measure('bitcoinjs-lib Transaction.fromBuffer (mixed set)', mixed, (b) => {
   Transaction.fromBuffer(b);
 });
+// For information: staking/'s own decoder (what parseTransaction uses), on the same set.
+const decodeAll = measure('staking/ decodeTransaction (mixed set)', mixed, (b) => {
+  decodeTransaction(b);
+});
 const identifyAll = measure('parse + classifyStakingTx (mixed set)', mixed, (b) => {
   classifyStakingTx(parseTransaction(b), params, 200);
 });
@@ -134,6 +139,7 @@ const checkUnbonding = measure(
 
 printRates('staking/ throughput (one core, best of 3 rounds)', [
   rawAll,
+  decodeAll,
   identifyAll,
   rawStaking,
   identifyStaking,
@@ -141,6 +147,7 @@ printRates('staking/ throughput (one core, best of 3 rounds)', [
   checkUnbonding,
 ]);
 console.log('\nratios');
+console.log(`  ${ratio(decodeAll, rawAll)}`);
 console.log(`  ${ratio(identifyAll, rawAll)}`);
 console.log(`  ${ratio(identifyStaking, rawStaking)}`);
 console.log(`  ${ratio(checkUnbonding, rawUnbonding)}`);
