@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { hashToTxid, toHex } from '../common/index.ts';
 import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
-import { buildV0OpReturn } from '../staking/index.ts';
+import { buildV0OpReturn, decodeTransaction } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { type BlockInput, computeUnconfirmedTvl, preDecideStakes, processBlock } from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
@@ -17,6 +17,12 @@ import {
   type Stake,
   type StakeArgs,
 } from './testkit/txs.ts';
+
+// The processor's decodes, counted: a stake decided on the fetch thread is not decoded again.
+vi.mock('../staking/index.ts', async (importOriginal) => {
+  const m = await importOriginal<typeof import('../staking/index.ts')>();
+  return { ...m, decodeTransaction: vi.fn(m.decodeTransaction) };
+});
 
 const covenants = ['ix-cov-a', 'ix-cov-b', 'ix-cov-c'].map(testKey);
 const otherCovenants = ['ix-cov-x', 'ix-cov-y', 'ix-cov-z'].map(testKey);
@@ -527,30 +533,26 @@ describe('raw blocks', () => {
     const s = stake({ stakingTime: 5 });
     // A second stake funded by s's staking output: a valid stake and an (unknown) spend at once.
     const both = stake({ funding: { txid: s.txid, vout: s.data.stakingOutputIndex, valueSat: 100_000n } });
-    const decodes = vi.spyOn(Transaction, 'fromBuffer');
-    try {
-      const decide = (height: number, txs: Transaction[]) => {
-        const raw = rawBlock(txs);
-        const stakes = preDecideStakes(params, height, raw); // as on the fetch thread
-        decodes.mockClear();
-        const r = processBlock(params, { height, hash: 'x', time: 1, raw, stakes }, state);
-        state.apply(r.writes);
-        return { r, decodes: decodes.mock.calls.length };
-      };
-      const first = decide(120, [stake().tx, s.tx]);
-      expect(first.r.stats).toMatchObject({ decoded: 2, staking: { active: 2 } });
-      expect(first.decodes).toBe(0);
-      const second = decide(121, [both.tx]);
-      expect(second.decodes).toBe(1);
-      expect(kinds(second.r.events)).toEqual(['active']);
-      expect(second.r.stats.rejections).toEqual([
-        { txType: 'confirmed_withdraw_staking_transactions', reason: 'UNKNOWN_SPEND', txid: both.txid },
-      ]);
-      expect(state.delegation(s.txid)?.state).toBe('active');
-      expect(state.tracked(stakingOutpointKey(s.txid, s.data.stakingOutputIndex))).toBeUndefined();
-    } finally {
-      decodes.mockRestore();
-    }
+    const decodes = vi.mocked(decodeTransaction);
+    const decide = (height: number, txs: Transaction[]) => {
+      const raw = rawBlock(txs);
+      const stakes = preDecideStakes(params, height, raw); // as on the fetch thread
+      decodes.mockClear();
+      const r = processBlock(params, { height, hash: 'x', time: 1, raw, stakes }, state);
+      state.apply(r.writes);
+      return { r, decodes: decodes.mock.calls.length };
+    };
+    const first = decide(120, [stake().tx, s.tx]);
+    expect(first.r.stats).toMatchObject({ decoded: 2, staking: { active: 2 } });
+    expect(first.decodes).toBe(0);
+    const second = decide(121, [both.tx]);
+    expect(second.decodes).toBe(1);
+    expect(kinds(second.r.events)).toEqual(['active']);
+    expect(second.r.stats.rejections).toEqual([
+      { txType: 'confirmed_withdraw_staking_transactions', reason: 'UNKNOWN_SPEND', txid: both.txid },
+    ]);
+    expect(state.delegation(s.txid)?.state).toBe('active');
+    expect(state.tracked(stakingOutpointKey(s.txid, s.data.stakingOutputIndex))).toBeUndefined();
   });
 
   it('verdicts made beforehand: one per tagged tx, by position, and what decides the block', () => {

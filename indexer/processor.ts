@@ -9,6 +9,7 @@ import {
   buildUnbondingLeaf,
   classifyStakingOutputSpend,
   classifyStakingTx,
+  decodeTransaction,
   expectUnbonding,
   isUnbondingTimelockWithdraw,
   type Leaf,
@@ -114,7 +115,7 @@ export function preDecideStakes(
   for (const c of scanBlock(raw, { tag, mayTrack: () => false })) {
     let tx: Transaction;
     try {
-      tx = Transaction.fromBuffer(c.bytes);
+      tx = decodeTransaction(c.bytes);
     } catch {
       continue;
     }
@@ -324,12 +325,12 @@ function* blockTxs(
     const stake = block.stakes && (block.stakes.get(c.index) ?? NOT_STAKING);
     if (stake && stake.kind !== 'not-staking' && !c.spends) {
       // Decided on the fetch thread, which decoded it: nothing here needs its fields.
-      yield blockTx(() => Transaction.fromBuffer(c.bytes), c, stake);
+      yield blockTx(() => decodeTransaction(c.bytes), c, stake);
       continue;
     }
     let tx: Transaction;
     try {
-      tx = Transaction.fromBuffer(c.bytes);
+      tx = decodeTransaction(c.bytes);
     } catch {
       // The walk parsed it, so this cannot happen with a node's block; never stop on it.
       stats.failures++;
