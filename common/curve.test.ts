@@ -59,6 +59,25 @@ describe('common/curve (native libsecp256k1) agrees with tiny-secp256k1', () => 
     expect(xOnlyTweakAdd(G_X, nMinus1)).toBeUndefined();
   });
 
+  it('one key tweaked again and again (its lift reused), and a key buffer the caller changes in place', () => {
+    const x = Uint8Array.from(G_X);
+    fc.assert(
+      fc.property(bytes32, (t) => {
+        const ours = xOnlyTweakAdd(x, t);
+        const theirs = ecc.xOnlyPointAddTweak(G_X, t);
+        expect(ours && { xOnlyPubkey: ours.xOnly, parity: ours.parity }).toEqual(theirs ?? undefined);
+      }),
+      { numRuns: 300 },
+    );
+    // The same buffer, now another key: the lift of the old one must not be used.
+    const other = ecc.xOnlyPointAddTweak(G_X, new Uint8Array(32).fill(9))!.xOnlyPubkey;
+    x.set(other);
+    const t = new Uint8Array(32).fill(5);
+    expect(xOnlyTweakAdd(x, t)?.xOnly).toEqual(ecc.xOnlyPointAddTweak(other, t)?.xOnlyPubkey);
+    x.set(P);
+    expect(xOnlyTweakAdd(x, t)).toBeUndefined();
+  });
+
   it('on full keys: compressed, uncompressed, and hybrid or odd prefixes refused', () => {
     const g = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), true)!;
     const gu = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), false)!;

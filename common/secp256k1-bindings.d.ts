@@ -2,6 +2,7 @@
 declare module 'secp256k1/bindings.js' {
   interface Secp256k1Native {
     publicKeyVerify(pubkey: Uint8Array): boolean;
+    publicKeyConvert(pubkey: Uint8Array, compressed?: boolean): Uint8Array;
     publicKeyTweakAdd(pubkey: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array;
   }
   const secp256k1: Secp256k1Native;
