@@ -194,7 +194,7 @@ export async function startIndexer(
     rpc,
     params,
     store,
-    fetcher: (from, to) => fetchThread.fetcher(from, to),
+    fetcher: (from, to, tracked) => fetchThread.fetcher(from, to, tracked),
     commitMaxBlocks: config.store.commit_max_blocks,
     hooks: {
       onTip(tip) {

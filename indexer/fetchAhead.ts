@@ -1,13 +1,13 @@
 import type { RestClient, RpcClient } from '../bitcoind/index.ts';
-import type { StakeVerdict } from './processor.ts';
+import type { BlockPrescan } from './processor.ts';
 
 /** A raw block as fetched: `raw` owns its memory (never a slice of a shared pool), so it can be transferred. */
 export interface FetchedBlock {
   readonly height: number;
   readonly hash: string;
   readonly raw: Uint8Array;
-  /** Its staking verdicts, when the fetch thread made them (see `BlockInput.stakes`). */
-  readonly stakes?: ReadonlyMap<number, StakeVerdict>;
+  /** Its candidates and staking verdicts, when the fetch thread found them (see `BlockInput.prescan`). */
+  readonly prescan?: BlockPrescan;
 }
 
 /** Blocks of a height range, fetched ahead of their use. */

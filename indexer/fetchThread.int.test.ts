@@ -3,7 +3,7 @@ import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { FetchThread } from './fetchThread.ts';
-import { preDecideStakes } from './processor.ts';
+import { preScanBlock } from './processor.ts';
 import { readHeader } from './rawBlock.ts';
 import { ChainKit } from './testkit/chain.ts';
 
@@ -54,16 +54,23 @@ describe('FetchThread', () => {
     }
   });
 
-  it('given the params, delivers each block with its staking verdicts, as made on this thread', async () => {
+  it('given the params, delivers each block prescanned as on this thread, from the filter the range starts with', async () => {
     const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 120 }));
     const t = new FetchThread(bitcoind(), { batch: 5, concurrency: 2 }, params);
     await t.start();
-    const f = t.fetcher(115, 124);
+    // The null prevout's prefix: every coinbase becomes a candidate, so the filter is seen to arrive.
+    const f = t.fetcher(115, 124, new Set([0]));
     try {
       const blocks = [...(await f.take(5)), ...(await f.take(5))];
       expect(blocks.map((b) => b.height)).toEqual(Array.from({ length: 10 }, (_, i) => 115 + i));
-      for (const b of blocks) expect(b.stakes).toEqual(preDecideStakes(params, b.height, b.raw));
-      expect(blocks.every((b) => b.stakes instanceof Map)).toBe(true);
+      const here = new Set([0]);
+      for (const b of blocks) {
+        const want = preScanBlock(params, b.height, b.raw, here);
+        expect(b.prescan).toEqual(want);
+        expect(b.prescan!.candidates.map((c) => [c.index, c.spends])).toEqual([[0, true]]);
+        // The candidates' bytes are views of the transferred block, not copies.
+        expect(b.prescan!.candidates[0]!.bytes.buffer).toBe(b.raw.buffer);
+      }
     } finally {
       f.cancel();
       await t.close();

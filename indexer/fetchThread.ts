@@ -8,8 +8,8 @@ import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead
 /**
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
  * blocks (and, over JSON-RPC, parsing and hex-decoding them) runs on the other core while the main
- * thread decides. Given the params, the worker also makes the blocks' staking verdicts, the part
- * of deciding that needs no state (`preDecideStakes`). Blocks
+ * thread decides. Given the params, the worker also prescans each block (`preScanBlock`: the walk
+ * and the staking verdicts, the parts of deciding that need no state). Blocks
  * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
  * `take` has returned. `take` drains every batch already posted, not only those the event loop
  * has delivered, so that a busy main thread commits many blocks per LMDB transaction.
@@ -34,7 +34,7 @@ export class FetchThread {
   readonly #ranges = new Map<number, RangeState>();
 
   /**
-   * With `params`, the worker also makes each block's staking verdicts (`preDecideStakes`).
+   * With `params`, the worker also prescans each block (`preScanBlock`).
    * `via` (default `auto`) chooses REST or JSON-RPC; `onSource` hears each change of the choice.
    */
   constructor(
@@ -63,15 +63,26 @@ export class FetchThread {
     await this.#waiting(this.#ready!);
   }
 
-  /** Heights [from, to], fetched ahead on the worker. */
-  fetcher(from: number, to: number): BlockFetcher {
+  /**
+   * Heights [from, to], fetched ahead on the worker. `tracked`: the prefixes (`hashPrefix`) of the
+   * tx hashes the state tracks after block from − 1, where the prescan's filter starts.
+   */
+  fetcher(from: number, to: number, tracked: Iterable<number> = []): BlockFetcher {
     const worker = this.#start();
     const port = this.#port!;
     const id = this.#nextId++;
     const st: RangeState = { batches: [], error: undefined, wake: undefined };
     this.#ranges.set(id, st);
     const post = (m: ToFetchThread) => worker.postMessage(m);
-    post({ op: 'start', id, from, to, batch: this.#o.batch, concurrency: this.#o.concurrency });
+    post({
+      op: 'start',
+      id,
+      from,
+      to,
+      batch: this.#o.batch,
+      concurrency: this.#o.concurrency,
+      tracked: Int32Array.from(tracked),
+    });
     return {
       take: async (max) => {
         for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
@@ -218,6 +229,8 @@ export type ToFetchThread =
       readonly to: number;
       readonly batch: number;
       readonly concurrency: number;
+      /** Where the range's prescan filter starts (see `fetcher`). */
+      readonly tracked: Int32Array;
     }
   | { readonly op: 'credit'; readonly id: number }
   | { readonly op: 'cancel'; readonly id: number };

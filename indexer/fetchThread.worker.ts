@@ -1,7 +1,6 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks, with their staking verdicts when it has the params, on the
- * port it was given, their memory transferred, never more than `concurrency` batches ahead of
+ * and posts each batch of raw blocks, prescanned when it has the params, on the port it was given, their memory transferred, never more than `concurrency` batches ahead of
  * what the main thread has taken. Blocks come over REST or JSON-RPC as `via` says; `auto` asks the
  * node whether it serves REST at the first range, and again at the range after one that failed
  * (the node may have been restarted with other options).
@@ -17,7 +16,7 @@ import {
   rpcBlockSource,
 } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
-import { preDecideStakes } from './processor.ts';
+import { preScanBlock } from './processor.ts';
 
 const { bitcoind, params, via, port: out } = workerData as FetchThreadData;
 const port = parentPort!;
@@ -45,7 +44,7 @@ port.on('message', (m: ToFetchThread) => {
   if (m.op === 'start') {
     const r: Range = { credit: m.concurrency, cancelled: false, wake: undefined };
     ranges.set(m.id, r);
-    void run(m.id, r, m.from, m.to, m.batch, m.concurrency);
+    void run(m.id, r, m.from, m.to, m.batch, m.concurrency, new Set(m.tracked));
     return;
   }
   const r = ranges.get(m.id);
@@ -56,7 +55,15 @@ port.on('message', (m: ToFetchThread) => {
 });
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
-async function run(id: number, r: Range, from: number, to: number, batch: number, concurrency: number) {
+async function run(
+  id: number,
+  r: Range,
+  from: number,
+  to: number,
+  batch: number,
+  concurrency: number,
+  maybeTracked: Set<number>,
+) {
   let fetcher: ReturnType<typeof fetchAhead> | undefined;
   try {
     fetcher = fetchAhead(await source(), from, to, { batch, concurrency });
@@ -69,7 +76,7 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
         r.wake = undefined;
       }
       if (r.cancelled) break;
-      const blocks = (await fetcher.take(batch)).map(withStakes);
+      const blocks = (await fetcher.take(batch)).map((b) => prescanned(b, maybeTracked));
       if (blocks.length === 0) break;
       r.credit--;
       next = blocks.at(-1)!.height + 1;
@@ -95,10 +102,11 @@ async function run(id: number, r: Range, from: number, to: number, batch: number
   }
 }
 
-function withStakes(b: FetchedBlock): FetchedBlock {
+/** The block with its prescan; `maybeTracked` goes from block to block of the range, in order. */
+function prescanned(b: FetchedBlock, maybeTracked: Set<number>): FetchedBlock {
   if (!params) return b;
   try {
-    return { ...b, stakes: preDecideStakes(params, b.height, b.raw) };
+    return { ...b, prescan: preScanBlock(params, b.height, b.raw, maybeTracked) };
   } catch {
     // A block that does not parse: the main thread's own walk reports it (INDEXER_BAD_BLOCK).
     return b;

@@ -38,9 +38,10 @@ export interface FollowerOptions {
   readonly commitMaxBlocks?: number;
   /**
    * Where confirmed blocks come from (default: fetched on this thread with `rpc`). The service
-   * passes a FetchThread, which fetches and decodes them on a worker thread.
+   * passes a FetchThread, which fetches and prescans them on a worker thread; `tracked` is the
+   * state's prefilter (`IndexerStore.trackedPrefixes`) as the range starts.
    */
-  readonly fetcher?: (from: number, to: number) => BlockFetcher;
+  readonly fetcher?: (from: number, to: number, tracked: ReadonlySet<number>) => BlockFetcher;
   readonly hooks?: FollowerHooks;
 }
 
@@ -96,7 +97,7 @@ export class ChainFollower {
     let processed = 0;
     if (next <= confirmedTip) {
       const fetcher =
-        this.#o.fetcher?.(next, confirmedTip) ??
+        this.#o.fetcher?.(next, confirmedTip, store.trackedPrefixes()) ??
         fetchAhead(rpcBlockSource(rpc), next, confirmedTip, {
           batch: this.#o.fetchBatch ?? 16,
           concurrency: this.#o.fetchConcurrency ?? 8,
@@ -118,7 +119,13 @@ export class ChainFollower {
               throw new ChainMoved(b.height);
             }
             prevHash = b.hash;
-            inputs.push({ height: b.height, hash: b.hash, time: header.time, raw: b.raw, stakes: b.stakes });
+            inputs.push({
+              height: b.height,
+              hash: b.hash,
+              time: header.time,
+              raw: b.raw,
+              prescan: b.prescan,
+            });
           }
           const results = store.commitBlocks(inputs, (block, state) =>
             processBlock(this.#o.params, block, state),

@@ -5,7 +5,7 @@ import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '..
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn, decodeTransaction } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { type BlockInput, computeUnconfirmedTvl, preDecideStakes, processBlock } from './processor.ts';
+import { type BlockInput, computeUnconfirmedTvl, preScanBlock, processBlock } from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
 import { hashPrefix, MemoryState, stakingOutpointKey, txidPrefix } from './state.ts';
 import {
@@ -493,7 +493,7 @@ describe('raw blocks', () => {
     expect(found).toEqual([1, 2]);
   });
 
-  it('decodes only candidates, yet decides exactly as with every tx decoded, with or without verdicts made beforehand', () => {
+  it('decodes only candidates, yet decides exactly as with every tx decoded, with or without a prescan', () => {
     const s = stake({ stakingTime: 5 });
     const tooSmall = stake({ valueSat: 1_000n });
     const noise = new Transaction();
@@ -507,26 +507,82 @@ describe('raw blocks', () => {
     ];
     const viaTxs = new MemoryState();
     const viaRaw = new MemoryState();
-    const viaVerdicts = new MemoryState();
+    const viaPrescan = new MemoryState();
+    // As on the fetch thread: one filter carried from block to block, from the empty state's.
+    const maybeTracked = new Set<number>();
     for (const [height, txs] of blocks) {
       const a = processBlock(params, { height, hash: 'x', time: 1_700_000_123, txs }, viaTxs);
       viaTxs.apply(a.writes);
       const raw = rawBlock(txs);
       const b = processBlock(params, { height, hash: 'x', time: 1_700_000_123, raw }, viaRaw);
       viaRaw.apply(b.writes);
-      const stakes = preDecideStakes(params, height, raw);
-      const c = processBlock(params, { height, hash: 'x', time: 1_700_000_123, raw, stakes }, viaVerdicts);
-      viaVerdicts.apply(c.writes);
+      const prescan = preScanBlock(params, height, raw, maybeTracked);
+      const c = processBlock(params, { height, hash: 'x', time: 1_700_000_123, raw, prescan }, viaPrescan);
+      viaPrescan.apply(c.writes);
       expect(b.events).toEqual(a.events);
       expect(c.events).toEqual(a.events);
       expect(c.stats).toEqual(b.stats);
       expect(b.stats.decoded).toBeLessThan(txs.length + 1);
     }
     expect(viaRaw.tvl).toBe(viaTxs.tvl);
-    expect(viaVerdicts.tvl).toBe(viaTxs.tvl);
+    expect(viaPrescan.tvl).toBe(viaTxs.tvl);
     expect([...viaRaw.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
-    expect([...viaVerdicts.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
-    expect(viaVerdicts.tvl).toBe(100_000); // s unbonded; the other valid stake; tooSmall rejected
+    expect([...viaPrescan.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
+    expect(viaPrescan.tvl).toBe(100_000); // s unbonded; the other valid stake; tooSmall rejected
+  });
+
+  it('a prescan started from the state’s filter finds the spends of stakes made before it, block after block', () => {
+    const older = stake({ stakingTime: 5 });
+    const later = stake({ stakingTime: 5 });
+    const u = buildUnbonding(older, covenants);
+    const first = processBlock(params, { height: 120, hash: 'x', time: 1, txs: [older.tx] }, state);
+    state.apply(first.writes);
+    const viaTxs = new MemoryState();
+    viaTxs.apply(first.writes);
+    // The range starts after block 120: its filter is the state's.
+    const maybeTracked = new Set(state.prefixes);
+    const blocks: Array<[number, Transaction[]]> = [
+      [121, [later.tx, u.tx]],
+      [125, [buildWithdrawFromUnbonding(older, u), buildWithdrawFromStaking(later)]],
+    ];
+    const events: UnsequencedEvent[] = [];
+    for (const [height, txs] of blocks) {
+      const a = processBlock(params, { height, hash: 'x', time: 1, txs }, viaTxs);
+      viaTxs.apply(a.writes);
+      const raw = rawBlock(txs);
+      const prescan = preScanBlock(params, height, raw, maybeTracked);
+      const r = processBlock(params, { height, hash: 'x', time: 1, raw, prescan }, state);
+      state.apply(r.writes);
+      expect(r.events).toEqual(a.events);
+      events.push(...r.events);
+    }
+    expect(kinds(events)).toEqual(['active', 'unbonding', 'withdraw', 'withdraw']);
+    expect([...state.delegations.values()]).toEqual([...viaTxs.delegations.values()]);
+    expect([...state.delegations.values()].map((d) => d.state)).toEqual(['withdrawn', 'withdrawn']);
+  });
+
+  it('the prescan filter grows by the valid stakes and the one-input, one-output spends it passes, no more', () => {
+    const s = stake();
+    const tooSmall = stake({ valueSat: 1_000n });
+    const u = buildUnbonding(s, covenants);
+    // A spend of s's staking output with two outputs: never an unbonding, so never tracked.
+    const split = stake({ funding: { txid: s.txid, vout: s.data.stakingOutputIndex, valueSat: 100_000n } });
+    const maybeTracked = new Set<number>();
+    preScanBlock(params, 120, rawBlock([tooSmall.tx, s.tx]), maybeTracked);
+    expect([...maybeTracked]).toEqual([txidPrefix(s.txid)]);
+    preScanBlock(params, 121, rawBlock([split.tx]), maybeTracked);
+    expect([...maybeTracked]).toEqual([txidPrefix(s.txid), txidPrefix(split.txid)]); // a valid stake
+    const spendsOnly = new Set([txidPrefix(s.txid)]);
+    preScanBlock(params, 121, rawBlock([u.tx]), spendsOnly);
+    expect([...spendsOnly]).toEqual([txidPrefix(s.txid), txidPrefix(u.tx.getId())]);
+    const twoOuts = buildUnbonding(s, covenants).tx;
+    twoOuts.addOutput(Uint8Array.of(0x51), 1n);
+    const noGrowth = new Set([txidPrefix(s.txid)]);
+    const p = preScanBlock(params, 121, rawBlock([twoOuts]), noGrowth);
+    expect([...noGrowth]).toEqual([txidPrefix(s.txid)]);
+    expect(p.candidates.map((c) => [c.index, c.spends, c.tagged, c.inputs, c.outputs])).toEqual([
+      [1, true, false, 1, 2],
+    ]);
   });
 
   it('a stake decided beforehand is decoded again only when an input may spend a tracked output', () => {
@@ -536,9 +592,9 @@ describe('raw blocks', () => {
     const decodes = vi.mocked(decodeTransaction);
     const decide = (height: number, txs: Transaction[]) => {
       const raw = rawBlock(txs);
-      const stakes = preDecideStakes(params, height, raw); // as on the fetch thread
+      const prescan = preScanBlock(params, height, raw, new Set(state.prefixes)); // as on the fetch thread
       decodes.mockClear();
-      const r = processBlock(params, { height, hash: 'x', time: 1, raw, stakes }, state);
+      const r = processBlock(params, { height, hash: 'x', time: 1, raw, prescan }, state);
       state.apply(r.writes);
       return { r, decodes: decodes.mock.calls.length };
     };
@@ -555,28 +611,32 @@ describe('raw blocks', () => {
     expect(state.tracked(stakingOutpointKey(s.txid, s.data.stakingOutputIndex))).toBeUndefined();
   });
 
-  it('verdicts made beforehand: one per tagged tx, by position, and what decides the block', () => {
+  it('the prescan: each candidate by position, with its verdict, and what decides the block', () => {
     const valid = stake();
     const tooSmall = stake({ valueSat: 1_000n });
     const raw = rawBlock([valid.tx, tooSmall.tx]);
-    const stakes = preDecideStakes(params, 120, raw);
-    expect([...stakes.keys()]).toEqual([1, 2]);
-    expect(stakes.get(1)).toMatchObject({
+    const p = preScanBlock(params, 120, raw, new Set());
+    expect(p.txCount).toBe(3);
+    expect(p.candidates.map((c) => c.index)).toEqual([1, 2]);
+    expect(p.candidates[0]!.stake).toMatchObject({
       kind: 'valid',
       txid: valid.txid,
       valueSat: 100_000,
       stakingTime: 10,
     });
-    expect(stakes.get(2)).toEqual({
+    expect(p.candidates[1]!.stake).toEqual({
       kind: 'rejected',
       txid: tooSmall.txid,
       code: 'STAKING_VALUE_OUT_OF_RANGE',
     });
-    expect(preDecideStakes(params, 99, raw).size).toBe(0);
-    // A position without a verdict is not staking: the processor does not decide it again.
-    const r = processBlock(params, { height: 120, hash: 'x', time: 0, raw, stakes: new Map() }, state);
+    // Below the first activation there is no tag: nothing is a candidate.
+    expect(preScanBlock(params, 99, raw, new Set()).candidates).toEqual([]);
+    // A candidate without a verdict is not staking: the processor does not decide it again.
+    const unjudged = { ...p, candidates: p.candidates.map((c) => ({ ...c, stake: undefined })) };
+    const r = processBlock(params, { height: 120, hash: 'x', time: 0, raw, prescan: unjudged }, state);
     expect(r.events).toEqual([]);
     expect(r.stats.rejections).toEqual([]);
+    expect(r.stats.decoded).toBe(2);
   });
 
   it('hashes the txid of a candidate, with or without witnesses, as bitcoinjs does', () => {

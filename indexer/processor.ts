@@ -1,4 +1,4 @@
-import { Transaction } from 'bitcoinjs-lib';
+import type { Transaction } from 'bitcoinjs-lib';
 import { hashToTxid, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
 import type { ActiveStakingEvent, UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
@@ -18,7 +18,7 @@ import {
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
-import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
+import { type CandidateTx, candidateHash, candidateTxid, scanBlock } from './rawBlock.ts';
 import {
   type Delegation,
   type Expiry,
@@ -27,6 +27,7 @@ import {
   type StateReader,
   type StateWrite,
   stakingOutpointKey,
+  txidPrefix,
   unbondingTxKey,
 } from './state.ts';
 
@@ -47,10 +48,10 @@ export interface BlockInput {
   /** Or the block's transactions, already decoded (every one is examined). */
   readonly txs?: readonly Transaction[];
   /**
-   * With `raw`: the staking verdicts of its tagged transactions, by position in the block, made
-   * beforehand (`preDecideStakes`, on the fetch thread). A position absent is not staking.
+   * With `raw`: its candidates and their staking verdicts, found beforehand (`preScanBlock`, on
+   * the fetch thread); the processor then does not walk the block itself.
    */
-  readonly stakes?: ReadonlyMap<number, StakeVerdict>;
+  readonly prescan?: BlockPrescan;
 }
 
 /**
@@ -97,32 +98,61 @@ function stakeVerdict(
   }
 }
 
+/** A block's candidates, found beforehand (see `preScanBlock`). */
+export interface BlockPrescan {
+  /** Transactions in the block. */
+  readonly txCount: number;
+  readonly candidates: readonly PrescannedTx[];
+}
+
+/** A candidate with the staking verdict made for it; none: not a staking tx. */
+export interface PrescannedTx extends CandidateTx {
+  readonly stake: Exclude<StakeVerdict, { kind: 'not-staking' }> | undefined;
+}
+
 /**
- * The staking verdicts of a serialized block's tagged transactions (see `BlockInput.stakes`), by
- * position. The costly part of deciding a block that needs no state, so the fetch thread does it
- * while the main thread decides earlier blocks. A transaction that fails to decode gets no verdict
- * (the processor counts it as it does any undecodable candidate).
+ * The part of deciding a serialized block that needs no state, done ahead of the processor (on
+ * the fetch thread, while the main thread decides earlier blocks): the walk that finds the
+ * candidates, and the staking verdicts of the tagged ones. A tagged transaction that fails to
+ * decode gets no verdict (the processor counts it as it does any undecodable candidate).
+ *
+ * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
+ * it must hold the prefixes (`hashPrefix`) of every tx hash the state tracks before this block,
+ * and the walk adds the hash of every transaction whose outputs the processor may start tracking
+ * in this block: each valid stake, and each one-input, one-output transaction that may spend a
+ * tracked output (a possible unbonding: `classifyStakingOutputSpend` accepts no other shape).
+ * Carried from block to block in order, it stays a superset of the state's prefilter, so every
+ * transaction the processor's own walk would hand on is a candidate here too.
  * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
  */
-export function preDecideStakes(
+export function preScanBlock(
   params: GlobalParams,
   height: number,
   raw: Uint8Array,
-): Map<number, StakeVerdict> {
-  const out = new Map<number, StakeVerdict>();
+  maybeTracked: Set<number>,
+): BlockPrescan {
   const tag = selectParamsForHeight(params, height)?.tag;
-  if (!tag) return out;
-  for (const c of scanBlock(raw, { tag, mayTrack: () => false })) {
-    let tx: Transaction;
-    try {
-      tx = decodeTransaction(c.bytes);
-    } catch {
-      continue;
+  const candidates: PrescannedTx[] = [];
+  const it = scanBlock(raw, { tag, mayTrack: (buf, off) => maybeTracked.has(hashPrefix(buf, off)) });
+  for (;;) {
+    const r = it.next();
+    if (r.done) return { txCount: r.value, candidates };
+    const c = r.value;
+    let stake: PrescannedTx['stake'];
+    if (c.tagged) {
+      let tx: Transaction | undefined;
+      try {
+        tx = decodeTransaction(c.bytes);
+      } catch {
+        // No verdict: the processor counts the candidate as undecodable.
+      }
+      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c));
+      if (v?.kind === 'valid') maybeTracked.add(txidPrefix(v.txid));
+      if (v && v.kind !== 'not-staking') stake = v;
     }
-    const v = stakeVerdict(tx, params, height, () => candidateTxid(c));
-    if (v.kind !== 'not-staking') out.set(c.index, v);
+    if (c.spends && c.inputs === 1 && c.outputs === 1) maybeTracked.add(hashPrefix(candidateHash(c), 0));
+    candidates.push({ ...c, stake });
   }
-  return out;
 }
 
 /** Why a transaction was not accepted, for metrics (`tx_type` as the reference's si_invalid_txs_counter). */
@@ -313,6 +343,14 @@ function* blockTxs(
     }
     return;
   }
+  if (block.prescan) {
+    stats.txCount = block.prescan.txCount;
+    for (const c of block.prescan.candidates) {
+      const btx = candidateTx(c, c.stake ?? NOT_STAKING, stats);
+      if (btx) yield btx;
+    }
+    return;
+  }
   const it = scanBlock(block.raw!, { tag, mayTrack: (buf, off) => state.mayTrack(hashPrefix(buf, off)) });
   for (;;) {
     const r = it.next();
@@ -320,24 +358,34 @@ function* blockTxs(
       stats.txCount = r.value;
       return;
     }
-    const c: CandidateTx = r.value;
-    stats.decoded++;
-    const stake = block.stakes && (block.stakes.get(c.index) ?? NOT_STAKING);
-    if (stake && stake.kind !== 'not-staking' && !c.spends) {
-      // Decided on the fetch thread, which decoded it: nothing here needs its fields.
-      yield blockTx(() => decodeTransaction(c.bytes), c, stake);
-      continue;
-    }
-    let tx: Transaction;
-    try {
-      tx = decodeTransaction(c.bytes);
-    } catch {
-      // The walk parsed it, so this cannot happen with a node's block; never stop on it.
-      stats.failures++;
-      continue;
-    }
-    yield blockTx(() => tx, c, stake);
+    const btx = candidateTx(r.value, undefined, stats);
+    if (btx) yield btx;
   }
+}
+
+/**
+ * A candidate to decide, with its verdict when one was made beforehand; undefined (counted as a
+ * failure) when its bytes do not decode.
+ */
+function candidateTx(
+  c: CandidateTx,
+  stake: StakeVerdict | undefined,
+  stats: BlockStats,
+): BlockTx | undefined {
+  stats.decoded++;
+  if (stake && stake.kind !== 'not-staking' && !c.spends) {
+    // Decided beforehand, on bytes that decoded: nothing here needs its fields.
+    return blockTx(() => decodeTransaction(c.bytes), c, stake);
+  }
+  let tx: Transaction;
+  try {
+    tx = decodeTransaction(c.bytes);
+  } catch {
+    // The walk parsed it, so this cannot happen with a node's block; never stop on it.
+    stats.failures++;
+    return undefined;
+  }
+  return blockTx(() => tx, c, stake);
 }
 
 /** The tx's hex: from its bytes in the block when it has them, else re-serialized. */

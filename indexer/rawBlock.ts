@@ -36,6 +36,11 @@ export interface CandidateTx {
   readonly bodyEnd: number;
   /** Some input's prevout hash passed `mayTrack`: it may spend a tracked output. */
   readonly spends: boolean;
+  /** An output is a v0 OP_RETURN with the params tag: it may be a staking tx. */
+  readonly tagged: boolean;
+  /** Its numbers of inputs and outputs. */
+  readonly inputs: number;
+  readonly outputs: number;
 }
 
 /**
@@ -43,12 +48,17 @@ export interface CandidateTx {
  * witnesses, hashed from the block's bytes in place (bitcoinjs would re-serialize the decoded tx).
  */
 export function candidateTxid(c: CandidateTx): string {
+  return toHex(candidateHash(c).reverse());
+}
+
+/** The candidate's tx hash, internal order (the txid's bytes reversed). */
+export function candidateHash(c: CandidateTx): Uint8Array {
   const b = c.bytes;
   const segwit = c.bodyStart !== 4;
   const witnessFree = segwit
     ? Buffer.concat([b.subarray(0, 4), b.subarray(c.bodyStart, c.bodyEnd), b.subarray(b.length - 4)])
     : b;
-  return toHex(sha256(sha256(witnessFree)).reverse());
+  return sha256(sha256(witnessFree));
 }
 
 export interface ScanFilter {
@@ -124,19 +134,19 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
       segwit = true;
       p += 2;
     }
-    let candidate = false;
+    let spends = false;
+    let tagged = false;
     const bodyStart = p - start;
     const nIn = varint();
     for (let i = 0; i < nIn; i++) {
       need(36);
       // The coinbase's null prevout is never tracked; mayTrack answers that like any other hash.
-      if (!candidate && filter.mayTrack(raw, p)) candidate = true;
+      if (!spends && filter.mayTrack(raw, p)) spends = true;
       p += 36;
       const len = varint();
       need(len + 4);
       p += len + 4;
     }
-    const spends = candidate;
     const nOut = varint();
     for (let o = 0; o < nOut; o++) {
       need(8);
@@ -144,7 +154,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
       const len = varint();
       need(len);
       if (
-        !candidate &&
+        !tagged &&
         tag !== undefined &&
         len === V0_OP_RETURN_SCRIPT_BYTES &&
         raw[p] === OP_RETURN &&
@@ -155,7 +165,7 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
         raw[p + 5] === tag[3] &&
         raw[p + 6] === 0
       ) {
-        candidate = true;
+        tagged = true;
       }
       p += len;
     }
@@ -172,7 +182,18 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
     }
     need(4);
     p += 4;
-    if (candidate) yield { index: t, bytes: raw.subarray(start, p), bodyStart, bodyEnd, spends };
+    if (spends || tagged) {
+      yield {
+        index: t,
+        bytes: raw.subarray(start, p),
+        bodyStart,
+        bodyEnd,
+        spends,
+        tagged,
+        inputs: nIn,
+        outputs: nOut,
+      };
+    }
   }
   if (p !== n) throw malformed(`${n - p} bytes after the last transaction`);
   return txCount;

@@ -188,6 +188,10 @@ export class IndexerStore implements StateReader {
   mayTrack(prefix: number): boolean {
     return this.#prefixes.has(prefix);
   }
+  /** The prefilter itself (`hashPrefix` of every tracked tx hash), for a prescan to start from. */
+  trackedPrefixes(): ReadonlySet<number> {
+    return this.#prefixes;
+  }
 
   // ---- chain position ----
 
