@@ -15,8 +15,7 @@ import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';
 import { ChainFollower } from './follower.ts';
-import { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
-import type { BlockResult, Rejection } from './processor.ts';
+import { createIndexerMetrics, type IndexerMetrics, recordBlocks, recordRejections } from './metrics.ts';
 import { OutboxRelay } from './relay.ts';
 import { IndexerStore } from './store.ts';
 
@@ -85,39 +84,6 @@ export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<Br
     referenceQueues: c.reference_queues,
     heartbeatSeconds: c.heartbeat_s,
   };
-}
-
-function countBlock(m: IndexerMetrics, height: number, r: BlockResult): void {
-  const s = r.stats;
-  m.blocksProcessed.inc();
-  m.lastProcessedHeight.set(height);
-  m.txsSeen.inc({ decoded: 'yes' }, s.decoded);
-  m.txsSeen.inc({ decoded: 'no' }, Math.max(0, s.txCount - s.decoded));
-  if (s.staking.active) m.totalStaking.inc({ tx_type: 'active' }, s.staking.active);
-  if (s.staking.overflow) m.totalStaking.inc({ tx_type: 'overflow' }, s.staking.overflow);
-  if (s.staking.active + s.staking.overflow > 0) m.lastFoundStakingHeight.set(height);
-  if (s.unbonding) {
-    m.totalUnbonding.inc(s.unbonding);
-    m.lastFoundUnbondingHeight.set(height);
-  }
-  if (s.withdrawFromStaking) {
-    m.totalWithdrawStaking.inc(s.withdrawFromStaking);
-    m.lastFoundWithdrawStakingHeight.set(height);
-  }
-  if (s.withdrawFromUnbonding) {
-    m.totalWithdrawUnbonding.inc(s.withdrawFromUnbonding);
-    m.lastFoundWithdrawUnbondingHeight.set(height);
-  }
-  if (s.failures) m.failedStaking.inc(s.failures);
-  for (const e of r.events) if (e.event_type === 4) m.expired.inc({ tx_type: e.tx_type });
-  countRejections(m, s.rejections);
-}
-
-function countRejections(m: IndexerMetrics, rejections: readonly Rejection[]): void {
-  for (const j of rejections) {
-    m.invalidTxs.inc({ tx_type: j.txType });
-    m.invalidByReason.inc({ tx_type: j.txType, reason: j.reason });
-  }
 }
 
 /**
@@ -202,14 +168,14 @@ export async function startIndexer(
         metrics.nodeTip.set(tip);
       },
       onBlocks(results) {
-        for (const { height, result } of results) countBlock(metrics, height, result);
+        recordBlocks(metrics, results);
         if (nodeTip !== undefined) {
           metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - (store.last()?.height ?? 0)));
         }
       },
       onWindow(w) {
         metrics.lastCalculatedTvl.set(w.unconfirmedTvl);
-        countRejections(metrics, w.rejections);
+        recordRejections(metrics, w.rejections);
       },
       onCommitted() {
         metrics.outboxDepth.set(store.outboxDepth());

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { UnsequencedEvent } from '../events/index.ts';
+import { createIndexerMetrics, recordBlocks } from './metrics.ts';
+import type { BlockResult, BlockStats } from './processor.ts';
+
+function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEvent[] = []) {
+  const s: BlockStats = {
+    txCount: 10,
+    decoded: 2,
+    staking: { active: 0, overflow: 0 },
+    unbonding: 0,
+    withdrawFromStaking: 0,
+    withdrawFromUnbonding: 0,
+    expired: 0,
+    rejections: [],
+    failures: 0,
+    ...stats,
+  };
+  const result: BlockResult = { writes: [], events, stats: s, tvl: 0 };
+  return { height, result };
+}
+
+function expired(txid: string, type: 'active' | 'unbonding', h: number): UnsequencedEvent {
+  return {
+    event_type: 4,
+    event_id: `${txid}:expired:${type}`,
+    staking_tx_hash_hex: txid,
+    tx_type: type,
+    expire_height: h,
+  };
+}
+
+async function value(
+  m: ReturnType<typeof createIndexerMetrics>,
+  series: string,
+): Promise<number | undefined> {
+  const text = await m.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('recordBlocks: one commit’s blocks summed into the metrics', () => {
+  it('counters are the sums over the blocks, last-found heights the last block with such a tx', async () => {
+    const m = createIndexerMetrics();
+    const tx = 'ab'.repeat(32);
+    recordBlocks(m, [
+      block(100, { staking: { active: 2, overflow: 1 }, withdrawFromStaking: 1 }),
+      block(101, {
+        txCount: 5,
+        decoded: 1,
+        unbonding: 1,
+        failures: 1,
+        rejections: [
+          { txType: 'confirmed_staking_transaction', reason: 'STAKING_VALUE_OUT_OF_RANGE', txid: tx },
+        ],
+      }),
+      block(102, { staking: { active: 1, overflow: 0 }, withdrawFromUnbonding: 2 }, [
+        expired(tx, 'active', 102),
+        expired('cd'.repeat(32), 'active', 102),
+        expired(tx, 'unbonding', 102),
+      ]),
+      block(103, {}),
+    ]);
+    recordBlocks(m, [block(104, { unbonding: 2 })]);
+    const want: Record<string, number | undefined> = {
+      indexer_blocks_processed_total: 5,
+      si_last_processed_btc_height: 104,
+      'indexer_txs_seen_total{decoded="yes"}': 9,
+      'indexer_txs_seen_total{decoded="no"}': 36,
+      'si_total_staking_txs{tx_type="active"}': 3,
+      'si_total_staking_txs{tx_type="overflow"}': 1,
+      si_total_unbonding_txs: 3,
+      si_total_withdraw_txs_from_staking: 1,
+      si_total_withdraw_txs_from_unbonding: 2,
+      si_failed_processing_staking_txs_counter: 1,
+      si_last_found_staking_tx_height: 102,
+      si_last_found_unbonding_tx_height: 104,
+      si_last_found_withdraw_tx_from_staking_height: 100,
+      si_last_found_withdraw_tx_from_unbonding_height: 102,
+      'indexer_expired_total{tx_type="active"}': 2,
+      'indexer_expired_total{tx_type="unbonding"}': 1,
+      'si_invalid_txs_counter{tx_type="confirmed_staking_transaction"}': 1,
+      'indexer_invalid_txs_by_reason_total{tx_type="confirmed_staking_transaction",reason="STAKING_VALUE_OUT_OF_RANGE"}': 1,
+    };
+    const got: Record<string, number | undefined> = {};
+    for (const series of Object.keys(want)) got[series] = await value(m, series);
+    expect(got).toEqual(want);
+  });
+
+  it('an empty commit changes nothing', async () => {
+    const m = createIndexerMetrics();
+    recordBlocks(m, []);
+    expect(await value(m, 'indexer_blocks_processed_total')).toBe(0);
+    expect(await value(m, 'si_last_processed_btc_height')).toBe(0);
+  });
+});
