@@ -146,6 +146,30 @@ describe('IndexerStore', () => {
     await reopened.close();
   });
 
+  it('a batch that throws after its records introduced shapes, retried with only those shapes, reads back after reopening', async () => {
+    // The retry adds no shape of its own, so nothing makes it save the structures its records use:
+    // they must come from the store, not from the aborted transaction's memory.
+    const store = open();
+    const a = stake(5);
+    const block = { height: 100, hash: 'h100', time: 1, txs: [a.tx] };
+    expect(() =>
+      store.commitBlocks([block, { height: 101, hash: 'h101', time: 1, txs: [] }], (blk, st) => {
+        if (blk.height === 101) throw new Error('boom');
+        return decide(blk, st);
+      }),
+    ).toThrow('boom');
+    store.commitBlocks([block], decide);
+    const before = { d: store.delegation(a.txid), out: store.outboxBatch(10), last: store.last() };
+    expect(before.d?.state).toBe('active');
+    const path = store.path;
+    await store.close();
+    const reopened = IndexerStore.open(path, params);
+    expect({ d: reopened.delegation(a.txid), out: reopened.outboxBatch(10), last: reopened.last() }).toEqual(
+      before,
+    );
+    await reopened.close();
+  });
+
   it('reads and rolls back a store whose records were written without shared structures', async () => {
     const d = mkdtempSync(join(tmpdir(), 'indexer-store-'));
     dirs.push(d);

@@ -51,12 +51,12 @@ export class IndexerStore implements StateReader {
   readonly path: string;
   readonly #env: RootDatabase;
   readonly #meta: Database<unknown, string>;
-  readonly #delegations: Database<Delegation, string>;
+  #delegations!: Database<Delegation, string>;
   readonly #tracked: Database<string, string>;
   readonly #expiries: Database<true, [number, string, string]>;
   readonly #blocks: Database<string, number>;
-  readonly #undo: Database<UndoEntry[], number>;
-  readonly #outbox: Database<StakingEvent, number>;
+  #undo!: Database<UndoEntry[], number>;
+  #outbox!: Database<StakingEvent, number>;
   // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
   // tracked hashes' prefixes (the scan's filter), every pending expiry by height (one per live
   // delegation, so a block reads its expiries without an LMDB range read), the outbox's sequence
@@ -76,13 +76,23 @@ export class IndexerStore implements StateReader {
     this.path = path;
     this.#env = env;
     this.#meta = env.openDB({ name: 'meta' });
-    this.#delegations = env.openDB({ name: 'delegations', sharedStructuresKey: STRUCTURES });
     this.#tracked = env.openDB({ name: 'tracked' });
     this.#expiries = env.openDB({ name: 'expiries' });
     this.#blocks = env.openDB({ name: 'blocks' });
-    this.#undo = env.openDB({ name: 'undo', sharedStructuresKey: STRUCTURES });
-    this.#outbox = env.openDB({ name: 'outbox', sharedStructuresKey: STRUCTURES });
+    this.#openSharedStructureDbs();
     this.#loadMirrors();
+  }
+
+  /**
+   * (Re)opens the databases whose records share msgpack structures. A write transaction that
+   * aborts after its records introduced a structure leaves that structure in the encoder's memory
+   * but not in the store; a later record of the same shape would refer to it and be unreadable
+   * after a restart. A fresh handle reads the structures the store holds.
+   */
+  #openSharedStructureDbs(): void {
+    this.#delegations = this.#env.openDB({ name: 'delegations', sharedStructuresKey: STRUCTURES });
+    this.#undo = this.#env.openDB({ name: 'undo', sharedStructuresKey: STRUCTURES });
+    this.#outbox = this.#env.openDB({ name: 'outbox', sharedStructuresKey: STRUCTURES });
   }
 
   /**
@@ -160,6 +170,7 @@ export class IndexerStore implements StateReader {
     try {
       return this.#env.transactionSync(write);
     } catch (e) {
+      this.#openSharedStructureDbs();
       this.#batch = undefined;
       for (const [expiry, added] of this.#expiryJournal.reverse()) this.#mirrorExpiry(expiry, !added);
       this.#undoLog = undefined;
