@@ -9,7 +9,7 @@ import {
   redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { type BrokerOptions, kindOf, topologyNames } from '../events/index.ts';
+import { type BrokerOptions, type EventKind, kindOf, topologyNames } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
@@ -118,7 +118,12 @@ export async function startIndexer(
     log,
     hooks: {
       onPublished(events) {
-        for (const e of events) metrics.published.inc({ kind: kindOf(e) });
+        const byKind = new Map<EventKind, number>();
+        for (const e of events) {
+          const kind = kindOf(e);
+          byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+        }
+        for (const [kind, n] of byKind) metrics.published.inc({ kind }, n);
         metrics.outboxDepth.set(store.outboxDepth());
       },
       onError() {

@@ -214,6 +214,15 @@ describe('confirmed transactions (value cap, v0)', () => {
         reason,
       ).toBe(1);
     }
+    // The relay counts what the broker confirmed, by kind (once per batch it publishes).
+    const published = async () =>
+      metricValue(
+        await (await fetch(`${indexer.metricsUrl}/metrics`)).text(),
+        'indexer_events_published_total{kind="active"}',
+      );
+    const deadline = Date.now() + 10_000;
+    while (!((await published()) >= 6) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await published()).toBe(6);
     // The node serves REST (-rest=1), so `auto` fetched the blocks over it.
     expect(indexer.status()).toMatchObject({ following: true, lastPollOk: true, fetchVia: 'rest' });
     expect(metricValue(m, 'indexer_fetch_via{via="rest"}')).toBe(1);
