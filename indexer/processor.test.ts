@@ -573,8 +573,10 @@ describe('raw blocks', () => {
     preScanBlock(params, 121, rawBlock([split.tx]), maybeTracked);
     expect([...maybeTracked]).toEqual([txidPrefix(s.txid), txidPrefix(split.txid)]); // a valid stake
     const spendsOnly = new Set([txidPrefix(s.txid)]);
-    preScanBlock(params, 121, rawBlock([u.tx]), spendsOnly);
+    const withU = preScanBlock(params, 121, rawBlock([u.tx]), spendsOnly);
     expect([...spendsOnly]).toEqual([txidPrefix(s.txid), txidPrefix(u.tx.getId())]);
+    // Hashed for the filter, its txid goes with it (the processor does not hash it again).
+    expect(withU.candidates.map((c) => c.txid)).toEqual([u.tx.getId()]);
     const twoOuts = buildUnbonding(s, covenants).tx;
     twoOuts.addOutput(Uint8Array.of(0x51), 1n);
     const noGrowth = new Set([txidPrefix(s.txid)]);

@@ -150,8 +150,13 @@ export function preScanBlock(
       if (v?.kind === 'valid') maybeTracked.add(txidPrefix(v.txid));
       if (v && v.kind !== 'not-staking') stake = v;
     }
-    if (c.spends && c.inputs === 1 && c.outputs === 1) maybeTracked.add(hashPrefix(candidateHash(c), 0));
-    candidates.push({ ...c, stake });
+    let txid: string | undefined;
+    if (c.spends && c.inputs === 1 && c.outputs === 1) {
+      const hash = candidateHash(c);
+      maybeTracked.add(hashPrefix(hash, 0));
+      txid = toHex(hash.reverse());
+    }
+    candidates.push({ ...c, stake, txid });
   }
 }
 
@@ -283,7 +288,7 @@ function blockTx(
   candidate: CandidateTx | undefined,
   stake?: StakeVerdict,
 ): BlockTx {
-  let txid = stake?.kind === 'not-staking' ? undefined : stake?.txid;
+  let txid = (stake?.kind === 'not-staking' ? undefined : stake?.txid) ?? candidate?.txid;
   let tx: Transaction | undefined;
   return {
     get tx() {

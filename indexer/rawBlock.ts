@@ -41,6 +41,8 @@ export interface CandidateTx {
   /** Its numbers of inputs and outputs. */
   readonly inputs: number;
   readonly outputs: number;
+  /** Its txid, when whoever found the candidate had to hash it anyway (the prescan). */
+  readonly txid?: string;
 }
 
 /**
