@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { UnsequencedEvent } from '../events/index.ts';
 import { createIndexerMetrics, recordBlocks } from './metrics.ts';
-import type { BlockResult, BlockStats } from './processor.ts';
+import { type BlockResult, type BlockStats, emptyStats } from './processor.ts';
 
 function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEvent[] = []) {
-  const s: BlockStats = {
-    txCount: 10,
-    decoded: 2,
-    staking: { active: 0, overflow: 0 },
-    unbonding: 0,
-    withdrawFromStaking: 0,
-    withdrawFromUnbonding: 0,
-    expired: 0,
-    rejections: [],
-    failures: 0,
-    ...stats,
-  };
+  const s: BlockStats = { ...emptyStats(), txCount: 10, decoded: 2, ...stats };
   const result: BlockResult = { writes: [], events, stats: s, tvl: 0 };
   return { height, result };
 }

@@ -198,7 +198,8 @@ export interface BlockResult {
   readonly tvl: number;
 }
 
-function emptyStats(): BlockStats {
+/** A block's stats before any transaction is counted. */
+export function emptyStats(): BlockStats {
   return {
     txCount: 0,
     decoded: 0,
