@@ -1,6 +1,7 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks, prescanned when it has the params, on the port it was given, their memory transferred, never more than `concurrency` batches ahead of
+ * and posts each batch of raw blocks, prescanned when it has the params (`RangePrescan`), on the
+ * port it was given, their memory transferred, never more than `concurrency` batches ahead of
  * what the main thread has taken. Blocks come over REST or JSON-RPC as `via` says; `auto` asks the
  * node whether it serves REST at the first range, and again at the range after one that failed
  * (the node may have been restarted with other options).
@@ -16,7 +17,7 @@ import {
   rpcBlockSource,
 } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
-import { preScanBlock } from './processor.ts';
+import { RangePrescan } from './processor.ts';
 
 const { bitcoind, params, via, port: out } = workerData as FetchThreadData;
 const port = parentPort!;
@@ -44,7 +45,8 @@ port.on('message', (m: ToFetchThread) => {
   if (m.op === 'start') {
     const r: Range = { credit: m.concurrency, cancelled: false, wake: undefined };
     ranges.set(m.id, r);
-    void run(m.id, r, m.from, m.to, m.batch, m.concurrency, new Set(m.tracked));
+    const prescan = params && new RangePrescan(params, m.tracked);
+    void run(m.id, r, m.from, m.to, m.batch, m.concurrency, prescan);
     return;
   }
   const r = ranges.get(m.id);
@@ -62,7 +64,7 @@ async function run(
   to: number,
   batch: number,
   concurrency: number,
-  maybeTracked: Set<number>,
+  prescan: RangePrescan | undefined,
 ) {
   let fetcher: ReturnType<typeof fetchAhead> | undefined;
   try {
@@ -76,7 +78,12 @@ async function run(
         r.wake = undefined;
       }
       if (r.cancelled) break;
-      const blocks = (await fetcher.take(batch)).map((b) => prescanned(b, maybeTracked));
+      const blocks = (await fetcher.take(batch)).map((b): FetchedBlock => {
+        // A block without a prescan (one that does not parse, and the rest of its range): the
+        // main thread walks it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
+        const p = prescan?.next(b.height, b.raw);
+        return p ? { ...b, prescan: p } : b;
+      });
       if (blocks.length === 0) break;
       r.credit--;
       next = blocks.at(-1)!.height + 1;
@@ -99,16 +106,5 @@ async function run(
   } finally {
     fetcher?.cancel();
     ranges.delete(id);
-  }
-}
-
-/** The block with its prescan; `maybeTracked` goes from block to block of the range, in order. */
-function prescanned(b: FetchedBlock, maybeTracked: Set<number>): FetchedBlock {
-  if (!params) return b;
-  try {
-    return { ...b, prescan: preScanBlock(params, b.height, b.raw, maybeTracked) };
-  } catch {
-    // A block that does not parse: the main thread's own walk reports it (INDEXER_BAD_BLOCK).
-    return b;
   }
 }

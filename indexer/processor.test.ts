@@ -5,7 +5,13 @@ import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '..
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn, decodeTransaction } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { type BlockInput, computeUnconfirmedTvl, preScanBlock, processBlock } from './processor.ts';
+import {
+  type BlockInput,
+  computeUnconfirmedTvl,
+  preScanBlock,
+  processBlock,
+  RangePrescan,
+} from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
 import { hashPrefix, MemoryState, stakingOutpointKey, txidPrefix } from './state.ts';
 import {
@@ -585,6 +591,22 @@ describe('raw blocks', () => {
     expect(p.candidates.map((c) => [c.index, c.spends, c.tagged, c.inputs, c.outputs])).toEqual([
       [1, true, false, 1, 2],
     ]);
+  });
+
+  it('a range prescan carries its filter from block to block, and gives up for good at a block that does not parse', () => {
+    const s = stake({ stakingTime: 5 });
+    const u = buildUnbonding(s, covenants);
+    const carried = new RangePrescan(params, []);
+    expect(carried.next(120, rawBlock([s.tx]))?.candidates.map((c) => c.index)).toEqual([1]);
+    const spend = carried.next(121, rawBlock([u.tx]));
+    expect(spend?.candidates.map((c) => [c.index, c.spends, c.txid])).toEqual([[1, true, u.tx.getId()]]);
+
+    const broken = new RangePrescan(params, []);
+    expect(broken.next(120, rawBlock([s.tx]))).toBeDefined();
+    const truncated = rawBlock([stake().tx]);
+    expect(broken.next(121, truncated.subarray(0, truncated.length - 3))).toBeUndefined();
+    // The truncated block's outputs may be missing from the filter: no later block is prescanned.
+    expect(broken.next(122, rawBlock([u.tx]))).toBeUndefined();
   });
 
   it('a stake decided beforehand is decoded again only when an input may spend a tracked output', () => {

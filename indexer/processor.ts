@@ -160,6 +160,33 @@ export function preScanBlock(
   }
 }
 
+/**
+ * The prescans of one range of blocks, in height order, from the state's filter after the block
+ * before the range (`preScanBlock`). A block whose prescan fails (bytes that do not parse) gets
+ * none, and neither does any later block of the range: the filter may now miss that block's
+ * outputs. Without a prescan, the processor walks the block itself with the state's own filter.
+ */
+export class RangePrescan {
+  readonly #params: GlobalParams;
+  #maybeTracked: Set<number> | undefined;
+
+  constructor(params: GlobalParams, tracked: Iterable<number>) {
+    this.#params = params;
+    this.#maybeTracked = new Set(tracked);
+  }
+
+  /** The next block's prescan, or undefined. Never throws. */
+  next(height: number, raw: Uint8Array): BlockPrescan | undefined {
+    if (!this.#maybeTracked) return undefined;
+    try {
+      return preScanBlock(this.#params, height, raw, this.#maybeTracked);
+    } catch {
+      this.#maybeTracked = undefined;
+      return undefined;
+    }
+  }
+}
+
 /** Why a transaction was not accepted, for metrics (`tx_type` as the reference's si_invalid_txs_counter). */
 export interface Rejection {
   readonly txType:
