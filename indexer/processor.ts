@@ -18,7 +18,7 @@ import {
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
-import { type CandidateTx, candidateHash, candidateTxid, scanBlock } from './rawBlock.ts';
+import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
 import {
   type Delegation,
   type Expiry,
@@ -152,9 +152,8 @@ export function preScanBlock(
     }
     let txid: string | undefined;
     if (c.spends && c.inputs === 1 && c.outputs === 1) {
-      const hash = candidateHash(c);
-      maybeTracked.add(hashPrefix(hash, 0));
-      txid = toHex(hash.reverse());
+      txid = candidateTxid(c);
+      maybeTracked.add(txidPrefix(txid));
     }
     candidates.push({ ...c, stake, txid });
   }

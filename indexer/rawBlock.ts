@@ -50,17 +50,12 @@ export interface CandidateTx {
  * witnesses, hashed from the block's bytes in place (bitcoinjs would re-serialize the decoded tx).
  */
 export function candidateTxid(c: CandidateTx): string {
-  return toHex(candidateHash(c).reverse());
-}
-
-/** The candidate's tx hash, internal order (the txid's bytes reversed). */
-export function candidateHash(c: CandidateTx): Uint8Array {
   const b = c.bytes;
   const segwit = c.bodyStart !== 4;
   const witnessFree = segwit
     ? Buffer.concat([b.subarray(0, 4), b.subarray(c.bodyStart, c.bodyEnd), b.subarray(b.length - 4)])
     : b;
-  return sha256(sha256(witnessFree));
+  return toHex(sha256(sha256(witnessFree)).reverse());
 }
 
 export interface ScanFilter {

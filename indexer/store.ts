@@ -29,7 +29,8 @@ import { WriteBack } from './writeBack.ts';
  * databases of objects. Without them every record carries its own definition, which msgpackr
  * writes and parses at every put and get: in bench:indexer about 0.1 s of the sync's main thread.
  * A structure is recorded in the write transaction that first uses it, so it commits or aborts
- * with the records. Records written before (each with its own definition) still read.
+ * with the records; after an abort the encoder's memory is renewed too (`#openSharedStructureDbs`).
+ * Records written before (each with its own definition) still read.
  */
 const STRUCTURES = Symbol.for('structures');
 
