@@ -110,6 +110,22 @@ describe('regtest node (Knots)', () => {
     expect(await node.rpc.getbestblockhash()).toBe(tip);
   });
 
+  it('answers a call made after the node closed an idle connection while the event loop was busy', async () => {
+    // bitcoind closes connections idle for -rpcservertimeout; with the loop blocked, the client
+    // has not seen the close when it sends the next call on that connection.
+    const quick = await startRegtestNode({ extraArgs: ['-rpcservertimeout=1'] });
+    try {
+      expect(await quick.rpc.getblockcount()).toBe(0);
+      const until = Date.now() + 2_000;
+      while (Date.now() < until) {
+        // Blocks the event loop, as a long synchronous step does.
+      }
+      expect(await quick.rpc.getblockcount()).toBe(0);
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it('stop() ends the process, removes the data directory, and can be called again', async () => {
     const { pid, dataDir } = node;
     expect(existsSync(dataDir)).toBe(true);

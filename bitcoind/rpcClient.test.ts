@@ -290,6 +290,53 @@ describe('RpcClient errors', () => {
   });
 });
 
+/**
+ * A node that answers the first request of each connection and resets the connection (RST) at any
+ * later one, or at every one with `resetFirst`: a kept-alive connection the node has dropped.
+ */
+async function resettingNode(resetFirst = false): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const perSocket = new WeakMap<object, number>();
+  const server = createServer((req, res) => {
+    requests++;
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (resetFirst || n > 1) {
+      req.socket.resetAndDestroy();
+      return;
+    }
+    let raw = '';
+    req.on('data', (c: Buffer) => {
+      raw += c.toString('utf8');
+    });
+    req.on('end', () => json(res, 200, { result: 7, error: null, id: JSON.parse(raw).id }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+}
+
+describe('RpcClient kept-alive connections', () => {
+  it('sends a request again on a new connection when the kept-alive one was reset under it', async () => {
+    const node = await resettingNode();
+    const rpc = new RpcClient({ url: node.url, user: USER, password: PASSWORD });
+    expect(await rpc.call('uptime')).toBe(7);
+    // Goes out on the kept-alive connection, which the node resets; then on a new one.
+    expect(await rpc.call('uptime')).toBe(7);
+    expect(node.requests()).toBe(3);
+  });
+
+  it('does not send again when a new connection is reset: RPC_UNREACHABLE', async () => {
+    const node = await resettingNode(true);
+    const rpc = new RpcClient({ url: node.url, user: USER, password: PASSWORD });
+    const err = await rejection(rpc.call('uptime'));
+    expect(err.code).toBe('RPC_UNREACHABLE');
+    expect(err.details).toMatchObject({ errno: 'ECONNRESET' });
+    expect(node.requests()).toBe(1);
+    expectNoCredentials(err);
+  });
+});
+
 describe('RpcClient.batch', () => {
   it('returns one entry per call, in call order, with per-call errors as CodedErrors', async () => {
     const node = await fakeNode((_req, body, res) => {

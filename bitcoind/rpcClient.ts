@@ -32,6 +32,8 @@ import type {
 /** Shared keep-alive agents: connections to a node are reused across calls and clients. */
 const HTTP_AGENT = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
 const HTTPS_AGENT = new https.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
+const STALE_SOCKET = Symbol('stale socket');
+const STALE_SOCKET_ERRNOS = new Set(['ECONNRESET', 'EPIPE']);
 
 // Methods whose parameters can carry private keys or passphrases. bitcoind sometimes quotes the
 // offending input in its error message (a descriptor parser says "key '…' is not valid"), so for these
@@ -318,12 +320,35 @@ export class RpcClient {
 
   async #send(body: string, label: string): Promise<{ status: number; text: string }> {
     const authorization = await this.#credentials.header();
+    for (;;) {
+      const sent = await this.#sendOnce(body, label, authorization);
+      if (sent !== STALE_SOCKET) return sent;
+    }
+  }
+
+  /**
+   * One request; `STALE_SOCKET` when it went out on a kept-alive connection the node had already
+   * closed. bitcoind closes a connection idle for `-rpcservertimeout` (30 s); when the event loop
+   * was busy meanwhile (a long synchronous step), the agent has not yet seen the close and hands
+   * out the dead socket, whose request then fails before any answer: the node never read it, so
+   * sending it again, on another connection, is safe. A failure on a new connection is final.
+   */
+  #sendOnce(
+    body: string,
+    label: string,
+    authorization: string,
+  ): Promise<{ status: number; text: string } | typeof STALE_SOCKET> {
     const target = new URL(this.url);
     const isHttps = target.protocol === 'https:';
     return new Promise((resolve, reject) => {
       let timedOut = false;
+      let answered = false;
       const fail = (err: unknown) => {
         clearTimeout(timer);
+        if (!timedOut && !answered && req.reusedSocket && STALE_SOCKET_ERRNOS.has(networkErrno(err) ?? '')) {
+          resolve(STALE_SOCKET);
+          return;
+        }
         if (timedOut) {
           reject(
             new CodedError<BitcoindErrorCode>(
@@ -357,6 +382,7 @@ export class RpcClient {
           },
         },
         (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', fail);
