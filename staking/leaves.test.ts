@@ -1,10 +1,16 @@
 import { crypto, opcodes, script } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareBytes, type XOnlyKey } from '../common/index.ts';
+import { compareBytes, toHex, type XOnlyKey } from '../common/index.ts';
 import { testKey } from '../test/keys.ts';
 import { sha256 as webSha256 } from '../web/shims/sha256.ts';
-import { buildSlashingLeaf, buildTimelockLeaf, buildUnbondingLeaf, taggedHash } from './index.ts';
+import {
+  assertDistinctKeys,
+  buildSlashingLeaf,
+  buildTimelockLeaf,
+  buildUnbondingLeaf,
+  taggedHash,
+} from './index.ts';
 
 /**
  * The leaves are assembled from kept fragments (leaves.ts); here they must equal what compiling
@@ -68,6 +74,48 @@ describe('staking leaves assembled from kept fragments', () => {
     expect(() => buildUnbondingLeaf(keys[0]!, cov, 6)).toThrow(/threshold/);
     const dup = Object.freeze([cov[0]!, ...cov]);
     expect(() => buildUnbondingLeaf(keys[0]!, dup, 2)).toThrowError(
+      expect.objectContaining({ code: 'STAKING_DUPLICATE_KEYS' }),
+    );
+  });
+});
+
+describe('assertDistinctKeys', () => {
+  // Keys drawn from a pool of 6, so that repeats within and across roles are frequent.
+  const pool = Array.from({ length: 6 }, (_, i) => testKey(`distinct-${i}`).xOnly);
+  const key = fc.nat({ max: pool.length - 1 }).map((i) => pool[i]!);
+  const distinct = (keys: readonly XOnlyKey[]) => new Set(keys.map(toHex)).size === keys.length;
+
+  it('refuses exactly the key sets with a repeat, whatever the roles, and a frozen list asked again', () => {
+    fc.assert(
+      fc.property(
+        key,
+        fc.array(key, { minLength: 1, maxLength: 3 }),
+        fc.array(key, { minLength: 1, maxLength: 5 }),
+        fc.boolean(),
+        (staker, fps, covenants, freeze) => {
+          const cov = freeze ? Object.freeze([...covenants]) : covenants;
+          const ok = distinct([staker, ...fps, ...cov]);
+          // Twice: the second call may rely on what the first one learnt about a frozen list.
+          for (let i = 0; i < 2; i++) {
+            let code: string | undefined;
+            try {
+              assertDistinctKeys(staker, fps, cov);
+            } catch (e) {
+              code = (e as { code?: string }).code;
+            }
+            expect(code).toBe(ok ? undefined : 'STAKING_DUPLICATE_KEYS');
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('checks again a list that is not frozen, which may have changed in place', () => {
+    const cov = [pool[0]!, pool[1]!];
+    assertDistinctKeys(pool[2]!, [pool[3]!], cov);
+    cov[1] = pool[0]!;
+    expect(() => assertDistinctKeys(pool[2]!, [pool[3]!], cov)).toThrowError(
       expect.objectContaining({ code: 'STAKING_DUPLICATE_KEYS' }),
     );
   });

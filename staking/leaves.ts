@@ -1,5 +1,5 @@
 import { opcodes, script } from 'bitcoinjs-lib';
-import { CodedError, compareBytes, concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, CodedError, compareBytes, concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
 
 /**
  * Tapscript leaves of Babylon's phase-1 staking and unbonding outputs (staking-protocol.md §2;
@@ -97,6 +97,9 @@ export function sortKeys(keys: readonly XOnlyKey[]): XOnlyKey[] {
 /**
  * Refuses key sets that are not pairwise distinct (Babylon checkForDuplicateKeys). Compared by
  * value: btc-staking-ts 0.3.0 put Buffers in a Set, which compares by reference and never fires.
+ * Every staking and unbonding decision calls this with the params' frozen covenant list, so such a
+ * list is checked against itself once; the staker and finality-provider keys are compared with
+ * every key at each call, byte by byte (most comparisons end at the first byte).
  * @throws {CodedError} STAKING_DUPLICATE_KEYS
  */
 export function assertDistinctKeys(
@@ -104,17 +107,32 @@ export function assertDistinctKeys(
   fpKeys: readonly XOnlyKey[],
   covenantKeys: readonly XOnlyKey[],
 ): void {
-  const seen = new Set<string>();
-  for (const k of [stakerKey, ...fpKeys, ...covenantKeys]) {
-    const hex = toHex(k);
-    if (seen.has(hex)) {
-      throw new CodedError(
-        'STAKING_DUPLICATE_KEYS',
-        `key ${hex} appears more than once among staker, finality-provider and covenant keys`,
-      );
-    }
-    seen.add(hex);
+  for (let i = 0; i < fpKeys.length; i++) {
+    const fp = fpKeys[i]!;
+    if (bytesEqual(fp, stakerKey)) duplicateKey(fp);
+    for (let j = i + 1; j < fpKeys.length; j++) if (bytesEqual(fp, fpKeys[j]!)) duplicateKey(fp);
   }
+  for (const c of covenantKeys) {
+    if (bytesEqual(c, stakerKey)) duplicateKey(c);
+    for (const fp of fpKeys) if (bytesEqual(c, fp)) duplicateKey(c);
+  }
+  if (distinctLists.has(covenantKeys)) return;
+  for (let i = 0; i < covenantKeys.length; i++) {
+    for (let j = i + 1; j < covenantKeys.length; j++) {
+      if (bytesEqual(covenantKeys[i]!, covenantKeys[j]!)) duplicateKey(covenantKeys[i]!);
+    }
+  }
+  // Only a frozen list is remembered: another could be changed in place after the check.
+  if (Object.isFrozen(covenantKeys)) distinctLists.add(covenantKeys);
+}
+
+const distinctLists = new WeakSet<readonly XOnlyKey[]>();
+
+function duplicateKey(key: XOnlyKey): never {
+  throw new CodedError(
+    'STAKING_DUPLICATE_KEYS',
+    `key ${toHex(key)} appears more than once among staker, finality-provider and covenant keys`,
+  );
 }
 
 /**
