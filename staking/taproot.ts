@@ -37,29 +37,31 @@ function compactSize(n: number): Uint8Array {
 }
 
 const tagPrefixes = new Map<string, Uint8Array>();
+const LEAF_VERSION_BYTE = Uint8Array.of(LEAF_VERSION_TAPSCRIPT);
 
-/** BIP340 tagged hash: SHA-256(SHA-256(tag) ‖ SHA-256(tag) ‖ data). */
-export function taggedHash(tag: 'TapLeaf' | 'TapBranch' | 'TapTweak', data: Uint8Array): Uint8Array {
+/**
+ * BIP340 tagged hash: SHA-256(SHA-256(tag) ‖ SHA-256(tag) ‖ data), where data is the parts in
+ * order. The preimage is assembled once, parts included: every staking, unbonding and withdraw
+ * decision hashes six of them.
+ */
+export function taggedHash(tag: 'TapLeaf' | 'TapBranch' | 'TapTweak', ...data: Uint8Array[]): Uint8Array {
   let prefix = tagPrefixes.get(tag);
   if (!prefix) {
     const t = sha256(new TextEncoder().encode(tag));
     prefix = concatBytes(t, t);
     tagPrefixes.set(tag, prefix);
   }
-  return sha256(concatBytes(prefix, data));
+  return sha256(concatBytes(prefix, ...data));
 }
 
 /** BIP341 TapLeaf hash: tagged_hash("TapLeaf", 0xc0 ‖ compactSize(len) ‖ script). */
 export function tapLeafHash(leafScript: Uint8Array): Uint8Array {
-  return taggedHash(
-    'TapLeaf',
-    concatBytes(Uint8Array.of(LEAF_VERSION_TAPSCRIPT), compactSize(leafScript.length), leafScript),
-  );
+  return taggedHash('TapLeaf', LEAF_VERSION_BYTE, compactSize(leafScript.length), leafScript);
 }
 
 /** BIP341 TapBranch hash: children sorted, so sibling order never matters (btcd tapBranchHash). */
 export function tapBranchHash(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return taggedHash('TapBranch', compareBytes(a, b) <= 0 ? concatBytes(a, b) : concatBytes(b, a));
+  return compareBytes(a, b) <= 0 ? taggedHash('TapBranch', a, b) : taggedHash('TapBranch', b, a);
 }
 
 /** A taproot output committed to a script tree, with what spending one of its leaves needs. */
@@ -78,7 +80,7 @@ export interface TaprootOutput {
  * @throws {CodedError} STAKING_INVALID_ARGUMENT in the negligible case the tweak is out of range
  */
 export function taprootOutput(merkleRoot: Uint8Array): TaprootOutput {
-  const tweak = taggedHash('TapTweak', concatBytes(NUMS_INTERNAL_KEY, merkleRoot));
+  const tweak = taggedHash('TapTweak', NUMS_INTERNAL_KEY, merkleRoot);
   const tweaked = xOnlyTweakAdd(NUMS_INTERNAL_KEY, tweak);
   if (!tweaked) throw new CodedError('STAKING_INVALID_ARGUMENT', 'taproot tweak produced an invalid point');
   const outputKey = tweaked.xOnly;
