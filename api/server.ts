@@ -289,16 +289,9 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       handler: handler as never,
     });
   };
-  // Whether a key is a curve point costs a square root (~50 µs here): remember recent answers.
-  const keyCheck = new Map<string, boolean>();
+  // The curve check itself is remembered for recent keys (common/curve).
   const stakerKey = (hex: string) => {
-    let ok = keyCheck.get(hex);
-    if (ok === undefined) {
-      ok = isValidXOnlyKey(hex);
-      if (keyCheck.size >= 50_000) keyCheck.delete(keyCheck.keys().next().value!);
-      keyCheck.set(hex, ok);
-    }
-    if (!ok)
+    if (!isValidXOnlyKey(hex))
       throw new CodedError<ApiErrorCode>(
         'API_INVALID_STAKER_PK',
         'staker_btc_pk is not a valid x-only public key',

@@ -78,6 +78,32 @@ describe('common/curve (native libsecp256k1) agrees with tiny-secp256k1', () => 
     expect(xOnlyTweakAdd(x, t)).toBeUndefined();
   });
 
+  it('on x-only keys asked again: by their bytes, and past the memo of answers filling up', () => {
+    // More keys than the memo holds (50,000), valid and invalid ones mixed; the first ones asked
+    // are dropped from it by the time they are asked again.
+    const key = (i: number) => {
+      const x = new Uint8Array(32);
+      x[0] = i >> 16;
+      x[1] = (i >> 8) & 0xff;
+      x[2] = i & 0xff;
+      x[31] = 7;
+      return x;
+    };
+    const first: boolean[] = [];
+    for (let i = 0; i < 50_300; i++) first.push(isXOnlyPublicKey(key(i)));
+    for (let i = 0; i < 50_300; i += i < 300 ? 1 : 97)
+      expect(first[i], `key ${i}`).toBe(ecc.isXOnlyPoint(key(i)));
+    expect(first.slice(0, 300)).toContain(false);
+    for (let i = 0; i < 300; i++) expect(isXOnlyPublicKey(key(i)), `key ${i} again`).toBe(first[i]);
+    // A buffer checked valid, then changed in place into x = p: the answer follows the bytes.
+    const x = Uint8Array.from(G_X);
+    expect(isXOnlyPublicKey(x)).toBe(true);
+    x.set(P);
+    expect(isXOnlyPublicKey(x)).toBe(false);
+    x.set(G_X);
+    expect(isXOnlyPublicKey(x.subarray(0, 31))).toBe(false);
+  });
+
   it('on full keys: compressed, uncompressed, and hybrid or odd prefixes refused', () => {
     const g = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), true)!;
     const gu = ecc.pointFromScalar(Uint8Array.of(...new Uint8Array(31), 7), false)!;
