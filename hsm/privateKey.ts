@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
-import { toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, sha256, toHex, type XOnlyKey } from '../common/index.ts';
 import { hsmError } from './errors.ts';
 
 /** A covenant key's public forms; what ceremonies print. Never the private key. */
@@ -31,8 +30,9 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
-function sha256d(parts: Uint8Array): Buffer {
-  return createHash('sha256').update(createHash('sha256').update(parts).digest()).digest();
+/** The WIF checksum's hash: SHA-256 twice. */
+function sha256d(data: Uint8Array): Uint8Array {
+  return sha256(sha256(data));
 }
 
 /**
@@ -169,7 +169,7 @@ function parseWif(text: Uint8Array): Uint8Array | undefined {
     if (n !== 37 && n !== 38) return undefined;
     const payload = decoded.subarray(0, n - 4);
     const check = sha256d(payload).subarray(0, 4);
-    if (!check.equals(decoded.subarray(n - 4))) return undefined;
+    if (!bytesEqual(check, decoded.subarray(n - 4))) return undefined;
     if (!(WIF_VERSIONS as readonly number[]).includes(payload[0]!)) return undefined;
     if (n === 38 && payload[33] !== 0x01) return undefined;
     return Uint8Array.from(payload.subarray(1, 33));
