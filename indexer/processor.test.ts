@@ -3,11 +3,18 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { hashToTxid, toHex } from '../common/index.ts';
 import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
-import { buildV0OpReturn, decodeTransaction } from '../staking/index.ts';
+import {
+  buildStakingInfo,
+  buildUnbondingInfo,
+  buildV0OpReturn,
+  decodeTransaction,
+  expectUnbonding,
+} from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import {
   type BlockInput,
   computeUnconfirmedTvl,
+  expectationOf,
   preScanBlock,
   processBlock,
   RangePrescan,
@@ -374,6 +381,78 @@ describe('unbonding and withdraw', () => {
     const r = block(121, [buildUnbonding(bad, covenants).tx, buildWithdrawFromStaking(stake())]);
     expect(r.events).toEqual([]);
     expect(r.stats.rejections).toEqual([]);
+  });
+});
+
+describe('spend rules of a stored delegation (expectationOf)', () => {
+  it('are what the staking/ builders give for its keys, time, value and params version', () => {
+    const d = {
+      stakingTxid: 'ab'.repeat(32),
+      stakingOutputIndex: 1,
+      valueSat: 100_000,
+      stakerKeyHex: toHex(staker.xOnly),
+      fpKeyHex: toHex(fp.xOnly),
+      stakingTime: 10,
+      inclusionHeight: 150,
+      paramsVersion: 0,
+      isOverflow: false,
+      state: 'active' as const,
+    };
+    const rules = expectationOf(d, params)!;
+    const keys = {
+      stakerKey: staker.xOnly,
+      fpKeys: [fp.xOnly],
+      covenantKeys: v0.covenantKeys,
+      covenantQuorum: v0.covenantQuorum,
+    };
+    const info = buildStakingInfo(keys, 10);
+    const unbonding = buildUnbondingInfo(keys, v0.unbondingTime);
+    const want = expectUnbonding(
+      d.stakingTxid,
+      {
+        stakerKey: staker.xOnly,
+        fpKey: fp.xOnly,
+        stakingTime: 10,
+        valueSat: 100_000n,
+        stakingOutputIndex: 1,
+        opReturnIndex: -1,
+        paramsVersion: 0,
+        stakingInfo: info,
+      },
+      v0,
+    );
+    const e = rules.exp;
+    expect({
+      stakingTxid: e.stakingTxid,
+      stakingOutputIndex: e.stakingOutputIndex,
+      stakingValueSat: e.stakingValueSat,
+      stakingPkScript: e.stakingPkScript,
+      unbondingLeafScript: e.unbondingLeafScript,
+      unbondingLeafHash: e.unbondingLeafHash,
+      unbondingPkScript: e.unbondingInfo.pkScript,
+      unbondingValueSat: e.unbondingValueSat,
+      unbondingFeeSat: e.unbondingFeeSat,
+    }).toEqual({
+      stakingTxid: want.stakingTxid,
+      stakingOutputIndex: want.stakingOutputIndex,
+      stakingValueSat: want.stakingValueSat,
+      stakingPkScript: want.stakingPkScript,
+      unbondingLeafScript: want.unbondingLeafScript,
+      unbondingLeafHash: want.unbondingLeafHash,
+      unbondingPkScript: want.unbondingInfo.pkScript,
+      unbondingValueSat: want.unbondingValueSat,
+      unbondingFeeSat: want.unbondingFeeSat,
+    });
+    for (const [leaf, built] of [
+      [rules.stakingTimelockLeaf, info.timelock],
+      [rules.unbondingTimelockLeaf, unbonding.timelock],
+    ] as const) {
+      expect([leaf.script, leaf.leafHash, leaf.controlBlock]).toEqual([
+        built.script,
+        built.leafHash,
+        built.controlBlock,
+      ]);
+    }
   });
 });
 

@@ -10,7 +10,6 @@ import {
   classifyStakingOutputSpend,
   classifyStakingTx,
   decodeTransaction,
-  expectUnbonding,
   isUnbondingTimelockWithdraw,
   type Leaf,
   type StakingInfo,
@@ -458,7 +457,7 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
     covenantKeys: v.covenantKeys,
     covenantQuorum: v.covenantQuorum,
   };
-  const lazy = new LazyInfos(d, v, keys, valueSat);
+  const lazy = new LazyInfos(d, v, keys);
   const exp: UnbondingExpectation = {
     stakingTxid: d.stakingTxid,
     stakingOutputIndex: d.stakingOutputIndex,
@@ -470,7 +469,7 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
       return lazy.staking().pkScript;
     },
     get unbondingLeafHash() {
-      return lazy.expectation().unbondingLeafHash;
+      return lazy.staking().unbonding.leafHash;
     },
     get unbondingInfo() {
       return lazy.unbonding();
@@ -497,17 +496,14 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
 class LazyInfos {
   #staking: StakingInfo | undefined;
   #unbonding: UnbondingInfo | undefined;
-  #expectation: UnbondingExpectation | undefined;
   readonly #d: Delegation;
   readonly #v: ParamsVersion;
   readonly #keys: StakingScriptKeys;
-  readonly #valueSat: bigint;
 
-  constructor(d: Delegation, v: ParamsVersion, keys: StakingScriptKeys, valueSat: bigint) {
+  constructor(d: Delegation, v: ParamsVersion, keys: StakingScriptKeys) {
     this.#d = d;
     this.#v = v;
     this.#keys = keys;
-    this.#valueSat = valueSat;
   }
   staking(): StakingInfo {
     this.#staking ??= buildStakingInfo(this.#keys, this.#d.stakingTime, { allowZeroTimelock: true });
@@ -516,24 +512,6 @@ class LazyInfos {
   unbonding(): UnbondingInfo {
     this.#unbonding ??= buildUnbondingInfo(this.#keys, this.#v.unbondingTime);
     return this.#unbonding;
-  }
-  expectation(): UnbondingExpectation {
-    const d = this.#d;
-    this.#expectation ??= expectUnbonding(
-      d.stakingTxid,
-      {
-        stakerKey: this.#keys.stakerKey,
-        fpKey: this.#keys.fpKeys[0]!,
-        stakingTime: d.stakingTime,
-        valueSat: this.#valueSat,
-        stakingOutputIndex: d.stakingOutputIndex,
-        opReturnIndex: -1,
-        paramsVersion: this.#v.version,
-        stakingInfo: this.staking(),
-      },
-      this.#v,
-    );
-    return this.#expectation;
   }
 }
 
