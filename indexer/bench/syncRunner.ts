@@ -5,6 +5,7 @@
  * indexer's alone (not the chain generator's).
  */
 import { pino } from 'pino';
+import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { startIndexer } from '../app.ts';
 import { loadIndexerConfig } from '../config.ts';
 
@@ -13,9 +14,11 @@ const configFile = process.argv[2]!;
 const indexer = await startIndexer(loadIndexerConfig(configFile), { logger: pino({ level: 'warn' }) });
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
+const mainCpu0 = cpuSecondsOf(process.pid, process.pid);
 await indexer.caughtUp();
 const synced = performance.now();
 const cpu = process.cpuUsage(cpu0);
+const mainCpu = cpuSecondsOf(process.pid, process.pid) - mainCpu0;
 while (indexer.status().outboxDepth > 0) await new Promise((r) => setTimeout(r, 5));
 const published = performance.now();
 const txs = await indexer.metrics.txsSeen.get();
@@ -34,6 +37,7 @@ console.log(
     events,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    mainThreadCpuSeconds: mainCpu,
   }),
 );
 process.exit(0);
