@@ -1,13 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel, topologyNames } from '../events/index.ts';
+import { freePort } from '../test/infra/ports.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
 import { loadApiConfig } from './config.ts';
 import { PARAMS_DOC } from './testkit.ts';
@@ -31,15 +31,6 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
 let dir: string;
 let scratch: ScratchDatabase;
 let broker: { url: string; destroy(): Promise<void> };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function configFile(over: string): string {
   const file = join(dir, `api-${randomBytes(3).toString('hex')}.toml`);

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejection } from '../test/rejection.ts';
-import { startRegtestNode } from './regtest.ts';
+import { freePort, portRangesOutsideEphemeral, startRegtestNode } from './regtest.ts';
 
 // Stand-ins for bitcoind: shell scripts that misbehave in one way each, so the launcher's failure paths
 // run in milliseconds without a real node.
@@ -79,5 +80,37 @@ describe('startRegtestNode failures', () => {
     // -rejectparasites is a Knots option; a non-Knots binary must not get it.
     expect(args.some((a) => a.startsWith('-rejectparasites'))).toBe(false);
     expect(existsSync(dataDir)).toBe(true);
+  });
+});
+
+describe('freePort', () => {
+  it("hands out distinct loopback ports that bind, none from the kernel's ephemeral range", async () => {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const ports = await Promise.all(Array.from({ length: 200 }, () => freePort()));
+    expect(new Set(ports).size).toBe(200);
+    for (const port of ports) {
+      expect(port >= lo! && port <= hi!, `port ${port} in ${lo}-${hi}`).toBe(false);
+      expect(port).toBeGreaterThanOrEqual(10_000);
+    }
+    for (const port of ports.slice(0, 20)) {
+      await new Promise<void>((resolve, reject) => {
+        const s = createServer();
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
+      });
+    }
+  });
+
+  it('draws from below and above the ephemeral range, and from nothing when the kernel has it all', () => {
+    expect(portRangesOutsideEphemeral([32_768, 60_999])).toEqual([
+      [10_000, 32_767],
+      [61_000, 65_535],
+    ]);
+    expect(portRangesOutsideEphemeral([1024, 65_535])).toEqual([]);
+    expect(portRangesOutsideEphemeral([5_000, 40_000])).toEqual([[40_001, 65_535]]);
+    expect(portRangesOutsideEphemeral([20_000, 65_535])).toEqual([[10_000, 19_999]]);
   });
 });

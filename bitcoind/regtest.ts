@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { access, constants, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,8 +91,32 @@ function isKnots(bin: string): Promise<boolean> {
   return known;
 }
 
-/** A loopback port that was free a moment ago: bind port 0, read it, release it. */
-export function freePort(): Promise<number> {
+/**
+ * A loopback port that was free a moment ago, for a process to be started on it.
+ *
+ * It is drawn at random from outside the kernel's ephemeral range (`ip_local_port_range`), where
+ * the kernel itself never hands a port out: a port from `listen(0)` can be taken, before the
+ * process binds it seconds later, by any outgoing connection on the machine, and a busy test run
+ * opens thousands. A port is never handed out twice by one process.
+ */
+export async function freePort(): Promise<number> {
+  const ranges = portRangesOutsideEphemeral();
+  const size = ranges.reduce((n, [lo, hi]) => n + hi - lo + 1, 0);
+  for (let attempt = 0; size > 0 && attempt < 64; attempt++) {
+    let i = Math.floor(Math.random() * size);
+    let port = 0;
+    for (const [lo, hi] of ranges) {
+      if (i <= hi - lo) {
+        port = lo + i;
+        break;
+      }
+      i -= hi - lo + 1;
+    }
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindsOnLoopback(port)) return port;
+  }
+  // No room outside the ephemeral range (a machine that gives it all to the kernel): let it choose.
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -104,6 +128,43 @@ export function freePort(): Promise<number> {
         else reject(new Error('no port from listen(0)'));
       });
     });
+  });
+}
+
+const handedOut = new Set<number>();
+// Below this are the ports of services a machine may run (databases, brokers, caches).
+const LOWEST_PORT = 10_000;
+
+/** The port ranges from LOWEST_PORT to 65535 that the kernel does not pick ports from itself. */
+export function portRangesOutsideEphemeral(
+  ephemeral: readonly [number, number] = ephemeralPortRange(),
+): [number, number][] {
+  const [lo, hi] = ephemeral;
+  const ranges: [number, number][] = [];
+  if (lo > LOWEST_PORT) ranges.push([LOWEST_PORT, lo - 1]);
+  if (hi < 65_535) ranges.push([Math.max(hi + 1, LOWEST_PORT), 65_535]);
+  return ranges;
+}
+
+function ephemeralPortRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi) && lo! <= hi!) return [lo!, hi!];
+  } catch {
+    // not Linux: Linux's default range
+  }
+  return [32_768, 60_999];
+}
+
+function bindsOnLoopback(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
