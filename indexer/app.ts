@@ -9,13 +9,19 @@ import {
   redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { type BrokerOptions, type EventKind, kindOf, topologyNames } from '../events/index.ts';
+import { type BrokerOptions, topologyNames } from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';
 import { ChainFollower } from './follower.ts';
-import { createIndexerMetrics, type IndexerMetrics, recordBlocks, recordRejections } from './metrics.ts';
+import {
+  createIndexerMetrics,
+  type IndexerMetrics,
+  recordBlocks,
+  recordPublished,
+  recordRejections,
+} from './metrics.ts';
 import { OutboxRelay } from './relay.ts';
 import { IndexerStore } from './store.ts';
 
@@ -118,12 +124,7 @@ export async function startIndexer(
     log,
     hooks: {
       onPublished(events) {
-        const byKind = new Map<EventKind, number>();
-        for (const e of events) {
-          const kind = kindOf(e);
-          byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
-        }
-        for (const [kind, n] of byKind) metrics.published.inc({ kind }, n);
+        recordPublished(metrics, events);
         metrics.outboxDepth.set(store.outboxDepth());
       },
       onError() {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { UnsequencedEvent } from '../events/index.ts';
-import { createIndexerMetrics, recordBlocks } from './metrics.ts';
+import type { StakingEvent, UnsequencedEvent } from '../events/index.ts';
+import { createIndexerMetrics, recordBlocks, recordPublished } from './metrics.ts';
 import { type BlockResult, type BlockStats, emptyStats } from './processor.ts';
 
 function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEvent[] = []) {
@@ -81,5 +81,28 @@ describe('recordBlocks: one commit’s blocks summed into the metrics', () => {
     recordBlocks(m, []);
     expect(await value(m, 'indexer_blocks_processed_total')).toBe(0);
     expect(await value(m, 'si_last_processed_btc_height')).toBe(0);
+  });
+});
+
+describe('recordPublished: events the broker confirmed, counted by kind', () => {
+  it('adds each batch to the kinds it holds, and nothing to the others', async () => {
+    const m = createIndexerMetrics();
+    const ev = (txid: string, type: 'active' | 'unbonding', seq: number) =>
+      ({ ...expired(txid, type, 200), sequence: seq }) as StakingEvent;
+    const info = (seq: number) =>
+      ({ event_type: 6, event_id: `btc-info:${seq}`, sequence: seq }) as unknown as StakingEvent;
+    recordPublished(m, [ev('ab'.repeat(32), 'active', 1), info(2), ev('cd'.repeat(32), 'unbonding', 3)]);
+    recordPublished(m, [info(4)]);
+    recordPublished(m, []);
+    const text = await m.registry.metrics();
+    const count = (kind: string) => {
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`indexer_events_published_total{kind="${kind}"} `));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    expect(count('expired')).toBe(2);
+    expect(count('btc-info')).toBe(2);
+    expect(count('active') ?? 0).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type EventKind, kindOf, type StakingEvent } from '../events/index.ts';
 import type { BlockResult, Rejection } from './processor.ts';
 
 /** The reference indexer's tx_type labels of si_invalid_txs_counter, pre-registered so 0 is visible. */
@@ -272,4 +273,14 @@ export function recordRejections(m: IndexerMetrics, rejections: readonly Rejecti
     m.invalidTxs.inc({ tx_type: j.txType });
     m.invalidByReason.inc({ tx_type: j.txType, reason: j.reason });
   }
+}
+
+/** Counts events the broker confirmed, by kind: one increment per kind present in the batch. */
+export function recordPublished(m: IndexerMetrics, events: readonly StakingEvent[]): void {
+  const byKind = new Map<EventKind, number>();
+  for (const e of events) {
+    const kind = kindOf(e);
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
+  for (const [kind, n] of byKind) m.published.inc({ kind }, n);
 }
