@@ -2,14 +2,18 @@
  * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts): generates a regtest chain
  * (BENCH_BLOCKS blocks, each with BENCH_FILLERS ordinary transactions and BENCH_STAKES stakes, plus
  * the unbondings and withdraws of earlier stakes), then, in the same run:
- *   1. the node alone: every raw block fetched over RPC (getblockhash + getblock verbosity 0 in
- *      JSON-RPC batches, the same batch size and concurrency the indexer uses), twice, best kept:
- *      the target's yardstick; and, for information, over the REST interface the indexer uses
- *      when the node serves it (the node runs with -rest=1), also twice;
- *   2. the indexer: a fresh store synced from the activation height to the tip in a process of its
- *      own (events published to RabbitMQ with confirms, concurrently), its peak RSS measured there;
- *      twice, each time from a fresh store in a fresh process, best kept, as for the node.
- * Prints blocks/s and txs/s of both and the ratio (target ≥ 0.5).
+ *   1. for information, the node serving every block over the REST interface the indexer uses
+ *      when the node serves it (the node runs with -rest=1), twice, best kept;
+ *   2. BENCH_ROUNDS rounds (2 unless set), each of them:
+ *      a. the node alone: every raw block fetched over RPC (getblockhash + getblock verbosity 0 in
+ *         JSON-RPC batches, the same batch size and concurrency the indexer uses): the target's
+ *         yardstick;
+ *      b. the indexer: a fresh store synced from the activation height to the tip in a process of
+ *         its own (events published to RabbitMQ with confirms, concurrently), its peak RSS
+ *         measured there; its directory and queues removed after.
+ *    The best of each side is kept; alternating them, the machine's drift touches both alike.
+ * Prints blocks/s and txs/s of both and the ratio of the bests (target ≥ 0.5), then each round's
+ * own ratio and their median.
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -30,6 +34,7 @@ import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 2000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const BATCH = 16;
 const CONCURRENCY = 4;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -130,9 +135,6 @@ try {
     rest.close();
     return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
-  const n1 = await nodeRate(node.rpc);
-  const n2 = await nodeRate(node.rpc);
-  const nodeBest = n1.seconds < n2.seconds ? n1 : n2;
   const r1 = await restRate();
   const r2 = await restRate();
   const restBest = r1.seconds < r2.seconds ? r1 : r2;
@@ -174,11 +176,15 @@ try {
       await deleteTopology(await openConsumerChannel(conn), setup.names).finally(() => conn.close());
     }
   };
-  // Twice, best kept, as for the node alone: the same treatment on both sides of the ratio.
-  const s1 = await syncOnce();
-  const s2 = await syncOnce();
-  const r = s1.syncSeconds < s2.syncSeconds ? s1 : s2;
+  // Rounds of the node alone then a sync, so that the machine's drift within the run touches both
+  // sides alike; the best of each side is kept, and each round's own ratio is printed too.
+  const rounds: { node: Awaited<ReturnType<typeof nodeRate>>; sync: Awaited<ReturnType<typeof syncOnce>> }[] =
+    [];
+  for (let i = 0; i < ROUNDS; i++) rounds.push({ node: await nodeRate(node.rpc), sync: await syncOnce() });
+  const nodeBest = rounds.map((x) => x.node).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const r = rounds.map((x) => x.sync).reduce((a, b) => (b.syncSeconds < a.syncSeconds ? b : a));
   const nodeCpuDuringSync = r.nodeCpuDuringSync;
+  const roundRatios = rounds.map((x) => x.node.seconds / x.sync.syncSeconds).sort((a, b) => a - b);
 
   const blocks = confirmedTip - start + 1;
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US').padStart(10);
@@ -192,9 +198,17 @@ try {
     `  node alone over REST (information)        ${fmt(blocks / restBest.seconds)} blocks/s ${fmt(r.txs / restBest.seconds)} txs/s  (${restBest.seconds.toFixed(2)} s)`,
   );
   console.log(
-    `  indexer (fetch, decide, commit)           ${fmt(blocks / r.syncSeconds)} blocks/s ${fmt(r.txs / r.syncSeconds)} txs/s  (${r.syncSeconds.toFixed(2)} s; the two syncs ${s1.syncSeconds.toFixed(2)} s and ${s2.syncSeconds.toFixed(2)} s)`,
+    `  indexer (fetch, decide, commit)           ${fmt(blocks / r.syncSeconds)} blocks/s ${fmt(r.txs / r.syncSeconds)} txs/s  (${r.syncSeconds.toFixed(2)} s)`,
   );
   console.log(`  ratio indexer / node = ${(nodeBest.seconds / r.syncSeconds).toFixed(3)} (target ≥ 0.5)`);
+  for (const [i, x] of rounds.entries()) {
+    console.log(
+      `    round ${i + 1}: node ${x.node.seconds.toFixed(2)} s, sync ${x.sync.syncSeconds.toFixed(2)} s, ratio ${(x.node.seconds / x.sync.syncSeconds).toFixed(3)}`,
+    );
+  }
+  console.log(
+    `    median of the rounds' ratios ${roundRatios[Math.floor((roundRatios.length - 1) / 2)]!.toFixed(3)}${roundRatios.length % 2 === 0 ? ` to ${roundRatios[roundRatios.length / 2]!.toFixed(3)}` : ''}`,
+  );
   console.log(
     `  fully decoded: ${r.decoded.toLocaleString('en-US')} of ${r.txs.toLocaleString('en-US')} txs; ${r.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${r.publishedSeconds.toFixed(2)} s`,
   );
