@@ -114,21 +114,14 @@ export async function freePort(): Promise<number> {
     }
     if (handedOut.has(port)) continue;
     handedOut.add(port);
-    if (await bindsOnLoopback(port)) return port;
+    const taken = await listenAndRelease(port).then(
+      () => false,
+      () => true,
+    );
+    if (!taken) return port;
   }
   // No room outside the ephemeral range (a machine that gives it all to the kernel): let it choose.
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      server.close(() => {
-        if (addr && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error('no port from listen(0)'));
-      });
-    });
-  });
+  return listenAndRelease(0);
 }
 
 const handedOut = new Set<number>();
@@ -159,12 +152,19 @@ function ephemeralPortRange(): [number, number] {
   return [32_768, 60_999];
 }
 
-function bindsOnLoopback(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+/** Listens on `port` of 127.0.0.1 (0: one the kernel picks), closes, and gives the port it had. */
+function listenAndRelease(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const addr = server.address();
+      server.close(() => {
+        if (addr && typeof addr === 'object') resolve(addr.port);
+        else reject(new Error(`no port from listen(${port})`));
+      });
+    });
   });
 }
 
