@@ -48,7 +48,12 @@ describe('recordBlocks: one commit’s blocks summed into the metrics', () => {
         expired('cd'.repeat(32), 'active', 102),
         expired(tx, 'unbonding', 102),
       ]),
-      block(103, {}),
+      block(103, {
+        rejections: [
+          { txType: 'confirmed_staking_transaction', reason: 'STAKING_VALUE_OUT_OF_RANGE', txid: tx },
+          { txType: 'confirmed_staking_transaction', reason: 'STAKING_TIME_OUT_OF_RANGE', txid: tx },
+        ],
+      }),
     ]);
     recordBlocks(m, [block(104, { unbonding: 2 })]);
     const want: Record<string, number | undefined> = {
@@ -68,8 +73,9 @@ describe('recordBlocks: one commit’s blocks summed into the metrics', () => {
       si_last_found_withdraw_tx_from_unbonding_height: 102,
       'indexer_expired_total{tx_type="active"}': 2,
       'indexer_expired_total{tx_type="unbonding"}': 1,
-      'si_invalid_txs_counter{tx_type="confirmed_staking_transaction"}': 1,
-      'indexer_invalid_txs_by_reason_total{tx_type="confirmed_staking_transaction",reason="STAKING_VALUE_OUT_OF_RANGE"}': 1,
+      'si_invalid_txs_counter{tx_type="confirmed_staking_transaction"}': 3,
+      'indexer_invalid_txs_by_reason_total{tx_type="confirmed_staking_transaction",reason="STAKING_VALUE_OUT_OF_RANGE"}': 2,
+      'indexer_invalid_txs_by_reason_total{tx_type="confirmed_staking_transaction",reason="STAKING_TIME_OUT_OF_RANGE"}': 1,
     };
     const got: Record<string, number | undefined> = {};
     for (const series of Object.keys(want)) got[series] = await value(m, series);

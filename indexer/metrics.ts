@@ -211,9 +211,9 @@ export function createIndexerMetrics() {
 export type IndexerMetrics = ReturnType<typeof createIndexerMetrics>;
 
 /**
- * The metrics of one commit's blocks, summed first: one update per metric per commit rather than
- * per block (a sync commits up to 128 blocks at once, and prom-client hashes the labels at every
- * update). A scrape never sees the middle of a commit, so the values it sees are the same.
+ * The metrics of one commit's blocks, summed first: one update per series per commit rather than
+ * per block (a sync commits up to `commit_max_blocks` blocks at once, and prom-client hashes the
+ * labels at every update). A scrape never sees the middle of a commit, so the values it sees are the same.
  */
 export function recordBlocks(
   m: IndexerMetrics,
@@ -231,6 +231,7 @@ export function recordBlocks(
   let failures = 0;
   const expired = { active: 0, unbonding: 0 };
   const lastFound = { staking: 0, unbonding: 0, withdrawStaking: 0, withdrawUnbonding: 0 };
+  const rejections: Rejection[] = [];
   for (const { height, result } of blocks) {
     const s = result.stats;
     decoded += s.decoded;
@@ -246,8 +247,9 @@ export function recordBlocks(
     if (s.withdrawFromStaking) lastFound.withdrawStaking = height;
     if (s.withdrawFromUnbonding) lastFound.withdrawUnbonding = height;
     for (const e of result.events) if (e.event_type === 4) expired[e.tx_type]++;
-    recordRejections(m, s.rejections);
+    for (const j of s.rejections) rejections.push(j);
   }
+  recordRejections(m, rejections);
   m.blocksProcessed.inc(blocks.length);
   m.lastProcessedHeight.set(last.height);
   m.txsSeen.inc({ decoded: 'yes' }, decoded);
@@ -267,12 +269,19 @@ export function recordBlocks(
   }
 }
 
-/** Counts rejected transactions by tx_type, and by tx_type and reason. */
+/** Counts rejected transactions by tx_type, and by tx_type and reason: one increment per series. */
 export function recordRejections(m: IndexerMetrics, rejections: readonly Rejection[]): void {
+  const byType = new Map<Rejection['txType'], number>();
+  const byReason = new Map<string, { txType: Rejection['txType']; reason: string; n: number }>();
   for (const j of rejections) {
-    m.invalidTxs.inc({ tx_type: j.txType });
-    m.invalidByReason.inc({ tx_type: j.txType, reason: j.reason });
+    byType.set(j.txType, (byType.get(j.txType) ?? 0) + 1);
+    const key = `${j.txType} ${j.reason}`;
+    const r = byReason.get(key);
+    if (r) r.n++;
+    else byReason.set(key, { txType: j.txType, reason: j.reason, n: 1 });
   }
+  for (const [txType, n] of byType) m.invalidTxs.inc({ tx_type: txType }, n);
+  for (const r of byReason.values()) m.invalidByReason.inc({ tx_type: r.txType, reason: r.reason }, r.n);
 }
 
 /** Counts events the broker confirmed, by kind: one increment per kind present in the batch. */
