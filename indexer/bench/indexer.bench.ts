@@ -26,6 +26,7 @@ import { parseGlobalParams } from '../../params/index.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
+import { INDEXER_CONFIG_SCHEMA } from '../config.ts';
 import { ChainKit } from '../testkit/chain.ts';
 import { testSetup } from '../testkit/harness.ts';
 import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
@@ -35,8 +36,11 @@ const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 2000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
-const BATCH = 16;
-const CONCURRENCY = 4;
+// The node is asked for its blocks as the indexer asks: the config's batch and concurrency, which
+// the bench's syncs run with too.
+const FETCH = INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties;
+const BATCH = FETCH.fetch_batch_blocks.default;
+const CONCURRENCY = FETCH.fetch_concurrency.default;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 const node = await startRegtestNode({

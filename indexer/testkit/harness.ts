@@ -15,8 +15,11 @@ import {
   type TopologyNames,
   topologyNames,
 } from '../../events/index.ts';
-import type { IndexerConfig } from '../config.ts';
+import { INDEXER_CONFIG_SCHEMA, type IndexerConfig } from '../config.ts';
 import type { FetchVia } from '../fetchThread.ts';
+
+/** The fetch options' defaults: tests and the bench sync with what a default config does. */
+const FETCH = INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties;
 
 /** Everything an indexer under test needs, in its own temporary directory and queue prefix. */
 export interface TestSetup {
@@ -43,8 +46,8 @@ export async function testSetup(
       cookie_file: node.cookieFile,
       timeout_ms: 30_000,
       poll_interval_ms: over.pollMs ?? 100,
-      fetch_batch_blocks: over.fetchBatch ?? 16,
-      fetch_concurrency: 8,
+      fetch_batch_blocks: over.fetchBatch ?? FETCH.fetch_batch_blocks.default,
+      fetch_concurrency: FETCH.fetch_concurrency.default,
       fetch_via: over.fetchVia ?? 'auto',
     },
     params: { file: paramsFile },
