@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { BitcoindConnectionConfig } from '../bitcoind/index.ts';
 import { CodedError, startTsWorker } from '../common/index.ts';
-import type { GlobalParams } from '../params/index.ts';
+import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
 
@@ -126,7 +126,7 @@ export class FetchThread {
       workerData: {
         bitcoind: this.#bitcoind,
         via: this.#fetchVia,
-        params: this.#params,
+        paramsDoc: this.#params && { versions: this.#params.versions.map(paramsVersionToJson) },
         port: port2,
       } satisfies FetchThreadData,
       transferList: [port2],
@@ -216,7 +216,11 @@ interface RangeState {
 export interface FetchThreadData {
   readonly bitcoind: BitcoindConnectionConfig;
   readonly via: FetchVia;
-  readonly params: GlobalParams | undefined;
+  /**
+   * The params in their reference JSON, which the worker parses again: a structured clone of the
+   * parsed params would arrive unfrozen, and the worker decides stakes with them.
+   */
+  readonly paramsDoc: { readonly versions: readonly Record<string, unknown>[] } | undefined;
   readonly port: MessagePort;
 }
 

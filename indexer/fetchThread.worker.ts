@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
+import { parseGlobalParams } from '../params/index.ts';
 import {
   type BlockSource,
   type FetchedBlock,
@@ -19,7 +20,8 @@ import {
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
 import { RangePrescan } from './processor.ts';
 
-const { bitcoind, params, via, port: out } = workerData as FetchThreadData;
+const { bitcoind, paramsDoc, via, port: out } = workerData as FetchThreadData;
+const params = paramsDoc && parseGlobalParams(paramsDoc);
 const port = parentPort!;
 const rpcSource = rpcBlockSource(await rpcClientFromConfig(bitcoind));
 const rest = via === 'rpc' ? undefined : restClientFromConfig(bitcoind);

@@ -5,6 +5,7 @@ import {
   assertParamsForHeight,
   indexerConfirmationDepth,
   isConfirmed,
+  paramsVersionToJson,
   parseGlobalParams,
   selectParamsForHeight,
   versionsListingKey,
@@ -95,6 +96,15 @@ describe('real network files', () => {
     const p = parseGlobalParams(fixture('bbn-1'));
     expect(Object.isFrozen(p.versions)).toBe(true);
     expect(Object.isFrozen(p.versions[0])).toBe(true);
+  });
+
+  it('parses its own reference JSON back to the same params (how the fetch thread receives them)', () => {
+    for (const net of ['bbn-1', 'bbn-test-4']) {
+      const p = parseGlobalParams(fixture(net));
+      const again = parseGlobalParams({ versions: p.versions.map(paramsVersionToJson) });
+      expect(again).toEqual(p);
+      expect(Object.isFrozen(again.versions[0])).toBe(true);
+    }
   });
 });
 
