@@ -213,7 +213,8 @@ export type IndexerMetrics = ReturnType<typeof createIndexerMetrics>;
 /**
  * The metrics of one commit's blocks, summed first: one update per series per commit rather than
  * per block (a sync commits up to `commit_max_blocks` blocks at once, and prom-client hashes the
- * labels at every update). A scrape never sees the middle of a commit, so the values it sees are the same.
+ * labels at every update). A scrape never sees the middle of a commit, so the values it sees are
+ * the same.
  */
 export function recordBlocks(
   m: IndexerMetrics,

@@ -26,9 +26,8 @@ import { parseGlobalParams } from '../../params/index.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
-import { INDEXER_CONFIG_SCHEMA } from '../config.ts';
 import { ChainKit } from '../testkit/chain.ts';
-import { testSetup } from '../testkit/harness.ts';
+import { DEFAULT_FETCH, testSetup } from '../testkit/harness.ts';
 import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
 import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
 
@@ -36,11 +35,9 @@ const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 2000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
-// The node is asked for its blocks as the indexer asks: the config's batch and concurrency, which
-// the bench's syncs run with too.
-const FETCH = INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties;
-const BATCH = FETCH.fetch_batch_blocks.default;
-const CONCURRENCY = FETCH.fetch_concurrency.default;
+// The node is asked for its blocks as the bench's syncs ask: the config's batch and concurrency.
+const BATCH = DEFAULT_FETCH.batch;
+const CONCURRENCY = DEFAULT_FETCH.concurrency;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 const node = await startRegtestNode({

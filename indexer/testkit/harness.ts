@@ -18,8 +18,11 @@ import {
 import { INDEXER_CONFIG_SCHEMA, type IndexerConfig } from '../config.ts';
 import type { FetchVia } from '../fetchThread.ts';
 
-/** The fetch options' defaults: tests and the bench sync with what a default config does. */
-const FETCH = INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties;
+/** The config's fetch defaults, which the indexers under test use (and the bench asks the node with). */
+export const DEFAULT_FETCH = {
+  batch: INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties.fetch_batch_blocks.default,
+  concurrency: INDEXER_CONFIG_SCHEMA.properties.bitcoind.properties.fetch_concurrency.default,
+};
 
 /** Everything an indexer under test needs, in its own temporary directory and queue prefix. */
 export interface TestSetup {
@@ -46,8 +49,8 @@ export async function testSetup(
       cookie_file: node.cookieFile,
       timeout_ms: 30_000,
       poll_interval_ms: over.pollMs ?? 100,
-      fetch_batch_blocks: over.fetchBatch ?? FETCH.fetch_batch_blocks.default,
-      fetch_concurrency: FETCH.fetch_concurrency.default,
+      fetch_batch_blocks: over.fetchBatch ?? DEFAULT_FETCH.batch,
+      fetch_concurrency: DEFAULT_FETCH.concurrency,
       fetch_via: over.fetchVia ?? 'auto',
     },
     params: { file: paramsFile },
