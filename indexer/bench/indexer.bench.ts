@@ -98,47 +98,43 @@ try {
   );
 
   const confirmedTip = tip - 10 + 1;
+  // The confirmed heights in the batches the indexer asks for, fetched CONCURRENCY at a time.
+  const batches: number[][] = [];
+  for (let h = start; h <= confirmedTip; h += BATCH)
+    batches.push(Array.from({ length: Math.min(BATCH, confirmedTip - h + 1) }, (_, i) => h + i));
+  const fetchAll = async (fetch: (heights: number[]) => Promise<void>) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) await fetch(batches[next++]!);
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
   const nodeRate = async (rpc: RpcClient) => {
     const cpu0 = cpuSecondsOf(node.pid);
     const t = performance.now();
     let bytes = 0;
-    const ranges: Array<[number, number]> = [];
-    for (let h = start; h <= confirmedTip; h += BATCH)
-      ranges.push([h, Math.min(confirmedTip, h + BATCH - 1)]);
-    let next = 0;
-    const worker = async () => {
-      while (next < ranges.length) {
-        const [a, b] = ranges[next++]!;
-        const hs = Array.from({ length: b - a + 1 }, (_, i) => a + i);
-        const hashes = await rpc.batch<string>(hs.map((h) => ({ method: 'getblockhash', params: [h] })));
-        const raws = await rpc.batch<string>(
-          hashes.map((r) => ({ method: 'getblock', params: [r.ok ? r.result : '', 0] })),
-        );
-        for (const r of raws) if (r.ok) bytes += r.result.length / 2;
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    await fetchAll(async (hs) => {
+      const hashes = await rpc.batch<string>(hs.map((h) => ({ method: 'getblockhash', params: [h] })));
+      const raws = await rpc.batch<string>(
+        hashes.map((r) => ({ method: 'getblock', params: [r.ok ? r.result : '', 0] })),
+      );
+      for (const r of raws) if (r.ok) bytes += r.result.length / 2;
+    });
     return { seconds: (performance.now() - t) / 1000, bytes, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
   const restRate = async () => {
     const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
     const cpu0 = cpuSecondsOf(node.pid);
     const t = performance.now();
-    let next = start;
-    const worker = async () => {
-      while (next <= confirmedTip) {
-        const a = next;
-        next = Math.min(confirmedTip, a + BATCH - 1) + 1;
-        await rest.blocks(await rest.blockHashes(Array.from({ length: next - a }, (_, i) => a + i)));
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    await fetchAll(async (hs) => {
+      await rest.blocks(await rest.blockHashes(hs));
+    });
     rest.close();
     return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
-  const r1 = await restRate();
-  const r2 = await restRate();
-  const restBest = r1.seconds < r2.seconds ? r1 : r2;
+  const fastest = <T>(xs: readonly T[], seconds: (x: T) => number): T =>
+    xs.reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
+  const restBest = fastest([await restRate(), await restRate()], (x) => x.seconds);
 
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
@@ -182,8 +178,14 @@ try {
   const rounds: { node: Awaited<ReturnType<typeof nodeRate>>; sync: Awaited<ReturnType<typeof syncOnce>> }[] =
     [];
   for (let i = 0; i < ROUNDS; i++) rounds.push({ node: await nodeRate(node.rpc), sync: await syncOnce() });
-  const nodeBest = rounds.map((x) => x.node).reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  const r = rounds.map((x) => x.sync).reduce((a, b) => (b.syncSeconds < a.syncSeconds ? b : a));
+  const nodeBest = fastest(
+    rounds.map((x) => x.node),
+    (x) => x.seconds,
+  );
+  const r = fastest(
+    rounds.map((x) => x.sync),
+    (x) => x.syncSeconds,
+  );
   const nodeCpuDuringSync = r.nodeCpuDuringSync;
   const roundRatios = rounds.map((x) => x.node.seconds / x.sync.syncSeconds).sort((a, b) => a - b);
 
