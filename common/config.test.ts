@@ -67,6 +67,47 @@ describe('loadConfig: TOML, then environment, then schema', () => {
     );
   });
 
+  it('names the environment variable, not the file, when an override is wrong', () => {
+    writeFileSync(join(dir, 'a.toml'), '[server]\nport = 1\n');
+    const load = (env: Record<string, string>) => () =>
+      loadConfig({ file: join(dir, 'a.toml'), envPrefix: 'T', schema, env });
+    expect(load({ T__SERVER__PORT: 'abc' })).toThrow(
+      /^environment variable T__SERVER__PORT: server\.port must be integer$/,
+    );
+    expect(load({ T__SERVER__PROT: '1' })).toThrow(
+      /^environment variable T__SERVER__PROT: server\.prot is not a known option$/,
+    );
+    expect(load({ T__SERVER__CLIENTS: '{"a":1}' })).toThrow(/^environment variable T__SERVER__CLIENTS: /);
+  });
+
+  it('blames the file for its own mistakes even when the environment is also wrong', () => {
+    writeFileSync(join(dir, 'a.toml'), '[server]\nhost = [1, 2]\n');
+    expect(() =>
+      loadConfig({ file: join(dir, 'a.toml'), envPrefix: 'T', schema, env: { T__SERVER__PORT: 'x' } }),
+    ).toThrow(/environment variable T__SERVER__PORT: .*; invalid configuration in .*a\.toml: server\.host/);
+  });
+
+  it('says what a pattern-checked value should look like, not the regular expression', () => {
+    const patterned = {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        fp: { type: 'string', pattern: '^[0-9a-f]{64}$', hint: '64 hexadecimal digits' },
+        name: { type: 'string', pattern: '^[a-z]+$' },
+      },
+    } as const;
+    let message = '';
+    try {
+      loadConfig({ envPrefix: 'T', schema: patterned, env: { T__FP: 'xyz', T__NAME: 'A1' } });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe(
+      'environment variable T__FP, T__NAME: fp must be 64 hexadecimal digits; name is not in the expected format',
+    );
+    expect(message).not.toContain('^');
+  });
+
   it.each([
     [
       'a missing file',

@@ -21,7 +21,13 @@ export interface LoadConfigOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: true });
+// `verbose` gives each error its schema node, so a `pattern` failure can be told by its `hint`.
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: true, verbose: true });
+/**
+ * `hint`: what a `pattern`-checked value should look like, in words ("64 hex digits…"). The error
+ * shows it in place of the regular expression, which reads as noise to an operator.
+ */
+ajv.addKeyword({ keyword: 'hint', schemaType: 'string' });
 const compiled = new WeakMap<SchemaObject, ReturnType<typeof ajv.compile>>();
 
 /** @throws {CodedError} CONFIG_UNREADABLE, CONFIG_INVALID_TOML, CONFIG_INVALID */
@@ -48,23 +54,42 @@ export function loadConfig<T>(opts: LoadConfigOptions): T {
       );
     }
   }
-  applyEnvOverrides(raw, opts.envPrefix, opts.env ?? process.env);
+  const fromEnv = applyEnvOverrides(raw, opts.envPrefix, opts.env ?? process.env);
   let validate = compiled.get(opts.schema);
   if (!validate) {
     validate = ajv.compile(opts.schema);
     compiled.set(opts.schema, validate);
   }
   if (!validate(raw)) {
-    const problems = (validate.errors ?? []).map(describeError).join('; ');
-    throw new CodedError(
-      'CONFIG_INVALID',
-      `invalid configuration${opts.file ? ` in ${opts.file}` : ''}: ${problems}`,
-    );
+    const errors = validate.errors ?? [];
+    // Blame what set the value: an environment variable, or the file (or the defaults) otherwise.
+    const envNames = [...new Set(errors.map((e) => envSource(fromEnv, e)).filter((n) => n !== undefined))];
+    const fromFile = errors.filter((e) => envSource(fromEnv, e) === undefined);
+    const parts: string[] = [];
+    if (envNames.length > 0) {
+      const problems = errors.filter((e) => envSource(fromEnv, e) !== undefined).map(describeError);
+      parts.push(`environment variable ${envNames.join(', ')}: ${problems.join('; ')}`);
+    }
+    if (fromFile.length > 0) {
+      parts.push(
+        `invalid configuration${opts.file ? ` in ${opts.file}` : ''}: ${fromFile.map(describeError).join('; ')}`,
+      );
+    }
+    throw new CodedError('CONFIG_INVALID', parts.join('; '));
   }
   return deepFreeze(raw) as T;
 }
 
-function applyEnvOverrides(raw: Record<string, unknown>, prefix: string, env: NodeJS.ProcessEnv): void {
+/**
+ * Applies `<PREFIX>__…` variables onto `raw`.
+ * @returns each overridden option's dotted path, with the variable that set it
+ */
+function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  prefix: string,
+  env: NodeJS.ProcessEnv,
+): Map<string, string> {
+  const sources = new Map<string, string>();
   const lead = `${prefix}__`;
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(lead) || value === undefined) continue;
@@ -85,13 +110,30 @@ function applyEnvOverrides(raw: Record<string, unknown>, prefix: string, env: No
       }
     }
     node[path[path.length - 1]!] = parsed;
+    sources.set(path.join('.'), name);
   }
+  return sources;
+}
+
+/** The variable that set the option an error is about, or one that set a table around it. */
+function envSource(sources: Map<string, string>, e: ErrorObject): string | undefined {
+  const parts = e.instancePath.split('/').slice(1);
+  if (e.keyword === 'additionalProperties') parts.push(String(e.params.additionalProperty));
+  for (let n = parts.length; n > 0; n--) {
+    const name = sources.get(parts.slice(0, n).join('.'));
+    if (name) return name;
+  }
+  return undefined;
 }
 
 function describeError(e: ErrorObject): string {
   const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
   if (e.keyword === 'additionalProperties') {
     return `${where === '(top level)' ? '' : `${where}.`}${String(e.params.additionalProperty)} is not a known option`;
+  }
+  if (e.keyword === 'pattern') {
+    const hint = (e.parentSchema as { hint?: unknown } | undefined)?.hint;
+    return typeof hint === 'string' ? `${where} must be ${hint}` : `${where} is not in the expected format`;
   }
   return `${where} ${e.message ?? 'is invalid'}`;
 }

@@ -49,7 +49,11 @@ export const PIPELINE_CONFIG_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        worker_id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
+        worker_id: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_.:-]{1,64}$',
+          hint: '1 to 64 letters, digits, or _ . : -',
+        },
         interval_ms: { type: 'integer', minimum: 100, default: 10_000 },
         batch_size: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
         concurrency: { type: 'integer', minimum: 1, maximum: 256, default: 8 },
@@ -88,9 +92,17 @@ export const PIPELINE_CONFIG_SCHEMA = {
         additionalProperties: false,
         required: ['name', 'url', 'public_key', 'ca_file'],
         properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-          url: { type: 'string', pattern: '^https://' },
-          public_key: { type: 'string', pattern: '^0[23][0-9a-fA-F]{64}$' },
+          name: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9_.-]{1,64}$',
+            hint: '1 to 64 letters, digits, or _ . -',
+          },
+          url: { type: 'string', pattern: '^https://', hint: 'an https:// URL' },
+          public_key: {
+            type: 'string',
+            pattern: '^0[23][0-9a-fA-F]{64}$',
+            hint: 'a 33-byte compressed public key in hex (66 digits starting 02 or 03)',
+          },
           ca_file: str,
           timeout_ms: { type: 'integer', minimum: 100, default: 5_000 },
         },
