@@ -36,6 +36,30 @@ describe('finality-provider file', () => {
     expect(fps[0]!.description.securityContact).toBe('a@a');
   });
 
+  it('parses the mainnet registry form: eots_pk for the key, and entries without a description', () => {
+    // backend-services.md §7: bbn-1's registry entries are {description{…}, eots_pk, commission}.
+    const { btc_pk: _omit, ...mainnet } = fp({ eots_pk: PK1 });
+    const { description: _none, ...bare } = fp({ btc_pk: PK2 });
+    const fps = parseFinalityProviders({ finality_providers: [mainnet, bare] });
+    expect(fps.map((f) => f.btcPkHex)).toEqual([PK1, PK2]);
+    expect(fps[0]!.description.moniker).toBe('alpha');
+    expect(fps[1]!.description).toEqual({
+      moniker: '',
+      identity: '',
+      website: '',
+      securityContact: '',
+      details: '',
+    });
+  });
+
+  it('checks an eots_pk as strictly as a btc_pk, and counts both names as one key', () => {
+    const { btc_pk: _omit, ...mainnet } = fp({ eots_pk: `02${PK1}` });
+    expect(codeOf({ finality_providers: [mainnet] })).toBe('PARAMS_FP_INVALID');
+    const { btc_pk: _o2, ...again } = fp({ eots_pk: PK1 });
+    expect(codeOf({ finality_providers: [fp(), again] })).toBe('PARAMS_FP_DUPLICATE');
+    expect(codeOf({ finality_providers: [{ ...fp(), description: 'x' }] })).toBe('PARAMS_FP_INVALID');
+  });
+
   it.each([
     ['not JSON', '{', 'PARAMS_NOT_JSON'],
     ['missing list', {}, 'PARAMS_SHAPE'],

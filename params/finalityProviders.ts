@@ -31,6 +31,10 @@ const COMMISSION_RE = /^(?:0(?:\.\d{1,18})?|1(?:\.0{1,18})?)$/;
  * Parses the staking API's finality-provider file, `{"finality_providers":[{description, commission,
  * btc_pk}]}` (backend-services.md §3, §7): btc_pk is a valid x-only key and unique, commission is a
  * decimal in [0, 1], description fields are strings within Cosmos limits.
+ *
+ * Entries in the mainnet registry's form parse too (backend-services.md §7: `bbn-1` names the key
+ * `eots_pk`), and an entry without a description gets an empty one, as the reference API shows a
+ * provider it has no registry entry for.
  * @throws {CodedError} PARAMS_NOT_JSON, PARAMS_SHAPE, PARAMS_FP_INVALID, PARAMS_FP_DUPLICATE, PARAMS_UNKNOWN_FIELD
  */
 export function parseFinalityProviders(
@@ -50,23 +54,25 @@ export function parseFinalityProviders(
   const out = doc.finality_providers.map((raw: unknown, i: number): FinalityProvider => {
     const ctx = { where: `finality provider #${i}` };
     if (!isPlainObject(raw)) fail('PARAMS_FP_INVALID', ctx, 'each entry must be an object');
+    // The two names of one key: an entry giving both would let them disagree.
+    const keyField = 'btc_pk' in raw || !('eots_pk' in raw) ? 'btc_pk' : 'eots_pk';
     rejectUnknownFields(
       raw,
-      new Set(['description', 'commission', 'btc_pk']),
+      new Set(['description', 'commission', keyField]),
       ctx,
       opts.allowUnknownFields ?? false,
     );
     let btcPk: XOnlyKey;
     try {
-      btcPk = parseXOnlyKey(raw.btc_pk, 'btc_pk', 'PARAMS_FP_INVALID');
+      btcPk = parseXOnlyKey(raw[keyField], keyField, 'PARAMS_FP_INVALID');
     } catch (e) {
-      if (isCodedError(e)) fail('PARAMS_FP_INVALID', ctx, e.message, 'btc_pk');
+      if (isCodedError(e)) fail('PARAMS_FP_INVALID', ctx, e.message, keyField);
       throw e;
     }
     const btcPkHex = toHex(btcPk);
     const prev = seen.get(btcPkHex);
     if (prev !== undefined) {
-      fail('PARAMS_FP_DUPLICATE', ctx, `btc_pk ${btcPkHex} already appears at #${prev}`, 'btc_pk');
+      fail('PARAMS_FP_DUPLICATE', ctx, `${keyField} ${btcPkHex} already appears at #${prev}`, keyField);
     }
     seen.set(btcPkHex, i);
     if (typeof raw.commission !== 'string' || !COMMISSION_RE.test(raw.commission)) {
@@ -77,7 +83,7 @@ export function parseFinalityProviders(
         'commission',
       );
     }
-    const d = raw.description;
+    const d = raw.description ?? {};
     if (!isPlainObject(d)) fail('PARAMS_FP_INVALID', ctx, 'description must be an object', 'description');
     rejectUnknownFields(d, new Set(Object.keys(DESCRIPTION_LIMITS)), ctx, opts.allowUnknownFields ?? false);
     const text = (field: string): string => {
