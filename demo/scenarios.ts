@@ -102,18 +102,20 @@ class Play {
 
   /**
    * Polls `probe` until it reports `ok` or `timeoutMs` passes. The system is eventually consistent
-   * (indexer → queue → API), so even after waitForSync a check gets a short grace.
+   * (indexer → queue → API), so even after waitForSync a check gets a short grace. A passed check
+   * prints its claim, and the probe's `evidence` only where that says more than the claim does;
+   * `seen` is for the failure message.
    */
   async expect(
     what: string,
-    probe: () => Promise<{ ok: boolean; seen: string }>,
+    probe: () => Promise<{ ok: boolean; seen: string; evidence?: string }>,
     timeoutMs = 15_000,
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await probe();
       if (r.ok) {
-        this.good(`${what} (${r.seen})`);
+        this.good(r.evidence ? `${what} — ${r.evidence}` : what);
         return;
       }
       if (Date.now() > deadline) throw new ExpectationFailed(`expected ${what}; saw ${r.seen}`);
@@ -138,7 +140,11 @@ class Play {
     const s = this.stakes.get(label)!;
     return this.expect(`the API does not know the ${label} stake`, async () => {
       const d = await this.api.delegation(s.txid);
-      return { ok: d === undefined, seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404' };
+      return {
+        ok: d === undefined,
+        seen: d ? `it is ${d.state}` : 'GET /v1/delegation answers 404',
+        evidence: 'GET /v1/delegation answers 404',
+      };
     });
   }
 
@@ -208,7 +214,7 @@ const SCENARIOS: readonly Scenario[] = [
         async () => {
           const pool = await p.sys.node.rpc.getrawmempool();
           const ok = pool.includes(unbondingTx.getId());
-          return { ok, seen: ok ? 'it is in the mempool' : 'not in the mempool yet' };
+          return { ok, seen: 'not in the mempool yet', evidence: 'it is in the mempool' };
         },
       );
       const minedAt = await p.mine();
@@ -238,9 +244,15 @@ const SCENARIOS: readonly Scenario[] = [
     title: 'the new params version rejects a stake below its minimum',
     async play(p) {
       await p.mineTo(p.v1.activationHeight);
-      const gp = (await p.api.globalParams()) as { versions: Record<string, unknown>[] };
+      const gp = (await p.api.globalParams()) as { versions: Record<string, number>[] };
       const v1 = gp.versions.find((v) => v.version === p.v1.version);
-      p.say(`GET /v1/global-params, version ${p.v1.version}: ${JSON.stringify(v1)}`);
+      if (!v1) throw new ExpectationFailed(`GET /v1/global-params has no version ${p.v1.version}`);
+      p.say(
+        `GET /v1/global-params, version ${v1.version}: active from height ${v1.activation_height}, ` +
+          `stakes of ${fmtBtc(v1.min_staking_amount!)} to ${fmtBtc(v1.max_staking_amount!)} ` +
+          `for ${v1.min_staking_time} to ${v1.max_staking_time} blocks, cap ${fmtBtc(v1.staking_cap!)}, ` +
+          `unbonding fee ${v1.unbonding_fee} sat, quorum ${v1.covenant_quorum} of ${p.v1.covenantPks.length}`,
+      );
       const invalid = (txType: string) => p.metric('si_invalid_txs_counter', { tx_type: txType });
       const before = {
         unconfirmed: await invalid('unconfirmed_staking_transaction'),
@@ -252,7 +264,8 @@ const SCENARIOS: readonly Scenario[] = [
         'the indexer rejected it in the unconfirmed window: si_invalid_txs_counter{tx_type="unconfirmed_staking_transaction"} +1',
         async () => {
           const n = await invalid('unconfirmed_staking_transaction');
-          return { ok: n === before.unconfirmed + 1, seen: `${before.unconfirmed} → ${n}` };
+          const seen = `${before.unconfirmed} → ${n}`;
+          return { ok: n === before.unconfirmed + 1, seen, evidence: seen };
         },
       );
       await p.mine();
@@ -260,7 +273,8 @@ const SCENARIOS: readonly Scenario[] = [
         'and once confirmed: si_invalid_txs_counter{tx_type="confirmed_staking_transaction"} +1',
         async () => {
           const n = await invalid('confirmed_staking_transaction');
-          return { ok: n === before.confirmed + 1, seen: `${before.confirmed} → ${n}` };
+          const seen = `${before.confirmed} → ${n}`;
+          return { ok: n === before.confirmed + 1, seen, evidence: seen };
         },
       );
       const reasons = (await readMetrics(p.sys.urls.indexerOps))
