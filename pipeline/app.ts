@@ -30,11 +30,12 @@ export async function startPipeline(
   const params = parseGlobalParams(readFileSync(config.params.file));
   const signers = config.signers.map(
     (s) =>
-      new SignerClient(endpointOf(s), {
-        certFile: config.tls.client_cert_file,
-        keyFile: config.tls.client_key_file,
-        caFile: s.ca_file,
-      }),
+      new SignerClient(
+        endpointOf(s),
+        config.tls && s.ca_file
+          ? { certFile: config.tls.client_cert_file, keyFile: config.tls.client_key_file, caFile: s.ca_file }
+          : undefined,
+      ),
   );
   for (const s of signers) {
     if (versionsListingKey(params, s.endpoint.key).length === 0) {

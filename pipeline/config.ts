@@ -1,5 +1,5 @@
 import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
+import { CodedError, LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
 export interface PipelineConfig {
@@ -22,15 +22,15 @@ export interface PipelineConfig {
   };
   readonly bitcoind: BitcoindConnectionConfig;
   readonly params: { readonly file: string };
-  /** The pipeline's client certificate for every signer. */
-  readonly tls: { readonly client_cert_file: string; readonly client_key_file: string };
+  /** The pipeline's client certificate for every https:// signer (required when there is one). */
+  readonly tls?: { readonly client_cert_file: string; readonly client_key_file: string };
   readonly signers: ReadonlyArray<{
     readonly name: string;
     readonly url: string;
     /** The covenant key this signer holds, 33-byte compressed hex as in the params. */
     readonly public_key: string;
-    /** The CA that issued this signer's server certificate. */
-    readonly ca_file: string;
+    /** The CA that issued this signer's server certificate (required for https://). */
+    readonly ca_file?: string;
     readonly timeout_ms: number;
   }>;
   readonly metrics: { readonly host: string; readonly port: number };
@@ -42,7 +42,7 @@ const str = { type: 'string', minLength: 1 } as const;
 export const PIPELINE_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['database', 'bitcoind', 'params', 'tls', 'signers'],
+  required: ['database', 'bitcoind', 'params', 'signers'],
   properties: {
     pipeline: {
       type: 'object',
@@ -90,14 +90,18 @@ export const PIPELINE_CONFIG_SCHEMA = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'url', 'public_key', 'ca_file'],
+        required: ['name', 'url', 'public_key'],
         properties: {
           name: {
             type: 'string',
             pattern: '^[A-Za-z0-9_.-]{1,64}$',
             hint: '1 to 64 letters, digits, or _ . -',
           },
-          url: { type: 'string', pattern: '^https://', hint: 'an https:// URL' },
+          url: {
+            type: 'string',
+            pattern: '^https?://',
+            hint: 'an https:// URL, or http:// to a TLS sidecar on a loopback address',
+          },
           public_key: {
             type: 'string',
             pattern: '^0[23][0-9a-fA-F]{64}$',
@@ -113,10 +117,53 @@ export const PIPELINE_CONFIG_SCHEMA = {
   },
 } as const;
 
-/** @throws {CodedError} CONFIG_… codes naming the option */
+/** @throws {CodedError} CONFIG_… codes naming the option; PIPELINE_CONFIG_INVALID for a signer's transport */
 export function loadPipelineConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): PipelineConfig {
-  return loadConfig<PipelineConfig>({ file, envPrefix: 'PIPELINE', schema: PIPELINE_CONFIG_SCHEMA, env });
+  const config = loadConfig<PipelineConfig>({
+    file,
+    envPrefix: 'PIPELINE',
+    schema: PIPELINE_CONFIG_SCHEMA,
+    env,
+  });
+  for (const s of config.signers) checkSignerTransport(s, config.tls !== undefined);
+  return config;
+}
+
+/**
+ * A signer is reached over mutual TLS, or, for reference-style signers that speak plain HTTP, through
+ * a TLS-terminating sidecar on this host (deploy/sidecar/): plain http:// never leaves the machine.
+ */
+function checkSignerTransport(s: PipelineConfig['signers'][number], haveClientCert: boolean): void {
+  const invalid = (why: string) =>
+    new CodedError('PIPELINE_CONFIG_INVALID', `signer ${s.name}: ${why}`, { details: { signer: s.name } });
+  let url: URL;
+  try {
+    url = new URL(s.url);
+  } catch {
+    throw invalid(`url ${JSON.stringify(s.url)} is not a URL`);
+  }
+  if (url.username || url.password) throw invalid('the url must not carry a user name or password');
+  if (url.protocol === 'http:') {
+    if (!isLoopbackHost(url.hostname)) {
+      throw invalid(
+        `plain http:// is allowed only to a loopback address (a TLS sidecar on this host, deploy/sidecar/); ${url.hostname} is not one: use https:// with ca_file`,
+      );
+    }
+    return;
+  }
+  if (!s.ca_file) throw invalid('an https:// signer needs ca_file, the CA of its server certificate');
+  if (!haveClientCert) {
+    throw invalid('an https:// signer needs the [tls] client_cert_file and client_key_file');
+  }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the addresses that cannot leave this host. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return v4?.slice(1).every((o) => Number(o) <= 255) ?? false;
 }

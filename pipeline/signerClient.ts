@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { CodedError, parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 
 /** One covenant signer the pipeline asks, as configured. */
@@ -43,20 +44,34 @@ function readTlsFile(file: string, option: string): Buffer {
 
 export class SignerClient {
   readonly endpoint: SignerEndpoint;
-  readonly #agent: Agent;
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
 
+  /**
+   * `tls` for an https:// signer; an http:// one (loopback only, checked by the config loader) is a
+   * reference-style signer behind a TLS sidecar on this host and takes none.
+   */
   constructor(
     endpoint: SignerEndpoint,
-    tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string },
+    tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string },
   ) {
     this.endpoint = endpoint;
-    this.#agent = new Agent({
+    if (new URL(endpoint.url).protocol === 'http:') {
+      this.#agent = new HttpAgent({ keepAlive: true, maxSockets: 32 });
+      this.#request = httpRequest;
+      return;
+    }
+    if (!tls) {
+      throw new CodedError('PIPELINE_CONFIG_INVALID', `signer ${endpoint.name}: https:// needs TLS files`);
+    }
+    this.#agent = new HttpsAgent({
       keepAlive: true,
       maxSockets: 32,
       cert: readTlsFile(tls.certFile, 'tls.client_cert_file'),
       key: readTlsFile(tls.keyFile, 'tls.client_key_file'),
       ca: readTlsFile(tls.caFile, `signer ${endpoint.name}'s ca_file`),
     });
+    this.#request = httpsRequest;
   }
 
   /**
@@ -76,7 +91,7 @@ export class SignerClient {
         signal?.removeEventListener('abort', onAbort);
         fn();
       };
-      const req = request(
+      const req = this.#request(
         new URL('/v1/sign-unbonding-tx', url),
         {
           method: 'POST',

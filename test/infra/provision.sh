@@ -65,6 +65,12 @@ provision_compose_client() {
   ensure_debian_packages docker-compose
 }
 
+# stunnel: the TLS-terminating sidecar (deploy/sidecar/) through which a reference-style client, which
+# sends no client certificate, reaches the mutual-TLS signer (test/sidecar.int.test.ts).
+provision_stunnel() {
+  ensure_debian_packages stunnel4
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
@@ -76,6 +82,7 @@ main() {
   provision_knots
   provision_chromium
   provision_compose_client
+  provision_stunnel
 }
 
 main "$@"
