@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { type RpcClient, rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, toHex } from '../common/index.ts';
+import { CodedError, createOpsServer, isCodedError, listenOps, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
@@ -10,7 +10,7 @@ import { AuditLog } from './audit.ts';
 import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics } from './metrics.ts';
-import { ParamsHolder } from './paramsStore.ts';
+import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
 import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
 
@@ -95,7 +95,23 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     const rpc = await rpcClientFromConfig(config.bitcoind);
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
-    audit = await AuditLog.open(config.audit.file, replay.onRecord);
+    const history = paramsHistoryCollector();
+    audit = await AuditLog.open(config.audit.file, (r) => {
+      replay.onRecord(r);
+      history.onRecord(r);
+    });
+    try {
+      params.assertGrewSince(history.last, await rpc.getblockcount());
+    } catch (e) {
+      // Refused before the start record, so the next start compares with the same last run.
+      await audit.append({
+        event: 'params_reload_refused',
+        at: 'start',
+        code: isCodedError(e) ? e.code : undefined,
+        reason: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
     const metrics = createSignerMetrics(custody.kind);
     const showParams = () => {
       const { params: p, fileSha256 } = params.current;
@@ -177,7 +193,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       event: 'start',
       keys: [...held],
       params_sha256: params.current.fileSha256,
-      params_versions: params.current.params.versions.length,
+      ...paramsAuditFields(params.current.params),
     });
     clog.info(
       { port, metricsPort, keys: [...held], paramsSha256: params.current.fileSha256 },
@@ -192,20 +208,26 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       signer,
       async reloadParams() {
         try {
-          const r = params.reload();
+          // Without the tip the new rule cannot be checked: no tip, no reload.
+          const r = params.reload(await rpc.getblockcount());
           showParams();
           metrics.paramsReloads.inc({ result: 'applied' });
           await theAudit.append({
             event: 'params_loaded',
             params_sha256: r.fileSha256,
             added_versions: r.added,
+            ...paramsAuditFields(params.current.params),
           });
           clog.info({ added: r.added, sha256: r.fileSha256 }, 'params reloaded');
           return { ok: true, message: `params reloaded: ${r.added} version(s) added` };
         } catch (e) {
           metrics.paramsReloads.inc({ result: 'refused' });
           const message = e instanceof Error ? e.message : String(e);
-          await theAudit.append({ event: 'params_reload_refused', reason: message });
+          await theAudit.append({
+            event: 'params_reload_refused',
+            code: isCodedError(e) ? e.code : undefined,
+            reason: message,
+          });
           clog.error({ err: e }, 'params reload refused; the old params stay');
           return { ok: false, message };
         }

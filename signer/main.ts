@@ -12,8 +12,9 @@ Usage:
   npx tsx signer/main.ts start --config <signer.toml>
       Runs the signer. Before listening it self-tests (custody reachable and unlocked, a held key in
       the params, bitcoind reachable, synced, on the configured network) and refuses to start on any
-      failure. SIGHUP reloads the params file (append-only: a file that changes or removes a version
-      is refused and the old params stay). SIGTERM or SIGINT: finish requests in flight, record the
+      failure. SIGHUP reloads the params file (append-only: a file that changes or removes a version,
+      or appends one activating at or below the tip plus the confirmation depth, is refused and
+      the old params stay). SIGTERM or SIGINT: finish requests in flight, record the
       stop in the audit log, exit.
       Every option can be overridden from the environment: SIGNER__<SECTION>__<KEY>, e.g.
       SIGNER__SERVER__PORT=9791, SIGNER__LOG__LEVEL=debug.
