@@ -1,4 +1,8 @@
-import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import {
+  assertNoCredentialsInUrl,
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+} from '../bitcoind/index.ts';
 import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
@@ -106,5 +110,12 @@ export function loadPipelineConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): PipelineConfig {
-  return loadConfig<PipelineConfig>({ file, envPrefix: 'PIPELINE', schema: PIPELINE_CONFIG_SCHEMA, env });
+  const config = loadConfig<PipelineConfig>({
+    file,
+    envPrefix: 'PIPELINE',
+    schema: PIPELINE_CONFIG_SCHEMA,
+    env,
+  });
+  assertNoCredentialsInUrl(config.bitcoind);
+  return config;
 }

@@ -1,4 +1,8 @@
-import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import {
+  assertNoCredentialsInUrl,
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+} from '../bitcoind/index.ts';
 import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
@@ -93,7 +97,13 @@ export function loadSignerConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): SignerConfig {
-  return loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+  const config = loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+  assertNoCredentialsInUrl(config.bitcoind);
+  // The offline wallet's table belongs to hsm/, but the rule is the same and this is the load.
+  const wallet = config.custody.bitcoind_wallet as { url?: unknown } | undefined;
+  if (typeof wallet?.url === 'string')
+    assertNoCredentialsInUrl({ url: wallet.url }, 'custody.bitcoind_wallet');
+  return config;
 }
 
 /** Normalises a fingerprint to Node's `AB:CD:…` uppercase form. */
