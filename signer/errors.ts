@@ -24,7 +24,7 @@ export const SIGNER_ERRORS = {
   SIGNER_KEY_NOT_HELD: [400, 'This signer does not hold the requested covenant key.'],
   SIGNER_KEY_NOT_IN_PARAMS: [
     400,
-    'The requested covenant key is not in the covenant set of the params version that applies.',
+    'The requested covenant key, compared as the full 33-byte compressed key, is not in the covenant set of the params version that applies.',
   ],
   SIGNER_STAKING_TX_NOT_FOUND: [400, 'The staking transaction is not known to the signer’s node.'],
   SIGNER_STAKING_TX_UNCONFIRMED: [400, 'The staking transaction is not in a block of the main chain.'],

@@ -261,6 +261,14 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
       'STAKING_UNBONDING_SCRIPTSIG',
     ],
     [
+      // The reference compares the full point: btcec PublicKey.IsEqual (X and Y) in isCovenantMember,
+      // babylonlabs-io/covenant-signer signerapp/signer.go @ 9c6ef35d34c22f5b9e586aaa97d96d79f5cd9921.
+      'the listed covenant key with the other parity (03 where the params list 02)',
+      async () => ({ ...base.body(), covenant_public_key: `03${toHex(h.signerKey)}` }),
+      400,
+      'SIGNER_KEY_NOT_IN_PARAMS',
+    ],
+    [
       'a key this signer does not hold',
       async () => base.body(h.others[0]!.xOnly),
       400,

@@ -95,10 +95,16 @@ export async function validateSignRequest(
       'SIGNER_INVALID_STAKING_OUTPUT_SCRIPT',
       'staking_output_pk_script_hex must be a P2TR script (OP_1 <32 bytes>)',
     );
-  const key = xOnlyOf(
-    parseCompressedKey(body.covenant_public_key, 'covenant_public_key', 'SIGNER_INVALID_COVENANT_KEY'),
+  const compressed = parseCompressedKey(
+    body.covenant_public_key,
+    'covenant_public_key',
+    'SIGNER_INVALID_COVENANT_KEY',
   );
+  // Custody and the anti-replay memory know the x-only key; the params membership test compares
+  // the whole 33-byte key as published, as the reference does, so 02X and 03X are not one member.
+  const key = xOnlyOf(compressed);
   const keyHex = toHex(key);
+  const listsKey = (v: ParamsVersion) => v.covenantPks.some((k) => bytesEqual(k, compressed));
   facts.keyHex = keyHex;
   let tx: Transaction;
   try {
@@ -123,9 +129,16 @@ export async function validateSignRequest(
   // 3. This signer holds the key, and some params version lists it.
   if (!ctx.heldKeys.has(keyHex))
     fail('SIGNER_KEY_NOT_HELD', `this signer does not hold covenant key ${keyHex}`);
-  const listing = ctx.params.versions.filter((v) => v.covenantKeys.some((k) => bytesEqual(k, key)));
-  if (listing.length === 0)
-    fail('SIGNER_KEY_NOT_IN_PARAMS', `covenant key ${keyHex} is in no params version`);
+  const listing = ctx.params.versions.filter(listsKey);
+  if (listing.length === 0) {
+    const otherParity = ctx.params.versions.some((v) => v.covenantKeys.some((k) => bytesEqual(k, key)));
+    fail(
+      'SIGNER_KEY_NOT_IN_PARAMS',
+      otherParity
+        ? `covenant key ${toHex(compressed)} is in no params version: they list its x-only key with the other parity byte, and the full 33-byte key must match`
+        : `covenant key ${toHex(compressed)} is in no params version`,
+    );
+  }
 
   // 4. The staking tx: from the request when given (no lookup yet), else from the node (txindex).
   let stakingTx: Transaction;
@@ -200,8 +213,11 @@ export async function validateSignRequest(
   const params = selectParamsForHeight(ctx.params, pos.height);
   if (!params) fail('SIGNER_NO_PARAMS_FOR_HEIGHT', `no params version applies at height ${pos.height}`);
   facts.paramsVersion = params.version;
-  if (!params.covenantKeys.some((k) => bytesEqual(k, key))) {
-    fail('SIGNER_KEY_NOT_IN_PARAMS', `covenant key ${keyHex} is not in params version ${params.version}`);
+  if (!listsKey(params)) {
+    fail(
+      'SIGNER_KEY_NOT_IN_PARAMS',
+      `covenant key ${toHex(compressed)} is not in params version ${params.version}`,
+    );
   }
   if (pos.confirmations < params.confirmationDepth) {
     fail(
