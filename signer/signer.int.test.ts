@@ -206,6 +206,27 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
       400,
       'SIGNER_INVALID_UNBONDING_TX',
     ],
+    // btcd's ReadVarInt refuses a CompactSize not in its shortest form (btcsuite/btcd
+    // wire/common.go ReadVarIntBuf @ 2c67bc29cedf391baf5e2d453855256432bb2006), so the reference
+    // signer never parses these; bitcoinjs would. Every width, in the input count (byte 4).
+    ...(
+      [
+        ['fd0100', '0xfd'],
+        ['fe01000000', '0xfe'],
+        ['ff0100000000000000', '0xff'],
+      ] as const
+    ).map(
+      ([wide, prefix]) =>
+        [
+          `an unbonding tx whose input count is written with the ${prefix} prefix`,
+          async () => {
+            const hex = base.unbondingTx.toHex();
+            return { ...base.body(), unbonding_tx_hex: `${hex.slice(0, 8)}${wide}${hex.slice(10)}` };
+          },
+          400,
+          'STAKING_TX_NONCANONICAL_VARINT',
+        ] as [string, () => Promise<Record<string, unknown>>, number, string],
+    ),
     [
       'a 63-byte staker signature',
       async () => ({ ...base.body(), staker_unbonding_sig_hex: 'ab'.repeat(63) }),

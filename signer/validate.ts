@@ -110,6 +110,7 @@ export async function validateSignRequest(
   try {
     tx = parseTransaction(body.unbonding_tx_hex, 'unbonding_tx_hex');
   } catch (e) {
+    if (isCodedError(e, 'STAKING_TX_NONCANONICAL_VARINT')) throw e;
     fail('SIGNER_INVALID_UNBONDING_TX', isCodedError(e) ? e.message : 'unbonding_tx_hex is invalid', e);
   }
   const stakerSig = parseHex(
@@ -147,6 +148,7 @@ export async function validateSignRequest(
     try {
       stakingTx = parseTransaction(body.staking_tx_hex, 'staking_tx_hex');
     } catch (e) {
+      if (isCodedError(e, 'STAKING_TX_NONCANONICAL_VARINT')) throw e;
       fail('SIGNER_INVALID_STAKING_TX', isCodedError(e) ? e.message : 'staking_tx_hex is invalid', e);
     }
     if (stakingTx.getId() !== stakingTxid) {
