@@ -126,6 +126,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       custody,
       audit,
       signed: replay.index,
+      maxStakingTxHeight: config.policy.max_staking_transaction_height,
       hooks: {
         onCustody: (s, ok) => {
           metrics.custodyDuration.observe(s);

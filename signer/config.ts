@@ -28,6 +28,11 @@ export interface SignerConfig {
     readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
   };
   readonly audit: { readonly file: string };
+  /** Signing rules beyond the params, off by default. */
+  readonly policy: {
+    /** The labs signer's `max-staking-transaction-height`: stakes included above it are refused; 0 is off. */
+    readonly max_staking_transaction_height: number;
+  };
   readonly log: { readonly level: LogLevel };
   /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
   readonly custody: Readonly<Record<string, unknown>>;
@@ -87,6 +92,14 @@ export const SIGNER_CONFIG_SCHEMA = {
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_staking_transaction_height: { type: 'integer', minimum: 0, maximum: 4_294_967_295, default: 0 },
+      },
+    },
     log: LOG_SCHEMA,
     custody: { type: 'object' },
   },

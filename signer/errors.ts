@@ -28,6 +28,10 @@ export const SIGNER_ERRORS = {
   ],
   SIGNER_STAKING_TX_NOT_FOUND: [400, 'The staking transaction is not known to the signer’s node.'],
   SIGNER_STAKING_TX_UNCONFIRMED: [400, 'The staking transaction is not in a block of the main chain.'],
+  SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT: [
+    400,
+    'The staking transaction is included above this signer’s policy.max_staking_transaction_height.',
+  ],
   SIGNER_NOT_ENOUGH_CONFIRMATIONS: [
     400,
     'The staking transaction has fewer confirmations than the params require.',

@@ -62,6 +62,9 @@ timeout_ms = 10000
 [audit]
 file = "/var/lib/signer/audit.jsonl"
 
+[policy]
+max_staking_transaction_height = 0   # refuse stakes included above this height (labs signer's cutoff); 0 = off
+
 [log]
 level = "info"
 

@@ -17,7 +17,9 @@ import {
 import { MtlsClient, type Outcome } from '../test/infra/mtlsClient.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
+import { startSigner } from './app.ts';
 import { AuditLog, verifyAuditFile } from './audit.ts';
+import type { SignerConfig } from './config.ts';
 
 /**
  * The covenant signer end to end over mutual TLS, against a real Knots node and the real file
@@ -441,6 +443,50 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     const s = await h.stake(140_000n);
     const r = await h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() });
     expect(r.status).toBe(200);
+  });
+});
+
+describe('the labs max-staking-transaction-height cutoff (policy.max_staking_transaction_height)', () => {
+  // babylonlabs-io/covenant-signer signerapp/signer.go: inclusion height > MaxStakingTransactionHeight
+  // is an invalid request (400); config/appconfig.go defaults it to MaxUint32, i.e. off
+  // (@ 9c6ef35d34c22f5b9e586aaa97d96d79f5cd9921).
+  const withCutoff = async (height: number) => {
+    const signer = await startSigner(
+      {
+        ...h.config,
+        policy: { max_staking_transaction_height: height },
+        audit: { file: join(h.dir, `cutoff-${height}-audit.jsonl`) },
+      } as SignerConfig,
+      { custody, logger: pino({ level: 'fatal' }) },
+    );
+    const client = new MtlsClient(signer.url, { caFile: h.pki.ca.cert, identity: h.pki.clients.pipeline! });
+    return { signer, client, audit: join(h.dir, `cutoff-${height}-audit.jsonl`) };
+  };
+
+  it('refuses a stake included above the cutoff, with its code and an audit record', async () => {
+    const stake = await h.stake(160_000n);
+    const s = await withCutoff(stake.height - 1);
+    try {
+      const r = await s.client.call('POST', ROUTE, stake.body());
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ errorCode: 'BAD_REQUEST', code: 'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT' });
+      const last = JSON.parse(readFileSync(s.audit, 'utf8').trimEnd().split('\n').at(-1)!);
+      expect(last).toMatchObject({ outcome: 'refused', code: 'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT' });
+    } finally {
+      s.client.close();
+      await s.signer.stop();
+    }
+  });
+
+  it('signs a stake included at the cutoff itself', async () => {
+    const stake = await h.stake(165_000n);
+    const s = await withCutoff(stake.height);
+    try {
+      expect((await s.client.call('POST', ROUTE, stake.body())).status).toBe(200);
+    } finally {
+      s.client.close();
+      await s.signer.stop();
+    }
   });
 });
 

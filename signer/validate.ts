@@ -55,6 +55,8 @@ export interface ValidationContext {
   readonly chain: ChainView;
   /** x-only hex of the keys custody holds. */
   readonly heldKeys: ReadonlySet<string>;
+  /** Stakes included above this height are refused (the labs signer's cutoff); absent or 0: none. */
+  readonly maxStakingTxHeight?: number;
 }
 
 /** What the audit log should know about a request that failed part-way. */
@@ -210,6 +212,12 @@ export async function validateSignRequest(
   if (confirmations < 1)
     fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not on the main chain`);
   const pos = { height: await ctx.chain.getBlockHeight(blockhash), confirmations };
+  if (ctx.maxStakingTxHeight && pos.height > ctx.maxStakingTxHeight) {
+    fail(
+      'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT',
+      `staking tx ${stakingTxid} is included at height ${pos.height}, above this signer's max_staking_transaction_height ${ctx.maxStakingTxHeight}`,
+    );
+  }
 
   // 7. Params by inclusion height; the key in that version; enough confirmations for it.
   const params = selectParamsForHeight(ctx.params, pos.height);
