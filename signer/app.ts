@@ -158,6 +158,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       }));
 
     let shuttingDown = false;
+    const theAudit = audit;
     const app = buildSignerServer({
       tls: {
         key: readFileSync(config.server.tls_key_file),
@@ -172,6 +173,8 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       maxConcurrentRequests: config.server.max_concurrent_requests,
       requestTimeoutMs: config.server.request_timeout_ms,
       keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      refusalLogLinesPerMinute: config.server.refusal_log_lines_per_minute,
+      audit: (fields) => theAudit.append(fields),
       signer,
       metrics,
       logger: clog,
@@ -189,7 +192,6 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       readiness,
     });
     const metricsPort = await listenOps(metricsServer, config.metrics.host, config.metrics.port);
-    const theAudit = audit;
     await theAudit.append({
       event: 'start',
       keys: [...held],

@@ -21,6 +21,8 @@ export interface SignerConfig {
     readonly max_concurrent_requests: number;
     readonly request_timeout_ms: number;
     readonly keep_alive_timeout_ms: number;
+    /** Detailed log lines a minute for TLS refusals, and for rate-limited requests; the rest are summed. */
+    readonly refusal_log_lines_per_minute: number;
   };
   readonly metrics: { readonly host: string; readonly port: number };
   readonly params: { readonly file: string };
@@ -78,6 +80,7 @@ export const SIGNER_CONFIG_SCHEMA = {
         max_concurrent_requests: { type: 'integer', minimum: 1, default: 256 },
         request_timeout_ms: { type: 'integer', minimum: 100, default: 15_000 },
         keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
+        refusal_log_lines_per_minute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
       },
     },
     metrics: metricsSchema(2112),

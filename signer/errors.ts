@@ -54,6 +54,7 @@ export const SIGNER_ERRORS = {
   ],
   SIGNER_NOT_FOUND: [404, 'No such route.'],
   SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
+  SIGNER_UNSUPPORTED_MEDIA_TYPE: [415, 'The request body is not of content type application/json.'],
   SIGNER_RATE_LIMITED: [429, 'This client sent more requests than its rate limit allows; retry later.'],
   SIGNER_BUSY: [503, 'The signer is at its concurrency limit; retry later.'],
   SIGNER_DEPENDENCY_UNAVAILABLE: [503, 'The signer’s Bitcoin node is unreachable or failing; retry later.'],
@@ -85,6 +86,9 @@ export function referenceErrorCode(status: number): string {
       return 'FORBIDDEN';
     case 413:
       return 'REQUEST_ENTITY_TOO_LARGE';
+    case 415:
+      // The reference has no 415 of its own; a body it cannot read is its BAD_REQUEST.
+      return 'BAD_REQUEST';
     case 429:
       return 'TOO_MANY_REQUESTS';
     case 503:

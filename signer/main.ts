@@ -45,6 +45,7 @@ rate_limit_per_minute = 60000    # per client
 max_concurrent_requests = 256
 request_timeout_ms = 15000
 keep_alive_timeout_ms = 120000
+refusal_log_lines_per_minute = 60   # TLS refusals and rate-limited requests logged one by one; the rest summed
 
 [metrics]                        # plain HTTP: /metrics, /healthz, /readyz
 host = "127.0.0.1"
