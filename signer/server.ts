@@ -117,10 +117,11 @@ const MAX_AUDITED_PATH = 128;
 const MAX_AUDITED_REASON = 300;
 
 /**
- * The signer's HTTPS service with mutual TLS. The CA check happens in the TLS handshake (no client
- * certificate, or one from another CA, fails it); a certificate whose fingerprint is not on the
- * allow-list has its socket destroyed as soon as the handshake ends, before a byte of HTTP is read,
- * so such a client gets no HTTP answer at all.
+ * The signer's HTTPS service with mutual TLS. A client without a certificate, with one that does
+ * not verify against the CA, or with one whose fingerprint is not on the allow-list has its socket
+ * destroyed as soon as the handshake ends, before a byte of HTTP is read, so it gets no HTTP answer
+ * at all; each is counted and logged (rate-limited). Every refusal that reaches HTTP is counted,
+ * logged and audited; the rate limit comes first, so the audit log cannot grow faster than it.
  */
 export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
   const app = Fastify({

@@ -630,15 +630,15 @@ describe('every refusal leaves a trace: audit, log and signer_requests_total (is
       expect(o.kind).toBe('no-http');
     };
     try {
-      await attempt(h.pki.otherClient);
-      await attempt();
-      for (let i = 0; i < 3; i++) await attempt(h.pki.clients.unlisted!);
-      // Not TLS at all: the handshake itself fails.
+      // Not TLS at all: the handshake itself fails (its socket is gone when that is reported).
       await new Promise<void>((resolve) => {
         const sock = netConnect(s.signer.port, '127.0.0.1', () => sock.end('GET / HTTP/1.1\r\n\r\n'));
         sock.on('close', () => resolve());
         sock.on('error', () => undefined);
       });
+      await attempt(h.pki.otherClient);
+      await attempt();
+      for (let i = 0; i < 3; i++) await attempt(h.pki.clients.unlisted!);
       const tls = (reason: string) =>
         s.metric(new RegExp(`signer_tls_refusals_total\\{reason="${reason}"[^}]*\\} (\\d+)`));
       expect(await tls('untrusted_certificate')).toBe(1);
@@ -647,12 +647,12 @@ describe('every refusal leaves a trace: audit, log and signer_requests_total (is
       expect(await tls('handshake_failed')).toBe(1);
       const detailed = s.lines.filter((l) => typeof l.tlsRefusal === 'string');
       expect(detailed).toHaveLength(2);
-      expect(detailed[0]).toMatchObject({
+      expect(detailed[0]).toMatchObject({ tlsRefusal: 'handshake_failed', remote: '127.0.0.1' });
+      expect(detailed[1]).toMatchObject({
         tlsRefusal: 'untrusted_certificate',
         remote: '127.0.0.1',
         fingerprint: h.pki.otherClient.fingerprint256.toUpperCase(),
       });
-      expect(detailed[1]).toMatchObject({ tlsRefusal: 'no_certificate', remote: '127.0.0.1' });
     } finally {
       await s.stop();
     }
