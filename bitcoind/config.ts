@@ -22,11 +22,33 @@ export const BITCOIND_CONNECTION_PROPERTIES = {
 } as const;
 
 /**
+ * Refuses credentials in `url`: a config file is not a secret store, and a URL ends up in logs and
+ * process listings. RpcClient itself accepts userinfo (for tools and tests); a service's config
+ * must not. Called by each service's config loader, and again before any client is built.
+ * @throws {CodedError} CONFIG_INVALID naming the options to use instead (never the secret)
+ */
+export function assertNoCredentialsInUrl(c: Pick<BitcoindConnectionConfig, 'url'>, table = 'bitcoind'): void {
+  let u: URL;
+  try {
+    u = new URL(c.url);
+  } catch {
+    return; // not a URL at all: the schema and RpcClient say so in their own words
+  }
+  if (u.username !== '' || u.password !== '') {
+    throw new CodedError(
+      'CONFIG_INVALID',
+      `${table}.url must not contain a user or password (secrets come only from files or the environment): give ${table}.cookie_file, or ${table}.user with ${table}.password_file (mode 0600)`,
+    );
+  }
+}
+
+/**
  * The RPC client of a `[bitcoind]` table: a cookie file, or a user with a password from a file
  * readable only by its owner; never a password in the config itself.
  * @throws {CodedError} CONFIG_INVALID, CONFIG_SECRET_*, RPC_BAD_OPTIONS
  */
 export async function rpcClientFromConfig(c: BitcoindConnectionConfig): Promise<RpcClient> {
+  assertNoCredentialsInUrl(c);
   if (c.password_file && !c.user)
     throw new CodedError('CONFIG_INVALID', 'bitcoind.password_file needs bitcoind.user');
   return new RpcClient({

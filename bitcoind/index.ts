@@ -1,5 +1,6 @@
 export { btcToSat, MAX_MONEY_SAT, satToBtc } from './amount.ts';
 export {
+  assertNoCredentialsInUrl,
   BITCOIND_CONNECTION_PROPERTIES,
   type BitcoindConnectionConfig,
   restClientFromConfig,

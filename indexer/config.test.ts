@@ -46,6 +46,12 @@ describe('indexer configuration', () => {
     expect(c.log.level).toBe('info');
   });
 
+  it('refuses a password in bitcoind.url, as every service sharing the [bitcoind] table does', () => {
+    expect(() =>
+      loadIndexerConfig(file(minimal), { INDEXER__BITCOIND__URL: 'http://u:hunter2@127.0.0.1:8332' }),
+    ).toThrow(/bitcoind\.url must not contain a user or password.*bitcoind\.password_file/);
+  });
+
   it('takes INDEXER__SECTION__KEY overrides from the environment', () => {
     const c = loadIndexerConfig(file(minimal), {
       INDEXER__BITCOIND__POLL_INTERVAL_MS: '250',

@@ -1,4 +1,8 @@
-import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import {
+  assertNoCredentialsInUrl,
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+} from '../bitcoind/index.ts';
 import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
 import type { FetchVia } from './fetchThread.ts';
@@ -82,5 +86,12 @@ export function loadIndexerConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): IndexerConfig {
-  return loadConfig<IndexerConfig>({ file, envPrefix: 'INDEXER', schema: INDEXER_CONFIG_SCHEMA, env });
+  const config = loadConfig<IndexerConfig>({
+    file,
+    envPrefix: 'INDEXER',
+    schema: INDEXER_CONFIG_SCHEMA,
+    env,
+  });
+  assertNoCredentialsInUrl(config.bitcoind);
+  return config;
 }

@@ -28,6 +28,8 @@ export const PARAMS_ERRORS = {
     'activation_height does not strictly increase from one version to the next.',
   PARAMS_STAKING_CAP_DECREASING: 'staking_cap is below the last non-zero staking_cap of an earlier version.',
   PARAMS_CAP_HEIGHT_DECREASING: 'cap_height is below the cap_height of an earlier version.',
+  PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY:
+    'A version appended to params in force activates at or below the tip plus the confirmation depth, so it would change the rules for stakes already on chain.',
   PARAMS_NO_VERSION_FOR_HEIGHT:
     'No params version is active at the height (it is below the first activation height).',
   PARAMS_FP_INVALID: 'An entry of the finality-provider file is invalid.',

@@ -17,3 +17,4 @@ export {
   selectParamsForHeight,
   versionsListingKey,
 } from './globalParams.ts';
+export { assertNewVersionsActivateAboveTip } from './growth.ts';

@@ -1,4 +1,8 @@
-import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import {
+  assertNoCredentialsInUrl,
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+} from '../bitcoind/index.ts';
 import { CodedError, LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
@@ -128,6 +132,7 @@ export function loadPipelineConfig(
     schema: PIPELINE_CONFIG_SCHEMA,
     env,
   });
+  assertNoCredentialsInUrl(config.bitcoind);
   for (const s of config.signers) checkSignerTransport(s, config.tls !== undefined);
   return config;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { type RpcClient, rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, toHex } from '../common/index.ts';
+import { CodedError, createOpsServer, isCodedError, listenOps, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
@@ -10,7 +10,7 @@ import { AuditLog } from './audit.ts';
 import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics } from './metrics.ts';
-import { ParamsHolder } from './paramsStore.ts';
+import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
 import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
 
@@ -95,7 +95,23 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     const rpc = await rpcClientFromConfig(config.bitcoind);
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
-    audit = await AuditLog.open(config.audit.file, replay.onRecord);
+    const history = paramsHistoryCollector();
+    audit = await AuditLog.open(config.audit.file, (r) => {
+      replay.onRecord(r);
+      history.onRecord(r);
+    });
+    try {
+      params.assertGrewSince(history.last, await rpc.getblockcount());
+    } catch (e) {
+      // Refused before the start record, so the next start compares with the same last run.
+      await audit.append({
+        event: 'params_reload_refused',
+        at: 'start',
+        code: isCodedError(e) ? e.code : undefined,
+        reason: e instanceof Error ? e.message : String(e),
+      });
+      throw e;
+    }
     const metrics = createSignerMetrics(custody.kind);
     const showParams = () => {
       const { params: p, fileSha256 } = params.current;
@@ -110,6 +126,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       custody,
       audit,
       signed: replay.index,
+      maxStakingTxHeight: config.policy.max_staking_transaction_height,
       hooks: {
         onCustody: (s, ok) => {
           metrics.custodyDuration.observe(s);
@@ -141,6 +158,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       }));
 
     let shuttingDown = false;
+    const theAudit = audit;
     const app = buildSignerServer({
       tls: {
         key: readFileSync(config.server.tls_key_file),
@@ -155,6 +173,8 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       maxConcurrentRequests: config.server.max_concurrent_requests,
       requestTimeoutMs: config.server.request_timeout_ms,
       keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      refusalLogLinesPerMinute: config.server.refusal_log_lines_per_minute,
+      audit: (fields) => theAudit.append(fields),
       signer,
       metrics,
       logger: clog,
@@ -172,12 +192,11 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       readiness,
     });
     const metricsPort = await listenOps(metricsServer, config.metrics.host, config.metrics.port);
-    const theAudit = audit;
     await theAudit.append({
       event: 'start',
       keys: [...held],
       params_sha256: params.current.fileSha256,
-      params_versions: params.current.params.versions.length,
+      ...paramsAuditFields(params.current.params),
     });
     clog.info(
       { port, metricsPort, keys: [...held], paramsSha256: params.current.fileSha256 },
@@ -192,20 +211,26 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       signer,
       async reloadParams() {
         try {
-          const r = params.reload();
+          // Without the tip the new rule cannot be checked: no tip, no reload.
+          const r = params.reload(await rpc.getblockcount());
           showParams();
           metrics.paramsReloads.inc({ result: 'applied' });
           await theAudit.append({
             event: 'params_loaded',
             params_sha256: r.fileSha256,
             added_versions: r.added,
+            ...paramsAuditFields(params.current.params),
           });
           clog.info({ added: r.added, sha256: r.fileSha256 }, 'params reloaded');
           return { ok: true, message: `params reloaded: ${r.added} version(s) added` };
         } catch (e) {
           metrics.paramsReloads.inc({ result: 'refused' });
           const message = e instanceof Error ? e.message : String(e);
-          await theAudit.append({ event: 'params_reload_refused', reason: message });
+          await theAudit.append({
+            event: 'params_reload_refused',
+            code: isCodedError(e) ? e.code : undefined,
+            reason: message,
+          });
           clog.error({ err: e }, 'params reload refused; the old params stay');
           return { ok: false, message };
         }

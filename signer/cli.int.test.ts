@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { fundedWallet, type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { generateKey, parseCustodyConfig } from '../hsm/index.ts';
 import { makeTestPki, type TestPki } from '../test/infra/pki.ts';
 import { writeSignerToml } from '../test/infra/signerToml.ts';
@@ -36,7 +36,7 @@ const version = (v: number, activation: number, over: Record<string, unknown> = 
 
 async function writeConfig(
   name: string,
-  over: { network?: string } = {},
+  over: { network?: string; paramsFile?: string } = {},
 ): Promise<{ file: string; metricsPort: number; audit: string }> {
   const audit = join(dir, `${name}-audit.jsonl`);
   const file = join(dir, `${name}.toml`);
@@ -45,7 +45,7 @@ async function writeConfig(
     pki,
     client: 'pipeline',
     node,
-    paramsFile,
+    paramsFile: over.paramsFile ?? paramsFile,
     audit,
     ...(over.network ? { network: over.network } : {}),
     custody: [
@@ -172,5 +172,45 @@ describe('signer CLI', () => {
     );
     expect(broken?.code).toBe(1);
     expect(broken?.stderr).toMatch(/BROKEN at line 2/);
+  });
+
+  it('refuses, on SIGHUP, a version appended at or below the tip plus the depth (issue 20 finding 1)', async () => {
+    // The issue's repro: tip 180, version 1 appended activating at 166 with another unbonding fee.
+    const { rpc: miner, address } = await fundedWallet(node, 'cli-growth');
+    const tip = 180;
+    await miner.generatetoaddress(tip - (await node.rpc.getblockcount()), address);
+    const growthParams = join(dir, 'growth-params.json');
+    writeFileSync(growthParams, JSON.stringify({ versions: [version(0, 1)] }));
+    const { file, metricsPort, audit } = await writeConfig('growth', { paramsFile: growthParams });
+    const child = spawn(process.execPath, [...CLI, 'start', '--config', file], {
+      env,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until(() => readyz(metricsPort), 'readiness');
+      writeFileSync(
+        growthParams,
+        JSON.stringify({ versions: [version(0, 1), version(1, 166, { unbonding_fee: 2_000 })] }),
+      );
+      child.kill('SIGHUP');
+      await until(async () => {
+        const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return /signer_params_reloads_total\{result="refused"[^}]*\} 1/.test(t) ? true : undefined;
+      }, 'refused reload');
+      expect((await readyz(metricsPort))?.checks.params.versions).toEqual([0]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const refused = readFileSync(audit, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r.event === 'params_reload_refused');
+    expect(refused).toMatchObject({ code: 'PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY' });
+    expect(refused?.reason).toBe(
+      `${growthParams}: new params version 1 activates at height 166, at or below the tip 180 plus the confirmation depth 2 of version 0 (182); it would change the rules for stakes already on chain, so it must activate above 182`,
+    );
   });
 });

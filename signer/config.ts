@@ -1,4 +1,8 @@
-import { BITCOIND_CONNECTION_PROPERTIES, type BitcoindConnectionConfig } from '../bitcoind/index.ts';
+import {
+  assertNoCredentialsInUrl,
+  BITCOIND_CONNECTION_PROPERTIES,
+  type BitcoindConnectionConfig,
+} from '../bitcoind/index.ts';
 import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 
 /** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
@@ -17,6 +21,8 @@ export interface SignerConfig {
     readonly max_concurrent_requests: number;
     readonly request_timeout_ms: number;
     readonly keep_alive_timeout_ms: number;
+    /** Detailed log lines a minute for TLS refusals, and for rate-limited requests; the rest are summed. */
+    readonly refusal_log_lines_per_minute: number;
   };
   readonly metrics: { readonly host: string; readonly port: number };
   readonly params: { readonly file: string };
@@ -24,6 +30,11 @@ export interface SignerConfig {
     readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
   };
   readonly audit: { readonly file: string };
+  /** Signing rules beyond the params, off by default. */
+  readonly policy: {
+    /** The labs signer's `max-staking-transaction-height`: stakes included above it are refused; 0 is off. */
+    readonly max_staking_transaction_height: number;
+  };
   readonly log: { readonly level: LogLevel };
   /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
   readonly custody: Readonly<Record<string, unknown>>;
@@ -69,6 +80,7 @@ export const SIGNER_CONFIG_SCHEMA = {
         max_concurrent_requests: { type: 'integer', minimum: 1, default: 256 },
         request_timeout_ms: { type: 'integer', minimum: 100, default: 15_000 },
         keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
+        refusal_log_lines_per_minute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
       },
     },
     metrics: metricsSchema(2112),
@@ -83,6 +95,14 @@ export const SIGNER_CONFIG_SCHEMA = {
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_staking_transaction_height: { type: 'integer', minimum: 0, maximum: 4_294_967_295, default: 0 },
+      },
+    },
     log: LOG_SCHEMA,
     custody: { type: 'object' },
   },
@@ -93,7 +113,13 @@ export function loadSignerConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): SignerConfig {
-  return loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+  const config = loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+  assertNoCredentialsInUrl(config.bitcoind);
+  // The offline wallet's table belongs to hsm/, but the rule is the same and this is the load.
+  const wallet = config.custody.bitcoind_wallet as { url?: unknown } | undefined;
+  if (typeof wallet?.url === 'string')
+    assertNoCredentialsInUrl({ url: wallet.url }, 'custody.bitcoind_wallet');
+  return config;
 }
 
 /** Normalises a fingerprint to Node's `AB:CD:…` uppercase form. */

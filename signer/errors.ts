@@ -24,10 +24,14 @@ export const SIGNER_ERRORS = {
   SIGNER_KEY_NOT_HELD: [400, 'This signer does not hold the requested covenant key.'],
   SIGNER_KEY_NOT_IN_PARAMS: [
     400,
-    'The requested covenant key is not in the covenant set of the params version that applies.',
+    'The requested covenant key, compared as the full 33-byte compressed key, is not in the covenant set of the params version that applies.',
   ],
   SIGNER_STAKING_TX_NOT_FOUND: [400, 'The staking transaction is not known to the signer’s node.'],
   SIGNER_STAKING_TX_UNCONFIRMED: [400, 'The staking transaction is not in a block of the main chain.'],
+  SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT: [
+    400,
+    'The staking transaction is included above this signer’s policy.max_staking_transaction_height.',
+  ],
   SIGNER_NOT_ENOUGH_CONFIRMATIONS: [
     400,
     'The staking transaction has fewer confirmations than the params require.',
@@ -50,6 +54,7 @@ export const SIGNER_ERRORS = {
   ],
   SIGNER_NOT_FOUND: [404, 'No such route.'],
   SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
+  SIGNER_UNSUPPORTED_MEDIA_TYPE: [415, 'The request body is not of content type application/json.'],
   SIGNER_RATE_LIMITED: [429, 'This client sent more requests than its rate limit allows; retry later.'],
   SIGNER_BUSY: [503, 'The signer is at its concurrency limit; retry later.'],
   SIGNER_DEPENDENCY_UNAVAILABLE: [503, 'The signer’s Bitcoin node is unreachable or failing; retry later.'],
@@ -81,6 +86,9 @@ export function referenceErrorCode(status: number): string {
       return 'FORBIDDEN';
     case 413:
       return 'REQUEST_ENTITY_TOO_LARGE';
+    case 415:
+      // The reference has no 415 of its own; a body it cannot read is its BAD_REQUEST.
+      return 'BAD_REQUEST';
     case 429:
       return 'TOO_MANY_REQUESTS';
     case 503:

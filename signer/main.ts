@@ -12,8 +12,9 @@ Usage:
   npx tsx signer/main.ts start --config <signer.toml>
       Runs the signer. Before listening it self-tests (custody reachable and unlocked, a held key in
       the params, bitcoind reachable, synced, on the configured network) and refuses to start on any
-      failure. SIGHUP reloads the params file (append-only: a file that changes or removes a version
-      is refused and the old params stay). SIGTERM or SIGINT: finish requests in flight, record the
+      failure. SIGHUP reloads the params file (append-only: a file that changes or removes a version,
+      or appends one activating at or below the tip plus the confirmation depth, is refused and
+      the old params stay). SIGTERM or SIGINT: finish requests in flight, record the
       stop in the audit log, exit.
       Every option can be overridden from the environment: SIGNER__<SECTION>__<KEY>, e.g.
       SIGNER__SERVER__PORT=9791, SIGNER__LOG__LEVEL=debug.
@@ -44,6 +45,7 @@ rate_limit_per_minute = 60000    # per client
 max_concurrent_requests = 256
 request_timeout_ms = 15000
 keep_alive_timeout_ms = 120000
+refusal_log_lines_per_minute = 60   # TLS refusals and rate-limited requests logged one by one; the rest summed
 
 [metrics]                        # plain HTTP: /metrics, /healthz, /readyz
 host = "127.0.0.1"
@@ -60,6 +62,9 @@ timeout_ms = 10000
 
 [audit]
 file = "/var/lib/signer/audit.jsonl"
+
+[policy]
+max_staking_transaction_height = 0   # refuse stakes included above this height (labs signer's cutoff); 0 = off
 
 [log]
 level = "info"

@@ -9,7 +9,7 @@ export function createSignerMetrics(custodyKind: string) {
     registry,
     requests: new Counter({
       name: 'signer_requests_total',
-      help: 'Sign requests by outcome (signed, repeated, refused, error) and reason code',
+      help: 'Requests by outcome (signed, repeated, refused, error) and reason code; refusals of every route count',
       labelNames: ['outcome', 'code'] as const,
       registers: [registry],
     }),
@@ -46,6 +46,18 @@ export function createSignerMetrics(custodyKind: string) {
       name: 'signer_params_reloads_total',
       help: 'Params reloads by result',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    tlsRefusals: new Counter({
+      name: 'signer_tls_refusals_total',
+      help: 'TLS peers refused before any HTTP, by reason (handshake_failed, no_certificate, untrusted_certificate, not_on_allow_list)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    logLinesSuppressed: new Counter({
+      name: 'signer_log_lines_suppressed_total',
+      help: 'Refusal log lines not written one by one (over the log limit), by kind (tls, rate_limited)',
+      labelNames: ['kind'] as const,
       registers: [registry],
     }),
     bitcoindTip: new Gauge({

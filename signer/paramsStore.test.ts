@@ -18,9 +18,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function reloadCode(holder: ParamsHolder): string {
+// Between bbn-1's versions 1 (864790) and 2 (874088), as a live signer's node would be.
+const TIP = 870_000;
+
+function reloadCode(holder: ParamsHolder, tip = TIP): string {
   try {
-    holder.reload();
+    holder.reload(tip);
     return 'APPLIED';
   } catch (e) {
     if (isCodedError(e)) return e.code;
@@ -33,7 +36,7 @@ describe('params reload is append-only', () => {
     const h = new ParamsHolder(file);
     const before = h.current.fileSha256;
     write(bbn1);
-    expect(h.reload()).toMatchObject({ added: 1 });
+    expect(h.reload(TIP)).toMatchObject({ added: 1 });
     expect(h.current.params.versions).toHaveLength(3);
     expect(h.current.fileSha256).not.toBe(before);
   });
@@ -52,6 +55,14 @@ describe('params reload is append-only', () => {
     write({ versions: bbn1.versions.slice(0, 1) });
     expect(reloadCode(h)).toBe('SIGNER_PARAMS_RELOAD_REFUSED');
     expect(h.current.params.versions).toHaveLength(2);
+  });
+
+  it('refuses an appended version that activates at or below the tip plus the depth', () => {
+    const h = new ParamsHolder(file);
+    write(bbn1);
+    expect(reloadCode(h, 874_088 - 10)).toBe('PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY');
+    expect(h.current.params.versions).toHaveLength(2);
+    expect(reloadCode(h, 874_088 - 11)).toBe('APPLIED');
   });
 
   it('refuses an invalid file with its params code, and keeps the old params', () => {

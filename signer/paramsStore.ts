@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CodedError } from '../common/index.ts';
-import { type GlobalParams, paramsVersionToJson, parseGlobalParams } from '../params/index.ts';
+import {
+  assertNewVersionsActivateAboveTip,
+  type GlobalParams,
+  type ParamsVersion,
+  paramsVersionToJson,
+  parseGlobalParams,
+} from '../params/index.ts';
+import type { AuditRecord } from './audit.ts';
 
 export interface LoadedParams {
   readonly params: GlobalParams;
@@ -43,6 +50,56 @@ export function assertAppendOnly(current: GlobalParams, next: GlobalParams): voi
   });
 }
 
+/** One version's identity for the audit log: the sha256 of its reference JSON. */
+export function versionHash(v: ParamsVersion): string {
+  return createHash('sha256')
+    .update(JSON.stringify(paramsVersionToJson(v)))
+    .digest('hex');
+}
+
+/** What the audit log's `start` and `params_loaded` records say about the params in force. */
+export function paramsAuditFields(p: GlobalParams): {
+  readonly params_versions: number;
+  readonly params_version_hashes: string[];
+} {
+  return { params_versions: p.versions.length, params_version_hashes: p.versions.map(versionHash) };
+}
+
+/** The params in force at the end of the last run, as far as the audit log recorded them. */
+export interface ParamsHistory {
+  /** How many versions were in force. */
+  readonly versions: number;
+  /** Each version's hash, when the log recorded them (older logs kept only the count). */
+  readonly hashes?: readonly string[];
+}
+
+/**
+ * Reads the params history out of the audit log's records (AuditLog.open's onRecord), so a restart
+ * compares the file with what the signer last had in force, not only a reload with the file before.
+ */
+export function paramsHistoryCollector(): {
+  onRecord(r: AuditRecord): void;
+  readonly last: ParamsHistory | undefined;
+} {
+  let last: ParamsHistory | undefined;
+  return {
+    onRecord(r) {
+      if (r.event !== 'start' && r.event !== 'params_loaded') return;
+      const hashes = Array.isArray(r.params_version_hashes)
+        ? (r.params_version_hashes as string[])
+        : undefined;
+      if (hashes) last = { versions: hashes.length, hashes };
+      else if (r.event === 'start' && typeof r.params_versions === 'number')
+        last = { versions: r.params_versions };
+      else if (r.event === 'params_loaded' && last && typeof r.added_versions === 'number')
+        last = { versions: last.versions + r.added_versions };
+    },
+    get last() {
+      return last;
+    },
+  };
+}
+
 /** The live params of a running signer, replaced only by an append-only reload. */
 export class ParamsHolder {
   #loaded: LoadedParams;
@@ -58,12 +115,45 @@ export class ParamsHolder {
   }
 
   /**
-   * Re-reads the file. Returns what changed, or throws and keeps the old params.
+   * At start: the file must be the params of the last run (`history`, from the audit log) plus
+   * appended versions that activate above the tip plus the depth, as a reload must. A signer with
+   * no history has nothing to compare.
+   * @throws {CodedError} SIGNER_PARAMS_RELOAD_REFUSED, PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY
+   */
+  assertGrewSince(history: ParamsHistory | undefined, tipHeight: number): void {
+    if (!history) return;
+    const { versions } = this.#loaded.params;
+    if (versions.length < history.versions) {
+      throw new CodedError(
+        'SIGNER_PARAMS_RELOAD_REFUSED',
+        `${this.#path} has ${versions.length} versions, fewer than the ${history.versions} in force at the last run (audit log): versions cannot be removed`,
+      );
+    }
+    history.hashes?.forEach((h, i) => {
+      if (versionHash(versions[i]!) !== h) {
+        throw new CodedError(
+          'SIGNER_PARAMS_RELOAD_REFUSED',
+          `${this.#path} changes version ${versions[i]!.version} since the last run (audit log): existing versions cannot change`,
+        );
+      }
+    });
+    assertNewVersionsActivateAboveTip(
+      { versions: versions.slice(0, history.versions) },
+      this.#loaded.params,
+      tipHeight,
+      this.#path,
+    );
+  }
+
+  /**
+   * Re-reads the file. Returns what changed, or throws and keeps the old params. `tipHeight` is
+   * the signer's node's tip: appended versions must activate above it plus the depth.
    * @throws {CodedError} SIGNER_PARAMS_UNREADABLE, PARAMS_…, SIGNER_PARAMS_RELOAD_REFUSED
    */
-  reload(): { readonly added: number; readonly fileSha256: string } {
+  reload(tipHeight: number): { readonly added: number; readonly fileSha256: string } {
     const next = loadParamsFile(this.#path);
     assertAppendOnly(this.#loaded.params, next.params);
+    assertNewVersionsActivateAboveTip(this.#loaded.params, next.params, tipHeight, this.#path);
     const added = next.params.versions.length - this.#loaded.params.versions.length;
     this.#loaded = next;
     return { added, fileSha256: next.fileSha256 };

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import { isCodedError } from '../common/index.ts';
+import type { AuditFields } from './audit.ts';
 import { httpStatusOf, referenceErrorCode } from './errors.ts';
+import { LogLimiter } from './logLimiter.ts';
 import type { SignerMetrics } from './metrics.ts';
 import type { CovenantSigner } from './service.ts';
 import type { SignUnbondingRequestBody } from './validate.ts';
@@ -33,6 +38,10 @@ export interface SignerServerOptions {
   readonly logger: FastifyBaseLogger;
   /** /readyz: every check with its state. */
   readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;
+  /** Appends to the audit log (AuditLog.append): every refusal that reached HTTP is recorded. */
+  readonly audit: (fields: AuditFields) => Promise<unknown>;
+  /** Detailed log lines a minute for each kind of flood-prone refusal (TLS, rate limit). */
+  readonly refusalLogLinesPerMinute: number;
   /** Params versions listing each held key, for /v1/public-keys. */
   readonly keyListing: () => Array<{ public_key_hex: string; params_versions: number[] }>;
   readonly isShuttingDown: () => boolean;
@@ -95,14 +104,24 @@ function fingerprintOf(socket: TLSSocket): string | undefined {
 declare module 'fastify' {
   interface FastifyRequest {
     clientName: string;
+    /** Set once the signer's decision core took the request: it audits its own refusals. */
+    decidedBySigner: boolean;
   }
 }
 
+/** Why a TLS peer got no HTTP: a bounded set, so it can be a metric label. */
+type TlsRefusal = 'handshake_failed' | 'no_certificate' | 'untrusted_certificate' | 'not_on_allow_list';
+
+// An audit record must stay small whatever a caller sends: a refused request's path is cut here.
+const MAX_AUDITED_PATH = 128;
+const MAX_AUDITED_REASON = 300;
+
 /**
- * The signer's HTTPS service with mutual TLS. The CA check happens in the TLS handshake (no client
- * certificate, or one from another CA, fails it); a certificate whose fingerprint is not on the
- * allow-list has its socket destroyed as soon as the handshake ends, before a byte of HTTP is read,
- * so such a client gets no HTTP answer at all.
+ * The signer's HTTPS service with mutual TLS. A client without a certificate, with one that does
+ * not verify against the CA, or with one whose fingerprint is not on the allow-list has its socket
+ * destroyed as soon as the handshake ends, before a byte of HTTP is read, so it gets no HTTP answer
+ * at all; each is counted and logged (rate-limited). Every refusal that reaches HTTP is counted,
+ * logged and audited; the rate limit comes first, so the audit log cannot grow faster than it.
  */
 export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
   const app = Fastify({
@@ -112,7 +131,10 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       cert: opts.tls.cert,
       ca: opts.tls.ca,
       requestCert: true,
-      rejectUnauthorized: true,
+      // The CA check is ours, at the end of the handshake and before any HTTP is read (below):
+      // failing the handshake inside OpenSSL would hide which certificate was shown, and the log
+      // is to name it. OpenSSL still verifies the chain; `socket.authorized` is its verdict.
+      rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
     },
     bodyLimit: opts.bodyLimitBytes,
@@ -128,24 +150,142 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     },
   });
 
-  // The client's name per connection, decided once at the handshake (keep-alive reuses it).
+  const m = opts.metrics;
+  const perMinute = opts.refusalLogLinesPerMinute;
+  const tlsLog = new LogLimiter({
+    max: perMinute,
+    intervalMs: 60_000,
+    summary: (suppressed, intervalMs) => {
+      m.logLinesSuppressed.inc({ kind: 'tls' }, suppressed);
+      opts.logger.warn({ suppressed, intervalMs }, 'TLS refusals not logged one by one (over the log limit)');
+    },
+  });
+  const rateLog = new LogLimiter({
+    max: perMinute,
+    intervalMs: 60_000,
+    summary: (suppressed, intervalMs) => {
+      m.logLinesSuppressed.inc({ kind: 'rate_limited' }, suppressed);
+      opts.logger.warn(
+        { suppressed, intervalMs },
+        'rate-limited requests not logged one by one (over the log limit)',
+      );
+    },
+  });
+  const tlsRefused = (reason: TlsRefusal, fields: Record<string, unknown>) => {
+    m.tlsRefusals.inc({ reason });
+    if (tlsLog.allow())
+      opts.logger.warn({ tlsRefusal: reason, ...fields }, 'TLS peer refused: no HTTP answer');
+  };
+
+  // A handshake that fails has its socket torn down before the error is reported, and with it the
+  // peer's address: keep the address from the moment the TCP connection arrived.
+  const remotes = new WeakMap<object, string | undefined>();
+  app.server.on('connection', (raw: Socket) => {
+    remotes.set(raw, raw.remoteAddress);
+  });
+  app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const parent = (socket as unknown as { _parent?: object })._parent;
+    tlsRefused('handshake_failed', {
+      remote: socket.remoteAddress ?? (parent ? remotes.get(parent) : undefined),
+      fingerprint: fingerprintOf(socket),
+      error: err.code ?? err.message,
+    });
+  });
+
+  // The client's name per connection, decided once at the handshake (keep-alive reuses it). A
+  // socket that is refused here is destroyed in the same tick, before a byte of HTTP is read.
   const names = new WeakMap<object, string>();
   app.server.on('secureConnection', (socket: TLSSocket) => {
     const fp = fingerprintOf(socket);
+    const remote = socket.remoteAddress;
+    if (!socket.authorized) {
+      tlsRefused(fp ? 'untrusted_certificate' : 'no_certificate', {
+        remote,
+        fingerprint: fp,
+        error: String(socket.authorizationError ?? 'no certificate'),
+      });
+      socket.destroy();
+      return;
+    }
     const name = fp ? opts.clients.get(fp) : undefined;
     if (name) names.set(socket, name);
     else {
-      opts.logger.warn(
-        { fingerprint: fp, remote: socket.remoteAddress },
-        'client certificate not on the allow-list: connection dropped',
-      );
+      tlsRefused('not_on_allow_list', { remote, fingerprint: fp });
       socket.destroy();
     }
   });
 
+  // Refused before the rate limit: nothing; after it, each refusal is audited one by one (so the
+  // audit log grows no faster than the limit allows); the 429s themselves are counted, logged up to
+  // the log limit, and audited as one record per client per minute (and at close).
+  const rateLimited = new Map<string, { count: number; since: string }>();
+  const flushRateLimited = async () => {
+    const batch = [...rateLimited];
+    rateLimited.clear();
+    for (const [caller, { count, since }] of batch) {
+      await opts
+        .audit({
+          event: 'decision',
+          outcome: 'refused',
+          code: 'SIGNER_RATE_LIMITED',
+          caller,
+          count,
+          since,
+          reason: `${count} request(s) over the rate limit, audited together`,
+        })
+        .catch((err: unknown) => opts.logger.error({ err }, 'cannot audit rate-limited requests'));
+    }
+  };
+  const flushTimer = setInterval(() => void flushRateLimited(), 60_000);
+  flushTimer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(flushTimer);
+    await flushRateLimited();
+    tlsLog.close();
+    rateLog.close();
+  });
+
+  const body = (status: number, code: string, message: string) => ({
+    errorCode: referenceErrorCode(status),
+    message,
+    code,
+  });
+
+  /** Answers a refusal the signer's decision core did not see: counted, logged, audited, then sent. */
+  const refuse = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    code: string,
+    message: string,
+    err?: unknown,
+  ) => {
+    const status = httpStatusOf(code);
+    m.requests.inc({ outcome: status >= 500 && code === 'SIGNER_INTERNAL' ? 'error' : 'refused', code });
+    const fields = { client: req.clientName, code, correlationId: req.id, method: req.method };
+    if (code === 'SIGNER_INTERNAL') req.log.error({ ...fields, err }, 'request failed');
+    else req.log.info({ ...fields, path: req.url.slice(0, MAX_AUDITED_PATH) }, 'request refused');
+    try {
+      await opts.audit({
+        event: 'decision',
+        outcome: 'refused',
+        code,
+        caller: req.clientName,
+        correlation_id: req.id,
+        method: req.method,
+        path: req.url.slice(0, MAX_AUDITED_PATH),
+        reason: code === 'SIGNER_INTERNAL' ? 'internal error' : message.slice(0, MAX_AUDITED_REASON),
+      });
+    } catch (e) {
+      // Nothing was signed: the refusal still goes out, and the log says the record is missing.
+      req.log.error({ err: e, correlationId: req.id }, 'cannot audit a refusal');
+    }
+    return reply.status(status).send(body(status, code, message));
+  };
+
   const limiter = new RateLimiter(opts.rateLimitPerMinute);
   let inFlight = 0;
   app.decorateRequest('clientName', '');
+  app.decorateRequest('decidedBySigner', false);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-correlation-id', req.id);
@@ -156,9 +296,22 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       return reply;
     }
     req.clientName = name;
+    // First, for every route and before the body is read, so a refusal past the limit stays cheap.
+    if (!limiter.take(name)) {
+      m.requests.inc({ outcome: 'refused', code: 'SIGNER_RATE_LIMITED' });
+      const tally = rateLimited.get(name);
+      if (tally) tally.count++;
+      else rateLimited.set(name, { count: 1, since: new Date().toISOString() });
+      if (rateLog.allow())
+        req.log.warn(
+          { client: name, code: 'SIGNER_RATE_LIMITED', correlationId: req.id },
+          'request rate-limited',
+        );
+      return reply.status(429).send(body(429, 'SIGNER_RATE_LIMITED', 'rate limit exceeded for this client'));
+    }
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let code: string;
     let message: string;
     if (isCodedError(err)) {
@@ -170,6 +323,9 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     } else if (err.statusCode === 413) {
       code = 'SIGNER_BODY_TOO_LARGE';
       message = `the request body is larger than ${opts.bodyLimitBytes} bytes`;
+    } else if (err.statusCode === 415) {
+      code = 'SIGNER_UNSUPPORTED_MEDIA_TYPE';
+      message = 'the request body must be application/json';
     } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       code = 'SIGNER_BAD_REQUEST_BODY';
       message = err.message;
@@ -177,58 +333,35 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       code = 'SIGNER_INTERNAL';
       message = 'Internal service error';
     }
+    if (httpStatusOf(code) >= 500 && code === 'SIGNER_INTERNAL') message = 'Internal service error';
+    if (!req.decidedBySigner) return refuse(req, reply, code, message, err);
+    // The decision core already audited this refusal, and the handler counted it.
     const status = httpStatusOf(code);
-    if (status >= 500) {
+    if (status >= 500)
       req.log.error({ err, code, correlationId: req.id, client: req.clientName }, 'request failed');
-      if (code === 'SIGNER_INTERNAL') message = 'Internal service error';
-    }
-    void reply.status(status).send({ errorCode: referenceErrorCode(status), message, code });
+    return reply.status(status).send(body(status, code, message));
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({
-      errorCode: 'NOT_FOUND',
-      message: `no route ${req.method} ${req.url}`,
-      code: 'SIGNER_NOT_FOUND',
-    });
-  });
+  app.setNotFoundHandler((req, reply) =>
+    refuse(req, reply, 'SIGNER_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, MAX_AUDITED_PATH)}`),
+  );
 
   app.post<{ Body: SignUnbondingRequestBody }>(
     '/v1/sign-unbonding-tx',
     { schema: SIGN_SCHEMA },
     async (req, reply) => {
       const t0 = performance.now();
-      const m = opts.metrics;
       const finish = (outcome: string, code: string) => {
         m.requests.inc({ outcome, code });
         m.duration.observe({ outcome }, (performance.now() - t0) / 1000);
       };
-      if (opts.isShuttingDown()) {
-        finish('refused', 'SIGNER_SHUTTING_DOWN');
-        return reply.status(503).send({
-          errorCode: 'SERVICE_UNAVAILABLE',
-          message: 'the signer is shutting down',
-          code: 'SIGNER_SHUTTING_DOWN',
-        });
-      }
-      if (!limiter.take(req.clientName)) {
-        finish('refused', 'SIGNER_RATE_LIMITED');
-        return reply.status(429).send({
-          errorCode: 'TOO_MANY_REQUESTS',
-          message: 'rate limit exceeded for this client',
-          code: 'SIGNER_RATE_LIMITED',
-        });
-      }
-      if (inFlight >= opts.maxConcurrentRequests) {
-        finish('refused', 'SIGNER_BUSY');
-        return reply.status(503).send({
-          errorCode: 'SERVICE_UNAVAILABLE',
-          message: 'the signer is at its concurrency limit',
-          code: 'SIGNER_BUSY',
-        });
-      }
+      if (opts.isShuttingDown())
+        return refuse(req, reply, 'SIGNER_SHUTTING_DOWN', 'the signer is shutting down');
+      if (inFlight >= opts.maxConcurrentRequests)
+        return refuse(req, reply, 'SIGNER_BUSY', 'the signer is at its concurrency limit');
       inFlight++;
       m.received.inc();
+      req.decidedBySigner = true;
       try {
         const out = await opts.signer.sign(req.body, req.clientName, req.id);
         finish(out.outcome, 'OK');

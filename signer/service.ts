@@ -65,6 +65,7 @@ export class CovenantSigner {
   readonly #signed: Map<string, SignedRecord>;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #hooks: SignerHooks;
+  readonly #maxStakingTxHeight: number | undefined;
   #heldKeys: ReadonlySet<string> = new Set();
 
   constructor(deps: {
@@ -74,6 +75,7 @@ export class CovenantSigner {
     audit: AuditLog;
     signed: Map<string, SignedRecord>;
     hooks?: SignerHooks;
+    maxStakingTxHeight?: number;
   }) {
     this.#params = deps.params;
     this.#chain = deps.chain;
@@ -81,6 +83,7 @@ export class CovenantSigner {
     this.#audit = deps.audit;
     this.#signed = deps.signed;
     this.#hooks = deps.hooks ?? {};
+    this.#maxStakingTxHeight = deps.maxStakingTxHeight;
   }
 
   /** Reads the keys custody holds; call at start (and after a custody change). */
@@ -120,7 +123,12 @@ export class CovenantSigner {
     try {
       plan = await validateSignRequest(
         body,
-        { params: this.#params(), chain: this.#chain, heldKeys: this.#heldKeys },
+        {
+          params: this.#params(),
+          chain: this.#chain,
+          heldKeys: this.#heldKeys,
+          maxStakingTxHeight: this.#maxStakingTxHeight,
+        },
         facts,
       );
     } catch (e) {

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Transaction } from 'bitcoinjs-lib';
@@ -17,7 +18,9 @@ import {
 import { MtlsClient, type Outcome } from '../test/infra/mtlsClient.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
+import { startSigner } from './app.ts';
 import { AuditLog, verifyAuditFile } from './audit.ts';
+import type { SignerConfig } from './config.ts';
 
 /**
  * The covenant signer end to end over mutual TLS, against a real Knots node and the real file
@@ -206,6 +209,27 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
       400,
       'SIGNER_INVALID_UNBONDING_TX',
     ],
+    // btcd's ReadVarInt refuses a CompactSize not in its shortest form (btcsuite/btcd
+    // wire/common.go ReadVarIntBuf @ 2c67bc29cedf391baf5e2d453855256432bb2006), so the reference
+    // signer never parses these; bitcoinjs would. Every width, in the input count (byte 4).
+    ...(
+      [
+        ['fd0100', '0xfd'],
+        ['fe01000000', '0xfe'],
+        ['ff0100000000000000', '0xff'],
+      ] as const
+    ).map(
+      ([wide, prefix]) =>
+        [
+          `an unbonding tx whose input count is written with the ${prefix} prefix`,
+          async () => {
+            const hex = base.unbondingTx.toHex();
+            return { ...base.body(), unbonding_tx_hex: `${hex.slice(0, 8)}${wide}${hex.slice(10)}` };
+          },
+          400,
+          'STAKING_TX_NONCANONICAL_VARINT',
+        ] as [string, () => Promise<Record<string, unknown>>, number, string],
+    ),
     [
       'a 63-byte staker signature',
       async () => ({ ...base.body(), staker_unbonding_sig_hex: 'ab'.repeat(63) }),
@@ -259,6 +283,14 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
         }),
       400,
       'STAKING_UNBONDING_SCRIPTSIG',
+    ],
+    [
+      // The reference compares the full point: btcec PublicKey.IsEqual (X and Y) in isCovenantMember,
+      // babylonlabs-io/covenant-signer signerapp/signer.go @ 9c6ef35d34c22f5b9e586aaa97d96d79f5cd9921.
+      'the listed covenant key with the other parity (03 where the params list 02)',
+      async () => ({ ...base.body(), covenant_public_key: `03${toHex(h.signerKey)}` }),
+      400,
+      'SIGNER_KEY_NOT_IN_PARAMS',
     ],
     [
       'a key this signer does not hold',
@@ -395,12 +427,16 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     expect(o.answer.json).toMatchObject({ errorCode: 'BAD_REQUEST', code });
     expect(JSON.stringify(o.answer.json)).not.toContain('signature_hex');
     const after = auditRecords();
-    // Schema failures are refused by the HTTP layer before the signer decides; everything else is audited.
-    if (code !== 'SIGNER_BAD_REQUEST_BODY') {
-      expect(after.length).toBe(before + 1);
-      expect(after.at(-1)).toMatchObject({ event: 'decision', outcome: 'refused', code, caller: 'pipeline' });
-      expect(after.at(-1)!.signature).toBeUndefined();
-    }
+    // Every refusal is audited, schema failures refused by the HTTP layer as well (issue 20 finding 2).
+    expect(after.length).toBe(before + 1);
+    expect(after.at(-1)).toMatchObject({
+      event: 'decision',
+      outcome: 'refused',
+      code,
+      caller: 'pipeline',
+      correlation_id: o.answer.headers['x-correlation-id'],
+    });
+    expect(after.at(-1)!.signature).toBeUndefined();
   });
 
   it('accepts the untouched base request afterwards (each case broke only its own rule)', async () => {
@@ -412,6 +448,215 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     const s = await h.stake(140_000n);
     const r = await h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() });
     expect(r.status).toBe(200);
+  });
+});
+
+describe('the labs max-staking-transaction-height cutoff (policy.max_staking_transaction_height)', () => {
+  // babylonlabs-io/covenant-signer signerapp/signer.go: inclusion height > MaxStakingTransactionHeight
+  // is an invalid request (400); config/appconfig.go defaults it to MaxUint32, i.e. off
+  // (@ 9c6ef35d34c22f5b9e586aaa97d96d79f5cd9921).
+  const withCutoff = async (height: number) => {
+    const signer = await startSigner(
+      {
+        ...h.config,
+        policy: { max_staking_transaction_height: height },
+        audit: { file: join(h.dir, `cutoff-${height}-audit.jsonl`) },
+      } as SignerConfig,
+      { custody, logger: pino({ level: 'fatal' }) },
+    );
+    const client = new MtlsClient(signer.url, { caFile: h.pki.ca.cert, identity: h.pki.clients.pipeline! });
+    return { signer, client, audit: join(h.dir, `cutoff-${height}-audit.jsonl`) };
+  };
+
+  it('refuses a stake included above the cutoff, with its code and an audit record', async () => {
+    const stake = await h.stake(160_000n);
+    const s = await withCutoff(stake.height - 1);
+    try {
+      const r = await s.client.call('POST', ROUTE, stake.body());
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ errorCode: 'BAD_REQUEST', code: 'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT' });
+      const last = JSON.parse(readFileSync(s.audit, 'utf8').trimEnd().split('\n').at(-1)!);
+      expect(last).toMatchObject({ outcome: 'refused', code: 'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT' });
+    } finally {
+      s.client.close();
+      await s.signer.stop();
+    }
+  });
+
+  it('signs a stake included at the cutoff itself', async () => {
+    const stake = await h.stake(165_000n);
+    const s = await withCutoff(stake.height);
+    try {
+      expect((await s.client.call('POST', ROUTE, stake.body())).status).toBe(200);
+    } finally {
+      s.client.close();
+      await s.signer.stop();
+    }
+  });
+});
+
+/**
+ * A second signer on the same node and custody, with its own audit log, config overrides and a
+ * logger whose lines the test reads.
+ */
+async function sideSigner(name: string, server: Record<string, unknown> = {}) {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const audit = join(h.dir, `${name}-audit.jsonl`);
+  const signer = await startSigner(
+    { ...h.config, server: { ...h.config.server, ...server }, audit: { file: audit } } as SignerConfig,
+    { custody, logger },
+  );
+  const client = new MtlsClient(signer.url, { caFile: h.pki.ca.cert, identity: h.pki.clients.pipeline! });
+  return {
+    signer,
+    client,
+    lines,
+    records: () =>
+      readFileSync(audit, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    metric: async (series: RegExp) => {
+      const m = series.exec(await (await fetch(`${signer.metricsUrl}/metrics`)).text());
+      return m ? Number(m[1]) : 0;
+    },
+    async stop() {
+      client.close();
+      await signer.stop();
+    },
+  };
+}
+
+describe('every refusal leaves a trace: audit, log and signer_requests_total (issue 20 finding 2)', () => {
+  it('audits, logs and counts each refusal that reached HTTP, under its correlation id', async () => {
+    const s = await sideSigner('refusals');
+    try {
+      const big = JSON.stringify({
+        staking_output_pk_script_hex: 'ab'.repeat(h.config.server.body_limit_bytes),
+      });
+      const cases: Array<[string, () => Promise<Outcome>, number, string]> = [
+        ['no such route', () => s.client.send('GET', '/v1/no-such-route'), 404, 'SIGNER_NOT_FOUND'],
+        ['a method the route does not take', () => s.client.send('DELETE', ROUTE), 404, 'SIGNER_NOT_FOUND'],
+        [
+          'a body over the limit',
+          () => s.client.send('POST', ROUTE, undefined, big),
+          413,
+          'SIGNER_BODY_TOO_LARGE',
+        ],
+        [
+          'a body that is not JSON',
+          () => s.client.send('POST', ROUTE, undefined, '{"a":'),
+          400,
+          'SIGNER_BAD_REQUEST_BODY',
+        ],
+        [
+          'an unknown field',
+          () => s.client.send('POST', ROUTE, { nope: 'x' }),
+          400,
+          'SIGNER_BAD_REQUEST_BODY',
+        ],
+        [
+          'a content type that is not JSON',
+          () => s.client.send('POST', ROUTE, undefined, '<a/>', { 'content-type': 'application/xml' }),
+          415,
+          'SIGNER_UNSUPPORTED_MEDIA_TYPE',
+        ],
+      ];
+      for (const [what, send, status, code] of cases) {
+        const series = new RegExp(`signer_requests_total\\{outcome="refused",code="${code}"[^}]*\\} (\\d+)`);
+        const counted = await s.metric(series);
+        const o = await send();
+        if (o.kind !== 'http') throw new Error(`${what}: no HTTP answer: ${o.error}`);
+        expect(o.answer.status, what).toBe(status);
+        expect(o.answer.json, what).toMatchObject({ code });
+        const id = o.answer.headers['x-correlation-id'];
+        expect(s.records().at(-1), what).toMatchObject({
+          event: 'decision',
+          outcome: 'refused',
+          code,
+          caller: 'pipeline',
+          correlation_id: id,
+        });
+        expect(
+          s.lines.some((l) => l.correlationId === id && l.code === code),
+          what,
+        ).toBe(true);
+        expect(await s.metric(series), what).toBe(counted + 1);
+      }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('rate-limits first: 429s are counted, logged at most N lines and audited in aggregate', async () => {
+    const s = await sideSigner('flood', { rate_limit_per_minute: 3, refusal_log_lines_per_minute: 2 });
+    const statuses: number[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const o = await s.client.send('GET', '/v1/no-such-route');
+        statuses.push(o.kind === 'http' ? o.answer.status : 0);
+      }
+      expect(statuses).toEqual([404, 404, 404, 429, 429, 429, 429, 429, 429, 429]);
+      const decisions = s.records().filter((r) => r.event === 'decision');
+      // The three that passed the limiter are audited one by one; the 429s are not (yet).
+      expect(decisions.map((r) => r.code)).toEqual([
+        'SIGNER_NOT_FOUND',
+        'SIGNER_NOT_FOUND',
+        'SIGNER_NOT_FOUND',
+      ]);
+      expect(
+        await s.metric(/signer_requests_total\{outcome="refused",code="SIGNER_RATE_LIMITED"[^}]*\} (\d+)/),
+      ).toBe(7);
+      expect(s.lines.filter((l) => l.code === 'SIGNER_RATE_LIMITED' && l.correlationId)).toHaveLength(2);
+    } finally {
+      await s.stop();
+    }
+    expect(s.records().find((r) => r.code === 'SIGNER_RATE_LIMITED')).toMatchObject({
+      event: 'decision',
+      outcome: 'refused',
+      caller: 'pipeline',
+      count: 7,
+    });
+    expect(s.lines.some((l) => l.suppressed === 5 && /rate-limited/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('logs TLS refusals with the peer address and the certificate fingerprint, rate-limited, and counts them', async () => {
+    const s = await sideSigner('tls', { refusal_log_lines_per_minute: 2 });
+    const attempt = async (identity?: (typeof h.pki)['otherClient']) => {
+      const c = new MtlsClient(s.signer.url, { caFile: h.pki.ca.cert, ...(identity ? { identity } : {}) });
+      const o = await c.send('GET', '/healthz');
+      c.close();
+      expect(o.kind).toBe('no-http');
+    };
+    try {
+      // Not TLS at all: the handshake itself fails (its socket is gone when that is reported).
+      await new Promise<void>((resolve) => {
+        const sock = netConnect(s.signer.port, '127.0.0.1', () => sock.end('GET / HTTP/1.1\r\n\r\n'));
+        sock.on('close', () => resolve());
+        sock.on('error', () => undefined);
+      });
+      await attempt(h.pki.otherClient);
+      await attempt();
+      for (let i = 0; i < 3; i++) await attempt(h.pki.clients.unlisted!);
+      const tls = (reason: string) =>
+        s.metric(new RegExp(`signer_tls_refusals_total\\{reason="${reason}"[^}]*\\} (\\d+)`));
+      expect(await tls('untrusted_certificate')).toBe(1);
+      expect(await tls('no_certificate')).toBe(1);
+      expect(await tls('not_on_allow_list')).toBe(3);
+      expect(await tls('handshake_failed')).toBe(1);
+      const detailed = s.lines.filter((l) => typeof l.tlsRefusal === 'string');
+      expect(detailed).toHaveLength(2);
+      expect(detailed[0]).toMatchObject({ tlsRefusal: 'handshake_failed', remote: '127.0.0.1' });
+      expect(detailed[1]).toMatchObject({
+        tlsRefusal: 'untrusted_certificate',
+        remote: '127.0.0.1',
+        fingerprint: h.pki.otherClient.fingerprint256.toUpperCase(),
+      });
+    } finally {
+      await s.stop();
+    }
+    expect(s.lines.some((l) => l.suppressed === 4 && /TLS refusals/.test(String(l.msg)))).toBe(true);
   });
 });
 

@@ -55,6 +55,8 @@ export interface ValidationContext {
   readonly chain: ChainView;
   /** x-only hex of the keys custody holds. */
   readonly heldKeys: ReadonlySet<string>;
+  /** Stakes included above this height are refused (the labs signer's cutoff); absent or 0: none. */
+  readonly maxStakingTxHeight?: number;
 }
 
 /** What the audit log should know about a request that failed part-way. */
@@ -95,15 +97,22 @@ export async function validateSignRequest(
       'SIGNER_INVALID_STAKING_OUTPUT_SCRIPT',
       'staking_output_pk_script_hex must be a P2TR script (OP_1 <32 bytes>)',
     );
-  const key = xOnlyOf(
-    parseCompressedKey(body.covenant_public_key, 'covenant_public_key', 'SIGNER_INVALID_COVENANT_KEY'),
+  const compressed = parseCompressedKey(
+    body.covenant_public_key,
+    'covenant_public_key',
+    'SIGNER_INVALID_COVENANT_KEY',
   );
+  // Custody and the anti-replay memory know the x-only key; the params membership test compares
+  // the whole 33-byte key as published, as the reference does, so 02X and 03X are not one member.
+  const key = xOnlyOf(compressed);
   const keyHex = toHex(key);
+  const listsKey = (v: ParamsVersion) => v.covenantPks.some((k) => bytesEqual(k, compressed));
   facts.keyHex = keyHex;
   let tx: Transaction;
   try {
     tx = parseTransaction(body.unbonding_tx_hex, 'unbonding_tx_hex');
   } catch (e) {
+    if (isCodedError(e, 'STAKING_TX_NONCANONICAL_VARINT')) throw e;
     fail('SIGNER_INVALID_UNBONDING_TX', isCodedError(e) ? e.message : 'unbonding_tx_hex is invalid', e);
   }
   const stakerSig = parseHex(
@@ -123,9 +132,16 @@ export async function validateSignRequest(
   // 3. This signer holds the key, and some params version lists it.
   if (!ctx.heldKeys.has(keyHex))
     fail('SIGNER_KEY_NOT_HELD', `this signer does not hold covenant key ${keyHex}`);
-  const listing = ctx.params.versions.filter((v) => v.covenantKeys.some((k) => bytesEqual(k, key)));
-  if (listing.length === 0)
-    fail('SIGNER_KEY_NOT_IN_PARAMS', `covenant key ${keyHex} is in no params version`);
+  const listing = ctx.params.versions.filter(listsKey);
+  if (listing.length === 0) {
+    const otherParity = ctx.params.versions.some((v) => v.covenantKeys.some((k) => bytesEqual(k, key)));
+    fail(
+      'SIGNER_KEY_NOT_IN_PARAMS',
+      otherParity
+        ? `covenant key ${toHex(compressed)} is in no params version: they list its x-only key with the other parity byte, and the full 33-byte key must match`
+        : `covenant key ${toHex(compressed)} is in no params version`,
+    );
+  }
 
   // 4. The staking tx: from the request when given (no lookup yet), else from the node (txindex).
   let stakingTx: Transaction;
@@ -134,6 +150,7 @@ export async function validateSignRequest(
     try {
       stakingTx = parseTransaction(body.staking_tx_hex, 'staking_tx_hex');
     } catch (e) {
+      if (isCodedError(e, 'STAKING_TX_NONCANONICAL_VARINT')) throw e;
       fail('SIGNER_INVALID_STAKING_TX', isCodedError(e) ? e.message : 'staking_tx_hex is invalid', e);
     }
     if (stakingTx.getId() !== stakingTxid) {
@@ -195,13 +212,22 @@ export async function validateSignRequest(
   if (confirmations < 1)
     fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not on the main chain`);
   const pos = { height: await ctx.chain.getBlockHeight(blockhash), confirmations };
+  if (ctx.maxStakingTxHeight && pos.height > ctx.maxStakingTxHeight) {
+    fail(
+      'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT',
+      `staking tx ${stakingTxid} is included at height ${pos.height}, above this signer's max_staking_transaction_height ${ctx.maxStakingTxHeight}`,
+    );
+  }
 
   // 7. Params by inclusion height; the key in that version; enough confirmations for it.
   const params = selectParamsForHeight(ctx.params, pos.height);
   if (!params) fail('SIGNER_NO_PARAMS_FOR_HEIGHT', `no params version applies at height ${pos.height}`);
   facts.paramsVersion = params.version;
-  if (!params.covenantKeys.some((k) => bytesEqual(k, key))) {
-    fail('SIGNER_KEY_NOT_IN_PARAMS', `covenant key ${keyHex} is not in params version ${params.version}`);
+  if (!listsKey(params)) {
+    fail(
+      'SIGNER_KEY_NOT_IN_PARAMS',
+      `covenant key ${toHex(compressed)} is not in params version ${params.version}`,
+    );
   }
   if (pos.confirmations < params.confirmationDepth) {
     fail(

@@ -6,6 +6,8 @@ export const STAKING_ERRORS = {
   STAKING_BAD_HEX: 'A hex field is not valid hex or has the wrong length.',
   STAKING_TX_MALFORMED:
     'The bytes do not deserialize as one Bitcoin transaction (truncated, trailing data, bad counts).',
+  STAKING_TX_NONCANONICAL_VARINT:
+    'A count or length in the transaction is a CompactSize not in its shortest form, which Bitcoin and btcd refuse.',
   STAKING_TX_TOO_LARGE: 'The transaction is larger than the largest consensus-valid transaction.',
   STAKING_INVALID_KEY: 'A public key is not a valid 32-byte x-only key.',
   STAKING_DUPLICATE_KEYS: 'The staker, finality-provider and covenant keys are not pairwise distinct.',

@@ -1,7 +1,8 @@
 import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeTransaction } from './index.ts';
+import { isCodedError } from '../common/index.ts';
+import { decodeTransaction, parseTransaction } from './index.ts';
 
 /** What a decode gives, in plain values: the fields, the txid and the serialization. */
 function view(tx: Transaction) {
@@ -37,6 +38,12 @@ function sameAsBitcoinjs(bytes: Uint8Array): 'decoded' | 'refused' {
   }
   if (want instanceof Error) {
     expect(got, `bitcoinjs refused (${want.message}); so must decodeTransaction`).toBeInstanceOf(Error);
+    return 'refused';
+  }
+  // bitcoinjs reads a non-canonical CompactSize; Bitcoin's own serialization (and btcd) refuse it.
+  // Such bytes are exactly those bitcoinjs does not write back as they came.
+  if (isCodedError(got, 'STAKING_TX_NONCANONICAL_VARINT')) {
+    expect(want.hex).not.toBe(Buffer.from(bytes).toString('hex'));
     return 'refused';
   }
   expect(got).toEqual(want);
@@ -153,5 +160,87 @@ describe('decodeTransaction decodes exactly as bitcoinjs Transaction.fromBuffer'
     const d = decodeTransaction(b);
     expect(d.ins[0]!.witness[0]!.buffer).toBe(b.buffer);
     expect(d.outs[0]!.script.buffer).toBe(b.buffer);
+  });
+});
+
+/**
+ * A CompactSize must use its shortest form. Bitcoin Core's ReadCompactSize throws
+ * "non-canonical ReadCompactSize()", and btcd's ReadVarInt returns errNonCanonicalVarInt for
+ * 0xfd with a value < 0xfd, 0xfe with one ≤ 0xffff and 0xff with one ≤ 0xffffffff
+ * (btcsuite/btcd wire/common.go ReadVarIntBuf @ 2c67bc29cedf391baf5e2d453855256432bb2006). The
+ * reference signer decodes the unbonding tx with btcd, so it refuses these; so do we.
+ */
+describe('decodeTransaction refuses non-canonical CompactSize encodings', () => {
+  /** 0xfd / 0xfe / 0xff followed by `value` in 2 / 4 / 8 little-endian bytes. */
+  const wide = (prefix: 0xfd | 0xfe | 0xff, value: number): Buffer => {
+    const n = prefix === 0xfd ? 2 : prefix === 0xfe ? 4 : 8;
+    const b = Buffer.alloc(1 + n);
+    b[0] = prefix;
+    b.writeUIntLE(value, 1, Math.min(n, 6));
+    return b;
+  };
+  const splice = (b: Uint8Array, at: number, len: number, by: Uint8Array) =>
+    Buffer.concat([b.subarray(0, at), by, b.subarray(at + len)]);
+
+  // version 4 | [00 01] | nIn | hash 32, index 4, scriptSig len, scriptSig, sequence 4 | nOut |
+  // value 8, script len, script | [witness: item count, item len, item] | locktime 4
+  const tx = new Transaction();
+  tx.version = 2;
+  tx.addInput(new Uint8Array(32).fill(7), 0, 0xffffffff, Uint8Array.of(0x51, 0x51));
+  tx.addOutput(Uint8Array.of(0x51, 0x52, 0x53), 1_000n);
+  tx.setWitness(0, [Uint8Array.of(1, 2, 3, 4)]);
+  const segwit = tx.toBuffer();
+  const slots: Array<[string, number, number]> = [
+    ['the input count', 6, 1],
+    ['a scriptSig length', 6 + 1 + 36, 2],
+    ['the output count', 6 + 1 + 36 + 1 + 2 + 4, 1],
+    ['an output script length', 6 + 1 + 36 + 1 + 2 + 4 + 1 + 8, 3],
+    ['a witness item count', 6 + 1 + 36 + 1 + 2 + 4 + 1 + 8 + 1 + 3, 1],
+    ['a witness item length', 6 + 1 + 36 + 1 + 2 + 4 + 1 + 8 + 1 + 3 + 1, 4],
+  ];
+
+  it('reads every slot of the fixture where the table says (the canonical bytes decode)', () => {
+    for (const [, at, value] of slots) expect(segwit[at]).toBe(value);
+    expect(decodeTransaction(segwit).getId()).toBe(tx.getId());
+  });
+
+  const widths: Array<[string, 0xfd | 0xfe | 0xff]> = [
+    ['0xfd with a value < 0xfd', 0xfd],
+    ['0xfe with a value ≤ 0xffff', 0xfe],
+    ['0xff with a value ≤ 0xffffffff', 0xff],
+  ];
+  for (const [slot, at, value] of slots) {
+    it.each(widths)(`refuses %s in ${slot}`, (_w, prefix) => {
+      const bad = splice(segwit, at, 1, wide(prefix, value));
+      expect(() => Transaction.fromBuffer(bad)).not.toThrow(); // bitcoinjs alone would accept it
+      let err: unknown;
+      try {
+        parseTransaction(bad, 'unbonding_tx_hex');
+      } catch (e) {
+        err = e;
+      }
+      expect(isCodedError(err, 'STAKING_TX_NONCANONICAL_VARINT')).toBe(true);
+      expect((err as Error).message).toMatch(/^unbonding_tx_hex: non-canonical CompactSize at byte \d+/);
+    });
+  }
+
+  it('refuses each width at its largest non-canonical value, accepts the smallest canonical one', () => {
+    const countAt = 6;
+    const withInputs = (n: number) => {
+      const t = new Transaction();
+      for (let i = 0; i < n; i++) t.addInput(new Uint8Array(32).fill(i & 0xff), i);
+      t.addOutput(Uint8Array.of(0x51), 1n);
+      return t.toBuffer();
+    };
+    // 0xfc in three bytes is refused; 0xfd needs three bytes and decodes.
+    const b252 = withInputs(0xfc);
+    expect(() => decodeTransaction(splice(b252, countAt - 2, 1, wide(0xfd, 0xfc)))).toThrow(/non-canonical/);
+    expect(decodeTransaction(withInputs(0xfd)).ins).toHaveLength(0xfd);
+    // 0xffff in five bytes is refused (it fits in three).
+    const b = withInputs(1);
+    expect(() => decodeTransaction(splice(b, countAt - 2, 1, wide(0xfe, 0xffff)))).toThrow(/non-canonical/);
+    expect(() => decodeTransaction(splice(b, countAt - 2, 1, wide(0xff, 0xffffffff)))).toThrow(
+      /non-canonical/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { Transaction } from 'bitcoinjs-lib';
-import { CodedError, parseHex } from '../common/index.ts';
+import { CodedError, isCodedError, parseHex } from '../common/index.ts';
 
 /** No consensus-valid transaction is larger than a block's 4,000,000 weight units. */
 export const MAX_TX_BYTES = 4_000_000;
@@ -7,7 +7,8 @@ export const MAX_TX_BYTES = 4_000_000;
 /**
  * Deserializes exactly one transaction from hex or bytes. bitcoinjs throws assorted plain errors on
  * bad input; they become one coded error so no caller ever sees a raw library exception.
- * @throws {CodedError} STAKING_BAD_HEX, STAKING_TX_TOO_LARGE, STAKING_TX_MALFORMED
+ * @throws {CodedError} STAKING_BAD_HEX, STAKING_TX_TOO_LARGE, STAKING_TX_MALFORMED,
+ * STAKING_TX_NONCANONICAL_VARINT
  */
 export function parseTransaction(input: string | Uint8Array, field = 'transaction'): Transaction {
   if (typeof input === 'string' && input.length > MAX_TX_BYTES * 2) {
@@ -21,6 +22,8 @@ export function parseTransaction(input: string | Uint8Array, field = 'transactio
   try {
     return decodeTransaction(bytes);
   } catch (cause) {
+    if (isCodedError(cause, 'STAKING_TX_NONCANONICAL_VARINT'))
+      throw new CodedError(cause.code, `${field}: ${cause.message}`, { cause });
     throw new CodedError('STAKING_TX_MALFORMED', `${field} is not a valid serialized transaction`, { cause });
   }
 }
@@ -38,6 +41,9 @@ export function txidOf(tx: Transaction): string {
  * must not change while the transaction is in use.
  * @throws {Error} where fromBuffer throws: bytes too short, a witness flag with no witness, or
  * bytes left over after the lock time
+ * @throws {CodedError} STAKING_TX_NONCANONICAL_VARINT where fromBuffer does not: a CompactSize
+ * not in its shortest form, which Bitcoin's own deserializer and btcd refuse, so no such bytes
+ * are ever a transaction on chain (bitcoinjs reads them, and would sign for them)
  */
 export function decodeTransaction(bytes: Uint8Array): Transaction {
   const r = new TxReader(bytes);
@@ -111,21 +117,30 @@ class TxReader {
     if (first === 0xfd) {
       this.#need(3);
       const v = this.#view.getUint16(this.p + 1, true);
+      if (v < 0xfd) this.#nonCanonical(first, v, 0xfd);
       this.p += 3;
       return v;
     }
     if (first === 0xfe) {
       this.#need(5);
       const v = this.#view.getUint32(this.p + 1, true);
+      if (v <= 0xffff) this.#nonCanonical(first, v, 0x10000);
       this.p += 5;
       return v;
     }
     this.#need(9);
     const lo = this.#view.getUint32(this.p + 1, true);
     const hi = this.#view.getUint32(this.p + 5, true);
+    if (hi === 0) this.#nonCanonical(first, lo, 0x100000000);
     this.p += 9;
     // Above 2^53 bitcoinjs refuses the count; anything above 2^32 is beyond any buffer anyway.
     return hi === 0 ? lo : Number.MAX_SAFE_INTEGER;
+  }
+  #nonCanonical(prefix: number, value: number, min: number): never {
+    throw new CodedError(
+      'STAKING_TX_NONCANONICAL_VARINT',
+      `non-canonical CompactSize at byte ${this.p}: prefix 0x${prefix.toString(16)} must encode a value of at least 0x${min.toString(16)}, got ${value}`,
+    );
   }
   slice(n: number): Uint8Array {
     this.#need(n);

@@ -33,7 +33,13 @@ export class MtlsClient {
     });
   }
 
-  send(method: string, path: string, body?: unknown, rawBody?: string): Promise<Outcome> {
+  send(
+    method: string,
+    path: string,
+    body?: unknown,
+    rawBody?: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Outcome> {
     const payload = rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
     return new Promise((resolve) => {
       const req = request(
@@ -41,10 +47,12 @@ export class MtlsClient {
         {
           method,
           agent: this.#agent,
-          headers:
-            payload === undefined
+          headers: {
+            ...(payload === undefined
               ? {}
-              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+            ...extraHeaders,
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];

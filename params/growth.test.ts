@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { isCodedError } from '../common/index.ts';
+import { assertNewVersionsActivateAboveTip, type GlobalParams, parseGlobalParams } from './index.ts';
+
+// bbn-1's three versions activate at 857910, 864790 and 874088, each with confirmation_depth 10.
+const bbn1 = JSON.parse(
+  readFileSync(new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url), 'utf8'),
+) as { versions: Array<Record<string, unknown>> };
+const first = (n: number): GlobalParams => parseGlobalParams({ versions: bbn1.versions.slice(0, n) });
+const withThird = (activation: number): GlobalParams =>
+  parseGlobalParams({
+    versions: [...bbn1.versions.slice(0, 2), { ...bbn1.versions[2], activation_height: activation }],
+  });
+
+function codeOf(fn: () => void): string {
+  try {
+    fn();
+    return 'OK';
+  } catch (e) {
+    if (isCodedError(e)) return e.code;
+    throw e;
+  }
+}
+
+describe('assertNewVersionsActivateAboveTip', () => {
+  const depth = first(2).versions[1]!.confirmationDepth;
+
+  it('refuses a new version activating at or below the tip (stakes already on chain)', () => {
+    expect(
+      codeOf(() => assertNewVersionsActivateAboveTip(first(2), withThird(870_000), 870_000, 'p.json')),
+    ).toBe('PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY');
+    expect(
+      codeOf(() => assertNewVersionsActivateAboveTip(first(2), withThird(865_000), 870_000, 'p.json')),
+    ).toBe('PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY');
+  });
+
+  it('refuses one within the depth above the tip, accepts the first height beyond it', () => {
+    const tip = 870_000;
+    expect(
+      codeOf(() => assertNewVersionsActivateAboveTip(first(2), withThird(tip + depth), tip, 'p.json')),
+    ).toBe('PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY');
+    expect(
+      codeOf(() => assertNewVersionsActivateAboveTip(first(2), withThird(tip + depth + 1), tip, 'p.json')),
+    ).toBe('OK');
+  });
+
+  it('names the file, the version, its activation height, the tip and the depth', () => {
+    let message = '';
+    try {
+      assertNewVersionsActivateAboveTip(
+        first(2),
+        withThird(870_005),
+        870_000,
+        '/etc/signer/global-params.json',
+      );
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('/etc/signer/global-params.json');
+    expect(message).toContain('version 2 activates at height 870005');
+    expect(message).toContain(`tip 870000 plus the confirmation depth ${depth}`);
+  });
+
+  it('uses the depth of the version in force at the tip', () => {
+    const deep = parseGlobalParams({
+      versions: [bbn1.versions[0], { ...bbn1.versions[1], confirmation_depth: 50 }],
+    });
+    const next = parseGlobalParams({
+      versions: [
+        bbn1.versions[0],
+        { ...bbn1.versions[1], confirmation_depth: 50 },
+        { ...bbn1.versions[2], activation_height: 870_030 },
+      ],
+    });
+    // Depth 10 (version 0) would allow 870030 at tip 870000; version 1, in force there, asks for 50.
+    expect(codeOf(() => assertNewVersionsActivateAboveTip(deep, next, 870_000, 'p.json'))).toBe(
+      'PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY',
+    );
+    expect(codeOf(() => assertNewVersionsActivateAboveTip(deep, next, 860_000, 'p.json'))).toBe('OK');
+  });
+
+  it('has nothing to compare without previous params, and no new version to judge when nothing grew', () => {
+    expect(
+      codeOf(() => assertNewVersionsActivateAboveTip({ versions: [] }, first(3), 900_000, 'p.json')),
+    ).toBe('OK');
+    expect(codeOf(() => assertNewVersionsActivateAboveTip(first(3), first(3), 900_000, 'p.json'))).toBe('OK');
+  });
+});

@@ -1,0 +1,47 @@
+import { CodedError } from '../common/index.ts';
+import { type GlobalParams, selectParamsForHeight } from './globalParams.ts';
+
+/**
+ * A version appended to params already in force may only activate above `tipHeight` plus the
+ * confirmation depth of the version in force at the tip. Versions apply by a staking tx's
+ * inclusion height, so one activating at or below the tip would re-decide stakes already on chain
+ * (a member that reloaded would sign another unbonding tx than members that did not), and one
+ * within the depth above it would re-decide stakes that a shallow re-organisation can still move.
+ *
+ * `previous` is what was in force (the versions a service loaded before; a service with no
+ * history has none and nothing to compare); `next` is the file now read, whose first
+ * `previous.versions.length` versions are the old ones (the append-only rule checks that
+ * separately). `file` names the source in the message.
+ * @throws {CodedError} PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY
+ */
+export function assertNewVersionsActivateAboveTip(
+  previous: GlobalParams,
+  next: GlobalParams,
+  tipHeight: number,
+  file: string,
+): void {
+  const old = previous.versions;
+  if (old.length === 0) return;
+  // Below the first activation nothing is in force yet; the first version's depth is the one
+  // that will be.
+  const inForce = selectParamsForHeight(previous, tipHeight) ?? old[0]!;
+  const depth = inForce.confirmationDepth;
+  const floor = tipHeight + depth;
+  for (const v of next.versions.slice(old.length)) {
+    if (v.activationHeight <= floor) {
+      throw new CodedError(
+        'PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY',
+        `${file}: new params version ${v.version} activates at height ${v.activationHeight}, at or below the tip ${tipHeight} plus the confirmation depth ${depth} of version ${inForce.version} (${floor}); it would change the rules for stakes already on chain, so it must activate above ${floor}`,
+        {
+          details: {
+            file,
+            version: v.version,
+            activationHeight: v.activationHeight,
+            tipHeight,
+            confirmationDepth: depth,
+          },
+        },
+      );
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * At most `max` log lines of one kind per interval; the rest are counted and reported in one
+ * summary line when the interval ends (or at close), so a flood of refusals — TLS handshakes from
+ * anyone who can reach the port, or a listed client hammering past its rate limit — cannot fill
+ * the disk through the log, yet the log still says how many there were.
+ */
+export class LogLimiter {
+  readonly #max: number;
+  readonly #intervalMs: number;
+  readonly #summary: (suppressed: number, intervalMs: number) => void;
+  readonly #now: () => number;
+  #windowStart: number;
+  #written = 0;
+  #suppressed = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: {
+    readonly max: number;
+    readonly intervalMs: number;
+    /** Writes the summary line for `suppressed` lines not written in the interval. */
+    readonly summary: (suppressed: number, intervalMs: number) => void;
+    readonly now?: () => number;
+    /** Flush summaries on a timer too, so the count of a last burst is not held back (default true). */
+    readonly timer?: boolean;
+  }) {
+    this.#max = opts.max;
+    this.#intervalMs = opts.intervalMs;
+    this.#summary = opts.summary;
+    this.#now = opts.now ?? Date.now;
+    this.#windowStart = this.#now();
+    if (opts.timer ?? true) {
+      this.#timer = setInterval(() => this.#roll(), opts.intervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Whether a line may be written now; when not, it is counted for the summary. */
+  allow(): boolean {
+    this.#roll();
+    if (this.#written < this.#max) {
+      this.#written++;
+      return true;
+    }
+    this.#suppressed++;
+    return false;
+  }
+
+  /** Writes any pending summary and stops the timer. */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#flush();
+  }
+
+  #roll(): void {
+    const now = this.#now();
+    if (now - this.#windowStart < this.#intervalMs) return;
+    this.#flush();
+    this.#windowStart = now;
+    this.#written = 0;
+  }
+
+  #flush(): void {
+    if (this.#suppressed === 0) return;
+    const n = this.#suppressed;
+    this.#suppressed = 0;
+    this.#summary(n, this.#intervalMs);
+  }
+}
