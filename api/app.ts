@@ -147,7 +147,6 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       logRequests: config.server.log_requests,
       metrics,
       logger: log.child({ component: 'http' }),
-      readiness,
     });
     app = built.app;
     if (config.dashboard.enabled) {

@@ -49,7 +49,6 @@ export interface ApiServerOptions {
   readonly logRequests: boolean;
   readonly metrics: ApiMetrics;
   readonly logger: FastifyBaseLogger;
-  readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;
 }
 
 /** A route as declared once, for fastify and for the OpenAPI document. */
@@ -520,25 +519,14 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       return { data: 'Server is up and running' };
     },
   );
+  // Readiness, with the database's and the broker's state, is on the ops listener only: on the
+  // public port it told anyone the database name, its address and error texts.
   route(
     { method: 'GET', url: '/healthz', summary: 'Liveness (no dependency)', schema: SCHEMAS.healthz },
     () => ({
       status: 'ok',
     }),
   );
-  route(
-    {
-      method: 'GET',
-      url: '/readyz',
-      summary: 'Readiness: database, migrations, consumer',
-      schema: SCHEMAS.readyz,
-    },
-    async (_req, reply) => {
-      const r = await o.readiness();
-      return reply.status(r.ready ? 200 : 503).send(r);
-    },
-  );
-
   const openapi = buildOpenApi(routes);
   const page = docsPage(openapi);
   app.get('/openapi.json', async () => openapi);
