@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are untyped JSON in these tests
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
 import { type RunningApi, startApi } from './app.ts';
@@ -25,6 +26,92 @@ async function fetchJson(url: string) {
   const text = await r.text();
   return { status: r.status, text, headers: r.headers, body: text === '' ? undefined : JSON.parse(text) };
 }
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: any;
+  readonly text: string;
+}
+
+/** Parses the first HTTP/1.1 response in `raw` once it is complete (content-length framed). */
+function parseResponse(raw: string): RawResponse | undefined {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const [statusLine, ...lines] = raw.slice(0, end).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  const length = Number(headers['content-length'] ?? 0);
+  const text = raw.slice(end + 4);
+  if (Buffer.byteLength(text) < length) return undefined;
+  const status = Number(statusLine!.split(' ')[1]);
+  let body: unknown;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status, headers, body, text };
+}
+
+/** Writes `payload` on a fresh socket and resolves with the first response (or undefined if closed without one). */
+function rawRequest(port: number, payload: string | Buffer): Promise<RawResponse | undefined> {
+  return new Promise((resolve, reject) => {
+    let raw = '';
+    const socket: Socket = connect(port, '127.0.0.1', () => socket.write(payload));
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      raw += d;
+      const r = parseResponse(raw);
+      if (r) {
+        socket.destroy();
+        resolve(r);
+      }
+    });
+    socket.on('close', () => resolve(parseResponse(raw)));
+    socket.on('error', (e) => (raw === '' ? reject(e) : undefined));
+  });
+}
+
+/** The one error format (api/errors.ts) with a correlation id. */
+function expectApiError(r: RawResponse | undefined, status: number, errorCode: string, code: string) {
+  expect(r, 'an HTTP response').toBeDefined();
+  expect(r!.status).toBe(status);
+  expect(r!.headers['content-type']).toMatch(/^application\/json/);
+  expect(r!.body).toEqual({ errorCode, message: expect.any(String), code });
+  expect(r!.headers['x-correlation-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f-]{27}$/);
+}
+
+describe('every error in the one format', () => {
+  it('answers a URL that does not decode (FST_ERR_BAD_URL) with 400 API_BAD_REQUEST, not echoing it', async () => {
+    const r = await rawRequest(api.port, 'GET /v1/%zz<b> HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expectApiError(r, 400, 'BAD_REQUEST', 'API_BAD_REQUEST');
+    expect(r!.text).not.toContain('%zz');
+  });
+
+  it('answers an unknown route with 404 API_NOT_FOUND without echoing the path', async () => {
+    const r = await rawRequest(
+      api.port,
+      'GET /v2/echo-me-back HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expectApiError(r, 404, 'NOT_FOUND', 'API_NOT_FOUND');
+    expect(r!.text).not.toContain('echo-me-back');
+  });
+
+  it('answers a request Node cannot parse with 400 in the format', async () => {
+    const r = await rawRequest(api.port, 'GET /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n');
+    expectApiError(r, 400, 'BAD_REQUEST', 'API_BAD_REQUEST');
+  });
+
+  it('answers headers over the size limit with 431 in the format', async () => {
+    const big = `X-Big: ${'a'.repeat(20_000)}\r\n`;
+    const r = await rawRequest(api.port, `GET /v1/stats HTTP/1.1\r\nHost: x\r\n${big}\r\n`);
+    expectApiError(r, 431, 'BAD_REQUEST', 'API_HEADERS_TOO_LARGE');
+  });
+});
 
 describe('readiness stays on the ops port', () => {
   it('answers the public /readyz as an unknown route, with nothing about the internals', async () => {

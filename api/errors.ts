@@ -24,6 +24,12 @@ export const API_ERRORS = {
   ],
   API_INVALID_UNBONDING_TX: [400, 'BAD_REQUEST', 'unbonding_tx_hex does not deserialize as one transaction.'],
   API_NOT_FOUND: [404, 'NOT_FOUND', 'No such route.'],
+  API_REQUEST_TIMEOUT: [
+    408,
+    'REQUEST_TIMEOUT',
+    'The request’s headers or body did not arrive within the configured time; the connection is closed.',
+  ],
+  API_HEADERS_TOO_LARGE: [431, 'BAD_REQUEST', 'The request headers are larger than the server accepts.'],
   API_DELEGATION_NOT_FOUND: [404, 'NOT_FOUND', 'No delegation has this staking transaction hash.'],
   API_UNBONDING_DELEGATION_NOT_FOUND: [
     403,

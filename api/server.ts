@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, {
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifySchema,
@@ -16,7 +15,6 @@ import {
   getDelegation,
   getStakerStats,
   hasActiveDelegationForProgram,
-  isTransientDbError,
   listFinalityProviderStats,
   listStakerDelegations,
   listStakerStats,
@@ -28,7 +26,8 @@ import { type FinalityProvider, type GlobalParams, paramsVersionToJson } from '.
 import type { BitcoinNetwork } from '../staking/index.ts';
 import { programOfAddress } from './addresses.ts';
 import { FirstPageBatcher } from './batcher.ts';
-import { type ApiErrorCode, statusOf } from './errors.ts';
+import { apiErrorHandler, clientErrorHandler, frameworkErrors, notFound } from './errorReplies.ts';
+import type { ApiErrorCode } from './errors.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { buildOpenApi, docsPage } from './openapi.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
@@ -169,6 +168,8 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     // No child logger per request (a measurable share of a cheap request): our log lines name the
     // correlation id themselves.
     childLoggerFactory: (logger) => logger,
+    frameworkErrors,
+    clientErrorHandler: clientErrorHandler(o.logger),
   });
   const routes: RouteSpec[] = [];
   const limit = o.paginationLimit;
@@ -220,42 +221,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     done();
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    let code: string;
-    let message: string;
-    if (isCodedError(err) && (err.code.startsWith('API_') || err.code.startsWith('STAKING_'))) {
-      code = err.code;
-      message = err.message;
-    } else if (err.validation) {
-      code = 'API_BAD_REQUEST';
-      message = err.message;
-    } else if (err.statusCode === 413) {
-      code = 'API_BODY_TOO_LARGE';
-      message = `the request body is larger than ${o.bodyLimitBytes} bytes`;
-    } else if (err.statusCode === 415) {
-      code = 'API_UNSUPPORTED_MEDIA_TYPE';
-      message = 'the body must be application/json';
-    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      code = 'API_BAD_REQUEST';
-      message = err.message;
-    } else if (isTransientDbError(err)) {
-      code = 'API_DATABASE_UNAVAILABLE';
-      message = 'the database is unavailable; retry later';
-    } else {
-      code = 'API_INTERNAL';
-      message = 'Internal service error';
-    }
-    const { status, errorCode } = statusOf(code);
-    // The id an operator finds the logged cause under (on errors only: a hot route saves the header).
-    reply.header('x-correlation-id', req.id);
-    if (status >= 500) {
-      req.log.error({ err, code, correlationId: req.id }, 'request failed');
-      if (code === 'API_INTERNAL') message = 'Internal service error';
-      if (code === 'API_DATABASE_UNAVAILABLE') o.metrics.dbUp.set(0);
-    }
-    void reply.status(status).send({ errorCode, message, code });
-  });
-
+  app.setErrorHandler(apiErrorHandler(o));
   app.setNotFoundHandler((req, reply) => {
     if (req.method === 'OPTIONS' && o.corsAllowedOrigins.length > 0) {
       // CORS preflight for any route.
@@ -266,14 +232,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
         .header('access-control-max-age', '600')
         .send();
     }
-    return reply
-      .status(404)
-      .header('x-correlation-id', req.id)
-      .send({
-        errorCode: 'NOT_FOUND',
-        message: `no route ${req.method} ${req.url.split('?')[0]}`,
-        code: 'API_NOT_FOUND',
-      });
+    return notFound(req, reply);
   });
 
   const route = <Q = unknown, B = unknown>(
