@@ -8,8 +8,14 @@ export interface ApiConfig {
     readonly host: string;
     readonly port: number;
     readonly body_limit_bytes: number;
+    /** A request's headers must arrive within this, milliseconds (at most request_timeout_ms). */
+    readonly headers_timeout_ms: number;
+    /** A whole request, headers and body, must arrive within this, milliseconds. */
     readonly request_timeout_ms: number;
+    /** An idle kept-alive connection is closed after this, milliseconds. */
     readonly keep_alive_timeout_ms: number;
+    /** Connections beyond this many are closed as they arrive. */
+    readonly max_connections: number;
     /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
     readonly cors_allowed_origins: readonly string[];
     /** Log one line per request (off by default: the metrics count them). */
@@ -71,8 +77,10 @@ export const API_CONFIG_SCHEMA = {
         host: { ...str, default: '127.0.0.1' },
         port: { ...port, default: 8092 },
         body_limit_bytes: { type: 'integer', minimum: 256, maximum: 1_048_576, default: 4096 },
+        headers_timeout_ms: ms(5_000, 100),
         request_timeout_ms: ms(10_000, 100),
-        keep_alive_timeout_ms: ms(72_000, 100),
+        keep_alive_timeout_ms: ms(5_000, 100),
+        max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000 },
         cors_allowed_origins: { type: 'array', items: str, default: ['*'] },
         log_requests: { type: 'boolean', default: false },
         shutdown_grace_ms: ms(10_000, 0),

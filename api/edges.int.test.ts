@@ -76,6 +76,35 @@ function rawRequest(port: number, payload: string | Buffer): Promise<RawResponse
   });
 }
 
+/**
+ * Writes `payload` on a fresh socket, then stays silent and keeps reading: resolves when the server
+ * closes the socket (with what it answered, if anything), or with `closed: false` at `boundMs`.
+ */
+function stall(
+  port: number,
+  payload: string,
+  boundMs: number,
+): Promise<{ closed: boolean; response: RawResponse | undefined }> {
+  return new Promise((resolve) => {
+    let raw = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(payload));
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      raw += d;
+    });
+    socket.on('error', () => undefined);
+    const timer = setTimeout(() => {
+      socket.removeAllListeners('close');
+      socket.destroy();
+      resolve({ closed: false, response: parseResponse(raw) });
+    }, boundMs);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, response: parseResponse(raw) });
+    });
+  });
+}
+
 /** The one error format (api/errors.ts) with a correlation id. */
 function expectApiError(r: RawResponse | undefined, status: number, errorCode: string, code: string) {
   expect(r, 'an HTTP response').toBeDefined();
@@ -110,6 +139,99 @@ describe('every error in the one format', () => {
     const big = `X-Big: ${'a'.repeat(20_000)}\r\n`;
     const r = await rawRequest(api.port, `GET /v1/stats HTTP/1.1\r\nHost: x\r\n${big}\r\n`);
     expectApiError(r, 431, 'BAD_REQUEST', 'API_HEADERS_TOO_LARGE');
+  });
+});
+
+describe('slow and idle clients are cut off at the configured bounds', () => {
+  // Small bounds, and an upper bound for the test far below Node's defaults (60 s headers, 300 s
+  // request) and the old keep-alive (72 s): a socket still open then was not cut off by our config.
+  const BOUND_MS = 6_000;
+  let tight: RunningApi;
+  beforeAll(async () => {
+    tight = await startApi(
+      testApiConfig({
+        dbUrl: scratch.url,
+        env: {
+          API__SERVER__HEADERS_TIMEOUT_MS: '500',
+          API__SERVER__REQUEST_TIMEOUT_MS: '1000',
+          API__SERVER__KEEP_ALIVE_TIMEOUT_MS: '500',
+        },
+      }),
+    );
+  });
+  afterAll(async () => {
+    await tight?.stop();
+  });
+
+  it('sets the bounds on the live server object', () => {
+    expect(tight.app.server.headersTimeout).toBe(500);
+    expect(tight.app.server.requestTimeout).toBe(1000);
+    expect(tight.app.server.keepAliveTimeout).toBe(500);
+  });
+
+  it('answers a body that stalls with 408 in the format and closes the socket', async () => {
+    const r = await stall(
+      tight.port,
+      'POST /v1/unbonding HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{',
+      BOUND_MS,
+    );
+    expect(r.closed).toBe(true);
+    expectApiError(r.response, 408, 'REQUEST_TIMEOUT', 'API_REQUEST_TIMEOUT');
+  });
+
+  it('answers headers that stall with 408 in the format and closes the socket', async () => {
+    const r = await stall(tight.port, 'GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Slow: a', BOUND_MS);
+    expect(r.closed).toBe(true);
+    expectApiError(r.response, 408, 'REQUEST_TIMEOUT', 'API_REQUEST_TIMEOUT');
+  });
+
+  it('closes a connection that sends nothing', async () => {
+    const r = await stall(tight.port, '', BOUND_MS);
+    expect(r.closed).toBe(true);
+  });
+
+  it('closes a kept-alive connection that stays idle after its answer', async () => {
+    const r = await stall(tight.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', BOUND_MS);
+    expect(r.response?.status).toBe(200);
+    expect(r.closed).toBe(true);
+  });
+});
+
+describe('the connection cap', () => {
+  let capped: RunningApi;
+  beforeAll(async () => {
+    capped = await startApi(
+      testApiConfig({ dbUrl: scratch.url, env: { API__SERVER__MAX_CONNECTIONS: '3' } }),
+    );
+  });
+  afterAll(async () => {
+    await capped?.stop();
+  });
+
+  const open = () =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = connect(capped.port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+
+  it('closes connections beyond the cap as they arrive, and serves again once one leaves', async () => {
+    expect(capped.app.server.maxConnections).toBe(3);
+    const held = [await open(), await open(), await open()];
+    try {
+      // Held sockets send nothing; the fourth asks for something and must get nothing but a close.
+      const r = await stall(capped.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 3_000);
+      expect(r.closed).toBe(true);
+      expect(r.response).toBeUndefined();
+      expect(held.every((h) => !h.destroyed)).toBe(true);
+    } finally {
+      for (const h of held) h.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await rawRequest(
+      capped.port,
+      'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(again?.status).toBe(200);
   });
 });
 

@@ -28,6 +28,7 @@ import { programOfAddress } from './addresses.ts';
 import { FirstPageBatcher } from './batcher.ts';
 import { apiErrorHandler, clientErrorHandler, frameworkErrors, notFound } from './errorReplies.ts';
 import type { ApiErrorCode } from './errors.ts';
+import { capConnections, type ListenerLimits, listenerOptions } from './listenerLimits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { buildOpenApi, docsPage } from './openapi.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
@@ -42,8 +43,7 @@ export interface ApiServerOptions {
   readonly paginationLimit: number;
   readonly statsCacheMs: number;
   readonly bodyLimitBytes: number;
-  readonly requestTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
+  readonly limits: ListenerLimits;
   readonly corsAllowedOrigins: readonly string[];
   readonly logRequests: boolean;
   readonly metrics: ApiMetrics;
@@ -154,8 +154,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   const app = Fastify({
     loggerInstance: o.logger,
     bodyLimit: o.bodyLimitBytes,
-    requestTimeout: o.requestTimeoutMs,
-    keepAliveTimeout: o.keepAliveTimeoutMs,
+    ...listenerOptions(o.limits),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
@@ -171,6 +170,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     frameworkErrors,
     clientErrorHandler: clientErrorHandler(o.logger),
   });
+  capConnections(app.server, o.limits);
   const routes: RouteSpec[] = [];
   const limit = o.paginationLimit;
   const stats = new StatsCache(o.db, o.statsCacheMs, () => o.metrics.statsRefreshes.inc());
