@@ -80,6 +80,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     connectTimeoutMs: config.database.connect_timeout_ms,
     statementTimeoutMs: config.database.statement_timeout_ms,
     lockTimeoutMs: config.database.lock_timeout_ms,
+    queryTimeoutMs: config.database.query_timeout_ms,
   });
   const metrics = createApiMetrics();
   let consumer: EventConsumerService | undefined;
@@ -147,6 +148,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
         maxConnections: config.server.max_connections,
       },
+      handlerTimeoutMs: config.server.handler_timeout_ms,
       corsAllowedOrigins: config.server.cors_allowed_origins,
       logRequests: config.server.log_requests,
       metrics,

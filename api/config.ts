@@ -16,6 +16,8 @@ export interface ApiConfig {
     readonly keep_alive_timeout_ms: number;
     /** Connections beyond this many are closed as they arrive. */
     readonly max_connections: number;
+    /** A request not answered within this, milliseconds, gets 503 API_TIMEOUT. */
+    readonly handler_timeout_ms: number;
     /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
     readonly cors_allowed_origins: readonly string[];
     /** Log one line per request (off by default: the metrics count them). */
@@ -31,6 +33,8 @@ export interface ApiConfig {
     readonly connect_timeout_ms: number;
     readonly statement_timeout_ms: number;
     readonly lock_timeout_ms: number;
+    /** Client-side bound on one query's answer, milliseconds (the server may be unreachable). */
+    readonly query_timeout_ms: number;
   };
   readonly queue: {
     readonly enabled: boolean;
@@ -81,6 +85,7 @@ export const API_CONFIG_SCHEMA = {
         request_timeout_ms: ms(10_000, 100),
         keep_alive_timeout_ms: ms(5_000, 100),
         max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000 },
+        handler_timeout_ms: ms(15_000, 100),
         cors_allowed_origins: { type: 'array', items: str, default: ['*'] },
         log_requests: { type: 'boolean', default: false },
         shutdown_grace_ms: ms(10_000, 0),
@@ -111,6 +116,7 @@ export const API_CONFIG_SCHEMA = {
         connect_timeout_ms: ms(5_000, 100),
         statement_timeout_ms: ms(10_000, 100),
         lock_timeout_ms: ms(5_000, 100),
+        query_timeout_ms: ms(11_000, 100),
       },
     },
     queue: {

@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are untyped JSON in these tests
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
 import { type RunningApi, startApi } from './app.ts';
@@ -232,6 +232,126 @@ describe('the connection cap', () => {
       'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
     );
     expect(again?.status).toBe(200);
+  });
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can go silent: from then on it forwards nothing either way and
+ * answers no new connection, as a path whose packets are dropped (not refused).
+ */
+async function silenceableProxy(target: URL) {
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+    return s;
+  };
+  const server: Server = createServer((client) => {
+    track(client);
+    if (silent) return;
+    const upstream = track(connect(Number(target.port), target.hostname));
+    client.on('data', (d) => (silent ? undefined : upstream.write(d)));
+    upstream.on('data', (d) => (silent ? undefined : client.write(d)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    silence() {
+      silent = true;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('a database that goes silent', () => {
+  // Far above the configured bounds, far below the minutes a silent TCP peer can hold a request.
+  const BOUND_MS = 8_000;
+  const unknownHash = 'ab'.repeat(32);
+
+  async function silentApi(env: NodeJS.ProcessEnv) {
+    const proxy = await silenceableProxy(new URL(scratch.url));
+    const a = await startApi(
+      testApiConfig({
+        dbUrl: proxy.url,
+        poolSize: 2,
+        env: { API__DATABASE__CONNECT_TIMEOUT_MS: '1000', ...env },
+      }),
+    );
+    // Pooled connections exist before the path goes quiet.
+    expect((await fetchJson(`${a.url}/healthcheck`)).status).toBe(200);
+    proxy.silence();
+    return {
+      api: a,
+      async close() {
+        await proxy.close();
+        await a.stop();
+      },
+    };
+  }
+
+  async function timedGet(url: string) {
+    const t0 = performance.now();
+    const r = await fetch(url, { signal: AbortSignal.timeout(BOUND_MS) }).catch(() => undefined);
+    const text = await r?.text();
+    return {
+      ms: performance.now() - t0,
+      status: r?.status,
+      body: text ? JSON.parse(text) : undefined,
+      id: r?.headers.get('x-correlation-id'),
+    };
+  }
+
+  it('answers 503 API_DATABASE_UNAVAILABLE when queries get no answer (client-side query timeout)', async () => {
+    const s = await silentApi({
+      API__DATABASE__QUERY_TIMEOUT_MS: '700',
+      API__SERVER__HANDLER_TIMEOUT_MS: '5000',
+    });
+    try {
+      for (const path of [
+        `/v1/delegation?staking_tx_hash_hex=${unknownHash}`,
+        '/v1/btc-info',
+        '/healthcheck',
+      ]) {
+        const r = await timedGet(`${s.api.url}${path}`);
+        expect(r.status, path).toBe(503);
+        expect(r.body).toEqual({
+          errorCode: 'SERVICE_UNAVAILABLE',
+          message: expect.any(String),
+          code: 'API_DATABASE_UNAVAILABLE',
+        });
+        expect(r.id).toMatch(/^[0-9a-f-]{36}$/);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers 503 API_TIMEOUT when the handler outlives server.handler_timeout_ms', async () => {
+    const s = await silentApi({
+      API__DATABASE__QUERY_TIMEOUT_MS: '60000',
+      API__SERVER__HANDLER_TIMEOUT_MS: '700',
+    });
+    try {
+      const r = await timedGet(`${s.api.url}/v1/delegation?staking_tx_hash_hex=${unknownHash}`);
+      expect(r.status).toBe(503);
+      expect(r.body).toEqual({
+        errorCode: 'SERVICE_UNAVAILABLE',
+        message: expect.any(String),
+        code: 'API_TIMEOUT',
+      });
+      expect(r.id).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -53,6 +53,9 @@ export function apiErrorHandler(o: { readonly bodyLimitBytes: number; readonly m
       message = 'the body must be application/json';
     } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       code = 'API_BAD_REQUEST';
+    } else if (err.code === 'FST_ERR_HANDLER_TIMEOUT') {
+      code = 'API_TIMEOUT';
+      message = 'the request took too long to answer; retry later';
     } else if (isTransientDbError(err)) {
       code = 'API_DATABASE_UNAVAILABLE';
       message = 'the database is unavailable; retry later';

@@ -69,6 +69,11 @@ export const API_ERRORS = {
   API_UNSUPPORTED_MEDIA_TYPE: [415, 'BAD_REQUEST', 'The body is not application/json.'],
   API_SHUTTING_DOWN: [503, 'SERVICE_UNAVAILABLE', 'The instance is shutting down.'],
   API_DATABASE_UNAVAILABLE: [503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached; retry later.'],
+  API_TIMEOUT: [
+    503,
+    'SERVICE_UNAVAILABLE',
+    'The request was not answered within the configured time; retry later (a POST /v1/unbonding may still have been accepted: its retry then says so).',
+  ],
   API_INTERNAL: [
     500,
     'INTERNAL_SERVICE_ERROR',

@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   readonly statsCacheMs: number;
   readonly bodyLimitBytes: number;
   readonly limits: ListenerLimits;
+  /** Requests not answered within this get 503 API_TIMEOUT (fastify's handlerTimeout). */
+  readonly handlerTimeoutMs: number;
   readonly corsAllowedOrigins: readonly string[];
   readonly logRequests: boolean;
   readonly metrics: ApiMetrics;
@@ -155,6 +157,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     loggerInstance: o.logger,
     bodyLimit: o.bodyLimitBytes,
     ...listenerOptions(o.limits),
+    handlerTimeout: o.handlerTimeoutMs,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
