@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are untyped JSON in these tests
+import { createHash } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
@@ -352,6 +353,49 @@ describe('a database that goes silent', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('security headers on every response', () => {
+  const expectHeaders = (h: Record<string, string>, what: string) => {
+    expect(h['x-content-type-options'], what).toBe('nosniff');
+    expect(h['cache-control'], what).toBeTruthy();
+    expect(h['content-security-policy'], what).toContain("frame-ancestors 'none'");
+  };
+  const get = (path: string) =>
+    rawRequest(api.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+
+  it('sets nosniff, a Cache-Control and a CSP with frame-ancestors on JSON answers and errors', async () => {
+    for (const path of [
+      '/v1/stats',
+      '/v1/global-params',
+      '/healthcheck',
+      '/openapi.json',
+      '/nowhere',
+      '/v1/%zz',
+    ]) {
+      const r = await get(path);
+      expectHeaders(r!.headers, path);
+      expect(r!.headers['content-security-policy'], path).toContain("default-src 'none'");
+      expect(r!.headers['cache-control'], path).toBe('no-store');
+    }
+    const slow = await rawRequest(
+      api.port,
+      `GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expectHeaders(slow!.headers, '431');
+  });
+
+  it('lets the /docs page use its own inline style and nothing else', async () => {
+    const r = await get('/docs');
+    expect(r!.status).toBe(200);
+    expectHeaders(r!.headers, '/docs');
+    const csp = r!.headers['content-security-policy']!;
+    const style = /<style>([\s\S]*?)<\/style>/.exec(r!.text)![1]!;
+    const hash = createHash('sha256').update(style).digest('base64');
+    expect(csp).toContain(`style-src 'sha256-${hash}'`);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toContain('unsafe-inline');
   });
 });
 

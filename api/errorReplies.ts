@@ -6,6 +6,7 @@ import { isCodedError } from '../common/index.ts';
 import { isTransientDbError } from '../db/index.ts';
 import { type ApiErrorCode, statusOf } from './errors.ts';
 import type { ApiMetrics } from './metrics.ts';
+import { BASE_SECURITY_HEADERS } from './securityHeaders.ts';
 
 /**
  * Every error the API answers, whichever layer refuses the request (a route, fastify's router,
@@ -73,7 +74,8 @@ export function apiErrorHandler(o: { readonly bodyLimitBytes: number; readonly m
  * own messages quote the URL, so a fixed sentence replaces them.
  */
 export function frameworkErrors(_err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  void sendApiError(req, reply, 'API_BAD_REQUEST', MESSAGES.API_BAD_URL);
+  // Before routing: no onRequest hook ran, so none of the security headers are on the reply yet.
+  void sendApiError(req, reply.headers(BASE_SECURITY_HEADERS), 'API_BAD_REQUEST', MESSAGES.API_BAD_URL);
 }
 
 export function notFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -108,8 +110,9 @@ export function clientErrorHandler(log: FastifyBaseLogger) {
           'content-type: application/json; charset=utf-8\r\n' +
           `content-length: ${Buffer.byteLength(body)}\r\n` +
           `x-correlation-id: ${id}\r\n` +
-          'x-content-type-options: nosniff\r\n' +
-          'cache-control: no-store\r\n' +
+          Object.entries(BASE_SECURITY_HEADERS)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join('') +
           `connection: close\r\n\r\n${body}`,
       );
     }

@@ -33,6 +33,7 @@ import type { ApiMetrics } from './metrics.ts';
 import { buildOpenApi, docsPage } from './openapi.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
 import { SCHEMAS } from './schemas.ts';
+import { DOCS_CSP, registerSecurityHeaders } from './securityHeaders.ts';
 import { submitUnbonding, type UnbondingRequestBody, unbondingRefusal } from './unbonding.ts';
 
 export interface ApiServerOptions {
@@ -174,6 +175,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     clientErrorHandler: clientErrorHandler(o.logger),
   });
   capConnections(app.server, o.limits);
+  registerSecurityHeaders(app);
   const routes: RouteSpec[] = [];
   const limit = o.paginationLimit;
   const stats = new StatsCache(o.db, o.statsCacheMs, () => o.metrics.statsRefreshes.inc());
@@ -492,7 +494,9 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   const openapi = buildOpenApi(routes);
   const page = docsPage(openapi);
   app.get('/openapi.json', async () => openapi);
-  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
+  app.get('/docs', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
+  );
   return { app, routes };
 }
 
