@@ -33,9 +33,14 @@ interface RawResponse {
   readonly headers: Record<string, string>;
   readonly body: any;
   readonly text: string;
+  /** What follows this response on the connection. */
+  readonly rest: string;
 }
 
-/** Parses the first HTTP/1.1 response in `raw` once it is complete (content-length framed). */
+/**
+ * Parses the first HTTP/1.1 response in `raw` once it is complete (content-length framed; read as
+ * latin1, so one character is one byte).
+ */
 function parseResponse(raw: string): RawResponse | undefined {
   const end = raw.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
@@ -46,8 +51,8 @@ function parseResponse(raw: string): RawResponse | undefined {
     headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
   }
   const length = Number(headers['content-length'] ?? 0);
-  const text = raw.slice(end + 4);
-  if (Buffer.byteLength(text) < length) return undefined;
+  if (raw.length < end + 4 + length) return undefined;
+  const text = raw.slice(end + 4, end + 4 + length);
   const status = Number(statusLine!.split(' ')[1]);
   let body: unknown;
   try {
@@ -55,7 +60,7 @@ function parseResponse(raw: string): RawResponse | undefined {
   } catch {
     body = undefined;
   }
-  return { status, headers, body, text };
+  return { status, headers, body, text, rest: raw.slice(end + 4 + length) };
 }
 
 /** Writes `payload` on a fresh socket and resolves with the first response (or undefined if closed without one). */
@@ -140,6 +145,34 @@ describe('every error in the one format', () => {
     const big = `X-Big: ${'a'.repeat(20_000)}\r\n`;
     const r = await rawRequest(api.port, `GET /v1/stats HTTP/1.1\r\nHost: x\r\n${big}\r\n`);
     expectApiError(r, 431, 'BAD_REQUEST', 'API_HEADERS_TOO_LARGE');
+  });
+});
+
+describe('stopping', () => {
+  it('answers a request arriving on a kept-alive connection while the instance stops with 503 in the format', async () => {
+    const a = await startApi(testApiConfig({ dbUrl: scratch.url }));
+    let raw = '';
+    const socket = connect(a.port, '127.0.0.1');
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      raw += d;
+    });
+    const closed = new Promise((r) => socket.on('close', r));
+    await new Promise((r) => socket.on('connect', r));
+    // A request in flight (its body incomplete) keeps the connection busy while the instance stops.
+    socket.write(
+      'POST /v1/unbonding HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = a.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write('}GET /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n');
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
+    socket.destroy();
+    await stopped;
+    const first = parseResponse(raw);
+    expectApiError(first, 400, 'BAD_REQUEST', 'API_BAD_REQUEST');
+    expectApiError(parseResponse(first!.rest), 503, 'SERVICE_UNAVAILABLE', 'API_SHUTTING_DOWN');
   });
 });
 

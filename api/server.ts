@@ -195,7 +195,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   });
   app.addHook('onRequest', (req, reply, done) => {
     if (closing) {
-      reply.code(503).header('connection', 'close').send({
+      reply.code(503).header('connection', 'close').header('x-correlation-id', req.id).send({
         errorCode: 'SERVICE_UNAVAILABLE',
         message: 'the instance is shutting down; retry',
         code: 'API_SHUTTING_DOWN',
