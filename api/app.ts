@@ -80,6 +80,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     connectTimeoutMs: config.database.connect_timeout_ms,
     statementTimeoutMs: config.database.statement_timeout_ms,
     lockTimeoutMs: config.database.lock_timeout_ms,
+    queryTimeoutMs: config.database.query_timeout_ms,
   });
   const metrics = createApiMetrics();
   let consumer: EventConsumerService | undefined;
@@ -141,13 +142,17 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       paginationLimit: config.api.pagination_limit,
       statsCacheMs: config.api.stats_cache_ms,
       bodyLimitBytes: config.server.body_limit_bytes,
-      requestTimeoutMs: config.server.request_timeout_ms,
-      keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      limits: {
+        headersTimeoutMs: config.server.headers_timeout_ms,
+        requestTimeoutMs: config.server.request_timeout_ms,
+        keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+        maxConnections: config.server.max_connections,
+      },
+      handlerTimeoutMs: config.server.handler_timeout_ms,
       corsAllowedOrigins: config.server.cors_allowed_origins,
       logRequests: config.server.log_requests,
       metrics,
       logger: log.child({ component: 'http' }),
-      readiness,
     });
     app = built.app;
     if (config.dashboard.enabled) {

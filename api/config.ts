@@ -8,8 +8,16 @@ export interface ApiConfig {
     readonly host: string;
     readonly port: number;
     readonly body_limit_bytes: number;
+    /** A request's headers must arrive within this, milliseconds (at most request_timeout_ms). */
+    readonly headers_timeout_ms: number;
+    /** A whole request, headers and body, must arrive within this, milliseconds. */
     readonly request_timeout_ms: number;
+    /** An idle kept-alive connection is closed after this, milliseconds. */
     readonly keep_alive_timeout_ms: number;
+    /** Connections beyond this many are closed as they arrive. */
+    readonly max_connections: number;
+    /** A request not answered within this, milliseconds, gets 503 API_TIMEOUT. */
+    readonly handler_timeout_ms: number;
     /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
     readonly cors_allowed_origins: readonly string[];
     /** Log one line per request (off by default: the metrics count them). */
@@ -25,6 +33,8 @@ export interface ApiConfig {
     readonly connect_timeout_ms: number;
     readonly statement_timeout_ms: number;
     readonly lock_timeout_ms: number;
+    /** Client-side bound on one query's answer, milliseconds (the server may be unreachable). */
+    readonly query_timeout_ms: number;
   };
   readonly queue: {
     readonly enabled: boolean;
@@ -71,8 +81,11 @@ export const API_CONFIG_SCHEMA = {
         host: { ...str, default: '127.0.0.1' },
         port: { ...port, default: 8092 },
         body_limit_bytes: { type: 'integer', minimum: 256, maximum: 1_048_576, default: 4096 },
+        headers_timeout_ms: ms(5_000, 100),
         request_timeout_ms: ms(10_000, 100),
-        keep_alive_timeout_ms: ms(72_000, 100),
+        keep_alive_timeout_ms: ms(5_000, 100),
+        max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000 },
+        handler_timeout_ms: ms(15_000, 100),
         cors_allowed_origins: { type: 'array', items: str, default: ['*'] },
         log_requests: { type: 'boolean', default: false },
         shutdown_grace_ms: ms(10_000, 0),
@@ -103,6 +116,7 @@ export const API_CONFIG_SCHEMA = {
         connect_timeout_ms: ms(5_000, 100),
         statement_timeout_ms: ms(10_000, 100),
         lock_timeout_ms: ms(5_000, 100),
+        query_timeout_ms: ms(11_000, 100),
       },
     },
     queue: {

@@ -65,6 +65,7 @@ beforeAll(async () => {
     testApiConfig({
       dbUrl: scratch.url,
       queue: { url: broker.url, prefix, maxAttempts: 3, retryDelayMs: 30, prefetch: 10 },
+      ops: true,
     }),
   );
   pub = await EventPublisher.open({ url: broker.url, names, queueType: 'classic' });
@@ -193,8 +194,8 @@ describe('consuming the indexer’s events', () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(api.consumer!.status.processed).toBe(before);
       expect((await admin.checkQueue(names.deadLetterQueue)).messageCount).toBe(0);
-      const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
-      expect(ready.statusCode).toBe(503);
+      const ready = await fetch(`${api.metricsUrl}/readyz`);
+      expect(ready.status).toBe(503);
       await outage(false);
       await until('both events', () => api.consumer!.status.processed >= before + 2);
       expect((await getDelegation(api.db, s.txid))?.state).toBe('unbonding');
@@ -206,7 +207,9 @@ describe('consuming the indexer’s events', () => {
   });
 
   it('reports the consumer in readiness', async () => {
-    const r = await api.app.inject({ method: 'GET', url: '/readyz' });
-    expect(JSON.parse(r.body).checks.consumer).toMatchObject({ connected: true });
+    const r = await fetch(`${api.metricsUrl}/readyz`);
+    expect(((await r.json()) as { checks: { consumer: unknown } }).checks.consumer).toMatchObject({
+      connected: true,
+    });
   });
 });

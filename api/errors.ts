@@ -24,6 +24,12 @@ export const API_ERRORS = {
   ],
   API_INVALID_UNBONDING_TX: [400, 'BAD_REQUEST', 'unbonding_tx_hex does not deserialize as one transaction.'],
   API_NOT_FOUND: [404, 'NOT_FOUND', 'No such route.'],
+  API_REQUEST_TIMEOUT: [
+    408,
+    'REQUEST_TIMEOUT',
+    'The request’s headers or body did not arrive within the configured time; the connection is closed.',
+  ],
+  API_HEADERS_TOO_LARGE: [431, 'BAD_REQUEST', 'The request headers are larger than the server accepts.'],
   API_DELEGATION_NOT_FOUND: [404, 'NOT_FOUND', 'No delegation has this staking transaction hash.'],
   API_UNBONDING_DELEGATION_NOT_FOUND: [
     403,
@@ -63,6 +69,11 @@ export const API_ERRORS = {
   API_UNSUPPORTED_MEDIA_TYPE: [415, 'BAD_REQUEST', 'The body is not application/json.'],
   API_SHUTTING_DOWN: [503, 'SERVICE_UNAVAILABLE', 'The instance is shutting down.'],
   API_DATABASE_UNAVAILABLE: [503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached; retry later.'],
+  API_TIMEOUT: [
+    503,
+    'SERVICE_UNAVAILABLE',
+    'The request was not answered within the configured time; retry later (a POST /v1/unbonding may still have been accepted: its retry then says so).',
+  ],
   API_INTERNAL: [
     500,
     'INTERNAL_SERVICE_ERROR',

@@ -39,8 +39,11 @@ const SAMPLE = `# staking API configuration (TOML). Every key can be overridden:
 host = "0.0.0.0"
 port = 8092
 body_limit_bytes = 4096          # larger POST bodies get 413 (the reference's max-content-length)
-request_timeout_ms = 10000
-keep_alive_timeout_ms = 72000
+headers_timeout_ms = 5000        # headers must arrive within this, else 408 and close
+request_timeout_ms = 10000       # the whole request (headers and body), else 408 and close
+keep_alive_timeout_ms = 5000     # idle kept-alive connections close after this
+max_connections = 1000           # more are closed as they arrive
+handler_timeout_ms = 15000       # a request not answered by then gets 503 API_TIMEOUT
 cors_allowed_origins = ["*"]     # or ["https://dashboard.example"]; [] sends no CORS headers
 log_requests = false
 shutdown_grace_ms = 10000
@@ -57,6 +60,7 @@ pool_size = 10
 connect_timeout_ms = 5000
 statement_timeout_ms = 10000
 lock_timeout_ms = 5000
+query_timeout_ms = 11000         # client-side: the path to PostgreSQL may go silent
 
 [queue]
 enabled = true

@@ -75,6 +75,12 @@ function toOas(v: unknown): unknown {
 const esc = (s: string) =>
   s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
+/** The docs page's only style, inline; its CSP allows exactly this text by hash. */
+export const DOCS_STYLE = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+section{border-top:1px solid #ddd;padding:.5rem 0}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
+pre{background:#f6f6f6;padding:.5rem;overflow:auto}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .4rem;vertical-align:top;text-align:left}
+.m{display:inline-block;min-width:3.5rem;padding:.1rem .3rem;border-radius:.2rem;color:#fff;font-size:.8rem;text-align:center}.get{background:#2b7}.post{background:#27b}`;
+
 /**
  * A self-contained HTML page (no script, no CDN: it works offline and under a strict CSP) listing
  * every route of the OpenAPI document with its parameters, body and responses.
@@ -118,10 +124,7 @@ ${body}<h4>Responses</h4>${responses}</section>`);
   }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(info.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-section{border-top:1px solid #ddd;padding:.5rem 0}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
-pre{background:#f6f6f6;padding:.5rem;overflow:auto}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .4rem;vertical-align:top;text-align:left}
-.m{display:inline-block;min-width:3.5rem;padding:.1rem .3rem;border-radius:.2rem;color:#fff;font-size:.8rem;text-align:center}.get{background:#2b7}.post{background:#27b}</style>
+<style>${DOCS_STYLE}</style>
 </head><body><h1>${esc(info.title)}</h1><p>${esc(info.description)}</p>
 <p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.0).</p>${parts.join('\n')}</body></html>`;
 }

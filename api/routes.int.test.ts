@@ -578,12 +578,10 @@ describe('POST /v1/unbonding and GET /v1/unbonding/eligibility', () => {
 });
 
 describe('health, documentation and the edges', () => {
-  it('/healthcheck pings the database; /healthz and /readyz answer', async () => {
+  it('/healthcheck pings the database; /healthz answers; readiness is not on the public port', async () => {
     expect((await get('/healthcheck')).body).toEqual({ data: 'Server is up and running' });
     expect((await get('/healthz')).body).toEqual({ status: 'ok' });
-    const ready = await get('/readyz');
-    expect(ready.status).toBe(200);
-    expect(ready.body.checks.database.ok).toBe(true);
+    expect((await get('/readyz')).status).toBe(404);
   });
 
   it('serves an OpenAPI document covering every route, and an offline docs page', async () => {
@@ -643,7 +641,7 @@ describe('health, documentation and the edges', () => {
 describe('when the database goes away', () => {
   it('answers 503 with no detail and reports not ready', async () => {
     const other = await createScratchDatabase('api_gone');
-    const a = await startApi(testApiConfig({ dbUrl: other.url }));
+    const a = await startApi(testApiConfig({ dbUrl: other.url, ops: true }));
     try {
       await other.drop();
       const r = await a.app.inject({
@@ -657,8 +655,12 @@ describe('when the database goes away', () => {
         message: 'the database is unavailable; retry later',
         code: 'API_DATABASE_UNAVAILABLE',
       });
-      const ready = await a.app.inject({ method: 'GET', url: '/readyz' });
-      expect(ready.statusCode).toBe(503);
+      const health = await a.app.inject({ method: 'GET', url: '/healthcheck' });
+      expect(health.statusCode).toBe(503);
+      expect(JSON.parse(health.body).code).toBe('API_DATABASE_UNAVAILABLE');
+      expect(health.body).not.toContain(other.name);
+      const ready = await fetch(`${a.metricsUrl}/readyz`);
+      expect(ready.status).toBe(503);
     } finally {
       await a.stop();
     }

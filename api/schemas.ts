@@ -312,16 +312,4 @@ export const SCHEMAS = {
   healthz: {
     response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } } },
   },
-  readyz: {
-    response: {
-      200: {
-        type: 'object',
-        properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: true } },
-      },
-      503: {
-        type: 'object',
-        properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: true } },
-      },
-    },
-  },
 } as const;

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, {
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifySchema,
@@ -16,7 +15,6 @@ import {
   getDelegation,
   getStakerStats,
   hasActiveDelegationForProgram,
-  isTransientDbError,
   listFinalityProviderStats,
   listStakerDelegations,
   listStakerStats,
@@ -28,11 +26,14 @@ import { type FinalityProvider, type GlobalParams, paramsVersionToJson } from '.
 import type { BitcoinNetwork } from '../staking/index.ts';
 import { programOfAddress } from './addresses.ts';
 import { FirstPageBatcher } from './batcher.ts';
-import { type ApiErrorCode, statusOf } from './errors.ts';
+import { apiErrorHandler, clientErrorHandler, frameworkErrors, notFound } from './errorReplies.ts';
+import type { ApiErrorCode } from './errors.ts';
+import { capConnections, type ListenerLimits, listenerOptions } from './listenerLimits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { buildOpenApi, docsPage } from './openapi.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
 import { SCHEMAS } from './schemas.ts';
+import { DOCS_CSP, registerSecurityHeaders } from './securityHeaders.ts';
 import { submitUnbonding, type UnbondingRequestBody, unbondingRefusal } from './unbonding.ts';
 
 export interface ApiServerOptions {
@@ -43,13 +44,13 @@ export interface ApiServerOptions {
   readonly paginationLimit: number;
   readonly statsCacheMs: number;
   readonly bodyLimitBytes: number;
-  readonly requestTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
+  readonly limits: ListenerLimits;
+  /** Requests not answered within this get 503 API_TIMEOUT (fastify's handlerTimeout). */
+  readonly handlerTimeoutMs: number;
   readonly corsAllowedOrigins: readonly string[];
   readonly logRequests: boolean;
   readonly metrics: ApiMetrics;
   readonly logger: FastifyBaseLogger;
-  readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;
 }
 
 /** A route as declared once, for fastify and for the OpenAPI document. */
@@ -156,8 +157,8 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   const app = Fastify({
     loggerInstance: o.logger,
     bodyLimit: o.bodyLimitBytes,
-    requestTimeout: o.requestTimeoutMs,
-    keepAliveTimeout: o.keepAliveTimeoutMs,
+    ...listenerOptions(o.limits),
+    handlerTimeout: o.handlerTimeoutMs,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
@@ -170,7 +171,11 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     // No child logger per request (a measurable share of a cheap request): our log lines name the
     // correlation id themselves.
     childLoggerFactory: (logger) => logger,
+    frameworkErrors,
+    clientErrorHandler: clientErrorHandler(o.logger),
   });
+  capConnections(app.server, o.limits);
+  registerSecurityHeaders(app);
   const routes: RouteSpec[] = [];
   const limit = o.paginationLimit;
   const stats = new StatsCache(o.db, o.statsCacheMs, () => o.metrics.statsRefreshes.inc());
@@ -190,7 +195,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   });
   app.addHook('onRequest', (req, reply, done) => {
     if (closing) {
-      reply.code(503).header('connection', 'close').send({
+      reply.code(503).header('connection', 'close').header('x-correlation-id', req.id).send({
         errorCode: 'SERVICE_UNAVAILABLE',
         message: 'the instance is shutting down; retry',
         code: 'API_SHUTTING_DOWN',
@@ -221,42 +226,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     done();
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    let code: string;
-    let message: string;
-    if (isCodedError(err) && (err.code.startsWith('API_') || err.code.startsWith('STAKING_'))) {
-      code = err.code;
-      message = err.message;
-    } else if (err.validation) {
-      code = 'API_BAD_REQUEST';
-      message = err.message;
-    } else if (err.statusCode === 413) {
-      code = 'API_BODY_TOO_LARGE';
-      message = `the request body is larger than ${o.bodyLimitBytes} bytes`;
-    } else if (err.statusCode === 415) {
-      code = 'API_UNSUPPORTED_MEDIA_TYPE';
-      message = 'the body must be application/json';
-    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      code = 'API_BAD_REQUEST';
-      message = err.message;
-    } else if (isTransientDbError(err)) {
-      code = 'API_DATABASE_UNAVAILABLE';
-      message = 'the database is unavailable; retry later';
-    } else {
-      code = 'API_INTERNAL';
-      message = 'Internal service error';
-    }
-    const { status, errorCode } = statusOf(code);
-    // The id an operator finds the logged cause under (on errors only: a hot route saves the header).
-    reply.header('x-correlation-id', req.id);
-    if (status >= 500) {
-      req.log.error({ err, code, correlationId: req.id }, 'request failed');
-      if (code === 'API_INTERNAL') message = 'Internal service error';
-      if (code === 'API_DATABASE_UNAVAILABLE') o.metrics.dbUp.set(0);
-    }
-    void reply.status(status).send({ errorCode, message, code });
-  });
-
+  app.setErrorHandler(apiErrorHandler(o));
   app.setNotFoundHandler((req, reply) => {
     if (req.method === 'OPTIONS' && o.corsAllowedOrigins.length > 0) {
       // CORS preflight for any route.
@@ -267,14 +237,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
         .header('access-control-max-age', '600')
         .send();
     }
-    return reply
-      .status(404)
-      .header('x-correlation-id', req.id)
-      .send({
-        errorCode: 'NOT_FOUND',
-        message: `no route ${req.method} ${req.url.split('?')[0]}`,
-        code: 'API_NOT_FOUND',
-      });
+    return notFound(req, reply);
   });
 
   const route = <Q = unknown, B = unknown>(
@@ -520,29 +483,20 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       return { data: 'Server is up and running' };
     },
   );
+  // Readiness, with the database's and the broker's state, is on the ops listener only: on the
+  // public port it told anyone the database name, its address and error texts.
   route(
     { method: 'GET', url: '/healthz', summary: 'Liveness (no dependency)', schema: SCHEMAS.healthz },
     () => ({
       status: 'ok',
     }),
   );
-  route(
-    {
-      method: 'GET',
-      url: '/readyz',
-      summary: 'Readiness: database, migrations, consumer',
-      schema: SCHEMAS.readyz,
-    },
-    async (_req, reply) => {
-      const r = await o.readiness();
-      return reply.status(r.ready ? 200 : 503).send(r);
-    },
-  );
-
   const openapi = buildOpenApi(routes);
   const page = docsPage(openapi);
   app.get('/openapi.json', async () => openapi);
-  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
+  app.get('/docs', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
+  );
   return { app, routes };
 }
 

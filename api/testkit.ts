@@ -198,7 +198,8 @@ export function fpFileDoc(fps: readonly TestKey[]): { finality_providers: unknow
 
 /**
  * An API configuration for tests: params and finality-provider files in a temp dir, the given
- * database, port 0 (any free), metrics off, queue as given (default off).
+ * database, port 0 (any free), the ops listener off unless `ops` (then on loopback, any free port),
+ * queue as given (default off); `env` overrides any option last (`API__SECTION__KEY`).
  */
 export function testApiConfig(o: {
   dbUrl: string;
@@ -207,6 +208,8 @@ export function testApiConfig(o: {
   statsCacheMs?: number;
   paginationLimit?: number;
   poolSize?: number;
+  ops?: boolean;
+  env?: NodeJS.ProcessEnv;
 }): ApiConfig {
   const dir = mkdtempSync(join(tmpdir(), 'api-test-'));
   const paramsFile = join(dir, 'global-params.json');
@@ -216,7 +219,8 @@ export function testApiConfig(o: {
   const env: NodeJS.ProcessEnv = {
     API__SERVER__PORT: '0',
     API__SERVER__CORS_ALLOWED_ORIGINS: '["*"]',
-    API__METRICS__ENABLED: 'false',
+    API__METRICS__ENABLED: o.ops ? 'true' : 'false',
+    ...(o.ops ? { API__METRICS__HOST: '127.0.0.1', API__METRICS__PORT: '0' } : {}),
     API__DATABASE__URL: o.dbUrl,
     API__DATABASE__POOL_SIZE: String(o.poolSize ?? 5),
     API__PARAMS__GLOBAL_PARAMS_FILE: paramsFile,
@@ -238,6 +242,7 @@ export function testApiConfig(o: {
           API__QUEUE__PREFETCH: String(o.queue.prefetch ?? 1),
         }
       : {}),
+    ...o.env,
   };
   return loadApiConfig(undefined, env);
 }

@@ -23,6 +23,12 @@ export interface DatabaseOptions {
   readonly statementTimeoutMs?: number;
   /** Server-side lock wait timeout, milliseconds (default 5000). */
   readonly lockTimeoutMs?: number;
+  /**
+   * Client-side bound on one query's answer, milliseconds (default none). The server-side timeouts
+   * cannot fire when the path to the server is silent; this one can (the connection is then
+   * discarded). Keep it above statementTimeoutMs so the server's own cancel normally wins.
+   */
+  readonly queryTimeoutMs?: number;
   /** Idle pooled connections are closed after this, milliseconds (default 30000). */
   readonly idleTimeoutMs?: number;
   readonly applicationName?: string;
@@ -85,7 +91,8 @@ export function isTransientDbError(e: unknown): boolean {
   if (typeof err.code === 'string' && (TRANSIENT_SQLSTATES.has(err.code) || TRANSIENT_ERRNOS.has(err.code)))
     return true;
   const msg = typeof err.message === 'string' ? err.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+  // 'Query read timeout': pg's client-side query_timeout, the server not answering at all.
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i.test(
     msg,
   );
 }
@@ -127,6 +134,7 @@ export class Database {
       idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
       statement_timeout: opts.statementTimeoutMs ?? 10_000,
       lock_timeout: opts.lockTimeoutMs ?? 5_000,
+      ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
       // A client that opened a transaction and went away must not hold row locks for ever.
       idle_in_transaction_session_timeout: 60_000,
       application_name: opts.applicationName ?? 'staking-api',
