@@ -37,6 +37,15 @@ export const STAKING_ERRORS = {
   STAKING_QUORUM_NOT_MET: 'Fewer covenant signatures than the quorum were given.',
   STAKING_WITNESS_UNKNOWN_KEY: 'A covenant signature is for a key that is not in the covenant set.',
   STAKING_WITNESS_DUPLICATE_KEY: 'Two covenant signatures were given for the same key.',
+  STAKING_ADAPTOR_SIG_MALFORMED:
+    'An adaptor signature is not 65 bytes (or the 66-byte legacy form), or its R0 is not a point, or its s is not below the curve order.',
+  STAKING_ADAPTOR_ENC_KEY_INVALID: 'An adaptor encryption key is not a 33-byte compressed secp256k1 point.',
+  STAKING_ADAPTOR_SECRET_INVALID:
+    'A signing or decryption key is not a scalar between 1 and the curve order minus 1.',
+  STAKING_ADAPTOR_SIGN_FAILED:
+    'Encrypted signing failed (a zero nonce, R0 at infinity, a zero s, or the self-check failed); sign again with fresh randomness.',
+  STAKING_ADAPTOR_ZERO_SCALAR:
+    'A pre-signature, signature, decrypted signature or extracted key has a zero scalar.',
 } as const;
 
 export type StakingErrorCode = keyof typeof STAKING_ERRORS;

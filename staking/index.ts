@@ -1,3 +1,16 @@
+export {
+  ADAPTOR_SIGNATURE_BYTES,
+  ADAPTOR_SIGNATURE_LEGACY_BYTES,
+  type AdaptorSignature,
+  adaptorEncSign,
+  babylonEncryptionKey,
+  decryptAdaptorSignature,
+  extractDecryptionKey,
+  parseAdaptorSignature,
+  parseEncryptionKey,
+  serializeAdaptorSignature,
+  verifyAdaptorSignature,
+} from './adaptor.ts';
 export { STAKING_ERRORS, type StakingErrorCode } from './errors.ts';
 export {
   assertStakingTxInRange,
@@ -44,6 +57,7 @@ export {
   isP2trScript,
   LEAF_VERSION_TAPSCRIPT,
   NUMS_INTERNAL_KEY,
+  type TaggedHashTag,
   type TaprootOutput,
   taggedHash,
   tapBranchHash,
