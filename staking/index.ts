@@ -34,6 +34,19 @@ export {
   type V0OpReturnData,
 } from './opReturn.ts';
 export {
+  assertSlashingTxMatchesFundingTx,
+  buildSlashingChangeOutput,
+  buildSlashingTx,
+  type FundingOutput,
+  fundingOutputOf,
+  MAX_SLASHING_TX_WEIGHT,
+  SLASHING_SEQUENCE,
+  SLASHING_TX_VERSION,
+  type SlashingChangeOutput,
+  type SlashingParams,
+  slashingSighash,
+} from './slashing.ts';
+export {
   buildTimelockWithdrawTx,
   classifyStakingOutputSpend,
   isUnbondingTimelockWithdraw,
