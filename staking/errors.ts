@@ -82,6 +82,21 @@ export const STAKING_ERRORS = {
     'The slashing amount computed from the funding value and the rate is 0, so no slashing transaction can be built.',
   STAKING_SLASHING_CHANGE_NOT_POSITIVE:
     'The funding value does not cover the slashing amount and the fee, so the change output would not be positive.',
+  STAKING_TXOUT_MALFORMED:
+    'A serialized transaction output is not an 8-byte value, a length and a script with nothing after it.',
+  STAKING_EXPANSION_INPUT_COUNT: 'A stake-expansion transaction must have exactly two inputs.',
+  STAKING_EXPANSION_WRONG_PREVIOUS_TXID:
+    'The first input of a stake-expansion transaction does not spend the previous staking transaction.',
+  STAKING_EXPANSION_WRONG_PREVIOUS_INDEX:
+    'The first input of a stake-expansion transaction does not spend the previous staking output index.',
+  STAKING_EXPANSION_WRONG_FUNDING_TXID:
+    'The second input of a stake-expansion transaction does not spend the funding transaction.',
+  STAKING_EXPANSION_FUNDING_VALUE: 'The other funding output of a stake expansion is not above 0 sat.',
+  STAKING_EXPANSION_VALUE_DECREASED: 'The new staking output holds less than the previous delegation.',
+  STAKING_EXPANSION_NO_FEE:
+    'The stake-expansion outputs pay at least the previous stake plus the funding output, so the fee is not positive.',
+  STAKING_EXPANSION_COMMITTEE_OVERLAP:
+    'Fewer members of the previous covenant committee than its quorum are in the current committee.',
 } as const;
 
 export type StakingErrorCode = keyof typeof STAKING_ERRORS;

@@ -56,6 +56,16 @@ export {
   spendsOutpoint,
 } from './spends.ts';
 export {
+  assertCovenantOverlap,
+  assertStakeExpansionTx,
+  hasCovenantOverlap,
+  parseTxOut,
+  type StakeExpansionExpectation,
+  serializeTxOut,
+  stakeExpansionSighash,
+  type TxOutput,
+} from './stakeExpansion.ts';
+export {
   buildStakingInfo,
   buildUnbondingInfo,
   type Leaf,
