@@ -422,3 +422,24 @@ describe('slashingSighash guards (checkTxBeforeSigning, staking.go:719-743)', ()
     );
   });
 });
+
+describe('robustness', () => {
+  it('any byte mutation of the real slashing tx is either accepted or refused with a coded error', () => {
+    const bytes = Buffer.from(del.slashing_tx_hex, 'hex');
+    let refused = 0;
+    for (let at = 0; at < bytes.length; at++) {
+      for (const xor of [0x01, 0x80, 0xff]) {
+        const m = Uint8Array.from(bytes);
+        m[at] = m[at]! ^ xor;
+        try {
+          assertSlashingTxMatchesFundingTx(parseTransaction(m), stakingTx, 0, stakerKey, params);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CodedError);
+          refused++;
+        }
+      }
+    }
+    // Only a raised fee or slashing output can pass; nearly every mutation is refused.
+    expect(refused).toBeGreaterThan(bytes.length * 3 * 0.9);
+  });
+});
