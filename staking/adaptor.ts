@@ -268,6 +268,10 @@ export function adaptorEncSignWith(
  * a pure function cannot, so the caller passes them. The result is verified before it is returned.
  * @throws {CodedError} STAKING_INVALID_ARGUMENT (message or auxRand not 32 bytes),
  *   STAKING_ADAPTOR_ENC_KEY_INVALID, STAKING_ADAPTOR_SECRET_INVALID, STAKING_ADAPTOR_SIGN_FAILED
+ * @example
+ * // The covenant signer, per finality provider of a delegation:
+ * const msg = slashingSighash(slashingTx, stakingTx, stakingOutputIdx, stakingInfo.slashing);
+ * const presig = adaptorEncSign(covenantKey, msg, babylonEncryptionKey(fpKey), randomBytes(32));
  */
 export function adaptorEncSign(
   secretKey: Uint8Array,
