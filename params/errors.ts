@@ -34,6 +34,24 @@ export const PARAMS_ERRORS = {
     'No params version is active at the height (it is below the first activation height).',
   PARAMS_FP_INVALID: 'An entry of the finality-provider file is invalid.',
   PARAMS_FP_DUPLICATE: 'Two finality providers in the file have the same btc_pk.',
+  PARAMS_PHASE2_COVENANT_KEY_INVALID: 'A phase-2 covenant key is not a 32-byte x-only secp256k1 key in hex.',
+  PARAMS_PHASE2_QUORUM_NOT_MAJORITY:
+    'covenant_quorum is not more than half of the covenant committee (Babylon requires 2 × quorum > keys).',
+  PARAMS_PHASE2_VALUE_ORDER: 'max_staking_value_sat is below min_staking_value_sat.',
+  PARAMS_PHASE2_TIME_ORDER: 'max_staking_time_blocks is below min_staking_time_blocks.',
+  PARAMS_PHASE2_SLASHING_SCRIPT_INVALID: 'slashing_pk_script is not non-empty canonical base64.',
+  PARAMS_PHASE2_SLASHING_RATE_INVALID:
+    'slashing_rate is not a decimal strictly between 0 and 1 with at most 4 decimal places.',
+  PARAMS_PHASE2_UNBONDING_FEE_INVALID:
+    'unbonding_fee_sat is not positive or not below min_staking_value_sat.',
+  PARAMS_PHASE2_COMMISSION_RATE_INVALID: 'min_commission_rate is above 1.',
+  PARAMS_PHASE2_SLASHING_OUTPUT_DUST:
+    'The smallest slashing output (min staking value minus unbonding fee, times the slashing rate) is dust for slashing_pk_script.',
+  PARAMS_PHASE2_INCOMPLETE:
+    'The params_versions response is one page of several (pagination.next_key is set), so versions may be missing.',
+  PARAMS_PHASE2_UNKNOWN_VERSION: 'No phase-2 params version with that number is loaded.',
+  PARAMS_PHASE2_RELOAD_REFUSED:
+    'The new phase-2 params remove or change a version already loaded; versions may only be appended.',
 } as const;
 
 export type ParamsErrorCode = keyof typeof PARAMS_ERRORS;

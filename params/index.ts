@@ -18,3 +18,23 @@ export {
   versionsListingKey,
 } from './globalParams.ts';
 export { assertNewVersionsActivateAboveTip } from './growth.ts';
+export {
+  assertPhase2ParamsAppendOnly,
+  assertPhase2Version,
+  type ParsePhase2Options,
+  type Phase2Params,
+  type Phase2ParamsVersion,
+  parsePhase2ParamsVersion,
+  parsePhase2ParamsVersions,
+  phase2ParamsVersionToJson,
+  phase2VersionByNumber,
+  selectPhase2Version,
+} from './phase2Params.ts';
+export {
+  decimalAtto,
+  isDustOutput,
+  isOpReturnScript,
+  parseSlashingRate,
+  type SlashingRate,
+  slashingAmountSat,
+} from './phase2Rules.ts';

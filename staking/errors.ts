@@ -39,6 +39,66 @@ export const STAKING_ERRORS = {
   STAKING_QUORUM_NOT_MET: 'Fewer covenant signatures than the quorum were given.',
   STAKING_WITNESS_UNKNOWN_KEY: 'A covenant signature is for a key that is not in the covenant set.',
   STAKING_WITNESS_DUPLICATE_KEY: 'Two covenant signatures were given for the same key.',
+  STAKING_ADAPTOR_SIG_MALFORMED:
+    'An adaptor signature is not 65 bytes (or the 66-byte legacy form), or its R0 is not a point, or its s is not below the curve order.',
+  STAKING_ADAPTOR_ENC_KEY_INVALID: 'An adaptor encryption key is not a 33-byte compressed secp256k1 point.',
+  STAKING_ADAPTOR_SECRET_INVALID:
+    'A signing or decryption key is not a scalar between 1 and the curve order minus 1.',
+  STAKING_ADAPTOR_SIGN_FAILED:
+    'Encrypted signing failed (a zero nonce, R0 at infinity, a zero s, or the self-check failed); sign again with fresh randomness.',
+  STAKING_ADAPTOR_ZERO_SCALAR:
+    'A pre-signature, signature, decrypted signature or extracted key has a zero scalar.',
+  STAKING_SLASHING_FUNDING_TX_INSANE:
+    "The funding transaction of a slashing transaction fails Bitcoin's context-free sanity rules.",
+  STAKING_SLASHING_MIN_FEE_INVALID: 'The minimum slashing fee of the params is not above 0.',
+  STAKING_SLASHING_RATE_INVALID:
+    'The slashing rate is not a decimal strictly between 0 and 1 with at most 4 decimal places.',
+  STAKING_SLASHING_FUNDING_INDEX:
+    'The funding output index is beyond the outputs of the funding transaction.',
+  STAKING_SLASHING_FUNDING_NOT_TAPROOT: 'The output a slashing transaction would spend is not a P2TR output.',
+  STAKING_SLASHING_TX_INSANE: "The slashing transaction fails Bitcoin's context-free sanity rules.",
+  STAKING_SLASHING_INPUT_COUNT: 'A slashing transaction must have exactly one input.',
+  STAKING_SLASHING_OUTPUT_COUNT: 'A slashing transaction must have exactly two outputs.',
+  STAKING_SLASHING_LOCKTIME: 'A slashing transaction must have lock time 0.',
+  STAKING_SLASHING_VERSION: 'A slashing transaction must have version 1 or 2.',
+  STAKING_SLASHING_TOO_HEAVY:
+    'The slashing transaction weighs more than the standard limit of 400,000 weight units.',
+  STAKING_SLASHING_SEQUENCE: 'The slashing input must have sequence 0xffffffff (final, not replaceable).',
+  STAKING_SLASHING_SCRIPTSIG: 'The slashing input must have an empty scriptSig.',
+  STAKING_SLASHING_AMOUNT_TOO_LOW:
+    'The slashing output pays less than the funding value times the slashing rate, rounded as Babylon rounds it.',
+  STAKING_SLASHING_WRONG_SLASHING_SCRIPT:
+    'The first output of the slashing transaction does not pay the params slashing script.',
+  STAKING_SLASHING_WRONG_CHANGE_SCRIPT:
+    'The second output of the slashing transaction does not pay the staker change output with the unbonding time lock.',
+  STAKING_SLASHING_DUST_OUTPUT: 'An output of the slashing transaction is dust (OP_RETURN outputs excepted).',
+  STAKING_SLASHING_ZERO_VALUE: 'The slashing output or the funding output is not above 0 sat.',
+  STAKING_SLASHING_OVERSPEND:
+    'The slashing transaction outputs pay at least the funding value, so its fee is not positive.',
+  STAKING_SLASHING_FEE_TOO_LOW:
+    'The slashing transaction fee is below the minimum slashing fee of the params.',
+  STAKING_SLASHING_WRONG_INPUT_TXID:
+    'The slashing input does not spend an output of the funding transaction.',
+  STAKING_SLASHING_WRONG_INPUT_INDEX: 'The slashing input does not spend the funding output index.',
+  STAKING_SLASHING_AMOUNT_NOT_POSITIVE:
+    'The slashing amount computed from the funding value and the rate is 0, so no slashing transaction can be built.',
+  STAKING_SLASHING_CHANGE_NOT_POSITIVE:
+    'The funding value does not cover the slashing amount and the fee, so the change output would not be positive.',
+  STAKING_TXOUT_MALFORMED:
+    'A serialized transaction output is not an 8-byte value, a length and a script with nothing after it.',
+  STAKING_EXPANSION_INPUT_COUNT: 'A stake-expansion transaction must have exactly two inputs.',
+  STAKING_EXPANSION_WRONG_PREVIOUS_TXID:
+    'The first input of a stake-expansion transaction does not spend the previous staking transaction.',
+  STAKING_EXPANSION_WRONG_PREVIOUS_INDEX:
+    'The first input of a stake-expansion transaction does not spend the previous staking output index.',
+  STAKING_EXPANSION_WRONG_FUNDING_TXID:
+    'The second input of a stake-expansion transaction does not spend the funding transaction.',
+  STAKING_EXPANSION_FUNDING_VALUE: 'The other funding output of a stake expansion is not above 0 sat.',
+  STAKING_EXPANSION_VALUE_DECREASED: 'The new staking output holds less than the previous delegation.',
+  STAKING_EXPANSION_NO_FEE:
+    'The stake-expansion outputs pay at least the previous stake plus the funding output, so the fee is not positive.',
+  STAKING_EXPANSION_COMMITTEE_OVERLAP:
+    'Fewer members of the previous covenant committee than its quorum are in the current committee.',
 } as const;
 
 export type StakingErrorCode = keyof typeof STAKING_ERRORS;

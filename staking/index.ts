@@ -1,3 +1,16 @@
+export {
+  ADAPTOR_SIGNATURE_BYTES,
+  ADAPTOR_SIGNATURE_LEGACY_BYTES,
+  type AdaptorSignature,
+  adaptorEncSign,
+  babylonEncryptionKey,
+  decryptAdaptorSignature,
+  extractDecryptionKey,
+  parseAdaptorSignature,
+  parseEncryptionKey,
+  serializeAdaptorSignature,
+  verifyAdaptorSignature,
+} from './adaptor.ts';
 export { STAKING_ERRORS, type StakingErrorCode } from './errors.ts';
 export {
   assertStakingTxInRange,
@@ -21,6 +34,19 @@ export {
   type V0OpReturnData,
 } from './opReturn.ts';
 export {
+  assertSlashingTxMatchesFundingTx,
+  buildSlashingChangeOutput,
+  buildSlashingTx,
+  type FundingOutput,
+  fundingOutputOf,
+  MAX_SLASHING_TX_WEIGHT,
+  SLASHING_SEQUENCE,
+  SLASHING_TX_VERSION,
+  type SlashingChangeOutput,
+  type SlashingParams,
+  slashingSighash,
+} from './slashing.ts';
+export {
   buildTimelockWithdrawTx,
   classifyStakingOutputSpend,
   isUnbondingTimelockWithdraw,
@@ -29,6 +55,16 @@ export {
   scriptPathSighash,
   spendsOutpoint,
 } from './spends.ts';
+export {
+  assertCovenantOverlap,
+  assertStakeExpansionTx,
+  hasCovenantOverlap,
+  parseTxOut,
+  type StakeExpansionExpectation,
+  serializeTxOut,
+  stakeExpansionSighash,
+  type TxOutput,
+} from './stakeExpansion.ts';
 export {
   buildStakingInfo,
   buildUnbondingInfo,
@@ -44,6 +80,7 @@ export {
   isP2trScript,
   LEAF_VERSION_TAPSCRIPT,
   NUMS_INTERNAL_KEY,
+  type TaggedHashTag,
   type TaprootOutput,
   taggedHash,
   tapBranchHash,

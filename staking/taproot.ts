@@ -40,11 +40,23 @@ const tagPrefixes = new Map<string, Uint8Array>();
 const LEAF_VERSION_BYTE = Uint8Array.of(LEAF_VERSION_TAPSCRIPT);
 
 /**
+ * The tags staking/ hashes with: BIP341's three, BIP340's challenge, and the two of Babylon's
+ * Schnorr adaptor signatures (babylon crypto/schnorr-adaptor-signature/sig.go:14-15).
+ */
+export type TaggedHashTag =
+  | 'TapLeaf'
+  | 'TapBranch'
+  | 'TapTweak'
+  | 'BIP0340/challenge'
+  | 'SchnorrAdaptor/aux'
+  | 'SchnorrAdaptor/nonce';
+
+/**
  * BIP340 tagged hash: SHA-256(SHA-256(tag) ‖ SHA-256(tag) ‖ data), where data is the parts in
  * order. The preimage is assembled once, parts included: every staking, unbonding and withdraw
  * decision hashes six of them.
  */
-export function taggedHash(tag: 'TapLeaf' | 'TapBranch' | 'TapTweak', ...data: Uint8Array[]): Uint8Array {
+export function taggedHash(tag: TaggedHashTag, ...data: Uint8Array[]): Uint8Array {
   let prefix = tagPrefixes.get(tag);
   if (!prefix) {
     const t = sha256(new TextEncoder().encode(tag));
