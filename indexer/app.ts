@@ -22,6 +22,7 @@ import {
   recordPublished,
   recordRejections,
 } from './metrics.ts';
+import { ProgressMeter, type SyncProgress } from './progress.ts';
 import { OutboxRelay } from './relay.ts';
 import { IndexerStore } from './store.ts';
 
@@ -39,6 +40,13 @@ export interface IndexerStatus {
   readonly lastPollOk: boolean;
   /** The interface raw blocks were last fetched over; absent before the first fetch. */
   readonly fetchVia?: 'rest' | 'rpc';
+  /**
+   * `starting` before the first poll answered, `syncing` while more than the confirmation window
+   * behind the node's tip, `following` within it, `stopped` after a fatal error.
+   */
+  readonly sync: 'starting' | 'syncing' | 'following' | 'stopped';
+  /** While syncing: the figures of the last progress report. */
+  readonly progress?: SyncProgress;
 }
 
 export interface RunningIndexer {
@@ -116,6 +124,8 @@ export async function startIndexer(
   let nodeTip: number | undefined;
   let lastPollOk = false;
   let caughtUpWaiters: Array<() => void> = [];
+  let lastProgress: SyncProgress | undefined;
+  let reportedSyncing = false;
 
   const relay = new OutboxRelay({
     store,
@@ -162,6 +172,10 @@ export async function startIndexer(
     await store.close();
     throw e;
   }
+  const meter = new ProgressMeter({
+    intervalMs: config.log.progress_interval_ms,
+    startHeight: store.startHeight() ?? params.versions[0]!.activationHeight,
+  });
   const follower = new ChainFollower({
     rpc,
     params,
@@ -172,11 +186,35 @@ export async function startIndexer(
       onTip(tip) {
         nodeTip = tip;
         metrics.nodeTip.set(tip);
+        const height = store.last()?.height ?? follower.startHeight - 1;
+        if (!reportedSyncing && tip - height > follower.depth) {
+          reportedSyncing = true;
+          log.info({ height, tip, behind: tip - follower.depth + 1 - height }, 'catching up with the node');
+        }
       },
       onBlocks(results) {
         recordBlocks(metrics, results);
         if (nodeTip !== undefined) {
-          metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - (store.last()?.height ?? 0)));
+          const height = results.at(-1)?.height ?? store.last()?.height ?? 0;
+          metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - height));
+          let txs = 0;
+          for (const b of results) txs += b.result.stats.txCount;
+          const p = meter.record({
+            blocks: results.length,
+            txs,
+            height,
+            tip: nodeTip,
+            depth: follower.depth,
+          });
+          if (p) {
+            lastProgress = p;
+            reportedSyncing = true;
+            log.info({ ...p }, 'sync progress');
+          } else if (reportedSyncing && height >= nodeTip - follower.depth + 1) {
+            reportedSyncing = false;
+            lastProgress = undefined;
+            log.info({ height, tip: nodeTip }, 'sync caught up: following the tip');
+          }
         }
       },
       onWindow(w) {
@@ -241,7 +279,19 @@ export async function startIndexer(
 
   const status = (): IndexerStatus => {
     const last = store.last()?.height;
+    // Within the window the indexer is where it should be: those blocks wait for their depth. A
+    // block that arrived since the last poll is one more; it is read at the next poll.
+    const behindTip = nodeTip === undefined ? undefined : nodeTip - (last ?? follower.startHeight - 1);
+    const sync: IndexerStatus['sync'] = stopped
+      ? 'stopped'
+      : behindTip === undefined
+        ? 'starting'
+        : behindTip > follower.depth
+          ? 'syncing'
+          : 'following';
     return {
+      sync,
+      ...(sync === 'syncing' && lastProgress ? { progress: lastProgress } : {}),
       following: running && !stopped,
       ...(stopped ? { stopped } : {}),
       ...(nodeTip !== undefined ? { nodeTip } : {}),
@@ -263,7 +313,10 @@ export async function startIndexer(
     },
     readiness: async () => {
       const s = status();
-      return { ready: s.following && s.lastPollOk && s.brokerConnected, checks: { ...s } };
+      return {
+        ready: s.following && s.lastPollOk && s.brokerConnected && s.sync === 'following',
+        checks: { ...s },
+      };
     },
     readinessAliases: ['/health'],
   });

@@ -60,6 +60,7 @@ port = 2114
 
 [log]
 level = "info"
+progress_interval_ms = 10000     # at most one "sync progress" line per interval while catching up
 `;
 
 async function main(argv: string[]): Promise<number> {
