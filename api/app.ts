@@ -129,6 +129,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         checks.database = { ok: false, error: (e as Error).message };
         metrics.dbUp.set(0);
       }
+      await consumer?.refreshLag();
       checks.consumer = consumer ? consumer.status : { enabled: false };
       return { ready: dbOk && !shuttingDown, checks };
     };
@@ -161,10 +162,10 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     let metricsUrl: string | undefined;
     if (config.metrics.enabled) {
       const ms = createOpsServer({
-        metrics: async () => ({
-          contentType: metrics.registry.contentType,
-          body: await metrics.registry.metrics(),
-        }),
+        metrics: async () => {
+          await consumer?.refreshLag();
+          return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+        },
         readiness,
       });
       metricsServer = ms;
