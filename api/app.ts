@@ -163,6 +163,11 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     if (config.metrics.enabled) {
       const ms = createOpsServer({
         metrics: async () => {
+          // Fresh at every scrape, so the database and lag alerts do not wait for a /readyz call.
+          await db.ping().then(
+            () => metrics.dbUp.set(1),
+            () => metrics.dbUp.set(0),
+          );
           await consumer?.refreshLag();
           return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
         },
