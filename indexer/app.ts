@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import {
@@ -382,5 +382,42 @@ export async function rebuildFromHeight(
     return { from: fromHeight, previousLast: last?.height };
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * A hot backup of the store into `outDir` (created; must be empty), then a check of the copy:
+ * it opens with the same params and reports where it stands. Safe while the indexer runs.
+ * @throws {CodedError} INDEXER_BACKUP_FAILED, INDEXER_PARAMS_…, INDEXER_STORE_UNAVAILABLE
+ */
+export async function backupStore(
+  config: IndexerConfig,
+  outDir: string,
+): Promise<{ dir: string; lastHeight: number | undefined; outboxDepth: number }> {
+  const params = loadParamsFile(config.params.file);
+  if (existsSync(outDir) && readdirSync(outDir).length > 0) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_BACKUP_FAILED',
+      `the backup directory ${outDir} is not empty`,
+    );
+  }
+  mkdirSync(outDir, { recursive: true });
+  const store = IndexerStore.open(config.store.path, params);
+  try {
+    await store.backup(outDir);
+  } catch (cause) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_BACKUP_FAILED',
+      `could not copy the store to ${outDir}: ${(cause as Error).message}`,
+      { cause },
+    );
+  } finally {
+    await store.close();
+  }
+  const copy = IndexerStore.open(outDir, params);
+  try {
+    return { dir: outDir, lastHeight: copy.last()?.height, outboxDepth: copy.outboxDepth() };
+  } finally {
+    await copy.close();
   }
 }
