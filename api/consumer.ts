@@ -43,7 +43,7 @@ export interface ConsumerStatus {
   readonly lastError: string | null;
   /**
    * The ordered queue as the broker saw it at the last look: events waiting (not yet delivered
-   * to a consumer), consumers attached (with single-active-consumer one of them receives), and
+   * to a consumer), its active consumers (RabbitMQ counts only the single active one), and
    * messages waiting in the dead-letter queue. Absent while the broker is unreachable.
    */
   readonly queue?: {

@@ -62,7 +62,7 @@ export function createApiMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     queueConsumers: new Gauge({
       name: 'api_consumer_queue_consumers',
-      help: 'Consumers attached to the ordered queue (single active consumer: one applies, the others wait)',
+      help: 'Active consumers of the ordered queue as the broker counts them (single active consumer: 1; waiting replicas are not counted)',
       registers: [registry],
     }),
     deadLetterQueueDepth: new Gauge({
