@@ -22,7 +22,7 @@ import {
   recordPublished,
   recordRejections,
 } from './metrics.ts';
-import { ProgressMeter, type SyncProgress } from './progress.ts';
+import { ProgressMeter, type SyncProgress, type SyncState, syncState } from './progress.ts';
 import { OutboxRelay } from './relay.ts';
 import { IndexerStore } from './store.ts';
 
@@ -44,7 +44,7 @@ export interface IndexerStatus {
    * `starting` before the first poll answered, `syncing` while more than the confirmation window
    * behind the node's tip, `following` within it, `stopped` after a fatal error.
    */
-  readonly sync: 'starting' | 'syncing' | 'following' | 'stopped';
+  readonly sync: SyncState;
   /** While syncing: the figures of the last progress report. */
   readonly progress?: SyncProgress;
 }
@@ -279,16 +279,13 @@ export async function startIndexer(
 
   const status = (): IndexerStatus => {
     const last = store.last()?.height;
-    // Within the window the indexer is where it should be: those blocks wait for their depth. A
-    // block that arrived since the last poll is one more; it is read at the next poll.
-    const behindTip = nodeTip === undefined ? undefined : nodeTip - (last ?? follower.startHeight - 1);
-    const sync: IndexerStatus['sync'] = stopped
-      ? 'stopped'
-      : behindTip === undefined
-        ? 'starting'
-        : behindTip > follower.depth
-          ? 'syncing'
-          : 'following';
+    const sync = syncState({
+      stopped: stopped !== undefined,
+      nodeTip,
+      last,
+      startHeight: follower.startHeight,
+      depth: follower.depth,
+    });
     return {
       sync,
       ...(sync === 'syncing' && lastProgress ? { progress: lastProgress } : {}),

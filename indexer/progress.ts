@@ -80,3 +80,23 @@ export class ProgressMeter {
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export type SyncState = 'starting' | 'syncing' | 'following' | 'stopped';
+
+/**
+ * Where the indexer stands against its node. Within the confirmation window it is where it should
+ * be: those blocks wait for their depth; a block that arrived since the last poll is one more, read
+ * at the next poll, so readiness does not flap at every new block.
+ */
+export function syncState(a: {
+  readonly stopped: boolean;
+  readonly nodeTip: number | undefined;
+  /** Last processed height; undefined before the first block. */
+  readonly last: number | undefined;
+  readonly startHeight: number;
+  readonly depth: number;
+}): SyncState {
+  if (a.stopped) return 'stopped';
+  if (a.nodeTip === undefined) return 'starting';
+  return a.nodeTip - (a.last ?? a.startHeight - 1) > a.depth ? 'syncing' : 'following';
+}
