@@ -104,11 +104,29 @@ export class EventConsumerService {
       return;
     }
     let ch: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    // A broker that stopped answering must not stall a scrape or a readiness probe: heartbeats
+    // notice it only after a few seconds.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error('the broker did not answer in time'));
+      }, 2_000);
+    });
     try {
-      ch = await conn.createChannel();
+      const opening = conn.createChannel();
+      // Opened after the deadline: closed at once rather than left open.
+      opening.then(
+        (c) => {
+          if (timedOut) void c.close().catch(() => undefined);
+        },
+        () => undefined,
+      );
+      ch = await Promise.race([opening, timeout]);
       ch.on('error', () => undefined);
-      const q = await ch.checkQueue(this.#o.names.queue);
-      const dlq = await ch.checkQueue(this.#o.names.deadLetterQueue);
+      const q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
+      const dlq = await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]);
       this.#queue = {
         eventsBehind: q.messageCount,
         consumers: q.consumerCount,
@@ -120,7 +138,8 @@ export class EventConsumerService {
     } catch {
       this.#queue = undefined;
     } finally {
-      await ch?.close().catch(() => undefined);
+      clearTimeout(timer);
+      void ch?.close().catch(() => undefined);
     }
   }
 
