@@ -392,6 +392,13 @@ export async function backupStore(
   outDir: string,
 ): Promise<{ dir: string; lastHeight: number | undefined; outboxDepth: number }> {
   const params = loadParamsFile(config.params.file);
+  // Opening a store creates it: a mistyped path must not yield the backup of an empty one.
+  if (!existsSync(config.store.path)) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_STORE_UNAVAILABLE',
+      `there is no store at ${config.store.path} to back up`,
+    );
+  }
   if (existsSync(outDir) && readdirSync(outDir).length > 0) {
     throw new CodedError<IndexerErrorCode>(
       'INDEXER_BACKUP_FAILED',

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
@@ -8,7 +9,7 @@ import { parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn } from '../staking/index.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { type RunningIndexer, startIndexer } from './app.ts';
+import { backupStore, type RunningIndexer, startIndexer } from './app.ts';
 import { ChainKit } from './testkit/chain.ts';
 import {
   capturingLogger,
@@ -414,5 +415,22 @@ describe('the whole chain', () => {
       await freshEvents.close();
       await rm(fresh.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('backup', () => {
+  it('copies the store while the indexer runs: the copy opens at the height it had; refuses a used directory or no store', async () => {
+    const out = join(setup.dir, 'backup');
+    const b = await backupStore(setup.config, out);
+    expect(b.lastHeight).toBe(indexer.status().lastProcessed);
+    expect(indexer.status().following).toBe(true);
+    const used = join(setup.dir, 'used');
+    await mkdir(used);
+    await writeFile(join(used, 'x'), 'x');
+    await expect(backupStore(setup.config, used)).rejects.toMatchObject({ code: 'INDEXER_BACKUP_FAILED' });
+    const noStore = { ...setup.config, store: { ...setup.config.store, path: join(setup.dir, 'nothing') } };
+    await expect(backupStore(noStore, join(setup.dir, 'b2'))).rejects.toMatchObject({
+      code: 'INDEXER_STORE_UNAVAILABLE',
+    });
   });
 });
