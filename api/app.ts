@@ -130,6 +130,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         checks.database = { ok: false, error: (e as Error).message };
         metrics.dbUp.set(0);
       }
+      await consumer?.refreshLag();
       checks.consumer = consumer ? consumer.status : { enabled: false };
       return { ready: dbOk && !shuttingDown, checks };
     };
@@ -166,10 +167,15 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     let metricsUrl: string | undefined;
     if (config.metrics.enabled) {
       const ms = createOpsServer({
-        metrics: async () => ({
-          contentType: metrics.registry.contentType,
-          body: await metrics.registry.metrics(),
-        }),
+        metrics: async () => {
+          // Fresh at every scrape, so the database and lag alerts do not wait for a /readyz call.
+          await db.ping().then(
+            () => metrics.dbUp.set(1),
+            () => metrics.dbUp.set(0),
+          );
+          await consumer?.refreshLag();
+          return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+        },
         readiness,
       });
       metricsServer = ms;

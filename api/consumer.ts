@@ -41,6 +41,16 @@ export interface ConsumerStatus {
   readonly processed: number;
   readonly lastEventAt: string | null;
   readonly lastError: string | null;
+  /**
+   * The ordered queue as the broker saw it at the last look: events waiting (not yet delivered
+   * to a consumer), its active consumers (RabbitMQ counts only the single active one), and
+   * messages waiting in the dead-letter queue. Absent while the broker is unreachable.
+   */
+  readonly queue?: {
+    readonly eventsBehind: number;
+    readonly consumers: number;
+    readonly deadLetters: number;
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +73,7 @@ export class EventConsumerService {
   #lastEventAt: Date | undefined;
   #lastError: string | undefined;
   #reconnect: Promise<void> | undefined;
+  #queue: ConsumerStatus['queue'];
   readonly #pendingRecords = new Set<Promise<unknown>>();
 
   constructor(opts: ConsumerOptions) {
@@ -75,7 +86,61 @@ export class EventConsumerService {
       processed: this.#processed,
       lastEventAt: this.#lastEventAt?.toISOString() ?? null,
       lastError: this.#lastError ?? null,
+      ...(this.#queue ? { queue: this.#queue } : {}),
     };
+  }
+
+  /**
+   * Asks the broker how far behind the ordered queue is, and sets the lag gauges. Called before a
+   * scrape and a readiness answer rather than on a timer, so an idle replica asks nothing. A
+   * channel of its own: a failed passive declare closes the channel it was made on, and must
+   * never close the one events arrive on.
+   */
+  async refreshLag(): Promise<void> {
+    const conn = this.#conn;
+    const m = this.#o.metrics;
+    if (!conn) {
+      this.#queue = undefined;
+      return;
+    }
+    let ch: Awaited<ReturnType<ChannelModel['createChannel']>> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    // A broker that stopped answering must not stall a scrape or a readiness probe: heartbeats
+    // notice it only after a few seconds.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error('the broker did not answer in time'));
+      }, 2_000);
+    });
+    try {
+      const opening = conn.createChannel();
+      // Opened after the deadline: closed at once rather than left open.
+      opening.then(
+        (c) => {
+          if (timedOut) void c.close().catch(() => undefined);
+        },
+        () => undefined,
+      );
+      ch = await Promise.race([opening, timeout]);
+      ch.on('error', () => undefined);
+      const q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
+      const dlq = await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]);
+      this.#queue = {
+        eventsBehind: q.messageCount,
+        consumers: q.consumerCount,
+        deadLetters: dlq.messageCount,
+      };
+      m.eventsBehind.set(q.messageCount);
+      m.queueConsumers.set(q.consumerCount);
+      m.deadLetterQueueDepth.set(dlq.messageCount);
+    } catch {
+      this.#queue = undefined;
+    } finally {
+      clearTimeout(timer);
+      void ch?.close().catch(() => undefined);
+    }
   }
 
   /**
@@ -192,6 +257,7 @@ export class EventConsumerService {
       o.metrics.eventDuration.observe({ kind }, (performance.now() - t0) / 1000);
       this.#processed++;
       this.#lastEventAt = new Date();
+      o.metrics.lastEventTime.set(this.#lastEventAt.getTime() / 1000);
       if (outcome === 'superseded') o.logger.info({ eventId: e.event_id }, 'event superseded by a later one');
       o.logger.debug({ eventId: e.event_id, sequence: e.sequence, outcome }, 'event processed');
       return;

@@ -54,6 +54,27 @@ export function createApiMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: '1 while the event consumer is attached to the broker',
       registers: [registry],
     }),
+    // The consumer's lag, read from the broker at each scrape (api/consumer.ts refreshLag).
+    eventsBehind: new Gauge({
+      name: 'api_consumer_events_behind',
+      help: 'Events waiting in the ordered queue, not yet delivered to the consumer',
+      registers: [registry],
+    }),
+    queueConsumers: new Gauge({
+      name: 'api_consumer_queue_consumers',
+      help: 'Active consumers of the ordered queue as the broker counts them (single active consumer: 1; waiting replicas are not counted)',
+      registers: [registry],
+    }),
+    deadLetterQueueDepth: new Gauge({
+      name: 'api_dead_letter_queue_messages',
+      help: 'Messages waiting in the dead-letter queue',
+      registers: [registry],
+    }),
+    lastEventTime: new Gauge({
+      name: 'api_consumer_last_event_timestamp_seconds',
+      help: 'When this instance last applied an event (0 before the first)',
+      registers: [registry],
+    }),
     statsRefreshes: new Counter({
       name: 'api_stats_cache_refreshes_total',
       help: 'Reads of the statistics from the database for the /v1/stats cache',

@@ -9,6 +9,8 @@ export const EVENTS_ERRORS = {
   EVENTS_PUBLISH_FAILED:
     'The broker did not confirm a publish (negative acknowledgement, unroutable message, or the channel closed first).',
   EVENTS_BROKER_UNREACHABLE: 'The RabbitMQ broker cannot be reached or refused the connection.',
+  EVENTS_QUEUE_OUTDATED:
+    'The ordered queue exists with other arguments than this version declares (before single-active-consumer): re-create it as the README says.',
 } as const;
 
 export type EventsErrorCode = keyof typeof EVENTS_ERRORS;

@@ -5,7 +5,7 @@ import { sharedBroker } from '../test/infra/rabbitmq.ts';
 import { consumeEvents, DEAD_LETTER_REASON_HEADER, openConsumerChannel } from './consumer.ts';
 import { connectBroker, EventPublisher } from './publisher.ts';
 import type { BtcInfoEvent, StakingEvent } from './schemas.ts';
-import { deleteTopology, type TopologyNames, topologyNames } from './topology.ts';
+import { declareTopology, deleteTopology, type TopologyNames, topologyNames } from './topology.ts';
 
 /** The contract against a real RabbitMQ: uniquely named objects per run, deleted afterwards. */
 let broker: { url: string; destroy(): Promise<void> };
@@ -45,12 +45,14 @@ describe('publisher and consumer against RabbitMQ', () => {
       expect(q.messageCount).toBe(1);
       const ref = await admin.checkQueue(names.referenceQueues['btc-info']);
       expect(ref.messageCount).toBe(1);
-      const msg = await admin.get(names.queue, { noAck: false });
+      // A quorum queue with a single active consumer refuses basic.get; the reference queue holds
+      // the same message.
+      const msg = await admin.get(names.referenceQueues['btc-info'], { noAck: false });
       expect(msg ? msg.properties.deliveryMode : undefined).toBe(2);
       expect(msg ? msg.properties.messageId : undefined).toBe('btc-info:100');
       expect(msg ? msg.properties.contentType : undefined).toBe('application/json');
       if (msg) admin.ack(msg);
-      await admin.purgeQueue(names.referenceQueues['btc-info']);
+      await admin.purgeQueue(names.queue);
     } finally {
       await pub.close();
     }
@@ -180,4 +182,76 @@ describe('publisher and consumer against RabbitMQ', () => {
     expect(err.message).toContain('127.0.0.1:1');
     expect(err.message).not.toContain('s3cret');
   });
+
+  it('delivers the ordered queue to one consumer at a time, and fails over when it goes', async () => {
+    const pub = await EventPublisher.open({ url: broker.url, names });
+    const got: Array<{ who: string; height: number }> = [];
+    const consumer = async (who: string) => {
+      const c = await connectBroker({ url: broker.url });
+      const ch = await openConsumerChannel(c);
+      const sub = await consumeEvents(
+        ch,
+        async (e) => {
+          if (e.event_type === 6) got.push({ who, height: e.height });
+        },
+        { names, prefetch: 10 },
+      );
+      return { conn: c, sub };
+    };
+    const a = await consumer('a');
+    const b = await consumer('b');
+    try {
+      await pub.publish([500, 501, 502].map((h, i) => info(30 + i, h)));
+      await waitUntil(() => got.length === 3);
+      expect(new Set(got.map((g) => g.who)).size).toBe(1);
+      const first = got[0]!.who;
+      // The active consumer's connection drops (as in a crash): the other one takes over.
+      await (first === 'a' ? a : b).conn.close();
+      await pub.publish([503, 504].map((h, i) => info(40 + i, h)));
+      await waitUntil(() => got.length === 5);
+      expect(got.slice(3).every((g) => g.who !== first)).toBe(true);
+      expect(got.map((g) => g.height)).toEqual([500, 501, 502, 503, 504]);
+    } finally {
+      for (const x of [a, b]) {
+        await x.sub.cancel().catch(() => undefined);
+        await x.conn.close().catch(() => undefined);
+      }
+      await pub.close();
+    }
+  });
+
+  it('names the upgrade when the ordered queue was declared without single-active-consumer', async () => {
+    const old = topologyNames(`test-${randomBytes(4).toString('hex')}.`);
+    const c = await connectBroker({ url: broker.url });
+    c.on('error', () => undefined);
+    try {
+      const ch = await c.createChannel();
+      ch.on('error', () => undefined);
+      // The declaration of the versions before it.
+      await ch.assertQueue(old.queue, {
+        durable: true,
+        arguments: { 'x-queue-type': 'classic', 'x-dead-letter-exchange': old.deadLetterExchange },
+      });
+      const ch2 = await c.createChannel();
+      ch2.on('error', () => undefined);
+      const err = await declareTopology(ch2, { names: old, queueType: 'classic' }).catch((e) => e);
+      expect(err.code).toBe('EVENTS_QUEUE_OUTDATED');
+      expect(err.message).toContain(old.queue);
+      // After the documented re-creation, the declaration passes.
+      const ch3 = await c.createChannel();
+      await ch3.deleteQueue(old.queue);
+      await declareTopology(ch3, { names: old, queueType: 'classic' });
+      await deleteTopology(ch3, old);
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  });
 });
+
+async function waitUntil(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

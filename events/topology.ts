@@ -1,4 +1,6 @@
 import type { Channel } from 'amqplib';
+import { CodedError } from '../common/index.ts';
+import type { EventsErrorCode } from './errors.ts';
 import { EVENT_KINDS, type EventKind } from './schemas.ts';
 
 /**
@@ -69,7 +71,24 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions = {}): 
   const queueArgs = { 'x-queue-type': queueType, 'x-dead-letter-exchange': names.deadLetterExchange };
   await ch.assertQueue(names.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': queueType } });
   await ch.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
-  await ch.assertQueue(names.queue, { durable: true, arguments: queueArgs });
+  // One active consumer at a time keeps chain order with several API replicas attached: the
+  // broker fails over to a waiting one when the active one goes. Only the ordered queue: the
+  // reference queues are the reference consumers' to declare as they expect.
+  try {
+    await ch.assertQueue(names.queue, {
+      durable: true,
+      arguments: { ...queueArgs, 'x-single-active-consumer': true },
+    });
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 406) {
+      throw new CodedError<EventsErrorCode>(
+        'EVENTS_QUEUE_OUTDATED',
+        `the queue ${names.queue} exists with other arguments than this version declares (it predates x-single-active-consumer, or its type differs): drain and re-create it (events/README.md, "Upgrading a queue")`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
   await ch.bindQueue(names.queue, names.exchange, '#');
   if (opts.referenceQueues) {
     for (const kind of EVENT_KINDS) {

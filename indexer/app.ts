@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import {
@@ -22,6 +22,7 @@ import {
   recordPublished,
   recordRejections,
 } from './metrics.ts';
+import { ProgressMeter, type SyncProgress, type SyncState, syncState } from './progress.ts';
 import { OutboxRelay } from './relay.ts';
 import { IndexerStore } from './store.ts';
 
@@ -39,6 +40,13 @@ export interface IndexerStatus {
   readonly lastPollOk: boolean;
   /** The interface raw blocks were last fetched over; absent before the first fetch. */
   readonly fetchVia?: 'rest' | 'rpc';
+  /**
+   * `starting` before the first poll answered, `syncing` while more than the confirmation window
+   * behind the node's tip, `following` within it, `stopped` after a fatal error.
+   */
+  readonly sync: SyncState;
+  /** While syncing: the figures of the last progress report. */
+  readonly progress?: SyncProgress;
 }
 
 export interface RunningIndexer {
@@ -116,6 +124,8 @@ export async function startIndexer(
   let nodeTip: number | undefined;
   let lastPollOk = false;
   let caughtUpWaiters: Array<() => void> = [];
+  let lastProgress: SyncProgress | undefined;
+  let reportedSyncing = false;
 
   const relay = new OutboxRelay({
     store,
@@ -162,6 +172,10 @@ export async function startIndexer(
     await store.close();
     throw e;
   }
+  const meter = new ProgressMeter({
+    intervalMs: config.log.progress_interval_ms,
+    startHeight: store.startHeight() ?? params.versions[0]!.activationHeight,
+  });
   const follower = new ChainFollower({
     rpc,
     params,
@@ -172,11 +186,35 @@ export async function startIndexer(
       onTip(tip) {
         nodeTip = tip;
         metrics.nodeTip.set(tip);
+        const height = store.last()?.height ?? follower.startHeight - 1;
+        if (!reportedSyncing && tip - height > follower.depth) {
+          reportedSyncing = true;
+          log.info({ height, tip, behind: tip - follower.depth + 1 - height }, 'catching up with the node');
+        }
       },
       onBlocks(results) {
         recordBlocks(metrics, results);
         if (nodeTip !== undefined) {
-          metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - (store.last()?.height ?? 0)));
+          const height = results.at(-1)?.height ?? store.last()?.height ?? 0;
+          metrics.syncLag.set(Math.max(0, nodeTip - follower.depth + 1 - height));
+          let txs = 0;
+          for (const b of results) txs += b.result.stats.txCount;
+          const p = meter.record({
+            blocks: results.length,
+            txs,
+            height,
+            tip: nodeTip,
+            depth: follower.depth,
+          });
+          if (p) {
+            lastProgress = p;
+            reportedSyncing = true;
+            log.info({ ...p }, 'sync progress');
+          } else if (reportedSyncing && height >= nodeTip - follower.depth + 1) {
+            reportedSyncing = false;
+            lastProgress = undefined;
+            log.info({ height, tip: nodeTip }, 'sync caught up: following the tip');
+          }
         }
       },
       onWindow(w) {
@@ -241,7 +279,16 @@ export async function startIndexer(
 
   const status = (): IndexerStatus => {
     const last = store.last()?.height;
+    const sync = syncState({
+      stopped: stopped !== undefined,
+      nodeTip,
+      last,
+      startHeight: follower.startHeight,
+      depth: follower.depth,
+    });
     return {
+      sync,
+      ...(sync === 'syncing' && lastProgress ? { progress: lastProgress } : {}),
       following: running && !stopped,
       ...(stopped ? { stopped } : {}),
       ...(nodeTip !== undefined ? { nodeTip } : {}),
@@ -263,7 +310,10 @@ export async function startIndexer(
     },
     readiness: async () => {
       const s = status();
-      return { ready: s.following && s.lastPollOk && s.brokerConnected, checks: { ...s } };
+      return {
+        ready: s.following && s.lastPollOk && s.brokerConnected && s.sync === 'following',
+        checks: { ...s },
+      };
     },
     readinessAliases: ['/health'],
   });
@@ -329,5 +379,49 @@ export async function rebuildFromHeight(
     return { from: fromHeight, previousLast: last?.height };
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * A hot backup of the store into `outDir` (created; must be empty), then a check of the copy:
+ * it opens with the same params and reports where it stands. Safe while the indexer runs.
+ * @throws {CodedError} INDEXER_BACKUP_FAILED, INDEXER_PARAMS_…, INDEXER_STORE_UNAVAILABLE
+ */
+export async function backupStore(
+  config: IndexerConfig,
+  outDir: string,
+): Promise<{ dir: string; lastHeight: number | undefined; outboxDepth: number }> {
+  const params = loadParamsFile(config.params.file);
+  // Opening a store creates it: a mistyped path must not yield the backup of an empty one.
+  if (!existsSync(config.store.path)) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_STORE_UNAVAILABLE',
+      `there is no store at ${config.store.path} to back up`,
+    );
+  }
+  if (existsSync(outDir) && readdirSync(outDir).length > 0) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_BACKUP_FAILED',
+      `the backup directory ${outDir} is not empty`,
+    );
+  }
+  mkdirSync(outDir, { recursive: true });
+  const store = IndexerStore.open(config.store.path, params);
+  try {
+    await store.backup(outDir);
+  } catch (cause) {
+    throw new CodedError<IndexerErrorCode>(
+      'INDEXER_BACKUP_FAILED',
+      `could not copy the store to ${outDir}: ${(cause as Error).message}`,
+      { cause },
+    );
+  } finally {
+    await store.close();
+  }
+  const copy = IndexerStore.open(outDir, params);
+  try {
+    return { dir: outDir, lastHeight: copy.last()?.height, outboxDepth: copy.outboxDepth() };
+  } finally {
+    await copy.close();
   }
 }

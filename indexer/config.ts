@@ -28,7 +28,7 @@ export interface IndexerConfig {
     readonly batch_size: number;
   };
   readonly metrics: { readonly host: string; readonly port: number };
-  readonly log: { readonly level: LogLevel };
+  readonly log: { readonly level: LogLevel; readonly progress_interval_ms: number };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
@@ -77,7 +77,14 @@ export const INDEXER_CONFIG_SCHEMA = {
       },
     },
     metrics: metricsSchema(2114),
-    log: LOG_SCHEMA,
+    log: {
+      ...LOG_SCHEMA,
+      properties: {
+        ...LOG_SCHEMA.properties,
+        // Bitcoin Core reports every block; a catch-up of a long chain needs a steadier rhythm.
+        progress_interval_ms: { type: 'integer', minimum: 1, maximum: 3_600_000, default: 10_000 },
+      },
+    },
   },
 } as const;
 

@@ -13,6 +13,8 @@ export const INDEXER_ERRORS = {
   INDEXER_PARAMS_UNREADABLE: 'The params file cannot be read or does not parse.',
   INDEXER_FETCH_FAILED:
     'The thread that fetches raw blocks stopped or failed unexpectedly; the poll is retried with a new one.',
+  INDEXER_BACKUP_FAILED:
+    'The backup directory is not empty, or the store could not be copied into it (space, permissions).',
   INDEXER_STORE_UNAVAILABLE:
     'The LMDB store cannot be opened (path, permissions, or another process holds it).',
 } as const;

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
@@ -8,9 +9,15 @@ import { parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn } from '../staking/index.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { type RunningIndexer, startIndexer } from './app.ts';
+import { backupStore, type RunningIndexer, startIndexer } from './app.ts';
 import { ChainKit } from './testkit/chain.ts';
-import { EventCollector, quietLogger, type TestSetup, testSetup } from './testkit/harness.ts';
+import {
+  capturingLogger,
+  EventCollector,
+  quietLogger,
+  type TestSetup,
+  testSetup,
+} from './testkit/harness.ts';
 import {
   buildSignedSlashingSpend,
   buildStake,
@@ -370,19 +377,60 @@ describe('the whole chain', () => {
   it('events arrived in chain order, each once, and equal what a fresh indexer derives from the final chain', async () => {
     const seqs = events.events.map((e) => e.sequence);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    const fresh = await testSetup(node, broker.url, paramsDoc);
+    // Small commits and a 1 ms rhythm, so that this short catch-up reports its progress several times.
+    const fresh = await testSetup(node, broker.url, paramsDoc, { commitMaxBlocks: 10, progressMs: 1 });
     const freshEvents = await EventCollector.start(broker.url, fresh.names);
-    const second = await startIndexer(fresh.config, { logger: quietLogger() });
+    const logs = capturingLogger();
+    const second = await startIndexer(fresh.config, { logger: logs.logger });
     try {
-      await freshEvents.waitForTip(await kit.height(), 60_000);
+      const tip = await kit.height();
+      await freshEvents.waitForTip(tip, 60_000);
       const strip = (es: ReturnType<EventCollector['view']>) => es;
       expect(strip(freshEvents.view())).toEqual(strip(events.view()));
       const nonInfo = events.events.filter((e: StakingEvent) => e.event_type !== 6);
       expect(new Set(nonInfo.map((e) => e.event_id)).size).toBe(nonInfo.length);
+
+      // The catch-up told its progress, with figures that make sense, and said when it was done.
+      const progress = logs.lines.filter((l) => l.msg === 'sync progress');
+      expect(progress.length).toBeGreaterThan(1);
+      for (const p of progress) {
+        expect(p.height as number).toBeLessThanOrEqual(p.tip as number);
+        expect(p.height as number).toBeLessThan(p.target as number);
+        expect(p.behind).toBe((p.target as number) - (p.height as number));
+        expect(p.blocksPerSecond as number).toBeGreaterThan(0);
+        expect(p.txsPerSecond as number).toBeGreaterThan(0);
+        expect(p.etaSeconds as number).toBeGreaterThanOrEqual(0);
+        expect(p.progress as number).toBeGreaterThan(0);
+        expect(p.progress as number).toBeLessThan(1);
+      }
+      const heights = progress.map((p) => p.height as number);
+      expect(heights).toEqual([...heights].sort((a, b) => a - b));
+      expect(logs.lines.some((l) => l.msg === 'sync caught up: following the tip')).toBe(true);
+      // Caught up, it is ready, and its readiness says so.
+      const ready = await fetch(`${second.metricsUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { checks: { sync: string } }).checks.sync).toBe('following');
     } finally {
       await second.stop();
       await freshEvents.close();
       await rm(fresh.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('backup', () => {
+  it('copies the store while the indexer runs: the copy opens at the height it had; refuses a used directory or no store', async () => {
+    const out = join(setup.dir, 'backup');
+    const b = await backupStore(setup.config, out);
+    expect(b.lastHeight).toBe(indexer.status().lastProcessed);
+    expect(indexer.status().following).toBe(true);
+    const used = join(setup.dir, 'used');
+    await mkdir(used);
+    await writeFile(join(used, 'x'), 'x');
+    await expect(backupStore(setup.config, used)).rejects.toMatchObject({ code: 'INDEXER_BACKUP_FAILED' });
+    const noStore = { ...setup.config, store: { ...setup.config.store, path: join(setup.dir, 'nothing') } };
+    await expect(backupStore(noStore, join(setup.dir, 'b2'))).rejects.toMatchObject({
+      code: 'INDEXER_STORE_UNAVAILABLE',
+    });
   });
 });

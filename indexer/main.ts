@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
 import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
-import { rebuildFromHeight, startIndexer } from './app.ts';
+import { backupStore, rebuildFromHeight, startIndexer } from './app.ts';
 import { loadIndexerConfig } from './config.ts';
 
 const HELP = `staking-indexer: follows a Bitcoin node, decides Babylon phase-1 staking, unbonding, withdraw,
@@ -22,6 +22,11 @@ Usage:
       Rolls the store back (from its undo records) so that the next start re-processes from
       height h and re-emits those blocks' events. Run it with the indexer stopped, e.g. after a
       major re-org with h = fork point + 1 (the stop message names it).
+
+  npx tsx indexer/main.ts backup --config <indexer.toml> --out <dir>
+      Copies the store into the new or empty directory <dir> while the indexer runs (a consistent
+      snapshot), checks the copy opens, and prints {"dir", "lastHeight", "outboxDepth"} as JSON.
+      Restore: stop the indexer, put the copy at store.path, start it.
 
   npx tsx indexer/main.ts sample-config
       Prints a commented sample configuration.
@@ -60,6 +65,7 @@ port = 2114
 
 [log]
 level = "info"
+progress_interval_ms = 10000     # at most one "sync progress" line per interval while catching up
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -80,6 +86,18 @@ async function main(argv: string[]): Promise<number> {
     console.log(
       `store rolled back: it will re-process from height ${r.from} (it had processed up to ${r.previousLast ?? 'nothing'})`,
     );
+    return 0;
+  }
+  if (command === 'backup') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { config: { type: 'string', short: 'c' }, out: { type: 'string' } },
+    });
+    if (!values.config || !values.out) {
+      console.error('backup needs --config <indexer.toml> and --out <dir>');
+      return 2;
+    }
+    console.log(JSON.stringify(await backupStore(loadIndexerConfig(values.config), values.out)));
     return 0;
   }
   if (command === 'start') {

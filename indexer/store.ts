@@ -418,6 +418,15 @@ export class IndexerStore implements StateReader {
     return this.#nextSeq - this.#firstSeq;
   }
 
+  /**
+   * Copies the store to `dir` (a new or empty directory) from one read transaction: a consistent
+   * snapshot while the indexer keeps writing, in this process or another (LMDB's own copy, which
+   * readers and the writer do not wait for). `compact` leaves out free pages (slower, smaller).
+   */
+  async backup(dir: string, compact = true): Promise<void> {
+    await this.#env.backup(dir, compact);
+  }
+
   async close(): Promise<void> {
     await this.#env.close();
   }

@@ -69,21 +69,26 @@ export async function startPipeline(
     log,
   });
   const ops = createOpsServer({
-    metrics: async () => ({
-      contentType: metrics.registry.contentType,
-      body: await metrics.registry.metrics(),
-    }),
+    metrics: async () => {
+      // Fresh at every scrape: between rounds (interval_ms) the age keeps growing.
+      await worker.backlog().catch(() => undefined);
+      return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    },
     readiness: async () => {
-      const [dbOk, tip] = await Promise.all([
-        db.pool.query('SELECT 1').then(
-          () => true,
-          () => false,
-        ),
+      const [backlog, tip] = await Promise.all([
+        worker.backlog().catch(() => undefined),
         rpc.getblockcount().catch(() => undefined),
       ]);
+      const dbOk = backlog !== undefined;
       return {
         ready: dbOk && tip !== undefined,
-        checks: { database: { ok: dbOk }, bitcoind: { ok: tip !== undefined, tip } },
+        checks: {
+          database: { ok: dbOk },
+          bitcoind: { ok: tip !== undefined, tip },
+          // The lag is reported, not judged: a backlog is the signers' or the node's problem, and
+          // taking this instance out of service would not shorten it.
+          ...(backlog ? { backlog } : {}),
+        },
       };
     },
   });

@@ -37,6 +37,16 @@ export function createPipelineMetrics() {
       labelNames: ['signer', 'result'] as const,
       registers: [registry],
     }),
+    oldestDueAge: new Gauge({
+      name: 'pipeline_oldest_unsent_request_age_seconds',
+      help: 'Age of the oldest request not yet sent (pending, failed or no_quorum); 0 when none waits',
+      registers: [registry],
+    }),
+    databaseUp: new Gauge({
+      name: 'pipeline_database_up',
+      help: '1 when the last database round trip succeeded',
+      registers: [registry],
+    }),
     lastRun: new Gauge({
       name: 'pipeline_last_run_timestamp_seconds',
       help: 'When the worker last finished a round',

@@ -130,9 +130,14 @@ describe('the pipeline worker over the store', () => {
     const r = await getUnbondingRequest(db.pool, s.txid);
     expect(r).toMatchObject({ state: 'no_quorum', attempts: 1 });
     expect(r!.signerResults.every((x) => x.error?.startsWith('PIPELINE_SIGNER_UNREACHABLE'))).toBe(true);
+    // The backlog the metrics and /readyz report: this request waits, and has waited a while.
+    const waiting = await worker('look').backlog();
+    expect(waiting.unsent).toBe(1);
+    expect(waiting.oldestAgeSeconds).toBeGreaterThan(0);
     await new Promise((res) => setTimeout(res, 250)); // the backoff (100–200 ms here) passes
     await worker('up').runOnce();
     expect(await getUnbondingRequest(db.pool, s.txid)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect(await worker('look').backlog()).toEqual({ unsent: 0, oldestAgeSeconds: 0 });
   });
 
   it('marks input_spent, finally, when the staking output was spent by a withdraw', async () => {

@@ -160,8 +160,30 @@ export class PipelineWorker {
       for (const [state, n] of Object.entries(await countUnbondingRequests(this.#db.pool))) {
         this.#metrics.requestsByState.set({ state }, n);
       }
+      await this.backlog();
     } catch {
       // The gauges are best effort; the next round tries again.
+    }
+  }
+
+  /**
+   * The pipeline's lag: requests not yet sent, and how long the oldest of them has waited (what an
+   * operator is paged on: a staker asked and nothing happened). Sets the gauges.
+   * @throws the database's error (and sets pipeline_database_up 0)
+   */
+  async backlog(): Promise<{ unsent: number; oldestAgeSeconds: number }> {
+    try {
+      const r = await this.#db.pool.query<{ n: string; age: number | null }>(
+        `SELECT count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS age
+         FROM unbonding_requests WHERE state IN ('pending', 'failed', 'no_quorum')`,
+      );
+      const out = { unsent: Number(r.rows[0]?.n ?? 0), oldestAgeSeconds: Math.max(0, r.rows[0]?.age ?? 0) };
+      this.#metrics?.databaseUp.set(1);
+      this.#metrics?.oldestDueAge.set(out.oldestAgeSeconds);
+      return out;
+    } catch (e) {
+      this.#metrics?.databaseUp.set(0);
+      throw e;
     }
   }
 

@@ -37,7 +37,13 @@ export async function testSetup(
   node: RegtestNode,
   brokerUrl: string,
   paramsDoc: unknown,
-  over: { pollMs?: number; commitMaxBlocks?: number; fetchBatch?: number; fetchVia?: FetchVia } = {},
+  over: {
+    pollMs?: number;
+    commitMaxBlocks?: number;
+    fetchBatch?: number;
+    fetchVia?: FetchVia;
+    progressMs?: number;
+  } = {},
 ): Promise<TestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'indexer-test-'));
   const prefix = `t${randomBytes(4).toString('hex')}.`;
@@ -64,7 +70,7 @@ export async function testSetup(
       batch_size: 500,
     },
     metrics: { host: '127.0.0.1', port: 0 },
-    log: { level: 'warn' },
+    log: { level: 'warn', progress_interval_ms: over.progressMs ?? 10_000 },
   };
   const configFile = join(dir, 'indexer.toml');
   await writeFile(configFile, toToml(config));
@@ -82,6 +88,20 @@ function toToml(c: IndexerConfig): string {
 }
 
 export const quietLogger = () => pino({ level: 'silent' });
+
+/** A logger that keeps every info-or-above line as parsed JSON, for tests that read the logs. */
+export function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(chunk: string) {
+        lines.push(JSON.parse(chunk) as Record<string, unknown>);
+      },
+    },
+  );
+  return { logger, lines };
+}
 
 /** Consumes a test's ordered queue and keeps every event, in arrival order. */
 export class EventCollector {

@@ -71,6 +71,17 @@ provision_stunnel() {
   ensure_debian_packages stunnel4
 }
 
+# promtool checks and unit-tests the alerting rules (test/alerts.test.ts); Debian ships it in the
+# server's package. Installing it does not start a server here (no init system runs one).
+provision_promtool() {
+  ensure_debian_packages prometheus
+}
+
+# pg_dump and pg_restore for the API database's backup and the restore drill (deploy/backup.sh).
+provision_postgresql_client() {
+  ensure_debian_packages postgresql-client
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
@@ -83,6 +94,8 @@ main() {
   provision_chromium
   provision_compose_client
   provision_stunnel
+  provision_promtool
+  provision_postgresql_client
 }
 
 main "$@"
