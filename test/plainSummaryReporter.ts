@@ -1,22 +1,43 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 /**
  * Prints one plain closing line, `tests: N passed, N failed, N skipped`, after vitest's own summary,
  * so that a CI reader that does not know vitest's format can still count what ran.
+ *
+ * A file that failed outside its tests (an import error, a failing beforeAll) leaves its tests
+ * unrun, and vitest calls them skipped: here they count as failed, as does an unhandled error, so
+ * the line never says "0 failed" about a run that failed.
  */
 export class PlainSummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
-    let passed = 0;
-    let failed = 0;
-    let skipped = 0;
-    for (const mod of testModules) {
-      for (const t of mod.children.allTests()) {
-        const state = t.result().state;
-        if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
-        else skipped++;
-      }
-    }
-    process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<SerializedError>,
+  ): void {
+    const c = countOutcomes(testModules);
+    const failed = c.failed + unhandledErrors.length;
+    process.stdout.write(`\ntests: ${c.passed} passed, ${failed} failed, ${c.skipped} skipped\n`);
   }
+}
+
+export function countOutcomes(testModules: ReadonlyArray<TestModule>): {
+  passed: number;
+  failed: number;
+  skipped: number;
+} {
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const mod of testModules) {
+    const moduleFailed = mod.state() === 'failed';
+    let failedHere = 0;
+    for (const t of mod.children.allTests()) {
+      const state = t.result().state;
+      if (state === 'passed') passed++;
+      else if (state === 'failed' || moduleFailed) failedHere++;
+      else skipped++;
+    }
+    // A file that failed before any test could (nothing collected) is still one failure.
+    failed += moduleFailed ? Math.max(failedHere, 1) : failedHere;
+  }
+  return { passed, failed, skipped };
 }
