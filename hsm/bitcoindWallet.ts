@@ -17,8 +17,9 @@ import {
   tapLeafHash,
   taprootOutput,
 } from '../staking/index.ts';
+import { fileAuditCustody, readOrCreateAuditKeyFile } from './auditFiles.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
-import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { descriptorChecksum } from './descriptor.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
@@ -263,15 +264,39 @@ async function checkWallet(rpc: RpcClient, key: XOnlyKey): Promise<string> {
   return `wallet "${info.walletname}" reachable, loaded, ${unlock}, signs for ${toHex(key)}`;
 }
 
+/** The anchor beside the audit key file. */
+export function walletAuditAnchorPath(auditKeyFile: string): string {
+  return `${auditKeyFile}.anchor`;
+}
+
+/** Without `audit_key_file` the backend still signs for ceremonies and tests, but no audit log can be keyed. */
+function missingAuditKey(): AuditCustody {
+  const fail = async (): Promise<never> => {
+    throw hsmError(
+      'HSM_CONFIG_MISSING_KEY',
+      'custody.bitcoind_wallet.audit_key_file is required for the signer’s audit log: the wallet node cannot compute a MAC',
+      { details: { field: 'custody.bitcoind_wallet.audit_key_file' } },
+    );
+  };
+  return {
+    description: 'bitcoind-wallet without audit_key_file: no audit key',
+    mac: fail,
+    readAnchor: fail,
+    writeAnchor: fail,
+  };
+}
+
 class BitcoindWalletCustody implements CustodyBackend {
   readonly kind = 'bitcoind-wallet' as const;
   readonly #rpc: RpcClient;
   readonly #key: XOnlyKey;
+  readonly audit: AuditCustody & { close?(): void };
   #closed = false;
 
-  constructor(rpc: RpcClient, key: XOnlyKey) {
+  constructor(rpc: RpcClient, key: XOnlyKey, audit: AuditCustody & { close?(): void }) {
     this.#rpc = rpc;
     this.#key = key;
+    this.audit = audit;
   }
 
   #assertOpen(): void {
@@ -300,6 +325,7 @@ class BitcoindWalletCustody implements CustodyBackend {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.audit.close?.();
   }
 }
 
@@ -323,7 +349,16 @@ export async function openBitcoindWalletCustody(
     { custody: 'bitcoind-wallet', url: rpc.url, key: toHex(config.key) },
     `custody: ${detail}`,
   );
-  return new BitcoindWalletCustody(rpc, config.key);
+  let audit: AuditCustody & { close?(): void } = missingAuditKey();
+  if (config.auditKeyFile) {
+    const anchor = walletAuditAnchorPath(config.auditKeyFile);
+    audit = fileAuditCustody(
+      await readOrCreateAuditKeyFile(config.auditKeyFile, anchor, opts.logger),
+      anchor,
+      `bitcoind-wallet: the wallet node cannot MAC, so the audit MAC key is the file ${config.auditKeyFile} and the anchor ${anchor}, on the signer host; whoever can read that key file, or replace both the log and the anchor file, defeats it`,
+    );
+  }
+  return new BitcoindWalletCustody(rpc, config.key, audit);
 }
 
 // ---- ceremonies ----

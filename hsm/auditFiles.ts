@@ -1,0 +1,132 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { AuditCustody } from './custody.ts';
+import { hsmError } from './errors.ts';
+import type { CustodyLogger } from './logger.ts';
+import { readPrivateFile, writeNewPrivateFile } from './secrets.ts';
+
+/*
+ * The audit key and anchor of the backends that cannot keep them in a token (file, bitcoind-wallet):
+ * an HMAC key in this process's memory and an anchor file on this host. They stop anyone who can edit
+ * the audit log but not the custody's own files; they cannot stop whoever can write both.
+ */
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw hsmError('HSM_FILE_UNREADABLE', `cannot read the audit anchor ${path}`, {
+      cause: e,
+      details: { file: path },
+    });
+  }
+}
+
+/**
+ * Replaces `path` atomically and durably: a temporary file is written and synced, renamed over the
+ * old one, and the directory synced, so a crash leaves the old anchor or the new one, never half.
+ */
+async function replaceDurably(path: string, value: Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(value);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (cause) {
+    await unlink(tmp).catch(() => {});
+    throw hsmError('HSM_FILE_UNREADABLE', `cannot write the audit anchor ${path}`, {
+      cause,
+      details: { file: path },
+    });
+  }
+}
+
+/** An AuditCustody over a key in memory and an anchor file; `close` wipes the key. */
+export function fileAuditCustody(
+  key: Buffer,
+  anchorPath: string,
+  description: string,
+): AuditCustody & { close(): void } {
+  let closed = false;
+  const assertOpen = () => {
+    if (closed) throw hsmError('HSM_CLOSED', 'the custody backend is closed');
+  };
+  return {
+    description,
+    async mac(messages) {
+      assertOpen();
+      return messages.map((m) => Uint8Array.from(createHmac('sha256', key).update(m).digest()));
+    },
+    async readAnchor() {
+      assertOpen();
+      const v = await readOptional(anchorPath);
+      return v && Uint8Array.from(v);
+    },
+    async writeAnchor(next, expected) {
+      assertOpen();
+      const current = await readOptional(anchorPath);
+      const same =
+        current === undefined ? expected === undefined : expected !== undefined && current.equals(expected);
+      if (!same) {
+        throw hsmError(
+          'HSM_AUDIT_ANCHOR_CONFLICT',
+          `the audit anchor ${anchorPath} changed since this process last wrote it`,
+          { details: { file: anchorPath } },
+        );
+      }
+      await replaceDurably(anchorPath, next);
+    },
+    close() {
+      closed = true;
+      key.fill(0);
+    },
+  };
+}
+
+/**
+ * Reads the 32-byte audit MAC key from its file (64 hex digits, mode 0600). When neither the key file
+ * nor the anchor exists (a first start), creates the key from the OS RNG and warns: once an anchor
+ * exists, a missing key file is an error, never silently a new key.
+ * @throws {CodedError} HSM_AUDIT_KEY_INVALID, HSM_SECRET_FILE_INSECURE, HSM_SECRET_UNAVAILABLE
+ */
+export async function readOrCreateAuditKeyFile(
+  file: string,
+  anchorPath: string,
+  logger: CustodyLogger | undefined,
+): Promise<Buffer> {
+  const exists = await readOptional(file).then(
+    (v) => v !== undefined,
+    () => true,
+  );
+  if (!exists && (await readOptional(anchorPath)) === undefined) {
+    const fresh = randomBytes(32);
+    await writeNewPrivateFile(file, `${fresh.toString('hex')}\n`, 'HSM_KEY_EXISTS');
+    fresh.fill(0);
+    logger?.warn(
+      { file },
+      'AUDIT KEY CREATED: no audit MAC key and no audit anchor existed, so a new key was written; back it up with the signer’s other secrets',
+    );
+  }
+  const bytes = await readPrivateFile(file, 'the audit key file');
+  const hex = bytes.toString('utf8').trim();
+  bytes.fill(0);
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    throw hsmError('HSM_AUDIT_KEY_INVALID', `the audit key file ${file} does not hold 64 hex digits`, {
+      details: { file },
+    });
+  }
+  return Buffer.from(hex, 'hex');
+}
