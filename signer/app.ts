@@ -95,7 +95,11 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     const rpc = await rpcClientFromConfig(config.bitcoind);
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
-    audit = await AuditLog.open(config.audit.file, replay.onRecord);
+    audit = await AuditLog.open(config.audit.file, custody.audit, replay.onRecord);
+    clog.info(
+      { audit: config.audit.file, key: custody.audit.description },
+      'audit log verified against custody',
+    );
     const metrics = createSignerMetrics(custody.kind);
     const showParams = () => {
       const { params: p, fileSha256 } = params.current;

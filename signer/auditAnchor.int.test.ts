@@ -44,7 +44,7 @@ afterAll(async () => {
 
 /** Records, as the signer itself would, that it signed another unbonding tx for `stake` (stopped signer). */
 async function recordOtherSignature(stake: Stake): Promise<void> {
-  const log = await AuditLog.open(h.config.audit.file);
+  const log = await AuditLog.open(h.config.audit.file, custody.audit);
   await log.append({
     event: 'decision',
     outcome: 'signed',

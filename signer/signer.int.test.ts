@@ -125,7 +125,7 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
     const other = await h.stake(150_000n);
     // Simulate an earlier signature for this output over another tx (e.g. under other rules).
     await h.signer.stop();
-    const log = await AuditLog.open(h.config.audit.file);
+    const log = await AuditLog.open(h.config.audit.file, custody.audit);
     await log.append({
       event: 'decision',
       outcome: 'signed',
