@@ -111,4 +111,18 @@ describe('the audit log cannot be made to forget a signature (issue 20, finding 
     // The backup was taken before the last start, stop and refusal: the anchor has moved past it.
     expect(await startRefusal()).toMatchObject({ code: 'SIGNER_AUDIT_ROLLBACK' });
   });
+
+  it('starts again only after the operator accepts the restored copy: audited, re-anchored, and it still refuses the other tx', async () => {
+    const { record } = await AuditLog.accept(
+      h.config.audit.file,
+      custody.audit,
+      'restored the backup on purpose',
+    );
+    expect(record).toMatchObject({ event: 'audit_log_accepted', reason: 'restored the backup on purpose' });
+    await h.restart();
+    const r = await h.client.call('POST', ROUTE, stake.body());
+    expect(r.status).toBe(409);
+    const events = parseLines(readFileSync(h.config.audit.file, 'utf8')).map((l) => l.event);
+    expect(events.slice(-3)).toEqual(['audit_log_accepted', 'start', 'decision']);
+  });
 });
