@@ -142,6 +142,21 @@ describe('bitcoind-wallet custody', () => {
     await custody.close();
   });
 
+  it('opens without audit_key_file, but offers no audit key: the signer cannot start on it (HSM_CONFIG_MISSING_KEY)', async () => {
+    const info = await generateKey(config('other'), opts);
+    const custody = await openCustody(config('other', Buffer.from(info.xOnly, 'hex')), opts);
+    try {
+      for (const call of [() => custody.audit.mac([Buffer.from('x')]), () => custody.audit.readAnchor()]) {
+        await expect(call()).rejects.toMatchObject({
+          code: 'HSM_CONFIG_MISSING_KEY',
+          details: { field: 'custody.bitcoind_wallet.audit_key_file' },
+        });
+      }
+    } finally {
+      await custody.close();
+    }
+  });
+
   it('refuses a wallet that is not loaded (HSM_WALLET_NOT_LOADED)', async () => {
     await expect(openCustody(config('never-created', testKey('k').xOnly), opts)).rejects.toMatchObject({
       code: 'HSM_WALLET_NOT_LOADED',
