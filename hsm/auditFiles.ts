@@ -24,6 +24,13 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   }
 }
 
+/** Whether the stored anchor is the one a writer expects (undefined: none); the compare of compare-and-replace. */
+export function anchorIs(current: Uint8Array | undefined, expected: Uint8Array | undefined): boolean {
+  return current === undefined
+    ? expected === undefined
+    : expected !== undefined && Buffer.from(current).equals(expected);
+}
+
 /**
  * Replaces `path` atomically and durably: a temporary file is written and synced, renamed over the
  * old one, and the directory synced, so a crash leaves the old anchor or the new one, never half.
@@ -77,10 +84,7 @@ export function fileAuditCustody(
     },
     async writeAnchor(next, expected) {
       assertOpen();
-      const current = await readOptional(anchorPath);
-      const same =
-        current === undefined ? expected === undefined : expected !== undefined && current.equals(expected);
-      if (!same) {
+      if (!anchorIs(await readOptional(anchorPath), expected)) {
         throw hsmError(
           'HSM_AUDIT_ANCHOR_CONFLICT',
           `the audit anchor ${anchorPath} changed since this process last wrote it`,

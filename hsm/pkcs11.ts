@@ -1,6 +1,7 @@
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
 import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
+import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
@@ -459,25 +460,33 @@ class Token {
   }
 }
 
-/** The KEK's handle, after checking it is what it must be: AES, sensitive, never extractable, able to unwrap. */
-function findKek(session: graphene.Session, label: string): Handle {
+/** The one secret key labelled `label`, or undefined; two under one label are refused, custody does not guess. */
+function findSecretKey(
+  session: graphene.Session,
+  label: string,
+  what: string,
+  details: Record<string, unknown>,
+): graphene.SessionObject | undefined {
   let found: graphene.SessionObjectCollection;
   try {
     found = session.find({ class: graphene.ObjectClass.SECRET_KEY, label });
   } catch (e) {
-    throw pkcs11Error(e, `looking up the KEK "${label}"`);
+    throw pkcs11Error(e, `looking up the ${what} "${label}"`);
   }
-  if (found.length === 0) {
+  if (found.length > 1) {
+    throw hsmError('HSM_LABEL_AMBIGUOUS', `${found.length} secret keys are labelled "${label}"`, { details });
+  }
+  return found.length === 1 ? found.items(0) : undefined;
+}
+
+/** The KEK's handle, after checking it is what it must be: AES, sensitive, never extractable, able to unwrap. */
+function findKek(session: graphene.Session, label: string): Handle {
+  const kek = findSecretKey(session, label, 'KEK', { kekLabel: label });
+  if (!kek) {
     throw hsmError('HSM_KEK_NOT_FOUND', `the token holds no key-encryption key labelled "${label}"`, {
       details: { kekLabel: label },
     });
   }
-  if (found.length > 1) {
-    throw hsmError('HSM_LABEL_AMBIGUOUS', `${found.length} secret keys are labelled "${label}"`, {
-      details: { kekLabel: label },
-    });
-  }
-  const kek = found.items(0);
   const a = kek.getAttribute({
     keyType: null,
     sensitive: null,
@@ -546,19 +555,8 @@ function assertSealedMatches(lease: Lease, sealed: SealedKey, label: string): vo
 
 /** The audit key's handle, after checking it can only MAC: a sensitive, non-extractable token secret allowed to sign. */
 function findAuditKey(session: graphene.Session, label: string): Handle | undefined {
-  let found: graphene.SessionObjectCollection;
-  try {
-    found = session.find({ class: graphene.ObjectClass.SECRET_KEY, label });
-  } catch (e) {
-    throw pkcs11Error(e, `looking up the audit key "${label}"`);
-  }
-  if (found.length === 0) return undefined;
-  if (found.length > 1) {
-    throw hsmError('HSM_LABEL_AMBIGUOUS', `${found.length} secret keys are labelled "${label}"`, {
-      details: { auditKeyLabel: label },
-    });
-  }
-  const key = found.items(0);
+  const key = findSecretKey(session, label, 'audit key', { auditKeyLabel: label });
+  if (!key) return undefined;
   const a = key.getAttribute({ keyType: null, sensitive: null, extractable: null, sign: null, token: null });
   if (
     (a.keyType !== CKK_GENERIC_SECRET && a.keyType !== CKK_SHA256_HMAC) ||
@@ -698,10 +696,7 @@ class TokenAudit implements AuditCustody {
       await this.#token.use(({ session }) => {
         // Compare and replace in one synchronous block: nothing in this process runs in between.
         const all = anchorObjects(session, this.#anchorLabel);
-        const current = all[0]?.value;
-        const same =
-          current === undefined ? expected === undefined : expected !== undefined && current.equals(expected);
-        if (!same) {
+        if (!anchorIs(all[0]?.value, expected)) {
           throw hsmError(
             'HSM_AUDIT_ANCHOR_CONFLICT',
             `the audit anchor "${this.#anchorLabel}" changed since this process last wrote it`,

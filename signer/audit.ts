@@ -335,6 +335,26 @@ interface Head {
   readonly anchorRaw: Uint8Array | undefined;
 }
 
+/** Where appending continues: the verified log's head, and the anchor as read (compare-and-replace starts from it). */
+function headOf(v: Extract<KeyedVerification, { ok: true }>, read: ReadAnchor): Head {
+  return {
+    seq: v.records,
+    prev: v.lastHash,
+    signed: v.recordsList.filter(isSigned).length,
+    counter: read.state === 'valid' ? read.anchor.counter : 0,
+    anchorRaw: read.state === 'none' ? undefined : read.raw,
+  };
+}
+
+/** Who ran the accept command, for its record; a user without a passwd entry (containers) is not an error. */
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 /** What `accept-audit-log` did. */
 export interface AcceptedLog {
   readonly record: AuditRecord;
@@ -386,19 +406,12 @@ export class AuditLog {
     }
     checkAnchor(path, v.recordsList, read);
     for (const r of v.recordsList) onRecord?.(r);
-    const fh = await openForAppend(path);
-    const log = new AuditLog(fh, audit, {
-      seq: v.records,
-      prev: v.lastHash,
-      signed: v.recordsList.filter(isSigned).length,
-      counter: read.state === 'valid' ? read.anchor.counter : 0,
-      anchorRaw: read.state === 'valid' ? read.raw : undefined,
-    });
+    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
     if (read.state === 'none') {
       try {
         await log.#writeAnchor({ seq: 0, hash: GENESIS_HASH, mac: GENESIS_HASH, signed: 0 });
       } catch (e) {
-        await fh.close();
+        await log.close();
         throw e;
       }
     }
@@ -424,19 +437,12 @@ export class AuditLog {
         `audit log ${path} is broken at line ${v.line}: ${v.reason}; a forged or damaged record is never accepted: keep a copy, truncate the log to its first ${v.records} records, and accept that`,
       );
     }
-    const fh = await openForAppend(path);
-    const log = new AuditLog(fh, audit, {
-      seq: v.records,
-      prev: v.lastHash,
-      signed: v.recordsList.filter(isSigned).length,
-      counter: read.state === 'valid' ? read.anchor.counter : 0,
-      anchorRaw: read.state === 'none' ? undefined : read.raw,
-    });
+    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
     try {
       const record = await log.append({
         event: 'audit_log_accepted',
         reason,
-        operator: userInfo().username,
+        operator: operatorName(),
         previous_anchor:
           read.state === 'valid'
             ? { counter: read.anchor.counter, seq: read.anchor.seq, hash: read.anchor.hash }

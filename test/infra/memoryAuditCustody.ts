@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { CodedError } from '../../common/index.ts';
+import { anchorIs } from '../../hsm/auditFiles.ts';
 import type { AuditCustody } from '../../hsm/index.ts';
 
 /**
@@ -28,11 +29,8 @@ export class MemoryAuditCustody implements AuditCustody {
   }
 
   async writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void> {
-    const same =
-      this.anchor === undefined
-        ? expected === undefined
-        : expected !== undefined && Buffer.from(this.anchor).equals(expected);
-    if (!same) throw new CodedError('HSM_AUDIT_ANCHOR_CONFLICT', 'the anchor moved');
+    if (!anchorIs(this.anchor, expected))
+      throw new CodedError('HSM_AUDIT_ANCHOR_CONFLICT', 'the anchor moved');
     this.anchor = next.slice();
   }
 }
