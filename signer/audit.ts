@@ -460,6 +460,13 @@ export class AuditLog {
     return this.#seq;
   }
 
+  /** Why appends fail from now on (a write, sync, MAC or anchor failure), or undefined while healthy. */
+  get failure(): string | undefined {
+    if (!this.#failed) return undefined;
+    const cause = (this.#failed as Error).cause;
+    return cause instanceof Error ? cause.message : 'the audit log cannot be written';
+  }
+
   /**
    * Appends a record and resolves once it is on disk and custody's anchor has moved to it (or past
    * it). Records keep the order of the calls. After a failure every later append fails too: a signer

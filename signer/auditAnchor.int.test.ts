@@ -125,4 +125,22 @@ describe('the audit log cannot be made to forget a signature (issue 20, finding 
     const events = parseLines(readFileSync(h.config.audit.file, 'utf8')).map((l) => l.event);
     expect(events.slice(-3)).toEqual(['audit_log_accepted', 'start', 'decision']);
   });
+
+  it('an accept run under a live signer moves the anchor from under it: it signs nothing more and is not ready', async () => {
+    const fresh = await h.stake(310_000n);
+    await AuditLog.accept(h.config.audit.file, custody.audit, 'run by mistake while the signer was up');
+    const r = await h.client.call('POST', ROUTE, fresh.body());
+    expect(r.status).toBe(500);
+    const ready = await fetch(`${h.signer.metricsUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { checks: { audit: unknown } }).checks.audit).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/audit anchor .* changed since this process last wrote it/),
+    });
+    // Two writers interleaved in one file (why the operator stops the signer first): it will not start on it.
+    await h.signer.stop();
+    expect(await startRefusal()).toMatchObject({
+      code: expect.stringMatching(/^SIGNER_AUDIT_(CORRUPT|ROLLBACK)$/),
+    });
+  });
 });
