@@ -8,8 +8,9 @@ import { readPrivateFile, writeNewPrivateFile } from './secrets.ts';
 
 /*
  * The audit key and anchor of the backends that cannot keep them in a token (file, bitcoind-wallet):
- * an HMAC key in this process's memory and an anchor file on this host. They stop anyone who can edit
- * the audit log but not the custody's own files; they cannot stop whoever can write both.
+ * an HMAC key in this process's memory, and an anchor in a file on this host (file) or in the
+ * wallet node (bitcoind-wallet). They stop anyone who can edit the audit log but not the key; they
+ * cannot stop whoever can read the key and write the anchor too.
  */
 
 async function readOptional(path: string): Promise<Buffer | undefined> {
@@ -61,10 +62,31 @@ async function replaceDurably(path: string, value: Uint8Array): Promise<void> {
   }
 }
 
-/** An AuditCustody over a key in memory and an anchor file; `close` wipes the key. */
-export function fileAuditCustody(
+/** Where a backend without a token keeps the anchor: read it, and replace it durably. */
+export interface AnchorStore {
+  read(): Promise<Uint8Array | undefined>;
+  replace(next: Uint8Array): Promise<void>;
+}
+
+/** The anchor as a file on this host (the file backend's, beside its key file). */
+export function fileAnchorStore(path: string): AnchorStore {
+  return {
+    async read() {
+      const v = await readOptional(path);
+      return v && Uint8Array.from(v);
+    },
+    replace: (next) => replaceDurably(path, next),
+  };
+}
+
+/**
+ * An AuditCustody over an HMAC key in memory and an anchor store; `close` wipes the key. The compare
+ * and the replace are two steps here (no token runs them as one): a second writer is caught unless
+ * it writes between the two.
+ */
+export function keyAuditCustody(
   key: Buffer,
-  anchorPath: string,
+  anchor: AnchorStore,
   description: string,
 ): AuditCustody & { close(): void } {
   let closed = false;
@@ -79,19 +101,17 @@ export function fileAuditCustody(
     },
     async readAnchor() {
       assertOpen();
-      const v = await readOptional(anchorPath);
-      return v && Uint8Array.from(v);
+      return anchor.read();
     },
     async writeAnchor(next, expected) {
       assertOpen();
-      if (!anchorIs(await readOptional(anchorPath), expected)) {
+      if (!anchorIs(await anchor.read(), expected)) {
         throw hsmError(
           'HSM_AUDIT_ANCHOR_CONFLICT',
-          `the audit anchor ${anchorPath} changed since this process last wrote it`,
-          { details: { file: anchorPath } },
+          'the audit anchor changed since this process last wrote it',
         );
       }
-      await replaceDurably(anchorPath, next);
+      await anchor.replace(next);
     },
     close() {
       closed = true;
@@ -102,20 +122,20 @@ export function fileAuditCustody(
 
 /**
  * Reads the 32-byte audit MAC key from its file (64 hex digits, mode 0600). When neither the key file
- * nor the anchor exists (a first start), creates the key from the OS RNG and warns: once an anchor
+ * nor an anchor exists (a first start), creates the key from the OS RNG and warns: once an anchor
  * exists, a missing key file is an error, never silently a new key.
  * @throws {CodedError} HSM_AUDIT_KEY_INVALID, HSM_SECRET_FILE_INSECURE, HSM_SECRET_UNAVAILABLE
  */
 export async function readOrCreateAuditKeyFile(
   file: string,
-  anchorPath: string,
+  anchor: AnchorStore,
   logger: CustodyLogger | undefined,
 ): Promise<Buffer> {
   const exists = await readOptional(file).then(
     (v) => v !== undefined,
     () => true,
   );
-  if (!exists && (await readOptional(anchorPath)) === undefined) {
+  if (!exists && (await anchor.read()) === undefined) {
     const fresh = randomBytes(32);
     await writeNewPrivateFile(file, `${fresh.toString('hex')}\n`, 'HSM_KEY_EXISTS');
     fresh.fill(0);

@@ -17,7 +17,7 @@ import {
   tapLeafHash,
   taprootOutput,
 } from '../staking/index.ts';
-import { fileAuditCustody, readOrCreateAuditKeyFile } from './auditFiles.ts';
+import { type AnchorStore, keyAuditCustody, readOrCreateAuditKeyFile } from './auditFiles.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
 import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { descriptorChecksum } from './descriptor.ts';
@@ -264,9 +264,52 @@ async function checkWallet(rpc: RpcClient, key: XOnlyKey): Promise<string> {
   return `wallet "${info.walletname}" reachable, loaded, ${unlock}, signs for ${toHex(key)}`;
 }
 
-/** The anchor beside the audit key file. */
-export function walletAuditAnchorPath(auditKeyFile: string): string {
-  return `${auditKeyFile}.anchor`;
+/** Prefix of the wallet address label that carries the audit anchor (hex after it). */
+const ANCHOR_LABEL_PREFIX = 'babylon-covenant-signer/audit-anchor/';
+
+/**
+ * The audit anchor kept in the wallet node, as the label of one wallet address: the node is another
+ * host, so restoring the signer host (its log and its audit key file) from an older backup does not
+ * roll the anchor back. Labels are stored in the wallet's database; `setlabel` needs no unlock.
+ */
+function walletAnchorStore(rpc: RpcClient): AnchorStore {
+  const current = async (): Promise<string | undefined> => {
+    let labels: string[];
+    try {
+      labels = (await rpc.call<string[]>('listlabels')).filter((l) => l.startsWith(ANCHOR_LABEL_PREFIX));
+    } catch (e) {
+      throw walletError(e, 'listlabels', rpc.url);
+    }
+    if (labels.length > 1) {
+      throw hsmError(
+        'HSM_WALLET_ERROR',
+        `the wallet holds ${labels.length} audit anchors; custody does not guess`,
+      );
+    }
+    return labels[0];
+  };
+  return {
+    async read() {
+      const label = await current();
+      return label === undefined
+        ? undefined
+        : Uint8Array.from(Buffer.from(label.slice(ANCHOR_LABEL_PREFIX.length), 'hex'));
+    },
+    async replace(next) {
+      const label = `${ANCHOR_LABEL_PREFIX}${toHex(next)}`;
+      const old = await current();
+      try {
+        if (old === undefined) {
+          await rpc.getnewaddress(label, 'bech32');
+          return;
+        }
+        const [address] = Object.keys(await rpc.call<Record<string, unknown>>('getaddressesbylabel', [old]));
+        await rpc.call('setlabel', [address, label]);
+      } catch (e) {
+        throw walletError(e, 'setlabel', rpc.url);
+      }
+    },
+  };
 }
 
 /** Without `audit_key_file` the backend still signs for ceremonies and tests, but no audit log can be keyed. */
@@ -351,11 +394,11 @@ export async function openBitcoindWalletCustody(
   );
   let audit: AuditCustody & { close?(): void } = missingAuditKey();
   if (config.auditKeyFile) {
-    const anchor = walletAuditAnchorPath(config.auditKeyFile);
-    audit = fileAuditCustody(
+    const anchor = walletAnchorStore(rpc);
+    audit = keyAuditCustody(
       await readOrCreateAuditKeyFile(config.auditKeyFile, anchor, opts.logger),
       anchor,
-      `bitcoind-wallet: the wallet node cannot MAC, so the audit MAC key is the file ${config.auditKeyFile} and the anchor ${anchor}, on the signer host; whoever can read that key file, or replace both the log and the anchor file, defeats it`,
+      `bitcoind-wallet: the wallet node cannot MAC, so the audit MAC key is the file ${config.auditKeyFile} on the signer host, and the anchor is a label in wallet "${config.wallet}" on the wallet node; whoever can read that key file can forge records, and whoever can also set the wallet's labels (its RPC credentials) can roll the log back`,
     );
   }
   return new BitcoindWalletCustody(rpc, config.key, audit);

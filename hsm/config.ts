@@ -47,8 +47,8 @@ export interface BitcoindWalletCustodyConfig {
    */
   readonly key: XOnlyKey | undefined;
   /**
-   * The signer's audit MAC key (`audit_key_file`, 64 hex digits, mode 0600; created on first start);
-   * its anchor is `<audit_key_file>.anchor`. The wallet node cannot MAC for us. Required by the signer.
+   * The signer's audit MAC key (`audit_key_file`, 64 hex digits, mode 0600; created on first start):
+   * the wallet node cannot MAC for us. The anchor is kept in the wallet. Required by the signer.
    */
   readonly auditKeyFile: string | undefined;
 }

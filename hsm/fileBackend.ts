@@ -2,7 +2,7 @@ import { hkdfSync, webcrypto } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import * as ecc from 'tiny-secp256k1';
 import { toHex, type XOnlyKey } from '../common/index.ts';
-import { fileAuditCustody } from './auditFiles.ts';
+import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
 import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import {
@@ -71,7 +71,7 @@ class FileCustody implements CustodyBackend {
   readonly #xOnly: XOnlyKey;
   readonly #path: string;
   readonly #queue = new SignQueue();
-  readonly #audit: ReturnType<typeof fileAuditCustody>;
+  readonly #audit: ReturnType<typeof keyAuditCustody>;
   #closed = false;
 
   constructor(path: string, envelope: KeyEnvelope, fileKey: Buffer, auditKey: Buffer) {
@@ -79,9 +79,9 @@ class FileCustody implements CustodyBackend {
     this.#envelope = envelope;
     this.#fileKey = fileKey;
     this.#xOnly = Uint8Array.from(Buffer.from(envelope.publicKey, 'hex').subarray(1)) as XOnlyKey;
-    this.#audit = fileAuditCustody(
+    this.#audit = keyAuditCustody(
       auditKey,
-      fileAuditAnchorPath(path),
+      fileAnchorStore(fileAuditAnchorPath(path)),
       `file backend (development only): audit MAC key derived from the key file ${path}, anchor in ${fileAuditAnchorPath(path)}; whoever can read the key file and its passphrase, or replace both the log and the anchor file, defeats it`,
     );
   }
