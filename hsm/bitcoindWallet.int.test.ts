@@ -142,6 +142,49 @@ describe('bitcoind-wallet custody', () => {
     await custody.close();
   });
 
+  it('keeps the audit anchor in the wallet node, as an address label, replaced only from the value it expects', async () => {
+    const info = await generateKey(config('other'), opts);
+    const cfg = config('other', Buffer.from(info.xOnly, 'hex'), { audit_key_file: join(dir, 'audit.key') });
+    let custody = await openCustody(cfg, opts);
+    try {
+      expect(await custody.audit.readAnchor()).toBeUndefined();
+      await custody.audit.writeAnchor(Buffer.from('first'), undefined);
+      await custody.audit.writeAnchor(Buffer.from('second'), Buffer.from('first'));
+      await expect(custody.audit.writeAnchor(Buffer.from('x'), Buffer.from('first'))).rejects.toMatchObject({
+        code: 'HSM_AUDIT_ANCHOR_CONFLICT',
+      });
+      const mac = toHex((await custody.audit.mac([Buffer.from('m')]))[0]!);
+      await custody.close();
+      custody = await openCustody(cfg, opts);
+      // The same key file: the same MAC; the anchor survives, in the wallet, not on this host.
+      expect(toHex((await custody.audit.mac([Buffer.from('m')]))[0]!)).toBe(mac);
+      expect(Buffer.from((await custody.audit.readAnchor())!).toString()).toBe('second');
+      const labels = (await rpc('other').call<string[]>('listlabels')).filter((l) =>
+        l.includes('audit-anchor'),
+      );
+      expect(labels).toEqual([
+        `babylon-covenant-signer/audit-anchor/${Buffer.from('second').toString('hex')}`,
+      ]);
+    } finally {
+      await custody.close();
+    }
+  });
+
+  it('opens without audit_key_file, but offers no audit key: the signer cannot start on it (HSM_CONFIG_MISSING_KEY)', async () => {
+    const info = await generateKey(config('other'), opts);
+    const custody = await openCustody(config('other', Buffer.from(info.xOnly, 'hex')), opts);
+    try {
+      for (const call of [() => custody.audit.mac([Buffer.from('x')]), () => custody.audit.readAnchor()]) {
+        await expect(call()).rejects.toMatchObject({
+          code: 'HSM_CONFIG_MISSING_KEY',
+          details: { field: 'custody.bitcoind_wallet.audit_key_file' },
+        });
+      }
+    } finally {
+      await custody.close();
+    }
+  });
+
   it('refuses a wallet that is not loaded (HSM_WALLET_NOT_LOADED)', async () => {
     await expect(openCustody(config('never-created', testKey('k').xOnly), opts)).rejects.toMatchObject({
       code: 'HSM_WALLET_NOT_LOADED',

@@ -17,8 +17,9 @@ import {
   tapLeafHash,
   taprootOutput,
 } from '../staking/index.ts';
+import { type AnchorStore, keyAuditCustody, readOrCreateAuditKeyFile } from './auditFiles.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
-import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { descriptorChecksum } from './descriptor.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
@@ -263,15 +264,82 @@ async function checkWallet(rpc: RpcClient, key: XOnlyKey): Promise<string> {
   return `wallet "${info.walletname}" reachable, loaded, ${unlock}, signs for ${toHex(key)}`;
 }
 
+/** Prefix of the wallet address label that carries the audit anchor (hex after it). */
+const ANCHOR_LABEL_PREFIX = 'babylon-covenant-signer/audit-anchor/';
+
+/**
+ * The audit anchor kept in the wallet node, as the label of one wallet address: the node is another
+ * host, so restoring the signer host (its log and its audit key file) from an older backup does not
+ * roll the anchor back. Labels are stored in the wallet's database; `setlabel` needs no unlock.
+ */
+function walletAnchorStore(rpc: RpcClient): AnchorStore {
+  const current = async (): Promise<string | undefined> => {
+    let labels: string[];
+    try {
+      labels = (await rpc.call<string[]>('listlabels')).filter((l) => l.startsWith(ANCHOR_LABEL_PREFIX));
+    } catch (e) {
+      throw walletError(e, 'listlabels', rpc.url);
+    }
+    if (labels.length > 1) {
+      throw hsmError(
+        'HSM_WALLET_ERROR',
+        `the wallet holds ${labels.length} audit anchors; custody does not guess`,
+      );
+    }
+    return labels[0];
+  };
+  return {
+    async read() {
+      const label = await current();
+      return label === undefined
+        ? undefined
+        : Uint8Array.from(Buffer.from(label.slice(ANCHOR_LABEL_PREFIX.length), 'hex'));
+    },
+    async replace(next) {
+      const label = `${ANCHOR_LABEL_PREFIX}${toHex(next)}`;
+      const old = await current();
+      try {
+        if (old === undefined) {
+          await rpc.getnewaddress(label, 'bech32');
+          return;
+        }
+        const [address] = Object.keys(await rpc.call<Record<string, unknown>>('getaddressesbylabel', [old]));
+        await rpc.call('setlabel', [address, label]);
+      } catch (e) {
+        throw walletError(e, 'setlabel', rpc.url);
+      }
+    },
+  };
+}
+
+/** Without `audit_key_file` the backend still signs for ceremonies and tests, but no audit log can be keyed. */
+function missingAuditKey(): AuditCustody {
+  const fail = async (): Promise<never> => {
+    throw hsmError(
+      'HSM_CONFIG_MISSING_KEY',
+      'custody.bitcoind_wallet.audit_key_file is required for the signer’s audit log: the wallet node cannot compute a MAC',
+      { details: { field: 'custody.bitcoind_wallet.audit_key_file' } },
+    );
+  };
+  return {
+    description: 'bitcoind-wallet without audit_key_file: no audit key',
+    mac: fail,
+    readAnchor: fail,
+    writeAnchor: fail,
+  };
+}
+
 class BitcoindWalletCustody implements CustodyBackend {
   readonly kind = 'bitcoind-wallet' as const;
   readonly #rpc: RpcClient;
   readonly #key: XOnlyKey;
+  readonly audit: AuditCustody & { close?(): void };
   #closed = false;
 
-  constructor(rpc: RpcClient, key: XOnlyKey) {
+  constructor(rpc: RpcClient, key: XOnlyKey, audit: AuditCustody & { close?(): void }) {
     this.#rpc = rpc;
     this.#key = key;
+    this.audit = audit;
   }
 
   #assertOpen(): void {
@@ -300,6 +368,7 @@ class BitcoindWalletCustody implements CustodyBackend {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.audit.close?.();
   }
 }
 
@@ -323,7 +392,16 @@ export async function openBitcoindWalletCustody(
     { custody: 'bitcoind-wallet', url: rpc.url, key: toHex(config.key) },
     `custody: ${detail}`,
   );
-  return new BitcoindWalletCustody(rpc, config.key);
+  let audit: AuditCustody & { close?(): void } = missingAuditKey();
+  if (config.auditKeyFile) {
+    const anchor = walletAnchorStore(rpc);
+    audit = keyAuditCustody(
+      await readOrCreateAuditKeyFile(config.auditKeyFile, anchor, opts.logger),
+      anchor,
+      `bitcoind-wallet: the wallet node cannot MAC, so the audit MAC key is the file ${config.auditKeyFile} on the signer host, and the anchor is a label in wallet "${config.wallet}" on the wallet node; whoever can read that key file can forge records, and whoever can also set the wallet's labels (its RPC credentials) can roll the log back`,
+    );
+  }
+  return new BitcoindWalletCustody(rpc, config.key, audit);
 }
 
 // ---- ceremonies ----

@@ -40,6 +40,8 @@ describe('parseCustodyConfig', () => {
       keyLabel: 'covenant-key',
       pin: { file: '/etc/signer/pin' },
       sessions: 2,
+      auditKeyLabel: 'covenant-audit-key',
+      auditAnchorLabel: 'covenant-audit-anchor',
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen((c as { pin: object }).pin)).toBe(true);
@@ -66,6 +68,15 @@ describe('parseCustodyConfig', () => {
       },
     });
     expect(c).toMatchObject({ auth: { user: 'u', passwordFile: '/p' }, timeoutMs: 500, key: undefined });
+    expect(c).toMatchObject({ auditKeyFile: undefined });
+  });
+
+  it('resolves the wallet backend’s audit_key_file against baseDir', () => {
+    const c = parseCustodyConfig(
+      { ...wallet, bitcoind_wallet: { ...wallet.bitcoind_wallet, audit_key_file: 'audit.key' } },
+      { baseDir: '/etc/signer' },
+    );
+    expect(c).toMatchObject({ auditKeyFile: '/etc/signer/audit.key' });
   });
 
   it('resolves relative paths against baseDir and leaves the file backend disallowed by default', () => {

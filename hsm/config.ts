@@ -22,6 +22,10 @@ export interface Pkcs11CustodyConfig {
   readonly pin: SecretSource;
   /** Session pool size (`sessions`). */
   readonly sessions: number;
+  /** Label of the audit log's HMAC key in the token (`audit_key_label`). */
+  readonly auditKeyLabel: string;
+  /** Label of the CKO_DATA token object holding the audit log's anchor (`audit_anchor_label`). */
+  readonly auditAnchorLabel: string;
 }
 
 export type WalletAuth =
@@ -42,6 +46,11 @@ export interface BitcoindWalletCustodyConfig {
    * before `generate-key` has made one.
    */
   readonly key: XOnlyKey | undefined;
+  /**
+   * The signer's audit MAC key (`audit_key_file`, 64 hex digits, mode 0600; created on first start):
+   * the wallet node cannot MAC for us. The anchor is kept in the wallet. Required by the signer.
+   */
+  readonly auditKeyFile: string | undefined;
 }
 
 export interface FileCustodyConfig {
@@ -60,6 +69,8 @@ export type CustodyConfig = Pkcs11CustodyConfig | BitcoindWalletCustodyConfig | 
 export const DEFAULT_PKCS11_LIBRARY = '/usr/lib/softhsm/libsofthsm2.so';
 export const DEFAULT_KEK_LABEL = 'covenant-kek';
 export const DEFAULT_KEY_LABEL = 'covenant-key';
+export const DEFAULT_AUDIT_KEY_LABEL = 'covenant-audit-key';
+export const DEFAULT_AUDIT_ANCHOR_LABEL = 'covenant-audit-anchor';
 export const DEFAULT_SESSIONS = 2;
 export const MAX_SESSIONS = 32;
 export const DEFAULT_WALLET_TIMEOUT_MS = 10_000;
@@ -167,6 +178,8 @@ function parsePkcs11(t: Table, path: string, baseDir: string): Pkcs11CustodyConf
     'pin_file',
     'pin_env',
     'sessions',
+    'audit_key_label',
+    'audit_anchor_label',
   ]);
   return {
     kind: 'pkcs11',
@@ -177,11 +190,22 @@ function parsePkcs11(t: Table, path: string, baseDir: string): Pkcs11CustodyConf
     keyLabel: str(t, path, 'key_label', { maxBytes: 128 }) ?? DEFAULT_KEY_LABEL,
     pin: secretSource(t, path, 'pin', baseDir),
     sessions: int(t, path, 'sessions', 1, MAX_SESSIONS) ?? DEFAULT_SESSIONS,
+    auditKeyLabel: str(t, path, 'audit_key_label', { maxBytes: 128 }) ?? DEFAULT_AUDIT_KEY_LABEL,
+    auditAnchorLabel: str(t, path, 'audit_anchor_label', { maxBytes: 128 }) ?? DEFAULT_AUDIT_ANCHOR_LABEL,
   };
 }
 
 function parseWallet(t: Table, path: string, baseDir: string): BitcoindWalletCustodyConfig {
-  assertKnownKeys(t, path, ['url', 'wallet', 'cookie_file', 'user', 'password_file', 'timeout_ms', 'key']);
+  assertKnownKeys(t, path, [
+    'url',
+    'wallet',
+    'cookie_file',
+    'user',
+    'password_file',
+    'timeout_ms',
+    'key',
+    'audit_key_file',
+  ]);
   const rawUrl = required(str(t, path, 'url'), `${path}.url`);
   let url: URL;
   try {
@@ -237,6 +261,7 @@ function parseWallet(t: Table, path: string, baseDir: string): BitcoindWalletCus
     auth,
     timeoutMs: int(t, path, 'timeout_ms', 100, 600_000) ?? DEFAULT_WALLET_TIMEOUT_MS,
     key: keyHex === undefined ? undefined : parseXOnlyKey(keyHex, `${path}.key`, 'HSM_CONFIG_INVALID_VALUE'),
+    auditKeyFile: filePath(t, path, 'audit_key_file', baseDir),
   };
 }
 

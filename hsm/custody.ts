@@ -31,6 +31,29 @@ export interface CustodyHealth {
 }
 
 /**
+ * What the signer's audit log needs from custody: a keyed MAC whose key only custody holds, and one
+ * small sealed value (the anchor: the log's head) that a copy of the log cannot roll back. The
+ * signer encodes and MACs the anchor itself; custody only keeps it. See signer/README.md.
+ */
+export interface AuditCustody {
+  /** One sentence for logs and `verify-audit`: where the key and the anchor live, and so what they guarantee. */
+  readonly description: string;
+  /**
+   * HMAC-SHA256 of each message under the backend's audit key, in order; one call per batch.
+   * @throws {CodedError} HSM_… codes (locked, unreachable, audit key missing or invalid)
+   */
+  mac(messages: readonly Uint8Array[]): Promise<Uint8Array[]>;
+  /** The anchor last written, or undefined when none ever was. */
+  readAnchor(): Promise<Uint8Array | undefined>;
+  /**
+   * Replaces the anchor, durably, only if it still is `expected` (undefined: none yet). A mismatch
+   * means another writer (a second signer on the same custody, the accept command) moved it.
+   * @throws {CodedError} HSM_AUDIT_ANCHOR_CONFLICT, and the backend's write failures
+   */
+  writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void>;
+}
+
+/**
  * Key custody behind one small interface (tmkms's Signer, Boltz's WalletProvider). The signer
  * never knows which backend signs; logs and metrics carry `kind`.
  */
@@ -43,6 +66,8 @@ export interface CustodyBackend {
    * @throws {CodedError} HSM_… codes (key not held, backend locked or unreachable, signing failed)
    */
   sign(req: UnbondingSignRequest): Promise<Uint8Array>;
+  /** The audit log's key and anchor (see AuditCustody). */
+  readonly audit: AuditCustody;
   /** Reachable, unlocked, and holding at least one key. */
   health(): Promise<CustodyHealth>;
   /** Releases sessions, connections and key material. Idempotent. */

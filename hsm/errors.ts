@@ -61,6 +61,11 @@ export const HSM_ERRORS = {
   HSM_BACKUP_DECRYPT_FAILED: 'The backup cannot be decrypted: wrong passphrase, or the file was altered.',
   HSM_OUTPUT_EXISTS: 'The output file already exists; ceremonies never overwrite a file.',
   HSM_CEREMONY_UNSUPPORTED: 'This key ceremony is not available for the configured backend.',
+  // the signer's audit key and anchor
+  HSM_AUDIT_KEY_INVALID:
+    'The audit MAC key is not what it must be: in a token, a sensitive, non-extractable secret key allowed to sign; in a file, 64 hex digits.',
+  HSM_AUDIT_ANCHOR_CONFLICT:
+    'The audit anchor in custody is not the one this process last read or wrote: another writer moved it.',
 } as const;
 
 export type HsmErrorCode = keyof typeof HSM_ERRORS;

@@ -164,3 +164,40 @@ describe('file backend (development only)', () => {
     expect(loaded.some((p) => p.includes('graphene-pk11') || p.includes('pkcs11js'))).toBe(false);
   });
 });
+
+describe('file backend audit key and anchor', () => {
+  it('derives the audit MAC key from the covenant key: stable across opens, different for another key', async () => {
+    await generateKey(config('audit-a.key'), { logger: logger() });
+    await generateKey(config('audit-b.key'), { logger: logger() });
+    const macOf = async (name: string) => {
+      const c = await openCustody(config(name), { logger: logger() });
+      try {
+        return toHex((await c.audit.mac([Buffer.from('record')]))[0]!);
+      } finally {
+        await c.close();
+      }
+    };
+    const a = await macOf('audit-a.key');
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(await macOf('audit-a.key')).toBe(a);
+    expect(await macOf('audit-b.key')).not.toBe(a);
+  });
+
+  it('keeps the anchor in a file beside the key, mode 0600, replaced only from the value it expects', async () => {
+    const c = await openCustody(config('audit-a.key'), { logger: logger() });
+    try {
+      expect(await c.audit.readAnchor()).toBeUndefined();
+      await c.audit.writeAnchor(Buffer.from('one'), undefined);
+      await c.audit.writeAnchor(Buffer.from('two'), Buffer.from('one'));
+      await expect(c.audit.writeAnchor(Buffer.from('x'), Buffer.from('one'))).rejects.toMatchObject({
+        code: 'HSM_AUDIT_ANCHOR_CONFLICT',
+      });
+      expect(await readFile(join(dir, 'audit-a.key.audit-anchor'), 'utf8')).toBe('two');
+      const { statSync } = await import('node:fs');
+      expect(statSync(join(dir, 'audit-a.key.audit-anchor')).mode & 0o777).toBe(0o600);
+    } finally {
+      await c.close();
+    }
+    await expect(c.audit.mac([Buffer.from('x')])).rejects.toMatchObject({ code: 'HSM_CLOSED' });
+  });
+});

@@ -1,9 +1,10 @@
-import { webcrypto } from 'node:crypto';
+import { hkdfSync, webcrypto } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import * as ecc from 'tiny-secp256k1';
 import { toHex, type XOnlyKey } from '../common/index.ts';
+import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
-import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import {
   deriveEnvelopeKey,
   KEY_FILE_CODES,
@@ -44,6 +45,19 @@ function assertAllowed(config: FileCustodyConfig, logger: CustodyLogger | undefi
   );
 }
 
+/** HKDF info of the audit MAC key: binds it to its one use, so it is no other key derived from the same secret. */
+const AUDIT_KEY_INFO = 'babylon-covenant-signer/audit-mac/v1';
+
+/** The audit anchor sits beside the key file it belongs to (`<path>.audit-anchor`). */
+export function fileAuditAnchorPath(keyPath: string): string {
+  return `${keyPath}.audit-anchor`;
+}
+
+/** The audit MAC key: HKDF-SHA256 of the covenant key, so whoever lacks the key file and passphrase cannot MAC. */
+function deriveAuditKey(covenantKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', covenantKey, new Uint8Array(0), AUDIT_KEY_INFO, 32));
+}
+
 async function readKeyFile(path: string): Promise<KeyEnvelope> {
   const bytes = await readPrivateFile(path, 'the key file', 'HSM_KEY_FILE_INVALID');
   return parseEnvelope(bytes.toString('utf8'), FORMAT, KEY_FILE_CODES, path);
@@ -57,13 +71,23 @@ class FileCustody implements CustodyBackend {
   readonly #xOnly: XOnlyKey;
   readonly #path: string;
   readonly #queue = new SignQueue();
+  readonly #audit: ReturnType<typeof keyAuditCustody>;
   #closed = false;
 
-  constructor(path: string, envelope: KeyEnvelope, fileKey: Buffer) {
+  constructor(path: string, envelope: KeyEnvelope, fileKey: Buffer, auditKey: Buffer) {
     this.#path = path;
     this.#envelope = envelope;
     this.#fileKey = fileKey;
     this.#xOnly = Uint8Array.from(Buffer.from(envelope.publicKey, 'hex').subarray(1)) as XOnlyKey;
+    this.#audit = keyAuditCustody(
+      auditKey,
+      fileAnchorStore(fileAuditAnchorPath(path)),
+      `file backend (development only): audit MAC key derived from the key file ${path}, anchor in ${fileAuditAnchorPath(path)}; whoever can read the key file and its passphrase, or replace both the log and the anchor file, defeats it`,
+    );
+  }
+
+  get audit(): AuditCustody {
+    return this.#audit;
   }
 
   #assertOpen(): void {
@@ -110,6 +134,7 @@ class FileCustody implements CustodyBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#fileKey.fill(0);
+    this.#audit.close();
   }
 }
 
@@ -129,13 +154,19 @@ export async function openFileCustody(
     await readSecret(config.passphrase, 'key file passphrase'),
     envelope.kdf,
   );
+  let auditKey: Buffer;
   try {
-    openEnvelope(envelope, fileKey, KEY_FILE_CODES).fill(0);
+    const key = openEnvelope(envelope, fileKey, KEY_FILE_CODES);
+    try {
+      auditKey = deriveAuditKey(key);
+    } finally {
+      key.fill(0);
+    }
   } catch (e) {
     fileKey.fill(0);
     throw e;
   }
-  return new FileCustody(config.path, envelope, fileKey);
+  return new FileCustody(config.path, envelope, fileKey, auditKey);
 }
 
 // ---- ceremonies ----

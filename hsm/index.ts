@@ -23,7 +23,13 @@ export {
   type SecretSource,
   type WalletAuth,
 } from './config.ts';
-export type { CustodyBackend, CustodyHealth, CustodyKind, UnbondingSignRequest } from './custody.ts';
+export type {
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  CustodyKind,
+  UnbondingSignRequest,
+} from './custody.ts';
 export { HSM_ERRORS, type HsmErrorCode } from './errors.ts';
 export { type OpenCustodyOptions, openCustody } from './factory.ts';
 export type { CustodyLogger } from './logger.ts';

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
@@ -101,8 +102,8 @@ describe('pkcs11 custody on SoftHSM', () => {
     const before = await custody.objectCounts();
     for (let i = 0; i < 50; i++) await custody.sign(unbondingRequestFor(key!, { label: `n${i}` }));
     expect(await custody.objectCounts()).toEqual(before);
-    // The token holds exactly the KEK and the sealed key.
-    expect(before.every((n) => n === 2)).toBe(true);
+    // The token holds exactly the KEK, the sealed key and the audit MAC key.
+    expect(before.every((n) => n === 3)).toBe(true);
   });
 
   it('serves 200 concurrent signs across its session pool, every signature valid (OS locking, no crash)', async () => {
@@ -284,5 +285,124 @@ describe('pkcs11 key ceremonies', () => {
     } finally {
       await custody.close();
     }
+  });
+});
+
+describe('pkcs11 audit key and anchor (the signer audit log)', () => {
+  it('computes HMAC-SHA256 inside the token under the audit key made with the covenant key, which never leaves it', async () => {
+    const label = 'audit-mac';
+    await token(label, false);
+    // A known audit key, so the token's MAC can be compared with Node's; generate-key then keeps it.
+    const known = Buffer.alloc(32, 7);
+    rawToken(label, (s) =>
+      s.create({
+        class: graphene.ObjectClass.SECRET_KEY,
+        keyType: graphene.KeyType.GENERIC_SECRET,
+        label: 'covenant-audit-key',
+        token: true,
+        private: true,
+        sensitive: true,
+        extractable: false,
+        sign: true,
+        verify: true,
+        value: known,
+      }),
+    );
+    await generateKey(config(label), opts);
+    const custody = await openCustody(config(label), opts);
+    try {
+      const msgs = [Buffer.from('one'), Buffer.from('two')];
+      const macs = await custody.audit.mac(msgs);
+      expect(macs.map(toHex)).toEqual(msgs.map((m) => createHmac('sha256', known).update(m).digest('hex')));
+    } finally {
+      await custody.close();
+    }
+    const read = rawToken(label, (s) => {
+      const key = s.find({ class: graphene.ObjectClass.SECRET_KEY, label: 'covenant-audit-key' }).items(0);
+      expect(key.getAttribute({ sensitive: null, extractable: null })).toEqual({
+        sensitive: true,
+        extractable: false,
+      });
+      try {
+        key.getAttribute('value');
+        return 'readable';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(read).toMatch(/CKR_ATTRIBUTE_SENSITIVE/);
+  });
+
+  it('generates the audit key at key generation, and once, loudly, at the first start of a token without one', async () => {
+    const label = 'audit-late';
+    await token(label);
+    const count = () =>
+      rawToken(
+        label,
+        (s) => s.find({ class: graphene.ObjectClass.SECRET_KEY, label: 'covenant-audit-key' }).length,
+      );
+    expect(count()).toBe(1);
+    rawToken(label, (s) =>
+      s.find({ class: graphene.ObjectClass.SECRET_KEY, label: 'covenant-audit-key' }).items(0).destroy(),
+    );
+    const log = { warn: vi.fn(), info: vi.fn() };
+    await (await openCustody(config(label), { logger: log })).close();
+    expect(log.warn.mock.calls.map((c) => c[1]).join('\n')).toMatch(/AUDIT KEY CREATED/);
+    expect(count()).toBe(1);
+    log.warn.mockClear();
+    await (await openCustody(config(label), { logger: log })).close();
+    expect(log.warn).not.toHaveBeenCalled();
+  });
+
+  it('refuses an audit key label on a key that is extractable (HSM_AUDIT_KEY_INVALID)', async () => {
+    const label = 'audit-weak';
+    await token(label, false);
+    rawToken(label, (s) =>
+      s.generateKey(graphene.KeyGenMechanism.GENERIC_SECRET, {
+        keyType: graphene.KeyType.GENERIC_SECRET,
+        valueLen: 32,
+        label: 'covenant-audit-key',
+        token: true,
+        private: true,
+        sensitive: false,
+        extractable: true,
+        sign: true,
+      }),
+    );
+    await expect(generateKey(config(label), opts)).rejects.toMatchObject({ code: 'HSM_AUDIT_KEY_INVALID' });
+  });
+
+  it('keeps the anchor in a private token object, replaced only from the value it expects (HSM_AUDIT_ANCHOR_CONFLICT)', async () => {
+    const label = 'audit-anchor';
+    await token(label);
+    let custody = await openCustody(config(label), opts);
+    try {
+      expect(await custody.audit.readAnchor()).toBeUndefined();
+      await custody.audit.writeAnchor(Buffer.from('first'), undefined);
+      await custody.audit.writeAnchor(Buffer.from('second'), Buffer.from('first'));
+      await expect(
+        custody.audit.writeAnchor(Buffer.from('third'), Buffer.from('first')),
+      ).rejects.toMatchObject({
+        code: 'HSM_AUDIT_ANCHOR_CONFLICT',
+      });
+      await expect(custody.audit.writeAnchor(Buffer.from('third'), undefined)).rejects.toMatchObject({
+        code: 'HSM_AUDIT_ANCHOR_CONFLICT',
+      });
+    } finally {
+      await custody.close();
+    }
+    custody = await openCustody(config(label), opts);
+    try {
+      expect(Buffer.from((await custody.audit.readAnchor())!).toString()).toBe('second');
+    } finally {
+      await custody.close();
+    }
+    const attrs = rawToken(label, (s) =>
+      s.find({ class: graphene.ObjectClass.DATA, label: 'covenant-audit-anchor' }).items(0).getAttribute({
+        private: null,
+        token: null,
+      }),
+    );
+    expect(attrs).toEqual({ private: true, token: true });
   });
 });

@@ -1,8 +1,9 @@
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
 import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
+import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
-import type { CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
 import { type KeyInfo, keyInfoOf } from './privateKey.ts';
@@ -49,11 +50,15 @@ const CKA_VERIFY = 0x10a;
 const CKA_DERIVE = 0x10c;
 const CKA_EXTRACTABLE = 0x162;
 const CKM_AES_KEY_WRAP_PAD = 0x210a;
+const CKM_SHA256_HMAC = 0x251;
+const CKK_SHA256_HMAC = 0x2b;
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
 
 /** CKA_APPLICATION of the sealed-key data object. */
 const SEALED_APPLICATION = 'babylon-covenant-signer/sealed-key';
+/** CKA_APPLICATION of the audit-anchor data object. */
+const ANCHOR_APPLICATION = 'babylon-covenant-signer/audit-anchor';
 /** Sealed-key object value: "BCSK" ‖ version 1 ‖ compressed public key (33) ‖ RFC 5649 wrap of the scalar (40). */
 const SEALED_MAGIC = Buffer.from('BCSK', 'ascii');
 const SEALED_VERSION = 1;
@@ -455,25 +460,33 @@ class Token {
   }
 }
 
-/** The KEK's handle, after checking it is what it must be: AES, sensitive, never extractable, able to unwrap. */
-function findKek(session: graphene.Session, label: string): Handle {
+/** The one secret key labelled `label`, or undefined; two under one label are refused, custody does not guess. */
+function findSecretKey(
+  session: graphene.Session,
+  label: string,
+  what: string,
+  details: Record<string, unknown>,
+): graphene.SessionObject | undefined {
   let found: graphene.SessionObjectCollection;
   try {
     found = session.find({ class: graphene.ObjectClass.SECRET_KEY, label });
   } catch (e) {
-    throw pkcs11Error(e, `looking up the KEK "${label}"`);
+    throw pkcs11Error(e, `looking up the ${what} "${label}"`);
   }
-  if (found.length === 0) {
+  if (found.length > 1) {
+    throw hsmError('HSM_LABEL_AMBIGUOUS', `${found.length} secret keys are labelled "${label}"`, { details });
+  }
+  return found.length === 1 ? found.items(0) : undefined;
+}
+
+/** The KEK's handle, after checking it is what it must be: AES, sensitive, never extractable, able to unwrap. */
+function findKek(session: graphene.Session, label: string): Handle {
+  const kek = findSecretKey(session, label, 'KEK', { kekLabel: label });
+  if (!kek) {
     throw hsmError('HSM_KEK_NOT_FOUND', `the token holds no key-encryption key labelled "${label}"`, {
       details: { kekLabel: label },
     });
   }
-  if (found.length > 1) {
-    throw hsmError('HSM_LABEL_AMBIGUOUS', `${found.length} secret keys are labelled "${label}"`, {
-      details: { kekLabel: label },
-    });
-  }
-  const kek = found.items(0);
   const a = kek.getAttribute({
     keyType: null,
     sensitive: null,
@@ -538,6 +551,178 @@ function assertSealedMatches(lease: Lease, sealed: SealedKey, label: string): vo
   });
 }
 
+// ---- the signer's audit key and anchor ----
+
+/** The audit key's handle, after checking it can only MAC: a sensitive, non-extractable token secret allowed to sign. */
+function findAuditKey(session: graphene.Session, label: string): Handle | undefined {
+  const key = findSecretKey(session, label, 'audit key', { auditKeyLabel: label });
+  if (!key) return undefined;
+  const a = key.getAttribute({ keyType: null, sensitive: null, extractable: null, sign: null, token: null });
+  if (
+    (a.keyType !== CKK_GENERIC_SECRET && a.keyType !== CKK_SHA256_HMAC) ||
+    a.sensitive !== true ||
+    a.extractable !== false ||
+    a.sign !== true ||
+    a.token !== true
+  ) {
+    throw hsmError(
+      'HSM_AUDIT_KEY_INVALID',
+      `the key "${label}" is not a sensitive, non-extractable secret token key allowed to sign`,
+      { details: { auditKeyLabel: label } },
+    );
+  }
+  return key.handle;
+}
+
+/**
+ * Finds the audit key or generates it in the token: 256 bits from the token's RNG, sensitive, never
+ * extractable, not modifiable, usable only for CKM_SHA256_HMAC sign and verify. Returns whether it
+ * was created, so the caller can say so loudly.
+ */
+function ensureAuditKey(session: graphene.Session, label: string): { handle: Handle; created: boolean } {
+  const existing = findAuditKey(session, label);
+  if (existing) return { handle: existing, created: false };
+  try {
+    const handle = session.generateKey(graphene.KeyGenMechanism.GENERIC_SECRET, {
+      class: graphene.ObjectClass.SECRET_KEY,
+      keyType: graphene.KeyType.GENERIC_SECRET,
+      valueLen: 32,
+      label,
+      token: true,
+      private: true,
+      sensitive: true,
+      extractable: false,
+      modifiable: false,
+      sign: true,
+      verify: true,
+      encrypt: false,
+      decrypt: false,
+      wrap: false,
+      unwrap: false,
+      derive: false,
+    }).handle;
+    return { handle, created: true };
+  } catch (e) {
+    throw pkcs11Error(e, `generating the audit key "${label}"`);
+  }
+}
+
+/**
+ * The anchor objects. SoftHSM, like the spec allows, makes CKA_VALUE of a data object read-only, so
+ * an anchor is replaced by creating its successor and then destroying the predecessor. Each value
+ * starts with an 8-byte big-endian generation, so a crash between the two leaves two objects and the
+ * higher generation wins: a replacement is never half done.
+ */
+function anchorObjects(
+  session: graphene.Session,
+  label: string,
+): { object: graphene.SessionObject; generation: bigint; value: Buffer }[] {
+  let found: graphene.SessionObjectCollection;
+  try {
+    found = session.find({ class: graphene.ObjectClass.DATA, label, application: ANCHOR_APPLICATION });
+  } catch (e) {
+    throw pkcs11Error(e, `looking up the audit anchor "${label}"`);
+  }
+  const out = [];
+  for (let i = 0; i < found.length; i++) {
+    const object = found.items(i);
+    const raw = object.getAttribute(CKA_VALUE) as Buffer | undefined;
+    if (!raw || raw.length < 8) {
+      throw hsmError('HSM_PKCS11_ERROR', `the audit anchor "${label}" is shorter than its generation`, {
+        details: { auditAnchorLabel: label },
+      });
+    }
+    out.push({ object, generation: raw.readBigUInt64BE(0), value: raw.subarray(8) });
+  }
+  return out.sort((a, b) => (a.generation < b.generation ? 1 : a.generation > b.generation ? -1 : 0));
+}
+
+/**
+ * The audit capability of a token: HMAC-SHA256 computed inside the token under the audit key, and
+ * the anchor as a private token data object. Runs on its own read-write session (token objects can
+ * only be changed from one), so the signing pool stays read-only and MACs never wait for a signature.
+ */
+class TokenAudit implements AuditCustody {
+  readonly description: string;
+  readonly #token: Token;
+  readonly #keyLabel: string;
+  readonly #anchorLabel: string;
+
+  constructor(token: Token) {
+    this.#token = token;
+    const { tokenLabel, auditKeyLabel, auditAnchorLabel } = token.config;
+    this.#keyLabel = auditKeyLabel;
+    this.#anchorLabel = auditAnchorLabel;
+    this.description = `pkcs11: audit MAC key "${auditKeyLabel}" (non-extractable, HMAC computed in the token) and anchor "${auditAnchorLabel}" in token "${tokenLabel}"; only a holder of the token and its PIN can forge records or move the anchor`;
+  }
+
+  async mac(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    try {
+      return await this.#token.use(({ session }) => {
+        const key = findAuditKey(session, this.#keyLabel);
+        if (!key) {
+          throw hsmError(
+            'HSM_AUDIT_KEY_INVALID',
+            `the token holds no audit key labelled "${this.#keyLabel}"`,
+            {
+              details: { auditKeyLabel: this.#keyLabel },
+            },
+          );
+        }
+        const out = Buffer.alloc(32);
+        return messages.map((m) => {
+          session.lib.C_SignInit(session.handle, { mechanism: CKM_SHA256_HMAC }, key);
+          return Uint8Array.from(session.lib.C_Sign(session.handle, Buffer.from(m), out));
+        });
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'the audit MAC');
+    }
+  }
+
+  async readAnchor(): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#token.use(({ session }) => {
+        const v = anchorObjects(session, this.#anchorLabel)[0]?.value;
+        return v && Uint8Array.from(v);
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'reading the audit anchor');
+    }
+  }
+
+  async writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void> {
+    try {
+      await this.#token.use(({ session }) => {
+        // Compare and replace in one synchronous block: nothing in this process runs in between.
+        const all = anchorObjects(session, this.#anchorLabel);
+        if (!anchorIs(all[0]?.value, expected)) {
+          throw hsmError(
+            'HSM_AUDIT_ANCHOR_CONFLICT',
+            `the audit anchor "${this.#anchorLabel}" changed since this process last wrote it`,
+            { details: { auditAnchorLabel: this.#anchorLabel } },
+          );
+        }
+        const generation = Buffer.alloc(8);
+        generation.writeBigUInt64BE((all[0]?.generation ?? 0n) + 1n);
+        session.create({
+          class: graphene.ObjectClass.DATA,
+          token: true,
+          private: true,
+          modifiable: false,
+          label: this.#anchorLabel,
+          application: ANCHOR_APPLICATION,
+          value: Buffer.concat([generation, next]),
+        });
+        for (const old of all) old.object.destroy();
+        return undefined;
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'writing the audit anchor');
+    }
+  }
+}
+
 // ---- the backend ----
 
 /**
@@ -547,15 +732,19 @@ function assertSealedMatches(lease: Lease, sealed: SealedKey, label: string): vo
 export class Pkcs11Custody implements CustodyBackend {
   readonly kind = 'pkcs11' as const;
   readonly #token: Token;
+  readonly #auditToken: Token;
   readonly #sealed: SealedKey;
   readonly #xOnly: XOnlyKey;
   readonly #queue = new SignQueue();
+  readonly audit: AuditCustody;
   #closed = false;
 
-  constructor(token: Token, sealed: SealedKey) {
+  constructor(token: Token, auditToken: Token, sealed: SealedKey) {
     this.#token = token;
+    this.#auditToken = auditToken;
     this.#sealed = sealed;
     this.#xOnly = sealed.publicKey.slice(1) as XOnlyKey;
+    this.audit = new TokenAudit(auditToken);
   }
 
   #assertOpen(): void {
@@ -638,6 +827,7 @@ export class Pkcs11Custody implements CustodyBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#token.close();
+    this.#auditToken.close();
   }
 }
 
@@ -653,13 +843,22 @@ export async function openPkcs11Custody(
   opts: { logger?: CustodyLogger } = {},
 ): Promise<Pkcs11Custody> {
   const token = await Token.open(config, { readWrite: false, sessions: config.sessions });
+  let auditToken: Token | undefined;
   try {
     const sealed = await token.use((lease) => {
       const s = readSealed(lease.session, config.keyLabel);
       assertSealedMatches(lease, s, config.keyLabel);
       return s;
     });
-    const backend = new Pkcs11Custody(token, sealed);
+    auditToken = await Token.open(config, { readWrite: true, sessions: 1 });
+    const { created } = await auditToken.use(({ session }) => ensureAuditKey(session, config.auditKeyLabel));
+    if (created) {
+      opts.logger?.warn(
+        { custody: 'pkcs11', token: config.tokenLabel, auditKeyLabel: config.auditKeyLabel },
+        'AUDIT KEY CREATED: the token held no audit MAC key, so one was generated in it now (a token initialised by an older version). An existing audit log will not verify under it: run `signer accept-audit-log`.',
+      );
+    }
+    const backend = new Pkcs11Custody(token, auditToken, sealed);
     opts.logger?.info?.(
       { custody: 'pkcs11', token: config.tokenLabel, key: toHex(sealed.publicKey.subarray(1)) },
       'custody: pkcs11 token open, sealed covenant key checked',
@@ -667,6 +866,7 @@ export async function openPkcs11Custody(
     return backend;
   } catch (e) {
     token.close();
+    auditToken?.close();
     throw pkcs11Error(e, 'opening the pkcs11 backend');
   }
 }
@@ -814,6 +1014,7 @@ export async function generatePkcs11Key(config: Pkcs11CustodyConfig): Promise<Ke
   return withCeremonySession(config, (session) => {
     assertNoSealedKey(session, config.keyLabel);
     const kek = ensureKek(session, config.kekLabel);
+    ensureAuditKey(session, config.auditKeyLabel);
     // A random 256-bit string is ≥ n with probability ~2^-128; retry rather than reduce.
     for (let attempt = 0; attempt < 8; attempt++) {
       let secret: graphene.SecretKey;
@@ -868,6 +1069,7 @@ export async function importPkcs11Key(
   return withCeremonySession(config, (session) => {
     assertNoSealedKey(session, config.keyLabel);
     const kek = ensureKek(session, config.kekLabel);
+    ensureAuditKey(session, config.auditKeyLabel);
     const privateKey = produce();
     let info: KeyInfo;
     const value = Buffer.from(privateKey);

@@ -96,10 +96,15 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
     const history = paramsHistoryCollector();
-    audit = await AuditLog.open(config.audit.file, (r) => {
+    audit = await AuditLog.open(config.audit.file, custody.audit, (r) => {
       replay.onRecord(r);
       history.onRecord(r);
     });
+    const theAudit = audit;
+    clog.info(
+      { audit: config.audit.file, key: custody.audit.description },
+      'audit log verified against custody',
+    );
     try {
       params.assertGrewSince(history.last, await rpc.getblockcount());
     } catch (e) {
@@ -147,7 +152,12 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       if (tip !== undefined) metrics.bitcoindTip.set(tip);
       const p = params.current;
       checks.params = { ok: true, versions: p.params.versions.map((v) => v.version), sha256: p.fileSha256 };
-      return { ready: h.ok && tip !== undefined && !shuttingDown, checks };
+      // A signer whose log cannot be written or anchored signs nothing more: say so, do not look ready.
+      const auditFailure = theAudit.failure;
+      checks.audit = auditFailure
+        ? { ok: false, detail: auditFailure }
+        : { ok: true, records: theAudit.records };
+      return { ready: h.ok && tip !== undefined && !shuttingDown && !auditFailure, checks };
     };
     const keyListing = () =>
       [...held].map((hex) => ({
@@ -158,7 +168,6 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       }));
 
     let shuttingDown = false;
-    const theAudit = audit;
     const app = buildSignerServer({
       tls: {
         key: readFileSync(config.server.tls_key_file),
@@ -240,7 +249,10 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
           shuttingDown = true;
           await app.close();
           await new Promise<void>((r) => metricsServer.close(() => r()));
-          await theAudit.append({ event: 'stop' });
+          // A log that can no longer be written must not keep the signer from releasing custody.
+          await theAudit
+            .append({ event: 'stop' })
+            .catch((e: unknown) => clog.error({ err: e }, 'the stop could not be recorded in the audit log'));
           await theAudit.close();
           // An injected backend belongs to the caller; one we opened is ours to close.
           if (!deps.custody) await custody.close();

@@ -3,18 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
+import { MemoryAuditCustody } from '../test/infra/memoryAuditCustody.ts';
 import { AuditLog, verifyAuditFile, verifyAuditText } from './audit.ts';
 
 let dir: string;
 let file: string;
+let custody: MemoryAuditCustody;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'audit-'));
   file = join(dir, 'audit.jsonl');
+  custody = new MemoryAuditCustody();
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 async function writeRecords(n: number): Promise<string[]> {
-  const log = await AuditLog.open(file);
+  const log = await AuditLog.open(file, custody);
   await Promise.all(
     Array.from({ length: n }, (_, i) =>
       log.append({
@@ -42,7 +45,7 @@ describe('audit log hash chain', () => {
   it('continues the chain across reopenings and replays every record', async () => {
     await writeRecords(3);
     const seen: number[] = [];
-    const log = await AuditLog.open(file, (r) => seen.push(r.seq));
+    const log = await AuditLog.open(file, custody, (r) => seen.push(r.seq));
     expect(seen).toEqual([1, 2, 3]);
     await log.append({ event: 'stop' });
     await log.close();
@@ -58,7 +61,9 @@ describe('audit log hash chain', () => {
   it('detects a flipped byte in the hash itself', async () => {
     const lines = await writeRecords(5);
     const l = lines[4]!;
-    lines[4] = `${l.slice(0, -3)}${l.at(-3) === '0' ? '1' : '0'}${l.slice(-2)}`;
+    // The hash is no longer the last field (the mac follows it): flip its last hex digit.
+    const at = l.indexOf('"hash":"') + '"hash":"'.length + 63;
+    lines[4] = `${l.slice(0, at)}${l[at] === '0' ? '1' : '0'}${l.slice(at + 1)}`;
     expect(verifyAuditText(lines.join('\n'))).toMatchObject({ ok: false, line: 5 });
   });
 
@@ -83,7 +88,7 @@ describe('audit log hash chain', () => {
   it('refuses to open a broken log, so the signer cannot forget what it signed', async () => {
     const lines = await writeRecords(3);
     writeFileSync(file, `${lines[0]}\n${lines[2]}\n`);
-    const err = await AuditLog.open(file).catch((e: unknown) => e);
+    const err = await AuditLog.open(file, custody).catch((e: unknown) => e);
     expect(isCodedError(err, 'SIGNER_AUDIT_CORRUPT')).toBe(true);
   });
 

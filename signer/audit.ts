@@ -1,26 +1,48 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
-import { CodedError } from '../common/index.ts';
+import { readFileSync } from 'node:fs';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { CodedError, toHex } from '../common/index.ts';
+import type { AuditCustody } from '../hsm/index.ts';
 
 /**
- * The signer's audit log: append-only JSON lines, each carrying its sequence number, the previous
- * record's hash and its own hash, so a flipped byte, a removed record or a reordered record breaks
- * the chain. Every record is on disk (fdatasync) before the answer it describes leaves; concurrent
- * records share one sync (group commit).
+ * The signer's audit log: append-only JSON lines. It is also the anti-replay memory (at start the
+ * signer replays it to learn which unbonding tx it signed for which staking output), so whoever can
+ * rewrite it could make the signer sign twice (issue 20, finding 2). Hence three layers:
  *
- * The same file is the anti-replay memory: at start the signer replays it to learn which unbonding
- * tx it signed for which staking output, so there is one durable source of truth, not two.
+ *   - `hash` = sha256(prev ‖ "\n" ‖ the record without hash and mac): the chain, as before; anyone
+ *     can recompute it, so alone it only catches accidents;
+ *   - `mac` = HMAC-SHA256 under custody's audit key of the record's hash: the hash commits to every
+ *     earlier record, so one MAC authenticates the whole prefix, and no one without the key can
+ *     delete, insert, reorder or rechain a record;
+ *   - the anchor: the head (counter, seq, hash, mac, signed count), MACed and sealed in custody after
+ *     every batch's fdatasync and before any answer the batch describes leaves, so a log shorter than
+ *     or diverging from it (truncated, an older copy restored) is refused at start.
+ *
+ * Records written by older versions have a hash and no mac ("unkeyed"); they are accepted only as a
+ * prefix, vouched for by the first keyed record, which `accept-audit-log` writes.
  */
 
 export const GENESIS_HASH = '0'.repeat(64);
-const HASH_SUFFIX_RE = /,"hash":"([0-9a-f]{64})"}$/;
+const LINE_RE = /,"hash":"([0-9a-f]{64})"(?:,"mac":"([0-9a-f]{64})")?}$/;
+/** Domain tags: a record MAC can never pass for an anchor MAC, or the reverse. */
+const RECORD_TAG = 'babylon-covenant-signer/audit-record/v1\n';
+const ANCHOR_TAG = 'babylon-covenant-signer/audit-anchor/v1\n';
+const ANCHOR_VERSION = 1;
+/** MAC requests per custody call when verifying a whole log. */
+const VERIFY_CHUNK = 4096;
 
 export type AuditOutcome = 'signed' | 'repeated' | 'refused';
 
 /** What one record says. Field names are the log's stable format. */
 export interface AuditFields {
-  readonly event: 'decision' | 'start' | 'stop' | 'params_loaded' | 'params_reload_refused';
+  readonly event:
+    | 'decision'
+    | 'start'
+    | 'stop'
+    | 'params_loaded'
+    | 'params_reload_refused'
+    | 'audit_log_accepted';
   readonly correlation_id?: string;
   readonly caller?: string;
   readonly outcome?: AuditOutcome;
@@ -40,113 +62,415 @@ export interface AuditRecord extends AuditFields {
   readonly time: string;
   readonly prev: string;
   readonly hash: string;
+  /** Absent only in records written before the chain was keyed. */
+  readonly mac?: string;
 }
 
 function hashOf(body: string): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
+const isSigned = (r: AuditFields) => r.event === 'decision' && r.outcome === 'signed';
+const recordMacInput = (hash: string) => Buffer.from(`${RECORD_TAG}${hash}`, 'utf8');
+
 export type AuditVerification =
-  | { readonly ok: true; readonly records: number; readonly lastHash: string }
+  | {
+      readonly ok: true;
+      readonly records: number;
+      readonly lastHash: string;
+      /** Records without a mac (written by an older version), all before the first keyed one. */
+      readonly unkeyed: number;
+    }
   | { readonly ok: false; readonly line: number; readonly reason: string; readonly records: number };
 
-/**
- * Checks a whole log: each line parses, its hash matches its bytes, its seq is the previous + 1
- * and its prev is the previous hash. Points at the first bad line (1-based).
- */
-export function verifyAuditText(text: string, onRecord?: (r: AuditRecord) => void): AuditVerification {
+interface Scan {
+  readonly verification: AuditVerification;
+  readonly records: AuditRecord[];
+}
+
+function scan(text: string): Scan {
   let prev = GENESIS_HASH;
   let seq = 0;
+  let unkeyed = 0;
+  const records: AuditRecord[] = [];
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
+  const bad = (i: number, reason: string): Scan => ({
+    verification: { ok: false, line: i + 1, reason, records: i },
+    records,
+  });
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    const m = HASH_SUFFIX_RE.exec(line);
-    if (!m)
-      return { ok: false, line: i + 1, reason: 'the record has no hash (truncated or altered)', records: i };
+    const m = LINE_RE.exec(line);
+    if (!m) return bad(i, 'the record has no hash (truncated or altered)');
     const body = `${line.slice(0, m.index)}}`;
     if (hashOf(`${prev}\n${body}`) !== m[1]) {
-      return {
-        ok: false,
-        line: i + 1,
-        reason: 'the hash does not match the record and the previous hash',
-        records: i,
-      };
+      return bad(i, 'the hash does not match the record and the previous hash');
     }
     let rec: AuditRecord;
     try {
       rec = JSON.parse(line) as AuditRecord;
     } catch {
-      return { ok: false, line: i + 1, reason: 'the record is not JSON', records: i };
+      return bad(i, 'the record is not JSON');
     }
-    if (rec.seq !== seq + 1)
-      return { ok: false, line: i + 1, reason: `expected seq ${seq + 1}, found ${rec.seq}`, records: i };
-    if (rec.prev !== prev)
-      return { ok: false, line: i + 1, reason: 'prev is not the previous record’s hash', records: i };
-    onRecord?.(rec);
+    if (rec.seq !== seq + 1) return bad(i, `expected seq ${seq + 1}, found ${rec.seq}`);
+    if (rec.prev !== prev) return bad(i, 'prev is not the previous record’s hash');
+    if (m[2] === undefined) {
+      // An unkeyed record after a keyed one can only be a forgery: the signer never writes one.
+      if (unkeyed !== i) return bad(i, 'an unkeyed record (no mac) follows keyed records');
+      unkeyed++;
+    } else if (i === unkeyed && unkeyed > 0 && rec.event !== 'audit_log_accepted') {
+      return bad(i, 'the first keyed record after unkeyed ones is not an audit_log_accepted record');
+    }
+    records.push(rec);
     prev = m[1]!;
     seq = rec.seq;
   }
-  return { ok: true, records: seq, lastHash: prev };
+  return { verification: { ok: true, records: seq, lastHash: prev, unkeyed }, records };
 }
 
-/** Verifies a log file; a missing file is an empty, intact log. */
+/**
+ * Checks what anyone can check without custody: each line parses, its hash matches its bytes and
+ * the previous hash, its seq is the previous + 1, and unkeyed records come only first. Points at the
+ * first bad line (1-based). It cannot tell a rechained log from the signer's own: that takes the
+ * MACs (verifyKeyedAudit) and the anchor (checkAnchor).
+ */
+export function verifyAuditText(text: string, onRecord?: (r: AuditRecord) => void): AuditVerification {
+  const s = scan(text);
+  if (s.verification.ok) for (const r of s.records) onRecord?.(r);
+  return s.verification;
+}
+
+/**
+ * Reads a log file for verification.
+ * @throws {CodedError} SIGNER_AUDIT_UNREADABLE when it is missing or cannot be read: "no log" is
+ *   never reported as an intact empty log
+ */
+export function readAuditFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code;
+    throw new CodedError(
+      'SIGNER_AUDIT_UNREADABLE',
+      `cannot read the audit log ${path} (${errno ?? 'error'})`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** verifyAuditText of a file. @throws {CodedError} SIGNER_AUDIT_UNREADABLE */
 export function verifyAuditFile(path: string, onRecord?: (r: AuditRecord) => void): AuditVerification {
-  if (!existsSync(path)) return { ok: true, records: 0, lastHash: GENESIS_HASH };
-  return verifyAuditText(readFileSync(path, 'utf8'), onRecord);
+  return verifyAuditText(readAuditFile(path), onRecord);
+}
+
+/** The log's head as sealed in custody. */
+export interface AuditAnchor {
+  /** Incremented by every anchor write, including the accept command's: never goes back. */
+  readonly counter: number;
+  readonly seq: number;
+  readonly hash: string;
+  readonly mac: string;
+  /** `signed` decisions in records 1..seq: the anti-replay memory's size at the anchor. */
+  readonly signed: number;
+}
+
+async function encodeAnchor(audit: AuditCustody, a: AuditAnchor): Promise<Uint8Array> {
+  const body = JSON.stringify({ v: ANCHOR_VERSION, ...a });
+  const [mac] = await audit.mac([Buffer.from(`${ANCHOR_TAG}${body}`, 'utf8')]);
+  return Buffer.from(`${body.slice(0, -1)},"anchor_mac":"${toHex(mac!)}"}`, 'utf8');
+}
+
+export type ReadAnchor =
+  | { readonly state: 'none' }
+  | { readonly state: 'valid'; readonly anchor: AuditAnchor; readonly raw: Uint8Array }
+  | { readonly state: 'invalid'; readonly raw: Uint8Array };
+
+/** Reads and authenticates custody's anchor; one that does not verify under the audit key is `invalid`. */
+export async function readAnchor(audit: AuditCustody): Promise<ReadAnchor> {
+  const raw = await audit.readAnchor();
+  if (!raw) return { state: 'none' };
+  const text = Buffer.from(raw).toString('utf8');
+  const m = /,"anchor_mac":"([0-9a-f]{64})"}$/.exec(text);
+  if (!m) return { state: 'invalid', raw };
+  const body = `${text.slice(0, m.index)}}`;
+  const [mac] = await audit.mac([Buffer.from(`${ANCHOR_TAG}${body}`, 'utf8')]);
+  if (toHex(mac!) !== m[1]) return { state: 'invalid', raw };
+  const { v, counter, seq, hash, mac: recordMac, signed } = JSON.parse(body) as AuditAnchor & { v: number };
+  if (v !== ANCHOR_VERSION) return { state: 'invalid', raw };
+  return { state: 'valid', anchor: { counter, seq, hash, mac: recordMac, signed }, raw };
+}
+
+export type KeyedVerification =
+  | (Extract<AuditVerification, { ok: true }> & { readonly recordsList: readonly AuditRecord[] })
+  | {
+      readonly ok: false;
+      readonly code: 'SIGNER_AUDIT_CORRUPT';
+      readonly line: number;
+      readonly reason: string;
+      readonly records: number;
+    };
+
+/**
+ * verifyAuditText, then every keyed record's MAC under custody's audit key (one custody call per
+ * 4,096 records). A record whose MAC fails was written, altered or rechained by someone without it.
+ */
+export async function verifyKeyedAudit(text: string, audit: AuditCustody): Promise<KeyedVerification> {
+  const s = scan(text);
+  const v = s.verification;
+  if (!v.ok) return { ...v, code: 'SIGNER_AUDIT_CORRUPT' };
+  const keyed = s.records.slice(v.unkeyed);
+  for (let i = 0; i < keyed.length; i += VERIFY_CHUNK) {
+    const chunk = keyed.slice(i, i + VERIFY_CHUNK);
+    const macs = await audit.mac(chunk.map((r) => recordMacInput(r.hash)));
+    for (const [j, r] of chunk.entries()) {
+      if (toHex(macs[j]!) !== r.mac) {
+        const index = v.unkeyed + i + j;
+        return {
+          ok: false,
+          code: 'SIGNER_AUDIT_CORRUPT',
+          line: index + 1,
+          reason:
+            'the MAC does not verify under custody’s audit key (written, altered or rechained without it)',
+          records: index,
+        };
+      }
+    }
+  }
+  return { ...v, recordsList: s.records };
+}
+
+/**
+ * Compares a log that verified under the key with custody's anchor. A log longer than the anchor is
+ * fine (a crash between fdatasync and the anchor write): it chains from the anchored record.
+ * @throws {CodedError} SIGNER_AUDIT_ROLLBACK (shorter than, or diverging from, the anchor; or the
+ *   anchor is missing or does not verify while the log has keyed records), SIGNER_AUDIT_UNKEYED (a
+ *   log of an older version, never accepted)
+ */
+export function checkAnchor(path: string, records: readonly AuditRecord[], read: ReadAnchor): void {
+  const last = records.at(-1);
+  const keyed = records.filter((r) => r.mac !== undefined);
+  const rollback = (msg: string) =>
+    new CodedError(
+      'SIGNER_AUDIT_ROLLBACK',
+      `audit log ${path}: ${msg}; if this is intended, run \`signer accept-audit-log --config <signer.toml> --reason "…"\``,
+    );
+  if (read.state === 'invalid') throw rollback('custody’s audit anchor does not verify under the audit key');
+  if (read.state === 'none') {
+    if (keyed.length > 0) {
+      throw rollback(
+        `custody holds no audit anchor, but the log has keyed records up to seq ${last!.seq} (the anchor was removed, or the log belongs to other custody)`,
+      );
+    }
+    if (records.length > 0) throw unkeyed(path, records.length);
+    return;
+  }
+  const { anchor } = read;
+  if (anchor.seq === 0) {
+    if (records.length > 0 && keyed.length === 0) throw unkeyed(path, records.length);
+    return;
+  }
+  const lastSeq = last?.seq ?? 0;
+  if (lastSeq < anchor.seq) {
+    throw rollback(
+      `the log ends at seq ${lastSeq}, but custody's anchor is at seq ${anchor.seq} (counter ${anchor.counter}): records ${lastSeq + 1}..${anchor.seq} are missing (truncated, or an older copy restored)`,
+    );
+  }
+  const at = records[anchor.seq - 1]!;
+  if (at.hash !== anchor.hash || at.mac !== anchor.mac) {
+    throw rollback(
+      `the log's record at seq ${anchor.seq} is not the one custody's anchor sealed (counter ${anchor.counter}): the log diverges from it`,
+    );
+  }
+  // The anti-replay memory itself, checked against custody, not only rebuilt from the file.
+  const signed = records.slice(0, anchor.seq).filter(isSigned).length;
+  if (signed !== anchor.signed) {
+    throw rollback(
+      `records 1..${anchor.seq} hold ${signed} signed decisions, custody's anchor sealed ${anchor.signed}`,
+    );
+  }
+}
+
+function unkeyed(path: string, n: number): CodedError {
+  return new CodedError(
+    'SIGNER_AUDIT_UNKEYED',
+    `audit log ${path} has ${n} records from an older version, without MACs, and no record vouches for them; check it, then run \`signer accept-audit-log --config <signer.toml> --reason "…"\` to key and anchor it`,
+  );
+}
+
+async function readOrEmpty(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw new CodedError('SIGNER_AUDIT_UNREADABLE', `cannot read the audit log ${path}`, { cause: e });
+  }
+}
+
+async function openForAppend(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'a', 0o600);
+  } catch (cause) {
+    throw new CodedError('SIGNER_AUDIT_UNWRITABLE', `cannot open audit log ${path} for appending`, {
+      cause,
+    });
+  }
 }
 
 interface Pending {
-  readonly line: string;
-  readonly resolve: () => void;
+  readonly body: string;
+  readonly hash: string;
+  readonly rec: AuditFields & { readonly seq: number; readonly time: string; readonly prev: string };
+  readonly resolve: (r: AuditRecord) => void;
   readonly reject: (e: unknown) => void;
+}
+
+interface Head {
+  readonly seq: number;
+  readonly prev: string;
+  readonly signed: number;
+  readonly counter: number;
+  readonly anchorRaw: Uint8Array | undefined;
+}
+
+/** Where appending continues: the verified log's head, and the anchor as read (compare-and-replace starts from it). */
+function headOf(v: Extract<KeyedVerification, { ok: true }>, read: ReadAnchor): Head {
+  return {
+    seq: v.records,
+    prev: v.lastHash,
+    signed: v.recordsList.filter(isSigned).length,
+    counter: read.state === 'valid' ? read.anchor.counter : 0,
+    anchorRaw: read.state === 'none' ? undefined : read.raw,
+  };
+}
+
+/** Who ran the accept command, for its record; a user without a passwd entry (containers) is not an error. */
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+/** What `accept-audit-log` did. */
+export interface AcceptedLog {
+  readonly record: AuditRecord;
+  readonly previousAnchor: ReadAnchor['state'];
 }
 
 export class AuditLog {
   readonly #fh: FileHandle;
+  readonly #audit: AuditCustody;
   #seq: number;
   #prev: string;
+  #signed: number;
+  #counter: number;
+  #anchorRaw: Uint8Array | undefined;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
 
-  private constructor(fh: FileHandle, seq: number, prev: string) {
+  private constructor(fh: FileHandle, audit: AuditCustody, head: Head) {
     this.#fh = fh;
-    this.#seq = seq;
-    this.#prev = prev;
+    this.#audit = audit;
+    this.#seq = head.seq;
+    this.#prev = head.prev;
+    this.#signed = head.signed;
+    this.#counter = head.counter;
+    this.#anchorRaw = head.anchorRaw;
   }
 
   /**
-   * Opens (creating, mode 0600) and verifies the log, replaying every record through `onRecord`.
-   * A broken chain refuses to open: the signer must not forget what it signed.
-   * @throws {CodedError} SIGNER_AUDIT_CORRUPT, SIGNER_AUDIT_UNWRITABLE
+   * Opens (creating, mode 0600) the log, verifies every record's MAC under custody's audit key and
+   * the log against custody's anchor, and only then replays every record through `onRecord`. A fresh
+   * log is anchored at seq 0 at once, so its first records can never lack an anchor.
+   * @throws {CodedError} SIGNER_AUDIT_CORRUPT, SIGNER_AUDIT_ROLLBACK, SIGNER_AUDIT_UNKEYED,
+   *   SIGNER_AUDIT_UNREADABLE, SIGNER_AUDIT_UNWRITABLE, and custody's codes
    */
-  static async open(path: string, onRecord?: (r: AuditRecord) => void): Promise<AuditLog> {
-    const v = verifyAuditFile(path, onRecord);
+  static async open(
+    path: string,
+    audit: AuditCustody,
+    onRecord?: (r: AuditRecord) => void,
+  ): Promise<AuditLog> {
+    const text = await readOrEmpty(path);
+    const read = await readAnchor(audit);
+    const v = await verifyKeyedAudit(text, audit);
     if (!v.ok) {
       throw new CodedError(
         'SIGNER_AUDIT_CORRUPT',
         `audit log ${path} is broken at line ${v.line}: ${v.reason}`,
       );
     }
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'a', 0o600);
-    } catch (cause) {
-      throw new CodedError('SIGNER_AUDIT_UNWRITABLE', `cannot open audit log ${path} for appending`, {
-        cause,
-      });
+    checkAnchor(path, v.recordsList, read);
+    for (const r of v.recordsList) onRecord?.(r);
+    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
+    if (read.state === 'none') {
+      try {
+        await log.#writeAnchor({ seq: 0, hash: GENESIS_HASH, mac: GENESIS_HASH, signed: 0 });
+      } catch (e) {
+        await log.close();
+        throw e;
+      }
     }
-    return new AuditLog(fh, v.records, v.lastHash);
+    return log;
+  }
+
+  /**
+   * The operator's way to accept a log the signer refuses: rolled back (truncated, an older copy),
+   * unkeyed (an older version's), or with a missing or unverifiable anchor. The log must still be
+   * structurally intact and every keyed record's MAC must verify: a forged record is never accepted
+   * (truncate the log before it first). Appends an `audit_log_accepted` record carrying the reason,
+   * the old anchor and the accepted head, and anchors custody at it. Stop the signer first: a running
+   * signer's next anchor write then fails (HSM_AUDIT_ANCHOR_CONFLICT) and it stops signing.
+   * @throws {CodedError} SIGNER_AUDIT_CORRUPT, SIGNER_AUDIT_UNREADABLE, SIGNER_AUDIT_UNWRITABLE
+   */
+  static async accept(path: string, audit: AuditCustody, reason: string): Promise<AcceptedLog> {
+    const text = await readOrEmpty(path);
+    const read = await readAnchor(audit);
+    const v = await verifyKeyedAudit(text, audit);
+    if (!v.ok) {
+      throw new CodedError(
+        'SIGNER_AUDIT_CORRUPT',
+        `audit log ${path} is broken at line ${v.line}: ${v.reason}; a forged or damaged record is never accepted: keep a copy, truncate the log to its first ${v.records} records, and accept that`,
+      );
+    }
+    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
+    try {
+      const record = await log.append({
+        event: 'audit_log_accepted',
+        reason,
+        operator: operatorName(),
+        previous_anchor:
+          read.state === 'valid'
+            ? { counter: read.anchor.counter, seq: read.anchor.seq, hash: read.anchor.hash }
+            : read.state,
+        accepted_head: { seq: v.records, hash: v.lastHash },
+        unkeyed_records: v.unkeyed,
+      });
+      return { record, previousAnchor: read.state };
+    } finally {
+      await log.close();
+    }
   }
 
   get records(): number {
     return this.#seq;
   }
 
+  /** Why appends fail from now on (a write, sync, MAC or anchor failure), or undefined while healthy. */
+  get failure(): string | undefined {
+    if (!this.#failed) return undefined;
+    const cause = (this.#failed as Error).cause;
+    return cause instanceof Error ? cause.message : 'the audit log cannot be written';
+  }
+
   /**
-   * Appends a record and resolves once it is on disk. Records keep the order of the calls.
-   * After a write failure every later append fails too: a signer that cannot record must not sign.
+   * Appends a record and resolves once it is on disk and custody's anchor has moved to it (or past
+   * it). Records keep the order of the calls. After a failure every later append fails too: a signer
+   * that cannot record must not sign.
    */
   append(fields: AuditFields, now = new Date()): Promise<AuditRecord> {
     if (this.#failed) return Promise.reject(this.#failed);
@@ -154,23 +478,40 @@ export class AuditLog {
     const rec = { seq, time: now.toISOString(), prev: this.#prev, ...fields };
     const body = JSON.stringify(rec);
     const hash = hashOf(`${this.#prev}\n${body}`);
-    const line = `${body.slice(0, -1)},"hash":"${hash}"}\n`;
     this.#seq = seq;
     this.#prev = hash;
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.#queue.push({ line, resolve: () => resolve({ ...rec, hash }), reject });
+      this.#queue.push({ body, hash, rec, resolve, reject });
       if (!this.#flushing) this.#flushing = this.#flush();
     });
   }
 
+  async #writeAnchor(head: Omit<AuditAnchor, 'counter'>): Promise<void> {
+    const next = await encodeAnchor(this.#audit, { counter: this.#counter + 1, ...head });
+    await this.#audit.writeAnchor(next, this.#anchorRaw);
+    this.#counter++;
+    this.#anchorRaw = next;
+  }
+
+  /**
+   * Group commit: one custody MAC call, one write, one fdatasync and one anchor write per batch,
+   * whatever its size, so keying the chain adds two custody round trips per batch, not per record.
+   */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
       try {
-        await this.#fh.write(batch.map((p) => p.line).join(''));
+        const macs = (await this.#audit.mac(batch.map((p) => recordMacInput(p.hash)))).map(toHex);
+        await this.#fh.write(
+          batch.map((p, i) => `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${macs[i]}"}\n`).join(''),
+        );
         await this.#fh.datasync();
-        for (const p of batch) p.resolve();
+        const signed = this.#signed + batch.filter((p) => isSigned(p.rec)).length;
+        const last = batch.at(-1)!;
+        await this.#writeAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed });
+        this.#signed = signed;
+        for (const [i, p] of batch.entries()) p.resolve({ ...p.rec, hash: p.hash, mac: macs[i]! });
       } catch (e) {
         this.#failed = new CodedError('SIGNER_AUDIT_UNWRITABLE', 'the audit log cannot be written', {
           cause: e,

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
@@ -48,7 +49,12 @@ const setups: Record<'pkcs11' | 'bitcoind-wallet', () => Promise<CustodyConfig>>
     const info = await generateKey(parseCustodyConfig({ backend: 'bitcoind-wallet', bitcoind_wallet: raw }), {
       logger,
     });
-    return parseCustodyConfig({ backend: 'bitcoind-wallet', bitcoind_wallet: { ...raw, key: info.xOnly } });
+    // The node cannot MAC: the signer's audit key is a file (created at first open).
+    const audit_key_file = join(hsm.dir, 'wallet-audit.key');
+    return parseCustodyConfig({
+      backend: 'bitcoind-wallet',
+      bitcoind_wallet: { ...raw, key: info.xOnly, audit_key_file },
+    });
   },
 };
 

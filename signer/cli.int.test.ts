@@ -1,15 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fundedWallet, type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
-import { generateKey, parseCustodyConfig } from '../hsm/index.ts';
+import { generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { makeTestPki, type TestPki } from '../test/infra/pki.ts';
 import { writeSignerToml } from '../test/infra/signerToml.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
+import { AuditLog } from './audit.ts';
 
 /**
  * The signer as an operator runs it: a separate process started by its CLI with a TOML file. Shows
@@ -36,7 +37,7 @@ const version = (v: number, activation: number, over: Record<string, unknown> = 
 
 async function writeConfig(
   name: string,
-  over: { network?: string; paramsFile?: string } = {},
+  over: { network?: string; paramsFile?: string; keyFile?: string } = {},
 ): Promise<{ file: string; metricsPort: number; audit: string }> {
   const audit = join(dir, `${name}-audit.jsonl`);
   const file = join(dir, `${name}.toml`);
@@ -51,7 +52,7 @@ async function writeConfig(
     custody: [
       'backend = "file"',
       '[custody.file]',
-      `path = "${join(dir, 'covenant.key')}"`,
+      `path = "${over.keyFile ?? join(dir, 'covenant.key')}"`,
       'passphrase_env = "CLI_TEST_PASSPHRASE"',
       'allow_insecure_file_backend = true',
     ],
@@ -60,6 +61,14 @@ async function writeConfig(
 }
 
 const env = { ...process.env, CLI_TEST_PASSPHRASE: 'correct horse battery staple' };
+
+/** Runs the CLI and returns its exit code and output, whatever the code. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(process.execPath, [...CLI, ...args], { env }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+}
 
 async function readyz(port: number): Promise<{ checks: { params: { versions: number[] } } } | undefined> {
   const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
@@ -161,12 +170,16 @@ describe('signer CLI', () => {
     expect(events).toEqual(['start', 'params_loaded', 'params_reload_refused', 'stop']);
     expect(stderr).not.toMatch(/correct horse/);
 
-    const { stdout } = await run(process.execPath, [...CLI, 'verify-audit', audit], { env });
+    const { stdout } = await run(process.execPath, [...CLI, 'verify-audit', '--config', file, audit], {
+      env,
+    });
     expect(stdout).toMatch(/audit log intact: 4 records/);
     const lines = readFileSync(audit, 'utf8').split('\n');
     lines[1] = lines[1]!.replace('"params_loaded"', '"params_loadeD"');
     writeFileSync(audit, lines.join('\n'));
-    const broken = await run(process.execPath, [...CLI, 'verify-audit', audit], { env }).then(
+    const broken = await run(process.execPath, [...CLI, 'verify-audit', '--config', file, audit], {
+      env,
+    }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
@@ -181,7 +194,11 @@ describe('signer CLI', () => {
     await miner.generatetoaddress(tip - (await node.rpc.getblockcount()), address);
     const growthParams = join(dir, 'growth-params.json');
     writeFileSync(growthParams, JSON.stringify({ versions: [version(0, 1)] }));
-    const { file, metricsPort, audit } = await writeConfig('growth', { paramsFile: growthParams });
+    // One custody, one audit log: the same covenant key in a file of its own, so its anchor is too.
+    const keyFile = join(dir, 'growth.key');
+    copyFileSync(join(dir, 'covenant.key'), keyFile);
+    chmodSync(keyFile, 0o600);
+    const { file, metricsPort, audit } = await writeConfig('growth', { paramsFile: growthParams, keyFile });
     const child = spawn(process.execPath, [...CLI, 'start', '--config', file], {
       env,
       stdio: ['ignore', 'ignore', 'ignore'],
@@ -212,5 +229,75 @@ describe('signer CLI', () => {
     expect(refused?.reason).toBe(
       `${growthParams}: new params version 1 activates at height 166, at or below the tip 180 plus the confirmation depth 2 of version 0 (182); it would change the rules for stakes already on chain, so it must activate above 182`,
     );
+  });
+
+  it('verify-audit says what it could not verify without custody (3), fails on a missing log (4), and accept-audit-log re-anchors a restored copy, audited', async () => {
+    // One custody, one audit log: the anchor lives beside the key, so this log gets its own key.
+    const keyFile = join(dir, 'accept.key');
+    const { file, audit } = await writeConfig('accept', { keyFile });
+    const cfg = parseCustodyConfig({
+      backend: 'file',
+      file: { path: keyFile, passphrase_env: 'CLI_TEST_PASSPHRASE', allow_insecure_file_backend: true },
+    });
+    await generateKey(cfg, { logger: pino({ level: 'fatal' }) });
+    const custody = await openCustody(cfg, { logger: pino({ level: 'fatal' }) });
+    const backup = `${audit}.bak`;
+    try {
+      let log = await AuditLog.open(audit, custody.audit);
+      await log.append({ event: 'start' });
+      await log.close();
+      writeFileSync(backup, readFileSync(audit));
+      log = await AuditLog.open(audit, custody.audit);
+      await log.append({
+        event: 'decision',
+        outcome: 'signed',
+        staking_txid: 'aa'.repeat(32),
+        signature: 'bb'.repeat(64),
+      });
+      await log.close();
+    } finally {
+      await custody.close();
+    }
+
+    const bare = await cli(['verify-audit', audit]);
+    expect(bare.code).toBe(3);
+    expect(bare.stdout).toMatch(/structure intact: 2 records/);
+    expect(bare.stdout).toMatch(/NOT verified without custody: the MACs of 2 keyed records and the anchor/);
+    expect(await cli(['verify-audit', '--config', file])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/audit log intact: 2 records/),
+    });
+    const missing = await cli(['verify-audit', join(dir, 'no-such-audit.jsonl')]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toMatch(/NOT VERIFIED: cannot read the audit log/);
+
+    writeFileSync(audit, readFileSync(backup));
+    const rolledBack = await cli(['verify-audit', '--config', file]);
+    expect(rolledBack.code).toBe(1);
+    expect(rolledBack.stderr).toMatch(
+      /SIGNER_AUDIT_ROLLBACK: .*ends at seq 1, but custody's anchor is at seq 2/,
+    );
+    expect((await cli(['verify-audit', audit])).code).toBe(3);
+
+    expect((await cli(['accept-audit-log', '--config', file])).code).toBe(2);
+    const accepted = await cli([
+      'accept-audit-log',
+      '--config',
+      file,
+      '--reason',
+      'restored from backup after disk loss',
+    ]);
+    expect(accepted.code).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toMatchObject({
+      record_seq: 2,
+      previous_anchor: { seq: 2 },
+      accepted_head: { seq: 1 },
+    });
+    expect(await cli(['verify-audit', '--config', file])).toMatchObject({ code: 0 });
+    const last = JSON.parse(readFileSync(audit, 'utf8').trimEnd().split('\n').at(-1)!);
+    expect(last).toMatchObject({
+      event: 'audit_log_accepted',
+      reason: 'restored from backup after disk loss',
+    });
   });
 });

@@ -64,6 +64,24 @@ export const SIGNER_ERRORS = {
     500,
     'Internal service error (details are in the signer’s log under the correlation id).',
   ],
+  // The audit log (start-up, verify-audit and accept-audit-log; a caller only ever sees a 500).
+  SIGNER_AUDIT_CORRUPT: [
+    500,
+    'A record of the audit log does not parse, does not chain, or its MAC does not verify under custody’s audit key.',
+  ],
+  SIGNER_AUDIT_ROLLBACK: [
+    500,
+    'The audit log is shorter than, or diverges from, the head sealed in custody (truncated, or an older copy restored), or that anchor is missing or forged.',
+  ],
+  SIGNER_AUDIT_UNKEYED: [
+    500,
+    'The audit log was written by an older version without MACs and has not been accepted with accept-audit-log.',
+  ],
+  SIGNER_AUDIT_UNREADABLE: [500, 'The audit log file is missing or cannot be read.'],
+  SIGNER_AUDIT_UNWRITABLE: [
+    500,
+    'The audit log cannot be opened, written, synced, MACed or anchored; the signer signs nothing more.',
+  ],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type SignerErrorCode = keyof typeof SIGNER_ERRORS;

@@ -1,10 +1,19 @@
 #!/usr/bin/env -S npx tsx
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
+import { pino } from 'pino';
+import { answerStandardCommand, isCodedError, runMain, untilStopSignal } from '../common/index.ts';
+import { type CustodyBackend, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { startSigner } from './app.ts';
-import { verifyAuditFile } from './audit.ts';
-import { loadSignerConfig } from './config.ts';
+import {
+  AuditLog,
+  checkAnchor,
+  readAnchor,
+  readAuditFile,
+  verifyAuditText,
+  verifyKeyedAudit,
+} from './audit.ts';
+import { loadSignerConfig, type SignerConfig } from './config.ts';
 
 const HELP = `covenant-signer: Babylon phase-1 covenant signer (mutual TLS, HSM or offline-wallet custody)
 
@@ -19,8 +28,24 @@ Usage:
       Every option can be overridden from the environment: SIGNER__<SECTION>__<KEY>, e.g.
       SIGNER__SERVER__PORT=9791, SIGNER__LOG__LEVEL=debug.
 
+  npx tsx signer/main.ts verify-audit --config <signer.toml> [<audit.jsonl>]
+      Verifies the audit log as the signer does at start: every record's MAC under custody's audit
+      key, and the log against the head sealed in custody (not shorter, not diverging). The log is
+      audit.file of the config unless given.
   npx tsx signer/main.ts verify-audit <audit.jsonl>
-      Proves the audit log's hash chain intact, or names the first bad line. Exit 0 if intact, 1 if not.
+      Without custody: verifies only what anyone can (each record parses, seq, prev links, the sha256
+      chain) and says that the MACs and the anchor were NOT verified.
+      Exit codes: 0 verified in full (MACs and anchor); 1 broken, forged, rolled back or unkeyed (the
+      signer refuses it); 2 usage; 3 structure intact, MACs and anchor not verified (no --config);
+      4 the log is missing or unreadable; 5 custody could not be opened, nothing verified.
+
+  npx tsx signer/main.ts accept-audit-log --config <signer.toml> --reason "<why>"
+      The operator's explicit acceptance of a log the signer refuses as rolled back (truncated, an
+      older copy restored) or unkeyed (written by an older version), or whose anchor is missing. The
+      log must be structurally intact and its MACs valid: a forged record is never accepted. Appends
+      an audit_log_accepted record (reason, operator, old anchor, accepted head) and anchors custody
+      at it. Stop the signer first. Accepting a rolled-back log means the signer forgets what the
+      lost records said: check them against the other copies first (signer/README.md).
 
   npx tsx signer/main.ts sample-config
       Prints a commented sample configuration.
@@ -77,27 +102,8 @@ async function main(argv: string[]): Promise<number> {
   const [command = '', ...rest] = argv;
   const standard = answerStandardCommand(command, HELP, SAMPLE);
   if (standard !== undefined) return standard;
-  if (command === 'verify-audit') {
-    const { positionals, values } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: { file: { type: 'string' } },
-    });
-    const file = values.file ?? positionals[0];
-    if (!file) {
-      console.error('verify-audit needs the audit log file');
-      return 2;
-    }
-    const v = verifyAuditFile(file);
-    if (v.ok) {
-      console.log(`audit log intact: ${v.records} records, last hash ${v.lastHash}`);
-      return 0;
-    }
-    console.error(
-      `audit log BROKEN at line ${v.line}: ${v.reason} (${v.records} records before it are intact)`,
-    );
-    return 1;
-  }
+  if (command === 'verify-audit') return verifyAudit(rest);
+  if (command === 'accept-audit-log') return acceptAuditLog(rest);
   if (command === 'start') {
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
     if (!values.config) {
@@ -115,6 +121,117 @@ async function main(argv: string[]): Promise<number> {
   }
   console.error(`unknown command ${JSON.stringify(command)}\n\n${HELP}`);
   return 2;
+}
+
+/** Opens the config's custody for a CLI command; its warnings (the file backend's) go to stderr. */
+async function custodyOf(config: SignerConfig, configFile: string): Promise<CustodyBackend> {
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  return openCustody(parseCustodyConfig(config.custody, { baseDir: dirname(resolve(configFile)) }), {
+    logger,
+  });
+}
+
+async function verifyAudit(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { file: { type: 'string' }, config: { type: 'string', short: 'c' } },
+  });
+  const config = values.config ? loadSignerConfig(values.config) : undefined;
+  const file = values.file ?? positionals[0] ?? config?.audit.file;
+  if (!file) {
+    console.error('verify-audit needs --config <signer.toml> or the audit log file');
+    return 2;
+  }
+  let text: string;
+  try {
+    text = readAuditFile(file);
+  } catch (e) {
+    console.error(`audit log NOT VERIFIED: ${isCodedError(e) ? e.message : String(e)}`);
+    return 4;
+  }
+  if (!config) {
+    const v = verifyAuditText(text);
+    if (!v.ok) {
+      console.error(
+        `audit log BROKEN at line ${v.line}: ${v.reason} (${v.records} records before it are intact)`,
+      );
+      return 1;
+    }
+    console.log(
+      `audit log structure intact: ${v.records} records (each parses, seq 1..${v.records} in order, prev links and sha256 chain hold; ${v.unkeyed} unkeyed). NOT verified without custody: the MACs of ${v.records - v.unkeyed} keyed records and the anchor sealed in custody, so a log rewritten or truncated by someone without the key would also pass this; run with --config <signer.toml> to verify them`,
+    );
+    return 3;
+  }
+  let custody: CustodyBackend;
+  try {
+    custody = await custodyOf(config, values.config!);
+  } catch (e) {
+    console.error(
+      `audit log NOT VERIFIED: custody could not be opened: ${isCodedError(e) ? `${e.code}: ${e.message}` : String(e)}`,
+    );
+    return 5;
+  }
+  try {
+    const v = await verifyKeyedAudit(text, custody.audit);
+    if (!v.ok) {
+      console.error(
+        `audit log BROKEN at line ${v.line}: ${v.reason} (${v.records} records before it verify)`,
+      );
+      return 1;
+    }
+    const read = await readAnchor(custody.audit);
+    try {
+      checkAnchor(file, v.recordsList, read);
+    } catch (e) {
+      if (!isCodedError(e)) throw e;
+      console.error(`audit log REFUSED: ${e.code}: ${e.message}`);
+      return 1;
+    }
+    const anchored =
+      read.state === 'valid'
+        ? `anchored at seq ${read.anchor.seq} (counter ${read.anchor.counter})`
+        : 'no anchor yet (a new log)';
+    console.log(
+      `audit log intact: ${v.records} records, last hash ${v.lastHash}; every keyed record's MAC verified, ${anchored}; ${custody.audit.description}`,
+    );
+    return 0;
+  } finally {
+    await custody.close();
+  }
+}
+
+async function acceptAuditLog(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, reason: { type: 'string' } },
+  });
+  if (!values.config || !values.reason?.trim()) {
+    console.error('accept-audit-log needs --config <signer.toml> and --reason "<why the log is accepted>"');
+    return 2;
+  }
+  const config = loadSignerConfig(values.config);
+  const custody = await custodyOf(config, values.config);
+  try {
+    const { record, previousAnchor } = await AuditLog.accept(
+      config.audit.file,
+      custody.audit,
+      values.reason.trim(),
+    );
+    console.log(
+      JSON.stringify({
+        accepted: config.audit.file,
+        record_seq: record.seq,
+        previous_anchor: record.previous_anchor,
+        previous_anchor_state: previousAnchor,
+        accepted_head: record.accepted_head,
+        unkeyed_records: record.unkeyed_records,
+      }),
+    );
+    return 0;
+  } finally {
+    await custody.close();
+  }
 }
 
 runMain('covenant-signer', main);

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { unbondingSighash, verifySchnorr } from '../staking/index.ts';
+import { fileCustodyCopy } from '../test/infra/custodyCopy.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { startSigner } from './app.ts';
 
@@ -120,11 +121,17 @@ describe('a params reload cannot change the rules for stakes already confirmed',
     expect(auditRecords().at(-1)).toMatchObject({ event: 'params_reload_refused', at: 'start' });
 
     // A brand-new signer, with no history, has no old versions to compare: it starts.
-    const fresh = await startSigner(
-      { ...h.config, audit: { file: join(h.dir, 'fresh-audit.jsonl') } },
-      { custody, logger: pino({ level: 'fatal' }) },
-    );
-    await fresh.stop();
+    // Its own custody too: the anchor is custody's, one custody for one audit log.
+    const own = await fileCustodyCopy(join(keyDir, 'covenant.key'), 'SIGNER_GROWTH_PASSPHRASE', 'fresh');
+    try {
+      const fresh = await startSigner(
+        { ...h.config, audit: { file: join(h.dir, 'fresh-audit.jsonl') } },
+        { custody: own, logger: pino({ level: 'fatal' }) },
+      );
+      await fresh.stop();
+    } finally {
+      await own.close();
+    }
 
     writeFileSync(h.paramsFile, JSON.stringify({ versions }));
     await h.restart();

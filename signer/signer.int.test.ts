@@ -15,6 +15,7 @@ import {
   unbondingSighash,
   verifySchnorr,
 } from '../staking/index.ts';
+import { fileCustodyCopy } from '../test/infra/custodyCopy.ts';
 import { MtlsClient, type Outcome } from '../test/infra/mtlsClient.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
@@ -52,8 +53,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
   await custody?.close();
+  for (const c of ownCustodies) await c.close();
   rmSync(keyDir, { recursive: true, force: true });
 });
+
+/** A second signer's custody: the same key, its own anchor (one custody, one audit log). */
+const ownCustodies: CustodyBackend[] = [];
+async function ownCustody(name: string): Promise<CustodyBackend> {
+  const c = await fileCustodyCopy(join(keyDir, 'covenant.key'), 'SIGNER_TEST_KEY_PASSPHRASE', name);
+  ownCustodies.push(c);
+  return c;
+}
 
 function auditRecords(): Array<Record<string, unknown>> {
   return readFileSync(h.config.audit.file, 'utf8')
@@ -128,7 +138,7 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
     const other = await h.stake(150_000n);
     // Simulate an earlier signature for this output over another tx (e.g. under other rules).
     await h.signer.stop();
-    const log = await AuditLog.open(h.config.audit.file);
+    const log = await AuditLog.open(h.config.audit.file, custody.audit);
     await log.append({
       event: 'decision',
       outcome: 'signed',
@@ -456,13 +466,14 @@ describe('the labs max-staking-transaction-height cutoff (policy.max_staking_tra
   // is an invalid request (400); config/appconfig.go defaults it to MaxUint32, i.e. off
   // (@ 9c6ef35d34c22f5b9e586aaa97d96d79f5cd9921).
   const withCutoff = async (height: number) => {
+    const own = await ownCustody(`cutoff-${height}`);
     const signer = await startSigner(
       {
         ...h.config,
         policy: { max_staking_transaction_height: height },
         audit: { file: join(h.dir, `cutoff-${height}-audit.jsonl`) },
       } as SignerConfig,
-      { custody, logger: pino({ level: 'fatal' }) },
+      { custody: own, logger: pino({ level: 'fatal' }) },
     );
     const client = new MtlsClient(signer.url, { caFile: h.pki.ca.cert, identity: h.pki.clients.pipeline! });
     return { signer, client, audit: join(h.dir, `cutoff-${height}-audit.jsonl`) };
@@ -505,7 +516,7 @@ async function sideSigner(name: string, server: Record<string, unknown> = {}) {
   const audit = join(h.dir, `${name}-audit.jsonl`);
   const signer = await startSigner(
     { ...h.config, server: { ...h.config.server, ...server }, audit: { file: audit } } as SignerConfig,
-    { custody, logger },
+    { custody: await ownCustody(name), logger },
   );
   const client = new MtlsClient(signer.url, { caFile: h.pki.ca.cert, identity: h.pki.clients.pipeline! });
   return {
