@@ -324,3 +324,20 @@ export async function hasActiveDelegationForProgram(
   });
   return r.rows[0]?.found === true;
 }
+
+/**
+ * The staker keys behind witness programs, for the programs whose staker has had a delegation
+ * (`staker_addresses` is filled from active events): program → x-only key hex.
+ */
+export async function stakerPksByPrograms(
+  q: Queryable,
+  programs: readonly string[],
+): Promise<Map<string, string>> {
+  if (programs.length === 0) return new Map();
+  const r = await q.query<{ program: string; staker_pk_hex: string }>({
+    name: 'staker_pks_by_programs',
+    text: 'SELECT program, staker_pk_hex FROM staker_addresses WHERE program = ANY($1::text[])',
+    values: [programs],
+  });
+  return new Map(r.rows.map((x) => [x.program, x.staker_pk_hex]));
+}
