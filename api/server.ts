@@ -270,7 +270,18 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   });
 
   app.setErrorHandler(apiErrorHandler(o));
-  app.setNotFoundHandler((req, reply) => {
+  // Unknown paths count against the same per-address limit (a scanner walks 404s); the plugin's
+  // handler exists once it has loaded, so it is taken at the first such request.
+  let limitNotFound: ReturnType<FastifyInstance['rateLimit']> | undefined;
+  const notFoundOptions = o.rateLimit.enabled
+    ? {
+        preHandler: (req: FastifyRequest, reply: FastifyReply) => {
+          limitNotFound ??= app.rateLimit();
+          return limitNotFound.call(app, req, reply);
+        },
+      }
+    : {};
+  app.setNotFoundHandler(notFoundOptions, (req, reply) => {
     if (req.method === 'OPTIONS' && o.corsAllowedOrigins.length > 0) {
       // CORS preflight for any route.
       return reply

@@ -466,6 +466,11 @@ describe('rate limiting per client address (@fastify/rate-limit)', () => {
       expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
       expect(r.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
       expect((await from('203.0.113.8')).status).toBe(200);
+      // Unknown paths are limited too (a scanner walking 404s).
+      const scan = (path: string) =>
+        inject(limited, 'GET', path, undefined, { remoteAddress: '203.0.113.9' });
+      for (let i = 0; i < 3; i++) expect((await scan(`/wp-admin/${i}`)).status).toBe(404);
+      expect((await scan('/wp-admin/x')).body.code).toBe('API_RATE_LIMITED');
       for (let i = 0; i < 5; i++) expect((await from('127.0.0.1')).status).toBe(200);
       expect((await from('::1')).status).toBe(200);
     } finally {
