@@ -15,12 +15,13 @@ const API_DIRECTIVES = {
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /**
- * Swagger UI (/docs, /swagger/): scripts, styles and images from this origin only (the plugin
- * serves them from node_modules and writes no inline script or style), and the document fetched
- * from here; nothing third-party can load, and it still belongs in no frame.
+ * Swagger UI (/docs, /swagger/): scripts and styles from this origin only (the plugin serves them
+ * from node_modules; server.ts picks the layout without the top bar, whose logo carries the UI's
+ * only inline style), its stylesheet's icons as data: images, and the document fetched from
+ * here; nothing third-party can load, and it still belongs in no frame.
  */
 export const DOCS_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /**

@@ -779,7 +779,9 @@ function registerDocs(app: FastifyInstance): void {
       await scope.register(swaggerUi, {
         routePrefix: prefix,
         staticCSP: DOCS_CSP,
-        uiConfig: { validatorUrl: null },
+        // BaseLayout: no top bar, i.e. no box to load other documents and no logo with an inline
+        // <style> the CSP would have to allow.
+        uiConfig: { validatorUrl: null, layout: 'BaseLayout' },
         // No logo: the plugin's default is drawn as a data: image, which the CSP would have to allow.
         // null is what its code checks for (index.js); its types only know a logo object.
         logo: null as never,
