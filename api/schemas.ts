@@ -222,6 +222,13 @@ export const SCHEMAS = {
           enum: [...DELEGATION_STATES],
           description: 'only delegations in this state',
         },
+        pending_action: {
+          type: 'string',
+          // The reference parses it with Go's strconv.ParseBool.
+          enum: ['true', 'false', '1', '0', 't', 'f', 'T', 'F', 'TRUE', 'FALSE', 'True', 'False'],
+          description:
+            'true: only delegations a staker may still act on (active, unbonding_requested, unbonding, unbonded), as the labs API',
+        },
       },
       ['staker_btc_pk'],
     ),

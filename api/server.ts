@@ -173,6 +173,14 @@ class StatsCache {
   }
 }
 
+/** States with an action left for the staker (unbond, wait, withdraw); the labs API's pending_action filter. */
+const PENDING_ACTION_STATES: readonly DelegationState[] = [
+  'active',
+  'unbonding_requested',
+  'unbonding',
+  'unbonded',
+];
+
 const EMPTY_DESCRIPTION = { moniker: '', identity: '', website: '', security_contact: '', details: '' };
 
 /**
@@ -378,24 +386,29 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     },
   );
 
-  route<{ staker_btc_pk: string; pagination_key?: string; state?: DelegationState }>(
+  route<{ staker_btc_pk: string; pagination_key?: string; state?: DelegationState; pending_action?: string }>(
     {
       method: 'GET',
       url: '/v1/staker/delegations',
-      summary: 'A staker’s delegations, newest first, optionally of one state',
+      summary: 'A staker’s delegations, newest first, optionally of one state or with a pending action',
       schema: SCHEMAS.stakerDelegations,
     },
     async (req) => {
       const q = req.query;
       const pk = stakerKey(q.staker_btc_pk);
-      const page = q.pagination_key
-        ? await listStakerDelegations(o.db, {
-            stakerPkHex: pk,
-            state: q.state,
-            after: parseDelegationToken(q.pagination_key),
-            limit,
-          })
-        : await firstPages.get(pk, q.state);
+      // The labs API (v1 handlers/staker.go GetStakerDelegations): the states a staker can still act on.
+      const pending =
+        q.pending_action !== undefined && ['true', '1', 't', 'T', 'TRUE', 'True'].includes(q.pending_action);
+      const page =
+        q.pagination_key || pending
+          ? await listStakerDelegations(o.db, {
+              stakerPkHex: pk,
+              state: q.state,
+              states: pending ? PENDING_ACTION_STATES : undefined,
+              after: q.pagination_key ? parseDelegationToken(q.pagination_key) : undefined,
+              limit,
+            })
+          : await firstPages.get(pk, q.state);
       return { data: page.rows.map(toPublic), pagination: nextKey(page.next && delegationToken(page.next)) };
     },
   );

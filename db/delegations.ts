@@ -209,6 +209,8 @@ export async function listStakerDelegations(
   args: {
     readonly stakerPkHex: string;
     readonly state?: DelegationState | undefined;
+    /** Only these states (with `state` too: both must hold). */
+    readonly states?: readonly DelegationState[] | undefined;
     readonly after?: DelegationCursor | undefined;
     readonly limit: number;
   },
@@ -220,6 +222,11 @@ export async function listStakerDelegations(
     values.push(args.state);
     where += ` AND state = $${values.length}`;
     name += '_state';
+  }
+  if (args.states) {
+    values.push(args.states);
+    where += ` AND state = ANY($${values.length}::text[])`;
+    name += '_states';
   }
   if (args.after) {
     values.push(args.after.stakingStartHeight, args.after.stakingTxHashHex);

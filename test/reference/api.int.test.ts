@@ -21,11 +21,13 @@ import type { ApiConfig } from '../../api/config.ts';
 import {
   activeEvent,
   btcInfoEvent,
+  expiredEvent,
   fakeHash,
   makeStake,
   PARAMS_DOC,
   type TestStake,
   testApiConfig,
+  withdrawEvent,
 } from '../../api/testkit.ts';
 import { toHex } from '../../common/index.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../../db/index.ts';
@@ -170,6 +172,30 @@ describe('unknown query parameters and body fields are ignored (reference handle
     expect((await get(`/v1/delegation?staking_tx_hash_hex=${s.txid}`)).body.data.state).toBe(
       'unbonding_requested',
     );
+  });
+});
+
+describe('pending_action on /v1/staker/delegations (HEAD internal/v1/api/handlers/staker.go GetStakerDelegations)', () => {
+  it('true: only the states a staker can still act on; false or absent: all; not a boolean: 400', async () => {
+    const bob = testKey('ref-bob');
+    const live = makeStake('ref-bob-live', { staker: bob });
+    const done = makeStake('ref-bob-done', { staker: bob });
+    await applyEvent(api.db, activeEvent(live, { sequence: next(), height: 150 }));
+    await applyEvent(api.db, activeEvent(done, { sequence: next(), height: 151 }));
+    await applyEvent(api.db, expiredEvent(done.txid, 'active', { sequence: next() }));
+    await applyEvent(api.db, withdrawEvent(done.txid, 'staking', { sequence: next() }));
+    const list = async (qs: string) =>
+      (await get(`/v1/staker/delegations?staker_btc_pk=${toHex(bob.xOnly)}${qs}`)).body.data.map(
+        (d: any) => `${d.staking_tx_hash_hex}:${d.state}`,
+      );
+    expect(await list('&pending_action=true')).toEqual([`${live.txid}:active`]);
+    expect(await list('&pending_action=1')).toEqual([`${live.txid}:active`]);
+    const all = [`${done.txid}:withdrawn`, `${live.txid}:active`];
+    expect(await list('')).toEqual(all);
+    expect(await list('&pending_action=false')).toEqual(all);
+    expect(await list('&pending_action=true&state=withdrawn')).toEqual([]);
+    const bad = await get(`/v1/staker/delegations?staker_btc_pk=${toHex(bob.xOnly)}&pending_action=yes`);
+    expect(bad.status).toBe(400);
   });
 });
 
