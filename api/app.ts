@@ -6,16 +6,19 @@ import { pino } from 'pino';
 import {
   CodedError,
   createOpsServer,
+  isCodedError,
   listenOps,
   readOptionalSecretText,
   redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { Database, migrate } from '../db/index.ts';
+import { Database, migrate, readBtcInfo } from '../db/index.ts';
 import { topologyNames } from '../events/index.ts';
 import {
+  assertNewVersionsActivateAboveTip,
   type FinalityProvider,
   type GlobalParams,
+  paramsVersionToJson,
   parseFinalityProviders,
   parseGlobalParams,
 } from '../params/index.ts';
@@ -34,6 +37,14 @@ export interface RunningApi {
   readonly db: Database;
   readonly consumer: EventConsumerService | undefined;
   readonly metrics: ApiMetrics;
+  /** The params in force (replaced by a successful reload). */
+  readonly params: { readonly current: GlobalParams };
+  /**
+   * Re-reads the params file (SIGHUP): applied only if it keeps every version in force unchanged
+   * and its appended versions activate above the tip the indexer last reported plus the depth;
+   * otherwise refused with a logged code and the old params stay. Never throws.
+   */
+  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
   /** Stops the consumer after the event in hand, finishes requests in flight, closes the pool. Idempotent. */
   stop(): Promise<void>;
 }
@@ -56,7 +67,55 @@ function readJsonFile<T>(file: string, what: string, parse: (text: string) => T)
   return parse(text);
 }
 
-/** Replaces the password of a URL (from a secret file). */
+/**
+ * The next params, if they may replace `previous`: every version in force unchanged (append-only),
+ * and appended versions activating above the tip plus the depth (params/growth.ts). Without a tip
+ * (no btc-info event yet, or the database did not answer) appended versions cannot be checked,
+ * so they are refused: the API would otherwise tell dashboards to stake under rules the rest of
+ * the stack may not apply.
+ * @throws {CodedError} CONFIG_UNREADABLE, PARAMS_…, API_PARAMS_RELOAD_REFUSED
+ */
+async function nextParams(
+  previous: GlobalParams,
+  file: string,
+  tip: () => Promise<number | undefined>,
+): Promise<GlobalParams> {
+  const next = readJsonFile(file, 'global params', (t) => parseGlobalParams(t));
+  if (next.versions.length < previous.versions.length) {
+    throw new CodedError(
+      'API_PARAMS_RELOAD_REFUSED',
+      `${file} has ${next.versions.length} versions, fewer than the ${previous.versions.length} in force: versions cannot be removed`,
+    );
+  }
+  previous.versions.forEach((v, i) => {
+    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(next.versions[i]!))) {
+      throw new CodedError(
+        'API_PARAMS_RELOAD_REFUSED',
+        `${file} changes version ${v.version}, which is in force: existing versions cannot change`,
+      );
+    }
+  });
+  if (next.versions.length === previous.versions.length) return next;
+  let height: number | undefined;
+  try {
+    height = await tip();
+  } catch (cause) {
+    throw new CodedError(
+      'API_PARAMS_RELOAD_REFUSED',
+      `${file} appends versions, and the tip they must activate above could not be read (the database did not answer)`,
+      { cause },
+    );
+  }
+  if (height === undefined) {
+    throw new CodedError(
+      'API_PARAMS_RELOAD_REFUSED',
+      `${file} appends versions, and no btc-info event has told this API the tip they must activate above; retry once the indexer has reported`,
+    );
+  }
+  assertNewVersionsActivateAboveTip(previous, next, height, file);
+  return next;
+}
+
 /**
  * Starts the API: params and finality providers, the database (reachable, migrated under the
  * advisory lock), the event consumer (a broker that is down is retried in the background), the
@@ -83,6 +142,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     queryTimeoutMs: config.database.query_timeout_ms,
   });
   const metrics = createApiMetrics();
+  const paramsRef: { current: GlobalParams } = { current: params };
   let consumer: EventConsumerService | undefined;
   let metricsServer: Server | undefined;
   let app: FastifyInstance | undefined;
@@ -137,7 +197,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
 
     const built = buildApiServer({
       db,
-      params,
+      params: paramsRef,
       finalityProviders: fps,
       network: config.bitcoin.network,
       paginationLimit: config.api.pagination_limit,
@@ -152,6 +212,14 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       handlerTimeoutMs: config.server.handler_timeout_ms,
       corsAllowedOrigins: config.server.cors_allowed_origins,
       logRequests: config.server.log_requests,
+      termsAcceptance: config.api.log_terms_acceptance,
+      maxStakingTransactionHeight: config.api.max_staking_transaction_height,
+      rateLimit: {
+        enabled: config.rate_limit.enabled,
+        max: config.rate_limit.max,
+        windowMs: config.rate_limit.window_ms,
+        exemptLoopback: config.rate_limit.exempt_loopback,
+      },
       metrics,
       logger: log.child({ component: 'http' }),
     });
@@ -197,6 +265,22 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       db,
       consumer,
       metrics,
+      params: paramsRef,
+      async reloadParams() {
+        const file = config.params.global_params_file;
+        try {
+          const next = await nextParams(paramsRef.current, file, async () => (await readBtcInfo(db))?.height);
+          const added = next.versions.length - paramsRef.current.versions.length;
+          paramsRef.current = next;
+          log.info({ file, added, versions: next.versions.length }, 'params reloaded');
+          return { ok: true, message: `params reloaded: ${added} version(s) added` };
+        } catch (e) {
+          const code = isCodedError(e) ? e.code : 'API_PARAMS_RELOAD_REFUSED';
+          const message = e instanceof Error ? e.message : String(e);
+          log.error({ code, err: e, file }, 'params reload refused; the old params stay');
+          return { ok: false, code, message };
+        }
+      },
       stop() {
         stopping ??= (async () => {
           shuttingDown = true;

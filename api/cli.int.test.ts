@@ -1,16 +1,17 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScratchDatabase, type ScratchDatabase } from '../db/index.ts';
+import { createScratchDatabase, Database, type ScratchDatabase } from '../db/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel, topologyNames } from '../events/index.ts';
 import { freePort } from '../test/infra/ports.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
+import { applyEvent } from './apply.ts';
 import { loadApiConfig } from './config.ts';
-import { PARAMS_DOC } from './testkit.ts';
+import { btcInfoEvent, PARAMS_DOC } from './testkit.ts';
 
 /** The CLI as an operator runs it: a real process, real PostgreSQL and RabbitMQ. */
 const run = promisify(execFile);
@@ -50,6 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await scratch?.drop();
   await broker?.destroy();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('api/main.ts', () => {
@@ -104,6 +106,64 @@ describe('api/main.ts', () => {
         data: { total_tvl: 0 },
       });
     } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  // Issue 25 item 9: the signal is wired to the reload (api/app.ts reloadParams; its rules are
+  // tested in test/reference/api.int.test.ts).
+  it('reloads params on SIGHUP: refused (logged with its code) without a tip, applied with one', async () => {
+    const port = await freePort();
+    const paramsFile = join(dir, 'sighup-params.json');
+    writeFileSync(paramsFile, JSON.stringify(PARAMS_DOC));
+    const file = join(dir, 'sighup.toml');
+    writeFileSync(
+      file,
+      `[params]\nglobal_params_file = "${paramsFile}"\n[metrics]\nenabled = false\n[log]\nlevel = "info"\n` +
+        `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[queue]\nenabled = false\n[dashboard]\nenabled = false\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const versions = async () =>
+      (
+        (await (await fetch(`http://127.0.0.1:${port}/v1/global-params`)).json()) as {
+          data: { versions: unknown[] };
+        }
+      ).data.versions.length;
+    const until = async (cond: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 200; i++) {
+        if (await cond()) return true;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return false;
+    };
+    const db = Database.open({ url: scratch.url, poolSize: 1 });
+    try {
+      expect(await until(() => out.includes('staking API started'))).toBe(true);
+      const appended = {
+        versions: [
+          ...PARAMS_DOC.versions,
+          { ...PARAMS_DOC.versions[0], version: 1, activation_height: 5_000 },
+        ],
+      };
+      writeFileSync(paramsFile, JSON.stringify(appended));
+      child.kill('SIGHUP');
+      expect(await until(() => out.includes('params reload refused'))).toBe(true);
+      expect(out).toMatch(/"code":"API_PARAMS_RELOAD_REFUSED"/);
+      expect(await versions()).toBe(1);
+      await applyEvent(db, btcInfoEvent(1_000, 0, 0, 1));
+      child.kill('SIGHUP');
+      expect(await until(() => out.includes('params reloaded'))).toBe(true);
+      expect(await versions()).toBe(2);
+    } finally {
+      await db.close();
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);

@@ -25,6 +25,15 @@ export interface ApiConfig {
     /** Milliseconds requests in flight get at shutdown before their connections are closed. */
     readonly shutdown_grace_ms: number;
   };
+  /** @fastify/rate-limit per client address on the REST listener. */
+  readonly rate_limit: {
+    readonly enabled: boolean;
+    /** Requests one client address may make per window. */
+    readonly max: number;
+    readonly window_ms: number;
+    /** Loopback clients (a proxy on this host, local tools) are not limited. */
+    readonly exempt_loopback: boolean;
+  };
   readonly metrics: { readonly enabled: boolean; readonly host: string; readonly port: number };
   readonly database: {
     readonly url: string;
@@ -53,6 +62,10 @@ export interface ApiConfig {
     readonly pagination_limit: number;
     /** How long /v1/stats may serve figures read earlier, milliseconds (0: read every time). */
     readonly stats_cache_ms: number;
+    /** Serve POST /log-terms-acceptance and store what it is sent; false: 404, as the reference's default. */
+    readonly log_terms_acceptance: boolean;
+    /** Unbonding refused for stakes included above this height (labs max-staking-transaction-height); 0: off. */
+    readonly max_staking_transaction_height: number;
   };
   readonly dashboard: {
     /** Serve the staking dashboard (web/) at `/` and `/assets/…`. */
@@ -89,6 +102,17 @@ export const API_CONFIG_SCHEMA = {
         cors_allowed_origins: { type: 'array', items: str, default: ['*'] },
         log_requests: { type: 'boolean', default: false },
         shutdown_grace_ms: ms(10_000, 0),
+      },
+    },
+    rate_limit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        max: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 600 },
+        window_ms: ms(60_000, 1_000),
+        exempt_loopback: { type: 'boolean', default: true },
       },
     },
     metrics: {
@@ -153,6 +177,8 @@ export const API_CONFIG_SCHEMA = {
       properties: {
         pagination_limit: { type: 'integer', minimum: 2, maximum: 1000, default: 10 },
         stats_cache_ms: ms(1_000, 0),
+        log_terms_acceptance: { type: 'boolean', default: true },
+        max_staking_transaction_height: { type: 'integer', minimum: 0, maximum: 4_294_967_295, default: 0 },
       },
     },
     dashboard: {

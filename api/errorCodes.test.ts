@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DB_ERRORS } from '../db/index.ts';
-import { API_ERRORS, API_OPERATION_ERRORS } from './errors.ts';
+import { API_ERRORS, API_OPERATION_ERRORS, API_RELOAD_ERRORS } from './errors.ts';
 
 /** Every code of api/ and db/ carries its room's prefix and is documented in its README. */
 const rooms: Array<[string, string, Record<string, unknown>]> = [
-  ['api', 'API_', { ...API_ERRORS, ...API_OPERATION_ERRORS }],
+  ['api', 'API_', { ...API_ERRORS, ...API_OPERATION_ERRORS, ...API_RELOAD_ERRORS }],
   ['db', 'DB_', DB_ERRORS],
 ];
 

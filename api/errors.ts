@@ -23,7 +23,13 @@ export const API_ERRORS = {
     'address is not a taproot (P2TR) or native segwit (P2WPKH) address of the configured network.',
   ],
   API_INVALID_UNBONDING_TX: [400, 'BAD_REQUEST', 'unbonding_tx_hex does not deserialize as one transaction.'],
+  API_INVALID_PUBLIC_KEY: [400, 'BAD_REQUEST', 'public_key is not a valid 32-byte x-only public key.'],
   API_NOT_FOUND: [404, 'NOT_FOUND', 'No such route.'],
+  API_ORDINALS_NOT_CONFIGURED: [
+    404,
+    'NOT_FOUND',
+    'POST /v1/ordinals/verify-utxos: this API has no ordinals service (the reference answers 404 without one; dashboards fall back).',
+  ],
   API_REQUEST_TIMEOUT: [
     408,
     'REQUEST_TIMEOUT',
@@ -40,6 +46,11 @@ export const API_ERRORS = {
     403,
     'FORBIDDEN',
     'The delegation is not in state active, so it cannot be unbonded.',
+  ],
+  API_STAKING_TX_ABOVE_MAX_HEIGHT: [
+    403,
+    'FORBIDDEN',
+    'The staking transaction is included above api.max_staking_transaction_height: the covenant signers with the same cutoff would not sign its unbonding.',
   ],
   API_UNBONDING_ALREADY_REQUESTED: [
     403,
@@ -67,6 +78,11 @@ export const API_ERRORS = {
     'The request body is larger than the configured limit.',
   ],
   API_UNSUPPORTED_MEDIA_TYPE: [415, 'BAD_REQUEST', 'The body is not application/json.'],
+  API_RATE_LIMITED: [
+    429,
+    'TOO_MANY_REQUESTS',
+    'This client address sent more requests than server.rate_limit allows in the window; retry after the Retry-After header’s seconds.',
+  ],
   API_SHUTTING_DOWN: [503, 'SERVICE_UNAVAILABLE', 'The instance is shutting down.'],
   API_DATABASE_UNAVAILABLE: [503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached; retry later.'],
   API_TIMEOUT: [
@@ -91,6 +107,12 @@ export const API_OPERATION_ERRORS = {
 } as const;
 
 export type ApiOperationErrorCode = keyof typeof API_OPERATION_ERRORS;
+
+/** Codes of a refused SIGHUP params reload (logged; the old params stay in force). */
+export const API_RELOAD_ERRORS = {
+  API_PARAMS_RELOAD_REFUSED:
+    'The reloaded params file removes or changes a version in force, or the tip needed to check appended versions is unknown (no btc-info event yet, or the database did not answer); the old params stay.',
+} as const;
 
 /** HTTP status and wire code of a code; STAKING_… codes are unbonding verification failures. */
 export function statusOf(code: string): { status: number; errorCode: string } {

@@ -16,7 +16,6 @@ export {
   statusOf,
 } from './errors.ts';
 export { type ApiMetrics, createApiMetrics } from './metrics.ts';
-export { buildOpenApi, docsPage } from './openapi.ts';
 export { type ReplayOptions, type ReplayResult, replayDeadLetters } from './replay.ts';
 export { type ApiServerOptions, buildApiServer, type RouteSpec } from './server.ts';
 export { type Decision, type DelegationEvent, decide } from './transitions.ts';

@@ -19,6 +19,8 @@ Usage:
       Connects to PostgreSQL (applies migrations under an advisory lock: several instances may
       start at once), consumes the indexer's events, serves the REST API and /metrics.
       SIGTERM or SIGINT: finish the event in hand and the requests in flight, then exit.
+      SIGHUP: reload the params file (versions may only be appended, above the tip the indexer
+      last reported plus the depth; otherwise refused, logged, and the old params stay).
 
   npx tsx api/main.ts replay-dead-letters --config <api.toml> [--dry-run] [--limit N]
       Moves the valid events of the dead-letter queue back to the queue they failed in, oldest
@@ -47,6 +49,12 @@ handler_timeout_ms = 15000       # a request not answered by then gets 503 API_T
 cors_allowed_origins = ["*"]     # or ["https://dashboard.example"]; [] sends no CORS headers
 log_requests = false
 shutdown_grace_ms = 10000
+
+[rate_limit]                     # per client address (the socket's; no forwarding header is trusted)
+enabled = true
+max = 600                        # requests per window; more get 429 API_RATE_LIMITED
+window_ms = 60000
+exempt_loopback = true           # a proxy on this host and local tools are not limited
 
 [metrics]                        # plain HTTP: /metrics, /healthz, /readyz
 enabled = true
@@ -82,6 +90,8 @@ network = "mainnet"              # mainnet | testnet | signet | regtest (address
 [api]
 pagination_limit = 10
 stats_cache_ms = 1000            # /v1/stats figures are at most this old
+log_terms_acceptance = true      # POST /log-terms-acceptance stores {address, public_key}; false: 404
+max_staking_transaction_height = 0   # refuse unbonding of stakes included above this height (labs cutoff); 0 = off
 
 [dashboard]                      # the staking dashboard (web/README.md) at / and /assets/…
 enabled = true
@@ -160,6 +170,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const api = await startApi(config);
+  process.on('SIGHUP', () => {
+    void api.reloadParams();
+  });
   await new Promise<void>((resolve) => {
     const stop = () => {
       void api.stop().then(resolve);

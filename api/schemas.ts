@@ -5,6 +5,7 @@
  */
 import { DELEGATION_STATES } from '../db/index.ts';
 
+/** What leaves the API: lowercase hex. */
 export const HASH = {
   type: 'string',
   pattern: '^[0-9a-f]{64}$',
@@ -14,6 +15,37 @@ const PK = {
   type: 'string',
   pattern: '^[0-9a-f]{64}$',
   description: 'x-only public key, lowercase hex',
+} as const;
+/**
+ * What comes in: hex of any case, as the reference accepts (Go's hex decoder); server.ts turns the
+ * fields named in HEX_FIELDS to lowercase before validation, so handlers only ever see lowercase.
+ */
+const HASH_IN = {
+  type: 'string',
+  pattern: '^[0-9a-fA-F]{64}$',
+  description: 'hex, 32 bytes, any case',
+} as const;
+const PK_IN = {
+  type: 'string',
+  pattern: '^[0-9a-fA-F]{64}$',
+  description: 'x-only public key, hex, any case',
+} as const;
+/** Request fields holding hex (keys, hashes, transactions, signatures), at any depth of a request. */
+export const HEX_FIELDS: ReadonlySet<string> = new Set([
+  'staker_btc_pk',
+  'fp_btc_pk',
+  'staking_tx_hash_hex',
+  'unbonding_tx_hash_hex',
+  'unbonding_tx_hex',
+  'staker_signed_signature_hex',
+  'public_key',
+  'txid',
+]);
+const ADDRESS = {
+  type: 'string',
+  minLength: 14,
+  maxLength: 90,
+  description: 'taproot or P2WPKH address of the network',
 } as const;
 export const PAGINATION_KEY = {
   type: 'string',
@@ -47,6 +79,13 @@ const envelope = (data: object, paginated = false) => ({
   type: 'object',
   required: paginated ? ['data', 'pagination'] : ['data'],
   properties: paginated ? { data, pagination } : { data },
+});
+
+/** Paginated, except when the query names one item: the reference then answers without pagination. */
+const optionallyPaged = (data: object) => ({
+  type: 'object',
+  required: ['data'],
+  properties: { data, pagination },
 });
 
 const errors = (...statuses: number[]) =>
@@ -100,6 +139,10 @@ const partyStats = (keyField: string) =>
     },
   }) as const;
 
+/**
+ * A route's query. Parameters it does not know are dropped before validation (logged at debug),
+ * as the reference ignores them; the ones it knows must be valid.
+ */
 const strictQuery = (properties: Record<string, unknown>, required: string[] = []) => ({
   type: 'object',
   additionalProperties: false,
@@ -162,21 +205,29 @@ export const SCHEMAS = {
     },
   },
   stakerStats: {
-    querystring: strictQuery({ pagination_key: PAGINATION_KEY, staker_btc_pk: PK }),
+    querystring: strictQuery({ pagination_key: PAGINATION_KEY, staker_btc_pk: PK_IN }),
     response: {
-      200: envelope({ type: 'array', items: partyStats('staker_pk_hex') }, true),
+      // With staker_btc_pk the reference answers `{"data": [one]}` or `{"data": null}`, no pagination.
+      200: optionallyPaged({ type: 'array', nullable: true, items: partyStats('staker_pk_hex') }),
       ...errors(400, 503),
     },
   },
   stakerDelegations: {
     querystring: strictQuery(
       {
-        staker_btc_pk: PK,
+        staker_btc_pk: PK_IN,
         pagination_key: PAGINATION_KEY,
         state: {
           type: 'string',
           enum: [...DELEGATION_STATES],
           description: 'only delegations in this state',
+        },
+        pending_action: {
+          type: 'string',
+          // The reference parses it with Go's strconv.ParseBool.
+          enum: ['true', 'false', '1', '0', 't', 'f', 'T', 'F', 'TRUE', 'FALSE', 'True', 'False'],
+          description:
+            'true: only delegations a staker may still act on (active, unbonding_requested, unbonding, unbonded), as the labs API',
         },
       },
       ['staker_btc_pk'],
@@ -184,18 +235,13 @@ export const SCHEMAS = {
     response: { 200: envelope({ type: 'array', items: DELEGATION }, true), ...errors(400, 503) },
   },
   delegation: {
-    querystring: strictQuery({ staking_tx_hash_hex: HASH }, ['staking_tx_hash_hex']),
+    querystring: strictQuery({ staking_tx_hash_hex: HASH_IN }, ['staking_tx_hash_hex']),
     response: { 200: envelope(DELEGATION), ...errors(400, 404, 503) },
   },
   delegationCheck: {
     querystring: strictQuery(
       {
-        address: {
-          type: 'string',
-          minLength: 14,
-          maxLength: 90,
-          description: 'taproot or P2WPKH address of the network',
-        },
+        address: ADDRESS,
         timeframe: {
           type: 'string',
           enum: ['today'],
@@ -204,7 +250,67 @@ export const SCHEMAS = {
       },
       ['address'],
     ),
-    response: { 200: envelope({ type: 'boolean' }), ...errors(400, 503) },
+    // The reference's DelegationCheckPublicResponse: `code` 0 beside the boolean (Galxe reads it).
+    response: {
+      200: {
+        type: 'object',
+        required: ['data', 'code'],
+        properties: { data: { type: 'boolean' }, code: { type: 'integer', enum: [0] } },
+      },
+      ...errors(400, 503),
+    },
+  },
+  pubkeyLookup: {
+    querystring: strictQuery(
+      {
+        address: {
+          anyOf: [ADDRESS, { type: 'array', minItems: 1, maxItems: 10, items: ADDRESS }],
+          description: 'one to ten taproot or P2WPKH addresses (repeat the parameter)',
+        },
+      },
+      ['address'],
+    ),
+    response: {
+      200: envelope({
+        type: 'object',
+        additionalProperties: PK,
+        description: 'address → x-only public key, for the addresses of stakers with a delegation only',
+      }),
+      ...errors(400, 503),
+    },
+  },
+  verifyUtxos: {
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        address: ADDRESS,
+        utxos: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { txid: HASH_IN, vout: { type: 'integer', minimum: 0 } },
+          },
+        },
+      },
+    },
+    response: { ...errors(404, 503) },
+  },
+  termsAcceptance: {
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'public_key'],
+      properties: {
+        address: ADDRESS,
+        public_key: { ...PK_IN, description: 'the wallet’s x-only public key, hex, any case' },
+      },
+    },
+    response: {
+      200: envelope({ type: 'object', required: ['status'], properties: { status: { type: 'boolean' } } }),
+      ...errors(400, 413, 415, 503),
+    },
   },
   unbonding: {
     body: {
@@ -217,12 +323,17 @@ export const SCHEMAS = {
         'staker_signed_signature_hex',
       ],
       properties: {
-        staking_tx_hash_hex: HASH,
-        unbonding_tx_hash_hex: HASH,
-        unbonding_tx_hex: { type: 'string', minLength: 2, maxLength: 2000, pattern: '^(?:[0-9a-f]{2})+$' },
+        staking_tx_hash_hex: HASH_IN,
+        unbonding_tx_hash_hex: HASH_IN,
+        unbonding_tx_hex: {
+          type: 'string',
+          minLength: 2,
+          maxLength: 2000,
+          pattern: '^(?:[0-9a-fA-F]{2})+$',
+        },
         staker_signed_signature_hex: {
           type: 'string',
-          pattern: '^[0-9a-f]{128}$',
+          pattern: '^[0-9a-fA-F]{128}$',
           description: 'BIP340 signature (64 bytes) over the unbonding leaf sighash',
         },
       },
@@ -230,49 +341,56 @@ export const SCHEMAS = {
     response: { 202: { type: 'null', description: 'accepted' }, ...errors(400, 403, 413, 415, 503) },
   },
   unbondingEligibility: {
-    querystring: strictQuery({ staking_tx_hash_hex: HASH }, ['staking_tx_hash_hex']),
+    querystring: strictQuery({ staking_tx_hash_hex: HASH_IN }, ['staking_tx_hash_hex']),
     response: { 200: { type: 'null', description: 'eligible' }, ...errors(400, 403, 503) },
   },
   finalityProviders: {
-    querystring: strictQuery({ pagination_key: PAGINATION_KEY }),
+    querystring: strictQuery({
+      pagination_key: PAGINATION_KEY,
+      fp_btc_pk: { ...PK_IN, description: 'only this provider (answered without pagination)' },
+      sort: {
+        type: 'string',
+        enum: ['random'],
+        description:
+          'random: each page holds the providers it holds without it, in a random order (the labs API shuffles the page)',
+      },
+    }),
     response: {
-      200: envelope(
-        {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: [
-              'description',
-              'commission',
-              'btc_pk',
-              'active_tvl',
-              'total_tvl',
-              'active_delegations',
-              'total_delegations',
-            ],
-            properties: {
-              description: {
-                type: 'object',
-                required: ['moniker', 'identity', 'website', 'security_contact', 'details'],
-                properties: {
-                  moniker: { type: 'string' },
-                  identity: { type: 'string' },
-                  website: { type: 'string' },
-                  security_contact: { type: 'string' },
-                  details: { type: 'string' },
-                },
+      200: optionallyPaged({
+        type: 'array',
+        nullable: true,
+        items: {
+          type: 'object',
+          required: [
+            'description',
+            'commission',
+            'btc_pk',
+            'active_tvl',
+            'total_tvl',
+            'active_delegations',
+            'total_delegations',
+          ],
+          properties: {
+            description: {
+              type: 'object',
+              required: ['moniker', 'identity', 'website', 'security_contact', 'details'],
+              properties: {
+                moniker: { type: 'string' },
+                identity: { type: 'string' },
+                website: { type: 'string' },
+                security_contact: { type: 'string' },
+                details: { type: 'string' },
               },
-              commission: { type: 'string' },
-              btc_pk: PK,
-              active_tvl: SAT,
-              total_tvl: SAT,
-              active_delegations: COUNT,
-              total_delegations: COUNT,
             },
+            commission: { type: 'string' },
+            btc_pk: PK,
+            active_tvl: SAT,
+            total_tvl: SAT,
+            active_delegations: COUNT,
+            total_delegations: COUNT,
           },
         },
-        true,
-      ),
+      }),
       ...errors(400, 503),
     },
   },

@@ -1,10 +1,15 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   type FastifySchema,
   LogController,
+  type RouteOptions,
 } from 'fastify';
 import { CodedError, isCodedError, parseXOnlyKey } from '../common/index.ts';
 import {
@@ -13,14 +18,18 @@ import {
   type DelegationState,
   finalityProvidersWithStats,
   getDelegation,
+  getFinalityProviderStats,
   getStakerStats,
   hasActiveDelegationForProgram,
+  isTransientDbError,
   listFinalityProviderStats,
   listStakerDelegations,
   listStakerStats,
   type PartyStats,
   readBtcInfo,
   readOverallStats,
+  recordTermsAcceptance,
+  stakerPksByPrograms,
 } from '../db/index.ts';
 import { type FinalityProvider, type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
@@ -30,15 +39,28 @@ import { apiErrorHandler, clientErrorHandler, frameworkErrors, notFound } from '
 import type { ApiErrorCode } from './errors.ts';
 import { capConnections, type ListenerLimits, listenerOptions } from './listenerLimits.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { buildOpenApi, docsPage } from './openapi.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
-import { SCHEMAS } from './schemas.ts';
+import { HEX_FIELDS, SCHEMAS } from './schemas.ts';
 import { DOCS_CSP, registerSecurityHeaders } from './securityHeaders.ts';
 import { submitUnbonding, type UnbondingRequestBody, unbondingRefusal } from './unbonding.ts';
 
+/** The params in force; a SIGHUP reload (app.ts) replaces `current`. */
+export interface ParamsSource {
+  readonly current: GlobalParams;
+}
+
+export interface RateLimitOptions {
+  readonly enabled: boolean;
+  /** Requests per client address per window. */
+  readonly max: number;
+  readonly windowMs: number;
+  /** Loopback clients (127.0.0.0/8, ::1) are not limited. */
+  readonly exemptLoopback: boolean;
+}
+
 export interface ApiServerOptions {
   readonly db: Database;
-  readonly params: GlobalParams;
+  readonly params: ParamsSource;
   readonly finalityProviders: readonly FinalityProvider[];
   readonly network: BitcoinNetwork;
   readonly paginationLimit: number;
@@ -49,6 +71,11 @@ export interface ApiServerOptions {
   readonly handlerTimeoutMs: number;
   readonly corsAllowedOrigins: readonly string[];
   readonly logRequests: boolean;
+  /** POST /log-terms-acceptance stores what it is sent; off: the route is absent (404), as the reference's default. */
+  readonly termsAcceptance: boolean;
+  /** Unbonding refused for stakes included above this height (the labs cutoff); 0: off. */
+  readonly maxStakingTransactionHeight: number;
+  readonly rateLimit: RateLimitOptions;
   readonly metrics: ApiMetrics;
   readonly logger: FastifyBaseLogger;
 }
@@ -146,6 +173,14 @@ class StatsCache {
   }
 }
 
+/** States with an action left for the staker (unbond, wait, withdraw); the labs API's pending_action filter. */
+const PENDING_ACTION_STATES: readonly DelegationState[] = [
+  'active',
+  'unbonding_requested',
+  'unbonding',
+  'unbonded',
+];
+
 const EMPTY_DESCRIPTION = { moniker: '', identity: '', website: '', security_contact: '', details: '' };
 
 /**
@@ -162,9 +197,11 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
-    // Strict: no coercion (every query parameter is a string anyway), unknown fields refused, first error only.
+    // No coercion (every query parameter is a string anyway), first error only. Unknown fields are
+    // dropped, not refused, as the reference ignores them (the top level is dropped and logged by
+    // tolerantReader first; removeAdditional catches nested objects such as a utxo's).
     ajv: {
-      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
+      customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false, useDefaults: false },
     },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     return503OnClosing: false,
@@ -177,11 +214,25 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   capConnections(app.server, o.limits);
   registerSecurityHeaders(app);
   const routes: RouteSpec[] = [];
+  // Both collect routes as they are declared (onRoute hooks), so both come before any route.
+  registerOpenApi(app, () => new Set(routes.map((r) => r.url)));
+  if (o.rateLimit.enabled) registerRateLimit(app, o.rateLimit);
   const limit = o.paginationLimit;
   const stats = new StatsCache(o.db, o.statsCacheMs, () => o.metrics.statsRefreshes.inc());
   const firstPages = new FirstPageBatcher(o.db, limit);
   const registry = new Map(o.finalityProviders.map((fp) => [fp.btcPkHex, fp]));
-  const globalParams = JSON.stringify({ data: { versions: o.params.versions.map(paramsVersionToJson) } });
+  // Rebuilt when a reload replaced the params (compared by identity: a reload makes a new object).
+  let paramsBody: { of: GlobalParams; json: string } | undefined;
+  const globalParams = () => {
+    const p = o.params.current;
+    if (paramsBody?.of !== p) {
+      paramsBody = {
+        of: p,
+        json: JSON.stringify({ data: { versions: p.versions.map(paramsVersionToJson) } }),
+      };
+    }
+    return paramsBody.json;
+  };
 
   // Callback hooks, not async ones: one promise fewer per request on the hot routes.
   const anyOrigin = o.corsAllowedOrigins.includes('*');
@@ -227,7 +278,18 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
   });
 
   app.setErrorHandler(apiErrorHandler(o));
-  app.setNotFoundHandler((req, reply) => {
+  // Unknown paths count against the same per-address limit (a scanner walks 404s); the plugin's
+  // handler exists once it has loaded, so it is taken at the first such request.
+  let limitNotFound: ReturnType<FastifyInstance['rateLimit']> | undefined;
+  const notFoundOptions = o.rateLimit.enabled
+    ? {
+        preHandler: (req: FastifyRequest, reply: FastifyReply) => {
+          limitNotFound ??= app.rateLimit();
+          return limitNotFound.call(app, req, reply);
+        },
+      }
+    : {};
+  app.setNotFoundHandler(notFoundOptions, (req, reply) => {
     if (req.method === 'OPTIONS' && o.corsAllowedOrigins.length > 0) {
       // CORS preflight for any route.
       return reply
@@ -240,15 +302,19 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     return notFound(req, reply);
   });
 
+  // Declared here, added to fastify at the end inside one plugin: registered plugins (swagger,
+  // rate limit) are loaded before it, so their onRoute hooks see every route.
+  const defs: RouteOptions[] = [];
   const route = <Q = unknown, B = unknown>(
     spec: RouteSpec,
     handler: (req: { query: Q; body: B; id: string; log: FastifyBaseLogger }, reply: FastifyReply) => unknown,
   ) => {
     routes.push(spec);
-    app.route({
+    defs.push({
       method: spec.method,
       url: spec.url,
-      schema: spec.schema,
+      schema: { ...spec.schema, summary: spec.summary },
+      preValidation: tolerantReader(spec.schema),
       handler: handler as never,
     });
   };
@@ -262,6 +328,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     return hex;
   };
   const nextKey = (t: string | undefined) => ({ next_key: t ?? '' });
+  const cutoff = { maxStakingTransactionHeight: o.maxStakingTransactionHeight };
 
   route(
     {
@@ -305,8 +372,10 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     async (req) => {
       const q = req.query;
       if (q.staker_btc_pk !== undefined) {
+        // The reference: `{"data": [one]}`, or `{"data": null}` for a staker it does not know; no
+        // pagination either way (v1 handlers/stats.go GetStakersStats).
         const one = await getStakerStats(o.db, stakerKey(q.staker_btc_pk));
-        return { data: one ? [stakerStatsJson(one)] : [], pagination: nextKey(undefined) };
+        return { data: one ? [stakerStatsJson(one)] : null };
       }
       const after = q.pagination_key ? parseStatsToken('staker_pk_hex', q.pagination_key) : undefined;
       const page = await listStakerStats(o.db, { after, limit });
@@ -317,24 +386,29 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     },
   );
 
-  route<{ staker_btc_pk: string; pagination_key?: string; state?: DelegationState }>(
+  route<{ staker_btc_pk: string; pagination_key?: string; state?: DelegationState; pending_action?: string }>(
     {
       method: 'GET',
       url: '/v1/staker/delegations',
-      summary: 'A staker’s delegations, newest first, optionally of one state',
+      summary: 'A staker’s delegations, newest first, optionally of one state or with a pending action',
       schema: SCHEMAS.stakerDelegations,
     },
     async (req) => {
       const q = req.query;
       const pk = stakerKey(q.staker_btc_pk);
-      const page = q.pagination_key
-        ? await listStakerDelegations(o.db, {
-            stakerPkHex: pk,
-            state: q.state,
-            after: parseDelegationToken(q.pagination_key),
-            limit,
-          })
-        : await firstPages.get(pk, q.state);
+      // The labs API (v1 handlers/staker.go GetStakerDelegations): the states a staker can still act on.
+      const pending =
+        q.pending_action !== undefined && ['true', '1', 't', 'T', 'TRUE', 'True'].includes(q.pending_action);
+      const page =
+        q.pagination_key || pending
+          ? await listStakerDelegations(o.db, {
+              stakerPkHex: pk,
+              state: q.state,
+              states: pending ? PENDING_ACTION_STATES : undefined,
+              after: q.pagination_key ? parseDelegationToken(q.pagination_key) : undefined,
+              limit,
+            })
+          : await firstPages.get(pk, q.state);
       return { data: page.rows.map(toPublic), pagination: nextKey(page.next && delegationToken(page.next)) };
     },
   );
@@ -371,7 +445,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
         const now = new Date();
         since = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) / 1000;
       }
-      return { data: await hasActiveDelegationForProgram(o.db, program, since) };
+      return { data: await hasActiveDelegationForProgram(o.db, program, since), code: 0 };
     },
   );
 
@@ -384,7 +458,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     },
     async (req, reply) => {
       try {
-        await submitUnbonding(o.db, o.params, req.body);
+        await submitUnbonding(o.db, o.params.current, req.body, cutoff);
       } catch (e) {
         o.metrics.unbondingRequests.inc({ code: isCodedError(e) ? e.code : 'error' });
         throw e;
@@ -411,13 +485,22 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
     },
     async (req, reply) => {
       const hash = req.query.staking_tx_hash_hex;
-      const refusal = await unbondingRefusal(o.db, await getDelegation(o.db, hash), hash);
+      const refusal = await unbondingRefusal(o.db, await getDelegation(o.db, hash), hash, cutoff);
       if (refusal) throw refusal;
       return reply.status(200).send(null);
     },
   );
 
-  route<{ pagination_key?: string }>(
+  const fpJson = (fp: FinalityProvider | undefined, pk: string, st: PartyStats | undefined) => ({
+    description: fp ? describe(fp) : EMPTY_DESCRIPTION,
+    commission: fp?.commission ?? '',
+    btc_pk: pk,
+    active_tvl: st?.activeTvl ?? 0,
+    total_tvl: st?.totalTvl ?? 0,
+    active_delegations: st?.activeDelegations ?? 0,
+    total_delegations: st?.totalDelegations ?? 0,
+  });
+  route<{ pagination_key?: string; fp_btc_pk?: string; sort?: 'random' }>(
     {
       method: 'GET',
       url: '/v1/finality-providers',
@@ -426,38 +509,50 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       schema: SCHEMAS.finalityProviders,
     },
     async (req) => {
-      const after = req.query.pagination_key
-        ? parseStatsToken('finality_provider_pk_hex', req.query.pagination_key)
+      const q = req.query;
+      if (q.fp_btc_pk !== undefined) {
+        // The labs API (v1 handlers/finality_provider.go): the one provider, from its statistics or
+        // else the registry with zeros, `{"data": null}` if neither knows it; no pagination.
+        const pk = q.fp_btc_pk;
+        const st = await getFinalityProviderStats(o.db, pk);
+        const fp = registry.get(pk);
+        return { data: st || fp ? [fpJson(fp, pk, st)] : null };
+      }
+      const after = q.pagination_key
+        ? parseStatsToken('finality_provider_pk_hex', q.pagination_key)
         : undefined;
-      const page = await listFinalityProviderStats(o.db, { after, limit });
-      const data = page.rows.map((r) => {
-        const fp = registry.get(r.pkHex);
-        return {
-          description: fp ? describe(fp) : EMPTY_DESCRIPTION,
-          commission: fp?.commission ?? '',
-          btc_pk: r.pkHex,
-          active_tvl: r.activeTvl,
-          total_tvl: r.totalTvl,
-          active_delegations: r.activeDelegations,
-          total_delegations: r.totalDelegations,
-        };
-      });
-      if (!page.next && registry.size > 0) {
-        const withStats = await finalityProvidersWithStats(o.db, [...registry.keys()]);
+      let page: Awaited<ReturnType<typeof listFinalityProviderStats>>;
+      let withStats: Set<string> | undefined;
+      try {
+        page = await listFinalityProviderStats(o.db, { after, limit });
+        if (!page.next && registry.size > 0) {
+          withStats = await finalityProvidersWithStats(o.db, [...registry.keys()]);
+        }
+      } catch (e) {
+        if (!isTransientDbError(e)) throw e;
+        // The reference (v1 service/finality_provider.go GetFinalityProviders) answers a database
+        // failure with the registry and zero statistics, one page: a dashboard can still offer
+        // providers to stake with while the store is away. Logged, and the database gauge drops.
+        o.metrics.dbUp.set(0);
+        req.log.error(
+          { err: e, correlationId: req.id },
+          'finality providers: database unavailable, serving the registry',
+        );
+        const data = [...registry.values()].map((fp) => fpJson(fp, fp.btcPkHex, undefined));
+        return { data: q.sort === 'random' ? shuffle(data) : data, pagination: nextKey(undefined) };
+      }
+      const data = page.rows.map((r) => fpJson(registry.get(r.pkHex), r.pkHex, r));
+      if (withStats) {
         for (const fp of registry.values()) {
-          if (withStats.has(fp.btcPkHex)) continue;
-          data.push({
-            description: describe(fp),
-            commission: fp.commission,
-            btc_pk: fp.btcPkHex,
-            active_tvl: 0,
-            total_tvl: 0,
-            active_delegations: 0,
-            total_delegations: 0,
-          });
+          if (!withStats.has(fp.btcPkHex)) data.push(fpJson(fp, fp.btcPkHex, undefined));
         }
       }
-      return { data, pagination: nextKey(page.next && statsToken('finality_provider_pk_hex', page.next)) };
+      // sort=random shuffles within the page, as the labs API does: pages and cursors are those of
+      // the TVL order, so paging with sort=random still lists every provider exactly once.
+      return {
+        data: q.sort === 'random' ? shuffle(data) : data,
+        pagination: nextKey(page.next && statsToken('finality_provider_pk_hex', page.next)),
+      };
     },
   );
 
@@ -468,7 +563,7 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       summary: 'The global parameters, every version',
       schema: SCHEMAS.globalParams,
     },
-    (_req, reply) => reply.type('application/json; charset=utf-8').send(globalParams),
+    (_req, reply) => reply.type('application/json; charset=utf-8').send(globalParams()),
   );
 
   route(
@@ -491,13 +586,221 @@ export function buildApiServer(o: ApiServerOptions): { app: FastifyInstance; rou
       status: 'ok',
     }),
   );
-  const openapi = buildOpenApi(routes);
-  const page = docsPage(openapi);
-  app.get('/openapi.json', async () => openapi);
-  app.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
+
+  route<{ address: string | string[] }>(
+    {
+      method: 'GET',
+      url: '/v1/staker/pubkey-lookup',
+      summary:
+        'The x-only public keys behind taproot or P2WPKH addresses, for stakers with a delegation (address → key)',
+      schema: SCHEMAS.pubkeyLookup,
+    },
+    async (req) => {
+      const addresses = [req.query.address].flat();
+      const programs = new Map(addresses.map((a) => [a, programOfAddress(a, o.network)]));
+      const found = await stakerPksByPrograms(o.db, [...new Set(programs.values())]);
+      const data: Record<string, string> = {};
+      for (const [a, program] of programs) {
+        const pk = found.get(program);
+        if (pk !== undefined) data[a] = pk;
+      }
+      return { data };
+    },
   );
+
+  // The reference registers this route only with an ordinals service configured (`assets`), and
+  // answers 404 otherwise; we have none, so 404 always, and a dashboard falls back to its own
+  // UTXO handling. Declared so that a body of any shape gets that 404 rather than a 400 or 415.
+  const ordinals: RouteSpec = {
+    method: 'POST',
+    url: '/v1/ordinals/verify-utxos',
+    summary: 'Ordinals check of UTXOs: not offered here (404, as the reference without an ordinals service)',
+    schema: SCHEMAS.verifyUtxos,
+  };
+  routes.push(ordinals);
+  defs.push({
+    method: ordinals.method,
+    url: ordinals.url,
+    schema: { ...ordinals.schema, summary: ordinals.summary },
+    // Before the body is read: an empty or odd body gets the same 404 (the reference's test posts none).
+    onRequest: (_req, _reply, done) =>
+      done(
+        new CodedError<ApiErrorCode>(
+          'API_ORDINALS_NOT_CONFIGURED',
+          'no ordinals service is configured on this API',
+        ),
+      ),
+    handler: () => null,
+  });
+
+  if (o.termsAcceptance) {
+    route<unknown, { address: string; public_key: string }>(
+      {
+        method: 'POST',
+        url: '/log-terms-acceptance',
+        summary: 'Record that a wallet accepted the terms of use',
+        schema: SCHEMAS.termsAcceptance,
+      },
+      async (req) => {
+        programOfAddress(req.body.address, o.network);
+        if (!isValidXOnlyKey(req.body.public_key)) {
+          throw new CodedError<ApiErrorCode>(
+            'API_INVALID_PUBLIC_KEY',
+            'public_key is not a valid x-only public key',
+          );
+        }
+        await recordTermsAcceptance(o.db, req.body.address, req.body.public_key);
+        return { data: { status: true } };
+      },
+    );
+  }
+
+  void app.register(async (scope) => {
+    for (const d of defs) scope.route(d);
+  });
+  registerDocs(app);
   return { app, routes };
+}
+
+/** At most this many ignored names, each cut to this length, go to the debug log. */
+const MAX_LOGGED_UNKNOWN = 10;
+const MAX_LOGGED_NAME = 64;
+
+/**
+ * The reference's tolerance, where it is safe: query parameters and top-level body fields the
+ * route does not know are dropped (and logged at debug: a client sending them may expect
+ * something we do not do), and hex fields (HEX_FIELDS) are turned to lowercase, before the
+ * route's schema validates what remains. Known fields with bad values are still refused.
+ */
+function tolerantReader(schema: FastifySchema) {
+  const known = (part: unknown) => {
+    const props = (part as { properties?: Record<string, unknown> } | undefined)?.properties;
+    return props ? new Set(Object.keys(props)) : undefined;
+  };
+  const queryKeys = known(schema.querystring);
+  const bodyKeys = known(schema.body);
+  return (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+    const ignored: string[] = [];
+    const drop = (o: unknown, keys: Set<string> | undefined, where: string) => {
+      if (!keys || !isPlainObject(o)) return;
+      for (const k of Object.keys(o)) {
+        if (keys.has(k)) continue;
+        delete o[k];
+        if (ignored.length < MAX_LOGGED_UNKNOWN) ignored.push(`${where}.${k.slice(0, MAX_LOGGED_NAME)}`);
+      }
+    };
+    drop(req.query, queryKeys, 'query');
+    drop(req.body, bodyKeys, 'body');
+    if (ignored.length > 0)
+      req.log.debug({ correlationId: req.id, ignored }, 'ignored unknown request fields');
+    lowercaseHex(req.query, 0);
+    lowercaseHex(req.params, 0);
+    lowercaseHex(req.body, 0);
+    done();
+  };
+}
+
+function isPlainObject(o: unknown): o is Record<string, unknown> {
+  return typeof o === 'object' && o !== null && !Array.isArray(o);
+}
+
+/** Request bodies are shallow (a list of objects at most): deeper is never ours to normalise. */
+function lowercaseHex(o: unknown, depth: number): void {
+  if (depth > 3) return;
+  if (Array.isArray(o)) {
+    for (const x of o) lowercaseHex(x, depth + 1);
+    return;
+  }
+  if (!isPlainObject(o)) return;
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === 'string') {
+      if (HEX_FIELDS.has(k)) o[k] = v.toLowerCase();
+    } else if (Array.isArray(v) && HEX_FIELDS.has(k)) {
+      o[k] = v.map((x) => (typeof x === 'string' ? x.toLowerCase() : x));
+    } else {
+      lowercaseHex(v, depth + 1);
+    }
+  }
+}
+
+/** Fisher–Yates with crypto randomness (a provider's place on the page is worth something). */
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+
+/**
+ * @fastify/rate-limit per client address (the socket's: the API trusts no forwarding header),
+ * answered 429 API_RATE_LIMITED in the one error format, with its Retry-After and
+ * x-ratelimit-* headers.
+ */
+function registerRateLimit(app: FastifyInstance, o: RateLimitOptions): void {
+  void app.register(rateLimit, {
+    global: true,
+    max: o.max,
+    timeWindow: o.windowMs,
+    ...(o.exemptLoopback ? { allowList: (req: FastifyRequest) => isLoopback(req.ip) } : {}),
+    errorResponseBuilder: (_req, ctx) =>
+      new CodedError<ApiErrorCode>(
+        'API_RATE_LIMITED',
+        `too many requests from this address; retry in ${Math.max(1, Math.ceil(ctx.ttl / 1000))} s`,
+      ),
+  });
+}
+
+/**
+ * The OpenAPI 3.0 document (@fastify/swagger) from the very schemas fastify validates and
+ * serializes with; routes outside `documented()` (the dashboard's, the docs' own) are hidden.
+ */
+function registerOpenApi(app: FastifyInstance, documented: () => ReadonlySet<string>): void {
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Staking API (Babylon phase-1)',
+        version: '1.0.0',
+        description:
+          'Reference-compatible staking API: the phase-1 routes, envelopes and JSON shapes of staking-api-service. ' +
+          'Errors are {"errorCode", "message", "code"}: the reference wire code, a sentence, and our stable code (api/README.md).',
+      },
+    },
+    transform: ({ schema, url }) => ({
+      schema: (documented().has(url) ? schema : { ...schema, hide: true }) as never,
+      url,
+    }),
+  });
+}
+
+/**
+ * The document at /openapi.json and the reference's /swagger/doc.json; Swagger UI
+ * (@fastify/swagger-ui, its assets served from node_modules: no CDN) at /docs and at the
+ * reference's /swagger/. Each UI in a scope of its own (the plugin decorates its instance), with
+ * a CSP that allows this origin's scripts, styles and images only.
+ */
+function registerDocs(app: FastifyInstance): void {
+  const hidden = { schema: { hide: true } };
+  app.get('/openapi.json', hidden, () => app.swagger());
+  app.get('/swagger/doc.json', hidden, () => app.swagger());
+  app.get('/swagger/index.html', hidden, (_req, reply) => reply.redirect('/swagger/'));
+  for (const prefix of ['/docs', '/swagger']) {
+    void app.register(async (scope) => {
+      await scope.register(swaggerUi, {
+        routePrefix: prefix,
+        staticCSP: DOCS_CSP,
+        // BaseLayout: no top bar, i.e. no box to load other documents and no logo with an inline
+        // <style> the CSP would have to allow.
+        uiConfig: { validatorUrl: null, layout: 'BaseLayout' },
+        // No logo: the plugin's default is drawn as a data: image, which the CSP would have to allow.
+        // null is what its code checks for (index.js); its types only know a logo object.
+        logo: null as never,
+      });
+    });
+  }
 }
 
 function isValidXOnlyKey(hex: string): boolean {

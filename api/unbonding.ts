@@ -31,17 +31,37 @@ function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/** Rules beyond the params; 0 turns a rule off. */
+export interface UnbondingPolicy {
+  /** Stakes included above this height are not unbonded here (the labs max-staking-transaction-height). */
+  readonly maxStakingTransactionHeight: number;
+}
+const NO_POLICY: UnbondingPolicy = { maxStakingTransactionHeight: 0 };
+
 /**
  * Why a delegation cannot be unbonded now, or undefined when it can (state active; overflow
- * delegations are active too and can be unbonded).
+ * delegations are active too and can be unbonded; below the policy's height cutoff, if any).
  */
+
 export async function unbondingRefusal(
   q: Queryable,
   d: Delegation | undefined,
   stakingTxHashHex: string,
+  policy: UnbondingPolicy = NO_POLICY,
 ): Promise<CodedError | undefined> {
   if (!d) return new CodedError<ApiErrorCode>('API_UNBONDING_DELEGATION_NOT_FOUND', 'delegation not found');
-  if (d.state === 'active') return undefined;
+  if (d.state === 'active') {
+    const max = policy.maxStakingTransactionHeight;
+    // The labs covenant signers refuse to sign for stakes included above their cutoff; a request
+    // they would refuse is refused here, before the delegation is marked unbonding_requested.
+    if (max > 0 && d.stakingStartHeight > max) {
+      return new CodedError<ApiErrorCode>(
+        'API_STAKING_TX_ABOVE_MAX_HEIGHT',
+        `the staking transaction is included at height ${d.stakingStartHeight}, above the maximum ${max} this service unbonds`,
+      );
+    }
+    return undefined;
+  }
   if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxHashHex))) {
     return new CodedError<ApiErrorCode>(
       'API_UNBONDING_ALREADY_REQUESTED',
@@ -130,16 +150,17 @@ export async function submitUnbonding(
   db: Database,
   params: GlobalParams,
   body: UnbondingRequestBody,
+  policy: UnbondingPolicy = NO_POLICY,
 ): Promise<void> {
   const hash = body.staking_tx_hash_hex;
   const seen = await getDelegation(db, hash);
-  const early = await unbondingRefusal(db, seen, hash);
+  const early = await unbondingRefusal(db, seen, hash, policy);
   if (early || !seen) throw early;
   const { paramsVersion } = verifyUnbondingRequest(seen, body, params);
   await db.transaction(async (c) => {
     const d = await lockDelegation(c, hash);
     if (d?.state !== 'active') {
-      throw (await unbondingRefusal(c, d, hash)) ?? new Error('unreachable');
+      throw (await unbondingRefusal(c, d, hash, policy)) ?? new Error('unreachable');
     }
     const inserted = await insertUnbondingRequest(c, {
       stakingTxHashHex: hash,

@@ -209,6 +209,8 @@ export async function listStakerDelegations(
   args: {
     readonly stakerPkHex: string;
     readonly state?: DelegationState | undefined;
+    /** Only these states (with `state` too: both must hold). */
+    readonly states?: readonly DelegationState[] | undefined;
     readonly after?: DelegationCursor | undefined;
     readonly limit: number;
   },
@@ -220,6 +222,11 @@ export async function listStakerDelegations(
     values.push(args.state);
     where += ` AND state = $${values.length}`;
     name += '_state';
+  }
+  if (args.states) {
+    values.push(args.states);
+    where += ` AND state = ANY($${values.length}::text[])`;
+    name += '_states';
   }
   if (args.after) {
     values.push(args.after.stakingStartHeight, args.after.stakingTxHashHex);
@@ -323,4 +330,21 @@ export async function hasActiveDelegationForProgram(
     values: [program, sinceTimestamp ?? 0],
   });
   return r.rows[0]?.found === true;
+}
+
+/**
+ * The staker keys behind witness programs, for the programs whose staker has had a delegation
+ * (`staker_addresses` is filled from active events): program → x-only key hex.
+ */
+export async function stakerPksByPrograms(
+  q: Queryable,
+  programs: readonly string[],
+): Promise<Map<string, string>> {
+  if (programs.length === 0) return new Map();
+  const r = await q.query<{ program: string; staker_pk_hex: string }>({
+    name: 'staker_pks_by_programs',
+    text: 'SELECT program, staker_pk_hex FROM staker_addresses WHERE program = ANY($1::text[])',
+    values: [programs],
+  });
+  return new Map(r.rows.map((x) => [x.program, x.staker_pk_hex]));
 }

@@ -24,6 +24,7 @@ export {
   listStakersFirstPages,
   lockDelegation,
   type NewDelegation,
+  stakerPksByPrograms,
   updateDelegation,
 } from './delegations.ts';
 export { DB_ERRORS, type DbErrorCode } from './errors.ts';
@@ -52,6 +53,7 @@ export {
   countActivated,
   countUnbonded,
   finalityProvidersWithStats,
+  getFinalityProviderStats,
   getStakerStats,
   listFinalityProviderStats,
   listStakerStats,
@@ -62,6 +64,7 @@ export {
   type StatsCursor,
   type StatsSubject,
 } from './stats.ts';
+export { recordTermsAcceptance } from './terms.ts';
 export {
   claimUnbondingRequests,
   countUnbondingRequests,

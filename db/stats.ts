@@ -179,6 +179,27 @@ export function listFinalityProviderStats(
   return listParty(q, 'finality_provider_stats', 'finality_provider_pk_hex', args);
 }
 
+/** One finality provider's statistics, if it has a row (`/v1/finality-providers?fp_btc_pk=`). */
+export async function getFinalityProviderStats(
+  q: Queryable,
+  fpPkHex: string,
+): Promise<PartyStats | undefined> {
+  const r = await q.query({
+    name: 'fp_stats_one',
+    text: 'SELECT active_tvl, total_tvl, active_delegations, total_delegations FROM finality_provider_stats WHERE finality_provider_pk_hex = $1',
+    values: [fpPkHex],
+  });
+  const x = r.rows[0];
+  if (!x) return undefined;
+  return {
+    pkHex: fpPkHex,
+    activeTvl: safeInt(x.active_tvl),
+    totalTvl: safeInt(x.total_tvl),
+    activeDelegations: safeInt(x.active_delegations),
+    totalDelegations: safeInt(x.total_delegations),
+  };
+}
+
 /** The finality providers that have a statistics row (to append registry-only ones with zeros). */
 export async function finalityProvidersWithStats(
   q: Queryable,
