@@ -19,8 +19,14 @@ export interface SignerConfig {
     readonly body_limit_bytes: number;
     readonly rate_limit_per_minute: number;
     readonly max_concurrent_requests: number;
+    /** A request's headers (and the TLS handshake before them) must arrive within this. */
+    readonly headers_timeout_ms: number;
+    /** The whole request, headers and body, must arrive within this. */
     readonly request_timeout_ms: number;
+    /** An idle kept-alive connection is closed after this. */
     readonly keep_alive_timeout_ms: number;
+    /** Connections beyond this are closed as they arrive. */
+    readonly max_connections: number;
     /** Detailed log lines a minute for TLS refusals, and for rate-limited requests; the rest are summed. */
     readonly refusal_log_lines_per_minute: number;
   };
@@ -78,8 +84,10 @@ export const SIGNER_CONFIG_SCHEMA = {
         body_limit_bytes: { type: 'integer', minimum: 512, maximum: 1_048_576, default: 16_384 },
         rate_limit_per_minute: { type: 'integer', minimum: 1, default: 60_000 },
         max_concurrent_requests: { type: 'integer', minimum: 1, default: 256 },
+        headers_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
         request_timeout_ms: { type: 'integer', minimum: 100, default: 15_000 },
         keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
+        max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
         refusal_log_lines_per_minute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
       },
     },

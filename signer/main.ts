@@ -43,8 +43,10 @@ clients = [                      # only these client certificates get an answer 
 body_limit_bytes = 16384
 rate_limit_per_minute = 60000    # per client
 max_concurrent_requests = 256
-request_timeout_ms = 15000
-keep_alive_timeout_ms = 120000
+headers_timeout_ms = 10000       # TLS handshake and request headers
+request_timeout_ms = 15000       # the whole request, headers and body
+keep_alive_timeout_ms = 120000   # idle kept-alive connection
+max_connections = 1024
 refusal_log_lines_per_minute = 60   # TLS refusals and rate-limited requests logged one by one; the rest summed
 
 [metrics]                        # plain HTTP: /metrics, /healthz, /readyz
