@@ -1,16 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../common/index.ts';
 import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
+import { processRequest } from '../../pipeline/process.ts';
+import { endpointOf, SignerClient } from '../../pipeline/signerClient.ts';
+import { isRetried } from '../../pipeline/worker.ts';
 import { startSigner } from '../../signer/app.ts';
 import type { SignerConfig } from '../../signer/config.ts';
+import { parseTransaction } from '../../staking/index.ts';
 import { MtlsClient } from '../infra/mtlsClient.ts';
 import type { CertFiles } from '../infra/pki.ts';
-import { type SignerHarness, startSignerHarness } from '../infra/signerHarness.ts';
+import { type SignerHarness, type Stake, startSignerHarness } from '../infra/signerHarness.ts';
 
 /**
  * Where our signer meets the reference phase-1 signer's behaviour on the wire, read in
@@ -237,5 +243,118 @@ describe('slow clients: headers, body, idle time and connections bounded by conf
     } finally {
       for (const sock of held) sock.destroy();
     }
+  });
+});
+
+describe('status codes where the reference answers 500 (signer README: "Status codes and the reference")', () => {
+  const ROUTE = '/v1/sign-unbonding-tx';
+  let stake: Stake;
+  /** What our signer answered for each case, replayed below by a stand-in signer to the pipeline. */
+  const ours: Record<string, { status: number; json: unknown }> = {};
+
+  beforeAll(async () => {
+    stake = await h.stake();
+  });
+
+  const ask = async (body: Record<string, string>) => {
+    const o = await h.client.send('POST', ROUTE, body);
+    if (o.kind !== 'http') throw new Error(o.error);
+    return { status: o.answer.status, json: o.answer.json };
+  };
+
+  it('an unknown staking tx: 400 SIGNER_STAKING_TX_NOT_FOUND (the reference: 500)', async () => {
+    const tx = parseTransaction(stake.unbondingTx.toHex());
+    tx.ins[0]!.hash = Buffer.alloc(32, 0x5a);
+    const a = await ask({ ...stake.body(), unbonding_tx_hex: tx.toHex() });
+    expect(a).toMatchObject({
+      status: 400,
+      json: { errorCode: 'BAD_REQUEST', code: 'SIGNER_STAKING_TX_NOT_FOUND' },
+    });
+    ours.unknown = a;
+  });
+
+  it('a mempool-only staking tx: 400 SIGNER_STAKING_TX_UNCONFIRMED (the reference: 500)', async () => {
+    const pending = await h.stake(100_000n, 100, { confirm: 0 });
+    const a = await ask(pending.body());
+    expect(a).toMatchObject({
+      status: 400,
+      json: { errorCode: 'BAD_REQUEST', code: 'SIGNER_STAKING_TX_UNCONFIRMED' },
+    });
+    ours.mempool = a;
+    await h.mine(h.params.versions[0]!.confirmationDepth);
+  });
+
+  it('a covenant key this signer does not hold: 400 SIGNER_KEY_NOT_HELD (the reference: 500)', async () => {
+    const a = await ask({ ...stake.body(), covenant_public_key: h.others[0]!.compressedHex });
+    expect(a).toMatchObject({ status: 400, json: { errorCode: 'BAD_REQUEST', code: 'SIGNER_KEY_NOT_HELD' } });
+    ours.notHeld = a;
+  });
+
+  it('the pipeline makes the same retried no_quorum of each answer, ours and the reference’s', async () => {
+    const reference = {
+      status: 500,
+      json: { errorCode: 'INTERNAL_SERVICE_ERROR', message: 'Internal service error' },
+    };
+    const answers = { ...ours, reference };
+    expect(Object.keys(answers)).toEqual(['unknown', 'mempool', 'notHeld', 'reference']);
+    const seen: Record<string, unknown> = {};
+    for (const [what, answer] of Object.entries(answers)) {
+      // The two test-key members are played by a signer that gives this answer; ours signs.
+      const standIn: Server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(answer.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer.json));
+        });
+      });
+      await new Promise<void>((r) => standIn.listen(0, '127.0.0.1', () => r()));
+      const url = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
+      const signers = [
+        new SignerClient(
+          endpointOf({
+            name: 'ours',
+            url: h.signer.url,
+            public_key: h.members[0]!.compressedHex,
+            timeout_ms: 5_000,
+          }),
+          {
+            certFile: h.pki.clients.pipeline!.cert,
+            keyFile: h.pki.clients.pipeline!.key,
+            caFile: h.pki.ca.cert,
+          },
+        ),
+        ...h.others.map(
+          (k, i) =>
+            new SignerClient(
+              endpointOf({ name: `stand-in-${i}`, url, public_key: k.compressedHex, timeout_ms: 5_000 }),
+            ),
+        ),
+      ];
+      try {
+        const out = await processRequest(
+          {
+            stakingTxHashHex: stake.txid,
+            unbondingTxHex: stake.unbondingTx.toHex(),
+            stakerSignatureHex: toHex(stake.stakerSig),
+          },
+          { params: h.params, rpc: h.node.rpc, signers },
+        );
+        expect(out.state, what).toBe('no_quorum');
+        expect(isRetried(out), what).toBe(true);
+        const refused = 'outcomes' in out ? (out.outcomes ?? []).filter((o) => !o.ok) : [];
+        expect(
+          refused.map((o) => [o.code, o.signerCode]),
+          what,
+        ).toEqual([
+          ['PIPELINE_SIGNER_REFUSED', (answer.json as { code?: string }).code ?? 'INTERNAL_SERVICE_ERROR'],
+          ['PIPELINE_SIGNER_REFUSED', (answer.json as { code?: string }).code ?? 'INTERNAL_SERVICE_ERROR'],
+        ]);
+        seen[what] = { state: out.state, retried: isRetried(out) };
+      } finally {
+        for (const c of signers) c.close();
+        await new Promise((r) => standIn.close(r));
+      }
+    }
+    expect(new Set(Object.values(seen).map((v) => JSON.stringify(v))).size).toBe(1);
   });
 });
