@@ -72,11 +72,16 @@ export const SIGNER_CONFIG_SCHEMA = {
             additionalProperties: false,
             required: ['name', 'fingerprint_sha256'],
             properties: {
-              name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+              name: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9_.-]{1,64}$',
+                hint: '1 to 64 letters, digits, "_", "." or "-"',
+              },
               // Accepts Node's "AB:CD:…" form or plain hex, any case.
               fingerprint_sha256: {
                 type: 'string',
                 pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$',
+                hint: 'a SHA-256 fingerprint: 64 hex digits, plain or as 32 pairs separated by ":" (AB:CD:…)',
               },
             },
           },

@@ -38,7 +38,7 @@ tls_cert_file = "/etc/signer/tls/server.crt"
 tls_key_file = "/etc/signer/tls/server.key"
 client_ca_file = "/etc/signer/tls/clients-ca.crt"   # CA of the staking providers' client certificates
 clients = [                      # only these client certificates get an answer (SHA-256 fingerprints)
-  { name = "provider-a-pipeline", fingerprint_sha256 = "AB:CD:...:EF" },
+  { name = "provider-a-pipeline", fingerprint_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" },  # placeholder: the client certificate's SHA-256 (openssl x509 -noout -fingerprint -sha256)
 ]
 body_limit_bytes = 16384
 rate_limit_per_minute = 60000    # per client
