@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import {
@@ -10,7 +9,8 @@ import {
   urlWithPasswordFile,
 } from '../common/index.ts';
 import { type BrokerOptions, topologyNames } from '../events/index.ts';
-import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import { loadParamsFile as loadParams } from '../params/file.ts';
+import type { GlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';
@@ -55,29 +55,9 @@ export interface StartIndexerDeps {
   readonly logger?: pino.Logger;
 }
 
-/** @throws {CodedError} INDEXER_PARAMS_UNREADABLE */
+/** @throws {CodedError} PARAMS_FILE_UNREADABLE or another PARAMS_… code, naming the file */
 export function loadParamsFile(file: string): GlobalParams {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new CodedError<IndexerErrorCode>(
-      'INDEXER_PARAMS_UNREADABLE',
-      `cannot read the params file ${file}`,
-      {
-        cause,
-      },
-    );
-  }
-  try {
-    return parseGlobalParams(text);
-  } catch (cause) {
-    throw new CodedError<IndexerErrorCode>(
-      'INDEXER_PARAMS_UNREADABLE',
-      `the params file ${file} is invalid: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
+  return loadParams(file).params;
 }
 
 export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<BrokerOptions> {
@@ -95,7 +75,7 @@ export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<Br
 /**
  * Starts the indexer: opens the store (checking the params against it), starts the outbox relay,
  * the metrics/health listener, and the polling loop.
- * @throws {CodedError} INDEXER_PARAMS_UNREADABLE, INDEXER_PARAMS_CHANGED, INDEXER_STORE_UNAVAILABLE, CONFIG_…
+ * @throws {CodedError} PARAMS_FILE_UNREADABLE (or another PARAMS_… code, naming the file), INDEXER_PARAMS_CHANGED, INDEXER_STORE_UNAVAILABLE, CONFIG_…
  */
 export async function startIndexer(
   config: IndexerConfig,

@@ -3,6 +3,7 @@
  * which rule a file broke. Each code is documented in params/README.md (a test checks).
  */
 export const PARAMS_ERRORS = {
+  PARAMS_FILE_UNREADABLE: 'The params file cannot be read (missing, a directory, no permission).',
   PARAMS_NOT_JSON: 'The file is not valid JSON.',
   PARAMS_SHAPE: 'The document does not have the expected shape (an object with a non-empty array).',
   PARAMS_EMPTY: 'The versions list is empty.',

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import { CodedError, createOpsServer, listenOps, readOptionalSecretText } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
-import { parseGlobalParams, versionsListingKey } from '../params/index.ts';
+import { loadParamsFile } from '../params/file.ts';
+import { versionsListingKey } from '../params/index.ts';
 import type { PipelineConfig } from './config.ts';
 import { createPipelineMetrics } from './metrics.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';
@@ -27,7 +27,7 @@ export async function startPipeline(
   opts: { readonly once?: boolean; readonly logger?: pino.Logger } = {},
 ): Promise<RunningPipeline> {
   const log = opts.logger ?? pino({ level: config.log.level, base: { service: 'unbonding-pipeline' } });
-  const params = parseGlobalParams(readFileSync(config.params.file));
+  const params = loadParamsFile(config.params.file).params;
   const signers = config.signers.map(
     (s) =>
       new SignerClient(

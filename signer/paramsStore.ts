@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CodedError } from '../common/index.ts';
+import { loadParamsFile } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
   type GlobalParams,
   type ParamsVersion,
   paramsVersionToJson,
-  parseGlobalParams,
 } from '../params/index.ts';
 import type { AuditRecord } from './audit.ts';
 
@@ -16,15 +15,10 @@ export interface LoadedParams {
   readonly fileSha256: string;
 }
 
-/** @throws {CodedError} SIGNER_PARAMS_UNREADABLE or a PARAMS_… code */
-export function loadParamsFile(path: string): LoadedParams {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (cause) {
-    throw new CodedError('SIGNER_PARAMS_UNREADABLE', `cannot read params file ${path}`, { cause });
-  }
-  return { params: parseGlobalParams(bytes), fileSha256: createHash('sha256').update(bytes).digest('hex') };
+/** @throws {CodedError} PARAMS_FILE_UNREADABLE or another PARAMS_… code, naming the file */
+function loadParams(path: string): LoadedParams {
+  const f = loadParamsFile(path);
+  return { params: f.params, fileSha256: f.sha256 };
 }
 
 /**
@@ -107,7 +101,7 @@ export class ParamsHolder {
 
   constructor(path: string) {
     this.#path = path;
-    this.#loaded = loadParamsFile(path);
+    this.#loaded = loadParams(path);
   }
 
   get current(): LoadedParams {
@@ -148,10 +142,10 @@ export class ParamsHolder {
   /**
    * Re-reads the file. Returns what changed, or throws and keeps the old params. `tipHeight` is
    * the signer's node's tip: appended versions must activate above it plus the depth.
-   * @throws {CodedError} SIGNER_PARAMS_UNREADABLE, PARAMS_…, SIGNER_PARAMS_RELOAD_REFUSED
+   * @throws {CodedError} PARAMS_FILE_UNREADABLE, PARAMS_…, SIGNER_PARAMS_RELOAD_REFUSED
    */
   reload(tipHeight: number): { readonly added: number; readonly fileSha256: string } {
-    const next = loadParamsFile(this.#path);
+    const next = loadParams(this.#path);
     assertAppendOnly(this.#loaded.params, next.params);
     assertNewVersionsActivateAboveTip(this.#loaded.params, next.params, tipHeight, this.#path);
     const added = next.params.versions.length - this.#loaded.params.versions.length;
