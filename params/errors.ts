@@ -29,6 +29,8 @@ export const PARAMS_ERRORS = {
     'activation_height does not strictly increase from one version to the next.',
   PARAMS_STAKING_CAP_DECREASING: 'staking_cap is below the last non-zero staking_cap of an earlier version.',
   PARAMS_CAP_HEIGHT_DECREASING: 'cap_height is below the cap_height of an earlier version.',
+  PARAMS_VERSIONS_CHANGED:
+    'A params file read again changes or removes a version in force; versions may only be appended.',
   PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY:
     'A version appended to params in force activates at or below the tip plus the confirmation depth, so it would change the rules for stakes already on chain.',
   PARAMS_NO_VERSION_FOR_HEIGHT:

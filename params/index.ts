@@ -17,4 +17,4 @@ export {
   selectParamsForHeight,
   versionsListingKey,
 } from './globalParams.ts';
-export { assertNewVersionsActivateAboveTip } from './growth.ts';
+export { assertNewVersionsActivateAboveTip, assertParamsAppendOnly } from './growth.ts';
