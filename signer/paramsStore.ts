@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { CodedError } from '../common/index.ts';
+import { CodedError, isCodedError } from '../common/index.ts';
 import { loadParamsFile } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
   type GlobalParams,
   type ParamsVersion,
   paramsVersionToJson,
@@ -25,23 +26,19 @@ function loadParams(path: string): LoadedParams {
  * Params may only grow: a reload keeps every existing version byte for byte and may append new
  * ones. Changing or removing a version would change the rules for stakes already on chain (Babylon
  * governance appends versions: networks#195), so such a file is refused and the old params stay.
+ * The rule is params/'s, as in the indexer and the pipeline; the signer's code is kept.
  * @throws {CodedError} SIGNER_PARAMS_RELOAD_REFUSED
  */
-export function assertAppendOnly(current: GlobalParams, next: GlobalParams): void {
-  if (next.versions.length < current.versions.length) {
-    throw new CodedError(
-      'SIGNER_PARAMS_RELOAD_REFUSED',
-      `the new params file has ${next.versions.length} versions, fewer than the ${current.versions.length} loaded: versions cannot be removed`,
-    );
+export function assertAppendOnly(current: GlobalParams, next: GlobalParams, file: string): void {
+  try {
+    assertParamsAppendOnly(current, next, file);
+  } catch (e) {
+    if (!isCodedError(e, 'PARAMS_VERSIONS_CHANGED')) throw e;
+    throw new CodedError('SIGNER_PARAMS_RELOAD_REFUSED', e.message, {
+      cause: e,
+      ...(e.details ? { details: { ...e.details } } : {}),
+    });
   }
-  current.versions.forEach((v, i) => {
-    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(next.versions[i]!))) {
-      throw new CodedError(
-        'SIGNER_PARAMS_RELOAD_REFUSED',
-        `the new params file changes version ${v.version}: existing versions cannot change`,
-      );
-    }
-  });
 }
 
 /** One version's identity for the audit log: the sha256 of its reference JSON. */
@@ -146,7 +143,7 @@ export class ParamsHolder {
    */
   reload(tipHeight: number): { readonly added: number; readonly fileSha256: string } {
     const next = loadParams(this.#path);
-    assertAppendOnly(this.#loaded.params, next.params);
+    assertAppendOnly(this.#loaded.params, next.params, this.#path);
     assertNewVersionsActivateAboveTip(this.#loaded.params, next.params, tipHeight, this.#path);
     const added = next.params.versions.length - this.#loaded.params.versions.length;
     this.#loaded = next;
