@@ -133,6 +133,7 @@ export const API_CONFIG_SCHEMA = {
         url: {
           type: 'string',
           pattern: '^postgres(ql)?://',
+          hint: 'a postgres:// or postgresql:// URL',
           default: 'postgres://postgres@127.0.0.1:5432/staking_api',
         },
         password_file: str,
@@ -149,9 +150,19 @@ export const API_CONFIG_SCHEMA = {
       default: {},
       properties: {
         enabled: { type: 'boolean', default: true },
-        url: { type: 'string', pattern: '^amqps?://', default: 'amqp://guest:guest@127.0.0.1:5672' },
+        url: {
+          type: 'string',
+          pattern: '^amqps?://',
+          hint: 'an amqp:// or amqps:// URL',
+          default: 'amqp://guest:guest@127.0.0.1:5672',
+        },
         password_file: str,
-        prefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]*$', default: '' },
+        prefix: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_.-]*$',
+          hint: 'letters, digits, "_", "." or "-" only',
+          default: '',
+        },
         queue_type: { enum: ['quorum', 'classic'], default: 'quorum' },
         prefetch: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
         max_attempts: { type: 'integer', minimum: 1, maximum: 100, default: 5 },

@@ -14,7 +14,7 @@ export interface BitcoindConnectionConfig {
 
 /** JSON Schema properties of that table, for each service's config schema to include. */
 export const BITCOIND_CONNECTION_PROPERTIES = {
-  url: { type: 'string', pattern: '^https?://' },
+  url: { type: 'string', pattern: '^https?://', hint: 'an http:// or https:// URL' },
   cookie_file: { type: 'string', minLength: 1 },
   user: { type: 'string', minLength: 1 },
   password_file: { type: 'string', minLength: 1 },

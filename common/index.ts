@@ -5,6 +5,12 @@ export { isPublicKey, isXOnlyPublicKey, xOnlyTweakAdd } from './curve.ts';
 export { bytesEqual, compareBytes, concatBytes, hashToTxid, parseHex, toHex, txidToHash } from './hex.ts';
 export type { CompressedKey, XOnlyKey } from './keys.ts';
 export { parseCompressedKey, parseXOnlyKey, xOnlyOf } from './keys.ts';
+export {
+  capConnections,
+  type ListenerLimits,
+  listenerOptions,
+  serverTimeoutOptions,
+} from './listenerLimits.ts';
 export { createOpsServer, listenOps, type OpsEndpoints } from './opsServer.ts';
 export {
   readOptionalSecretText,

@@ -2,11 +2,11 @@
 // A thin wrapper over the library functions in hsm/ceremony.ts. Secrets never come from argv: PINs and
 // passphrases from files (mode 0600) or environment variables named on the command line, a private
 // key from standard input. Output is JSON on stdout (public keys only); logs and errors go to stderr.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isCodedError } from '../common/index.ts';
-import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import { loadParamsFile } from '../params/file.ts';
+import type { GlobalParams } from '../params/index.ts';
 import {
   type CustodyConfig,
   exportBackup,
@@ -109,13 +109,7 @@ async function readStdinBytes(): Promise<Buffer> {
 }
 
 async function loadParams(file: string): Promise<GlobalParams> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    throw new UsageError(`cannot read ${file} as JSON global params`);
-  }
-  return parseGlobalParams(doc);
+  return loadParamsFile(file).params;
 }
 
 async function run(

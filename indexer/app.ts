@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import {
@@ -10,7 +10,12 @@ import {
   urlWithPasswordFile,
 } from '../common/index.ts';
 import { type BrokerOptions, topologyNames } from '../events/index.ts';
-import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
+import { loadParamsFile as loadParams } from '../params/file.ts';
+import {
+  assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
+  type GlobalParams,
+} from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';
@@ -55,6 +60,12 @@ export interface RunningIndexer {
   status(): IndexerStatus;
   /** Resolves after the next poll that found nothing left to process. */
   caughtUp(): Promise<void>;
+  /**
+   * Reads the params file again (SIGHUP). Applied between two polls only if it appends versions
+   * that activate above the node's tip plus the depth; otherwise refused, logged with its code, and
+   * the old params stay.
+   */
+  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
   /** Stops polling after the current commit, lets the relay finish its batch, closes everything. Idempotent. */
   stop(): Promise<void>;
 }
@@ -63,29 +74,9 @@ export interface StartIndexerDeps {
   readonly logger?: pino.Logger;
 }
 
-/** @throws {CodedError} INDEXER_PARAMS_UNREADABLE */
+/** @throws {CodedError} PARAMS_FILE_UNREADABLE or another PARAMS_… code, naming the file */
 export function loadParamsFile(file: string): GlobalParams {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new CodedError<IndexerErrorCode>(
-      'INDEXER_PARAMS_UNREADABLE',
-      `cannot read the params file ${file}`,
-      {
-        cause,
-      },
-    );
-  }
-  try {
-    return parseGlobalParams(text);
-  } catch (cause) {
-    throw new CodedError<IndexerErrorCode>(
-      'INDEXER_PARAMS_UNREADABLE',
-      `the params file ${file} is invalid: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
+  return loadParams(file).params;
 }
 
 export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<BrokerOptions> {
@@ -103,14 +94,14 @@ export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<Br
 /**
  * Starts the indexer: opens the store (checking the params against it), starts the outbox relay,
  * the metrics/health listener, and the polling loop.
- * @throws {CodedError} INDEXER_PARAMS_UNREADABLE, INDEXER_PARAMS_CHANGED, INDEXER_STORE_UNAVAILABLE, CONFIG_…
+ * @throws {CodedError} PARAMS_FILE_UNREADABLE (or another PARAMS_… code, naming the file), INDEXER_PARAMS_CHANGED, INDEXER_STORE_UNAVAILABLE, CONFIG_…
  */
 export async function startIndexer(
   config: IndexerConfig,
   deps: StartIndexerDeps = {},
 ): Promise<RunningIndexer> {
   const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'staking-indexer' } });
-  const params = loadParamsFile(config.params.file);
+  let params = loadParamsFile(config.params.file);
   const rpc = await rpcClientFromConfig(config.bitcoind);
   const broker = await brokerFromConfig(config.rabbitmq);
   const store = IndexerStore.open(config.store.path, params);
@@ -146,25 +137,28 @@ export async function startIndexer(
     },
   });
 
-  const fetchThread = new FetchThread(
-    config.bitcoind,
-    {
-      batch: config.bitcoind.fetch_batch_blocks,
-      concurrency: config.bitcoind.fetch_concurrency,
-      via: config.bitcoind.fetch_via,
-      onSource(via) {
-        metrics.fetchVia.set({ via }, 1);
-        metrics.fetchVia.set({ via: via === 'rest' ? 'rpc' : 'rest' }, 0);
-        if (via === 'rest') log.info("fetching raw blocks over the node's REST interface");
-        else if (config.bitcoind.fetch_via === 'auto') {
-          log.info(
-            'fetching raw blocks over JSON-RPC: the node does not serve REST (starting it with -rest=1 makes a sync several times cheaper for both)',
-          );
-        } else log.info('fetching raw blocks over JSON-RPC (bitcoind.fetch_via = "rpc")');
+  const newFetchThread = (p: GlobalParams) =>
+    new FetchThread(
+      config.bitcoind,
+      {
+        batch: config.bitcoind.fetch_batch_blocks,
+        concurrency: config.bitcoind.fetch_concurrency,
+        via: config.bitcoind.fetch_via,
+        onSource(via) {
+          metrics.fetchVia.set({ via }, 1);
+          metrics.fetchVia.set({ via: via === 'rest' ? 'rpc' : 'rest' }, 0);
+          if (via === 'rest') log.info("fetching raw blocks over the node's REST interface");
+          else if (config.bitcoind.fetch_via === 'auto') {
+            log.info(
+              'fetching raw blocks over JSON-RPC: the node does not serve REST (starting it with -rest=1 makes a sync several times cheaper for both)',
+            );
+          } else log.info('fetching raw blocks over JSON-RPC (bitcoind.fetch_via = "rpc")');
+        },
       },
-    },
-    params,
-  );
+      p,
+    );
+  // Replaced with one that prescans with the new params when a reload is applied.
+  let fetchThread = newFetchThread(params);
   try {
     await fetchThread.start();
   } catch (e) {
@@ -178,7 +172,10 @@ export async function startIndexer(
   });
   const follower = new ChainFollower({
     rpc,
-    params,
+    // Read at every block, so a reload applied between polls takes effect at the next one.
+    get params() {
+      return params;
+    },
     store,
     fetcher: (from, to, tracked) => fetchThread.fetcher(from, to, tracked),
     commitMaxBlocks: config.store.commit_max_blocks,
@@ -239,10 +236,38 @@ export async function startIndexer(
       wakePoll = done;
     });
 
+  // A reload is applied here, between two polls: no block is decided half under each params.
+  let pendingParams: { next: GlobalParams; done: (err?: unknown) => void } | undefined;
+  const applyPendingParams = async () => {
+    const p = pendingParams;
+    if (!p) return;
+    pendingParams = undefined;
+    const fresh = newFetchThread(p.next);
+    try {
+      await fresh.start();
+    } catch (cause) {
+      await fresh.close().catch(() => undefined);
+      p.done(
+        new CodedError<IndexerErrorCode>(
+          'INDEXER_FETCH_FAILED',
+          'the fetch thread for the new params did not start',
+          { cause },
+        ),
+      );
+      return;
+    }
+    const old = fetchThread;
+    fetchThread = fresh;
+    params = p.next;
+    await old.close().catch(() => undefined);
+    p.done();
+  };
+
   const loop = (async () => {
     let failures = 0;
     while (running) {
       try {
+        await applyPendingParams();
         const r = await follower.poll(() => !running);
         lastPollOk = true;
         failures = 0;
@@ -275,6 +300,8 @@ export async function startIndexer(
       }
       if (running) await sleep(config.bitcoind.poll_interval_ms);
     }
+    // A reload that arrived as the loop ended is still applied (or refused), never left waiting.
+    await applyPendingParams();
   })();
 
   const status = (): IndexerStatus => {
@@ -332,12 +359,43 @@ export async function startIndexer(
     'staking indexer started',
   );
 
+  const reloadOnce = async (): Promise<{ ok: boolean; code?: string; message: string }> => {
+    const file = config.params.file;
+    try {
+      const next = loadParamsFile(file);
+      assertParamsAppendOnly(params, next, file);
+      // Without the node's tip the rule cannot be checked: no tip, no reload.
+      assertNewVersionsActivateAboveTip(params, next, await rpc.getblockcount(), file);
+      const added = next.versions.length - params.versions.length;
+      if (running && !stopped) {
+        await new Promise<void>((resolve, reject) => {
+          pendingParams = { next, done: (err) => (err ? reject(err) : resolve()) };
+          wakePoll?.();
+        });
+      } else params = next;
+      log.info({ file, added, versions: next.versions.length }, 'params reloaded');
+      return { ok: true, message: `params reloaded: ${added} version(s) added` };
+    } catch (e) {
+      const code = isCodedError(e) ? e.code : undefined;
+      const message = e instanceof Error ? e.message : String(e);
+      log.error({ code, file, err: message }, 'params reload refused; the old params stay');
+      return { ok: false, code, message };
+    }
+  };
+  let reloading: Promise<unknown> = Promise.resolve();
+
   let stopping: Promise<void> | undefined;
   return {
     metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
     metrics,
     status,
     caughtUp: () => new Promise<void>((resolve) => caughtUpWaiters.push(resolve)),
+    reloadParams() {
+      // One at a time: a second SIGHUP compares with what the first one applied.
+      const r = reloading.then(reloadOnce, reloadOnce);
+      reloading = r;
+      return r;
+    },
     stop() {
       stopping ??= (async () => {
         running = false;

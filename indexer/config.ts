@@ -66,10 +66,15 @@ export const INDEXER_CONFIG_SCHEMA = {
       additionalProperties: false,
       required: ['url'],
       properties: {
-        url: { type: 'string', pattern: '^amqps?://' },
+        url: { type: 'string', pattern: '^amqps?://', hint: 'an amqp:// or amqps:// URL' },
         user: str,
         password_file: str,
-        prefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{0,64}$', default: '' },
+        prefix: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_.-]{0,64}$',
+          hint: 'at most 64 letters, digits, "_", "." or "-"',
+          default: '',
+        },
         queue_type: { enum: ['quorum', 'classic'], default: 'quorum' },
         reference_queues: { type: 'boolean', default: false },
         heartbeat_s: { type: 'integer', minimum: 1, maximum: 600, default: 10 },

@@ -10,7 +10,6 @@ export const INDEXER_ERRORS = {
     'The rebuild height is outside what the store can roll back to (below the start height or above the last processed block + 1).',
   INDEXER_PARAMS_CHANGED:
     'The params file no longer matches the store (first version’s activation height, confirmation depth, or an existing version changed).',
-  INDEXER_PARAMS_UNREADABLE: 'The params file cannot be read or does not parse.',
   INDEXER_FETCH_FAILED:
     'The thread that fetches raw blocks stopped or failed unexpectedly; the poll is retried with a new one.',
   INDEXER_BACKUP_FAILED:

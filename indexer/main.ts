@@ -14,7 +14,10 @@ Usage:
       store's outbox with publisher confirms. SIGTERM or SIGINT: finish the current commit and
       publish batch, close, exit 0. A re-organisation deeper than the confirmation depth stops
       following (metric si_major_reorgs_counter, /readyz 503 with the reason and fork point); the
-      process stays up to report it until stopped.
+      process stays up to report it until stopped. SIGHUP reloads the params file between two
+      polls; a file that changes or removes a version, or appends one activating at or below the
+      node's tip plus the confirmation depth, is refused (logged with its code) and the old
+      params stay.
       Every option can be overridden from the environment: INDEXER__<SECTION>__<KEY>, e.g.
       INDEXER__BITCOIND__POLL_INTERVAL_MS=1000, INDEXER__RABBITMQ__PREFIX=staging.
 
@@ -103,6 +106,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start') {
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
     const indexer = await startIndexer(loadIndexerConfig(values.config));
+    process.on('SIGHUP', () => {
+      void indexer.reloadParams();
+    });
     await untilStopSignal(() => indexer.stop());
     return 0;
   }

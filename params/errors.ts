@@ -3,6 +3,7 @@
  * which rule a file broke. Each code is documented in params/README.md (a test checks).
  */
 export const PARAMS_ERRORS = {
+  PARAMS_FILE_UNREADABLE: 'The params file cannot be read (missing, a directory, no permission).',
   PARAMS_NOT_JSON: 'The file is not valid JSON.',
   PARAMS_SHAPE: 'The document does not have the expected shape (an object with a non-empty array).',
   PARAMS_EMPTY: 'The versions list is empty.',
@@ -28,6 +29,8 @@ export const PARAMS_ERRORS = {
     'activation_height does not strictly increase from one version to the next.',
   PARAMS_STAKING_CAP_DECREASING: 'staking_cap is below the last non-zero staking_cap of an earlier version.',
   PARAMS_CAP_HEIGHT_DECREASING: 'cap_height is below the cap_height of an earlier version.',
+  PARAMS_VERSIONS_CHANGED:
+    'A params file read again changes or removes a version in force; versions may only be appended.',
   PARAMS_NEW_VERSION_ACTIVATES_TOO_EARLY:
     'A version appended to params in force activates at or below the tip plus the confirmation depth, so it would change the rules for stakes already on chain.',
   PARAMS_NO_VERSION_FOR_HEIGHT:

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
-import { assertNewVersionsActivateAboveTip, type GlobalParams, parseGlobalParams } from './index.ts';
+import {
+  assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
+  type GlobalParams,
+  parseGlobalParams,
+} from './index.ts';
 
 // bbn-1's three versions activate at 857910, 864790 and 874088, each with confirmation_depth 10.
 const bbn1 = JSON.parse(
@@ -85,5 +90,25 @@ describe('assertNewVersionsActivateAboveTip', () => {
       codeOf(() => assertNewVersionsActivateAboveTip({ versions: [] }, first(3), 900_000, 'p.json')),
     ).toBe('OK');
     expect(codeOf(() => assertNewVersionsActivateAboveTip(first(3), first(3), 900_000, 'p.json'))).toBe('OK');
+  });
+});
+
+describe('assertParamsAppendOnly', () => {
+  it('accepts the same versions, and appended ones', () => {
+    expect(codeOf(() => assertParamsAppendOnly(first(2), first(2), 'p.json'))).toBe('OK');
+    expect(codeOf(() => assertParamsAppendOnly(first(2), first(3), 'p.json'))).toBe('OK');
+  });
+
+  it('refuses a removed version, naming the file', () => {
+    expect(codeOf(() => assertParamsAppendOnly(first(3), first(2), 'p.json'))).toBe(
+      'PARAMS_VERSIONS_CHANGED',
+    );
+    expect(() => assertParamsAppendOnly(first(3), first(2), 'p.json')).toThrow(/^p\.json: /);
+  });
+
+  it('refuses a changed version', () => {
+    expect(codeOf(() => assertParamsAppendOnly(first(3), withThird(874_089), 'p.json'))).toBe(
+      'PARAMS_VERSIONS_CHANGED',
+    );
   });
 });

@@ -1,5 +1,27 @@
 import { CodedError } from '../common/index.ts';
-import { type GlobalParams, selectParamsForHeight } from './globalParams.ts';
+import { type GlobalParams, paramsVersionToJson, selectParamsForHeight } from './globalParams.ts';
+
+/**
+ * Params in force may only grow: `next` must hold every version of `previous` unchanged, in order,
+ * and may append more. A changed or removed version would re-decide stakes already on chain.
+ * `file` names the source in the message.
+ * @throws {CodedError} PARAMS_VERSIONS_CHANGED
+ */
+export function assertParamsAppendOnly(previous: GlobalParams, next: GlobalParams, file: string): void {
+  const refuse = (why: string, version?: number) =>
+    new CodedError('PARAMS_VERSIONS_CHANGED', `${file}: ${why}; versions in force may only be appended to`, {
+      details: { file, ...(version !== undefined ? { version } : {}) },
+    });
+  if (next.versions.length < previous.versions.length) {
+    throw refuse(`has ${next.versions.length} versions, fewer than the ${previous.versions.length} in force`);
+  }
+  previous.versions.forEach((v, i) => {
+    const now = next.versions[i]!;
+    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(now))) {
+      throw refuse(`changes version ${v.version}`, v.version);
+    }
+  });
+}
 
 /**
  * A version appended to params already in force may only activate above `tipHeight` plus the

@@ -17,7 +17,7 @@ export {
   selectParamsForHeight,
   versionsListingKey,
 } from './globalParams.ts';
-export { assertNewVersionsActivateAboveTip } from './growth.ts';
+export { assertNewVersionsActivateAboveTip, assertParamsAppendOnly } from './growth.ts';
 export {
   assertPhase2ParamsAppendOnly,
   assertPhase2Version,

@@ -1,10 +1,20 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, readOptionalSecretText } from '../common/index.ts';
+import {
+  CodedError,
+  createOpsServer,
+  isCodedError,
+  listenOps,
+  readOptionalSecretText,
+} from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
-import { parseGlobalParams, versionsListingKey } from '../params/index.ts';
+import { loadParamsFile } from '../params/file.ts';
+import {
+  assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
+  versionsListingKey,
+} from '../params/index.ts';
 import type { PipelineConfig } from './config.ts';
 import { createPipelineMetrics } from './metrics.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';
@@ -13,6 +23,12 @@ import { PipelineWorker } from './worker.ts';
 export interface RunningPipeline {
   readonly metricsUrl: string;
   readonly worker: PipelineWorker;
+  /**
+   * Reads the params file again (SIGHUP); each request after it uses the new params. Refused,
+   * logged with its code, and the old params kept, unless it only appends versions that activate
+   * above the node's tip plus the confirmation depth.
+   */
+  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
   /** Stops claiming, finishes the requests in hand, closes connections. Idempotent. */
   stop(): Promise<void>;
 }
@@ -27,7 +43,7 @@ export async function startPipeline(
   opts: { readonly once?: boolean; readonly logger?: pino.Logger } = {},
 ): Promise<RunningPipeline> {
   const log = opts.logger ?? pino({ level: config.log.level, base: { service: 'unbonding-pipeline' } });
-  const params = parseGlobalParams(readFileSync(config.params.file));
+  let params = loadParamsFile(config.params.file).params;
   const signers = config.signers.map(
     (s) =>
       new SignerClient(
@@ -99,10 +115,36 @@ export async function startPipeline(
     { port, signers: config.signers.map((s) => s.name), once: opts.once ?? false },
     'unbonding pipeline started',
   );
+  const reloadOnce = async (): Promise<{ ok: boolean; code?: string; message: string }> => {
+    const file = config.params.file;
+    try {
+      const next = loadParamsFile(file).params;
+      assertParamsAppendOnly(params, next, file);
+      // Without the node's tip the rule cannot be checked: no tip, no reload.
+      assertNewVersionsActivateAboveTip(params, next, await rpc.getblockcount(), file);
+      const added = next.versions.length - params.versions.length;
+      params = next;
+      log.info({ file, added, versions: next.versions.length }, 'params reloaded');
+      return { ok: true, message: `params reloaded: ${added} version(s) added` };
+    } catch (e) {
+      const code = isCodedError(e) ? e.code : undefined;
+      const message = e instanceof Error ? e.message : String(e);
+      log.error({ code, file, err: message }, 'params reload refused; the old params stay');
+      return { ok: false, code, message };
+    }
+  };
+  let reloading: Promise<unknown> = Promise.resolve();
+
   let stopping: Promise<void> | undefined;
   return {
     metricsUrl: `http://${config.metrics.host}:${port}`,
     worker,
+    reloadParams() {
+      // One at a time: a second SIGHUP compares with what the first one applied.
+      const r = reloading.then(reloadOnce, reloadOnce);
+      reloading = r;
+      return r;
+    },
     stop() {
       stopping ??= (async () => {
         await worker.stop();

@@ -11,7 +11,10 @@ Usage:
       Claims due requests (several instances never claim the same one), re-checks each against the
       node and the params, asks every configured covenant signer over mutual TLS, keeps the first
       quorum of signatures that verify, builds the witness and broadcasts. --once: one round, then
-      exit (cron-style). SIGTERM/SIGINT: finish the requests in hand, then exit.
+      exit (cron-style). SIGTERM/SIGINT: finish the requests in hand, then exit. SIGHUP reloads
+      the params file; a file that changes or removes a version, or appends one activating at or
+      below the node's tip plus the confirmation depth, is refused (logged with its code) and the
+      old params stay.
       Every option can be overridden from the environment: PIPELINE__<SECTION>__<KEY>.
   npx tsx pipeline/main.ts sample-config
       Prints a commented sample configuration.
@@ -80,6 +83,9 @@ async function main(argv: string[]): Promise<number> {
     await p.stop();
     return 0;
   }
+  process.on('SIGHUP', () => {
+    void p.reloadParams();
+  });
   await untilStopSignal(() => p.stop());
   return 0;
 }

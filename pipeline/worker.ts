@@ -33,6 +33,17 @@ export function backoffMs(attempts: number, baseMs: number, maxMs: number, rando
 }
 
 /**
+ * Whether an attempt's request is tried again (with backoff). A signer's refusal never ends a
+ * request by itself: a signer whose node lags answers "unknown" or "unconfirmed" for a stake the
+ * pipeline has just re-checked on its own node, and the reference signer answers those, and a key
+ * it does not hold, with a bare 500 (covenant-signer.md §1.3) that cannot be told from a passing
+ * fault; so every refusal, 4xx of ours or 500 of the reference, is the same retried no_quorum.
+ */
+export function isRetried(out: ProcessOutcome): boolean {
+  return out.state === 'failed' || out.state === 'no_quorum';
+}
+
+/**
  * The pipeline's loop: claim due requests (several instances never claim the same one), process
  * each (pipeline/process.ts), and record the outcome under the claim's lease. sent and input_spent
  * are final; failed and no_quorum are retried with exponential backoff, attempts counted.
@@ -120,7 +131,7 @@ export class PipelineWorker {
     }
     if (out.state === 'sent' && out.msToQuorum !== undefined)
       this.#metrics?.timeToQuorum.observe(out.msToQuorum / 1000);
-    const retry = out.state === 'failed' || out.state === 'no_quorum';
+    const retry = isRetried(out);
     const at = new Date().toISOString();
     const key = new Map(this.#signers.map((s) => [s.endpoint.name, s.endpoint.publicKeyHex]));
     const recorded = await recordUnbondingAttempt(this.#db.pool, {

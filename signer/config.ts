@@ -19,8 +19,14 @@ export interface SignerConfig {
     readonly body_limit_bytes: number;
     readonly rate_limit_per_minute: number;
     readonly max_concurrent_requests: number;
+    /** A request's headers (and the TLS handshake before them) must arrive within this. */
+    readonly headers_timeout_ms: number;
+    /** The whole request, headers and body, must arrive within this. */
     readonly request_timeout_ms: number;
+    /** An idle kept-alive connection is closed after this. */
     readonly keep_alive_timeout_ms: number;
+    /** Connections beyond this are closed as they arrive. */
+    readonly max_connections: number;
     /** Detailed log lines a minute for TLS refusals, and for rate-limited requests; the rest are summed. */
     readonly refusal_log_lines_per_minute: number;
   };
@@ -66,11 +72,16 @@ export const SIGNER_CONFIG_SCHEMA = {
             additionalProperties: false,
             required: ['name', 'fingerprint_sha256'],
             properties: {
-              name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+              name: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9_.-]{1,64}$',
+                hint: '1 to 64 letters, digits, "_", "." or "-"',
+              },
               // Accepts Node's "AB:CD:…" form or plain hex, any case.
               fingerprint_sha256: {
                 type: 'string',
                 pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$',
+                hint: 'a SHA-256 fingerprint: 64 hex digits, plain or as 32 pairs separated by ":" (AB:CD:…)',
               },
             },
           },
@@ -78,8 +89,10 @@ export const SIGNER_CONFIG_SCHEMA = {
         body_limit_bytes: { type: 'integer', minimum: 512, maximum: 1_048_576, default: 16_384 },
         rate_limit_per_minute: { type: 'integer', minimum: 1, default: 60_000 },
         max_concurrent_requests: { type: 'integer', minimum: 1, default: 256 },
+        headers_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
         request_timeout_ms: { type: 'integer', minimum: 100, default: 15_000 },
         keep_alive_timeout_ms: { type: 'integer', minimum: 100, default: 120_000 },
+        max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
         refusal_log_lines_per_minute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
       },
     },

@@ -63,13 +63,15 @@ tls_cert_file = "/etc/signer/tls/server.crt"
 tls_key_file = "/etc/signer/tls/server.key"
 client_ca_file = "/etc/signer/tls/clients-ca.crt"   # CA of the staking providers' client certificates
 clients = [                      # only these client certificates get an answer (SHA-256 fingerprints)
-  { name = "provider-a-pipeline", fingerprint_sha256 = "AB:CD:...:EF" },
+  { name = "provider-a-pipeline", fingerprint_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" },  # placeholder: the client certificate's SHA-256 (openssl x509 -noout -fingerprint -sha256)
 ]
 body_limit_bytes = 16384
 rate_limit_per_minute = 60000    # per client
 max_concurrent_requests = 256
-request_timeout_ms = 15000
-keep_alive_timeout_ms = 120000
+headers_timeout_ms = 10000       # TLS handshake and request headers
+request_timeout_ms = 15000       # the whole request, headers and body
+keep_alive_timeout_ms = 120000   # idle kept-alive connection
+max_connections = 1024
 refusal_log_lines_per_minute = 60   # TLS refusals and rate-limited requests logged one by one; the rest summed
 
 [metrics]                        # plain HTTP: /metrics, /healthz, /readyz

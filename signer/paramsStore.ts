@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { CodedError } from '../common/index.ts';
+import { CodedError, isCodedError } from '../common/index.ts';
+import { loadParamsFile } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
   type GlobalParams,
   type ParamsVersion,
   paramsVersionToJson,
-  parseGlobalParams,
 } from '../params/index.ts';
 import type { AuditRecord } from './audit.ts';
 
@@ -16,38 +16,29 @@ export interface LoadedParams {
   readonly fileSha256: string;
 }
 
-/** @throws {CodedError} SIGNER_PARAMS_UNREADABLE or a PARAMS_… code */
-export function loadParamsFile(path: string): LoadedParams {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (cause) {
-    throw new CodedError('SIGNER_PARAMS_UNREADABLE', `cannot read params file ${path}`, { cause });
-  }
-  return { params: parseGlobalParams(bytes), fileSha256: createHash('sha256').update(bytes).digest('hex') };
+/** @throws {CodedError} PARAMS_FILE_UNREADABLE or another PARAMS_… code, naming the file */
+function loadParams(path: string): LoadedParams {
+  const f = loadParamsFile(path);
+  return { params: f.params, fileSha256: f.sha256 };
 }
 
 /**
  * Params may only grow: a reload keeps every existing version byte for byte and may append new
  * ones. Changing or removing a version would change the rules for stakes already on chain (Babylon
  * governance appends versions: networks#195), so such a file is refused and the old params stay.
+ * The rule is params/'s, as in the indexer and the pipeline; the signer's code is kept.
  * @throws {CodedError} SIGNER_PARAMS_RELOAD_REFUSED
  */
-export function assertAppendOnly(current: GlobalParams, next: GlobalParams): void {
-  if (next.versions.length < current.versions.length) {
-    throw new CodedError(
-      'SIGNER_PARAMS_RELOAD_REFUSED',
-      `the new params file has ${next.versions.length} versions, fewer than the ${current.versions.length} loaded: versions cannot be removed`,
-    );
+export function assertAppendOnly(current: GlobalParams, next: GlobalParams, file: string): void {
+  try {
+    assertParamsAppendOnly(current, next, file);
+  } catch (e) {
+    if (!isCodedError(e, 'PARAMS_VERSIONS_CHANGED')) throw e;
+    throw new CodedError('SIGNER_PARAMS_RELOAD_REFUSED', e.message, {
+      cause: e,
+      ...(e.details ? { details: { ...e.details } } : {}),
+    });
   }
-  current.versions.forEach((v, i) => {
-    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(next.versions[i]!))) {
-      throw new CodedError(
-        'SIGNER_PARAMS_RELOAD_REFUSED',
-        `the new params file changes version ${v.version}: existing versions cannot change`,
-      );
-    }
-  });
 }
 
 /** One version's identity for the audit log: the sha256 of its reference JSON. */
@@ -107,7 +98,7 @@ export class ParamsHolder {
 
   constructor(path: string) {
     this.#path = path;
-    this.#loaded = loadParamsFile(path);
+    this.#loaded = loadParams(path);
   }
 
   get current(): LoadedParams {
@@ -148,11 +139,11 @@ export class ParamsHolder {
   /**
    * Re-reads the file. Returns what changed, or throws and keeps the old params. `tipHeight` is
    * the signer's node's tip: appended versions must activate above it plus the depth.
-   * @throws {CodedError} SIGNER_PARAMS_UNREADABLE, PARAMS_…, SIGNER_PARAMS_RELOAD_REFUSED
+   * @throws {CodedError} PARAMS_FILE_UNREADABLE, PARAMS_…, SIGNER_PARAMS_RELOAD_REFUSED
    */
   reload(tipHeight: number): { readonly added: number; readonly fileSha256: string } {
-    const next = loadParamsFile(this.#path);
-    assertAppendOnly(this.#loaded.params, next.params);
+    const next = loadParams(this.#path);
+    assertAppendOnly(this.#loaded.params, next.params, this.#path);
     assertNewVersionsActivateAboveTip(this.#loaded.params, next.params, tipHeight, this.#path);
     const added = next.params.versions.length - this.#loaded.params.versions.length;
     this.#loaded = next;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -9,7 +10,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isCodedError } from '../common/index.ts';
+import { capConnections, isCodedError, type ListenerLimits, serverTimeoutOptions } from '../common/index.ts';
 import type { AuditFields } from './audit.ts';
 import { httpStatusOf, referenceErrorCode } from './errors.ts';
 import { LogLimiter } from './logLimiter.ts';
@@ -31,8 +32,8 @@ export interface SignerServerOptions {
   readonly bodyLimitBytes: number;
   readonly rateLimitPerMinute: number;
   readonly maxConcurrentRequests: number;
-  readonly requestTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
+  /** Headers, whole request, keep-alive idle time and connections; the TLS handshake shares the headers bound. */
+  readonly limits: ListenerLimits;
   readonly signer: CovenantSigner;
   readonly metrics: SignerMetrics;
   readonly logger: FastifyBaseLogger;
@@ -81,21 +82,6 @@ const SIGN_SCHEMA = {
   },
 } as const;
 
-/** A token bucket per client: `perMinute` requests a minute, bursts up to the same number. */
-class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(readonly perMinute: number) {}
-  take(client: string, now = performance.now()): boolean {
-    const b = this.#buckets.get(client) ?? { tokens: this.perMinute, at: now };
-    b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) * this.perMinute) / 60_000);
-    b.at = now;
-    this.#buckets.set(client, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-}
-
 function fingerprintOf(socket: TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate();
   return cert && typeof cert.fingerprint256 === 'string' ? cert.fingerprint256.toUpperCase() : undefined;
@@ -124,6 +110,7 @@ const MAX_AUDITED_REASON = 300;
  * logged and audited; the rate limit comes first, so the audit log cannot grow faster than it.
  */
 export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
+  const timeouts = serverTimeoutOptions(opts.limits);
   const app = Fastify({
     loggerInstance: opts.logger,
     https: {
@@ -136,10 +123,15 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       // is to name it. OpenSSL still verifies the chain; `socket.authorized` is its verdict.
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // Read by Node only here, at creation (common/listenerLimits.ts): set later they do nothing.
+      ...timeouts,
+      // A peer that opens TCP and never finishes the handshake is held no longer than one that
+      // never finishes its headers.
+      handshakeTimeout: timeouts.headersTimeout,
     },
     bodyLimit: opts.bodyLimitBytes,
-    requestTimeout: opts.requestTimeoutMs,
-    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Our own log line per decision replaces fastify's two per request.
@@ -150,6 +142,7 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     },
   });
 
+  capConnections(app.server, opts.limits);
   const m = opts.metrics;
   const perMinute = opts.refusalLogLinesPerMinute;
   const tlsLog = new LogLimiter({
@@ -282,7 +275,6 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     return reply.status(status).send(body(status, code, message));
   };
 
-  const limiter = new RateLimiter(opts.rateLimitPerMinute);
   let inFlight = 0;
   app.decorateRequest('clientName', '');
   app.decorateRequest('decidedBySigner', false);
@@ -296,20 +288,42 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       return reply;
     }
     req.clientName = name;
-    // First, for every route and before the body is read, so a refusal past the limit stays cheap.
-    if (!limiter.take(name)) {
-      m.requests.inc({ outcome: 'refused', code: 'SIGNER_RATE_LIMITED' });
-      const tally = rateLimited.get(name);
-      if (tally) tally.count++;
-      else rateLimited.set(name, { count: 1, since: new Date().toISOString() });
-      if (rateLog.allow())
-        req.log.warn(
-          { client: name, code: 'SIGNER_RATE_LIMITED', correlationId: req.id },
-          'request rate-limited',
-        );
-      return reply.status(429).send(body(429, 'SIGNER_RATE_LIMITED', 'rate limit exceeded for this client'));
-    }
+    const retryAfterS = await overLimit(req);
+    if (retryAfterS === undefined) return;
+    m.requests.inc({ outcome: 'refused', code: 'SIGNER_RATE_LIMITED' });
+    const tally = rateLimited.get(name);
+    if (tally) tally.count++;
+    else rateLimited.set(name, { count: 1, since: new Date().toISOString() });
+    if (rateLog.allow())
+      req.log.warn(
+        { client: name, code: 'SIGNER_RATE_LIMITED', correlationId: req.id },
+        'request rate-limited',
+      );
+    // Answered here, not through the error handler: one audit record per refusal would let a
+    // flood grow the audit log faster than the limit (they are tallied above instead).
+    return reply
+      .status(429)
+      .header('retry-after', retryAfterS)
+      .send(body(429, 'SIGNER_RATE_LIMITED', 'rate limit exceeded for this client; retry later'));
   });
+
+  // Per client certificate name, not per address: several providers may share a NAT, and one
+  // provider's instances share its name. Checked in the same onRequest hook, after the name is
+  // known and before the body is read, for every route and for the 404 handler alike (fastify
+  // gives a 404 handler no onRequest hook of its own, and a later hook would audit, one by one,
+  // the bodies it failed to parse).
+  void app.register(rateLimit, {
+    global: false,
+    max: opts.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.clientName,
+  });
+  let limiter: ReturnType<FastifyInstance['createRateLimit']> | undefined;
+  const overLimit = async (req: FastifyRequest) => {
+    limiter ??= app.createRateLimit();
+    const r = await limiter(req);
+    return r.isAllowed ? undefined : r.isExceeded ? r.ttlInSeconds : undefined;
+  };
 
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let code: string;

@@ -66,7 +66,7 @@ provision_compose_client() {
 }
 
 # stunnel: the TLS-terminating sidecar (deploy/sidecar/) through which a reference-style client, which
-# sends no client certificate, reaches the mutual-TLS signer (test/sidecar.int.test.ts).
+# sends no client certificate, reaches the mutual-TLS signer (test/reference/sidecar.int.test.ts).
 provision_stunnel() {
   ensure_debian_packages stunnel4
 }

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
-import { endpointOf, SignerClient, type SignRequestBody } from '../pipeline/signerClient.ts';
-import { parseTransaction, unbondingSighash, verifySchnorr } from '../staking/index.ts';
-import type { CertFiles } from './infra/pki.ts';
-import { freePort } from './infra/ports.ts';
-import { type SignerHarness, type Stake, startSignerHarness } from './infra/signerHarness.ts';
+import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
+import { endpointOf, SignerClient, type SignRequestBody } from '../../pipeline/signerClient.ts';
+import { parseTransaction, unbondingSighash, verifySchnorr } from '../../staking/index.ts';
+import type { CertFiles } from '../infra/pki.ts';
+import { freePort } from '../infra/ports.ts';
+import { type SignerHarness, type Stake, startSignerHarness } from '../infra/signerHarness.ts';
 
 /**
  * The supported way to serve Babylon's reference signer client, which speaks plain HTTP and shows no
@@ -20,7 +20,7 @@ import { type SignerHarness, type Stake, startSignerHarness } from './infra/sign
  * host, run here as shipped but for its paths and ports, against a real signer with file custody
  * and a real node. The signer itself stays mutual-TLS only.
  */
-const SIDECAR_CONF = new URL('../deploy/sidecar/stunnel.conf', import.meta.url);
+const SIDECAR_CONF = new URL('../../deploy/sidecar/stunnel.conf', import.meta.url);
 const ROUTE = '/v1/sign-unbonding-tx';
 
 let h: SignerHarness;
