@@ -258,6 +258,11 @@ describe('the staking dashboard on a regtest system', () => {
 
     // On-demand unbonding: the wallet signs the unbonding leaf, the page posts /v1/unbonding.
     await row(txid).locator('button.unbond').click();
+    // Unbonding cannot be taken back: the page asks first, and nothing is signed before the yes.
+    await expect.poll(() => page.textContent('#confirm-title')).toBe('Unbond this stake?');
+    expect(await page.locator('#confirm').evaluate((d) => (d as HTMLDialogElement).open)).toBe(true);
+    await shot('05a-unbond-confirm');
+    await page.click('#confirm-submit');
     await expect
       .poll(() => page.textContent('#notice'), { timeout: 15_000 })
       .toContain('Unbonding requested');
@@ -281,6 +286,18 @@ describe('the staking dashboard on a regtest system', () => {
     const withdraw = row(txid).locator('button.withdraw');
     await expect.poll(() => withdraw.count(), { timeout: 15_000 }).toBe(1);
     await withdraw.click();
+    // The withdraw has its own fee rate, in its dialog, not the stake form's.
+    await expect.poll(() => page.textContent('#confirm-title')).toBe('Withdraw this stake?');
+    expect(await page.inputValue('#confirm-fee-rate')).toBe('2');
+    await page.fill('#confirm-fee-rate', '0');
+    await page.click('#confirm-submit');
+    await expect
+      .poll(() => page.textContent('#confirm-error'))
+      .toBe('Enter a fee rate of at least 1 sat/vB (nodes do not relay less).');
+    expect(await page.getAttribute('#confirm-fee-rate', 'aria-invalid')).toBe('true');
+    await page.fill('#confirm-fee-rate', '2');
+    await shot('06a-withdraw-confirm');
+    await page.click('#confirm-submit');
     await expect.poll(() => page.textContent('#notice'), { timeout: 15_000 }).toContain('Withdraw');
     expect(broadcast).toHaveLength(2);
     const withdrawTx = Transaction.fromHex(broadcast[1]!);
@@ -318,12 +335,17 @@ describe('the staking dashboard on a regtest system', () => {
     await expect.poll(() => page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
     const unfunded = await page.inputValue('#manual-show-value');
     expect(Transaction.fromHex(unfunded).ins).toHaveLength(0);
-    // A wrong paste is refused inside the flow with a sentence.
+    // A wrong paste is refused inside the dialog, beside the field, and the dialog stays open for
+    // the right one (issue 24: it used to close and put the sentence in the top banner).
     await page.fill('#manual-field-signed', 'not a transaction');
     await page.click('#manual-submit');
-    await expect.poll(() => page.textContent('#banner')).toContain('This is not a PSBT');
-    await page.click('#stake-submit');
-    await expect.poll(() => page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
+    await expect.poll(() => page.textContent('#manual-error')).toContain('This is not a PSBT');
+    expect(await page.locator('#manual').evaluate((d) => (d as HTMLDialogElement).open)).toBe(true);
+    expect(await page.getAttribute('#manual-field-signed', 'aria-invalid')).toBe('true');
+    expect(await page.getAttribute('#manual-field-signed', 'aria-describedby')).toBe('manual-error');
+    expect(await page.isHidden('#banner')).toBe(true);
+    expect(await page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
+    await shot('08a-bad-paste');
     const funded = await sys.wallet.fundrawtransaction(await page.inputValue('#manual-show-value'), {
       fee_rate: 2,
     });
