@@ -83,8 +83,25 @@ export interface DelegationActions {
   readonly withdraw: (d: Delegation) => void;
 }
 
+let shown = '';
+
 export function renderDelegations(on: DelegationActions): void {
   const t = tip() ?? 0;
+  // Rebuilding rows that did not change would take the keyboard focus away at every refresh.
+  const load = state.load.delegations;
+  const key = JSON.stringify([
+    state.delegations,
+    t,
+    state.busy,
+    state.wallet?.stakerPkHex,
+    state.fps.map((f) => f.description.moniker),
+    state.delKeys,
+    state.delNextKey,
+    load.kind,
+    load.kind === 'error' && load.message,
+  ]);
+  if (key === shown) return;
+  shown = key;
   const rows = state.delegations.map((d) => {
     const what = `${formatBtc(d.staking_value)} stake ${shortHex(d.staking_tx_hash_hex)}`;
     const unbond = h(

@@ -20,7 +20,20 @@ function websiteLink(url: string): HTMLElement | null {
   );
 }
 
+let shown = '';
+
 export function renderProviders(onPick: (fp: FinalityProviderRow) => void): void {
+  // Rebuilding rows that did not change would take the keyboard focus away at every refresh.
+  const load = state.load.fps;
+  const key = JSON.stringify([
+    state.fps,
+    state.fp?.btc_pk,
+    state.fpNextKey,
+    load.kind,
+    load.kind === 'error' && load.message,
+  ]);
+  if (key === shown) return;
+  shown = key;
   const rows = state.fps.map((fp) => {
     const name = providerName(fp);
     const picked = state.fp?.btc_pk === fp.btc_pk;
