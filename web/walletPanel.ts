@@ -14,6 +14,8 @@ function figure(label: string, id: string, value: string): HTMLElement {
   return h('div', {}, h('dt', {}, label), h('dd', { id }, value));
 }
 
+let shown = '';
+
 export function renderWallet(): void {
   const w = state.wallet;
   const hasExtension = extensionObject() !== undefined;
@@ -24,6 +26,17 @@ export function renderWallet(): void {
     : 'No browser wallet found (window.unisat): install a UniSat-compatible extension, or sign elsewhere.';
   $('wallet-connect').hidden = w !== undefined;
   $('disconnect').hidden = w === undefined;
+  // Rebuilt only when it changed, as the tables are: a refresh must not take the focus away.
+  const key = JSON.stringify([
+    w?.account,
+    w?.provider.kind,
+    String(state.stakedSat),
+    String(state.balanceSat),
+    state.load.delegations.kind,
+    state.load.balance.kind,
+  ]);
+  if (key === shown) return;
+  shown = key;
   if (!w) {
     $('wallet-state').replaceChildren(
       h('p', { class: 'hint' }, 'Connect a wallet to see your delegations and stake.'),
