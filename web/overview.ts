@@ -44,9 +44,11 @@ const retry = `the page retries every ${REFRESH_MS / 1000} s`;
 export function statusText(s: LoadStatus, what: string, hasData: boolean): string | undefined {
   if (s.kind === 'loading') return `Loading ${what}…`;
   if (s.kind === 'ok') return undefined;
+  // The client's own sentence for an unreachable API already says that the page retries.
+  const reason = s.message.replace(/;? the page retries on its own\.$/, '').replace(/\.$/, '');
   return hasData && s.at
-    ? `Showing ${what} from ${time(s.at)}: the latest read failed (${s.message}); ${retry}.`
-    : `${what[0]!.toUpperCase()}${what.slice(1)} could not be loaded: ${s.message} ${retry[0]!.toUpperCase()}${retry.slice(1)}.`;
+    ? `Showing ${what} from ${time(s.at)}: the latest read failed (${reason}); ${retry}.`
+    : `${what[0]!.toUpperCase()}${what.slice(1)} could not be loaded: ${reason}; ${retry}.`;
 }
 
 /** Fills a section's status line; `data-status` is loading, error, stale or empty, or absent. */
@@ -87,7 +89,7 @@ export function renderChain(): void {
     }`;
   } else {
     el.textContent =
-      s.kind === 'error' ? `The staking API cannot be reached; ${retry}.` : 'Connecting to the staking API…';
+      s.kind === 'error' ? 'No answer from the staking API yet.' : 'Connecting to the staking API…';
   }
 }
 
