@@ -338,12 +338,21 @@ describe('the dashboard’s views at 390 and 1440 px wide', () => {
       await page.click('#confirm-cancel');
       expect(await page.locator('#confirm').evaluate((d) => (d as HTMLDialogElement).open)).toBe(false);
     }
-    // Escape is a no as well, and leaves nothing waiting behind the closed dialog.
-    await row.locator('button.unbond').click();
+    // From the keyboard: Enter opens it, Escape is a no as well, and the focus is back on the
+    // button it came from, across the refreshes that happened meanwhile.
+    await row.locator('button.unbond').focus();
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => page.locator('#confirm').evaluate((d) => (d as HTMLDialogElement).open))
+      .toBe(true);
+    await page.waitForTimeout(1_500);
     await page.keyboard.press('Escape');
     await expect
       .poll(() => page.locator('#confirm').evaluate((d) => (d as HTMLDialogElement).open))
       .toBe(false);
+    await expect
+      .poll(() => row.locator('button.unbond').evaluate((b) => b === document.activeElement))
+      .toBe(true);
     await row.locator('button.unbond').click();
     await checkView('10-unbond-confirm');
     await page.click('#confirm-cancel');

@@ -38,6 +38,9 @@ const network = (): BitcoinNetwork => state.btc?.network ?? 'mainnet';
 /** Runs a user action with the page marked busy; its failure lands in the banner. */
 export async function action(render: () => void, run: () => Promise<void>): Promise<void> {
   if (state.busy) return;
+  // The button that started it is disabled while busy, so a dialog cannot hand the focus back to
+  // it on closing; it gets it back here, once enabled, unless the person moved on meanwhile.
+  const opener = document.activeElement instanceof HTMLElement ? document.activeElement : undefined;
   state.busy = true;
   document.body.classList.add('busy');
   render();
@@ -50,6 +53,10 @@ export async function action(render: () => void, run: () => Promise<void>): Prom
     state.busy = false;
     document.body.classList.remove('busy');
     render();
+    // Lost: nowhere, or still on a button of the dialog that just closed.
+    const at = document.activeElement;
+    const lost = !at || at === document.body || at.closest('dialog:not([open])') !== null;
+    if (lost && opener?.isConnected) opener.focus();
   }
 }
 

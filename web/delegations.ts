@@ -92,7 +92,6 @@ export function renderDelegations(on: DelegationActions): void {
   const key = JSON.stringify([
     state.delegations,
     t,
-    state.busy,
     state.wallet?.stakerPkHex,
     state.fps.map((f) => f.description.moniker),
     state.delKeys,
@@ -100,7 +99,15 @@ export function renderDelegations(on: DelegationActions): void {
     load.kind,
     load.kind === 'error' && load.message,
   ]);
-  if (key === shown) return;
+  if (key === shown) {
+    // Busy or not only disables the buttons in place, so focus returns to them after a dialog.
+    $('del-rows')
+      .querySelectorAll<HTMLButtonElement>('button.unbond, button.withdraw')
+      .forEach((b) => {
+        b.disabled = state.busy;
+      });
+    return;
+  }
   shown = key;
   const rows = state.delegations.map((d) => {
     const what = `${formatBtc(d.staking_value)} stake ${shortHex(d.staking_tx_hash_hex)}`;
