@@ -10,7 +10,8 @@ import type { WalletAccount, WalletProvider } from './wallet.ts';
 
 /** Seconds between refreshes: `?refresh=N` (1–300), for tests and busy screens; 10 by default. */
 export const REFRESH_MS = (() => {
-  const n = Number(new URLSearchParams(location.search).get('refresh'));
+  // Read through globalThis: the unit tests import the page's modules where there is no location.
+  const n = Number(new URLSearchParams(globalThis.location?.search ?? '').get('refresh'));
   return Number.isInteger(n) && n >= 1 && n <= 300 ? n * 1000 : 10_000;
 })();
 
