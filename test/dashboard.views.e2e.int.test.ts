@@ -244,6 +244,21 @@ describe('the dashboard’s views at 390 and 1440 px wide', () => {
     );
     expect(await text('#stat-active-tvl')).toBe('0 BTC');
     await page.unroute('**/v1/stats', fail);
+
+    // The tip alone failing: the figures and providers stay, the parameters say what they lack.
+    await page.route('**/v1/btc-info', fail);
+    await page.reload();
+    await expect.poll(() => status('params-status')).toBe('error');
+    expect(await text('#params-status')).toBe(
+      'The BTC tip could not be loaded: The staking API refused: stats store down (INTERNAL_SERVER_ERROR); the page retries every 1 s.',
+    );
+    await expect.poll(() => text('#stat-active-tvl')).toBe('0 BTC');
+    await expect.poll(() => page.locator('#fp-rows tr').count()).toBe(3);
+    expect(await page.isHidden('#banner')).toBe(true);
+    await checkView('04b-tip-failing');
+    await page.unroute('**/v1/btc-info', fail);
+    await expect.poll(() => text('#chain')).toContain('BTC tip 117');
+    await expect.poll(() => page.locator('#params-current').count()).toBe(1);
   });
 
   it('tells an unreachable API apart from an empty one, before and after it had answered', async () => {

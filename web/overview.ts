@@ -122,7 +122,7 @@ function renderParams(): void {
       h(
         'p',
         { id: 'params-status', class: 'status', 'data-status': missing.kind },
-        statusText(missing, 'staking parameters', false) ?? '',
+        statusText(missing, params ? 'the BTC tip' : 'staking parameters', false) ?? '',
       ),
     );
     renderCap();
