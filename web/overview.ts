@@ -71,7 +71,9 @@ export function renderStatus(
         : empty
           ? 'empty'
           : '';
-  el.textContent = text ?? empty ?? '';
+  // Rewriting the same sentence would have screen readers announce it again at every refresh.
+  const next = text ?? empty ?? '';
+  if (el.textContent !== next) el.textContent = next;
   el.hidden = el.textContent === '';
   if (kind) el.dataset.status = kind;
   else delete el.dataset.status;
