@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { parseGlobalParams } from '../params/index.ts';
 import { capState, statusText } from './overview.ts';
 import { state } from './state.ts';
-import { PARAMS } from './testkit.ts';
+import { PARAMS, PARAMS_JSON } from './testkit.ts';
 
 const BTC = 100_000_000;
 
@@ -51,6 +52,17 @@ describe('capState: the cap of the version a stake broadcast now would be judged
     expect(capState()).toMatchObject({ capSat: 2_000_000_000n, full: true });
     state.btc = btc(128, 9 * BTC);
     expect(capState()).toMatchObject({ capSat: 1_000_000_000n, full: false });
+  });
+
+  it('by height: open through the cap height itself, full from the block after', () => {
+    const raw = JSON.parse(JSON.stringify(PARAMS_JSON)) as { versions: Array<Record<string, unknown>> };
+    raw.versions[0] = { ...raw.versions[0], staking_cap: 0, cap_height: 125 };
+    state.params = parseGlobalParams(raw);
+    // A stake broadcast at tip 124 confirms at 125 at the earliest: still inside the cap.
+    state.btc = btc(124, 0);
+    expect(capState()).toEqual({ by: 'height', capHeight: 125, blocksLeft: 1, full: false });
+    state.btc = btc(125, 0);
+    expect(capState()).toMatchObject({ by: 'height', full: true });
   });
 
   it('has none before the indexer reports a tip or before staking starts', () => {
