@@ -228,6 +228,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       registerDashboard(app, {
         dir: config.dashboard.dir || defaultDashboardDir(),
         log: log.child({ component: 'dashboard' }),
+        explorerUrl: config.dashboard.explorer_url,
       });
     }
     await app.listen({ host: config.server.host, port: config.server.port });

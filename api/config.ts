@@ -72,6 +72,8 @@ export interface ApiConfig {
     readonly enabled: boolean;
     /** The built dashboard (`npm run build:web`); empty: the repository's `web/dist`. */
     readonly dir: string;
+    /** Block explorer base URL the page links transactions and addresses to; empty: no links. */
+    readonly explorer_url: string;
   };
   readonly log: { readonly level: LogLevel };
 }
@@ -199,6 +201,8 @@ export const API_CONFIG_SCHEMA = {
       properties: {
         enabled: { type: 'boolean', default: true },
         dir: { type: 'string', default: '' },
+        // http(s) only and no characters that could leave an HTML attribute: the page embeds it.
+        explorer_url: { type: 'string', default: '', pattern: '^(https?://[^\\s"<>]+)?$' },
       },
     },
     log: LOG_SCHEMA,

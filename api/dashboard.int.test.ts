@@ -14,8 +14,13 @@ let scratch: ScratchDatabase;
 let dist: string;
 const running: RunningApi[] = [];
 
-async function start(dashboard: ApiConfig['dashboard']): Promise<RunningApi> {
-  const api = await startApi({ ...testApiConfig({ dbUrl: scratch.url }), dashboard });
+async function start(
+  dashboard: Omit<ApiConfig['dashboard'], 'explorer_url'> & { explorer_url?: string },
+): Promise<RunningApi> {
+  const api = await startApi({
+    ...testApiConfig({ dbUrl: scratch.url }),
+    dashboard: { explorer_url: '', ...dashboard },
+  });
   running.push(api);
   return api;
 }
@@ -29,7 +34,7 @@ beforeAll(async () => {
   mkdirSync(join(dist, 'assets'));
   writeFileSync(
     join(dist, 'index.html'),
-    '<!doctype html><title>t</title><script src="/assets/app-1.js"></script>',
+    '<!doctype html><meta name="staking-explorer-url" content=""><title>t</title><script src="/assets/app-1.js"></script>',
   );
   writeFileSync(join(dist, 'assets', 'app-1.js'), 'console.log(1)');
   writeFileSync(join(dist, 'assets', 'app-1.css'), 'body{}');
@@ -108,6 +113,15 @@ describe('the dashboard at / (dashboard.enabled)', () => {
   it('keeps every API route working beside it', async () => {
     expect((await get(api, '/v1/stats')).statusCode).toBe(200);
     expect((await get(api, '/v1/btc-info')).statusCode).toBe(200);
+  });
+
+  it('names no explorer by default, and the configured one in the page’s meta tag', async () => {
+    expect((await get(api, '/')).body).toContain('<meta name="staking-explorer-url" content="">');
+    const linked = await start({ enabled: true, dir: dist, explorer_url: 'http://127.0.0.1:3002/explorer' });
+    const r = await get(linked, '/');
+    expect(r.body).toContain('<meta name="staking-explorer-url" content="http://127.0.0.1:3002/explorer">');
+    // The ETag follows the served page, not the file on disk.
+    expect(r.headers.etag).not.toBe((await get(api, '/')).headers.etag);
   });
 
   it('explains how to build it (503, not a blank page) when the directory holds no build', async () => {

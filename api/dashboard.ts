@@ -32,6 +32,11 @@ export const DASHBOARD_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** The config schema already limits the URL to http(s) without quotes; this keeps the HTML sound anyway. */
+function escapeAttribute(v: string): string {
+  return v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 const COMMON_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -58,7 +63,12 @@ The REST API itself works: see <a href="/docs">/docs</a>.</p></body></html>`;
  */
 export function registerDashboard(
   app: FastifyInstance,
-  opts: { readonly dir: string; readonly log: FastifyBaseLogger },
+  opts: {
+    readonly dir: string;
+    readonly log: FastifyBaseLogger;
+    /** `dashboard.explorer_url`: where the page links transactions and addresses; '' for nowhere. */
+    readonly explorerUrl?: string;
+  },
 ): string[] {
   const index = join(opts.dir, 'index.html');
   if (!existsSync(index)) {
@@ -72,8 +82,8 @@ export function registerDashboard(
     return ['/'];
   }
   const assets = new Map<string, Asset>();
-  const load = (file: string): Asset => {
-    const body = readFileSync(file);
+  const load = (file: string, edit?: (text: string) => string): Asset => {
+    const body = edit ? Buffer.from(edit(readFileSync(file, 'utf8'))) : readFileSync(file);
     const ext = file.slice(file.lastIndexOf('.'));
     return {
       body,
@@ -81,7 +91,17 @@ export function registerDashboard(
       etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
     };
   };
-  assets.set('/', load(index));
+  // The page reads its explorer from this meta tag: the bundle stays one build for every operator,
+  // and a page without the setting names no other origin at all.
+  assets.set(
+    '/',
+    load(index, (html) =>
+      html.replace(
+        '<meta name="staking-explorer-url" content="">',
+        `<meta name="staking-explorer-url" content="${escapeAttribute(opts.explorerUrl ?? '')}">`,
+      ),
+    ),
+  );
   const assetDir = join(opts.dir, 'assets');
   if (existsSync(assetDir)) {
     for (const name of readdirSync(assetDir)) {

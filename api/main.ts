@@ -96,6 +96,7 @@ max_staking_transaction_height = 0   # refuse unbonding of stakes included above
 [dashboard]                      # the staking dashboard (web/README.md) at / and /assets/…
 enabled = true
 dir = ""                         # the built page (npm run build:web); "" = the repository's web/dist
+explorer_url = ""                # e.g. "http://127.0.0.1:8080": links to <url>/tx/<txid> and <url>/address/<a>; "" = none
 
 [log]
 level = "info"

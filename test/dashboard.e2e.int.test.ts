@@ -1,18 +1,14 @@
-// biome-ignore-all lint/suspicious/noExplicitAny: the injected wallet crosses into the page untyped
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Psbt, payments, Transaction } from 'bitcoinjs-lib';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import * as ecc from 'tiny-secp256k1';
+import { Transaction } from 'bitcoinjs-lib';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { btcToSat } from '../bitcoind/index.ts';
 import { toHex } from '../common/index.ts';
 import { type DemoSystem, startDemoSystem } from '../demo/system.ts';
 import { createApi } from '../web/api.ts';
 import { buildDashboard } from '../web/build.ts';
-import { bitcoinjsNetwork } from '../web/txbuild.ts';
-import { testKey } from './keys.ts';
+import { launchWithWallet, testWallet } from './dashboardKit.ts';
 
 /**
  * The dashboard end to end (issue 8): the page built by `npm run build:web`, served by the real API
@@ -22,30 +18,9 @@ import { testKey } from './keys.ts';
  * The test stakes, sees the delegation become active, requests unbonding, sees it unbond, and
  * withdraws. Screenshots of each view land in test-artifacts/dashboard/.
  */
-const CHROMIUM = '/usr/bin/chromium';
-// The machine notes' flags: without the background-networking ones Chromium keeps calling out of
-// this closed network.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'dashboard');
 const STAKE_BTC = '2';
 const STAKE_SAT = 200_000_000n;
-
-const staker = testKey('dashboard-e2e-staker');
-const pub = ecc.pointFromScalar(staker.privateKey, true)!;
-const address = payments.p2wpkh({ pubkey: pub, network: bitcoinjsNetwork('regtest') }).address!;
-const signer = {
-  publicKey: pub,
-  sign: (h: Uint8Array) => ecc.sign(h, staker.privateKey),
-  signSchnorr: (h: Uint8Array) => ecc.signSchnorr(h, staker.privateKey, new Uint8Array(32)),
-};
 
 let sys: DemoSystem;
 let distDir: string;
@@ -53,58 +28,9 @@ let profileDir: string;
 let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
-/** When set, the wallet declines the next signature, as a person clicking "Reject" would. */
-let rejectNextSignature = false;
-const broadcast: string[] = [];
-
-/** The test address's coins, read from the chain (no wallet on the node knows this key). */
-async function coins() {
-  const r = await sys.node.rpc.call<{
-    unspents: Array<{ txid: string; vout: number; scriptPubKey: string; amount: number }>;
-  }>('scantxoutset', ['start', [`addr(${address})`]]);
-  return r.unspents.map((u) => ({
-    txid: u.txid,
-    vout: u.vout,
-    satoshis: Number(btcToSat(u.amount)),
-    scriptPk: u.scriptPubKey,
-  }));
-}
-
-/** The test wallet behind `window.unisat`: the subset of UniSat's API the dashboard uses. */
-async function wallet(method: string, args: any[]): Promise<unknown> {
-  switch (method) {
-    case 'requestAccounts':
-      return [address];
-    case 'getPublicKey':
-      return toHex(pub);
-    case 'getBitcoinUtxos':
-      return (await coins()).slice(args[0] ?? 0, (args[0] ?? 0) + (args[1] ?? 100));
-    case 'signPsbt': {
-      if (rejectNextSignature) {
-        rejectNextSignature = false;
-        return { rejected: { code: 4001, message: 'User rejected the request.' } };
-      }
-      const [hex, options] = args as [
-        string,
-        { autoFinalized: boolean; toSignInputs: Array<{ index: number; publicKey: string }> },
-      ];
-      const psbt = Psbt.fromHex(hex, { network: bitcoinjsNetwork('regtest') });
-      for (const i of options.toSignInputs) {
-        expect(i.publicKey).toBe(toHex(pub));
-        psbt.signInput(i.index, signer);
-        if (options.autoFinalized) psbt.finalizeInput(i.index);
-      }
-      return psbt.toHex();
-    }
-    case 'pushTx': {
-      const rawtx = (args[0] as { rawtx: string }).rawtx;
-      broadcast.push(rawtx);
-      return sys.node.rpc.sendrawtransaction(rawtx);
-    }
-    default:
-      throw new Error(`the test wallet has no method ${method}`);
-  }
-}
+const wallet = testWallet(() => sys, 'dashboard-e2e-staker');
+const { address, pub, broadcast } = wallet;
+const coins = () => wallet.coins();
 
 async function shot(name: string) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -132,27 +58,7 @@ beforeAll(async () => {
   process.env.API__DASHBOARD__DIR = distDir;
   sys = await startDemoSystem();
   profileDir = mkdtempSync(join(tmpdir(), 'dashboard-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 1000 },
-  });
-  await context.exposeFunction('__testWallet', wallet);
-  await context.addInitScript(() => {
-    const call = async (method: string, ...args: unknown[]) => {
-      const r = await (window as any).__testWallet(method, args);
-      if (r && typeof r === 'object' && 'rejected' in r) throw r.rejected;
-      return r;
-    };
-    (window as any).unisat = {
-      requestAccounts: () => call('requestAccounts'),
-      getPublicKey: () => call('getPublicKey'),
-      getBitcoinUtxos: (cursor?: number, size?: number) => call('getBitcoinUtxos', cursor ?? 0, size ?? 100),
-      signPsbt: (hex: string, options: unknown) => call('signPsbt', hex, options),
-      pushTx: (args: unknown) => call('pushTx', args),
-    };
-  });
+  context = await launchWithWallet(profileDir, wallet, { viewport: { width: 1280, height: 1000 } });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => pageErrors.push(e.message));
   // Console errors include CSP refusals (an inline style or script the policy blocked).
@@ -201,7 +107,7 @@ describe('the staking dashboard on a regtest system', () => {
     // Connect the injected extension; pick a finality provider.
     await page.click('#connect-extension');
     await expect.poll(() => page.textContent('#wallet-address')).toContain(address);
-    expect(await page.textContent('#wallet-staker-key')).toBe(toHex(staker.xOnly));
+    expect(await page.textContent('#wallet-staker-key')).toBe(wallet.xOnlyHex);
     const alpha = sys.finalityProviders.find((f) => f.moniker === 'Alpha')!;
     await page.check(`#fp-rows tr[data-fp="${alpha.btcPkHex}"] input[type=radio]`);
     expect(await page.textContent('#stake-fp-name')).toBe('Alpha');
@@ -222,7 +128,7 @@ describe('the staking dashboard on a regtest system', () => {
     await page.fill('#time', '100');
     await page.fill('#fee-rate', '2');
     await expect.poll(() => page.locator('#stake-problems li').count()).toBe(0);
-    rejectNextSignature = true;
+    wallet.rejectNextSignature = true;
     await page.click('#stake-submit');
     await expect
       .poll(() => page.textContent('#banner'))
@@ -258,6 +164,11 @@ describe('the staking dashboard on a regtest system', () => {
 
     // On-demand unbonding: the wallet signs the unbonding leaf, the page posts /v1/unbonding.
     await row(txid).locator('button.unbond').click();
+    // Unbonding cannot be taken back: the page asks first, and nothing is signed before the yes.
+    await expect.poll(() => page.textContent('#confirm-title')).toBe('Unbond this stake?');
+    expect(await page.locator('#confirm').evaluate((d) => (d as HTMLDialogElement).open)).toBe(true);
+    await shot('05a-unbond-confirm');
+    await page.click('#confirm-submit');
     await expect
       .poll(() => page.textContent('#notice'), { timeout: 15_000 })
       .toContain('Unbonding requested');
@@ -281,6 +192,18 @@ describe('the staking dashboard on a regtest system', () => {
     const withdraw = row(txid).locator('button.withdraw');
     await expect.poll(() => withdraw.count(), { timeout: 15_000 }).toBe(1);
     await withdraw.click();
+    // The withdraw has its own fee rate, in its dialog, not the stake form's.
+    await expect.poll(() => page.textContent('#confirm-title')).toBe('Withdraw this stake?');
+    expect(await page.inputValue('#confirm-fee-rate')).toBe('2');
+    await page.fill('#confirm-fee-rate', '0');
+    await page.click('#confirm-submit');
+    await expect
+      .poll(() => page.textContent('#confirm-error'))
+      .toBe('Enter a fee rate of at least 1 sat/vB (nodes do not relay less).');
+    expect(await page.getAttribute('#confirm-fee-rate', 'aria-invalid')).toBe('true');
+    await page.fill('#confirm-fee-rate', '2');
+    await shot('06a-withdraw-confirm');
+    await page.click('#confirm-submit');
     await expect.poll(() => page.textContent('#notice'), { timeout: 15_000 }).toContain('Withdraw');
     expect(broadcast).toHaveLength(2);
     const withdrawTx = Transaction.fromHex(broadcast[1]!);
@@ -318,12 +241,17 @@ describe('the staking dashboard on a regtest system', () => {
     await expect.poll(() => page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
     const unfunded = await page.inputValue('#manual-show-value');
     expect(Transaction.fromHex(unfunded).ins).toHaveLength(0);
-    // A wrong paste is refused inside the flow with a sentence.
+    // A wrong paste is refused inside the dialog, beside the field, and the dialog stays open for
+    // the right one (issue 24: it used to close and put the sentence in the top banner).
     await page.fill('#manual-field-signed', 'not a transaction');
     await page.click('#manual-submit');
-    await expect.poll(() => page.textContent('#banner')).toContain('This is not a PSBT');
-    await page.click('#stake-submit');
-    await expect.poll(() => page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
+    await expect.poll(() => page.textContent('#manual-error')).toContain('This is not a PSBT');
+    expect(await page.locator('#manual').evaluate((d) => (d as HTMLDialogElement).open)).toBe(true);
+    expect(await page.getAttribute('#manual-field-signed', 'aria-invalid')).toBe('true');
+    expect(await page.getAttribute('#manual-field-signed', 'aria-describedby')).toBe('manual-error');
+    expect(await page.isHidden('#banner')).toBe(true);
+    expect(await page.textContent('#manual-title')).toBe('Fund and sign the staking transaction');
+    await shot('08a-bad-paste');
     const funded = await sys.wallet.fundrawtransaction(await page.inputValue('#manual-show-value'), {
       fee_rate: 2,
     });

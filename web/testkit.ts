@@ -20,7 +20,7 @@ const common = {
   confirmation_depth: 2,
 };
 /** The reference demo's versions (activation 115 and 130, caps 10 and 20 BTC). */
-export const PARAMS: GlobalParams = parseGlobalParams({
+export const PARAMS_JSON = {
   versions: [
     {
       ...common,
@@ -43,7 +43,8 @@ export const PARAMS: GlobalParams = parseGlobalParams({
       min_staking_time: 1,
     },
   ],
-});
+};
+export const PARAMS: GlobalParams = parseGlobalParams(PARAMS_JSON);
 
 export function compressedPub(k: TestKey): Uint8Array {
   return ecc.pointFromScalar(k.privateKey, true)!;

@@ -48,6 +48,30 @@ const VERSION_CHANGE_WARNING_BLOCKS = 6;
 /** Above this, a fee rate is far more likely a typo than an intent. */
 export const MAX_FEE_RATE = 1000;
 
+/** A fee rate typed by a person (the stake form's, and the withdraw's own). */
+export function checkFeeRate(text: string): { feeRate: number } | { problem: StakeProblem } {
+  const f = text.trim();
+  if (!/^\d+(?:\.\d+)?$/.test(f) || Number(f) < 1) {
+    return {
+      problem: {
+        field: 'fee',
+        code: 'FEE_RATE_INVALID',
+        message: 'Enter a fee rate of at least 1 sat/vB (nodes do not relay less).',
+      },
+    };
+  }
+  if (Number(f) > MAX_FEE_RATE) {
+    return {
+      problem: {
+        field: 'fee',
+        code: 'FEE_RATE_TOO_HIGH',
+        message: `${f} sat/vB is above ${MAX_FEE_RATE} sat/vB: almost certainly a typo.`,
+      },
+    };
+  }
+  return { feeRate: Number(f) };
+}
+
 /**
  * Parses a BTC amount typed by a person ("1", "0.5", "2.00000001") to satoshis, exactly: decimal
  * digits only, at most 8 decimals, no exponent, no sign, no thousands separator.
@@ -175,23 +199,9 @@ export function checkStake(i: StakeCheckInput): StakeCheck {
 
   if (version) checkCap(version, next, i.stakedSat, valueSat, problems);
 
-  let feeRate: number | undefined;
-  const f = i.feeRateText.trim();
-  if (!/^\d+(?:\.\d+)?$/.test(f) || Number(f) < 1) {
-    problems.push({
-      field: 'fee',
-      code: 'FEE_RATE_INVALID',
-      message: 'Enter a fee rate of at least 1 sat/vB (nodes do not relay less).',
-    });
-  } else if (Number(f) > MAX_FEE_RATE) {
-    problems.push({
-      field: 'fee',
-      code: 'FEE_RATE_TOO_HIGH',
-      message: `${f} sat/vB is above ${MAX_FEE_RATE} sat/vB: almost certainly a typo.`,
-    });
-  } else {
-    feeRate = Number(f);
-  }
+  const fee = checkFeeRate(i.feeRateText);
+  if ('problem' in fee) problems.push(fee.problem);
+  const feeRate = 'feeRate' in fee ? fee.feeRate : undefined;
 
   if (version) {
     const following = i.params.versions.find((v) => v.version === version.version + 1);

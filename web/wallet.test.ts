@@ -162,6 +162,37 @@ describe('SignElsewhereWallet', () => {
     expect(signedTxFromPaste(tx, 'regtest')).toBe(tx);
     expect(() => signedTxFromPaste(psbt.toBase64(), 'regtest')).toThrow(/not fully signed/);
   });
+
+  it('judges a paste before its dialog closes: a bad one, or one the page’s check refuses, throws there', async () => {
+    const seen: ManualStep[] = [];
+    const refused: string[] = [];
+    const check = (hex: string) => {
+      refused.push(hex);
+      throw new Error('not the one built');
+    };
+    const w = new SignElsewhereWallet(scripted([], seen), 'regtest');
+    const psbt = psbtToSign();
+    // The script has no answer: the flow ends as a cancel, after the step was shown.
+    await expect(
+      w.signPsbt({
+        purpose: 'unbonding',
+        psbtHex: psbt.toHex(),
+        psbtBase64: psbt.toBase64(),
+        finalize: false,
+        inputs: [],
+        check,
+      }),
+    ).rejects.toThrow('cancelled');
+    const accept = seen[0]!.accept!;
+    expect(() => accept({ signed: 'not a psbt' })).toThrow(
+      'This is not a PSBT: paste the signed PSBT in base64 or hex.',
+    );
+    expect(refused).toEqual([]);
+    expect(() => accept({ signed: psbt.toBase64() })).toThrow('not the one built');
+    expect(refused).toEqual([psbt.toHex()]);
+    await expect(w.fundAndSign('00', check)).rejects.toThrow('cancelled');
+    expect(() => seen[1]!.accept!({ signed: 'zz' })).toThrow(/not a PSBT|not a transaction/i);
+  });
 });
 
 describe('web error codes', () => {

@@ -21,6 +21,12 @@ export interface SignRequest {
   readonly inputs: readonly InputToSign[];
   /** Whether the wallet should finalize the inputs (false: the page assembles the witness). */
   readonly finalize: boolean;
+  /**
+   * The page's check of the signed PSBT (hex), throwing a sentence when it is not what was built.
+   * A provider that takes the answer from a person runs it before closing its dialog, so a wrong
+   * paste is explained where it was pasted and can be corrected there.
+   */
+  readonly check?: (signedPsbtHex: string) => void;
 }
 
 export interface WalletProvider {
@@ -32,7 +38,7 @@ export interface WalletProvider {
   /** Signs the requested inputs; answers the signed PSBT as hex. */
   signPsbt(req: SignRequest): Promise<string>;
   /** For wallets without a coin list: add inputs and change to `unfundedTxHex`, sign, answer the tx hex. */
-  fundAndSign?(unfundedTxHex: string): Promise<string>;
+  fundAndSign?(unfundedTxHex: string, check?: (signedTxHex: string) => void): Promise<string>;
   /** Broadcasts a signed transaction; answers its txid. */
   broadcast(txHex: string): Promise<string>;
 }
@@ -140,6 +146,12 @@ export interface ManualStep {
   readonly show?: { readonly label: string; readonly value: string };
   readonly fields: ReadonlyArray<{ readonly name: string; readonly label: string }>;
   readonly submitLabel: string;
+  /**
+   * Judges the answer before the dialog closes; what it throws is shown inside the dialog, which
+   * stays open for another try. The provider reads the answer again after `ask` resolves, so a UI
+   * without this (a test's script) gets the same checks, only later.
+   */
+  readonly accept?: (values: Record<string, string>) => void;
 }
 
 /** The page's dialog; `ask` rejects when the person cancels. */
@@ -188,6 +200,7 @@ export class SignElsewhereWallet implements WalletProvider {
         { name: 'publicKey', label: 'Public key (hex)' },
       ],
       submitLabel: 'Connect',
+      accept: (v) => void stakerKeyOf((v.publicKey ?? '').trim().toLowerCase()),
     });
     const address = (r.address ?? '').trim();
     const publicKeyHex = (r.publicKey ?? '').trim().toLowerCase();
@@ -199,7 +212,7 @@ export class SignElsewhereWallet implements WalletProvider {
     return undefined;
   }
 
-  async fundAndSign(unfundedTxHex: string): Promise<string> {
+  async fundAndSign(unfundedTxHex: string, check?: (signedTxHex: string) => void): Promise<string> {
     const r = await this.ui.ask({
       title: 'Fund and sign the staking transaction',
       explain:
@@ -207,6 +220,7 @@ export class SignElsewhereWallet implements WalletProvider {
       show: { label: 'Unfunded staking transaction (hex)', value: unfundedTxHex },
       fields: [{ name: 'signed', label: 'Signed transaction (hex) or PSBT' }],
       submitLabel: 'Check it',
+      accept: (v) => check?.(signedTxFromPaste(v.signed ?? '', this.network)),
     });
     return signedTxFromPaste(r.signed ?? '', this.network);
   }
@@ -218,6 +232,7 @@ export class SignElsewhereWallet implements WalletProvider {
       show: { label: 'PSBT (base64)', value: req.psbtBase64 },
       fields: [{ name: 'signed', label: 'Signed PSBT' }],
       submitLabel: 'Use this signature',
+      accept: (v) => req.check?.(parsePsbt(v.signed ?? '', this.network).toHex()),
     });
     return parsePsbt(r.signed ?? '', this.network).toHex();
   }
