@@ -70,6 +70,14 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   );
 }
 
+/** The signer's /metrics, or '' while it cannot answer (starting, reloading, a connection reset). */
+async function metricsText(port: number): Promise<string> {
+  return fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+}
+
 async function readyz(port: number): Promise<{ checks: { params: { versions: number[] } } } | undefined> {
   const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
   return r?.ok ? ((await r.json()) as { checks: { params: { versions: number[] } } }) : undefined;
@@ -154,7 +162,7 @@ describe('signer CLI', () => {
       );
       child.kill('SIGHUP');
       const metrics = await until(async () => {
-        const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        const t = await metricsText(metricsPort);
         return /signer_params_reloads_total\{result="refused"[^}]*\} 1/.test(t) ? t : undefined;
       }, 'refused reload');
       expect(metrics).toMatch(/signer_params_reloads_total\{result="applied"[^}]*\} 1/);
@@ -212,7 +220,7 @@ describe('signer CLI', () => {
       );
       child.kill('SIGHUP');
       await until(async () => {
-        const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        const t = await metricsText(metricsPort);
         return /signer_params_reloads_total\{result="refused"[^}]*\} 1/.test(t) ? true : undefined;
       }, 'refused reload');
       expect((await readyz(metricsPort))?.checks.params.versions).toEqual([0]);
