@@ -9,7 +9,10 @@ import {
   adaptorEncSign,
   babylonDecryptionKey,
   babylonEncryptionKey,
+  buildSlashingChangeOutput,
   buildSlashingWitness,
+  buildTimelockWithdrawTx,
+  buildTimelockWitness,
   buildUnbondingWitness,
   type CovenantSignature,
   decryptAdaptorSignature,
@@ -28,6 +31,7 @@ import {
   type Chain,
   type MemberSignatures,
   mempoolVerdict,
+  mine,
   type Phase2Delegation,
   type SignTransactionsRequest,
   type SignTransactionsResponse,
@@ -155,18 +159,22 @@ interface SlashingPath {
   /** What the covenants pre-sign and the staker and the FP sign. */
   readonly sighash: Uint8Array;
   readonly fundingValueSat: bigint;
+  /** The finality provider being slashed, whose key the pre-signatures below are encrypted to. */
+  readonly slashed: TestKey;
   readonly presigs: ReadonlyMap<string, Uint8Array>;
 }
 
 /**
  * The slashing tx of the staking output, or the unbonding-slashing tx, with every member's
- * pre-signature for it, each checked as the chain checks it before accepting covenant signatures
- * (verification under the member's key, the sighash and the FP's even-y encryption key).
+ * pre-signature for it encrypted to `slashed`'s key. Every pre-signature (one per FP, in the order
+ * of fp_enc_keys) is checked as the chain checks them before accepting covenant signatures:
+ * verification under the member's key, the sighash and that FP's even-y encryption key.
  */
 function slashingPath(
   d: Phase2Delegation,
   which: 'staking' | 'unbonding',
   answers: readonly MemberSignatures[],
+  slashed: TestKey = fp,
 ): SlashingPath {
   const [tx, fundingTx, idx, leaf, field] =
     which === 'staking'
@@ -185,19 +193,29 @@ function slashingPath(
           'slash_unbonding_transactions_signatures',
         ];
   const sighash = slashingSighash(tx, fundingTx, idx, leaf);
-  const encKey = babylonEncryptionKey(fp.xOnly);
+  const slashedIndex = d.fpKeys.findIndex((k) => toHex(k) === toHex(slashed.xOnly));
+  expect(slashedIndex).toBeGreaterThanOrEqual(0);
   const presigs = new Map<string, Uint8Array>();
   for (const { key, response } of answers) {
     const list = response[field as keyof SignTransactionsResponse] as readonly string[];
-    expect(list).toHaveLength(1);
-    const presig = parseHex(list[0], 'presig', 'TEST_BAD_HEX');
-    expect(verifyAdaptorSignature(key, sighash, encKey, presig)).toBe(true);
-    presigs.set(toHex(key), presig);
+    expect(list).toHaveLength(d.fpKeys.length);
+    const parsed = list.map((h) => parseHex(h, 'presig', 'TEST_BAD_HEX'));
+    parsed.forEach((presig, i) => {
+      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fpKeys[i]!), presig)).toBe(true);
+    });
+    presigs.set(toHex(key), parsed[slashedIndex]!);
   }
-  return { tx, leaf, sighash, fundingValueSat: fundingOutputOf(fundingTx, idx).valueSat, presigs };
+  return {
+    tx,
+    leaf,
+    sighash,
+    fundingValueSat: fundingOutputOf(fundingTx, idx).valueSat,
+    slashed,
+    presigs,
+  };
 }
 
-/** Decrypts the pre-signatures of `signers` with the FP's secret into BIP340 signatures. */
+/** Decrypts the pre-signatures of `signers` with the slashed FP's secret into BIP340 signatures. */
 function decryptQuorum(
   path: SlashingPath,
   signers: readonly TestKey[],
@@ -209,7 +227,7 @@ function decryptQuorum(
   }));
 }
 
-/** The slashing tx with the witness of `covenantSignatures`, the FP's and the staker's signatures. */
+/** The slashing tx with the witness of `covenantSignatures`, the slashed FP's and the staker's signatures. */
 function signedSlashingTx(d: Phase2Delegation, path: SlashingPath, covenantSignatures: CovenantSignature[]) {
   const tx = path.tx.clone();
   tx.ins[0]!.witness = buildSlashingWitness({
@@ -217,7 +235,7 @@ function signedSlashingTx(d: Phase2Delegation, path: SlashingPath, covenantSigna
     quorum: d.params.covenantQuorum,
     covenantSignatures,
     fpKeys: d.fpKeys,
-    fpSignature: { key: fp.xOnly, signature: fp.sign(path.sighash) },
+    fpSignature: { key: path.slashed.xOnly, signature: path.slashed.sign(path.sighash) },
     stakerSignature: staker.sign(path.sighash),
     leaf: path.leaf,
   });
@@ -242,7 +260,7 @@ function slotOf(d: Phase2Delegation, key: XOnlyKey): number {
 /**
  * After the slashing tx is mined: its slashing output pays slashing_pk_script exactly the amount
  * Babylon's rule gives, and every covenant signature it published, with that member's
- * pre-signature, yields the FP's secret.
+ * pre-signature, yields the slashed FP's secret.
  */
 async function expectSlashedOnChain(
   d: Phase2Delegation,
@@ -261,11 +279,45 @@ async function expectSlashedOnChain(
   expect(published).toHaveLength(d.params.covenantQuorum);
   for (const m of published) {
     const t = extractDecryptionKey(path.presigs.get(toHex(m.xOnly))!, witness[slotOf(d, m.xOnly)]!);
-    expect(toHex(t)).toBe(toHex(babylonDecryptionKey(fp.privateKey)));
+    expect(toHex(t)).toBe(toHex(babylonDecryptionKey(path.slashed.privateKey)));
     // The extracted scalar is the FP's key: anyone can now sign as the FP.
     const forged = ecc.signSchnorr(new Uint8Array(32).fill(0x5a), t, new Uint8Array(32));
-    expect(verifySchnorr(new Uint8Array(32).fill(0x5a), fp.xOnly, forged)).toBe(true);
+    expect(verifySchnorr(new Uint8Array(32).fill(0x5a), path.slashed.xOnly, forged)).toBe(true);
   }
+}
+
+/**
+ * The slashing tx's change output (out[1]) is the staker's after unbonding_time blocks, through
+ * the change output's single timelock leaf, and not a block earlier (BIP68).
+ */
+async function expectStakerRecoversChange(d: Phase2Delegation, slashing: Transaction, height: number) {
+  const change = buildSlashingChangeOutput(d.stakerKey, d.params.unbondingTimeBlocks);
+  expect(toHex(slashing.outs[1]!.script)).toBe(toHex(change.pkScript));
+  const valueSat = slashing.outs[1]!.value;
+  const withdraw = buildTimelockWithdrawTx({
+    prevTxid: slashing.getId(),
+    prevVout: 1,
+    timelockBlocks: d.params.unbondingTimeBlocks,
+    prevValueSat: valueSat,
+    feeSat: 1_000n,
+    outputScript: btcAddress.toOutputScript(await chain.wallet.getnewaddress('', 'bech32'), networks.regtest),
+  });
+  const sighash = scriptPathSighash(
+    withdraw,
+    0,
+    { pkScripts: [change.pkScript], valuesSat: [valueSat] },
+    change.timelock,
+  );
+  withdraw.ins[0]!.witness = buildTimelockWitness(staker.sign(sighash), change.timelock);
+  // In the mempool once the tip is height + T − 1 (the next block is the first BIP68 allows).
+  await mine(chain, d.params.unbondingTimeBlocks - 2);
+  const early = await mempoolVerdict(chain, withdraw);
+  expect(early.allowed).toBe(false);
+  expect(early.reason).toMatch(/non-BIP68-final/);
+  await mine(chain);
+  expect(await chain.node.rpc.getblockcount()).toBe(height + d.params.unbondingTimeBlocks - 1);
+  expect(await mempoolVerdict(chain, withdraw)).toEqual({ allowed: true, reason: '' });
+  await sendAndMine(chain, withdraw);
 }
 
 describe('phase-2 slashing on a real node (issue 22)', () => {
@@ -319,8 +371,57 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);
 
     expect(await mempoolVerdict(chain, good)).toEqual({ allowed: true, reason: '' });
-    const { tx: mined } = await sendAndMine(chain, good);
+    const { tx: mined, height } = await sendAndMine(chain, good);
     expect(mined.getId()).toBe(good.getId());
+    await expectSlashedOnChain(d, path, mined);
+    await expectStakerRecoversChange(d, mined, height);
+  });
+
+  it('with two finality providers (a 1-of-2 FP multisig in the leaf), slashes the one whose key leaked', async () => {
+    const other = testKey('p2-fp-second');
+    const d = await stakePhase2(chain, {
+      params,
+      stakerKey: staker.xOnly,
+      fpKeys: [fp.xOnly, other.xOnly],
+      stakingTime: 1000,
+      valueSat: 200_000n,
+    });
+    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
+    expect(signTransactionsRequest(d).fp_enc_keys).toHaveLength(2);
+    const path = slashingPath(d, 'staking', answers, other);
+    const signers = [committee[1]!, committee[2]!];
+    const good = signedSlashingTx(
+      d,
+      path,
+      decryptQuorum(path, signers, babylonDecryptionKey(other.privateKey)),
+    );
+
+    // The FP signature in the other provider's slot: checked against the wrong key.
+    // After the three covenant slots come the two FP slots, then the staker's signature.
+    const fpSlots = [3, 4];
+    const filled = fpSlots.find((i) => good.ins[0]!.witness[i]!.length === 64)!;
+    const empty = fpSlots.find((i) => i !== filled)!;
+    const swapped = withWitnessItem(
+      withWitnessItem(good, empty, good.ins[0]!.witness[filled]!),
+      filled,
+      new Uint8Array(0),
+    );
+    const swappedVerdict = await mempoolVerdict(chain, swapped);
+    expect(swappedVerdict.allowed).toBe(false);
+    expect(swappedVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    // The other provider's pre-signatures, decrypted with this one's secret, are not signatures.
+    const wrongFp = signedSlashingTx(
+      d,
+      path,
+      decryptQuorum(slashingPath(d, 'staking', answers, fp), signers, babylonDecryptionKey(other.privateKey)),
+    );
+    const wrongFpVerdict = await mempoolVerdict(chain, wrongFp);
+    expect(wrongFpVerdict.allowed).toBe(false);
+    expect(wrongFpVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    expect(await mempoolVerdict(chain, good)).toEqual({ allowed: true, reason: '' });
+    const { tx: mined } = await sendAndMine(chain, good);
     await expectSlashedOnChain(d, path, mined);
   });
 
@@ -371,10 +472,11 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);
 
     // The staking output's slashing tx is now a double spend of the unbonded output.
+    const stakingPath = slashingPath(d, 'staking', answers);
     const stale = signedSlashingTx(
       d,
-      slashingPath(d, 'staking', answers),
-      decryptQuorum(slashingPath(d, 'staking', answers), signers, babylonDecryptionKey(fp.privateKey)),
+      stakingPath,
+      decryptQuorum(stakingPath, signers, babylonDecryptionKey(fp.privateKey)),
     );
     const staleVerdict = await mempoolVerdict(chain, stale);
     expect(staleVerdict.allowed).toBe(false);
