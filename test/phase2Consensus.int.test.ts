@@ -342,6 +342,7 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     const covSigs = decryptQuorum(path, signers, secret);
     for (const s of covSigs) expect(verifySchnorr(path.sighash, s.key, s.signature)).toBe(true);
     const good = signedSlashingTx(d, path, covSigs);
+    expect(good.outs[0]!.value).toBe(12_346n);
 
     // A pre-signature is not a signature: neither its 65 bytes (the node reads the last byte as a
     // sighash type, so the reason is "… hash type" unless that byte happens to be a valid type) nor
@@ -431,6 +432,8 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
       stakerKey: staker.xOnly,
       fpKeys: [fp.xOnly],
       stakingTime: 1000,
+      // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
+      // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
       valueSat: 98_765n,
     });
     const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
@@ -463,6 +466,8 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     await sendAndMine(chain, unbonding);
 
     const path = slashingPath(d, 'unbonding', answers);
+    expect(path.fundingValueSat).toBe(97_765n);
+    expect(path.tx.outs[0]!.value).toBe(9_777n);
     const signers = [committee[0]!, committee[1]!];
     const good = signedSlashingTx(d, path, decryptQuorum(path, signers, babylonDecryptionKey(fp.privateKey)));
 
