@@ -38,7 +38,7 @@ import {
   sendAndMine,
   signTransactionsRequest,
   stakePhase2,
-} from './infra/phase2Delegation.ts';
+} from './infra/phase2Chain.ts';
 import { type TestKey, testKey } from './keys.ts';
 
 /**
