@@ -7,6 +7,7 @@ import {
   ADAPTOR_SIGNATURE_BYTES,
   adaptorEncSign,
   adaptorEncSignWith,
+  babylonDecryptionKey,
   babylonEncryptionKey,
   decryptAdaptorSignature,
   encSignWithNonce,
@@ -349,5 +350,48 @@ describe('refusals', () => {
     const odd = Uint8Array.from(p);
     odd[0] = 0x03;
     expect(toHex(babylonEncryptionKey(odd))).toBe(toHex(even));
+  });
+});
+
+describe('babylonDecryptionKey', () => {
+  it('opens what was encrypted to babylonEncryptionKey of the key, whatever the key’s parity', () => {
+    fc.assert(
+      fc.property(scalar, scalar, bytes32, bytes32, (fpSecret, sk, msg, aux) => {
+        const presig = adaptorEncSign(sk, msg, babylonEncryptionKey(xOnly(fpSecret)), aux);
+        const t = babylonDecryptionKey(fpSecret);
+        expect(point(t)[0]).toBe(0x02);
+        expect(toHex(xOnly(t))).toBe(toHex(xOnly(fpSecret)));
+        expect(ecc.verifySchnorr(msg, xOnly(sk), decryptAdaptorSignature(presig, t))).toBe(true);
+        expect(toHex(extractDecryptionKey(presig, decryptAdaptorSignature(presig, t)))).toBe(toHex(t));
+      }),
+      RUNS,
+    );
+  });
+
+  it('negates an odd-y secret, and the raw odd-y secret decrypts to a signature that fails', () => {
+    // 6·G has odd y, 5·G has even y: both branches, pinned.
+    const odd = h('0000000000000000000000000000000000000000000000000000000000000006');
+    const even = h('0000000000000000000000000000000000000000000000000000000000000005');
+    expect(point(odd)[0]).toBe(0x03);
+    expect(point(even)[0]).toBe(0x02);
+    expect(toHex(babylonDecryptionKey(even))).toBe(toHex(even));
+    expect(toHex(babylonDecryptionKey(odd))).toBe(toHex(ecc.privateNegate(odd)));
+    const sk = h('0000000000000000000000000000000000000000000000000000000000000007');
+    const msg = new Uint8Array(32).fill(9);
+    const presig = adaptorEncSign(sk, msg, babylonEncryptionKey(xOnly(odd)), new Uint8Array(32));
+    expect(ecc.verifySchnorr(msg, xOnly(sk), decryptAdaptorSignature(presig, odd))).toBe(false);
+    expect(
+      ecc.verifySchnorr(msg, xOnly(sk), decryptAdaptorSignature(presig, babylonDecryptionKey(odd))),
+    ).toBe(true);
+  });
+
+  it('STAKING_ADAPTOR_SECRET_INVALID: zero, ≥ n, not 32 bytes', () => {
+    expect(codeOf(() => babylonDecryptionKey(new Uint8Array(32)))).toBe('STAKING_ADAPTOR_SECRET_INVALID');
+    expect(codeOf(() => babylonDecryptionKey(new Uint8Array(32).fill(0xff)))).toBe(
+      'STAKING_ADAPTOR_SECRET_INVALID',
+    );
+    expect(codeOf(() => babylonDecryptionKey(new Uint8Array(31).fill(1)))).toBe(
+      'STAKING_ADAPTOR_SECRET_INVALID',
+    );
   });
 });

@@ -179,6 +179,20 @@ export function babylonEncryptionKey(key: Uint8Array): Uint8Array {
 }
 
 /**
+ * The decryption key that opens pre-signatures encrypted to babylonEncryptionKey(d·G): d itself when
+ * d·G has even y, else n − d, because Babylon lifts the provider's key to even y before encrypting
+ * (Babylon's NewDecryptionKeyFromBTCSK negates d the same way, crypto/schnorr-adaptor-signature/keys.go).
+ * Decrypting with the raw d of an odd-y key gives a signature that does not verify.
+ * @throws {CodedError} STAKING_ADAPTOR_SECRET_INVALID
+ */
+export function babylonDecryptionKey(secretKey: Uint8Array): Uint8Array {
+  const d = parseScalar(secretKey, 'the finality-provider secret key');
+  const point = ecc.pointFromScalar(d, true);
+  if (!point) throw new CodedError('STAKING_ADAPTOR_SECRET_INVALID', 'the secret key is not a scalar');
+  return point[0] === 0x02 ? Uint8Array.from(d) : ecc.privateNegate(d);
+}
+
+/**
  * EncSign with a given nonce k0 (sign_utils.go:18-82, steps 9-16). Exported for the tests of its
  * failure branches only; callers use adaptorEncSign.
  * @throws {CodedError} STAKING_ADAPTOR_SIGN_FAILED

@@ -3,6 +3,7 @@ export {
   ADAPTOR_SIGNATURE_LEGACY_BYTES,
   type AdaptorSignature,
   adaptorEncSign,
+  babylonDecryptionKey,
   babylonEncryptionKey,
   decryptAdaptorSignature,
   extractDecryptionKey,
@@ -101,4 +102,9 @@ export {
   verifySchnorr,
   verifyStakerUnbondingSignature,
 } from './unbonding.ts';
-export { buildTimelockWitness, buildUnbondingWitness, type CovenantSignature } from './witness.ts';
+export {
+  buildSlashingWitness,
+  buildTimelockWitness,
+  buildUnbondingWitness,
+  type CovenantSignature,
+} from './witness.ts';

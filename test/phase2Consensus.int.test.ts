@@ -1,0 +1,496 @@
+import { randomBytes } from 'node:crypto';
+import { address as btcAddress, networks, type Transaction } from 'bitcoinjs-lib';
+import * as ecc from 'tiny-secp256k1';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { btcToSat, fundedWallet, startRegtestNode } from '../bitcoind/index.ts';
+import { compareBytes, concatBytes, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
+import { type Phase2Params, parsePhase2ParamsVersions, slashingAmountSat } from '../params/index.ts';
+import {
+  adaptorEncSign,
+  babylonDecryptionKey,
+  babylonEncryptionKey,
+  buildSlashingChangeOutput,
+  buildSlashingWitness,
+  buildTimelockWithdrawTx,
+  buildTimelockWitness,
+  buildUnbondingWitness,
+  type CovenantSignature,
+  decryptAdaptorSignature,
+  extractDecryptionKey,
+  fundingOutputOf,
+  type Leaf,
+  parseAdaptorSignature,
+  parseTransaction,
+  scriptPathSighash,
+  slashingSighash,
+  tapLeafHash,
+  verifyAdaptorSignature,
+  verifySchnorr,
+} from '../staking/index.ts';
+import {
+  type Chain,
+  type MemberSignatures,
+  mempoolVerdict,
+  mine,
+  type Phase2Delegation,
+  type SignTransactionsRequest,
+  type SignTransactionsResponse,
+  sendAndMine,
+  signTransactionsRequest,
+  stakePhase2,
+} from './infra/phase2Chain.ts';
+import { type TestKey, testKey } from './keys.ts';
+
+/**
+ * Issue 22's consensus proof: Babylon's phase-2 slashing works on a real Bitcoin node. The covenant
+ * committee adaptor-signs a delegation's slashing txs, encrypted to the finality provider's key;
+ * the provider's secret (its EOTS key leaks when it double-signs; here it is its BTC key) decrypts
+ * a quorum of them; with the staker's and the provider's own signatures the slashing txs are
+ * consensus-valid and pay slashing_pk_script; and each published covenant signature reveals the
+ * provider's secret.
+ */
+
+const committee = ['p2c-cov-a', 'p2c-cov-b', 'p2c-cov-c'].map(testKey);
+const staker = testKey('p2-staker');
+// Chosen with an odd-y public key, so the even-y lift of the encryption key is exercised on chain.
+const fp = testKey('p2-fp');
+
+/**
+ * The committee's answers to `POST /v1/sign-transactions` for `request` (phase2-covenant.md §4).
+ * THE SIGNER ROUTE REPLACES THIS: post `request` to each member's signer and return its `data`.
+ * Until then each member's test key does what the reference signer does (§4.4) with the pure
+ * staking/ functions, reading nothing but the request.
+ */
+async function covenantAdaptorSignatures(request: SignTransactionsRequest): Promise<MemberSignatures[]> {
+  const tx = (hex: string): Transaction => parseTransaction(hex);
+  const leafOf = (hex: string): Leaf => {
+    const script = parseHex(hex, 'script', 'TEST_BAD_HEX');
+    return { script, leafHash: tapLeafHash(script), controlBlock: new Uint8Array(0) };
+  };
+  const stakingTx = tx(request.staking_tx_hex);
+  const unbondingTx = tx(request.unbonding_tx_hex);
+  const idx = request.staking_output_idx;
+  const slashingMsg = slashingSighash(
+    tx(request.slashing_tx_hex),
+    stakingTx,
+    idx,
+    leafOf(request.slashing_script_hex),
+  );
+  const slashUnbondingMsg = slashingSighash(
+    tx(request.slash_unbonding_tx_hex),
+    unbondingTx,
+    0,
+    leafOf(request.unbonding_slashing_script_hex),
+  );
+  const stakingOut = fundingOutputOf(stakingTx, idx);
+  const unbondingMsg = scriptPathSighash(
+    unbondingTx,
+    0,
+    { pkScripts: [stakingOut.pkScript], valuesSat: [stakingOut.valueSat] },
+    leafOf(request.unbonding_script_hex),
+  );
+  const encKeys = request.fp_enc_keys.map((h) =>
+    babylonEncryptionKey(parseHex(h, 'fp_enc_key', 'TEST_BAD_HEX')),
+  );
+  // Fresh aux randomness per pre-signature, as Go's EncSign draws its own.
+  const presign = (m: TestKey, msg: Uint8Array): string[] =>
+    encKeys.map((ek) => toHex(adaptorEncSign(m.privateKey, msg, ek, randomBytes(32))));
+  return committee.map(
+    (m): MemberSignatures => ({
+      key: m.xOnly,
+      response: {
+        slashing_transactions_signatures: presign(m, slashingMsg),
+        unbonding_transaction_signature: toHex(m.sign(unbondingMsg)),
+        slash_unbonding_transactions_signatures: presign(m, slashUnbondingMsg),
+        stake_expansion_transaction_signature: '',
+      },
+    }),
+  );
+}
+
+let chain: Chain;
+let params: Phase2Params;
+let slashingAddress: string;
+
+beforeAll(async () => {
+  const node = await startRegtestNode();
+  const { rpc: wallet, address: minerAddress } = await fundedWallet(node, 'p2');
+  chain = { node, wallet, minerAddress };
+  slashingAddress = await wallet.getnewaddress('slashed', 'bech32');
+  const slashingPkScript = btcAddress.toOutputScript(slashingAddress, networks.regtest);
+  const version = (covenants: readonly TestKey[], quorum: number, btcActivationHeight: number) => ({
+    covenant_pks: covenants.map((k) => toHex(k.xOnly)),
+    covenant_quorum: quorum,
+    min_staking_value_sat: '10000',
+    max_staking_value_sat: '10000000000',
+    min_staking_time_blocks: 10,
+    max_staking_time_blocks: 65535,
+    slashing_pk_script: Buffer.from(slashingPkScript).toString('base64'),
+    min_slashing_tx_fee_sat: '1000',
+    slashing_rate: '0.100000000000000000',
+    unbonding_time_blocks: 5,
+    unbonding_fee_sat: '1000',
+    min_commission_rate: '0.030000000000000000',
+    delegation_creation_base_gas_fee: '1095000',
+    allow_list_expiration_height: '0',
+    btc_activation_height: btcActivationHeight,
+  });
+  // Version 0 (another committee) is in force before this chain's tip; version 1, ours, from the
+  // next block, so every stake below must select version 1 by its inclusion height.
+  const tip = await node.rpc.getblockcount();
+  params = parsePhase2ParamsVersions(
+    JSON.stringify({
+      params: [
+        { version: 0, params: version([testKey('p2c-old-cov')], 1, 1) },
+        { version: 1, params: version(committee, 2, tip + 1) },
+      ],
+      pagination: { next_key: null, total: '2' },
+    }),
+  );
+});
+afterAll(async () => {
+  await chain?.node.stop();
+});
+
+/** A slashing tx and the output it spends through the funding output's slashing leaf. */
+interface SlashingPath {
+  readonly tx: Transaction;
+  readonly leaf: Leaf;
+  /** What the covenants pre-sign and the staker and the FP sign. */
+  readonly sighash: Uint8Array;
+  readonly fundingValueSat: bigint;
+  /** The finality provider being slashed, whose key the pre-signatures below are encrypted to. */
+  readonly slashed: TestKey;
+  readonly presigs: ReadonlyMap<string, Uint8Array>;
+}
+
+/**
+ * The slashing tx of the staking output, or the unbonding-slashing tx, with every member's
+ * pre-signature for it encrypted to `slashed`'s key. Every pre-signature (one per FP, in the order
+ * of fp_enc_keys) is checked as the chain checks them before accepting covenant signatures:
+ * verification under the member's key, the sighash and that FP's even-y encryption key.
+ */
+function slashingPath(
+  d: Phase2Delegation,
+  which: 'staking' | 'unbonding',
+  answers: readonly MemberSignatures[],
+  slashed: TestKey = fp,
+): SlashingPath {
+  const [tx, fundingTx, idx, leaf, field] =
+    which === 'staking'
+      ? [
+          d.slashingTx,
+          d.stakingTx,
+          d.stakingOutputIndex,
+          d.stakingInfo.slashing,
+          'slashing_transactions_signatures',
+        ]
+      : [
+          d.unbondingSlashingTx,
+          d.unbondingTx,
+          0,
+          d.unbondingInfo.slashing,
+          'slash_unbonding_transactions_signatures',
+        ];
+  const sighash = slashingSighash(tx, fundingTx, idx, leaf);
+  const slashedIndex = d.fpKeys.findIndex((k) => toHex(k) === toHex(slashed.xOnly));
+  expect(slashedIndex).toBeGreaterThanOrEqual(0);
+  const presigs = new Map<string, Uint8Array>();
+  for (const { key, response } of answers) {
+    const list = response[field as keyof SignTransactionsResponse] as readonly string[];
+    expect(list).toHaveLength(d.fpKeys.length);
+    const parsed = list.map((h) => parseHex(h, 'presig', 'TEST_BAD_HEX'));
+    parsed.forEach((presig, i) => {
+      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fpKeys[i]!), presig)).toBe(true);
+    });
+    presigs.set(toHex(key), parsed[slashedIndex]!);
+  }
+  return {
+    tx,
+    leaf,
+    sighash,
+    fundingValueSat: fundingOutputOf(fundingTx, idx).valueSat,
+    slashed,
+    presigs,
+  };
+}
+
+/** Decrypts the pre-signatures of `signers` with the slashed FP's secret into BIP340 signatures. */
+function decryptQuorum(
+  path: SlashingPath,
+  signers: readonly TestKey[],
+  secret: Uint8Array,
+): CovenantSignature[] {
+  return signers.map((m) => ({
+    key: m.xOnly,
+    signature: decryptAdaptorSignature(path.presigs.get(toHex(m.xOnly))!, secret),
+  }));
+}
+
+/** The slashing tx with the witness of `covenantSignatures`, the slashed FP's and the staker's signatures. */
+function signedSlashingTx(d: Phase2Delegation, path: SlashingPath, covenantSignatures: CovenantSignature[]) {
+  const tx = path.tx.clone();
+  tx.ins[0]!.witness = buildSlashingWitness({
+    covenantKeys: d.params.covenantKeys,
+    quorum: d.params.covenantQuorum,
+    covenantSignatures,
+    fpKeys: d.fpKeys,
+    fpSignature: { key: path.slashed.xOnly, signature: path.slashed.sign(path.sighash) },
+    stakerSignature: staker.sign(path.sighash),
+    leaf: path.leaf,
+  });
+  return tx;
+}
+
+/** A copy of `tx` whose witness has `item` at `slot` (bitcoinjs's clone shares the witness array). */
+function withWitnessItem(tx: Transaction, slot: number, item: Uint8Array): Transaction {
+  const copy = tx.clone();
+  const witness = [...tx.ins[0]!.witness];
+  witness[slot] = item;
+  copy.ins[0]!.witness = witness;
+  return copy;
+}
+
+/** Where a covenant's slot is in the witness: keys in descending order (§2.4). */
+function slotOf(d: Phase2Delegation, key: XOnlyKey): number {
+  const descending = [...d.params.covenantKeys].sort(compareBytes).reverse();
+  return descending.findIndex((k) => toHex(k) === toHex(key));
+}
+
+/**
+ * After the slashing tx is mined: its slashing output pays slashing_pk_script exactly the amount
+ * Babylon's rule gives, and every covenant signature it published, with that member's
+ * pre-signature, yields the slashed FP's secret.
+ */
+async function expectSlashedOnChain(
+  d: Phase2Delegation,
+  path: SlashingPath,
+  mined: Transaction,
+): Promise<void> {
+  const out = await chain.node.rpc.gettxout(mined.getId(), 0, false);
+  expect(out?.confirmations).toBe(1);
+  expect(out?.scriptPubKey.hex).toBe(toHex(d.params.slashingPkScript));
+  expect(out?.scriptPubKey.address).toBe(slashingAddress);
+  const expected = slashingAmountSat(path.fundingValueSat, d.params.slashingRate);
+  expect(btcToSat(out!.value)).toBe(expected);
+
+  const witness = mined.ins[0]!.witness;
+  const published = committee.filter((m) => witness[slotOf(d, m.xOnly)]!.length === 64);
+  expect(published).toHaveLength(d.params.covenantQuorum);
+  for (const m of published) {
+    const t = extractDecryptionKey(path.presigs.get(toHex(m.xOnly))!, witness[slotOf(d, m.xOnly)]!);
+    expect(toHex(t)).toBe(toHex(babylonDecryptionKey(path.slashed.privateKey)));
+    // The extracted scalar is the FP's key: anyone can now sign as the FP.
+    const forged = ecc.signSchnorr(new Uint8Array(32).fill(0x5a), t, new Uint8Array(32));
+    expect(verifySchnorr(new Uint8Array(32).fill(0x5a), path.slashed.xOnly, forged)).toBe(true);
+  }
+}
+
+/**
+ * The slashing tx's change output (out[1]) is the staker's after unbonding_time blocks, through
+ * the change output's single timelock leaf, and not a block earlier (BIP68).
+ */
+async function expectStakerRecoversChange(d: Phase2Delegation, slashing: Transaction, height: number) {
+  const change = buildSlashingChangeOutput(d.stakerKey, d.params.unbondingTimeBlocks);
+  expect(toHex(slashing.outs[1]!.script)).toBe(toHex(change.pkScript));
+  const valueSat = slashing.outs[1]!.value;
+  const withdraw = buildTimelockWithdrawTx({
+    prevTxid: slashing.getId(),
+    prevVout: 1,
+    timelockBlocks: d.params.unbondingTimeBlocks,
+    prevValueSat: valueSat,
+    feeSat: 1_000n,
+    outputScript: btcAddress.toOutputScript(await chain.wallet.getnewaddress('', 'bech32'), networks.regtest),
+  });
+  const sighash = scriptPathSighash(
+    withdraw,
+    0,
+    { pkScripts: [change.pkScript], valuesSat: [valueSat] },
+    change.timelock,
+  );
+  withdraw.ins[0]!.witness = buildTimelockWitness(staker.sign(sighash), change.timelock);
+  // In the mempool once the tip is height + T − 1 (the next block is the first BIP68 allows).
+  await mine(chain, d.params.unbondingTimeBlocks - 2);
+  const early = await mempoolVerdict(chain, withdraw);
+  expect(early.allowed).toBe(false);
+  expect(early.reason).toMatch(/non-BIP68-final/);
+  await mine(chain);
+  expect(await chain.node.rpc.getblockcount()).toBe(height + d.params.unbondingTimeBlocks - 1);
+  expect(await mempoolVerdict(chain, withdraw)).toEqual({ allowed: true, reason: '' });
+  await sendAndMine(chain, withdraw);
+}
+
+describe('phase-2 slashing on a real node (issue 22)', () => {
+  it('the params select version 1 and the FP key has odd y', () => {
+    expect(params.versions.map((v) => v.covenantQuorum)).toEqual([1, 2]);
+    expect(fp.compressedHex.slice(0, 2)).toBe('03');
+  });
+
+  it('slashes a staking output: a decrypted covenant quorum + FP + staker spend the slashing leaf', async () => {
+    const d = await stakePhase2(chain, {
+      params,
+      stakerKey: staker.xOnly,
+      fpKeys: [fp.xOnly],
+      stakingTime: 1000,
+      // 123_457 × 0.1 = 12_345.7: Babylon rounds half-up to 12_346, where a floor would give 12_345.
+      valueSat: 123_457n,
+    });
+    expect(d.params.version).toBe(1);
+    const path = slashingPath(d, 'staking', await covenantAdaptorSignatures(signTransactionsRequest(d)));
+    const secret = babylonDecryptionKey(fp.privateKey);
+    const signers = [committee[0]!, committee[2]!];
+    const covSigs = decryptQuorum(path, signers, secret);
+    for (const s of covSigs) expect(verifySchnorr(path.sighash, s.key, s.signature)).toBe(true);
+    const good = signedSlashingTx(d, path, covSigs);
+    expect(good.outs[0]!.value).toBe(12_346n);
+
+    // A pre-signature is not a signature: neither its 65 bytes (the node reads the last byte as a
+    // sighash type, so the reason is "… hash type" unless that byte happens to be a valid type) nor
+    // x(R0) ‖ s0 pass OP_CHECKSIGADD.
+    const presig0 = path.presigs.get(toHex(signers[0]!.xOnly))!;
+    const raw = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), presig0);
+    const rawVerdict = await mempoolVerdict(chain, raw);
+    expect(rawVerdict.allowed).toBe(false);
+    expect(rawVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    const { r0, s } = parseAdaptorSignature(presig0);
+    const undecrypted = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), concatBytes(r0.subarray(1), s));
+    const undecryptedVerdict = await mempoolVerdict(chain, undecrypted);
+    expect(undecryptedVerdict.allowed).toBe(false);
+    expect(undecryptedVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    // The FP's raw secret of an odd-y key is the wrong decryption key (Babylon lifts to even y).
+    const wrongKey = signedSlashingTx(d, path, decryptQuorum(path, signers, fp.privateKey));
+    const wrongKeyVerdict = await mempoolVerdict(chain, wrongKey);
+    expect(wrongKeyVerdict.allowed).toBe(false);
+    expect(wrongKeyVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    // One covenant signature short of the quorum: OP_NUMEQUAL leaves false.
+    const short = withWitnessItem(good, slotOf(d, signers[1]!.xOnly), new Uint8Array(0));
+    const shortVerdict = await mempoolVerdict(chain, short);
+    expect(shortVerdict.allowed).toBe(false);
+    expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);
+
+    expect(await mempoolVerdict(chain, good)).toEqual({ allowed: true, reason: '' });
+    const { tx: mined, height } = await sendAndMine(chain, good);
+    expect(mined.getId()).toBe(good.getId());
+    await expectSlashedOnChain(d, path, mined);
+    await expectStakerRecoversChange(d, mined, height);
+  });
+
+  it('with two finality providers (a 1-of-2 FP multisig in the leaf), slashes the one whose key leaked', async () => {
+    const other = testKey('p2-fp-second');
+    const d = await stakePhase2(chain, {
+      params,
+      stakerKey: staker.xOnly,
+      fpKeys: [fp.xOnly, other.xOnly],
+      stakingTime: 1000,
+      valueSat: 200_000n,
+    });
+    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
+    expect(signTransactionsRequest(d).fp_enc_keys).toHaveLength(2);
+    const path = slashingPath(d, 'staking', answers, other);
+    const signers = [committee[1]!, committee[2]!];
+    const good = signedSlashingTx(
+      d,
+      path,
+      decryptQuorum(path, signers, babylonDecryptionKey(other.privateKey)),
+    );
+
+    // The FP signature in the other provider's slot: checked against the wrong key.
+    // After the three covenant slots come the two FP slots, then the staker's signature.
+    const fpSlots = [3, 4];
+    const filled = fpSlots.find((i) => good.ins[0]!.witness[i]!.length === 64)!;
+    const empty = fpSlots.find((i) => i !== filled)!;
+    const swapped = withWitnessItem(
+      withWitnessItem(good, empty, good.ins[0]!.witness[filled]!),
+      filled,
+      new Uint8Array(0),
+    );
+    const swappedVerdict = await mempoolVerdict(chain, swapped);
+    expect(swappedVerdict.allowed).toBe(false);
+    expect(swappedVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    // The other provider's pre-signatures, decrypted with this one's secret, are not signatures.
+    const wrongFp = signedSlashingTx(
+      d,
+      path,
+      decryptQuorum(slashingPath(d, 'staking', answers, fp), signers, babylonDecryptionKey(other.privateKey)),
+    );
+    const wrongFpVerdict = await mempoolVerdict(chain, wrongFp);
+    expect(wrongFpVerdict.allowed).toBe(false);
+    expect(wrongFpVerdict.reason).toMatch(/Invalid Schnorr signature/);
+
+    expect(await mempoolVerdict(chain, good)).toEqual({ allowed: true, reason: '' });
+    const { tx: mined } = await sendAndMine(chain, good);
+    await expectSlashedOnChain(d, path, mined);
+  });
+
+  it('unbonds through staker + covenant quorum, then slashes the unbonding output', async () => {
+    const d = await stakePhase2(chain, {
+      params,
+      stakerKey: staker.xOnly,
+      fpKeys: [fp.xOnly],
+      stakingTime: 1000,
+      // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
+      // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
+      valueSat: 98_765n,
+    });
+    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
+
+    // The unbonding tx: the covenants' plain signatures from the same answers, through the unbonding leaf.
+    const stakingOut = fundingOutputOf(d.stakingTx, d.stakingOutputIndex);
+    const unbondingMsg = scriptPathSighash(
+      d.unbondingTx,
+      0,
+      { pkScripts: [stakingOut.pkScript], valuesSat: [stakingOut.valueSat] },
+      d.stakingInfo.unbonding,
+    );
+    const unbondingSigners = [committee[1]!, committee[2]!];
+    const unbondingSigs = answers
+      .filter((a) => unbondingSigners.some((m) => toHex(m.xOnly) === toHex(a.key)))
+      .map((a) => ({
+        key: a.key,
+        signature: parseHex(a.response.unbonding_transaction_signature, 'sig', 'TEST_BAD_HEX'),
+      }));
+    for (const s of unbondingSigs) expect(verifySchnorr(unbondingMsg, s.key, s.signature)).toBe(true);
+    const unbonding = d.unbondingTx.clone();
+    unbonding.ins[0]!.witness = buildUnbondingWitness({
+      covenantKeys: d.params.covenantKeys,
+      quorum: d.params.covenantQuorum,
+      covenantSignatures: unbondingSigs,
+      stakerSignature: staker.sign(unbondingMsg),
+      leaf: d.stakingInfo.unbonding,
+    });
+    expect(await mempoolVerdict(chain, unbonding)).toEqual({ allowed: true, reason: '' });
+    await sendAndMine(chain, unbonding);
+
+    const path = slashingPath(d, 'unbonding', answers);
+    expect(path.fundingValueSat).toBe(97_765n);
+    expect(path.tx.outs[0]!.value).toBe(9_777n);
+    const signers = [committee[0]!, committee[1]!];
+    const good = signedSlashingTx(d, path, decryptQuorum(path, signers, babylonDecryptionKey(fp.privateKey)));
+
+    const short = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), new Uint8Array(0));
+    const shortVerdict = await mempoolVerdict(chain, short);
+    expect(shortVerdict.allowed).toBe(false);
+    expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);
+
+    // The staking output's slashing tx is now a double spend of the unbonded output.
+    const stakingPath = slashingPath(d, 'staking', answers);
+    const stale = signedSlashingTx(
+      d,
+      stakingPath,
+      decryptQuorum(stakingPath, signers, babylonDecryptionKey(fp.privateKey)),
+    );
+    const staleVerdict = await mempoolVerdict(chain, stale);
+    expect(staleVerdict.allowed).toBe(false);
+    expect(staleVerdict.reason).toMatch(/missing-inputs/);
+
+    expect(await mempoolVerdict(chain, good)).toEqual({ allowed: true, reason: '' });
+    const { tx: mined } = await sendAndMine(chain, good);
+    await expectSlashedOnChain(d, path, mined);
+    // Both slashing txs pay the same change script: the staker's key behind the unbonding time.
+    expect(toHex(mined.outs[1]!.script)).toBe(toHex(d.slashingTx.outs[1]!.script));
+  });
+});
