@@ -10,6 +10,7 @@ import { readMetrics, sumOf } from '../demo/observe.ts';
 import { type ServiceProcess, startService } from '../demo/processes.ts';
 import { type DemoStake, WalletStaker } from '../demo/staker.ts';
 import { type DemoSystem, startDemoSystem } from '../demo/system.ts';
+import type { SignerDrillReport } from '../deploy/signer-restore-drill.ts';
 import { freePort } from './infra/ports.ts';
 
 /**
@@ -147,53 +148,6 @@ describe('monitoring', () => {
     };
     expect(pipe.checks.backlog).toEqual({ unsent: 0, oldestAgeSeconds: 0 });
   });
-});
-
-describe('backups and the restore drill', () => {
-  it('restores the indexer store and the API database into a system that resumes without loss or duplication', async () => {
-    const r = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'deploy/restore-drill.ts',
-        '--indexer-config',
-        join(sys.dir, 'indexer.toml'),
-        '--api-config',
-        join(sys.dir, 'api.toml'),
-        '--replay-blocks',
-        '10',
-      ],
-      { cwd: REPO, timeout: 240_000 },
-    ).catch((e: { stdout?: string; stderr?: string; code?: number }) => {
-      throw new Error(`the drill failed (${e.code}): ${e.stderr}\n${e.stdout}`);
-    });
-    const report = JSON.parse(r.stdout) as {
-      ok: boolean;
-      rebuiltFromHeight: number;
-      restored: { storeHeight: number; databaseBtcInfoHeight: number };
-      eventsRepublished: number;
-      eventsAppliedByOutcome: Record<string, number>;
-      live: { delegations: number; appliedEventIds: number; totalTvl: number };
-      afterRestore: { delegations: number; appliedEventIds: number; totalTvl: number };
-      differences: string[];
-      signer: string;
-    };
-    expect(report.differences).toEqual([]);
-    expect(report.live.delegations).toBe(stakes.length);
-    expect(report.afterRestore.delegations).toBe(report.live.delegations);
-    expect(report.afterRestore.appliedEventIds).toBe(report.live.appliedEventIds);
-    expect(report.afterRestore.totalTvl).toBe(report.live.totalTvl);
-    expect(report.ok).toBe(true);
-    // The restored indexer went back below the stakes and re-emitted them; the API absorbed every
-    // one as a duplicate of what its restored database held.
-    expect(report.rebuiltFromHeight).toBeLessThanOrEqual(report.restored.storeHeight);
-    expect(report.eventsRepublished).toBeGreaterThanOrEqual(stakes.length);
-    expect(report.eventsAppliedByOutcome.duplicate ?? 0).toBeGreaterThanOrEqual(stakes.length);
-    expect(report.signer).toMatch(/pending/);
-    // The live system was not touched.
-    expect((await q<{ n: number }>('SELECT count(*)::int AS n FROM delegations'))[0]!.n).toBe(stakes.length);
-  }, 300_000);
 });
 
 describe('more than one machine', () => {
@@ -337,4 +291,92 @@ describe('more than one machine', () => {
     // The surviving API still answers.
     expect((await fetch(`${apis[1]}/v1/stats`)).status).toBe(200);
   }, 300_000);
+});
+
+describe('backups and the restore drill', () => {
+  // After the unbonding requests above, so that a signer has signatures in its log to remember.
+  it('restores the indexer store, the API database and a signer into systems that resume without loss, duplication or a second signature', async () => {
+    const signerAt = (
+      await Promise.all(
+        sys.urls.signerOps.map(async (u) =>
+          sumOf(await readMetrics(u), 'signer_requests_total', { outcome: 'signed' }),
+        ),
+      )
+    ).findIndex((n) => n > 0);
+    expect(signerAt).toBeGreaterThanOrEqual(0);
+    const r = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'deploy/restore-drill.ts',
+        '--indexer-config',
+        join(sys.dir, 'indexer.toml'),
+        '--api-config',
+        join(sys.dir, 'api.toml'),
+        // Far enough back to re-emit the first stakes, blocks having been mined since.
+        '--replay-blocks',
+        '40',
+        '--signer-config',
+        join(sys.dir, `signer-${signerAt}.toml`),
+        '--pipeline-config',
+        join(sys.dir, 'pipeline.toml'),
+      ],
+      { cwd: REPO, timeout: 400_000 },
+    ).catch((e: { stdout?: string; stderr?: string; code?: number }) => {
+      throw new Error(`the drill failed (${e.code}): ${e.stderr}\n${e.stdout}`);
+    });
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      rebuiltFromHeight: number;
+      restored: { storeHeight: number; databaseBtcInfoHeight: number };
+      eventsRepublished: number;
+      eventsAppliedByOutcome: Record<string, number>;
+      live: { delegations: number; appliedEventIds: number; totalTvl: number };
+      afterRestore: { delegations: number; appliedEventIds: number; totalTvl: number };
+      differences: string[];
+      signer: SignerDrillReport;
+    };
+    expect(report.differences).toEqual([]);
+    expect(report.live.delegations).toBe(stakes.length);
+    expect(report.afterRestore.delegations).toBe(report.live.delegations);
+    expect(report.afterRestore.appliedEventIds).toBe(report.live.appliedEventIds);
+    expect(report.afterRestore.totalTvl).toBe(report.live.totalTvl);
+    expect(report.ok).toBe(true);
+    // The restored indexer went back below the stakes and re-emitted them; the API absorbed every
+    // one as a duplicate of what its restored database held.
+    expect(report.rebuiltFromHeight).toBeLessThanOrEqual(report.restored.storeHeight);
+    expect(report.eventsRepublished).toBeGreaterThanOrEqual(stakes.length);
+    expect(report.eventsAppliedByOutcome.duplicate ?? 0).toBeGreaterThanOrEqual(stakes.length);
+    // The signer: a fresh token cannot verify the old token's MACs, so the copy as it is was refused;
+    // the honest restore accepted it with its head checked, kept every signed decision, answered a
+    // request signed before the backup with the very same signature (a repeat, nothing newly
+    // signed), and its new anchor caught a truncated log and an older copy.
+    const sg = report.signer;
+    expect(sg.naiveRestore).toEqual({ start: 'SIGNER_AUDIT_CORRUPT', accept: 'SIGNER_AUDIT_CORRUPT' });
+    expect(sg.backup.signed).toBeGreaterThan(0);
+    expect(sg.honestRestore).toMatchObject({
+      structureOnlyExit: 3,
+      headMatchesBackup: true,
+      acceptExit: 0,
+      verifyExit: 0,
+      signedAfterAccept: sg.backup.signed,
+      recordsAfterAccept: sg.backup.records + 1,
+      unkeyedRecordsAccepted: sg.backup.records,
+    });
+    expect(sg.antiReplay).toMatchObject({
+      exercised: true,
+      status: 200,
+      sameSignatureAsBeforeBackup: true,
+      restoredSignerCounts: { signed: 0, repeated: 1, refused: 0 },
+      signedDecisionsAfterRun: sg.backup.signed,
+    });
+    expect(sg.rollback).toEqual({
+      truncatedLog: 'SIGNER_AUDIT_ROLLBACK',
+      olderCopy: 'SIGNER_AUDIT_ROLLBACK',
+    });
+    expect(sg.ok).toBe(true);
+    // The live system was not touched.
+    expect((await q<{ n: number }>('SELECT count(*)::int AS n FROM delegations'))[0]!.n).toBe(stakes.length);
+  }, 420_000);
 });
