@@ -148,6 +148,18 @@ describe('monitoring', () => {
     };
     expect(pipe.checks.backlog).toEqual({ unsent: 0, oldestAgeSeconds: 0 });
   });
+
+  it('a signer’s tip gauge follows the node at scrape time, with nobody calling /readyz', async () => {
+    const tip = await sys.mine(1);
+    // Only /metrics is fetched here; before the scrape refreshed it, the gauge stayed where the
+    // last /readyz (the start) left it, and this waited in vain.
+    await until('the signer’s tip gauge at the new tip', async () =>
+      Promise.all(
+        sys.urls.signerOps.map(async (u) => sumOf(await readMetrics(u), 'signer_bitcoind_tip_height')),
+      ).then((tips) => tips.every((t) => t === tip)),
+    );
+    await sys.waitForSync(90_000);
+  });
 });
 
 describe('more than one machine', () => {
