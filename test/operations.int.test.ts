@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseXOnlyKey } from '../common/index.ts';
 import { readMetrics, sumOf } from '../demo/observe.ts';
@@ -11,6 +12,7 @@ import { type ServiceProcess, startService } from '../demo/processes.ts';
 import { type DemoStake, WalletStaker } from '../demo/staker.ts';
 import { type DemoSystem, startDemoSystem } from '../demo/system.ts';
 import type { SignerDrillReport } from '../deploy/signer-restore-drill.ts';
+import { MtlsClient } from './infra/mtlsClient.ts';
 import { freePort } from './infra/ports.ts';
 
 /**
@@ -391,4 +393,58 @@ describe('backups and the restore drill', () => {
     // The live system was not touched.
     expect((await q<{ n: number }>('SELECT count(*)::int AS n FROM delegations'))[0]!.n).toBe(stakes.length);
   }, 420_000);
+});
+
+// Last: it leaves one signer unable to record, as the alert's runbook describes.
+describe('an audit log that can no longer be anchored', () => {
+  it('shows on the real signer’s /metrics and /readyz: writable 0, failures counted, not ready', async () => {
+    const i = 2;
+    const config = join(sys.dir, `signer-${i}.toml`);
+    const before = await readMetrics(sys.urls.signerOps[i]!);
+    expect(sumOf(before, 'signer_audit_writable')).toBe(1);
+    expect(sumOf(before, 'signer_audit_anchor_failures_total')).toBe(0);
+    // The mistake the runbook warns of: accept-audit-log run while the signer is up moves the anchor
+    // from under it.
+    await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'signer/main.ts',
+        'accept-audit-log',
+        '--config',
+        config,
+        '--reason',
+        'operations test',
+      ],
+      { cwd: REPO, timeout: 60_000 },
+    );
+    const pipeline = parseToml(readFileSync(join(sys.dir, 'pipeline.toml'), 'utf8')) as {
+      tls: { client_cert_file: string; client_key_file: string };
+      signers: Array<{ ca_file: string }>;
+    };
+    const client = new MtlsClient(sys.urls.signers[i]!, {
+      caFile: pipeline.signers[i]!.ca_file,
+      identity: {
+        cert: pipeline.tls.client_cert_file,
+        key: pipeline.tls.client_key_file,
+        fingerprint256: '',
+      },
+    });
+    try {
+      // Each refusal is audited before it is answered: the first append finds the anchor moved, the
+      // second is refused by a log that already failed. A refusal still goes out (nothing was signed).
+      for (let n = 0; n < 2; n++) {
+        expect((await client.call('GET', '/v1/no-such-route')).status).toBe(404);
+      }
+    } finally {
+      client.close();
+    }
+    const after = await readMetrics(sys.urls.signerOps[i]!);
+    expect(sumOf(after, 'signer_audit_writable')).toBe(0);
+    expect(sumOf(after, 'signer_audit_anchor_failures_total')).toBe(2);
+    const ready = await fetch(`${sys.urls.signerOps[i]}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { checks: { audit: { ok: boolean } } }).checks.audit.ok).toBe(false);
+  }, 120_000);
 });
