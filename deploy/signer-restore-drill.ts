@@ -45,9 +45,7 @@ export interface SignerDrillReport {
     /** The live log's records and `signed` decisions in the copy; its head, to be kept apart. */
     records: number;
     signed: number;
-    head: { seq: number; hash: string };
-    /** A live log copied mid-write may end in a partial line; the copy stops at the last full one. */
-    partialLineCut: boolean;
+    head: { seq: number; hash: string; records: number };
   };
   /** The copy as it is, in a fresh token: what start-up and accept-audit-log say. */
   naiveRestore: { start: string; accept: string };
@@ -95,6 +93,7 @@ interface Rec {
   signature?: string;
 }
 
+const GENESIS = '0'.repeat(64);
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const records = (text: string) => lines(text).map((l) => JSON.parse(l) as Rec);
@@ -201,13 +200,17 @@ export async function signerRestoreDrill(o: {
     {},
   );
   if (exported.code !== 0) throw new Error(`export-backup failed: ${exported.err.trim()}`);
-  const liveText = readFileSync(liveConfig.audit.file, 'utf8');
-  const full = liveText.slice(0, liveText.lastIndexOf('\n') + 1);
+  // The operator's own command: whole lines only, and the head to keep apart from the copy.
+  const copied = await runFile('bash', [
+    join(o.repo, 'deploy', 'backup.sh'),
+    'signer-log',
+    liveConfig.audit.file,
+    backupDir,
+  ]);
+  const head = JSON.parse(copied.stdout) as { seq: number; hash: string; records: number };
   const logCopy = join(backupDir, 'audit.jsonl');
-  secret(logCopy, full);
+  const full = readFileSync(logCopy, 'utf8');
   const before = records(full);
-  const head = { seq: before.at(-1)?.seq ?? 0, hash: before.at(-1)?.hash ?? '0'.repeat(64) };
-  writeFileSync(join(backupDir, 'audit-head.json'), JSON.stringify(head));
 
   // --- A fresh token and directory. ---
   const conf = join(restoredDir, 'softhsm2.conf');
@@ -287,8 +290,7 @@ export async function signerRestoreDrill(o: {
   secret(restoredLog, unkeyed.stdout);
   const structure = await signerCli('verify-audit', restoredLog);
   const restoredHead = records(unkeyed.stdout).at(-1);
-  const headMatches =
-    (restoredHead?.seq ?? 0) === head.seq && (restoredHead?.hash ?? head.hash) === head.hash;
+  const headMatches = (restoredHead?.seq ?? 0) === head.seq && (restoredHead?.hash ?? GENESIS) === head.hash;
   if (!headMatches) throw new Error('the log copy does not end at the head written down at backup time');
   const accepted = await signerCli(
     'accept-audit-log',
@@ -376,7 +378,6 @@ export async function signerRestoreDrill(o: {
       records: before.length,
       signed: signedOf(before).length,
       head,
-      partialLineCut: full.length !== liveText.length,
     },
     naiveRestore: { start: naiveStart, accept: codeIn(naiveAccept.err + naiveAccept.out) },
     honestRestore: {

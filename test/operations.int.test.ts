@@ -369,6 +369,7 @@ describe('backups and the restore drill', () => {
     const sg = report.signer;
     expect(sg.naiveRestore).toEqual({ start: 'SIGNER_AUDIT_CORRUPT', accept: 'SIGNER_AUDIT_CORRUPT' });
     expect(sg.backup.signed).toBeGreaterThan(0);
+    expect(sg.backup.head.records).toBe(sg.backup.records);
     expect(sg.honestRestore).toMatchObject({
       structureOnlyExit: 3,
       headMatchesBackup: true,
