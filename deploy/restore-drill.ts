@@ -10,6 +10,10 @@
  *
  *   node --import tsx deploy/restore-drill.ts --indexer-config indexer.toml --api-config api.toml
  *        [--backup DIR] [--replay-blocks 10] [--timeout-ms 120000] [--keep]
+ *        [--signer-config signer.toml --pipeline-config pipeline.toml]
+ *
+ * With a signer's config (pkcs11) and the pipeline's (whose client certificate the signer lists),
+ * step 7 also restores that signer into a fresh SoftHSM token: deploy/signer-restore-drill.ts.
  *
  * Prints one JSON report; exit 0 when the restored system equals the live one, 1 when it does not,
  * 2 on a usage error. It stops what it started by pid and drops what it created. The live system

@@ -27,7 +27,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -182,228 +182,240 @@ export async function signerRestoreDrill(o: {
     return file;
   };
 
-  // --- Backup, from the live signer (which keeps running). ---
-  const passFile = secret(join(backupDir, 'passphrase'), randomBytes(16).toString('hex'));
-  const keyBackup = join(backupDir, 'covenant-key.backup.json');
-  const exported = await cli(
-    o.repo,
-    [
-      'hsm/ceremonyCli.ts',
-      'export-backup',
-      '--config',
-      o.signerConfig,
-      '--out',
-      keyBackup,
-      '--passphrase-file',
-      passFile,
-    ],
-    {},
-  );
-  if (exported.code !== 0) throw new Error(`export-backup failed: ${exported.err.trim()}`);
-  // The operator's own command: whole lines only, and the head to keep apart from the copy.
-  const copied = await runFile('bash', [
-    join(o.repo, 'deploy', 'backup.sh'),
-    'signer-log',
-    liveConfig.audit.file,
-    backupDir,
-  ]);
-  const head = JSON.parse(copied.stdout) as { seq: number; hash: string; records: number };
-  const logCopy = join(backupDir, 'audit.jsonl');
-  const full = readFileSync(logCopy, 'utf8');
-  const before = records(full);
-
-  // --- A fresh token and directory. ---
-  const conf = join(restoredDir, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  const env = { SOFTHSM2_CONF: conf };
-  const pkcs11 = { ...(live.custody!.pkcs11 as Record<string, unknown>) };
-  delete pkcs11.pin_env;
-  pkcs11.pin_file = secret(join(restoredDir, 'pin'), randomBytes(12).toString('hex'));
-  const soPin = secret(join(restoredDir, 'so.pin'), randomBytes(12).toString('hex'));
-  const restoredLog = join(restoredDir, 'audit.jsonl');
-  const [port, metricsPort] = [await o.services.freePort(), await o.services.freePort()];
-  const restoredConfig = join(restoredDir, 'signer.toml');
-  writeFileSync(
-    restoredConfig,
-    stringify({
-      ...live,
-      server: { ...live.server, host: '127.0.0.1', port },
-      metrics: { ...live.metrics, host: '127.0.0.1', port: metricsPort },
-      audit: { file: restoredLog },
-      custody: { ...live.custody, pkcs11 },
-    }),
-  );
-  const ceremony = async (...args: string[]) => {
-    const r = await cli(o.repo, ['hsm/ceremonyCli.ts', ...args, '--config', restoredConfig], env);
-    if (r.code !== 0) throw new Error(`${args[0]} failed: ${r.err.trim()}`);
-  };
-  await ceremony('init-token', '--so-pin-file', soPin);
-  await ceremony('import-backup', '--in', keyBackup, '--passphrase-file', passFile);
-
-  const signerCli = (...args: string[]) => cli(o.repo, ['signer/main.ts', ...args], env);
-  const opsUrl = `http://127.0.0.1:${metricsPort}`;
-  let attempt = 0;
-  /** Starts the restored signer: its service when ready, or the code it refused to start with. */
-  const start = async (): Promise<DrillService | string> => {
-    const logFile = join(restoredDir, `signer-${++attempt}.log`);
-    const svc = o.services.start(
-      'restored signer',
-      ['signer/main.ts', 'start', '--config', restoredConfig],
-      env,
-      logFile,
+  const mine: DrillService[] = [];
+  const secrets: string[] = [];
+  try {
+    // --- Backup, from the live signer (which keeps running). ---
+    const passFile = secret(join(backupDir, 'passphrase'), randomBytes(16).toString('hex'));
+    const keyBackup = join(backupDir, 'covenant-key.backup.json');
+    // The key backup beside its passphrase, and the token with its PIN, are the key itself: they
+    // never outlive this step, whatever --keep says.
+    secrets.push(passFile, keyBackup, tokens, join(restoredDir, 'pin'), join(restoredDir, 'so.pin'));
+    const exported = await cli(
+      o.repo,
+      [
+        'hsm/ceremonyCli.ts',
+        'export-backup',
+        '--config',
+        o.signerConfig,
+        '--out',
+        keyBackup,
+        '--passphrase-file',
+        passFile,
+      ],
+      {},
     );
-    o.started.push(svc);
-    for (;;) {
-      if (svc.exited) return codeIn(readFileSync(logFile, 'utf8'));
-      const r = await fetch(`${opsUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(
-        () => undefined,
-      );
-      if (r?.status === 200) return svc;
-      if (Date.now() > o.deadline) {
-        await svc.stop();
-        throw new Error(`the restored signer was not ready in time; see ${logFile}`);
-      }
-      await delay(200);
-    }
-  };
-  const mustRefuse = async (what: string): Promise<string> => {
-    const r = await start();
-    if (typeof r === 'string') return r;
-    await r.stop();
-    throw new Error(`the restored signer started on ${what}`);
-  };
+    if (exported.code !== 0) throw new Error(`export-backup failed: ${exported.err.trim()}`);
+    // The operator's own command: whole lines only, and the head to keep apart from the copy.
+    const copied = await runFile('bash', [
+      join(o.repo, 'deploy', 'backup.sh'),
+      'signer-log',
+      liveConfig.audit.file,
+      backupDir,
+    ]);
+    const head = JSON.parse(copied.stdout) as { seq: number; hash: string; records: number };
+    const logCopy = join(backupDir, 'audit.jsonl');
+    const full = readFileSync(logCopy, 'utf8');
+    const before = records(full);
 
-  // --- The naive restore: the copy as it is. ---
-  secret(restoredLog, full);
-  const naiveStart = await mustRefuse('the old token’s log in a fresh token');
-  const naiveAccept = await signerCli(
-    'accept-audit-log',
-    '--config',
-    restoredConfig,
-    '--reason',
-    'restore drill: the copy as it is',
-  );
-  if (naiveAccept.code === 0) throw new Error('accept-audit-log accepted MACs of another token');
-
-  // --- The honest restore. ---
-  const unkeyed = await runFile('sed', ['-E', UNKEY_SED, logCopy], { maxBuffer: 1 << 30 });
-  secret(restoredLog, unkeyed.stdout);
-  const structure = await signerCli('verify-audit', restoredLog);
-  const restoredHead = records(unkeyed.stdout).at(-1);
-  const headMatches = (restoredHead?.seq ?? 0) === head.seq && (restoredHead?.hash ?? GENESIS) === head.hash;
-  if (!headMatches) throw new Error('the log copy does not end at the head written down at backup time');
-  const accepted = await signerCli(
-    'accept-audit-log',
-    '--config',
-    restoredConfig,
-    '--reason',
-    `restore drill: covenant key from export-backup into a fresh token; log copy to seq ${head.seq} hash ${head.hash}, head checked against the backup's audit-head.json; MACs of the old token dropped`,
-  );
-  const verified = await signerCli('verify-audit', '--config', restoredConfig);
-  const afterAccept = readFileSync(restoredLog, 'utf8');
-  const acceptRecord = records(afterAccept).at(-1) as Rec & { unkeyed_records?: number };
-
-  // --- The restored signer remembers what the live one signed before the backup. ---
-  const antiReplay: SignerDrillReport['antiReplay'] = { exercised: false };
-  const svc = await start();
-  if (typeof svc === 'string') throw new Error(`the honestly restored signer refused to start: ${svc}`);
-  const rpc = await rpcClientFromConfig(liveConfig.bitcoind);
-  const params = JSON.parse(readFileSync(liveConfig.params.file, 'utf8')) as {
-    versions: Array<{ covenant_pks: string[] }>;
-  };
-  const pipeline = parseToml(readFileSync(o.pipelineConfig, 'utf8')) as {
-    tls: { client_cert_file: string; client_key_file: string };
-    signers: Array<{ ca_file?: string }>;
-  };
-  const tls = {
-    cert: readFileSync(pipeline.tls.client_cert_file),
-    key: readFileSync(pipeline.tls.client_key_file),
-    ca: readFileSync(pipeline.signers[0]!.ca_file ?? String(live.server!.client_ca_file)),
-  };
-  for (const r of signedOf(before).reverse()) {
-    const unbonding = await rpc.getrawtransaction(r.unbonding_txid!, true).catch(() => undefined);
-    if (!unbonding) continue;
-    const staking = await rpc.getrawtransaction(r.staking_txid!, true);
-    const witness = unbonding.vin[0]!.txinwitness ?? [];
-    const tx = Transaction.fromHex(unbonding.hex);
-    for (const input of tx.ins) input.witness = [];
-    const key = params.versions
-      .flatMap((v) => v.covenant_pks)
-      .find((k) => k.slice(2).toLowerCase() === r.covenant_key);
-    if (!key || witness.length < 3) continue;
-    const answer = await mtlsPost(`https://127.0.0.1:${port}/v1/sign-unbonding-tx`, tls, {
-      staking_output_pk_script_hex: staking.vout[r.staking_vout!]!.scriptPubKey.hex,
-      unbonding_tx_hex: tx.toHex(),
-      // The unbonding witness is [covenant sigs…, staker sig, leaf script, control block].
-      staker_unbonding_sig_hex: witness[witness.length - 3],
-      covenant_public_key: key,
-    });
-    const m = await o.services.scrape(opsUrl);
-    const count = (outcome: string) =>
-      m
-        .filter((x) => x.name === 'signer_requests_total' && x.labels.includes(`outcome="${outcome}"`))
-        .reduce((a, x) => a + x.value, 0);
-    const data = answer.json.data as { signature_hex?: string } | undefined;
-    antiReplay.exercised = true;
-    antiReplay.stakingOutput = `${r.staking_txid}:${r.staking_vout}`;
-    antiReplay.status = answer.status;
-    antiReplay.sameSignatureAsBeforeBackup = data?.signature_hex === r.signature;
-    antiReplay.restoredSignerCounts = {
-      signed: count('signed'),
-      repeated: count('repeated'),
-      refused: count('refused'),
+    // --- A fresh token and directory. ---
+    const conf = join(restoredDir, 'softhsm2.conf');
+    writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    const env = { SOFTHSM2_CONF: conf };
+    const pkcs11 = { ...(live.custody!.pkcs11 as Record<string, unknown>) };
+    delete pkcs11.pin_env;
+    pkcs11.pin_file = secret(join(restoredDir, 'pin'), randomBytes(12).toString('hex'));
+    const soPin = secret(join(restoredDir, 'so.pin'), randomBytes(12).toString('hex'));
+    const restoredLog = join(restoredDir, 'audit.jsonl');
+    const [port, metricsPort] = [await o.services.freePort(), await o.services.freePort()];
+    const restoredConfig = join(restoredDir, 'signer.toml');
+    writeFileSync(
+      restoredConfig,
+      stringify({
+        ...live,
+        server: { ...live.server, host: '127.0.0.1', port },
+        metrics: { ...live.metrics, host: '127.0.0.1', port: metricsPort },
+        audit: { file: restoredLog },
+        custody: { ...live.custody, pkcs11 },
+      }),
+    );
+    const ceremony = async (...args: string[]) => {
+      const r = await cli(o.repo, ['hsm/ceremonyCli.ts', ...args, '--config', restoredConfig], env);
+      if (r.code !== 0) throw new Error(`${args[0]} failed: ${r.err.trim()}`);
     };
-    break;
-  }
-  if (!antiReplay.exercised) {
-    notes.push(
-      'anti-replay not exercised: no signed decision in the backup’s log whose unbonding tx the node knows',
+    await ceremony('init-token', '--so-pin-file', soPin);
+    await ceremony('import-backup', '--in', keyBackup, '--passphrase-file', passFile);
+
+    const signerCli = (...args: string[]) => cli(o.repo, ['signer/main.ts', ...args], env);
+    const opsUrl = `http://127.0.0.1:${metricsPort}`;
+    let attempt = 0;
+    /** Starts the restored signer: its service when ready, or the code it refused to start with. */
+    const start = async (): Promise<DrillService | string> => {
+      const logFile = join(restoredDir, `signer-${++attempt}.log`);
+      const svc = o.services.start(
+        'restored signer',
+        ['signer/main.ts', 'start', '--config', restoredConfig],
+        env,
+        logFile,
+      );
+      o.started.push(svc);
+      mine.push(svc);
+      for (;;) {
+        if (svc.exited) return codeIn(readFileSync(logFile, 'utf8'));
+        const r = await fetch(`${opsUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(
+          () => undefined,
+        );
+        if (r?.status === 200) return svc;
+        if (Date.now() > o.deadline) {
+          await svc.stop();
+          throw new Error(`the restored signer was not ready in time; see ${logFile}`);
+        }
+        await delay(200);
+      }
+    };
+    const mustRefuse = async (what: string): Promise<string> => {
+      const r = await start();
+      if (typeof r === 'string') return r;
+      await r.stop();
+      throw new Error(`the restored signer started on ${what}`);
+    };
+
+    // --- The naive restore: the copy as it is. ---
+    secret(restoredLog, full);
+    const naiveStart = await mustRefuse('the old token’s log in a fresh token');
+    const naiveAccept = await signerCli(
+      'accept-audit-log',
+      '--config',
+      restoredConfig,
+      '--reason',
+      'restore drill: the copy as it is',
     );
+    if (naiveAccept.code === 0) throw new Error('accept-audit-log accepted MACs of another token');
+
+    // --- The honest restore. ---
+    const unkeyed = await runFile('sed', ['-E', UNKEY_SED, logCopy], { maxBuffer: 1 << 30 });
+    secret(restoredLog, unkeyed.stdout);
+    const structure = await signerCli('verify-audit', restoredLog);
+    const restoredHead = records(unkeyed.stdout).at(-1);
+    const headMatches =
+      (restoredHead?.seq ?? 0) === head.seq && (restoredHead?.hash ?? GENESIS) === head.hash;
+    if (!headMatches) throw new Error('the log copy does not end at the head written down at backup time');
+    const accepted = await signerCli(
+      'accept-audit-log',
+      '--config',
+      restoredConfig,
+      '--reason',
+      `restore drill: covenant key from export-backup into a fresh token; log copy to seq ${head.seq} hash ${head.hash}, head checked against the backup's audit-head.json; MACs of the old token dropped`,
+    );
+    const verified = await signerCli('verify-audit', '--config', restoredConfig);
+    const afterAccept = readFileSync(restoredLog, 'utf8');
+    const acceptRecord = records(afterAccept).at(-1) as Rec & { unkeyed_records?: number };
+
+    // --- The restored signer remembers what the live one signed before the backup. ---
+    const antiReplay: SignerDrillReport['antiReplay'] = { exercised: false };
+    const svc = await start();
+    if (typeof svc === 'string') throw new Error(`the honestly restored signer refused to start: ${svc}`);
+    const rpc = await rpcClientFromConfig(liveConfig.bitcoind);
+    const params = JSON.parse(readFileSync(liveConfig.params.file, 'utf8')) as {
+      versions: Array<{ covenant_pks: string[] }>;
+    };
+    const pipeline = parseToml(readFileSync(o.pipelineConfig, 'utf8')) as {
+      tls: { client_cert_file: string; client_key_file: string };
+      signers: Array<{ ca_file?: string }>;
+    };
+    const tls = {
+      cert: readFileSync(pipeline.tls.client_cert_file),
+      key: readFileSync(pipeline.tls.client_key_file),
+      ca: readFileSync(pipeline.signers[0]!.ca_file ?? String(live.server!.client_ca_file)),
+    };
+    for (const r of signedOf(before).reverse()) {
+      const unbonding = await rpc.getrawtransaction(r.unbonding_txid!, true).catch(() => undefined);
+      if (!unbonding) continue;
+      const staking = await rpc.getrawtransaction(r.staking_txid!, true);
+      const witness = unbonding.vin[0]!.txinwitness ?? [];
+      const tx = Transaction.fromHex(unbonding.hex);
+      for (const input of tx.ins) input.witness = [];
+      const key = params.versions
+        .flatMap((v) => v.covenant_pks)
+        .find((k) => k.slice(2).toLowerCase() === r.covenant_key);
+      if (!key || witness.length < 3) continue;
+      const answer = await mtlsPost(`https://127.0.0.1:${port}/v1/sign-unbonding-tx`, tls, {
+        staking_output_pk_script_hex: staking.vout[r.staking_vout!]!.scriptPubKey.hex,
+        unbonding_tx_hex: tx.toHex(),
+        // The unbonding witness is [covenant sigs…, staker sig, leaf script, control block].
+        staker_unbonding_sig_hex: witness[witness.length - 3],
+        covenant_public_key: key,
+      });
+      const m = await o.services.scrape(opsUrl);
+      const count = (outcome: string) =>
+        m
+          .filter((x) => x.name === 'signer_requests_total' && x.labels.includes(`outcome="${outcome}"`))
+          .reduce((a, x) => a + x.value, 0);
+      const data = answer.json.data as { signature_hex?: string } | undefined;
+      antiReplay.exercised = true;
+      antiReplay.stakingOutput = `${r.staking_txid}:${r.staking_vout}`;
+      antiReplay.status = answer.status;
+      antiReplay.sameSignatureAsBeforeBackup = data?.signature_hex === r.signature;
+      antiReplay.restoredSignerCounts = {
+        signed: count('signed'),
+        repeated: count('repeated'),
+        refused: count('refused'),
+      };
+      break;
+    }
+    if (!antiReplay.exercised) {
+      notes.push(
+        'anti-replay not exercised: no signed decision in the backup’s log whose unbonding tx the node knows',
+      );
+    }
+    await svc.stop();
+    const afterRun = readFileSync(restoredLog, 'utf8');
+    antiReplay.signedDecisionsAfterRun = signedOf(records(afterRun)).length;
+
+    // --- Rolled back after the restore: the new token's anchor catches it. ---
+    secret(restoredLog, `${lines(afterRun).slice(0, -1).join('\n')}\n`);
+    const truncated = await mustRefuse('a truncated log');
+    secret(restoredLog, afterAccept);
+    const older = await mustRefuse('an older copy of its log');
+    secret(restoredLog, afterRun);
+
+    const report: SignerDrillReport = {
+      ok: false,
+      custody,
+      backup: {
+        records: before.length,
+        signed: signedOf(before).length,
+        head,
+      },
+      naiveRestore: { start: naiveStart, accept: codeIn(naiveAccept.err + naiveAccept.out) },
+      honestRestore: {
+        structureOnlyExit: structure.code,
+        headMatchesBackup: headMatches,
+        acceptExit: accepted.code,
+        verifyExit: verified.code,
+        recordsAfterAccept: lines(afterAccept).length,
+        signedAfterAccept: signedOf(records(afterAccept)).length,
+        unkeyedRecordsAccepted: acceptRecord.unkeyed_records ?? 0,
+      },
+      antiReplay,
+      rollback: { truncatedLog: truncated, olderCopy: older },
+      notes,
+    };
+    report.ok =
+      report.naiveRestore.start === 'SIGNER_AUDIT_CORRUPT' &&
+      report.honestRestore.acceptExit === 0 &&
+      report.honestRestore.verifyExit === 0 &&
+      report.honestRestore.signedAfterAccept === report.backup.signed &&
+      (!antiReplay.exercised ||
+        (antiReplay.status === 200 &&
+          antiReplay.sameSignatureAsBeforeBackup === true &&
+          antiReplay.restoredSignerCounts?.signed === 0 &&
+          antiReplay.signedDecisionsAfterRun === report.backup.signed)) &&
+      truncated === 'SIGNER_AUDIT_ROLLBACK' &&
+      older === 'SIGNER_AUDIT_ROLLBACK';
+    return report;
+  } finally {
+    for (const s of mine) await s.stop().catch(() => undefined);
+    for (const f of secrets) rmSync(f, { recursive: true, force: true });
   }
-  await svc.stop();
-  const afterRun = readFileSync(restoredLog, 'utf8');
-  antiReplay.signedDecisionsAfterRun = signedOf(records(afterRun)).length;
-
-  // --- Rolled back after the restore: the new token's anchor catches it. ---
-  secret(restoredLog, `${lines(afterRun).slice(0, -1).join('\n')}\n`);
-  const truncated = await mustRefuse('a truncated log');
-  secret(restoredLog, afterAccept);
-  const older = await mustRefuse('an older copy of its log');
-  secret(restoredLog, afterRun);
-
-  const report: SignerDrillReport = {
-    ok: false,
-    custody,
-    backup: {
-      records: before.length,
-      signed: signedOf(before).length,
-      head,
-    },
-    naiveRestore: { start: naiveStart, accept: codeIn(naiveAccept.err + naiveAccept.out) },
-    honestRestore: {
-      structureOnlyExit: structure.code,
-      headMatchesBackup: headMatches,
-      acceptExit: accepted.code,
-      verifyExit: verified.code,
-      recordsAfterAccept: lines(afterAccept).length,
-      signedAfterAccept: signedOf(records(afterAccept)).length,
-      unkeyedRecordsAccepted: acceptRecord.unkeyed_records ?? 0,
-    },
-    antiReplay,
-    rollback: { truncatedLog: truncated, olderCopy: older },
-    notes,
-  };
-  report.ok =
-    report.naiveRestore.start === 'SIGNER_AUDIT_CORRUPT' &&
-    report.honestRestore.acceptExit === 0 &&
-    report.honestRestore.verifyExit === 0 &&
-    report.honestRestore.signedAfterAccept === report.backup.signed &&
-    (!antiReplay.exercised ||
-      (antiReplay.status === 200 &&
-        antiReplay.sameSignatureAsBeforeBackup === true &&
-        antiReplay.restoredSignerCounts?.signed === 0 &&
-        antiReplay.signedDecisionsAfterRun === report.backup.signed)) &&
-    truncated === 'SIGNER_AUDIT_ROLLBACK' &&
-    older === 'SIGNER_AUDIT_ROLLBACK';
-  return report;
 }
