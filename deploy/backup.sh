@@ -5,12 +5,19 @@
 #   deploy/backup.sh indexer  <indexer.toml> <out-dir>
 #   deploy/backup.sh postgres <database-url> <out-file>
 #   deploy/backup.sh all      <indexer.toml> <database-url> <out-dir>
+#   deploy/backup.sh signer-log <audit.jsonl> <out-dir>
 #
 # `all` copies the indexer first, then the database, into <out-dir>/indexer-store and
 # <out-dir>/api.pgdump, and writes <out-dir>/manifest.json. That order is what makes a restore
 # lossless: the database then holds at least every event the store's copy had already published,
 # and the restored indexer re-emits everything after its copy's height (same event ids, which the
-# API absorbs). The covenant signers' state (keys, audit log) is not backed up here.
+# API absorbs).
+#
+# `signer-log` copies a covenant signer's audit log (whole lines only: a live log may be mid-write)
+# to <out-dir>/audit.jsonl and prints its head, {"seq", "hash", "records"}, also written to
+# <out-dir>/audit-head.json. Keep the printed head apart from the copy (the backup ticket, another
+# host): after a restore into a fresh token nothing else vouches for the copy (README, "Backups and
+# restore"). The signer's key is backed up once, at the ceremony (hsm/ceremonyCli.ts export-backup).
 #
 # A database password comes from PGPASSWORD_FILE (a file readable only by its owner), never from
 # the command line. Run it from the repository root (the indexer's CLI runs with tsx).
@@ -44,6 +51,32 @@ backup_postgres() {
   echo "{\"file\":\"$out\",\"bytes\":$(stat -c %s "$out")}"
 }
 
+backup_signer_log() {
+  local log=$1 out=$2 size cut copy last
+  [[ -r $log ]] || die "cannot read the audit log $log"
+  mkdir -p "$out"
+  copy=$out/audit.jsonl
+  (umask 077 && : >"$copy.partial")
+  # A fixed length, read once: the signer may append while we copy.
+  size=$(stat -c %s "$log")
+  head -c "$size" "$log" >"$copy.partial"
+  if [[ -s $copy.partial && $(tail -c 1 "$copy.partial" | od -An -tx1 | tr -d ' ') != 0a ]]; then
+    cut=$(tail -n 1 "$copy.partial" | wc -c)
+    truncate -s "-$cut" "$copy.partial"
+  fi
+  mv "$copy.partial" "$copy"
+  if [[ -s $copy ]]; then
+    last=$(tail -n 1 "$copy")
+    [[ $last =~ ^\{\"seq\":([0-9]+), && $last =~ ,\"hash\":\"([0-9a-f]{64})\"(,\"mac\":\"[0-9a-f]{64}\")?\}$ ]] ||
+      die "the last record of $copy has no seq or hash: run signer verify-audit on it"
+    [[ $last =~ ^\{\"seq\":([0-9]+), ]] && seq=${BASH_REMATCH[1]}
+    [[ $last =~ ,\"hash\":\"([0-9a-f]{64})\" ]] && hash=${BASH_REMATCH[1]}
+  else
+    seq=0 hash=0000000000000000000000000000000000000000000000000000000000000000
+  fi
+  printf '{"seq":%s,"hash":"%s","records":%s}\n' "$seq" "$hash" "$(wc -l <"$copy")" | tee "$out/audit-head.json"
+}
+
 case ${1:-} in
   indexer)
     (($# == 3)) || die "usage: backup.sh indexer <indexer.toml> <out-dir>"
@@ -64,7 +97,11 @@ case ${1:-} in
       "$started" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$indexer" "$postgres" >"$out/manifest.json"
     cat "$out/manifest.json"
     ;;
+  signer-log)
+    (($# == 3)) || die "usage: backup.sh signer-log <audit.jsonl> <out-dir>"
+    backup_signer_log "$2" "$(realpath -m "$3")"
+    ;;
   *)
-    die "usage: backup.sh indexer <indexer.toml> <out-dir> | postgres <database-url> <out-file> | all <indexer.toml> <database-url> <out-dir>"
+    die "usage: backup.sh indexer <indexer.toml> <out-dir> | postgres <database-url> <out-file> | all <indexer.toml> <database-url> <out-dir> | signer-log <audit.jsonl> <out-dir>"
     ;;
 esac

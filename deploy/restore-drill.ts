@@ -10,6 +10,10 @@
  *
  *   node --import tsx deploy/restore-drill.ts --indexer-config indexer.toml --api-config api.toml
  *        [--backup DIR] [--replay-blocks 10] [--timeout-ms 120000] [--keep]
+ *        [--signer-config signer.toml --pipeline-config pipeline.toml]
+ *
+ * With a signer's config (pkcs11) and the pipeline's (whose client certificate the signer lists),
+ * step 7 also restores that signer into a fresh SoftHSM token: deploy/signer-restore-drill.ts.
  *
  * Prints one JSON report; exit 0 when the restored system equals the live one, 1 when it does not,
  * 2 on a usage error. It stops what it started by pid and drops what it created. The live system
@@ -30,6 +34,7 @@ import { parseArgs, promisify } from 'node:util';
 import { connect } from 'amqplib';
 import pg from 'pg';
 import { parse as parseToml } from 'smol-toml';
+import { type DrillService, type SignerDrillReport, signerRestoreDrill } from './signer-restore-drill.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -51,7 +56,7 @@ interface Report {
   live: Counts;
   afterRestore: Counts;
   differences: string[];
-  signer: string;
+  signer: SignerDrillReport | string;
 }
 
 interface Counts {
@@ -214,16 +219,26 @@ async function main(): Promise<number> {
       backup: { type: 'string' },
       'replay-blocks': { type: 'string', default: '10' },
       'timeout-ms': { type: 'string', default: '120000' },
+      'signer-config': { type: 'string' },
+      'pipeline-config': { type: 'string' },
       keep: { type: 'boolean', default: false },
     },
   });
   const indexerConfig = values['indexer-config'] && resolve(values['indexer-config']);
   const apiConfig = values['api-config'] && resolve(values['api-config']);
+  const signerConfig = values['signer-config'] && resolve(values['signer-config']);
+  const pipelineConfig = values['pipeline-config'] && resolve(values['pipeline-config']);
   const replayBlocks = Number(values['replay-blocks']);
   const timeoutMs = Number(values['timeout-ms']);
-  if (!indexerConfig || !apiConfig || !Number.isSafeInteger(replayBlocks) || replayBlocks < 0) {
+  if (
+    !indexerConfig ||
+    !apiConfig ||
+    !Number.isSafeInteger(replayBlocks) ||
+    replayBlocks < 0 ||
+    Boolean(signerConfig) !== Boolean(pipelineConfig)
+  ) {
     console.error(
-      'usage: restore-drill.ts --indexer-config <indexer.toml> --api-config <api.toml> [--backup DIR]',
+      'usage: restore-drill.ts --indexer-config <indexer.toml> --api-config <api.toml> [--backup DIR] [--signer-config <signer.toml> --pipeline-config <pipeline.toml>]',
     );
     return 2;
   }
@@ -381,10 +396,30 @@ async function main(): Promise<number> {
     // 6. Compare with the live system.
     const [live, after] = await Promise.all([counts(liveDbUrl), counts(restoredUrl.toString())]);
     const diff = await differences(liveDbUrl, restoredUrl.toString());
+
+    // 7. A covenant signer: its key backup into a fresh token, its log copy accepted there
+    //    (deploy/signer-restore-drill.ts says why that is the procedure), anti-replay and rollback.
+    const signer =
+      signerConfig && pipelineConfig
+        ? await signerRestoreDrill({
+            repo: REPO,
+            signerConfig,
+            pipelineConfig,
+            work,
+            deadline: Date.now() + timeoutMs,
+            started: services as DrillService[],
+            services: {
+              start: (name, args, env, logFile) => new Service(name, args, env, logFile),
+              freePort,
+              scrape,
+            },
+          })
+        : 'not run: give --signer-config and --pipeline-config to restore a signer (README, "Backups and restore")';
     const report: Report = {
       ok:
         diff.length === 0 &&
-        JSON.stringify({ ...live, btcInfoHeight: 0 }) === JSON.stringify({ ...after, btcInfoHeight: 0 }),
+        JSON.stringify({ ...live, btcInfoHeight: 0 }) === JSON.stringify({ ...after, btcInfoHeight: 0 }) &&
+        (typeof signer === 'string' || signer.ok),
       backup,
       restored: {
         store,
@@ -399,13 +434,7 @@ async function main(): Promise<number> {
       live,
       afterRestore: after,
       differences: diff,
-      // 7. SIGNER STEP — not part of this drill yet. The covenant signers' backup and restore
-      //    (the custody-sealed audit-chain anchor, the key backup) belong to the signer; when it
-      //    lands, restore a signer's audit log and key into a fresh token here, start it, and
-      //    prove that it refuses to sign again what it signed before the backup (anti-replay) and
-      //    that a truncated or rolled-back log is caught at start-up.
-      signer:
-        'not covered: the signer backup/restore step is pending (see the README, "Backups and restore")',
+      signer,
     };
     console.log(JSON.stringify(report, null, 2));
     return report.ok ? 0 : 1;

@@ -9,7 +9,7 @@ import { versionsListingKey } from '../params/index.ts';
 import { AuditLog } from './audit.ts';
 import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
-import { createSignerMetrics } from './metrics.ts';
+import { createSignerMetrics, tipRefresher } from './metrics.ts';
 import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
 import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
@@ -20,6 +20,9 @@ const CHAIN_OF_NETWORK: Record<SignerConfig['bitcoind']['network'], readonly str
   signet: ['signet'],
   regtest: ['regtest'],
 };
+
+/** Well inside Prometheus's default 10 s scrape timeout, so a silent node cannot fail the scrape. */
+const TIP_AT_SCRAPE_TIMEOUT_MS = 2_000;
 
 export interface RunningSigner {
   readonly url: string;
@@ -96,10 +99,20 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
     const history = paramsHistoryCollector();
-    audit = await AuditLog.open(config.audit.file, custody.audit, (r) => {
-      replay.onRecord(r);
-      history.onRecord(r);
-    });
+    const metrics = createSignerMetrics(custody.kind);
+    audit = await AuditLog.open(
+      config.audit.file,
+      custody.audit,
+      (r) => {
+        replay.onRecord(r);
+        history.onRecord(r);
+      },
+      (n) => {
+        metrics.auditAnchorFailures.inc(n);
+        metrics.auditWritable.set(0);
+      },
+    );
+    metrics.auditWritable.set(1);
     const theAudit = audit;
     clog.info(
       { audit: config.audit.file, key: custody.audit.description },
@@ -117,7 +130,6 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       });
       throw e;
     }
-    const metrics = createSignerMetrics(custody.kind);
     const showParams = () => {
       const { params: p, fileSha256 } = params.current;
       metrics.paramsVersions.set(p.versions.length);
@@ -197,11 +209,12 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     });
     await app.listen({ host: config.server.host, port: config.server.port });
     const port = (app.server.address() as AddressInfo).port;
+    const refreshTip = tipRefresher(metrics.bitcoindTip, () => rpc.getblockcount(), TIP_AT_SCRAPE_TIMEOUT_MS);
     const metricsServer = createOpsServer({
-      metrics: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
+      metrics: async () => {
+        await refreshTip();
+        return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+      },
       readiness,
     });
     const metricsPort = await listenOps(metricsServer, config.metrics.host, config.metrics.port);

@@ -372,6 +372,7 @@ export class AuditLog {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
+  #onFailure: ((records: number) => void) | undefined;
 
   private constructor(fh: FileHandle, audit: AuditCustody, head: Head) {
     this.#fh = fh;
@@ -394,6 +395,8 @@ export class AuditLog {
     path: string,
     audit: AuditCustody,
     onRecord?: (r: AuditRecord) => void,
+    /** Told how many records failed, at the failing batch and at every append refused after it (metrics). */
+    onFailure?: (records: number) => void,
   ): Promise<AuditLog> {
     const text = await readOrEmpty(path);
     const read = await readAnchor(audit);
@@ -407,6 +410,7 @@ export class AuditLog {
     checkAnchor(path, v.recordsList, read);
     for (const r of v.recordsList) onRecord?.(r);
     const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
+    log.#onFailure = onFailure;
     if (read.state === 'none') {
       try {
         await log.#writeAnchor({ seq: 0, hash: GENESIS_HASH, mac: GENESIS_HASH, signed: 0 });
@@ -473,7 +477,10 @@ export class AuditLog {
    * that cannot record must not sign.
    */
   append(fields: AuditFields, now = new Date()): Promise<AuditRecord> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#failed) {
+      this.#onFailure?.(1);
+      return Promise.reject(this.#failed);
+    }
     const seq = this.#seq + 1;
     const rec = { seq, time: now.toISOString(), prev: this.#prev, ...fields };
     const body = JSON.stringify(rec);
@@ -516,8 +523,10 @@ export class AuditLog {
         this.#failed = new CodedError('SIGNER_AUDIT_UNWRITABLE', 'the audit log cannot be written', {
           cause: e,
         });
-        for (const p of [...batch, ...this.#queue]) p.reject(this.#failed);
+        const lost = [...batch, ...this.#queue];
+        for (const p of lost) p.reject(this.#failed);
         this.#queue = [];
+        this.#onFailure?.(lost.length);
       }
     }
     this.#flushing = undefined;

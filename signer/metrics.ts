@@ -62,7 +62,17 @@ export function createSignerMetrics(custodyKind: string) {
     }),
     bitcoindTip: new Gauge({
       name: 'signer_bitcoind_tip_height',
-      help: 'Tip height of the signer’s node at the last check',
+      help: 'Tip height of the signer’s node at the last check (each scrape and each /readyz; kept when the node does not answer in time)',
+      registers: [registry],
+    }),
+    auditAnchorFailures: new Counter({
+      name: 'signer_audit_anchor_failures_total',
+      help: 'Audit records that could not be MACed, written, synced or anchored in custody, and appends refused after such a failure (the signer then signs nothing)',
+      registers: [registry],
+    }),
+    auditWritable: new Gauge({
+      name: 'signer_audit_writable',
+      help: '1 while the audit log can be written and anchored, 0 once it cannot (the signer signs nothing more until restarted)',
       registers: [registry],
     }),
     // The reference signer's three counters, so its dashboards and alerts keep working.
@@ -85,3 +95,35 @@ export function createSignerMetrics(custodyKind: string) {
 }
 
 export type SignerMetrics = ReturnType<typeof createSignerMetrics>;
+
+/**
+ * Refreshes the tip gauge for a scrape, so SignerNodeBehind does not depend on someone polling
+ * /readyz. Bounded: a node that does not answer within `timeoutMs` leaves the last value, which
+ * then stops moving and shows as behind; the scrape is never held longer. Concurrent scrapes share
+ * one RPC in flight instead of piling them onto a slow node.
+ */
+export function tipRefresher(
+  gauge: SignerMetrics['bitcoindTip'],
+  getTip: () => Promise<number>,
+  timeoutMs: number,
+): () => Promise<void> {
+  let inFlight: Promise<void> | undefined;
+  return async () => {
+    inFlight ??= getTip()
+      .then(
+        (tip) => gauge.set(tip),
+        () => undefined,
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      inFlight,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  };
+}

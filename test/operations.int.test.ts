@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseXOnlyKey } from '../common/index.ts';
 import { readMetrics, sumOf } from '../demo/observe.ts';
 import { type ServiceProcess, startService } from '../demo/processes.ts';
 import { type DemoStake, WalletStaker } from '../demo/staker.ts';
 import { type DemoSystem, startDemoSystem } from '../demo/system.ts';
+import type { SignerDrillReport } from '../deploy/signer-restore-drill.ts';
+import { MtlsClient } from './infra/mtlsClient.ts';
 import { freePort } from './infra/ports.ts';
 
 /**
@@ -147,53 +150,18 @@ describe('monitoring', () => {
     };
     expect(pipe.checks.backlog).toEqual({ unsent: 0, oldestAgeSeconds: 0 });
   });
-});
 
-describe('backups and the restore drill', () => {
-  it('restores the indexer store and the API database into a system that resumes without loss or duplication', async () => {
-    const r = await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'deploy/restore-drill.ts',
-        '--indexer-config',
-        join(sys.dir, 'indexer.toml'),
-        '--api-config',
-        join(sys.dir, 'api.toml'),
-        '--replay-blocks',
-        '10',
-      ],
-      { cwd: REPO, timeout: 240_000 },
-    ).catch((e: { stdout?: string; stderr?: string; code?: number }) => {
-      throw new Error(`the drill failed (${e.code}): ${e.stderr}\n${e.stdout}`);
-    });
-    const report = JSON.parse(r.stdout) as {
-      ok: boolean;
-      rebuiltFromHeight: number;
-      restored: { storeHeight: number; databaseBtcInfoHeight: number };
-      eventsRepublished: number;
-      eventsAppliedByOutcome: Record<string, number>;
-      live: { delegations: number; appliedEventIds: number; totalTvl: number };
-      afterRestore: { delegations: number; appliedEventIds: number; totalTvl: number };
-      differences: string[];
-      signer: string;
-    };
-    expect(report.differences).toEqual([]);
-    expect(report.live.delegations).toBe(stakes.length);
-    expect(report.afterRestore.delegations).toBe(report.live.delegations);
-    expect(report.afterRestore.appliedEventIds).toBe(report.live.appliedEventIds);
-    expect(report.afterRestore.totalTvl).toBe(report.live.totalTvl);
-    expect(report.ok).toBe(true);
-    // The restored indexer went back below the stakes and re-emitted them; the API absorbed every
-    // one as a duplicate of what its restored database held.
-    expect(report.rebuiltFromHeight).toBeLessThanOrEqual(report.restored.storeHeight);
-    expect(report.eventsRepublished).toBeGreaterThanOrEqual(stakes.length);
-    expect(report.eventsAppliedByOutcome.duplicate ?? 0).toBeGreaterThanOrEqual(stakes.length);
-    expect(report.signer).toMatch(/pending/);
-    // The live system was not touched.
-    expect((await q<{ n: number }>('SELECT count(*)::int AS n FROM delegations'))[0]!.n).toBe(stakes.length);
-  }, 300_000);
+  it('a signer’s tip gauge follows the node at scrape time, with nobody calling /readyz', async () => {
+    const tip = await sys.mine(1);
+    // Only /metrics is fetched here; before the scrape refreshed it, the gauge stayed where the
+    // last /readyz (the start) left it, and this waited in vain.
+    await until('the signer’s tip gauge at the new tip', async () =>
+      Promise.all(
+        sys.urls.signerOps.map(async (u) => sumOf(await readMetrics(u), 'signer_bitcoind_tip_height')),
+      ).then((tips) => tips.every((t) => t === tip)),
+    );
+    await sys.waitForSync(90_000);
+  });
 });
 
 describe('more than one machine', () => {
@@ -337,4 +305,147 @@ describe('more than one machine', () => {
     // The surviving API still answers.
     expect((await fetch(`${apis[1]}/v1/stats`)).status).toBe(200);
   }, 300_000);
+});
+
+describe('backups and the restore drill', () => {
+  // After the unbonding requests above, so that a signer has signatures in its log to remember.
+  it('restores the indexer store, the API database and a signer into systems that resume without loss, duplication or a second signature', async () => {
+    const signerAt = (
+      await Promise.all(
+        sys.urls.signerOps.map(async (u) =>
+          sumOf(await readMetrics(u), 'signer_requests_total', { outcome: 'signed' }),
+        ),
+      )
+    ).findIndex((n) => n > 0);
+    expect(signerAt).toBeGreaterThanOrEqual(0);
+    const r = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'deploy/restore-drill.ts',
+        '--indexer-config',
+        join(sys.dir, 'indexer.toml'),
+        '--api-config',
+        join(sys.dir, 'api.toml'),
+        // Far enough back to re-emit the first stakes, blocks having been mined since.
+        '--replay-blocks',
+        '40',
+        '--signer-config',
+        join(sys.dir, `signer-${signerAt}.toml`),
+        '--pipeline-config',
+        join(sys.dir, 'pipeline.toml'),
+      ],
+      { cwd: REPO, timeout: 400_000 },
+    ).catch((e: { stdout?: string; stderr?: string; code?: number }) => {
+      throw new Error(`the drill failed (${e.code}): ${e.stderr}\n${e.stdout}`);
+    });
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      rebuiltFromHeight: number;
+      restored: { storeHeight: number; databaseBtcInfoHeight: number };
+      eventsRepublished: number;
+      eventsAppliedByOutcome: Record<string, number>;
+      live: { delegations: number; appliedEventIds: number; totalTvl: number };
+      afterRestore: { delegations: number; appliedEventIds: number; totalTvl: number };
+      differences: string[];
+      signer: SignerDrillReport;
+    };
+    expect(report.differences).toEqual([]);
+    expect(report.live.delegations).toBe(stakes.length);
+    expect(report.afterRestore.delegations).toBe(report.live.delegations);
+    expect(report.afterRestore.appliedEventIds).toBe(report.live.appliedEventIds);
+    expect(report.afterRestore.totalTvl).toBe(report.live.totalTvl);
+    expect(report.ok).toBe(true);
+    // The restored indexer went back below the stakes and re-emitted them; the API absorbed every
+    // one as a duplicate of what its restored database held.
+    expect(report.rebuiltFromHeight).toBeLessThanOrEqual(report.restored.storeHeight);
+    expect(report.eventsRepublished).toBeGreaterThanOrEqual(stakes.length);
+    expect(report.eventsAppliedByOutcome.duplicate ?? 0).toBeGreaterThanOrEqual(stakes.length);
+    // The signer: a fresh token cannot verify the old token's MACs, so the copy as it is was refused;
+    // the honest restore accepted it with its head checked, kept every signed decision, answered a
+    // request signed before the backup with the very same signature (a repeat, nothing newly
+    // signed), and its new anchor caught a truncated log and an older copy.
+    const sg = report.signer;
+    expect(sg.naiveRestore).toEqual({ start: 'SIGNER_AUDIT_CORRUPT', accept: 'SIGNER_AUDIT_CORRUPT' });
+    expect(sg.backup.signed).toBeGreaterThan(0);
+    expect(sg.backup.head.records).toBe(sg.backup.records);
+    expect(sg.honestRestore).toMatchObject({
+      structureOnlyExit: 3,
+      headMatchesBackup: true,
+      acceptExit: 0,
+      verifyExit: 0,
+      signedAfterAccept: sg.backup.signed,
+      recordsAfterAccept: sg.backup.records + 1,
+      unkeyedRecordsAccepted: sg.backup.records,
+    });
+    expect(sg.antiReplay).toMatchObject({
+      exercised: true,
+      status: 200,
+      sameSignatureAsBeforeBackup: true,
+      restoredSignerCounts: { signed: 0, repeated: 1, refused: 0 },
+      signedDecisionsAfterRun: sg.backup.signed,
+    });
+    expect(sg.rollback).toEqual({
+      truncatedLog: 'SIGNER_AUDIT_ROLLBACK',
+      olderCopy: 'SIGNER_AUDIT_ROLLBACK',
+    });
+    expect(sg.ok).toBe(true);
+    // The live system was not touched.
+    expect((await q<{ n: number }>('SELECT count(*)::int AS n FROM delegations'))[0]!.n).toBe(stakes.length);
+  }, 420_000);
+});
+
+// Last: it leaves one signer unable to record, as the alert's runbook describes.
+describe('an audit log that can no longer be anchored', () => {
+  it('shows on the real signer’s /metrics and /readyz: writable 0, failures counted, not ready', async () => {
+    const i = 2;
+    const config = join(sys.dir, `signer-${i}.toml`);
+    const before = await readMetrics(sys.urls.signerOps[i]!);
+    expect(sumOf(before, 'signer_audit_writable')).toBe(1);
+    expect(sumOf(before, 'signer_audit_anchor_failures_total')).toBe(0);
+    // The mistake the runbook warns of: accept-audit-log run while the signer is up moves the anchor
+    // from under it.
+    await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'signer/main.ts',
+        'accept-audit-log',
+        '--config',
+        config,
+        '--reason',
+        'operations test',
+      ],
+      { cwd: REPO, timeout: 60_000 },
+    );
+    const pipeline = parseToml(readFileSync(join(sys.dir, 'pipeline.toml'), 'utf8')) as {
+      tls: { client_cert_file: string; client_key_file: string };
+      signers: Array<{ ca_file: string }>;
+    };
+    const client = new MtlsClient(sys.urls.signers[i]!, {
+      caFile: pipeline.signers[i]!.ca_file,
+      identity: {
+        cert: pipeline.tls.client_cert_file,
+        key: pipeline.tls.client_key_file,
+        fingerprint256: '',
+      },
+    });
+    try {
+      // Each refusal is audited before it is answered: the first append finds the anchor moved, the
+      // second is refused by a log that already failed. A refusal still goes out (nothing was signed).
+      for (let n = 0; n < 2; n++) {
+        expect((await client.call('GET', '/v1/no-such-route')).status).toBe(404);
+      }
+    } finally {
+      client.close();
+    }
+    const after = await readMetrics(sys.urls.signerOps[i]!);
+    expect(sumOf(after, 'signer_audit_writable')).toBe(0);
+    expect(sumOf(after, 'signer_audit_anchor_failures_total')).toBe(2);
+    const ready = await fetch(`${sys.urls.signerOps[i]}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { checks: { audit: { ok: boolean } } }).checks.audit.ok).toBe(false);
+  }, 120_000);
 });
