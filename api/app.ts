@@ -14,13 +14,13 @@ import {
 } from '../common/index.ts';
 import { Database, migrate, readBtcInfo } from '../db/index.ts';
 import { topologyNames } from '../events/index.ts';
+import { loadParamsFile } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
   type FinalityProvider,
   type GlobalParams,
-  paramsVersionToJson,
   parseFinalityProviders,
-  parseGlobalParams,
 } from '../params/index.ts';
 import type { ApiConfig } from './config.ts';
 import { EventConsumerService } from './consumer.ts';
@@ -73,28 +73,15 @@ function readJsonFile<T>(file: string, what: string, parse: (text: string) => T)
  * (no btc-info event yet, or the database did not answer) appended versions cannot be checked,
  * so they are refused: the API would otherwise tell dashboards to stake under rules the rest of
  * the stack may not apply.
- * @throws {CodedError} CONFIG_UNREADABLE, PARAMS_…, API_PARAMS_RELOAD_REFUSED
+ * @throws {CodedError} PARAMS_… (PARAMS_FILE_UNREADABLE, PARAMS_VERSIONS_CHANGED, …), API_PARAMS_RELOAD_REFUSED
  */
 async function nextParams(
   previous: GlobalParams,
   file: string,
   tip: () => Promise<number | undefined>,
 ): Promise<GlobalParams> {
-  const next = readJsonFile(file, 'global params', (t) => parseGlobalParams(t));
-  if (next.versions.length < previous.versions.length) {
-    throw new CodedError(
-      'API_PARAMS_RELOAD_REFUSED',
-      `${file} has ${next.versions.length} versions, fewer than the ${previous.versions.length} in force: versions cannot be removed`,
-    );
-  }
-  previous.versions.forEach((v, i) => {
-    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(next.versions[i]!))) {
-      throw new CodedError(
-        'API_PARAMS_RELOAD_REFUSED',
-        `${file} changes version ${v.version}, which is in force: existing versions cannot change`,
-      );
-    }
-  });
+  const next = loadParamsFile(file).params;
+  assertParamsAppendOnly(previous, next, file);
   if (next.versions.length === previous.versions.length) return next;
   let height: number | undefined;
   try {
@@ -124,9 +111,7 @@ async function nextParams(
  */
 export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Promise<RunningApi> {
   const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'staking-api' } });
-  const params: GlobalParams = readJsonFile(config.params.global_params_file, 'global params', (t) =>
-    parseGlobalParams(t),
-  );
+  const params: GlobalParams = loadParamsFile(config.params.global_params_file).params;
   const fps: readonly FinalityProvider[] = config.params.finality_providers_file
     ? readJsonFile(config.params.finality_providers_file, 'finality providers', (t) =>
         parseFinalityProviders(t),

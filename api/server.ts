@@ -11,7 +11,14 @@ import Fastify, {
   LogController,
   type RouteOptions,
 } from 'fastify';
-import { CodedError, isCodedError, parseXOnlyKey } from '../common/index.ts';
+import {
+  CodedError,
+  capConnections,
+  isCodedError,
+  type ListenerLimits,
+  listenerOptions,
+  parseXOnlyKey,
+} from '../common/index.ts';
 import {
   type Database,
   type Delegation,
@@ -37,7 +44,6 @@ import { programOfAddress } from './addresses.ts';
 import { FirstPageBatcher } from './batcher.ts';
 import { apiErrorHandler, clientErrorHandler, frameworkErrors, notFound } from './errorReplies.ts';
 import type { ApiErrorCode } from './errors.ts';
-import { capConnections, type ListenerLimits, listenerOptions } from './listenerLimits.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { delegationToken, parseDelegationToken, parseStatsToken, statsToken } from './pagination.ts';
 import { HEX_FIELDS, SCHEMAS } from './schemas.ts';
