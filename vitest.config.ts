@@ -15,6 +15,7 @@ export default defineConfig({
           ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
+          setupFiles: ['test/infra/tempDirs.setup.ts'],
           // Unit tests first, then the integration files (they have different worker limits).
           sequence: { groupOrder: 0 },
         },
@@ -25,6 +26,7 @@ export default defineConfig({
           include: ['**/*.int.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/node_modules/**'],
           testTimeout: 120_000,
+          setupFiles: ['test/infra/tempDirs.setup.ts'],
           hookTimeout: 120_000,
           // Each file starts its own node on its own port; two cores, so keep file parallelism modest.
           maxWorkers: 2,

@@ -4,8 +4,7 @@
  * scratch database. Keys are deterministic test keys (test/keys.ts).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
@@ -25,6 +24,7 @@ import {
   parseStakingTx,
   unbondingSighash,
 } from '../staking/index.ts';
+import { testTempDir } from '../test/infra/tempDirs.ts';
 import { type TestKey, testKey, testParamsDoc } from '../test/keys.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
 import type { UnbondingRequestBody } from './unbonding.ts';
@@ -211,7 +211,7 @@ export function testApiConfig(o: {
   ops?: boolean;
   env?: NodeJS.ProcessEnv;
 }): ApiConfig {
-  const dir = mkdtempSync(join(tmpdir(), 'api-test-'));
+  const dir = testTempDir('api-test-');
   const paramsFile = join(dir, 'global-params.json');
   const fpFile = join(dir, 'finality-providers.json');
   writeFileSync(paramsFile, JSON.stringify(PARAMS_DOC));

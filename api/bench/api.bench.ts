@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isXOnlyPublicKey, toHex } from '../../common/index.ts';
 import { createScratchDatabase, Database, migrate, type ScratchDatabase } from '../../db/index.ts';
+import { removeTestTempDirs } from '../../test/infra/tempDirs.ts';
 import { startApi } from '../app.ts';
 import { testApiConfig } from '../testkit.ts';
 
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    removeTestTempDirs();
     if (scratch && process.env.BENCH_API_KEEP_DB !== '1') await scratch.drop();
     else if (scratch) console.log(`kept database: BENCH_API_DB_URL=${scratch.url}`);
   }
