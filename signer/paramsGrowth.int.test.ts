@@ -1,11 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { unbondingSighash, verifySchnorr } from '../staking/index.ts';
-import { fileCustodyCopy } from '../test/infra/custodyCopy.ts';
+import { newFileCustody, type TestFileCustody } from '../test/infra/fileCustody.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { startSigner } from './app.ts';
 
@@ -16,33 +14,19 @@ import { startSigner } from './app.ts';
  * would sign a different tx than the rest of the committee. Real Knots node, real file custody.
  */
 let h: SignerHarness;
-let custody: CustodyBackend;
-let keyDir: string;
+let keys: TestFileCustody;
 let original: { versions: Array<Record<string, unknown>> };
 const ROUTE = '/v1/sign-unbonding-tx';
 
 beforeAll(async () => {
-  keyDir = mkdtempSync(join(tmpdir(), 'signer-growth-key-'));
-  process.env.SIGNER_GROWTH_PASSPHRASE = 'correct horse battery staple';
-  const cfg = parseCustodyConfig({
-    backend: 'file',
-    file: {
-      path: join(keyDir, 'covenant.key'),
-      passphrase_env: 'SIGNER_GROWTH_PASSPHRASE',
-      allow_insecure_file_backend: true,
-    },
-  });
-  const quiet = pino({ level: 'fatal' });
-  await generateKey(cfg, { logger: quiet });
-  custody = await openCustody(cfg, { logger: quiet });
-  h = await startSignerHarness(custody);
+  keys = await newFileCustody('signer-growth-key-');
+  h = await startSignerHarness(keys.custody);
   original = JSON.parse(readFileSync(h.paramsFile, 'utf8'));
 });
 
 afterAll(async () => {
   await h?.stop();
-  await custody?.close();
-  rmSync(keyDir, { recursive: true, force: true });
+  await keys?.close();
 });
 
 /** Version 0 again as version 1, activating at `activation`, with another unbonding fee. */
@@ -122,16 +106,11 @@ describe('a params reload cannot change the rules for stakes already confirmed',
 
     // A brand-new signer, with no history, has no old versions to compare: it starts.
     // Its own custody too: the anchor is custody's, one custody for one audit log.
-    const own = await fileCustodyCopy(join(keyDir, 'covenant.key'), 'SIGNER_GROWTH_PASSPHRASE', 'fresh');
-    try {
-      const fresh = await startSigner(
-        { ...h.config, audit: { file: join(h.dir, 'fresh-audit.jsonl') } },
-        { custody: own, logger: pino({ level: 'fatal' }) },
-      );
-      await fresh.stop();
-    } finally {
-      await own.close();
-    }
+    const fresh = await startSigner(
+      { ...h.config, audit: { file: join(h.dir, 'fresh-audit.jsonl') } },
+      { custody: await keys.copy('fresh'), logger: pino({ level: 'fatal' }) },
+    );
+    await fresh.stop();
 
     writeFileSync(h.paramsFile, JSON.stringify({ versions }));
     await h.restart();

@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
-import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
+import type { CustodyBackend } from '../hsm/index.ts';
 import {
   buildUnbondingInfo,
   buildUnbondingWitness,
@@ -15,7 +14,7 @@ import {
   unbondingSighash,
   verifySchnorr,
 } from '../staking/index.ts';
-import { fileCustodyCopy } from '../test/infra/custodyCopy.ts';
+import { newFileCustody, type TestFileCustody } from '../test/infra/fileCustody.ts';
 import { MtlsClient, type Outcome } from '../test/infra/mtlsClient.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
@@ -29,41 +28,23 @@ import type { SignerConfig } from './config.ts';
  * under test). Every refusal must carry its code, sign nothing, and leave an audit record.
  */
 let h: SignerHarness;
+let keys: TestFileCustody;
 let custody: CustodyBackend;
-let keyDir: string;
 const ROUTE = '/v1/sign-unbonding-tx';
 
 beforeAll(async () => {
-  keyDir = mkdtempSync(join(tmpdir(), 'signer-key-'));
-  process.env.SIGNER_TEST_KEY_PASSPHRASE = 'correct horse battery staple';
-  const cfg = parseCustodyConfig({
-    backend: 'file',
-    file: {
-      path: join(keyDir, 'covenant.key'),
-      passphrase_env: 'SIGNER_TEST_KEY_PASSPHRASE',
-      allow_insecure_file_backend: true,
-    },
-  });
-  const quiet = pino({ level: 'fatal' });
-  await generateKey(cfg, { logger: quiet });
-  custody = await openCustody(cfg, { logger: quiet });
+  keys = await newFileCustody('signer-key-');
+  custody = keys.custody;
   h = await startSignerHarness(custody);
 });
 
 afterAll(async () => {
   await h?.stop();
-  await custody?.close();
-  for (const c of ownCustodies) await c.close();
-  rmSync(keyDir, { recursive: true, force: true });
+  await keys?.close();
 });
 
 /** A second signer's custody: the same key, its own anchor (one custody, one audit log). */
-const ownCustodies: CustodyBackend[] = [];
-async function ownCustody(name: string): Promise<CustodyBackend> {
-  const c = await fileCustodyCopy(join(keyDir, 'covenant.key'), 'SIGNER_TEST_KEY_PASSPHRASE', name);
-  ownCustodies.push(c);
-  return c;
-}
+const ownCustody = (name: string): Promise<CustodyBackend> => keys.copy(name);
 
 function auditRecords(): Array<Record<string, unknown>> {
   return readFileSync(h.config.audit.file, 'utf8')

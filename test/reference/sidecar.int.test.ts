@@ -4,11 +4,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
 import { endpointOf, SignerClient, type SignRequestBody } from '../../pipeline/signerClient.ts';
 import { parseTransaction, unbondingSighash, verifySchnorr } from '../../staking/index.ts';
+import { newFileCustody, type TestFileCustody } from '../infra/fileCustody.ts';
 import type { CertFiles } from '../infra/pki.ts';
 import { freePort } from '../infra/ports.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../infra/signerHarness.ts';
@@ -24,7 +23,7 @@ const SIDECAR_CONF = new URL('../../deploy/sidecar/stunnel.conf', import.meta.ur
 const ROUTE = '/v1/sign-unbonding-tx';
 
 let h: SignerHarness;
-let custody: CustodyBackend;
+let keys: TestFileCustody;
 let dir: string;
 let stake: Stake;
 const sidecars: ChildProcess[] = [];
@@ -104,19 +103,8 @@ function auditCallers(): string[] {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
-  process.env.SIDECAR_TEST_KEY_PASSPHRASE = 'correct horse battery staple';
-  const cfg = parseCustodyConfig({
-    backend: 'file',
-    file: {
-      path: join(dir, 'covenant.key'),
-      passphrase_env: 'SIDECAR_TEST_KEY_PASSPHRASE',
-      allow_insecure_file_backend: true,
-    },
-  });
-  const quiet = pino({ level: 'fatal' });
-  await generateKey(cfg, { logger: quiet });
-  custody = await openCustody(cfg, { logger: quiet });
-  h = await startSignerHarness(custody);
+  keys = await newFileCustody('sidecar-key-');
+  h = await startSignerHarness(keys.custody);
   stake = await h.stake();
 });
 
@@ -129,7 +117,7 @@ afterAll(async () => {
     }
   }
   await h?.stop();
-  await custody?.close();
+  await keys?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,20 +1,18 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../common/index.ts';
-import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
 import { processRequest } from '../../pipeline/process.ts';
 import { endpointOf, SignerClient } from '../../pipeline/signerClient.ts';
 import { isRetried } from '../../pipeline/worker.ts';
 import { startSigner } from '../../signer/app.ts';
 import type { SignerConfig } from '../../signer/config.ts';
 import { parseTransaction } from '../../staking/index.ts';
-import { fileCustodyCopy } from '../infra/custodyCopy.ts';
+import { newFileCustody, type TestFileCustody } from '../infra/fileCustody.ts';
 import { MtlsClient } from '../infra/mtlsClient.ts';
 import type { CertFiles } from '../infra/pki.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../infra/signerHarness.ts';
@@ -30,34 +28,18 @@ import { type SignerHarness, type Stake, startSignerHarness } from '../infra/sig
  * The reference has no rate limit and no TLS (§4 items 1, 2): ours are additive, in its error shape.
  */
 let h: SignerHarness;
-let custody: CustodyBackend;
-let keyDir: string;
+let keys: TestFileCustody;
 const quiet = pino({ level: 'fatal' });
 
 beforeAll(async () => {
-  keyDir = mkdtempSync(join(tmpdir(), 'ref-signer-'));
-  process.env.REF_SIGNER_TEST_KEY_PASSPHRASE = 'correct horse battery staple';
-  const cfg = parseCustodyConfig({
-    backend: 'file',
-    file: {
-      path: join(keyDir, 'covenant.key'),
-      passphrase_env: 'REF_SIGNER_TEST_KEY_PASSPHRASE',
-      allow_insecure_file_backend: true,
-    },
-  });
-  await generateKey(cfg, { logger: quiet });
-  custody = await openCustody(cfg, { logger: quiet });
-  h = await startSignerHarness(custody);
+  keys = await newFileCustody('ref-signer-');
+  h = await startSignerHarness(keys.custody);
 });
 
 afterAll(async () => {
   await h?.stop();
-  await custody?.close();
-  for (const c of sideCustodies) await c.close();
-  rmSync(keyDir, { recursive: true, force: true });
+  await keys?.close();
 });
-
-const sideCustodies: CustodyBackend[] = [];
 
 /**
  * Another signer on the same node and key, with its own audit log and `server` overrides, and so
@@ -65,8 +47,7 @@ const sideCustodies: CustodyBackend[] = [];
  */
 async function sideSigner(name: string, server: Partial<SignerConfig['server']>) {
   const audit = join(h.dir, `${name}-audit.jsonl`);
-  const own = await fileCustodyCopy(join(keyDir, 'covenant.key'), 'REF_SIGNER_TEST_KEY_PASSPHRASE', name);
-  sideCustodies.push(own);
+  const own = await keys.copy(name);
   const signer = await startSigner(
     { ...h.config, server: { ...h.config.server, ...server }, audit: { file: audit } } as SignerConfig,
     { custody: own, logger: quiet },
