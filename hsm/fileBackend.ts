@@ -4,7 +4,13 @@ import * as ecc from 'tiny-secp256k1';
 import { toHex, type XOnlyKey } from '../common/index.ts';
 import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
-import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type {
+  AdaptorSignRequest,
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  UnbondingSignRequest,
+} from './custody.ts';
 import {
   deriveEnvelopeKey,
   KEY_FILE_CODES,
@@ -19,7 +25,15 @@ import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
 import { type KeyInfo, keyInfoOf } from './privateKey.ts';
 import { readPassphrase, readPrivateFile, readSecret, writeNewPrivateFile } from './secrets.ts';
-import { assertSignatureValid, assertSignRequest, SignQueue, schnorrSign } from './signing.ts';
+import {
+  adaptorSignAll,
+  assertAdaptorSignaturesValid,
+  assertAdaptorSignRequest,
+  assertSignatureValid,
+  assertSignRequest,
+  SignQueue,
+  schnorrSign,
+} from './signing.ts';
 
 /*
  * Development only (tmkms's softsign: "mainly intended for testing/CI"). The covenant key sits in a
@@ -111,6 +125,20 @@ class FileCustody implements CustodyBackend {
       }
     });
     return assertSignatureValid(req.sighash, this.#xOnly, signature);
+  }
+
+  async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
+    this.#assertOpen();
+    assertAdaptorSignRequest(req, [this.#xOnly]);
+    const presigs = await this.#queue.run(() => {
+      const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
+      try {
+        return adaptorSignAll(req, key);
+      } finally {
+        key.fill(0);
+      }
+    });
+    return assertAdaptorSignaturesValid(req, this.#xOnly, presigs);
   }
 
   async health(): Promise<CustodyHealth> {

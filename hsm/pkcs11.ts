@@ -3,12 +3,26 @@ import * as ecc from 'tiny-secp256k1';
 import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
 import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
-import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type {
+  AdaptorSignRequest,
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  UnbondingSignRequest,
+} from './custody.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
 import { type KeyInfo, keyInfoOf } from './privateKey.ts';
 import { readSecret } from './secrets.ts';
-import { assertSignatureValid, assertSignRequest, SignQueue, schnorrSign } from './signing.ts';
+import {
+  adaptorSignAll,
+  assertAdaptorSignaturesValid,
+  assertAdaptorSignRequest,
+  assertSignatureValid,
+  assertSignRequest,
+  SignQueue,
+  schnorrSign,
+} from './signing.ts';
 
 /*
  * PKCS#11 has no BIP340 mechanism (reference/hardware-signing.md §1). The token therefore guards the
@@ -777,6 +791,23 @@ export class Pkcs11Custody implements CustodyBackend {
       throw pkcs11Error(e, 'signing');
     }
     return assertSignatureValid(req.sighash, this.#xOnly, signature);
+  }
+
+  /** As sign: unseal, make every pre-signature, wipe, in one synchronous step; then verify each. */
+  async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
+    this.#assertOpen();
+    assertAdaptorSignRequest(req, [this.#xOnly]);
+    let presigs: Uint8Array[];
+    try {
+      presigs = await this.#queue.run(() =>
+        this.#token.use(({ session, kek }) =>
+          withUnsealedKey(session.lib, session.handle, kek, this.#sealed, (key) => adaptorSignAll(req, key)),
+        ),
+      );
+    } catch (e) {
+      throw pkcs11Error(e, 'signing');
+    }
+    return assertAdaptorSignaturesValid(req, this.#xOnly, presigs);
   }
 
   /** Token present, session logged in, KEK present and valid, sealed key present and unsealable to the same key. */

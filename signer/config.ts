@@ -38,6 +38,8 @@ export interface SignerConfig {
   readonly log: { readonly level: LogLevel };
   /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
   readonly custody: Readonly<Record<string, unknown>>;
+  /** Phase-2 covenant duties (POST /v1/sign-transactions); off by default. */
+  readonly phase2: { readonly enabled: boolean; readonly params_file: string };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
@@ -105,6 +107,15 @@ export const SIGNER_CONFIG_SCHEMA = {
     },
     log: LOG_SCHEMA,
     custody: { type: 'object' },
+    phase2: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        params_file: { type: 'string', default: '' },
+      },
+    },
   },
 } as const;
 

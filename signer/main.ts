@@ -96,6 +96,10 @@ level = "info"
 
 [custody]                        # see hsm/README.md for every backend's options
 backend = "pkcs11"
+
+[phase2]                         # phase-2 covenant duties: POST /v1/sign-transactions (signer/README.md)
+enabled = false                  # needs pkcs11 or file custody; bitcoind-wallet cannot make adaptor signatures
+params_file = ""                 # the chain's GET /babylon/btcstaking/v1/params_versions response; SIGHUP reloads it (append-only)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -115,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
     });
     process.on('SIGHUP', () => {
       void signer.reloadParams();
+      void signer.reloadPhase2Params?.();
     });
     await untilStopSignal(() => signer.stop());
     return 0;

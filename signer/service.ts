@@ -191,6 +191,11 @@ export class CovenantSigner {
     });
   }
 
+  /** Runs `fn` alone for a `stakingTxid:vout:keyHex` slot; phase 2 decides under the same lock. */
+  exclusive<T>(slot: string, fn: () => Promise<T>): Promise<T> {
+    return this.#withLock(slot, fn);
+  }
+
   async #withLock<T>(slot: string, fn: () => Promise<T>): Promise<T> {
     const before = this.#locks.get(slot) ?? Promise.resolve();
     const run = before.then(fn, fn);
