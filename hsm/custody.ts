@@ -87,6 +87,19 @@ export interface CustodyBackend {
    * @throws {CodedError} HSM_… codes, as sign
    */
   adaptorSign?(req: AdaptorSignRequest): Promise<Uint8Array[]>;
+  /**
+   * The reference phase-2 signer's lock (POST /v1/lock): signing refused (HSM_LOCKED) until
+   * unlock. Absent on a backend without one. The audit key stays usable, so refusals while locked
+   * are still recorded.
+   */
+  lock?(): Promise<void>;
+  /**
+   * Unlock with the backend's secret (file: the key file passphrase; pkcs11: the token PIN).
+   * @throws {CodedError} HSM_KEY_FILE_DECRYPT_FAILED, HSM_PIN_INCORRECT
+   */
+  unlock?(secret: string): Promise<void>;
+  /** Whether lock() is in force. */
+  readonly locked?: boolean;
   /** The audit log's key and anchor (see AuditCustody). */
   readonly audit: AuditCustody;
   /** Reachable, unlocked, and holding at least one key. */

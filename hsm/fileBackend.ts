@@ -80,8 +80,9 @@ async function readKeyFile(path: string): Promise<KeyEnvelope> {
 class FileCustody implements CustodyBackend {
   readonly kind = 'file' as const;
   readonly #envelope: KeyEnvelope;
-  /** The scrypt-derived file key (not the covenant key): kept so a signature costs no scrypt run. */
-  readonly #fileKey: Buffer;
+  /** The scrypt-derived file key (not the covenant key): kept so a signature costs no scrypt run; wiped by lock(). */
+  #fileKey: Buffer;
+  #locked = false;
   readonly #xOnly: XOnlyKey;
   readonly #path: string;
   readonly #queue = new SignQueue();
@@ -113,8 +114,37 @@ class FileCustody implements CustodyBackend {
     return [this.#xOnly.slice() as XOnlyKey];
   }
 
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  async lock(): Promise<void> {
+    this.#assertOpen();
+    this.#locked = true;
+    this.#fileKey.fill(0);
+  }
+
+  async unlock(passphrase: string): Promise<void> {
+    this.#assertOpen();
+    const fileKey = await deriveEnvelopeKey(passphrase, this.#envelope.kdf);
+    try {
+      // Opening the envelope is the passphrase check (AES-GCM's tag).
+      openEnvelope(this.#envelope, fileKey, KEY_FILE_CODES).fill(0);
+    } catch (e) {
+      fileKey.fill(0);
+      throw e;
+    }
+    this.#fileKey = fileKey;
+    this.#locked = false;
+  }
+
+  #assertUnlocked(): void {
+    if (this.#locked) throw hsmError('HSM_LOCKED', 'the file custody backend is locked');
+  }
+
   async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
     this.#assertOpen();
+    this.#assertUnlocked();
     assertSignRequest(req, [this.#xOnly]);
     const signature = await this.#queue.run(() => {
       const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
@@ -129,6 +159,7 @@ class FileCustody implements CustodyBackend {
 
   async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
     this.#assertOpen();
+    this.#assertUnlocked();
     assertAdaptorSignRequest(req, [this.#xOnly]);
     const presigs = await this.#queue.run(() => {
       const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
@@ -143,6 +174,7 @@ class FileCustody implements CustodyBackend {
 
   async health(): Promise<CustodyHealth> {
     if (this.#closed) return { ok: false, detail: 'the file custody backend is closed' };
+    if (this.#locked) return { ok: false, detail: 'the file custody backend is locked (POST /v1/unlock)' };
     try {
       const current = await readKeyFile(this.#path);
       if (toHex(current.ciphertext) !== toHex(this.#envelope.ciphertext)) {

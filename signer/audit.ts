@@ -44,6 +44,8 @@ export interface AuditFields {
     | 'params_reload_refused'
     | 'phase2_params_loaded'
     | 'phase2_params_reload_refused'
+    | 'custody_locked'
+    | 'custody_unlocked'
     | 'audit_log_accepted';
   readonly correlation_id?: string;
   readonly caller?: string;

@@ -104,6 +104,15 @@ export const SIGNER_ERRORS = {
     500,
     'Phase 2 is enabled but the custody backend cannot make adaptor signatures (bitcoind-wallet); the signer does not start.',
   ],
+  SIGNER_LOCKED: [
+    500,
+    'The signer is locked (POST /v1/lock): it signs nothing until POST /v1/unlock. 500 as the reference answers a locked key.',
+  ],
+  SIGNER_UNLOCK_FAILED: [400, 'POST /v1/unlock was refused: wrong passphrase or PIN.'],
+  SIGNER_LOCK_UNSUPPORTED: [
+    400,
+    'The custody backend has no lock (bitcoind-wallet: lock the wallet itself).',
+  ],
   SIGNER_NOT_FOUND: [404, 'No such route.'],
   SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
   SIGNER_UNSUPPORTED_MEDIA_TYPE: [415, 'The request body is not of content type application/json.'],

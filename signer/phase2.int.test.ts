@@ -192,6 +192,45 @@ describe('phase 2: the happy path', () => {
   });
 });
 
+describe('GET /v1/public-key, POST /v1/lock and /v1/unlock (the reference’s routes)', () => {
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${h.signer.metricsUrl}/metrics`)).text();
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+  };
+
+  it('gives the key under the reference’s field name', async () => {
+    const r = await h.client.call('GET', '/v1/public-key');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ data: { public_key_hex: `02${toHex(h.signerKey)}` } });
+  });
+
+  it('locked: signing refused with 500 SIGNER_LOCKED and audited; a wrong passphrase is refused, counted and never recorded; the right one unlocks', async () => {
+    expect(await metric('signer_unlock_status')).toBe(1);
+    expect((await h.client.call('POST', '/v1/lock')).json).toEqual({ data: {} });
+    expect(await metric('signer_unlock_status')).toBe(0);
+    const d = await buildPhase2Delegation(v0);
+    await expectRefused(d.body, 'SIGNER_LOCKED', 500);
+    expect((await h.client.call('GET', '/v1/public-key')).status).toBe(500);
+
+    const wrong = 'not the passphrase 7f3a';
+    const bad = await h.client.call('POST', '/v1/unlock', { passphrase: wrong });
+    expect({ status: bad.status, code: (bad.json as { code: string }).code }).toEqual({
+      status: 400,
+      code: 'SIGNER_UNLOCK_FAILED',
+    });
+    expect(await metric('signer_failed_unlock_requests')).toBe(1);
+    expect(readFileSync(h.config.audit.file, 'utf8')).not.toContain(wrong);
+    await expectRefused(d.body, 'SIGNER_LOCKED', 500);
+
+    const ok = await h.client.call('POST', '/v1/unlock', { passphrase: 'correct horse battery staple' });
+    expect(ok.json).toEqual({ data: {} });
+    expect(await metric('signer_unlock_status')).toBe(1);
+    expect(readFileSync(h.config.audit.file, 'utf8')).not.toContain('correct horse battery staple');
+    expect(auditRecords().at(-1)).toMatchObject({ event: 'custody_unlocked', caller: 'pipeline' });
+    expect((await h.client.call('POST', ROUTE, d.body)).status).toBe(200);
+  });
+});
+
 describe('phase 2: the negative matrix (each rule broken alone)', () => {
   const cases: Array<[string, () => Promise<unknown>, string, number?]> = [
     [

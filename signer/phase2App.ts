@@ -6,6 +6,7 @@ import type { CustodyBackend } from '../hsm/index.ts';
 import type { AuditLog } from './audit.ts';
 import type { ChainView } from './chain.ts';
 import { httpStatusOf } from './errors.ts';
+import { registerKeyRoutes } from './keyRoutes.ts';
 import type { SignerMetrics } from './metrics.ts';
 import {
   type Phase2ParamsHolder,
@@ -92,7 +93,7 @@ const SIGN_TRANSACTIONS_SCHEMA = {
 
 export interface Phase2Service {
   readonly signer: Phase2Signer;
-  /** Adds POST /v1/sign-transactions to the mTLS listener (before it listens). */
+  /** Adds the reference phase-2 routes to the mTLS listener (before it listens). */
   register(app: FastifyInstance): void;
   /** The /readyz entry. */
   readiness(): Record<string, unknown>;
@@ -148,6 +149,12 @@ export function createPhase2Service(deps: {
   return {
     signer,
     register(app) {
+      registerKeyRoutes(app, {
+        custody: deps.custody,
+        heldKeys: () => deps.signer.heldKeys,
+        metrics: m,
+        audit: (f) => deps.audit.append(f),
+      });
       app.post<{ Body: SignTransactionsRequestBody }>(
         '/v1/sign-transactions',
         { schema: SIGN_TRANSACTIONS_SCHEMA },

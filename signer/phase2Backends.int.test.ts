@@ -97,6 +97,21 @@ describe('phase 2 with the pkcs11 backend (SoftHSM2)', () => {
       /signer_phase2_requests_total\{outcome="signed",code="OK"[^}]*custody="pkcs11"\} 1/,
     );
   });
+
+  it('locks and unlocks with the token PIN: locked, nothing is unsealed; a wrong PIN is refused', async () => {
+    const v0 = parsePhase2ParamsVersions(readFileSync(paramsFile)).versions[0]!;
+    const d = await buildPhase2Delegation(v0);
+    expect((await h.client.call('POST', '/v1/lock')).status).toBe(200);
+    const locked = await h.client.call('POST', '/v1/sign-transactions', d.body);
+    expect({ status: locked.status, code: (locked.json as { code: string }).code }).toEqual({
+      status: 500,
+      code: 'SIGNER_LOCKED',
+    });
+    const wrong = await h.client.call('POST', '/v1/unlock', { passphrase: '000000' });
+    expect((wrong.json as { code: string }).code).toBe('SIGNER_UNLOCK_FAILED');
+    expect((await h.client.call('POST', '/v1/unlock', { passphrase: '246810' })).status).toBe(200);
+    expect((await h.client.call('POST', '/v1/sign-transactions', d.body)).status).toBe(200);
+  });
 });
 
 describe('phase 2 with the bitcoind-wallet backend', () => {

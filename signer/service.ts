@@ -173,7 +173,11 @@ export class CovenantSigner {
       } catch (e) {
         this.#hooks.onCustody?.((performance.now() - t0) / 1000, false);
         return refuse(
-          new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', { cause: e }),
+          isCodedError(e, 'HSM_LOCKED')
+            ? new CodedError('SIGNER_LOCKED', 'the signer is locked: POST /v1/unlock first', { cause: e })
+            : new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', {
+                cause: e,
+              }),
         );
       }
       // Whatever the backend, nothing leaves that does not verify against our own sighash and key.
