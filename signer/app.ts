@@ -12,7 +12,12 @@ import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics } from './metrics.ts';
 import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
 import { Phase2ParamsHolder, phase2ReplayCollector } from './phase2.ts';
-import { assertPhase2CanStart, createPhase2Service, type Phase2Service } from './phase2App.ts';
+import {
+  assertPhase2CanStart,
+  createPhase2Service,
+  loadHmacVerifier,
+  type Phase2Service,
+} from './phase2App.ts';
 import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
 
@@ -202,8 +207,11 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       keyListing,
       isShuttingDown: () => shuttingDown,
     });
+    const hmac = phase2Params ? await loadHmacVerifier(config.phase2.hmac, clog) : undefined;
     const phase2: Phase2Service | undefined = phase2Params
       ? createPhase2Service({
+          hmac,
+          bodyLimitBytes: config.server.body_limit_bytes,
           params: phase2Params,
           chain: rpcChainView(rpc),
           tipHeight: () => rpc.getblockcount(),

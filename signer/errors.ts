@@ -113,6 +113,20 @@ export const SIGNER_ERRORS = {
     400,
     'The custody backend has no lock (bitcoind-wallet: lock the wallet itself).',
   ],
+  SIGNER_HMAC_MISSING: [401, 'phase2.hmac is configured and the request has no X-Covenant-HMAC header.'],
+  SIGNER_HMAC_INVALID: [
+    401,
+    'X-Covenant-HMAC does not verify, or X-Covenant-Timestamp / X-Covenant-Nonce are malformed or only one is set.',
+  ],
+  SIGNER_HMAC_STALE: [
+    401,
+    'X-Covenant-Timestamp is outside phase2.hmac.window_seconds of the signer’s clock.',
+  ],
+  SIGNER_HMAC_REPLAY: [401, 'This X-Covenant-Nonce was already used within the window: a replayed request.'],
+  SIGNER_HMAC_BODY_ONLY_REFUSED: [
+    401,
+    'A body-only X-Covenant-HMAC (no timestamp and nonce) is refused unless phase2.hmac.allow_body_only_hmac is true.',
+  ],
   SIGNER_NOT_FOUND: [404, 'No such route.'],
   SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
   SIGNER_UNSUPPORTED_MEDIA_TYPE: [415, 'The request body is not of content type application/json.'],
@@ -159,6 +173,8 @@ export function referenceErrorCode(status: number): string {
   switch (status) {
     case 400:
       return 'BAD_REQUEST';
+    case 401:
+      return 'UNAUTHORIZED';
     case 404:
       return 'NOT_FOUND';
     case 409:

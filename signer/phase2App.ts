@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { pino } from 'pino';
 import { Counter } from 'prom-client';
-import { CodedError, isCodedError } from '../common/index.ts';
+import { CodedError, isCodedError, readSecretText } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import type { AuditLog } from './audit.ts';
 import type { ChainView } from './chain.ts';
 import { httpStatusOf } from './errors.ts';
+import { HmacVerifier, requireHmacOn } from './hmac.ts';
 import { registerKeyRoutes } from './keyRoutes.ts';
 import type { SignerMetrics } from './metrics.ts';
 import {
@@ -21,6 +22,39 @@ export interface Phase2Config {
   readonly enabled: boolean;
   /** The chain's `GET /babylon/btcstaking/v1/params_versions` response, saved as a file. */
   readonly params_file: string;
+  readonly hmac: {
+    readonly key_file: string;
+    readonly allow_body_only_hmac: boolean;
+    readonly window_seconds: number;
+    readonly max_nonces: number;
+  };
+}
+
+/** The phase-2 routes, all behind the HMAC when one is configured. */
+const PHASE2_ROUTES = new Set(['/v1/sign-transactions', '/v1/public-key', '/v1/unlock', '/v1/lock']);
+
+/**
+ * The HMAC verifier of `[phase2.hmac]`, or undefined when no key file is set. The weaker body-only
+ * form is said to be weaker at every start it is allowed.
+ * @throws {CodedError} CONFIG_SECRET_UNREADABLE, CONFIG_SECRET_PERMISSIONS
+ */
+export async function loadHmacVerifier(
+  config: Phase2Config['hmac'],
+  log: pino.Logger,
+): Promise<HmacVerifier | undefined> {
+  if (!config.key_file) return undefined;
+  const key = await readSecretText(config.key_file, 'phase2.hmac.key_file');
+  if (config.allow_body_only_hmac) {
+    log.warn(
+      'phase2.hmac.allow_body_only_hmac = true: requests with the reference’s body-only X-Covenant-HMAC are accepted, and such a MAC can be replayed for ever (mutual TLS still applies); prefer the timestamp and nonce headers',
+    );
+  }
+  return new HmacVerifier({
+    key,
+    allowBodyOnly: config.allow_body_only_hmac,
+    windowSeconds: config.window_seconds,
+    maxNonces: config.max_nonces,
+  });
 }
 
 /**
@@ -115,6 +149,8 @@ export function createPhase2Service(deps: {
   readonly log: pino.Logger;
   readonly maxConcurrentRequests: number;
   readonly isShuttingDown: () => boolean;
+  readonly hmac?: HmacVerifier;
+  readonly bodyLimitBytes: number;
 }): Phase2Service {
   const m = deps.metrics;
   // Beside signer_requests_total (whose labels other code owns): the same count split for phase 2.
@@ -149,6 +185,7 @@ export function createPhase2Service(deps: {
   return {
     signer,
     register(app) {
+      if (deps.hmac) requireHmacOn(app, PHASE2_ROUTES, deps.hmac, deps.bodyLimitBytes);
       registerKeyRoutes(app, {
         custody: deps.custody,
         heldKeys: () => deps.signer.heldKeys,
