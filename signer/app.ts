@@ -220,6 +220,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
           signer,
           phase1: replay.index,
           signed: replay2.index,
+          expansions: replay2.expansions,
           metrics,
           log: clog,
           maxConcurrentRequests: config.server.max_concurrent_requests,

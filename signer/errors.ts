@@ -59,9 +59,17 @@ export const SIGNER_ERRORS = {
     400,
     'fp_enc_keys is empty, repeats a key, or is not one key per finality provider of the slashing script.',
   ],
-  SIGNER_P2_STAKE_EXPANSION_UNSUPPORTED: [
+  SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH: [
     400,
-    'The request carries stake_expansion, which this version of the signer does not sign.',
+    'stake_expansion does not name a staking output of this staker and these finality providers under the previous committee, or its unbonding script is not that output’s.',
+  ],
+  SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED: [
+    400,
+    'The previous staking tx of a stake expansion is not in a block of the signer’s node.',
+  ],
+  SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER: [
+    409,
+    'This signer already signed a different stake-expansion tx spending this previous staking output.',
   ],
   SIGNER_P2_NO_PARAMS_VERSION: [
     400,

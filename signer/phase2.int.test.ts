@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,9 @@ import {
   decryptAdaptorSignature,
   fundingOutputOf,
   scriptPathSighash,
+  serializeTxOut,
   slashingSighash,
+  stakeExpansionSighash,
   verifyAdaptorSignature,
 } from '../staking/index.ts';
 import {
@@ -192,6 +195,94 @@ describe('phase 2: the happy path', () => {
   });
 });
 
+/** A stake expansion of `prev` (§5): input 0 its staking output, input 1 a made-up funding outpoint. */
+async function expansionOf(
+  prev: Phase2Delegation,
+  label: string,
+  newValueSat: bigint,
+  otherValueSat = 60_000n,
+) {
+  const keys = {
+    stakerKey: prev.staker.xOnly,
+    fpKeys: prev.fps.map((f) => f.xOnly),
+    covenantKeys: v0.covenantKeys,
+    covenantQuorum: v0.covenantQuorum,
+  };
+  const tx = new Transaction();
+  tx.version = 2;
+  tx.addInput(Buffer.from(prev.stakingTx.getHash()), prev.stakingOutputIdx, 0xffffffff);
+  tx.addInput(randomBytes(32), 0, 0xffffffff);
+  tx.addOutput(buildStakingInfo(keys, v0.maxStakingTimeBlocks).pkScript, newValueSat);
+  const other = { valueSat: otherValueSat, pkScript: Buffer.from(`5120${'11'.repeat(32)}`, 'hex') };
+  const d = await buildPhase2Delegation(v0, { stakingTx: tx, valueSat: newValueSat, stakerLabel: label });
+  const body = {
+    ...d.body,
+    stake_expansion: {
+      previous_active_stake_tx_hex: prev.stakingTx.toHex(),
+      other_funding_output_hex: toHex(serializeTxOut(other)),
+      previous_staking_output_idx: prev.stakingOutputIdx,
+      previous_active_stake_unbonding_script_hex: toHex(prev.stakingInfo.unbonding.script),
+    },
+  };
+  return { d, tx, other, body };
+}
+
+describe('phase 2: stake expansion (§5)', () => {
+  const label = 'p2-expanding-staker';
+  let prev: Phase2Delegation;
+
+  it('signs an expansion of a mined delegation: the expansion signature verifies over both prevouts with the previous unbonding leaf', async () => {
+    prev = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    const e = await expansionOf(prev, label, 150_000n);
+    const r = await h.client.call('POST', ROUTE, e.body);
+    expect(r.status).toBe(200);
+    const a = (r.json as { data: SignTransactionsResponse }).data;
+    const prevOut = prev.stakingTx.outs[prev.stakingOutputIdx]!;
+    const sighash = stakeExpansionSighash(
+      e.tx,
+      { valueSat: prevOut.value, pkScript: prevOut.script },
+      e.other,
+      prev.stakingInfo.unbonding,
+    );
+    expect(
+      ecc.verifySchnorr(sighash, h.signerKey, Buffer.from(a.stake_expansion_transaction_signature, 'hex')),
+    ).toBe(true);
+    expect(a.slashing_transactions_signatures).toHaveLength(1);
+    expect(auditRecords().at(-1)).toMatchObject({
+      outcome: 'signed',
+      expansion_previous_txid: prev.stakingTx.getId(),
+      expansion_previous_vout: prev.stakingOutputIdx,
+    });
+  });
+
+  it('refuses a second, different expansion of the same previous output (409), also after a restart', async () => {
+    const e = await expansionOf(prev, label, 140_000n);
+    await expectRefused(e.body, 'SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER', 409);
+    await h.restart();
+    await expectRefused(e.body, 'SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER', 409);
+  });
+
+  it('refuses a previous unbonding script that is not the previous output’s', async () => {
+    const p = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    const e = await expansionOf(p, label, 150_000n);
+    e.body.stake_expansion.previous_active_stake_unbonding_script_hex = toHex(p.stakingInfo.slashing.script);
+    await expectRefused(e.body, 'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH');
+  });
+
+  it('refuses an expansion whose previous staking tx is in no block', async () => {
+    const p = await buildPhase2Delegation(v0, { stakerLabel: label });
+    await expectRefused(
+      (await expansionOf(p, label, 150_000n)).body,
+      'SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED',
+    );
+  });
+
+  it('refuses an expansion that shrinks the stake', async () => {
+    const p = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    await expectRefused((await expansionOf(p, label, 90_000n)).body, 'STAKING_EXPANSION_VALUE_DECREASED');
+  });
+});
+
 describe('GET /v1/public-key, POST /v1/lock and /v1/unlock (the reference’s routes)', () => {
   const metric = async (name: string) => {
     const text = await (await fetch(`${h.signer.metricsUrl}/metrics`)).text();
@@ -233,19 +324,6 @@ describe('GET /v1/public-key, POST /v1/lock and /v1/unlock (the reference’s ro
 
 describe('phase 2: the negative matrix (each rule broken alone)', () => {
   const cases: Array<[string, () => Promise<unknown>, string, number?]> = [
-    [
-      'a stake expansion (not signed by this version)',
-      async () => ({
-        ...(await buildPhase2Delegation(v0)).body,
-        stake_expansion: {
-          previous_active_stake_tx_hex: '00',
-          other_funding_output_hex: '00',
-          previous_staking_output_idx: 0,
-          previous_active_stake_unbonding_script_hex: '00',
-        },
-      }),
-      'SIGNER_P2_STAKE_EXPANSION_UNSUPPORTED',
-    ],
     [
       'a staking tx that does not deserialize',
       async () => ({ ...(await buildPhase2Delegation(v0)).body, staking_tx_hex: '0200' }),

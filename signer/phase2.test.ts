@@ -85,6 +85,7 @@ beforeEach(async () => {
     heldKeys: () => new Set([toHex(me.xOnly)]),
     phase1,
     signed,
+    expansions: new Map(),
     exclusive: async (slot, fn) => {
       const before = locks.get(slot) ?? Promise.resolve();
       const run = before.then(fn, fn);

@@ -19,7 +19,9 @@ import {
   selectPhase2Version,
 } from '../params/index.ts';
 import {
+  assertCovenantOverlap,
   assertSlashingTxMatchesFundingTx,
+  assertStakeExpansionTx,
   assertUnbondingShape,
   babylonEncryptionKey,
   buildStakingInfo,
@@ -29,9 +31,11 @@ import {
   isP2trScript,
   parseEncryptionKey,
   parseTransaction,
+  parseTxOut,
   type StakingInfo,
   scriptPathSighash,
   slashingSighash,
+  stakeExpansionSighash,
   tapBranchHash,
   tapLeafHash,
   taprootOutput,
@@ -97,20 +101,35 @@ function setIdOf(txids: { slashing: string; unbonding: string; slashUnbonding: s
   return `${txids.slashing}/${txids.unbonding}/${txids.slashUnbonding}`;
 }
 
+/** What the signer remembers per previous staking output and key: the one expansion tx it signed. */
+export interface ExpansionRecord {
+  readonly expansionTxid: string;
+  readonly signatureHex: string;
+}
+
 /** Rebuilds the phase-2 memory from the audit log, as replayCollector does for phase 1. */
 export function phase2ReplayCollector(): {
   readonly index: Map<string, Phase2SignedRecord>;
+  readonly expansions: Map<string, ExpansionRecord>;
   onRecord(r: AuditRecord): void;
 } {
   const index = new Map<string, Phase2SignedRecord>();
+  const expansions = new Map<string, ExpansionRecord>();
   return {
     index,
+    expansions,
     onRecord(r) {
       if (r.event !== 'decision' || r.outcome !== 'signed' || r.kind !== 'phase2') return;
       const resp = r.response as SignTransactionsResponse | undefined;
       if (!r.staking_txid || r.staking_vout === undefined || !r.covenant_key || !resp) return;
       if (typeof r.p2_set !== 'string') return;
       index.set(slotOf(r.staking_txid, r.staking_vout, r.covenant_key), { setId: r.p2_set, response: resp });
+      if (typeof r.expansion_previous_txid === 'string' && typeof r.expansion_previous_vout === 'number') {
+        expansions.set(slotOf(r.expansion_previous_txid, r.expansion_previous_vout, r.covenant_key), {
+          expansionTxid: r.staking_txid,
+          signatureHex: resp.stake_expansion_transaction_signature,
+        });
+      }
     },
   };
 }
@@ -223,6 +242,14 @@ interface Phase2Plan {
   readonly unbondingTx: Transaction;
   readonly stakingOutput: { script: Uint8Array; valueSat: bigint };
   readonly stakingTime: number;
+  /** Present for a stake expansion: what input 0 of the staking (expansion) tx spends, and its sighash. */
+  readonly expansion?: {
+    readonly previousTxid: string;
+    readonly previousVout: number;
+    readonly sighash: Uint8Array;
+    readonly previousOutput: { script: Uint8Array; valueSat: bigint };
+    readonly previousUnbondingLeaf: StakingInfo['unbonding'];
+  };
 }
 
 export interface Phase2Context {
@@ -245,12 +272,6 @@ export async function validatePhase2Request(
   facts: Phase2Facts,
 ): Promise<Phase2Plan> {
   // 1. Parse, without any lookup.
-  if (body.stake_expansion !== undefined) {
-    fail(
-      'SIGNER_P2_STAKE_EXPANSION_UNSUPPORTED',
-      'stake expansion requests are not signed by this version of the signer',
-    );
-  }
   const stakingTx = txField(body.staking_tx_hex, 'staking_tx_hex');
   const slashingTx = txField(body.slashing_tx_hex, 'slashing_tx_hex');
   const unbondingTx = txField(body.unbonding_tx_hex, 'unbonding_tx_hex');
@@ -294,13 +315,17 @@ export async function validatePhase2Request(
 
   // 2. The params version: at the staking tx's inclusion height when the node has it in a block,
   // else at the tip (what the chain uses for a delegation registered before inclusion, §2.3).
-  let height: number | undefined;
-  try {
-    const t = await ctx.chain.getTransaction(stakingTxid);
-    if (t.blockhash && t.confirmations > 0) height = await ctx.chain.getBlockHeight(t.blockhash);
-  } catch (e) {
-    if (!isCodedError(e, 'SIGNER_STAKING_TX_NOT_FOUND')) throw e;
-  }
+  // A stake expansion always takes the tip's version (the chain has no inclusion proof for it).
+  const inBlockHeight = async (txid: string): Promise<number | undefined> => {
+    try {
+      const t = await ctx.chain.getTransaction(txid);
+      if (t.blockhash && t.confirmations > 0) return await ctx.chain.getBlockHeight(t.blockhash);
+    } catch (e) {
+      if (!isCodedError(e, 'SIGNER_STAKING_TX_NOT_FOUND')) throw e;
+    }
+    return undefined;
+  };
+  let height = body.stake_expansion ? undefined : await inBlockHeight(stakingTxid);
   height ??= await ctx.tipHeight();
   const version = selectPhase2Version(ctx.params, height);
   if (!version)
@@ -410,6 +435,105 @@ export async function validatePhase2Request(
   assertSlashingTxMatchesFundingTx(slashingTx, stakingTx, stakingVout, stakerKey, version);
   assertSlashingTxMatchesFundingTx(slashUnbondingTx, unbondingTx, 0, stakerKey, version);
 
+  // 9. Stake expansion (§5): the staking tx spends, through its unbonding leaf, a previous staking
+  // output of the same staker and finality providers, made under the previous version's committee.
+  let expansion: Phase2Plan['expansion'];
+  if (body.stake_expansion) {
+    const se = body.stake_expansion;
+    const prevTx = txField(se.previous_active_stake_tx_hex, 'stake_expansion.previous_active_stake_tx_hex');
+    const other = parseTxOut(se.other_funding_output_hex);
+    const prevUnbondingScript = scriptField(
+      se.previous_active_stake_unbonding_script_hex,
+      'stake_expansion.previous_active_stake_unbonding_script_hex',
+    );
+    const prevTxid = prevTx.getId();
+    const prevVout = se.previous_staking_output_idx;
+    const prevOut = prevTx.outs[prevVout];
+    if (!prevOut || !isP2trScript(prevOut.script)) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        `previous_staking_output_idx ${prevVout} is not a P2TR output of the previous staking tx`,
+      );
+    }
+    const prevHeight = await inBlockHeight(prevTxid);
+    if (prevHeight === undefined) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED',
+        `the previous staking tx ${prevTxid} is not in a block of the signer’s node`,
+      );
+    }
+    const prevVersion = selectPhase2Version(ctx.params, prevHeight);
+    if (!prevVersion)
+      fail(
+        'SIGNER_P2_NO_PARAMS_VERSION',
+        `no phase-2 params version is in force at BTC height ${prevHeight}`,
+      );
+    // Emulator F3: our key signs for the previous committee.
+    if (!prevVersion.covenantKeys.some((k) => bytesEqual(k, key))) {
+      fail(
+        'SIGNER_P2_KEY_NOT_IN_COMMITTEE',
+        `our key is not in the committee of the previous delegation's params version ${prevVersion.version}`,
+      );
+    }
+    assertCovenantOverlap(prevVersion.covenantKeys, version.covenantKeys, prevVersion.covenantQuorum);
+    const prevKeys = {
+      stakerKey,
+      fpKeys,
+      covenantKeys: prevVersion.covenantKeys,
+      covenantQuorum: prevVersion.covenantQuorum,
+    };
+    let prevInfo: StakingInfo;
+    try {
+      prevInfo = buildStakingInfo(prevKeys, prevVersion.minStakingTimeBlocks);
+    } catch (e) {
+      return fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'the previous delegation’s keys do not make a staking script',
+        e,
+      );
+    }
+    if (!bytesEqual(prevInfo.unbonding.script, prevUnbondingScript)) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'previous_active_stake_unbonding_script_hex is not the previous unbonding leaf of this staker and the previous committee',
+      );
+    }
+    const prevTime = await findStakingTime(
+      prevOut!.script,
+      stakerKey,
+      prevInfo.unbonding.leafHash,
+      prevInfo.slashing.leafHash,
+      prevVersion,
+    );
+    if (prevTime === undefined) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'the previous staking output is not this staker’s and these finality providers’ staking output',
+      );
+    }
+    prevInfo = buildStakingInfo(prevKeys, prevTime);
+    assertStakeExpansionTx(stakingTx, {
+      previousStakingTxid: prevTxid,
+      previousStakingOutputIndex: prevVout,
+      previousStakingValueSat: prevOut!.value,
+      otherFundingOutput: other,
+      newStakingOutputIndex: stakingVout,
+    });
+    const previousOutput = { script: prevOut!.script, valueSat: prevOut!.value };
+    expansion = {
+      previousTxid: prevTxid,
+      previousVout: prevVout,
+      previousOutput,
+      previousUnbondingLeaf: prevInfo.unbonding,
+      sighash: stakeExpansionSighash(
+        stakingTx,
+        { valueSat: prevOut!.value, pkScript: prevOut!.script },
+        other,
+        prevInfo.unbonding,
+      ),
+    };
+  }
+
   const txids = {
     slashing: slashingTx.getId(),
     unbonding: unbondingTx.getId(),
@@ -423,8 +547,12 @@ export async function validatePhase2Request(
     stakingTxid,
     stakingVout,
     unbondingTxid: txids.unbonding,
-    setId: setIdOf(txids),
+    // An expansion's signature also covers the other funding output, which no txid commits to.
+    setId: expansion
+      ? `${setIdOf(txids)}/${createHash('sha256').update(body.stake_expansion!.other_funding_output_hex.toLowerCase()).digest('hex')}`
+      : setIdOf(txids),
     txids,
+    expansion,
     encKeys: fpKeys.map(babylonEncryptionKey),
     slashingSighash: slashingSighash(slashingTx, stakingTx, stakingVout, stakingInfo.slashing),
     unbondingSlashingSighash: slashingSighash(slashUnbondingTx, unbondingTx, 0, unbondingInfo.slashing),
@@ -460,6 +588,8 @@ export class Phase2Signer {
       /** Phase 1's memory: its unbonding signatures per output and key, shared so both agree. */
       readonly phase1: Map<string, SignedRecord>;
       readonly signed: Map<string, Phase2SignedRecord>;
+      /** One expansion tx per previous staking output and key. */
+      readonly expansions: Map<string, ExpansionRecord>;
       readonly onCustody?: (seconds: number, ok: boolean) => void;
       /** Phase 1's per-slot lock, so a phase-1 and a phase-2 request for one output never race. */
       readonly exclusive: <T>(slot: string, fn: () => Promise<T>) => Promise<T>;
@@ -511,99 +641,139 @@ export class Phase2Signer {
       unbonding_slashing_txid: plan.txids.slashUnbonding,
       p2_set: plan.setId,
     };
-    // One decision at a time per staking output and key, whichever phase asks (the slot is phase 1's).
-    return d.exclusive(slot, async () => {
-      const prior = d.signed.get(slot);
-      if (prior) {
-        if (prior.setId !== plan.setId) {
+    const prevSlot = plan.expansion
+      ? slotOf(plan.expansion.previousTxid, plan.expansion.previousVout, plan.keyHex)
+      : undefined;
+    // One decision at a time per staking output and key, whichever phase asks (the slot is phase 1's);
+    // an expansion also holds its previous output's slot, so two expansions of it cannot both sign.
+    const decide = (): Promise<Phase2Outcome> =>
+      d.exclusive(slot, async () => {
+        const prior = d.signed.get(slot);
+        if (prior) {
+          if (prior.setId !== plan.setId) {
+            return refuse(
+              new CodedError(
+                'SIGNER_P2_ALREADY_SIGNED_OTHER',
+                `this signer already signed a different set of slashing/unbonding txs (${prior.setId}) for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+              ),
+            );
+          }
+          await d.audit.append({ ...base, ...decided, outcome: 'repeated' });
+          return { response: prior.response, outcome: 'repeated', paramsVersion: plan.version.version };
+        }
+        const priorExpansion = prevSlot ? d.expansions.get(prevSlot) : undefined;
+        if (priorExpansion && priorExpansion.expansionTxid !== plan.stakingTxid) {
           return refuse(
             new CodedError(
-              'SIGNER_P2_ALREADY_SIGNED_OTHER',
-              `this signer already signed a different set of slashing/unbonding txs (${prior.setId}) for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+              'SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER',
+              `this signer already signed expansion tx ${priorExpansion.expansionTxid} spending previous staking output ${plan.expansion!.previousTxid}:${plan.expansion!.previousVout}`,
             ),
           );
         }
-        await d.audit.append({ ...base, ...decided, outcome: 'repeated' });
-        return { response: prior.response, outcome: 'repeated', paramsVersion: plan.version.version };
-      }
-      const p1 = d.phase1.get(slot);
-      if (p1 && p1.unbondingTxid !== plan.unbondingTxid) {
-        return refuse(
-          new CodedError(
-            'SIGNER_P2_UNBONDING_DISAGREES',
-            `this signer already signed unbonding tx ${p1.unbondingTxid} for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
-          ),
-        );
-      }
-      if (!d.custody.adaptorSign) {
-        return refuse(
-          new CodedError(
-            'SIGNER_P2_CUSTODY_UNSUPPORTED',
-            `custody ${d.custody.kind} cannot make adaptor signatures`,
-          ),
-        );
-      }
-      const items = [
-        ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.slashingSighash, encryptionKey })),
-        ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.unbondingSlashingSighash, encryptionKey })),
-      ];
-      let presigs: Uint8Array[];
-      let unbondingSig: Uint8Array;
-      const t0 = performance.now();
-      try {
-        presigs = await d.custody.adaptorSign({ key: plan.key, items });
-        unbondingSig = await d.custody.sign({
-          key: plan.key,
-          sighash: plan.unbondingSighash,
-          unbondingTx: plan.unbondingTx,
-          stakingOutput: plan.stakingOutput,
-          leaf: plan.stakingInfo.unbonding,
+        const p1 = d.phase1.get(slot);
+        if (p1 && p1.unbondingTxid !== plan.unbondingTxid) {
+          return refuse(
+            new CodedError(
+              'SIGNER_P2_UNBONDING_DISAGREES',
+              `this signer already signed unbonding tx ${p1.unbondingTxid} for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+            ),
+          );
+        }
+        if (!d.custody.adaptorSign) {
+          return refuse(
+            new CodedError(
+              'SIGNER_P2_CUSTODY_UNSUPPORTED',
+              `custody ${d.custody.kind} cannot make adaptor signatures`,
+            ),
+          );
+        }
+        const items = [
+          ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.slashingSighash, encryptionKey })),
+          ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.unbondingSlashingSighash, encryptionKey })),
+        ];
+        let presigs: Uint8Array[];
+        let unbondingSig: Uint8Array;
+        let expansionSig: Uint8Array | undefined;
+        const t0 = performance.now();
+        try {
+          presigs = await d.custody.adaptorSign({ key: plan.key, items });
+          if (plan.expansion) {
+            expansionSig = await d.custody.sign({
+              key: plan.key,
+              sighash: plan.expansion.sighash,
+              unbondingTx: plan.unbondingTx,
+              stakingOutput: plan.expansion.previousOutput,
+              leaf: plan.expansion.previousUnbondingLeaf,
+            });
+          }
+          unbondingSig = await d.custody.sign({
+            key: plan.key,
+            sighash: plan.unbondingSighash,
+            unbondingTx: plan.unbondingTx,
+            stakingOutput: plan.stakingOutput,
+            leaf: plan.stakingInfo.unbonding,
+          });
+          d.onCustody?.((performance.now() - t0) / 1000, true);
+        } catch (e) {
+          d.onCustody?.((performance.now() - t0) / 1000, false);
+          return refuse(
+            isCodedError(e, 'HSM_LOCKED')
+              ? new CodedError('SIGNER_LOCKED', 'the signer is locked: POST /v1/unlock first', { cause: e })
+              : new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', {
+                  cause: e,
+                }),
+          );
+        }
+        // Whatever the backend, nothing leaves that does not verify against our own sighashes and key.
+        const ok =
+          presigs.length === items.length &&
+          items.every((it, i) =>
+            verifyAdaptorSignature(plan.key, it.sighash, it.encryptionKey, presigs[i]!),
+          ) &&
+          verifySchnorr(plan.unbondingSighash, plan.key, unbondingSig) &&
+          (!plan.expansion ||
+            (expansionSig !== undefined && verifySchnorr(plan.expansion.sighash, plan.key, expansionSig)));
+        if (!ok) {
+          return refuse(
+            new CodedError('SIGNER_INTERNAL', 'custody returned a signature that does not verify', {
+              cause: new Error('bad custody signature'),
+            }),
+          );
+        }
+        const n = plan.encKeys.length;
+        const response: SignTransactionsResponse = {
+          slashing_transactions_signatures: presigs.slice(0, n).map(toHex),
+          unbonding_transaction_signature: toHex(unbondingSig),
+          slash_unbonding_transactions_signatures: presigs.slice(n).map(toHex),
+          stake_expansion_transaction_signature: expansionSig ? toHex(expansionSig) : '',
+        };
+        // `signature` is the unbonding signature: phase 1's replayCollector rebuilds from it too.
+        await d.audit.append({
+          ...base,
+          ...decided,
+          outcome: 'signed',
+          signature: response.unbonding_transaction_signature,
+          response,
+          ...(plan.expansion
+            ? {
+                expansion_previous_txid: plan.expansion.previousTxid,
+                expansion_previous_vout: plan.expansion.previousVout,
+              }
+            : {}),
         });
-        d.onCustody?.((performance.now() - t0) / 1000, true);
-      } catch (e) {
-        d.onCustody?.((performance.now() - t0) / 1000, false);
-        return refuse(
-          isCodedError(e, 'HSM_LOCKED')
-            ? new CodedError('SIGNER_LOCKED', 'the signer is locked: POST /v1/unlock first', { cause: e })
-            : new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', {
-                cause: e,
-              }),
-        );
-      }
-      // Whatever the backend, nothing leaves that does not verify against our own sighashes and key.
-      const ok =
-        presigs.length === items.length &&
-        items.every((it, i) => verifyAdaptorSignature(plan.key, it.sighash, it.encryptionKey, presigs[i]!)) &&
-        verifySchnorr(plan.unbondingSighash, plan.key, unbondingSig);
-      if (!ok) {
-        return refuse(
-          new CodedError('SIGNER_INTERNAL', 'custody returned a signature that does not verify', {
-            cause: new Error('bad custody signature'),
-          }),
-        );
-      }
-      const n = plan.encKeys.length;
-      const response: SignTransactionsResponse = {
-        slashing_transactions_signatures: presigs.slice(0, n).map(toHex),
-        unbonding_transaction_signature: toHex(unbondingSig),
-        slash_unbonding_transactions_signatures: presigs.slice(n).map(toHex),
-        stake_expansion_transaction_signature: '',
-      };
-      // `signature` is the unbonding signature: phase 1's replayCollector rebuilds from it too.
-      await d.audit.append({
-        ...base,
-        ...decided,
-        outcome: 'signed',
-        signature: response.unbonding_transaction_signature,
-        response,
+        d.signed.set(slot, { setId: plan.setId, response });
+        if (prevSlot)
+          d.expansions.set(prevSlot, {
+            expansionTxid: plan.stakingTxid,
+            signatureHex: response.stake_expansion_transaction_signature,
+          });
+        if (!p1)
+          d.phase1.set(slot, {
+            unbondingTxid: plan.unbondingTxid,
+            signatureHex: response.unbonding_transaction_signature,
+          });
+        return { response, outcome: 'signed', paramsVersion: plan.version.version };
       });
-      d.signed.set(slot, { setId: plan.setId, response });
-      if (!p1)
-        d.phase1.set(slot, {
-          unbondingTxid: plan.unbondingTxid,
-          signatureHex: response.unbonding_transaction_signature,
-        });
-      return { response, outcome: 'signed', paramsVersion: plan.version.version };
-    });
+    return prevSlot ? d.exclusive(prevSlot, decide) : decide();
   }
 }

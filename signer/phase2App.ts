@@ -10,6 +10,7 @@ import { HmacVerifier, requireHmacOn } from './hmac.ts';
 import { registerKeyRoutes } from './keyRoutes.ts';
 import type { SignerMetrics } from './metrics.ts';
 import {
+  type ExpansionRecord,
   type Phase2ParamsHolder,
   type Phase2SignedRecord,
   Phase2Signer,
@@ -145,6 +146,7 @@ export function createPhase2Service(deps: {
   readonly signer: CovenantSigner;
   readonly phase1: Map<string, SignedRecord>;
   readonly signed: Map<string, Phase2SignedRecord>;
+  readonly expansions: Map<string, ExpansionRecord>;
   readonly metrics: SignerMetrics;
   readonly log: pino.Logger;
   readonly maxConcurrentRequests: number;
@@ -175,6 +177,7 @@ export function createPhase2Service(deps: {
     heldKeys: () => deps.signer.heldKeys,
     phase1: deps.phase1,
     signed: deps.signed,
+    expansions: deps.expansions,
     exclusive: (slot, fn) => deps.signer.exclusive(slot, fn),
     onCustody: (s, ok) => {
       m.custodyDuration.observe(s);

@@ -69,6 +69,8 @@ export interface DelegationOptions {
   readonly wallet?: RpcClient;
   readonly mine?: () => Promise<unknown>;
   readonly stakerLabel?: string;
+  /** Use this staking tx (e.g. a stake-expansion tx) instead of building one; its output `stakingOutputIdx` must be the staking output. */
+  readonly stakingTx?: Transaction;
 }
 
 /**
@@ -92,7 +94,9 @@ export async function buildPhase2Delegation(
   let stakingTx = new Transaction();
   stakingTx.version = 2;
   stakingTx.addOutput(stakingInfo.pkScript, valueSat);
-  if (o.wallet) {
+  if (o.stakingTx) {
+    stakingTx = o.stakingTx;
+  } else if (o.wallet) {
     const funded = await o.wallet.fundrawtransaction(stakingTx.toHex());
     const signed = await o.wallet.signrawtransactionwithwallet(funded.hex);
     await o.wallet.sendrawtransaction(signed.hex);
