@@ -24,6 +24,20 @@ export interface UnbondingSignRequest {
   readonly leaf: Leaf;
 }
 
+/**
+ * Phase-2 adaptor pre-signatures to make with one key, in one unseal: one per item, in order. The
+ * signer has already checked the delegation; custody signs and checks each result.
+ */
+export interface AdaptorSignRequest {
+  readonly key: XOnlyKey;
+  readonly items: ReadonlyArray<{
+    /** The BIP341 sighash of the slashing or unbonding-slashing tx (32 bytes). */
+    readonly sighash: Uint8Array;
+    /** The 33-byte compressed encryption key (babylonEncryptionKey of a finality provider's key). */
+    readonly encryptionKey: Uint8Array;
+  }>;
+}
+
 export interface CustodyHealth {
   readonly ok: boolean;
   /** One sentence for /readyz and the start-up self-test; never secrets. */
@@ -66,6 +80,26 @@ export interface CustodyBackend {
    * @throws {CodedError} HSM_… codes (key not held, backend locked or unreachable, signing failed)
    */
   sign(req: UnbondingSignRequest): Promise<Uint8Array>;
+  /**
+   * Phase 2: 65-byte Schnorr adaptor pre-signatures (staking/adaptorEncSign), fresh aux randomness
+   * each. Absent on a backend that cannot make them (bitcoind-wallet: a wallet signs only plain
+   * BIP340), and the signer then refuses to start with phase 2 enabled.
+   * @throws {CodedError} HSM_… codes, as sign
+   */
+  adaptorSign?(req: AdaptorSignRequest): Promise<Uint8Array[]>;
+  /**
+   * The reference phase-2 signer's lock (POST /v1/lock): signing refused (HSM_LOCKED) until
+   * unlock. Absent on a backend without one. The audit key stays usable, so refusals while locked
+   * are still recorded.
+   */
+  lock?(): Promise<void>;
+  /**
+   * Unlock with the backend's secret (file: the key file passphrase; pkcs11: the token PIN).
+   * @throws {CodedError} HSM_KEY_FILE_DECRYPT_FAILED, HSM_PIN_INCORRECT
+   */
+  unlock?(secret: string): Promise<void>;
+  /** Whether lock() is in force. */
+  readonly locked?: boolean;
   /** The audit log's key and anchor (see AuditCustody). */
   readonly audit: AuditCustody;
   /** Reachable, unlocked, and holding at least one key. */

@@ -25,6 +25,7 @@ export const HSM_ERRORS = {
   HSM_SIGNATURE_INVALID:
     'The backend produced a signature that does not verify against the sighash and key; it was not returned.',
   HSM_CLOSED: 'The custody backend has been closed.',
+  HSM_LOCKED: 'The custody backend is locked (POST /v1/lock): it signs nothing until unlocked.',
   // pkcs11
   HSM_PKCS11_LIBRARY: 'The PKCS#11 library cannot be loaded or initialised.',
   HSM_TOKEN_NOT_FOUND: 'No token with the configured label is present.',

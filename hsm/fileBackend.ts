@@ -4,7 +4,13 @@ import * as ecc from 'tiny-secp256k1';
 import { toHex, type XOnlyKey } from '../common/index.ts';
 import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
-import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type {
+  AdaptorSignRequest,
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  UnbondingSignRequest,
+} from './custody.ts';
 import {
   deriveEnvelopeKey,
   KEY_FILE_CODES,
@@ -19,7 +25,15 @@ import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
 import { type KeyInfo, keyInfoOf } from './privateKey.ts';
 import { readPassphrase, readPrivateFile, readSecret, writeNewPrivateFile } from './secrets.ts';
-import { assertSignatureValid, assertSignRequest, SignQueue, schnorrSign } from './signing.ts';
+import {
+  adaptorSignAll,
+  assertAdaptorSignaturesValid,
+  assertAdaptorSignRequest,
+  assertSignatureValid,
+  assertSignRequest,
+  SignQueue,
+  schnorrSign,
+} from './signing.ts';
 
 /*
  * Development only (tmkms's softsign: "mainly intended for testing/CI"). The covenant key sits in a
@@ -66,8 +80,9 @@ async function readKeyFile(path: string): Promise<KeyEnvelope> {
 class FileCustody implements CustodyBackend {
   readonly kind = 'file' as const;
   readonly #envelope: KeyEnvelope;
-  /** The scrypt-derived file key (not the covenant key): kept so a signature costs no scrypt run. */
-  readonly #fileKey: Buffer;
+  /** The scrypt-derived file key (not the covenant key): kept so a signature costs no scrypt run; wiped by lock(). */
+  #fileKey: Buffer;
+  #locked = false;
   readonly #xOnly: XOnlyKey;
   readonly #path: string;
   readonly #queue = new SignQueue();
@@ -99,8 +114,37 @@ class FileCustody implements CustodyBackend {
     return [this.#xOnly.slice() as XOnlyKey];
   }
 
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  async lock(): Promise<void> {
+    this.#assertOpen();
+    this.#locked = true;
+    this.#fileKey.fill(0);
+  }
+
+  async unlock(passphrase: string): Promise<void> {
+    this.#assertOpen();
+    const fileKey = await deriveEnvelopeKey(passphrase, this.#envelope.kdf);
+    try {
+      // Opening the envelope is the passphrase check (AES-GCM's tag).
+      openEnvelope(this.#envelope, fileKey, KEY_FILE_CODES).fill(0);
+    } catch (e) {
+      fileKey.fill(0);
+      throw e;
+    }
+    this.#fileKey = fileKey;
+    this.#locked = false;
+  }
+
+  #assertUnlocked(): void {
+    if (this.#locked) throw hsmError('HSM_LOCKED', 'the file custody backend is locked');
+  }
+
   async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
     this.#assertOpen();
+    this.#assertUnlocked();
     assertSignRequest(req, [this.#xOnly]);
     const signature = await this.#queue.run(() => {
       const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
@@ -113,8 +157,24 @@ class FileCustody implements CustodyBackend {
     return assertSignatureValid(req.sighash, this.#xOnly, signature);
   }
 
+  async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
+    this.#assertOpen();
+    this.#assertUnlocked();
+    assertAdaptorSignRequest(req, [this.#xOnly]);
+    const presigs = await this.#queue.run(() => {
+      const key = openEnvelope(this.#envelope, this.#fileKey, KEY_FILE_CODES);
+      try {
+        return adaptorSignAll(req, key);
+      } finally {
+        key.fill(0);
+      }
+    });
+    return assertAdaptorSignaturesValid(req, this.#xOnly, presigs);
+  }
+
   async health(): Promise<CustodyHealth> {
     if (this.#closed) return { ok: false, detail: 'the file custody backend is closed' };
+    if (this.#locked) return { ok: false, detail: 'the file custody backend is locked (POST /v1/unlock)' };
     try {
       const current = await readKeyFile(this.#path);
       if (toHex(current.ciphertext) !== toHex(this.#envelope.ciphertext)) {

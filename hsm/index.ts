@@ -24,6 +24,7 @@ export {
   type WalletAuth,
 } from './config.ts';
 export type {
+  AdaptorSignRequest,
   AuditCustody,
   CustodyBackend,
   CustodyHealth,

@@ -1,14 +1,29 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
 import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
 import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
-import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest } from './custody.ts';
+import type {
+  AdaptorSignRequest,
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  UnbondingSignRequest,
+} from './custody.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
 import { type KeyInfo, keyInfoOf } from './privateKey.ts';
 import { readSecret } from './secrets.ts';
-import { assertSignatureValid, assertSignRequest, SignQueue, schnorrSign } from './signing.ts';
+import {
+  adaptorSignAll,
+  assertAdaptorSignaturesValid,
+  assertAdaptorSignRequest,
+  assertSignatureValid,
+  assertSignRequest,
+  SignQueue,
+  schnorrSign,
+} from './signing.ts';
 
 /*
  * PKCS#11 has no BIP340 mechanism (reference/hardware-signing.md §1). The token therefore guards the
@@ -751,6 +766,38 @@ export class Pkcs11Custody implements CustodyBackend {
     if (this.#closed) throw hsmError('HSM_CLOSED', 'the pkcs11 custody backend is closed');
   }
 
+  #locked = false;
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /**
+   * A gate, not C_Logout: the audit log's MAC key and anchor live in the same token, and a logged-out
+   * token could not record the refusals made while locked. Nothing is unsealed while locked.
+   */
+  async lock(): Promise<void> {
+    this.#assertOpen();
+    this.#locked = true;
+  }
+
+  /** The PIN must be the token's user PIN as configured (compared in constant time, as hashes). */
+  async unlock(pin: string): Promise<void> {
+    this.#assertOpen();
+    const configured = await readSecret(this.#token.config.pin, 'PIN');
+    const digest = (v: string) => createHash('sha256').update(v, 'utf8').digest();
+    if (!timingSafeEqual(digest(pin), digest(configured))) {
+      throw hsmError(
+        'HSM_PIN_INCORRECT',
+        `the PIN given to unlock token "${this.#token.config.tokenLabel}" is not its PIN`,
+      );
+    }
+    this.#locked = false;
+  }
+
+  #assertUnlocked(): void {
+    if (this.#locked) throw hsmError('HSM_LOCKED', 'the pkcs11 custody backend is locked');
+  }
+
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
     return [this.#xOnly.slice() as XOnlyKey];
@@ -763,6 +810,7 @@ export class Pkcs11Custody implements CustodyBackend {
    */
   async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
     this.#assertOpen();
+    this.#assertUnlocked();
     assertSignRequest(req, [this.#xOnly]);
     let signature: Uint8Array;
     try {
@@ -779,9 +827,28 @@ export class Pkcs11Custody implements CustodyBackend {
     return assertSignatureValid(req.sighash, this.#xOnly, signature);
   }
 
+  /** As sign: unseal, make every pre-signature, wipe, in one synchronous step; then verify each. */
+  async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
+    this.#assertOpen();
+    this.#assertUnlocked();
+    assertAdaptorSignRequest(req, [this.#xOnly]);
+    let presigs: Uint8Array[];
+    try {
+      presigs = await this.#queue.run(() =>
+        this.#token.use(({ session, kek }) =>
+          withUnsealedKey(session.lib, session.handle, kek, this.#sealed, (key) => adaptorSignAll(req, key)),
+        ),
+      );
+    } catch (e) {
+      throw pkcs11Error(e, 'signing');
+    }
+    return assertAdaptorSignaturesValid(req, this.#xOnly, presigs);
+  }
+
   /** Token present, session logged in, KEK present and valid, sealed key present and unsealable to the same key. */
   async health(): Promise<CustodyHealth> {
     if (this.#closed) return { ok: false, detail: 'the pkcs11 custody backend is closed' };
+    if (this.#locked) return { ok: false, detail: 'the pkcs11 custody backend is locked (POST /v1/unlock)' };
     const { tokenLabel, kekLabel, keyLabel } = this.#token.config;
     try {
       // The token is still in its slot (a removed token leaves the slot list).

@@ -1,7 +1,8 @@
-import { webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
 import { bytesEqual, toHex, type XOnlyKey } from '../common/index.ts';
-import type { UnbondingSignRequest } from './custody.ts';
+import { adaptorEncSign, verifyAdaptorSignature } from '../staking/index.ts';
+import type { AdaptorSignRequest, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
 
 /**
@@ -30,6 +31,60 @@ export function assertSignRequest(req: UnbondingSignRequest, held: readonly XOnl
 export function schnorrSign(sighash: Uint8Array, privateKey: Uint8Array): Uint8Array {
   const aux = webcrypto.getRandomValues(new Uint8Array(32));
   return ecc.signSchnorr(sighash, privateKey, aux);
+}
+
+/**
+ * Checks an adaptor request (every sighash 32 bytes, every encryption key 33, at least one item,
+ * a held key), as assertSignRequest does for a plain one.
+ * @throws {CodedError} HSM_BAD_REQUEST, HSM_KEY_NOT_HELD
+ */
+export function assertAdaptorSignRequest(req: AdaptorSignRequest, held: readonly XOnlyKey[]): void {
+  if (!Array.isArray(req.items) || req.items.length === 0 || req.items.length > 1024) {
+    throw hsmError('HSM_BAD_REQUEST', 'an adaptor request needs 1 to 1024 items', {
+      details: { field: 'items' },
+    });
+  }
+  for (const it of req.items) {
+    if (!(it.encryptionKey instanceof Uint8Array) || it.encryptionKey.length !== 33) {
+      throw hsmError('HSM_BAD_REQUEST', 'an encryption key must be 33 bytes', {
+        details: { field: 'encryptionKey' },
+      });
+    }
+    assertSignRequest({ key: req.key, sighash: it.sighash } as UnbondingSignRequest, held);
+  }
+}
+
+/**
+ * One pre-signature per item with the unsealed key. Synchronous for the same reason as
+ * schnorrSign; the aux randomness is fresh per pre-signature, as the reference's EncSign draws it
+ * (sig.go:79-82), so no two pre-signatures share a nonce.
+ */
+export function adaptorSignAll(req: AdaptorSignRequest, privateKey: Uint8Array): Uint8Array[] {
+  return req.items.map((it) => adaptorEncSign(privateKey, it.sighash, it.encryptionKey, randomBytes(32)));
+}
+
+/**
+ * Each pre-signature verifies against its sighash, encryption key and our key, or none is returned.
+ * @throws {CodedError} HSM_SIGNATURE_INVALID
+ */
+export function assertAdaptorSignaturesValid(
+  req: AdaptorSignRequest,
+  key: XOnlyKey,
+  presigs: readonly Uint8Array[],
+): Uint8Array[] {
+  const ok =
+    presigs.length === req.items.length &&
+    req.items.every((it, i) => verifyAdaptorSignature(key, it.sighash, it.encryptionKey, presigs[i]!));
+  if (!ok) {
+    throw hsmError(
+      'HSM_SIGNATURE_INVALID',
+      `an adaptor signature made for key ${toHex(key)} does not verify`,
+      {
+        details: { key: toHex(key) },
+      },
+    );
+  }
+  return [...presigs];
 }
 
 /**

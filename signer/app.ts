@@ -11,6 +11,13 @@ import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics, tipRefresher } from './metrics.ts';
 import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
+import { Phase2ParamsHolder, phase2ReplayCollector } from './phase2.ts';
+import {
+  assertPhase2CanStart,
+  createPhase2Service,
+  loadHmacVerifier,
+  type Phase2Service,
+} from './phase2App.ts';
 import { buildSignerServer } from './server.ts';
 import { CovenantSigner, replayCollector } from './service.ts';
 
@@ -31,6 +38,8 @@ export interface RunningSigner {
   readonly signer: CovenantSigner;
   /** Re-reads the params file; refused (and logged, audited, counted) unless append-only. */
   reloadParams(): Promise<{ ok: boolean; message: string }>;
+  /** Re-reads the phase-2 params file (append-only); absent when phase 2 is off. */
+  reloadPhase2Params?(): Promise<{ ok: boolean; message: string }>;
   /** Stops accepting, finishes requests in flight, records the stop, releases custody. Idempotent. */
   stop(): Promise<void>;
 }
@@ -95,16 +104,22 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
   const clog = log.child({ custody: custody.kind });
   let audit: AuditLog | undefined;
   try {
+    assertPhase2CanStart(config.phase2, custody);
+    const phase2Params = config.phase2.enabled
+      ? new Phase2ParamsHolder(config.phase2.params_file)
+      : undefined;
     const rpc = await rpcClientFromConfig(config.bitcoind);
     await selfTest(custody, params, rpc, config.bitcoind.network, clog);
     const replay = replayCollector();
     const history = paramsHistoryCollector();
     const metrics = createSignerMetrics(custody.kind);
+    const replay2 = phase2ReplayCollector();
     audit = await AuditLog.open(
       config.audit.file,
       custody.audit,
       (r) => {
         replay.onRecord(r);
+        replay2.onRecord(r);
         history.onRecord(r);
       },
       (n) => {
@@ -164,6 +179,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       if (tip !== undefined) metrics.bitcoindTip.set(tip);
       const p = params.current;
       checks.params = { ok: true, versions: p.params.versions.map((v) => v.version), sha256: p.fileSha256 };
+      checks.phase2 = phase2 ? phase2.readiness() : { enabled: false };
       // A signer whose log cannot be written or anchored signs nothing more: say so, do not look ready.
       const auditFailure = theAudit.failure;
       checks.audit = auditFailure
@@ -207,6 +223,27 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       keyListing,
       isShuttingDown: () => shuttingDown,
     });
+    const hmac = phase2Params ? await loadHmacVerifier(config.phase2.hmac, clog) : undefined;
+    const phase2: Phase2Service | undefined = phase2Params
+      ? createPhase2Service({
+          hmac,
+          bodyLimitBytes: config.server.body_limit_bytes,
+          params: phase2Params,
+          chain: rpcChainView(rpc),
+          tipHeight: () => rpc.getblockcount(),
+          custody,
+          audit,
+          signer,
+          phase1: replay.index,
+          signed: replay2.index,
+          expansions: replay2.expansions,
+          metrics,
+          log: clog,
+          maxConcurrentRequests: config.server.max_concurrent_requests,
+          isShuttingDown: () => shuttingDown,
+        })
+      : undefined;
+    phase2?.register(app);
     await app.listen({ host: config.server.host, port: config.server.port });
     const port = (app.server.address() as AddressInfo).port;
     const refreshTip = tipRefresher(metrics.bitcoindTip, () => rpc.getblockcount(), TIP_AT_SCRAPE_TIMEOUT_MS);
@@ -235,6 +272,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       port,
       metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
       signer,
+      ...(phase2 ? { reloadPhase2Params: () => phase2.reload() } : {}),
       async reloadParams() {
         try {
           // Without the tip the new rule cannot be checked: no tip, no reload.

@@ -42,6 +42,10 @@ export interface AuditFields {
     | 'stop'
     | 'params_loaded'
     | 'params_reload_refused'
+    | 'phase2_params_loaded'
+    | 'phase2_params_reload_refused'
+    | 'custody_locked'
+    | 'custody_unlocked'
     | 'audit_log_accepted';
   readonly correlation_id?: string;
   readonly caller?: string;

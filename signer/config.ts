@@ -44,6 +44,18 @@ export interface SignerConfig {
   readonly log: { readonly level: LogLevel };
   /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
   readonly custody: Readonly<Record<string, unknown>>;
+  /** Phase-2 covenant duties (POST /v1/sign-transactions); off by default. */
+  readonly phase2: {
+    readonly enabled: boolean;
+    readonly params_file: string;
+    /** X-Covenant-HMAC on the phase-2 routes, in addition to mutual TLS (signer/hmac.ts). */
+    readonly hmac: {
+      readonly key_file: string;
+      readonly allow_body_only_hmac: boolean;
+      readonly window_seconds: number;
+      readonly max_nonces: number;
+    };
+  };
 }
 
 const str = { type: 'string', minLength: 1 } as const;
@@ -118,6 +130,26 @@ export const SIGNER_CONFIG_SCHEMA = {
     },
     log: LOG_SCHEMA,
     custody: { type: 'object' },
+    phase2: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        params_file: { type: 'string', default: '' },
+        hmac: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            key_file: { type: 'string', default: '' },
+            allow_body_only_hmac: { type: 'boolean', default: false },
+            window_seconds: { type: 'integer', minimum: 1, maximum: 3600, default: 300 },
+            max_nonces: { type: 'integer', minimum: 100, maximum: 10_000_000, default: 1_000_000 },
+          },
+        },
+      },
+    },
   },
 } as const;
 

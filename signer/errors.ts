@@ -52,6 +52,89 @@ export const SIGNER_ERRORS = {
     409,
     'This signer already signed a different unbonding transaction for this staking output.',
   ],
+  // Phase 2: POST /v1/sign-transactions.
+  SIGNER_P2_INVALID_TX: [400, 'A transaction of a phase-2 request does not deserialize.'],
+  SIGNER_P2_INVALID_ENC_KEY: [400, 'An fp_enc_keys entry is not a 33-byte compressed secp256k1 point.'],
+  SIGNER_P2_FP_KEYS_MISMATCH: [
+    400,
+    'fp_enc_keys is empty, repeats a key, or is not one key per finality provider of the slashing script.',
+  ],
+  SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH: [
+    400,
+    'stake_expansion does not name a staking output of this staker and these finality providers under the previous committee, or its unbonding script is not that output’s.',
+  ],
+  SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED: [
+    400,
+    'The previous staking tx of a stake expansion is not in a block of the signer’s node.',
+  ],
+  SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER: [
+    409,
+    'This signer already signed a different stake-expansion tx spending this previous staking output.',
+  ],
+  SIGNER_P2_NO_PARAMS_VERSION: [
+    400,
+    'No phase-2 params version is in force at the staking tx’s inclusion height (or the tip, if it is not in a block).',
+  ],
+  SIGNER_P2_KEY_NOT_IN_COMMITTEE: [
+    400,
+    'No key this signer holds is in the covenant committee of the phase-2 params version that applies.',
+  ],
+  SIGNER_P2_STAKING_VALUE_OUT_OF_BOUNDS: [
+    400,
+    'The staking output’s value is outside the params’ min/max staking value.',
+  ],
+  SIGNER_P2_SCRIPT_MISMATCH: [
+    400,
+    'A script of the request is not the leaf the staker, finality-provider and committee keys make.',
+  ],
+  SIGNER_P2_STAKING_OUTPUT_MISMATCH: [
+    400,
+    'staking_output_idx is out of range, or that output is not the keys’ staking output with a staking time within the params’ bounds.',
+  ],
+  SIGNER_P2_UNBONDING_WRONG_INPUT: [400, 'The unbonding tx does not spend the staking output.'],
+  SIGNER_P2_UNBONDING_WRONG_OUTPUT: [
+    400,
+    'The unbonding tx does not pay the unbonding output of these keys with the params’ unbonding time.',
+  ],
+  SIGNER_P2_UNBONDING_FEE_MISMATCH: [
+    400,
+    'The unbonding fee (staking value minus unbonding output) is not exactly the params’ unbonding_fee_sat.',
+  ],
+  SIGNER_P2_ALREADY_SIGNED_OTHER: [
+    409,
+    'This signer already signed a different set of slashing, unbonding and unbonding-slashing txs for this staking output.',
+  ],
+  SIGNER_P2_UNBONDING_DISAGREES: [
+    409,
+    'This signer already signed (in phase 1 or 2) a different unbonding tx for this staking output.',
+  ],
+  SIGNER_P2_CUSTODY_UNSUPPORTED: [
+    500,
+    'Phase 2 is enabled but the custody backend cannot make adaptor signatures (bitcoind-wallet); the signer does not start.',
+  ],
+  SIGNER_LOCKED: [
+    500,
+    'The signer is locked (POST /v1/lock): it signs nothing until POST /v1/unlock. 500 as the reference answers a locked key.',
+  ],
+  SIGNER_UNLOCK_FAILED: [400, 'POST /v1/unlock was refused: wrong passphrase or PIN.'],
+  SIGNER_LOCK_UNSUPPORTED: [
+    400,
+    'The custody backend has no lock (bitcoind-wallet: lock the wallet itself).',
+  ],
+  SIGNER_HMAC_MISSING: [401, 'phase2.hmac is configured and the request has no X-Covenant-HMAC header.'],
+  SIGNER_HMAC_INVALID: [
+    401,
+    'X-Covenant-HMAC does not verify, or X-Covenant-Timestamp / X-Covenant-Nonce are malformed or only one is set.',
+  ],
+  SIGNER_HMAC_STALE: [
+    401,
+    'X-Covenant-Timestamp is outside phase2.hmac.window_seconds of the signer’s clock.',
+  ],
+  SIGNER_HMAC_REPLAY: [401, 'This X-Covenant-Nonce was already used within the window: a replayed request.'],
+  SIGNER_HMAC_BODY_ONLY_REFUSED: [
+    401,
+    'A body-only X-Covenant-HMAC (no timestamp and nonce) is refused unless phase2.hmac.allow_body_only_hmac is true.',
+  ],
   SIGNER_NOT_FOUND: [404, 'No such route.'],
   SIGNER_BODY_TOO_LARGE: [413, 'The request body is larger than the configured limit.'],
   SIGNER_UNSUPPORTED_MEDIA_TYPE: [415, 'The request body is not of content type application/json.'],
@@ -98,6 +181,8 @@ export function referenceErrorCode(status: number): string {
   switch (status) {
     case 400:
       return 'BAD_REQUEST';
+    case 401:
+      return 'UNAUTHORIZED';
     case 404:
       return 'NOT_FOUND';
     case 409:

@@ -98,6 +98,16 @@ level = "info"
 
 [custody]                        # see hsm/README.md for every backend's options
 backend = "pkcs11"
+
+[phase2]                         # phase-2 covenant duties: POST /v1/sign-transactions (signer/README.md)
+enabled = false                  # needs pkcs11 or file custody; bitcoind-wallet cannot make adaptor signatures
+params_file = ""                 # the chain's GET /babylon/btcstaking/v1/params_versions response; SIGHUP reloads it (append-only)
+
+[phase2.hmac]                    # X-Covenant-HMAC on the phase-2 routes, in addition to mutual TLS
+key_file = ""                    # a 0600 file with the shared key; "" = off
+allow_body_only_hmac = false     # true also accepts the reference's replayable body-only MAC (logged as weaker)
+window_seconds = 300             # X-Covenant-Timestamp may differ this much from the signer's clock
+max_nonces = 1000000
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -117,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
     });
     process.on('SIGHUP', () => {
       void signer.reloadParams();
+      void signer.reloadPhase2Params?.();
     });
     await untilStopSignal(() => signer.stop());
     return 0;

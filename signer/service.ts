@@ -173,7 +173,11 @@ export class CovenantSigner {
       } catch (e) {
         this.#hooks.onCustody?.((performance.now() - t0) / 1000, false);
         return refuse(
-          new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', { cause: e }),
+          isCodedError(e, 'HSM_LOCKED')
+            ? new CodedError('SIGNER_LOCKED', 'the signer is locked: POST /v1/unlock first', { cause: e })
+            : new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', {
+                cause: e,
+              }),
         );
       }
       // Whatever the backend, nothing leaves that does not verify against our own sighash and key.
@@ -189,6 +193,11 @@ export class CovenantSigner {
       this.#signed.set(slot, { unbondingTxid: plan.unbondingTxid, signatureHex });
       return { signatureHex, outcome: 'signed', paramsVersion: plan.params.version };
     });
+  }
+
+  /** Runs `fn` alone for a `stakingTxid:vout:keyHex` slot; phase 2 decides under the same lock. */
+  exclusive<T>(slot: string, fn: () => Promise<T>): Promise<T> {
+    return this.#withLock(slot, fn);
   }
 
   async #withLock<T>(slot: string, fn: () => Promise<T>): Promise<T> {

@@ -93,6 +93,8 @@ export async function startCommittee(opts: {
   readonly quorum: number;
   readonly paramsOverride?: Record<string, unknown>;
   readonly serverOverride?: Record<string, unknown>;
+  /** More SIGNER__… variables for every signer (e.g. the [phase2] section). */
+  readonly signerEnv?: Record<string, string>;
 }): Promise<Committee> {
   const dir = mkdtempSync(join(tmpdir(), 'committee-'));
   const node = await startRegtestNode();
@@ -145,6 +147,7 @@ export async function startCommittee(opts: {
         SIGNER__AUDIT__FILE: join(dir, `audit-${i}.jsonl`),
         SIGNER__LOG__LEVEL: process.env.SIGNER_TEST_LOG ?? 'fatal',
         SIGNER__CUSTODY: JSON.stringify({ backend: m.custody.kind }),
+        ...opts.signerEnv,
       });
       (m as { config: SignerConfig }).config = config;
       m.signer = await startSigner(config, { custody: m.custody, logger });
@@ -264,6 +267,7 @@ export async function startSignerHarness(
   opts: {
     readonly paramsOverride?: Record<string, unknown>;
     readonly serverOverride?: Record<string, unknown>;
+    readonly signerEnv?: Record<string, string>;
   } = {},
 ): Promise<SignerHarness> {
   const c = await startCommittee({ custodies: [custody], testMembers: 2, quorum: 2, ...opts });

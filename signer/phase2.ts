@@ -1,0 +1,779 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Transaction } from 'bitcoinjs-lib';
+import {
+  bytesEqual,
+  CodedError,
+  hashToTxid,
+  isCodedError,
+  parseHex,
+  toHex,
+  type XOnlyKey,
+} from '../common/index.ts';
+import type { CustodyBackend } from '../hsm/index.ts';
+import {
+  assertPhase2ParamsAppendOnly,
+  type Phase2Params,
+  type Phase2ParamsVersion,
+  parsePhase2ParamsVersions,
+  selectPhase2Version,
+} from '../params/index.ts';
+import {
+  assertCovenantOverlap,
+  assertSlashingTxMatchesFundingTx,
+  assertStakeExpansionTx,
+  assertUnbondingShape,
+  babylonEncryptionKey,
+  buildStakingInfo,
+  buildTimelockLeaf,
+  buildUnbondingInfo,
+  fundingOutputOf,
+  isP2trScript,
+  parseEncryptionKey,
+  parseTransaction,
+  parseTxOut,
+  type StakingInfo,
+  scriptPathSighash,
+  slashingSighash,
+  stakeExpansionSighash,
+  tapBranchHash,
+  tapLeafHash,
+  taprootOutput,
+  type UnbondingInfo,
+  verifyAdaptorSignature,
+  verifySchnorr,
+} from '../staking/index.ts';
+import type { AuditLog, AuditRecord } from './audit.ts';
+import type { ChainView } from './chain.ts';
+import type { SignedRecord } from './service.ts';
+
+/*
+ * Phase-2 covenant duties (issue 22): POST /v1/sign-transactions, the reference's
+ * babylonlabs-io/covenant-emulator@cdb5178:covenant-signer/signerservice/types/signtransactions.go.
+ * The reference signer validates nothing (its emulator does, covenant/covenant.go:87-274); this one
+ * re-checks everything the emulator checks, and more, before custody makes a single signature.
+ */
+
+/** The reference's request, verbatim JSON tags (signtransactions.go:15-42). */
+export interface SignTransactionsRequestBody {
+  readonly staking_tx_hex: string;
+  readonly slashing_tx_hex: string;
+  readonly unbonding_tx_hex: string;
+  readonly slash_unbonding_tx_hex: string;
+  readonly staking_output_idx: number;
+  readonly slashing_script_hex: string;
+  readonly unbonding_script_hex: string;
+  readonly unbonding_slashing_script_hex: string;
+  readonly fp_enc_keys: readonly string[];
+  readonly stake_expansion?: {
+    readonly previous_active_stake_tx_hex: string;
+    readonly other_funding_output_hex: string;
+    readonly previous_staking_output_idx: number;
+    readonly previous_active_stake_unbonding_script_hex: string;
+  };
+}
+
+/** The reference's response, verbatim JSON tags (signtransactions.go:229-236); sent inside {"data": …}. */
+export interface SignTransactionsResponse {
+  readonly slashing_transactions_signatures: string[];
+  readonly unbonding_transaction_signature: string;
+  readonly slash_unbonding_transactions_signatures: string[];
+  /** Always present, "" when no expansion was asked (no omitempty in the reference). */
+  readonly stake_expansion_transaction_signature: string;
+}
+
+export interface Phase2Outcome {
+  readonly response: SignTransactionsResponse;
+  readonly outcome: 'signed' | 'repeated';
+  readonly paramsVersion: number;
+}
+
+/** What the phase-2 memory keeps per staking output and key: the set of txs signed, and the answer. */
+export interface Phase2SignedRecord {
+  readonly setId: string;
+  readonly response: SignTransactionsResponse;
+}
+
+const slotOf = (stakingTxid: string, vout: number, keyHex: string) => `${stakingTxid}:${vout}:${keyHex}`;
+
+/** The identity of a request's transaction set: what an identical repeat must reproduce. */
+function setIdOf(txids: { slashing: string; unbonding: string; slashUnbonding: string }): string {
+  return `${txids.slashing}/${txids.unbonding}/${txids.slashUnbonding}`;
+}
+
+/** What the signer remembers per previous staking output and key: the one expansion tx it signed. */
+export interface ExpansionRecord {
+  readonly expansionTxid: string;
+  readonly signatureHex: string;
+}
+
+/** Rebuilds the phase-2 memory from the audit log, as replayCollector does for phase 1. */
+export function phase2ReplayCollector(): {
+  readonly index: Map<string, Phase2SignedRecord>;
+  readonly expansions: Map<string, ExpansionRecord>;
+  onRecord(r: AuditRecord): void;
+} {
+  const index = new Map<string, Phase2SignedRecord>();
+  const expansions = new Map<string, ExpansionRecord>();
+  return {
+    index,
+    expansions,
+    onRecord(r) {
+      if (r.event !== 'decision' || r.outcome !== 'signed' || r.kind !== 'phase2') return;
+      const resp = r.response as SignTransactionsResponse | undefined;
+      if (!r.staking_txid || r.staking_vout === undefined || !r.covenant_key || !resp) return;
+      if (typeof r.p2_set !== 'string') return;
+      index.set(slotOf(r.staking_txid, r.staking_vout, r.covenant_key), { setId: r.p2_set, response: resp });
+      if (typeof r.expansion_previous_txid === 'string' && typeof r.expansion_previous_vout === 'number') {
+        expansions.set(slotOf(r.expansion_previous_txid, r.expansion_previous_vout, r.covenant_key), {
+          expansionTxid: r.staking_txid,
+          signatureHex: resp.stake_expansion_transaction_signature,
+        });
+      }
+    },
+  };
+}
+
+/** The loaded `[phase2] params_file` (the chain's params_versions JSON). */
+export interface LoadedPhase2Params {
+  readonly params: Phase2Params;
+  readonly fileSha256: string;
+}
+
+/** @throws {CodedError} SIGNER_PARAMS_UNREADABLE or a PARAMS_… code */
+export function loadPhase2ParamsFile(path: string): LoadedPhase2Params {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (cause) {
+    throw new CodedError('SIGNER_PARAMS_UNREADABLE', `cannot read phase-2 params file ${path}`, { cause });
+  }
+  return {
+    params: parsePhase2ParamsVersions(bytes),
+    fileSha256: createHash('sha256').update(bytes).digest('hex'),
+  };
+}
+
+/** The phase-2 params in force; reloads only append (the chain never rewrites a version). */
+export class Phase2ParamsHolder {
+  #current: LoadedPhase2Params;
+  constructor(readonly path: string) {
+    this.#current = loadPhase2ParamsFile(path);
+  }
+  get current(): LoadedPhase2Params {
+    return this.#current;
+  }
+  /** @throws {CodedError} PARAMS_PHASE2_RELOAD_REFUSED, SIGNER_PARAMS_UNREADABLE, PARAMS_… */
+  reload(): { readonly added: number; readonly fileSha256: string } {
+    const next = loadPhase2ParamsFile(this.path);
+    assertPhase2ParamsAppendOnly(this.#current.params, next.params);
+    const added = next.params.versions.length - this.#current.params.versions.length;
+    this.#current = next;
+    return { added, fileSha256: next.fileSha256 };
+  }
+}
+
+/** Facts known so far, for the audit record of a refusal. */
+interface Phase2Facts {
+  stakingTxid?: string;
+  stakingVout?: number;
+  unbondingTxid?: string;
+  paramsVersion?: number;
+  keyHex?: string;
+}
+
+function fail(code: string, message: string, cause?: unknown): never {
+  throw new CodedError(code, message, cause ? { cause } : undefined);
+}
+
+/** A transaction field; any parse failure is this route's SIGNER_P2_INVALID_TX naming the field. */
+function txField(hex: string, field: string): Transaction {
+  try {
+    return parseTransaction(hex, field);
+  } catch (e) {
+    return fail('SIGNER_P2_INVALID_TX', `${field}: ${isCodedError(e) ? e.message : 'invalid'}`, e);
+  }
+}
+
+function scriptField(hex: string, field: string): Uint8Array {
+  return parseHex(hex, field, 'SIGNER_BAD_REQUEST_BODY', { maxBytes: 10_000 });
+}
+
+/** How many candidate staking times are tried between two turns of the event loop. */
+const SCAN_CHUNK = 1000;
+
+/**
+ * The staking time the staking output commits to: the request does not carry it (nor does the
+ * reference's), so it is found by rebuilding the output for each time within the params' bounds,
+ * the params' maximum first (what stakers use most). A time outside the bounds is never tried, so
+ * "not found" covers both an out-of-bounds time and an output these keys do not make.
+ */
+async function findStakingTime(
+  pkScript: Uint8Array,
+  stakerKey: XOnlyKey,
+  unbondingLeafHash: Uint8Array,
+  slashingLeafHash: Uint8Array,
+  v: Phase2ParamsVersion,
+): Promise<number | undefined> {
+  for (let t = v.maxStakingTimeBlocks, n = 0; t >= v.minStakingTimeBlocks; t--, n++) {
+    if (n > 0 && n % SCAN_CHUNK === 0) await new Promise<void>((r) => setImmediate(r));
+    const inner = tapBranchHash(tapLeafHash(buildTimelockLeaf(stakerKey, t)), unbondingLeafHash);
+    if (bytesEqual(taprootOutput(tapBranchHash(inner, slashingLeafHash)).pkScript, pkScript)) return t;
+  }
+  return undefined;
+}
+
+/** Everything the signer needs once a phase-2 request has passed every check. */
+interface Phase2Plan {
+  readonly key: XOnlyKey;
+  readonly keyHex: string;
+  readonly version: Phase2ParamsVersion;
+  readonly stakingTxid: string;
+  readonly stakingVout: number;
+  readonly unbondingTxid: string;
+  readonly setId: string;
+  readonly txids: { slashing: string; unbonding: string; slashUnbonding: string };
+  readonly encKeys: readonly Uint8Array[];
+  readonly slashingSighash: Uint8Array;
+  readonly unbondingSlashingSighash: Uint8Array;
+  readonly unbondingSighash: Uint8Array;
+  readonly stakingInfo: StakingInfo;
+  readonly unbondingInfo: UnbondingInfo;
+  readonly unbondingTx: Transaction;
+  readonly stakingOutput: { script: Uint8Array; valueSat: bigint };
+  readonly stakingTime: number;
+  /** Present for a stake expansion: what input 0 of the staking (expansion) tx spends, and its sighash. */
+  readonly expansion?: {
+    readonly previousTxid: string;
+    readonly previousVout: number;
+    readonly sighash: Uint8Array;
+    readonly previousOutput: { script: Uint8Array; valueSat: bigint };
+    readonly previousUnbondingLeaf: StakingInfo['unbonding'];
+  };
+}
+
+export interface Phase2Context {
+  readonly params: Phase2Params;
+  readonly chain: ChainView;
+  readonly tipHeight: () => Promise<number>;
+  /** x-only hex of the keys custody holds. */
+  readonly heldKeys: ReadonlySet<string>;
+}
+
+/**
+ * Every check before a phase-2 signature, cheapest first: the emulator's E3-E9 and F2
+ * (phase2-covenant.md §3), plus what it leaves to the chain — the unbonding tx's input and output,
+ * the scripts rebuilt from the keys, the staking output rebuilt from them.
+ * @throws {CodedError} SIGNER_P2_…, SIGNER_…, STAKING_… codes
+ */
+export async function validatePhase2Request(
+  body: SignTransactionsRequestBody,
+  ctx: Phase2Context,
+  facts: Phase2Facts,
+): Promise<Phase2Plan> {
+  // 1. Parse, without any lookup.
+  const stakingTx = txField(body.staking_tx_hex, 'staking_tx_hex');
+  const slashingTx = txField(body.slashing_tx_hex, 'slashing_tx_hex');
+  const unbondingTx = txField(body.unbonding_tx_hex, 'unbonding_tx_hex');
+  const slashUnbondingTx = txField(body.slash_unbonding_tx_hex, 'slash_unbonding_tx_hex');
+  const slashingScript = scriptField(body.slashing_script_hex, 'slashing_script_hex');
+  const unbondingScript = scriptField(body.unbonding_script_hex, 'unbonding_script_hex');
+  const unbondingSlashingScript = scriptField(
+    body.unbonding_slashing_script_hex,
+    'unbonding_slashing_script_hex',
+  );
+  if (body.fp_enc_keys.length === 0) fail('SIGNER_P2_FP_KEYS_MISMATCH', 'fp_enc_keys is empty');
+  const encKeys = body.fp_enc_keys.map((hex, i) => {
+    try {
+      return parseEncryptionKey(
+        parseHex(hex, `fp_enc_keys[${i}]`, 'SIGNER_P2_INVALID_ENC_KEY', { bytes: 33 }),
+      );
+    } catch (e) {
+      return fail('SIGNER_P2_INVALID_ENC_KEY', `fp_enc_keys[${i}] is not a 33-byte secp256k1 point`, e);
+    }
+  });
+  // The chain lifts each FP key to its even-Y point (§6.2): the FP key is the x coordinate.
+  const fpKeys = encKeys.map((k) => k.slice(1) as XOnlyKey);
+  if (new Set(fpKeys.map(toHex)).size !== fpKeys.length)
+    fail('SIGNER_P2_FP_KEYS_MISMATCH', 'fp_enc_keys names the same finality provider twice');
+
+  const stakingTxid = stakingTx.getId();
+  const stakingVout = body.staking_output_idx;
+  let staking: ReturnType<typeof fundingOutputOf>;
+  try {
+    staking = fundingOutputOf(stakingTx, stakingVout);
+  } catch (e) {
+    return fail(
+      'SIGNER_P2_STAKING_OUTPUT_MISMATCH',
+      `staking_output_idx ${stakingVout} is not an output of the staking tx`,
+      e,
+    );
+  }
+  Object.assign(facts, { stakingTxid, stakingVout, unbondingTxid: unbondingTx.getId() });
+  if (!isP2trScript(staking.pkScript))
+    fail('SIGNER_P2_STAKING_OUTPUT_MISMATCH', 'the staking output is not a P2TR output');
+
+  // 2. The params version: at the staking tx's inclusion height when the node has it in a block,
+  // else at the tip (what the chain uses for a delegation registered before inclusion, §2.3).
+  // A stake expansion always takes the tip's version (the chain has no inclusion proof for it).
+  const inBlockHeight = async (txid: string): Promise<number | undefined> => {
+    try {
+      const t = await ctx.chain.getTransaction(txid);
+      if (t.blockhash && t.confirmations > 0) return await ctx.chain.getBlockHeight(t.blockhash);
+    } catch (e) {
+      if (!isCodedError(e, 'SIGNER_STAKING_TX_NOT_FOUND')) throw e;
+    }
+    return undefined;
+  };
+  let height = body.stake_expansion ? undefined : await inBlockHeight(stakingTxid);
+  height ??= await ctx.tipHeight();
+  const version = selectPhase2Version(ctx.params, height);
+  if (!version)
+    fail('SIGNER_P2_NO_PARAMS_VERSION', `no phase-2 params version is in force at BTC height ${height}`);
+  facts.paramsVersion = version.version;
+
+  // 3. Our key: held, and in that version's committee (emulator F2).
+  const mine = version.covenantKeys.filter((k) => ctx.heldKeys.has(toHex(k)));
+  if (mine.length === 0) {
+    fail(
+      'SIGNER_P2_KEY_NOT_IN_COMMITTEE',
+      `no key this signer holds is in the covenant committee of phase-2 params version ${version.version}`,
+    );
+  }
+  const key = mine[0]!;
+  const keyHex = toHex(key);
+  facts.keyHex = keyHex;
+
+  // 4. Value bounds (E4).
+  if (staking.valueSat < version.minStakingValueSat || staking.valueSat > version.maxStakingValueSat) {
+    fail(
+      'SIGNER_P2_STAKING_VALUE_OUT_OF_BOUNDS',
+      `staking value ${staking.valueSat} sat is outside [${version.minStakingValueSat}, ${version.maxStakingValueSat}]`,
+    );
+  }
+
+  // 5. The scripts are the ones the keys make (E9, rebuilt rather than trusted).
+  if (slashingScript[0] !== 0x20 || slashingScript.length < 34)
+    fail('SIGNER_P2_SCRIPT_MISMATCH', 'slashing_script_hex does not start with a staker key');
+  const stakerKey = slashingScript.slice(1, 33) as XOnlyKey;
+  const keys = {
+    stakerKey,
+    fpKeys,
+    covenantKeys: version.covenantKeys,
+    covenantQuorum: version.covenantQuorum,
+  };
+  let stakingInfo: StakingInfo;
+  let unbondingInfo: UnbondingInfo;
+  try {
+    stakingInfo = buildStakingInfo(keys, version.minStakingTimeBlocks);
+    unbondingInfo = buildUnbondingInfo(keys, version.unbondingTimeBlocks);
+  } catch (e) {
+    return fail('SIGNER_P2_SCRIPT_MISMATCH', 'the keys of the request do not make a staking script', e);
+  }
+  if (!bytesEqual(stakingInfo.slashing.script, slashingScript)) {
+    // Tell a wrong set of FP keys apart from any other difference: each FP key sits in the leaf.
+    const hay = toHex(slashingScript);
+    if (
+      fpKeys.some((k) => !hay.includes(toHex(k))) ||
+      !bytesEqual(stakingInfo.unbonding.script, unbondingScript)
+    )
+      fail('SIGNER_P2_FP_KEYS_MISMATCH', 'fp_enc_keys are not the finality providers of slashing_script_hex');
+    fail(
+      'SIGNER_P2_SCRIPT_MISMATCH',
+      'slashing_script_hex is not the slashing leaf of these keys and committee',
+    );
+  }
+  if (!bytesEqual(stakingInfo.unbonding.script, unbondingScript))
+    fail(
+      'SIGNER_P2_SCRIPT_MISMATCH',
+      'unbonding_script_hex is not the unbonding leaf of these keys and committee',
+    );
+  if (!bytesEqual(unbondingInfo.slashing.script, unbondingSlashingScript)) {
+    fail(
+      'SIGNER_P2_SCRIPT_MISMATCH',
+      'unbonding_slashing_script_hex is not the unbonding output’s slashing leaf of these keys',
+    );
+  }
+
+  // 6. The staking output is these keys' with a staking time within bounds (E4).
+  const stakingTime = await findStakingTime(
+    staking.pkScript,
+    stakerKey,
+    stakingInfo.unbonding.leafHash,
+    stakingInfo.slashing.leafHash,
+    version,
+  );
+  if (stakingTime === undefined) {
+    fail(
+      'SIGNER_P2_STAKING_OUTPUT_MISMATCH',
+      `the staking output is not these keys’ with a staking time in [${version.minStakingTimeBlocks}, ${version.maxStakingTimeBlocks}]`,
+    );
+  }
+  stakingInfo = buildStakingInfo(keys, stakingTime);
+
+  // 7. The unbonding tx spends exactly the staking output and pays exactly the expected output
+  // (the emulator checks only the fee, E7; the chain the rest).
+  assertUnbondingShape(unbondingTx);
+  const uIn = unbondingTx.ins[0]!;
+  if (hashToTxid(uIn.hash) !== stakingTxid || uIn.index !== stakingVout)
+    fail('SIGNER_P2_UNBONDING_WRONG_INPUT', 'the unbonding tx does not spend the staking output');
+  const uOut = unbondingTx.outs[0]!;
+  if (!bytesEqual(uOut.script, unbondingInfo.pkScript)) {
+    fail(
+      'SIGNER_P2_UNBONDING_WRONG_OUTPUT',
+      `the unbonding output is not these keys’ unbonding output with unbonding time ${version.unbondingTimeBlocks}`,
+    );
+  }
+  if (staking.valueSat - uOut.value !== version.unbondingFeeSat) {
+    fail(
+      'SIGNER_P2_UNBONDING_FEE_MISMATCH',
+      `the unbonding fee is ${staking.valueSat - uOut.value} sat, not the params’ ${version.unbondingFeeSat}`,
+    );
+  }
+
+  // 8. Both slashing txs against their funding txs (E5, E6).
+  assertSlashingTxMatchesFundingTx(slashingTx, stakingTx, stakingVout, stakerKey, version);
+  assertSlashingTxMatchesFundingTx(slashUnbondingTx, unbondingTx, 0, stakerKey, version);
+
+  // 9. Stake expansion (§5): the staking tx spends, through its unbonding leaf, a previous staking
+  // output of the same staker and finality providers, made under the previous version's committee.
+  let expansion: Phase2Plan['expansion'];
+  if (body.stake_expansion) {
+    const se = body.stake_expansion;
+    const prevTx = txField(se.previous_active_stake_tx_hex, 'stake_expansion.previous_active_stake_tx_hex');
+    const other = parseTxOut(se.other_funding_output_hex);
+    const prevUnbondingScript = scriptField(
+      se.previous_active_stake_unbonding_script_hex,
+      'stake_expansion.previous_active_stake_unbonding_script_hex',
+    );
+    const prevTxid = prevTx.getId();
+    const prevVout = se.previous_staking_output_idx;
+    const prevOut = prevTx.outs[prevVout];
+    if (!prevOut || !isP2trScript(prevOut.script)) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        `previous_staking_output_idx ${prevVout} is not a P2TR output of the previous staking tx`,
+      );
+    }
+    const prevHeight = await inBlockHeight(prevTxid);
+    if (prevHeight === undefined) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED',
+        `the previous staking tx ${prevTxid} is not in a block of the signer’s node`,
+      );
+    }
+    const prevVersion = selectPhase2Version(ctx.params, prevHeight);
+    if (!prevVersion)
+      fail(
+        'SIGNER_P2_NO_PARAMS_VERSION',
+        `no phase-2 params version is in force at BTC height ${prevHeight}`,
+      );
+    // Emulator F3: our key signs for the previous committee.
+    if (!prevVersion.covenantKeys.some((k) => bytesEqual(k, key))) {
+      fail(
+        'SIGNER_P2_KEY_NOT_IN_COMMITTEE',
+        `our key is not in the committee of the previous delegation's params version ${prevVersion.version}`,
+      );
+    }
+    assertCovenantOverlap(prevVersion.covenantKeys, version.covenantKeys, prevVersion.covenantQuorum);
+    const prevKeys = {
+      stakerKey,
+      fpKeys,
+      covenantKeys: prevVersion.covenantKeys,
+      covenantQuorum: prevVersion.covenantQuorum,
+    };
+    let prevInfo: StakingInfo;
+    try {
+      prevInfo = buildStakingInfo(prevKeys, prevVersion.minStakingTimeBlocks);
+    } catch (e) {
+      return fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'the previous delegation’s keys do not make a staking script',
+        e,
+      );
+    }
+    if (!bytesEqual(prevInfo.unbonding.script, prevUnbondingScript)) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'previous_active_stake_unbonding_script_hex is not the previous unbonding leaf of this staker and the previous committee',
+      );
+    }
+    const prevTime = await findStakingTime(
+      prevOut!.script,
+      stakerKey,
+      prevInfo.unbonding.leafHash,
+      prevInfo.slashing.leafHash,
+      prevVersion,
+    );
+    if (prevTime === undefined) {
+      fail(
+        'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH',
+        'the previous staking output is not this staker’s and these finality providers’ staking output',
+      );
+    }
+    prevInfo = buildStakingInfo(prevKeys, prevTime);
+    assertStakeExpansionTx(stakingTx, {
+      previousStakingTxid: prevTxid,
+      previousStakingOutputIndex: prevVout,
+      previousStakingValueSat: prevOut!.value,
+      otherFundingOutput: other,
+      newStakingOutputIndex: stakingVout,
+    });
+    const previousOutput = { script: prevOut!.script, valueSat: prevOut!.value };
+    expansion = {
+      previousTxid: prevTxid,
+      previousVout: prevVout,
+      previousOutput,
+      previousUnbondingLeaf: prevInfo.unbonding,
+      sighash: stakeExpansionSighash(
+        stakingTx,
+        { valueSat: prevOut!.value, pkScript: prevOut!.script },
+        other,
+        prevInfo.unbonding,
+      ),
+    };
+  }
+
+  const txids = {
+    slashing: slashingTx.getId(),
+    unbonding: unbondingTx.getId(),
+    slashUnbonding: slashUnbondingTx.getId(),
+  };
+  const stakingOutput = { script: staking.pkScript, valueSat: staking.valueSat };
+  return {
+    key,
+    keyHex,
+    version,
+    stakingTxid,
+    stakingVout,
+    unbondingTxid: txids.unbonding,
+    // An expansion's signature also covers the other funding output, which no txid commits to.
+    setId: expansion
+      ? `${setIdOf(txids)}/${createHash('sha256').update(body.stake_expansion!.other_funding_output_hex.toLowerCase()).digest('hex')}`
+      : setIdOf(txids),
+    txids,
+    expansion,
+    encKeys: fpKeys.map(babylonEncryptionKey),
+    slashingSighash: slashingSighash(slashingTx, stakingTx, stakingVout, stakingInfo.slashing),
+    unbondingSlashingSighash: slashingSighash(slashUnbondingTx, unbondingTx, 0, unbondingInfo.slashing),
+    unbondingSighash: scriptPathSighash(
+      unbondingTx,
+      0,
+      { pkScripts: [staking.pkScript], valuesSat: [staking.valueSat] },
+      stakingInfo.unbonding,
+    ),
+    stakingInfo,
+    unbondingInfo,
+    unbondingTx,
+    stakingOutput,
+    stakingTime,
+  };
+}
+
+/**
+ * The phase-2 decision core, the same discipline as CovenantSigner: validate, anti-replay (one set
+ * of slashing / unbonding / unbonding-slashing txs per staking output and key, an identical repeat
+ * gets the identical answer, and the unbonding signature agrees with phase 1's memory), custody,
+ * verify every signature against our own sighashes and key, a durable audit record, then answer.
+ */
+export class Phase2Signer {
+  constructor(
+    private readonly deps: {
+      readonly params: () => Phase2Params;
+      readonly chain: ChainView;
+      readonly tipHeight: () => Promise<number>;
+      readonly custody: CustodyBackend;
+      readonly audit: AuditLog;
+      readonly heldKeys: () => ReadonlySet<string>;
+      /** Phase 1's memory: its unbonding signatures per output and key, shared so both agree. */
+      readonly phase1: Map<string, SignedRecord>;
+      readonly signed: Map<string, Phase2SignedRecord>;
+      /** One expansion tx per previous staking output and key. */
+      readonly expansions: Map<string, ExpansionRecord>;
+      readonly onCustody?: (seconds: number, ok: boolean) => void;
+      /** Phase 1's per-slot lock, so a phase-1 and a phase-2 request for one output never race. */
+      readonly exclusive: <T>(slot: string, fn: () => Promise<T>) => Promise<T>;
+    },
+  ) {}
+
+  /** @throws {CodedError} the reason for a refusal (also recorded in the audit log) */
+  async sign(
+    body: SignTransactionsRequestBody,
+    caller: string,
+    correlationId: string,
+  ): Promise<Phase2Outcome> {
+    const d = this.deps;
+    const facts: Phase2Facts = {};
+    const base = { event: 'decision' as const, kind: 'phase2', correlation_id: correlationId, caller };
+    const refuse = async (e: unknown): Promise<never> => {
+      const coded = isCodedError(e) ? e : new CodedError('SIGNER_INTERNAL', 'internal error', { cause: e });
+      await d.audit.append({
+        ...base,
+        outcome: 'refused',
+        code: coded.code,
+        reason: coded.code === 'SIGNER_INTERNAL' ? 'internal error' : coded.message.slice(0, 300),
+        staking_txid: facts.stakingTxid,
+        staking_vout: facts.stakingVout,
+        unbonding_txid: facts.unbondingTxid,
+        params_version: facts.paramsVersion,
+        covenant_key: facts.keyHex,
+      });
+      throw coded;
+    };
+    let plan: Phase2Plan;
+    try {
+      plan = await validatePhase2Request(
+        body,
+        { params: d.params(), chain: d.chain, tipHeight: d.tipHeight, heldKeys: d.heldKeys() },
+        facts,
+      );
+    } catch (e) {
+      return refuse(e);
+    }
+    const slot = slotOf(plan.stakingTxid, plan.stakingVout, plan.keyHex);
+    const decided = {
+      staking_txid: plan.stakingTxid,
+      staking_vout: plan.stakingVout,
+      unbonding_txid: plan.unbondingTxid,
+      params_version: plan.version.version,
+      covenant_key: plan.keyHex,
+      slashing_txid: plan.txids.slashing,
+      unbonding_slashing_txid: plan.txids.slashUnbonding,
+      p2_set: plan.setId,
+    };
+    const prevSlot = plan.expansion
+      ? slotOf(plan.expansion.previousTxid, plan.expansion.previousVout, plan.keyHex)
+      : undefined;
+    // One decision at a time per staking output and key, whichever phase asks (the slot is phase 1's);
+    // an expansion also holds its previous output's slot, so two expansions of it cannot both sign.
+    const decide = (): Promise<Phase2Outcome> =>
+      d.exclusive(slot, async () => {
+        const prior = d.signed.get(slot);
+        if (prior) {
+          if (prior.setId !== plan.setId) {
+            return refuse(
+              new CodedError(
+                'SIGNER_P2_ALREADY_SIGNED_OTHER',
+                `this signer already signed a different set of slashing/unbonding txs (${prior.setId}) for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+              ),
+            );
+          }
+          await d.audit.append({ ...base, ...decided, outcome: 'repeated' });
+          return { response: prior.response, outcome: 'repeated', paramsVersion: plan.version.version };
+        }
+        const priorExpansion = prevSlot ? d.expansions.get(prevSlot) : undefined;
+        if (priorExpansion && priorExpansion.expansionTxid !== plan.stakingTxid) {
+          return refuse(
+            new CodedError(
+              'SIGNER_P2_EXPANSION_ALREADY_SIGNED_OTHER',
+              `this signer already signed expansion tx ${priorExpansion.expansionTxid} spending previous staking output ${plan.expansion!.previousTxid}:${plan.expansion!.previousVout}`,
+            ),
+          );
+        }
+        const p1 = d.phase1.get(slot);
+        if (p1 && p1.unbondingTxid !== plan.unbondingTxid) {
+          return refuse(
+            new CodedError(
+              'SIGNER_P2_UNBONDING_DISAGREES',
+              `this signer already signed unbonding tx ${p1.unbondingTxid} for staking output ${plan.stakingTxid}:${plan.stakingVout}`,
+            ),
+          );
+        }
+        if (!d.custody.adaptorSign) {
+          return refuse(
+            new CodedError(
+              'SIGNER_P2_CUSTODY_UNSUPPORTED',
+              `custody ${d.custody.kind} cannot make adaptor signatures`,
+            ),
+          );
+        }
+        const items = [
+          ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.slashingSighash, encryptionKey })),
+          ...plan.encKeys.map((encryptionKey) => ({ sighash: plan.unbondingSlashingSighash, encryptionKey })),
+        ];
+        let presigs: Uint8Array[];
+        let unbondingSig: Uint8Array;
+        let expansionSig: Uint8Array | undefined;
+        const t0 = performance.now();
+        try {
+          presigs = await d.custody.adaptorSign({ key: plan.key, items });
+          if (plan.expansion) {
+            expansionSig = await d.custody.sign({
+              key: plan.key,
+              sighash: plan.expansion.sighash,
+              unbondingTx: plan.unbondingTx,
+              stakingOutput: plan.expansion.previousOutput,
+              leaf: plan.expansion.previousUnbondingLeaf,
+            });
+          }
+          unbondingSig = await d.custody.sign({
+            key: plan.key,
+            sighash: plan.unbondingSighash,
+            unbondingTx: plan.unbondingTx,
+            stakingOutput: plan.stakingOutput,
+            leaf: plan.stakingInfo.unbonding,
+          });
+          d.onCustody?.((performance.now() - t0) / 1000, true);
+        } catch (e) {
+          d.onCustody?.((performance.now() - t0) / 1000, false);
+          return refuse(
+            isCodedError(e, 'HSM_LOCKED')
+              ? new CodedError('SIGNER_LOCKED', 'the signer is locked: POST /v1/unlock first', { cause: e })
+              : new CodedError('SIGNER_CUSTODY_UNAVAILABLE', 'the custody backend could not sign', {
+                  cause: e,
+                }),
+          );
+        }
+        // Whatever the backend, nothing leaves that does not verify against our own sighashes and key.
+        const ok =
+          presigs.length === items.length &&
+          items.every((it, i) =>
+            verifyAdaptorSignature(plan.key, it.sighash, it.encryptionKey, presigs[i]!),
+          ) &&
+          verifySchnorr(plan.unbondingSighash, plan.key, unbondingSig) &&
+          (!plan.expansion ||
+            (expansionSig !== undefined && verifySchnorr(plan.expansion.sighash, plan.key, expansionSig)));
+        if (!ok) {
+          return refuse(
+            new CodedError('SIGNER_INTERNAL', 'custody returned a signature that does not verify', {
+              cause: new Error('bad custody signature'),
+            }),
+          );
+        }
+        const n = plan.encKeys.length;
+        const response: SignTransactionsResponse = {
+          slashing_transactions_signatures: presigs.slice(0, n).map(toHex),
+          unbonding_transaction_signature: toHex(unbondingSig),
+          slash_unbonding_transactions_signatures: presigs.slice(n).map(toHex),
+          stake_expansion_transaction_signature: expansionSig ? toHex(expansionSig) : '',
+        };
+        // `signature` is the unbonding signature: phase 1's replayCollector rebuilds from it too.
+        await d.audit.append({
+          ...base,
+          ...decided,
+          outcome: 'signed',
+          signature: response.unbonding_transaction_signature,
+          response,
+          ...(plan.expansion
+            ? {
+                expansion_previous_txid: plan.expansion.previousTxid,
+                expansion_previous_vout: plan.expansion.previousVout,
+              }
+            : {}),
+        });
+        d.signed.set(slot, { setId: plan.setId, response });
+        if (prevSlot)
+          d.expansions.set(prevSlot, {
+            expansionTxid: plan.stakingTxid,
+            signatureHex: response.stake_expansion_transaction_signature,
+          });
+        if (!p1)
+          d.phase1.set(slot, {
+            unbondingTxid: plan.unbondingTxid,
+            signatureHex: response.unbonding_transaction_signature,
+          });
+        return { response, outcome: 'signed', paramsVersion: plan.version.version };
+      });
+    return prevSlot ? d.exclusive(prevSlot, decide) : decide();
+  }
+}
