@@ -6,7 +6,6 @@ import { pino } from 'pino';
 import {
   CodedError,
   createOpsServer,
-  isCodedError,
   listenOps,
   readOptionalSecretText,
   redactUrlPassword,
@@ -14,14 +13,8 @@ import {
 } from '../common/index.ts';
 import { Database, migrate, readBtcInfo } from '../db/index.ts';
 import { topologyNames } from '../events/index.ts';
-import { loadParamsFile } from '../params/file.ts';
-import {
-  assertNewVersionsActivateAboveTip,
-  assertParamsAppendOnly,
-  type FinalityProvider,
-  type GlobalParams,
-  parseFinalityProviders,
-} from '../params/index.ts';
+import { loadParamsFile, type ParamsReload, reloadParamsFile } from '../params/file.ts';
+import { type FinalityProvider, type GlobalParams, parseFinalityProviders } from '../params/index.ts';
 import type { ApiConfig } from './config.ts';
 import { EventConsumerService } from './consumer.ts';
 import { defaultDashboardDir, registerDashboard } from './dashboard.ts';
@@ -44,7 +37,7 @@ export interface RunningApi {
    * and its appended versions activate above the tip the indexer last reported plus the depth;
    * otherwise refused with a logged code and the old params stay. Never throws.
    */
-  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
+  reloadParams(): Promise<ParamsReload>;
   /** Stops the consumer after the event in hand, finishes requests in flight, closes the pool. Idempotent. */
   stop(): Promise<void>;
 }
@@ -68,24 +61,16 @@ function readJsonFile<T>(file: string, what: string, parse: (text: string) => T)
 }
 
 /**
- * The next params, if they may replace `previous`: every version in force unchanged (append-only),
- * and appended versions activating above the tip plus the depth (params/growth.ts). Without a tip
- * (no btc-info event yet, or the database did not answer) appended versions cannot be checked,
- * so they are refused: the API would otherwise tell dashboards to stake under rules the rest of
- * the stack may not apply.
- * @throws {CodedError} PARAMS_… (PARAMS_FILE_UNREADABLE, PARAMS_VERSIONS_CHANGED, …), API_PARAMS_RELOAD_REFUSED
+ * The tip appended params versions must activate above: the height of the latest btc-info event
+ * applied. Without one (no event yet, or the database did not answer) appended versions cannot be
+ * checked, so they are refused: the API would otherwise tell dashboards to stake under rules the
+ * rest of the stack may not apply.
+ * @throws {CodedError} API_PARAMS_RELOAD_REFUSED
  */
-async function nextParams(
-  previous: GlobalParams,
-  file: string,
-  tip: () => Promise<number | undefined>,
-): Promise<GlobalParams> {
-  const next = loadParamsFile(file).params;
-  assertParamsAppendOnly(previous, next, file);
-  if (next.versions.length === previous.versions.length) return next;
+async function reloadTip(db: Database, file: string): Promise<number> {
   let height: number | undefined;
   try {
-    height = await tip();
+    height = (await readBtcInfo(db))?.height;
   } catch (cause) {
     throw new CodedError(
       'API_PARAMS_RELOAD_REFUSED',
@@ -99,8 +84,7 @@ async function nextParams(
       `${file} appends versions, and no btc-info event has told this API the tip they must activate above; retry once the indexer has reported`,
     );
   }
-  assertNewVersionsActivateAboveTip(previous, next, height, file);
-  return next;
+  return height;
 }
 
 /**
@@ -252,20 +236,17 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       consumer,
       metrics,
       params: paramsRef,
-      async reloadParams() {
+      reloadParams() {
         const file = config.params.global_params_file;
-        try {
-          const next = await nextParams(paramsRef.current, file, async () => (await readBtcInfo(db))?.height);
-          const added = next.versions.length - paramsRef.current.versions.length;
-          paramsRef.current = next;
-          log.info({ file, added, versions: next.versions.length }, 'params reloaded');
-          return { ok: true, message: `params reloaded: ${added} version(s) added` };
-        } catch (e) {
-          const code = isCodedError(e) ? e.code : 'API_PARAMS_RELOAD_REFUSED';
-          const message = e instanceof Error ? e.message : String(e);
-          log.error({ code, err: e, file }, 'params reload refused; the old params stay');
-          return { ok: false, code, message };
-        }
+        return reloadParamsFile({
+          file,
+          current: paramsRef.current,
+          tip: () => reloadTip(db, file),
+          apply: (next) => {
+            paramsRef.current = next;
+          },
+          log,
+        });
       },
       stop() {
         stopping ??= (async () => {

@@ -10,12 +10,8 @@ import {
   urlWithPasswordFile,
 } from '../common/index.ts';
 import { type BrokerOptions, topologyNames } from '../events/index.ts';
-import { loadParamsFile as loadParams } from '../params/file.ts';
-import {
-  assertNewVersionsActivateAboveTip,
-  assertParamsAppendOnly,
-  type GlobalParams,
-} from '../params/index.ts';
+import { loadParamsFile as loadParams, type ParamsReload, reloadParamsFile } from '../params/file.ts';
+import type { GlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';
@@ -65,7 +61,7 @@ export interface RunningIndexer {
    * that activate above the node's tip plus the depth; otherwise refused, logged with its code, and
    * the old params stay.
    */
-  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
+  reloadParams(): Promise<ParamsReload>;
   /** Stops polling after the current commit, lets the relay finish its batch, closes everything. Idempotent. */
   stop(): Promise<void>;
 }
@@ -359,29 +355,26 @@ export async function startIndexer(
     'staking indexer started',
   );
 
-  const reloadOnce = async (): Promise<{ ok: boolean; code?: string; message: string }> => {
-    const file = config.params.file;
-    try {
-      const next = loadParamsFile(file);
-      assertParamsAppendOnly(params, next, file);
-      // Without the node's tip the rule cannot be checked: no tip, no reload.
-      assertNewVersionsActivateAboveTip(params, next, await rpc.getblockcount(), file);
-      const added = next.versions.length - params.versions.length;
-      if (running && !stopped) {
+  const reloadOnce = (): Promise<ParamsReload> =>
+    reloadParamsFile({
+      file: config.params.file,
+      current: params,
+      // Without the node's tip the rule cannot be checked: no tip, no reload of appended versions.
+      tip: () => rpc.getblockcount(),
+      // A running follower takes new params between two polls, so a block is never decided half
+      // under each.
+      apply: async (next) => {
+        if (!running || stopped) {
+          params = next;
+          return;
+        }
         await new Promise<void>((resolve, reject) => {
           pendingParams = { next, done: (err) => (err ? reject(err) : resolve()) };
           wakePoll?.();
         });
-      } else params = next;
-      log.info({ file, added, versions: next.versions.length }, 'params reloaded');
-      return { ok: true, message: `params reloaded: ${added} version(s) added` };
-    } catch (e) {
-      const code = isCodedError(e) ? e.code : undefined;
-      const message = e instanceof Error ? e.message : String(e);
-      log.error({ code, file, err: message }, 'params reload refused; the old params stay');
-      return { ok: false, code, message };
-    }
-  };
+      },
+      log,
+    });
   let reloading: Promise<unknown> = Promise.resolve();
 
   let stopping: Promise<void> | undefined;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CodedError, isCodedError } from '../common/index.ts';
 import { type GlobalParams, type ParseParamsOptions, parseGlobalParams } from './globalParams.ts';
+import { assertNewVersionsActivateAboveTip, assertParamsAppendOnly } from './growth.ts';
 
 /** A params file as a service loaded it. */
 export interface ParamsFile {
@@ -44,5 +45,45 @@ export function loadParamsFile(file: string, opts?: ParseParamsOptions): ParamsF
       cause: e,
       details: { ...e.details, file },
     });
+  }
+}
+
+/** What a params reload did, for the caller's SIGHUP handler, tests and operators. */
+export interface ParamsReload {
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly message: string;
+}
+
+/**
+ * Every service's one reload of its params file: load it, keep the versions in force unchanged
+ * (`assertParamsAppendOnly`), let appended versions in only above the tip plus the depth
+ * (`assertNewVersionsActivateAboveTip`), then `apply` them. A refusal keeps the old params and is
+ * logged with its code; nothing is thrown. `tip` is asked only when versions were appended, and
+ * throws (with a code of the service's own) when the service cannot know it.
+ */
+export async function reloadParamsFile(o: {
+  readonly file: string;
+  readonly current: GlobalParams;
+  readonly tip: () => Promise<number>;
+  readonly apply: (next: GlobalParams) => void | Promise<void>;
+  readonly log: {
+    info(fields: object, msg: string): void;
+    error(fields: object, msg: string): void;
+  };
+}): Promise<ParamsReload> {
+  try {
+    const next = loadParamsFile(o.file).params;
+    assertParamsAppendOnly(o.current, next, o.file);
+    const added = next.versions.length - o.current.versions.length;
+    if (added > 0) assertNewVersionsActivateAboveTip(o.current, next, await o.tip(), o.file);
+    await o.apply(next);
+    o.log.info({ file: o.file, added, versions: next.versions.length }, 'params reloaded');
+    return { ok: true, message: `params reloaded: ${added} version(s) added` };
+  } catch (e) {
+    const code = isCodedError(e) ? e.code : undefined;
+    const message = e instanceof Error ? e.message : String(e);
+    o.log.error({ code, file: o.file, err: message }, 'params reload refused; the old params stay');
+    return code ? { ok: false, code, message } : { ok: false, message };
   }
 }

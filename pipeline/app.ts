@@ -1,20 +1,10 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import {
-  CodedError,
-  createOpsServer,
-  isCodedError,
-  listenOps,
-  readOptionalSecretText,
-} from '../common/index.ts';
+import { CodedError, createOpsServer, listenOps, readOptionalSecretText } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
-import { loadParamsFile } from '../params/file.ts';
-import {
-  assertNewVersionsActivateAboveTip,
-  assertParamsAppendOnly,
-  versionsListingKey,
-} from '../params/index.ts';
+import { loadParamsFile, type ParamsReload, reloadParamsFile } from '../params/file.ts';
+import { versionsListingKey } from '../params/index.ts';
 import type { PipelineConfig } from './config.ts';
 import { createPipelineMetrics } from './metrics.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';
@@ -28,7 +18,7 @@ export interface RunningPipeline {
    * logged with its code, and the old params kept, unless it only appends versions that activate
    * above the node's tip plus the confirmation depth.
    */
-  reloadParams(): Promise<{ ok: boolean; code?: string; message: string }>;
+  reloadParams(): Promise<ParamsReload>;
   /** Stops claiming, finishes the requests in hand, closes connections. Idempotent. */
   stop(): Promise<void>;
 }
@@ -115,24 +105,17 @@ export async function startPipeline(
     { port, signers: config.signers.map((s) => s.name), once: opts.once ?? false },
     'unbonding pipeline started',
   );
-  const reloadOnce = async (): Promise<{ ok: boolean; code?: string; message: string }> => {
-    const file = config.params.file;
-    try {
-      const next = loadParamsFile(file).params;
-      assertParamsAppendOnly(params, next, file);
-      // Without the node's tip the rule cannot be checked: no tip, no reload.
-      assertNewVersionsActivateAboveTip(params, next, await rpc.getblockcount(), file);
-      const added = next.versions.length - params.versions.length;
-      params = next;
-      log.info({ file, added, versions: next.versions.length }, 'params reloaded');
-      return { ok: true, message: `params reloaded: ${added} version(s) added` };
-    } catch (e) {
-      const code = isCodedError(e) ? e.code : undefined;
-      const message = e instanceof Error ? e.message : String(e);
-      log.error({ code, file, err: message }, 'params reload refused; the old params stay');
-      return { ok: false, code, message };
-    }
-  };
+  const reloadOnce = (): Promise<ParamsReload> =>
+    reloadParamsFile({
+      file: config.params.file,
+      current: params,
+      // Without the node's tip the rule cannot be checked: no tip, no reload of appended versions.
+      tip: () => rpc.getblockcount(),
+      apply: (next) => {
+        params = next;
+      },
+      log,
+    });
   let reloading: Promise<unknown> = Promise.resolve();
 
   let stopping: Promise<void> | undefined;
