@@ -4,7 +4,13 @@ import * as ecc from 'tiny-secp256k1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { btcToSat, fundedWallet, startRegtestNode } from '../bitcoind/index.ts';
 import { compareBytes, concatBytes, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
-import { type Phase2Params, parsePhase2ParamsVersions, slashingAmountSat } from '../params/index.ts';
+import {
+  assertPhase2Version,
+  type Phase2Params,
+  parsePhase2ParamsVersions,
+  slashingAmountSat,
+} from '../params/index.ts';
+import type { SignTransactionsRequestBody, SignTransactionsResponse } from '../signer/phase2.ts';
 import {
   adaptorEncSign,
   babylonDecryptionKey,
@@ -28,17 +34,14 @@ import {
   verifySchnorr,
 } from '../staking/index.ts';
 import {
+  buildPhase2Delegation,
   type Chain,
-  type MemberSignatures,
   mempoolVerdict,
   mine,
   type Phase2Delegation,
-  type SignTransactionsRequest,
-  type SignTransactionsResponse,
+  phase2ParamsDoc,
   sendAndMine,
-  signTransactionsRequest,
-  stakePhase2,
-} from './infra/phase2Chain.ts';
+} from './infra/phase2Delegation.ts';
 import { type TestKey, testKey } from './keys.ts';
 
 /**
@@ -51,9 +54,16 @@ import { type TestKey, testKey } from './keys.ts';
  */
 
 const committee = ['p2c-cov-a', 'p2c-cov-b', 'p2c-cov-c'].map(testKey);
-const staker = testKey('p2-staker');
+const STAKER = 'p2-staker';
+const staker = testKey(STAKER);
 // Chosen with an odd-y public key, so the even-y lift of the encryption key is exercised on chain.
 const fp = testKey('p2-fp');
+
+/** A member's answer, with the key it signed with (the caller knows which signer it asked). */
+interface MemberSignatures {
+  readonly key: XOnlyKey;
+  readonly response: SignTransactionsResponse;
+}
 
 /**
  * The committee's answers to `POST /v1/sign-transactions` for `request` (phase2-covenant.md §4).
@@ -61,7 +71,7 @@ const fp = testKey('p2-fp');
  * Until then each member's test key does what the reference signer does (§4.4) with the pure
  * staking/ functions, reading nothing but the request.
  */
-async function covenantAdaptorSignatures(request: SignTransactionsRequest): Promise<MemberSignatures[]> {
+async function covenantAdaptorSignatures(request: SignTransactionsRequestBody): Promise<MemberSignatures[]> {
   const tx = (hex: string): Transaction => parseTransaction(hex);
   const leafOf = (hex: string): Leaf => {
     const script = parseHex(hex, 'script', 'TEST_BAD_HEX');
@@ -118,39 +128,46 @@ beforeAll(async () => {
   chain = { node, wallet, minerAddress };
   slashingAddress = await wallet.getnewaddress('slashed', 'bech32');
   const slashingPkScript = btcAddress.toOutputScript(slashingAddress, networks.regtest);
-  const version = (covenants: readonly TestKey[], quorum: number, btcActivationHeight: number) => ({
-    covenant_pks: covenants.map((k) => toHex(k.xOnly)),
-    covenant_quorum: quorum,
-    min_staking_value_sat: '10000',
-    max_staking_value_sat: '10000000000',
-    min_staking_time_blocks: 10,
-    max_staking_time_blocks: 65535,
-    slashing_pk_script: Buffer.from(slashingPkScript).toString('base64'),
-    min_slashing_tx_fee_sat: '1000',
-    slashing_rate: '0.100000000000000000',
-    unbonding_time_blocks: 5,
-    unbonding_fee_sat: '1000',
-    min_commission_rate: '0.030000000000000000',
-    delegation_creation_base_gas_fee: '1095000',
-    allow_list_expiration_height: '0',
-    btc_activation_height: btcActivationHeight,
-  });
   // Version 0 (another committee) is in force before this chain's tip; version 1, ours, from the
   // next block, so every stake below must select version 1 by its inclusion height.
   const tip = await node.rpc.getblockcount();
+  const common = {
+    max_staking_time_blocks: 65535,
+    slashing_pk_script: Buffer.from(slashingPkScript).toString('base64'),
+    unbonding_time_blocks: 5,
+  };
   params = parsePhase2ParamsVersions(
-    JSON.stringify({
-      params: [
-        { version: 0, params: version([testKey('p2c-old-cov')], 1, 1) },
-        { version: 1, params: version(committee, 2, tip + 1) },
-      ],
-      pagination: { next_key: null, total: '2' },
-    }),
+    JSON.stringify(
+      phase2ParamsDoc(
+        committee.map((k) => k.xOnly),
+        { ...common, covenant_pks: [toHex(testKey('p2c-old-cov').xOnly)], covenant_quorum: 1 },
+        { ...common, covenant_quorum: 2, btc_activation_height: tip + 1 },
+      ),
+    ),
   );
 });
 afterAll(async () => {
   await chain?.node.stop();
 });
+
+/**
+ * Stakes `valueSat` for 1000 blocks to `fps` with the params in force at the next block's height,
+ * and checks that the height the staking tx was mined at selects that same version.
+ */
+async function stake(fps: readonly TestKey[], valueSat: bigint): Promise<Phase2Delegation> {
+  const v = assertPhase2Version(params, (await chain.node.rpc.getblockcount()) + 1);
+  const d = await buildPhase2Delegation(v, {
+    chain,
+    stakerLabel: STAKER,
+    fps,
+    stakingTime: 1000,
+    valueSat,
+  });
+  expect(assertPhase2Version(params, d.inclusionHeight!).version).toBe(v.version);
+  return d;
+}
+
+const fpKeys = (d: Phase2Delegation): XOnlyKey[] => d.fps.map((f) => f.xOnly);
 
 /** A slashing tx and the output it spends through the funding output's slashing leaf. */
 interface SlashingPath {
@@ -181,27 +198,27 @@ function slashingPath(
       ? [
           d.slashingTx,
           d.stakingTx,
-          d.stakingOutputIndex,
+          d.stakingOutputIdx,
           d.stakingInfo.slashing,
           'slashing_transactions_signatures',
         ]
       : [
-          d.unbondingSlashingTx,
+          d.slashUnbondingTx,
           d.unbondingTx,
           0,
           d.unbondingInfo.slashing,
           'slash_unbonding_transactions_signatures',
         ];
   const sighash = slashingSighash(tx, fundingTx, idx, leaf);
-  const slashedIndex = d.fpKeys.findIndex((k) => toHex(k) === toHex(slashed.xOnly));
+  const slashedIndex = d.fps.findIndex((f) => toHex(f.xOnly) === toHex(slashed.xOnly));
   expect(slashedIndex).toBeGreaterThanOrEqual(0);
   const presigs = new Map<string, Uint8Array>();
   for (const { key, response } of answers) {
     const list = response[field as keyof SignTransactionsResponse] as readonly string[];
-    expect(list).toHaveLength(d.fpKeys.length);
+    expect(list).toHaveLength(d.fps.length);
     const parsed = list.map((h) => parseHex(h, 'presig', 'TEST_BAD_HEX'));
     parsed.forEach((presig, i) => {
-      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fpKeys[i]!), presig)).toBe(true);
+      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fps[i]!.xOnly), presig)).toBe(true);
     });
     presigs.set(toHex(key), parsed[slashedIndex]!);
   }
@@ -234,7 +251,7 @@ function signedSlashingTx(d: Phase2Delegation, path: SlashingPath, covenantSigna
     covenantKeys: d.params.covenantKeys,
     quorum: d.params.covenantQuorum,
     covenantSignatures,
-    fpKeys: d.fpKeys,
+    fpKeys: fpKeys(d),
     fpSignature: { key: path.slashed.xOnly, signature: path.slashed.sign(path.sighash) },
     stakerSignature: staker.sign(path.sighash),
     leaf: path.leaf,
@@ -291,7 +308,7 @@ async function expectSlashedOnChain(
  * the change output's single timelock leaf, and not a block earlier (BIP68).
  */
 async function expectStakerRecoversChange(d: Phase2Delegation, slashing: Transaction, height: number) {
-  const change = buildSlashingChangeOutput(d.stakerKey, d.params.unbondingTimeBlocks);
+  const change = buildSlashingChangeOutput(d.staker.xOnly, d.params.unbondingTimeBlocks);
   expect(toHex(slashing.outs[1]!.script)).toBe(toHex(change.pkScript));
   const valueSat = slashing.outs[1]!.value;
   const withdraw = buildTimelockWithdrawTx({
@@ -327,16 +344,10 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
   });
 
   it('slashes a staking output: a decrypted covenant quorum + FP + staker spend the slashing leaf', async () => {
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly],
-      stakingTime: 1000,
-      // 123_457 × 0.1 = 12_345.7: Babylon rounds half-up to 12_346, where a floor would give 12_345.
-      valueSat: 123_457n,
-    });
+    // 123_457 × 0.1 = 12_345.7: Babylon rounds half-up to 12_346, where a floor would give 12_345.
+    const d = await stake([fp], 123_457n);
     expect(d.params.version).toBe(1);
-    const path = slashingPath(d, 'staking', await covenantAdaptorSignatures(signTransactionsRequest(d)));
+    const path = slashingPath(d, 'staking', await covenantAdaptorSignatures(d.body));
     const secret = babylonDecryptionKey(fp.privateKey);
     const signers = [committee[0]!, committee[2]!];
     const covSigs = decryptQuorum(path, signers, secret);
@@ -380,15 +391,9 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
 
   it('with two finality providers (a 1-of-2 FP multisig in the leaf), slashes the one whose key leaked', async () => {
     const other = testKey('p2-fp-second');
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly, other.xOnly],
-      stakingTime: 1000,
-      valueSat: 200_000n,
-    });
-    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
-    expect(signTransactionsRequest(d).fp_enc_keys).toHaveLength(2);
+    const d = await stake([fp, other], 200_000n);
+    const answers = await covenantAdaptorSignatures(d.body);
+    expect(d.body.fp_enc_keys).toHaveLength(2);
     const path = slashingPath(d, 'staking', answers, other);
     const signers = [committee[1]!, committee[2]!];
     const good = signedSlashingTx(
@@ -427,19 +432,13 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
   });
 
   it('unbonds through staker + covenant quorum, then slashes the unbonding output', async () => {
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly],
-      stakingTime: 1000,
-      // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
-      // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
-      valueSat: 98_765n,
-    });
-    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
+    // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
+    // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
+    const d = await stake([fp], 98_765n);
+    const answers = await covenantAdaptorSignatures(d.body);
 
     // The unbonding tx: the covenants' plain signatures from the same answers, through the unbonding leaf.
-    const stakingOut = fundingOutputOf(d.stakingTx, d.stakingOutputIndex);
+    const stakingOut = fundingOutputOf(d.stakingTx, d.stakingOutputIdx);
     const unbondingMsg = scriptPathSighash(
       d.unbondingTx,
       0,
