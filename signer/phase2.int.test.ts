@@ -91,7 +91,7 @@ function auditRecords(): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 const signedCount = () => auditRecords().filter((r) => r.outcome === 'signed').length;
-const mined = () => buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine() });
+const mined = () => buildPhase2Delegation(v0, { chain: h });
 
 /** Sends `body`; expects a refusal with `code` and `status`, nothing signed, and its audit record. */
 async function expectRefused(body: unknown, code: string, status = 400): Promise<void> {
@@ -232,7 +232,7 @@ describe('phase 2: stake expansion (§5)', () => {
   let prev: Phase2Delegation;
 
   it('signs an expansion of a mined delegation: the expansion signature verifies over both prevouts with the previous unbonding leaf', async () => {
-    prev = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    prev = await buildPhase2Delegation(v0, { chain: h, stakerLabel: label });
     const e = await expansionOf(prev, label, 150_000n);
     const r = await h.client.call('POST', ROUTE, e.body);
     expect(r.status).toBe(200);
@@ -263,7 +263,7 @@ describe('phase 2: stake expansion (§5)', () => {
   });
 
   it('refuses a previous unbonding script that is not the previous output’s', async () => {
-    const p = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    const p = await buildPhase2Delegation(v0, { chain: h, stakerLabel: label });
     const e = await expansionOf(p, label, 150_000n);
     e.body.stake_expansion.previous_active_stake_unbonding_script_hex = toHex(p.stakingInfo.slashing.script);
     await expectRefused(e.body, 'SIGNER_P2_EXPANSION_PREVIOUS_MISMATCH');
@@ -278,7 +278,7 @@ describe('phase 2: stake expansion (§5)', () => {
   });
 
   it('refuses an expansion that shrinks the stake', async () => {
-    const p = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine(), stakerLabel: label });
+    const p = await buildPhase2Delegation(v0, { chain: h, stakerLabel: label });
     await expectRefused((await expansionOf(p, label, 90_000n)).body, 'STAKING_EXPANSION_VALUE_DECREASED');
   });
 });

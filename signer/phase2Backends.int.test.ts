@@ -69,7 +69,7 @@ describe('phase 2 with the pkcs11 backend (SoftHSM2)', () => {
 
   it('signs a mined delegation; the token-made pre-signatures verify', async () => {
     const v0 = parsePhase2ParamsVersions(readFileSync(paramsFile)).versions[0]!;
-    const d = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine() });
+    const d = await buildPhase2Delegation(v0, { chain: h });
     const r = await h.client.call('POST', '/v1/sign-transactions', d.body);
     expect(r.status).toBe(200);
     const a = (r.json as { data: SignTransactionsResponse }).data;

@@ -111,7 +111,7 @@ describe('X-Covenant-HMAC, hardened, on the phase-2 routes', () => {
 
   it('POST /v1/sign-transactions: signed with a MAC over the exact body; a body changed after MACing is refused and signs nothing', async () => {
     const v0 = parsePhase2ParamsVersions(readFileSync(paramsFile)).versions[0]!;
-    const d = await buildPhase2Delegation(v0, { wallet: h.wallet, mine: () => h.mine() });
+    const d = await buildPhase2Delegation(v0, { chain: h });
     const raw = JSON.stringify(d.body);
     // MACed over the true body, sent with another finality provider's key.
     const tampered = JSON.stringify({ ...d.body, fp_enc_keys: ['02'.padEnd(66, '1')] });

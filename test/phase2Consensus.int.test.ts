@@ -1,12 +1,18 @@
-import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { address as btcAddress, networks, type Transaction } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { btcToSat, fundedWallet, startRegtestNode } from '../bitcoind/index.ts';
+import { btcToSat } from '../bitcoind/index.ts';
 import { compareBytes, concatBytes, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
-import { type Phase2Params, parsePhase2ParamsVersions, slashingAmountSat } from '../params/index.ts';
 import {
-  adaptorEncSign,
+  assertPhase2Version,
+  type Phase2Params,
+  parsePhase2ParamsVersions,
+  slashingAmountSat,
+} from '../params/index.ts';
+import type { SignTransactionsRequestBody, SignTransactionsResponse } from '../signer/phase2.ts';
+import {
   babylonDecryptionKey,
   babylonEncryptionKey,
   buildSlashingChangeOutput,
@@ -20,137 +26,130 @@ import {
   fundingOutputOf,
   type Leaf,
   parseAdaptorSignature,
-  parseTransaction,
   scriptPathSighash,
   slashingSighash,
-  tapLeafHash,
   verifyAdaptorSignature,
   verifySchnorr,
 } from '../staking/index.ts';
+import { newFileCustody, type TestFileCustody } from './infra/fileCustody.ts';
+import { MtlsClient } from './infra/mtlsClient.ts';
 import {
+  buildPhase2Delegation,
   type Chain,
-  type MemberSignatures,
   mempoolVerdict,
   mine,
   type Phase2Delegation,
-  type SignTransactionsRequest,
-  type SignTransactionsResponse,
+  phase2ParamsDoc,
   sendAndMine,
-  signTransactionsRequest,
-  stakePhase2,
-} from './infra/phase2Chain.ts';
+} from './infra/phase2Delegation.ts';
+import { type Committee, startCommittee } from './infra/signerHarness.ts';
 import { type TestKey, testKey } from './keys.ts';
 
 /**
- * Issue 22's consensus proof: Babylon's phase-2 slashing works on a real Bitcoin node. The covenant
- * committee adaptor-signs a delegation's slashing txs, encrypted to the finality provider's key;
- * the provider's secret (its EOTS key leaks when it double-signs; here it is its BTC key) decrypts
- * a quorum of them; with the staker's and the provider's own signatures the slashing txs are
+ * Issue 22's consensus proof: Babylon's phase-2 slashing works on a real Bitcoin node with what our
+ * signers return. The covenant committee (three running signers, each with its own file-custody
+ * key, asked over mutual TLS) adaptor-signs a delegation's slashing txs, encrypted to the finality
+ * provider's key; the provider's secret (its EOTS key leaks when it double-signs; here it is its
+ * BTC key) decrypts a quorum of them; with the staker's and the provider's own signatures the slashing txs are
  * consensus-valid and pay slashing_pk_script; and each published covenant signature reveals the
  * provider's secret.
  */
 
-const committee = ['p2c-cov-a', 'p2c-cov-b', 'p2c-cov-c'].map(testKey);
-const staker = testKey('p2-staker');
+const STAKER = 'p2-staker';
+const staker = testKey(STAKER);
 // Chosen with an odd-y public key, so the even-y lift of the encryption key is exercised on chain.
 const fp = testKey('p2-fp');
 
+/** A member's answer, with the key it signed with (the caller knows which signer it asked). */
+interface MemberSignatures {
+  readonly key: XOnlyKey;
+  readonly response: SignTransactionsResponse;
+}
+
+let c: Committee;
+let chain: Chain;
+/** The covenant committee of version 1: the keys the running signers' custodies hold. */
+let committee: XOnlyKey[];
+let custodies: TestFileCustody[] = [];
+let clients: MtlsClient[] = [];
+let params: Phase2Params;
+let slashingAddress: string;
+
 /**
- * The committee's answers to `POST /v1/sign-transactions` for `request` (phase2-covenant.md §4).
- * THE SIGNER ROUTE REPLACES THIS: post `request` to each member's signer and return its `data`.
- * Until then each member's test key does what the reference signer does (§4.4) with the pure
- * staking/ functions, reading nothing but the request.
+ * The committee's answers to `POST /v1/sign-transactions` for `request` (phase2-covenant.md §4):
+ * every member's real signer, over mutual TLS with the client certificate the emulator's sidecar
+ * would present, checks the request against its own node and params and signs with its custody.
+ * All members are asked, as the emulator asks the whole committee; the tests then pick quorums.
  */
-async function covenantAdaptorSignatures(request: SignTransactionsRequest): Promise<MemberSignatures[]> {
-  const tx = (hex: string): Transaction => parseTransaction(hex);
-  const leafOf = (hex: string): Leaf => {
-    const script = parseHex(hex, 'script', 'TEST_BAD_HEX');
-    return { script, leafHash: tapLeafHash(script), controlBlock: new Uint8Array(0) };
-  };
-  const stakingTx = tx(request.staking_tx_hex);
-  const unbondingTx = tx(request.unbonding_tx_hex);
-  const idx = request.staking_output_idx;
-  const slashingMsg = slashingSighash(
-    tx(request.slashing_tx_hex),
-    stakingTx,
-    idx,
-    leafOf(request.slashing_script_hex),
-  );
-  const slashUnbondingMsg = slashingSighash(
-    tx(request.slash_unbonding_tx_hex),
-    unbondingTx,
-    0,
-    leafOf(request.unbonding_slashing_script_hex),
-  );
-  const stakingOut = fundingOutputOf(stakingTx, idx);
-  const unbondingMsg = scriptPathSighash(
-    unbondingTx,
-    0,
-    { pkScripts: [stakingOut.pkScript], valuesSat: [stakingOut.valueSat] },
-    leafOf(request.unbonding_script_hex),
-  );
-  const encKeys = request.fp_enc_keys.map((h) =>
-    babylonEncryptionKey(parseHex(h, 'fp_enc_key', 'TEST_BAD_HEX')),
-  );
-  // Fresh aux randomness per pre-signature, as Go's EncSign draws its own.
-  const presign = (m: TestKey, msg: Uint8Array): string[] =>
-    encKeys.map((ek) => toHex(adaptorEncSign(m.privateKey, msg, ek, randomBytes(32))));
-  return committee.map(
-    (m): MemberSignatures => ({
-      key: m.xOnly,
-      response: {
-        slashing_transactions_signatures: presign(m, slashingMsg),
-        unbonding_transaction_signature: toHex(m.sign(unbondingMsg)),
-        slash_unbonding_transactions_signatures: presign(m, slashUnbondingMsg),
-        stake_expansion_transaction_signature: '',
-      },
+async function covenantAdaptorSignatures(request: SignTransactionsRequestBody): Promise<MemberSignatures[]> {
+  return Promise.all(
+    c.members.map(async (m, i): Promise<MemberSignatures> => {
+      const r = await clients[i]!.call('POST', '/v1/sign-transactions', request);
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      return { key: m.key, response: (r.json as { data: SignTransactionsResponse }).data };
     }),
   );
 }
 
-let chain: Chain;
-let params: Phase2Params;
-let slashingAddress: string;
-
 beforeAll(async () => {
-  const node = await startRegtestNode();
-  const { rpc: wallet, address: minerAddress } = await fundedWallet(node, 'p2');
-  chain = { node, wallet, minerAddress };
-  slashingAddress = await wallet.getnewaddress('slashed', 'bech32');
-  const slashingPkScript = btcAddress.toOutputScript(slashingAddress, networks.regtest);
-  const version = (covenants: readonly TestKey[], quorum: number, btcActivationHeight: number) => ({
-    covenant_pks: covenants.map((k) => toHex(k.xOnly)),
-    covenant_quorum: quorum,
-    min_staking_value_sat: '10000',
-    max_staking_value_sat: '10000000000',
-    min_staking_time_blocks: 10,
-    max_staking_time_blocks: 65535,
-    slashing_pk_script: Buffer.from(slashingPkScript).toString('base64'),
-    min_slashing_tx_fee_sat: '1000',
-    slashing_rate: '0.100000000000000000',
-    unbonding_time_blocks: 5,
-    unbonding_fee_sat: '1000',
-    min_commission_rate: '0.030000000000000000',
-    delegation_creation_base_gas_fee: '1095000',
-    allow_list_expiration_height: '0',
-    btc_activation_height: btcActivationHeight,
+  // One custody per signer: each signer has its own key and its own audit log.
+  custodies = await Promise.all(['a', 'b', 'c'].map((x) => newFileCustody(`p2c-cov-${x}-`)));
+  c = await startCommittee({
+    custodies: custodies.map((f) => f.custody),
+    quorum: 2,
+    // The params name the tip's height and a wallet address, so they are written once the chain is up.
+    beforeSigners: async ({ node, wallet, dir }) => {
+      slashingAddress = await wallet.getnewaddress('slashed', 'bech32');
+      const slashingPkScript = btcAddress.toOutputScript(slashingAddress, networks.regtest);
+      // Version 0 (another committee) is in force before this chain's tip; version 1, ours, from the
+      // next block, so every stake below must select version 1 by its inclusion height.
+      const tip = await node.rpc.getblockcount();
+      const common = {
+        max_staking_time_blocks: 65535,
+        slashing_pk_script: Buffer.from(slashingPkScript).toString('base64'),
+        unbonding_time_blocks: 5,
+      };
+      committee = await Promise.all(custodies.map(async (f) => (await f.custody.publicKeys())[0]!));
+      const doc = phase2ParamsDoc(
+        committee,
+        { ...common, covenant_pks: [toHex(testKey('p2c-old-cov').xOnly)], covenant_quorum: 1 },
+        { ...common, covenant_quorum: 2, btc_activation_height: tip + 1 },
+      );
+      params = parsePhase2ParamsVersions(JSON.stringify(doc));
+      const file = join(dir, 'phase2-params.json');
+      writeFileSync(file, JSON.stringify(doc));
+      return { SIGNER__PHASE2__ENABLED: 'true', SIGNER__PHASE2__PARAMS_FILE: file };
+    },
   });
-  // Version 0 (another committee) is in force before this chain's tip; version 1, ours, from the
-  // next block, so every stake below must select version 1 by its inclusion height.
-  const tip = await node.rpc.getblockcount();
-  params = parsePhase2ParamsVersions(
-    JSON.stringify({
-      params: [
-        { version: 0, params: version([testKey('p2c-old-cov')], 1, 1) },
-        { version: 1, params: version(committee, 2, tip + 1) },
-      ],
-      pagination: { next_key: null, total: '2' },
-    }),
+  chain = c;
+  clients = c.members.map(
+    (m) => new MtlsClient(m.signer!.url, { caFile: c.pki.ca.cert, identity: c.pki.clients.pipeline! }),
   );
 });
 afterAll(async () => {
-  await chain?.node.stop();
+  for (const client of clients) client.close();
+  await c?.stop();
+  for (const f of custodies) await f.close();
 });
+
+/**
+ * Stakes `valueSat` for 1000 blocks to `fps` with the params in force at the next block's height,
+ * and checks that the height the staking tx was mined at selects that same version.
+ */
+async function stake(fps: readonly TestKey[], valueSat: bigint): Promise<Phase2Delegation> {
+  const v = assertPhase2Version(params, (await chain.node.rpc.getblockcount()) + 1);
+  const d = await buildPhase2Delegation(v, {
+    chain,
+    stakerLabel: STAKER,
+    fps,
+    stakingTime: 1000,
+    valueSat,
+  });
+  expect(assertPhase2Version(params, d.inclusionHeight!).version).toBe(v.version);
+  return d;
+}
+
+const fpKeys = (d: Phase2Delegation): XOnlyKey[] => d.fps.map((f) => f.xOnly);
 
 /** A slashing tx and the output it spends through the funding output's slashing leaf. */
 interface SlashingPath {
@@ -181,27 +180,27 @@ function slashingPath(
       ? [
           d.slashingTx,
           d.stakingTx,
-          d.stakingOutputIndex,
+          d.stakingOutputIdx,
           d.stakingInfo.slashing,
           'slashing_transactions_signatures',
         ]
       : [
-          d.unbondingSlashingTx,
+          d.slashUnbondingTx,
           d.unbondingTx,
           0,
           d.unbondingInfo.slashing,
           'slash_unbonding_transactions_signatures',
         ];
   const sighash = slashingSighash(tx, fundingTx, idx, leaf);
-  const slashedIndex = d.fpKeys.findIndex((k) => toHex(k) === toHex(slashed.xOnly));
+  const slashedIndex = d.fps.findIndex((f) => toHex(f.xOnly) === toHex(slashed.xOnly));
   expect(slashedIndex).toBeGreaterThanOrEqual(0);
   const presigs = new Map<string, Uint8Array>();
   for (const { key, response } of answers) {
     const list = response[field as keyof SignTransactionsResponse] as readonly string[];
-    expect(list).toHaveLength(d.fpKeys.length);
+    expect(list).toHaveLength(d.fps.length);
     const parsed = list.map((h) => parseHex(h, 'presig', 'TEST_BAD_HEX'));
     parsed.forEach((presig, i) => {
-      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fpKeys[i]!), presig)).toBe(true);
+      expect(verifyAdaptorSignature(key, sighash, babylonEncryptionKey(d.fps[i]!.xOnly), presig)).toBe(true);
     });
     presigs.set(toHex(key), parsed[slashedIndex]!);
   }
@@ -218,12 +217,12 @@ function slashingPath(
 /** Decrypts the pre-signatures of `signers` with the slashed FP's secret into BIP340 signatures. */
 function decryptQuorum(
   path: SlashingPath,
-  signers: readonly TestKey[],
+  signers: readonly XOnlyKey[],
   secret: Uint8Array,
 ): CovenantSignature[] {
   return signers.map((m) => ({
-    key: m.xOnly,
-    signature: decryptAdaptorSignature(path.presigs.get(toHex(m.xOnly))!, secret),
+    key: m,
+    signature: decryptAdaptorSignature(path.presigs.get(toHex(m))!, secret),
   }));
 }
 
@@ -234,7 +233,7 @@ function signedSlashingTx(d: Phase2Delegation, path: SlashingPath, covenantSigna
     covenantKeys: d.params.covenantKeys,
     quorum: d.params.covenantQuorum,
     covenantSignatures,
-    fpKeys: d.fpKeys,
+    fpKeys: fpKeys(d),
     fpSignature: { key: path.slashed.xOnly, signature: path.slashed.sign(path.sighash) },
     stakerSignature: staker.sign(path.sighash),
     leaf: path.leaf,
@@ -275,10 +274,10 @@ async function expectSlashedOnChain(
   expect(btcToSat(out!.value)).toBe(expected);
 
   const witness = mined.ins[0]!.witness;
-  const published = committee.filter((m) => witness[slotOf(d, m.xOnly)]!.length === 64);
+  const published = committee.filter((m) => witness[slotOf(d, m)]!.length === 64);
   expect(published).toHaveLength(d.params.covenantQuorum);
   for (const m of published) {
-    const t = extractDecryptionKey(path.presigs.get(toHex(m.xOnly))!, witness[slotOf(d, m.xOnly)]!);
+    const t = extractDecryptionKey(path.presigs.get(toHex(m))!, witness[slotOf(d, m)]!);
     expect(toHex(t)).toBe(toHex(babylonDecryptionKey(path.slashed.privateKey)));
     // The extracted scalar is the FP's key: anyone can now sign as the FP.
     const forged = ecc.signSchnorr(new Uint8Array(32).fill(0x5a), t, new Uint8Array(32));
@@ -291,7 +290,7 @@ async function expectSlashedOnChain(
  * the change output's single timelock leaf, and not a block earlier (BIP68).
  */
 async function expectStakerRecoversChange(d: Phase2Delegation, slashing: Transaction, height: number) {
-  const change = buildSlashingChangeOutput(d.stakerKey, d.params.unbondingTimeBlocks);
+  const change = buildSlashingChangeOutput(d.staker.xOnly, d.params.unbondingTimeBlocks);
   expect(toHex(slashing.outs[1]!.script)).toBe(toHex(change.pkScript));
   const valueSat = slashing.outs[1]!.value;
   const withdraw = buildTimelockWithdrawTx({
@@ -327,16 +326,10 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
   });
 
   it('slashes a staking output: a decrypted covenant quorum + FP + staker spend the slashing leaf', async () => {
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly],
-      stakingTime: 1000,
-      // 123_457 × 0.1 = 12_345.7: Babylon rounds half-up to 12_346, where a floor would give 12_345.
-      valueSat: 123_457n,
-    });
+    // 123_457 × 0.1 = 12_345.7: Babylon rounds half-up to 12_346, where a floor would give 12_345.
+    const d = await stake([fp], 123_457n);
     expect(d.params.version).toBe(1);
-    const path = slashingPath(d, 'staking', await covenantAdaptorSignatures(signTransactionsRequest(d)));
+    const path = slashingPath(d, 'staking', await covenantAdaptorSignatures(d.body));
     const secret = babylonDecryptionKey(fp.privateKey);
     const signers = [committee[0]!, committee[2]!];
     const covSigs = decryptQuorum(path, signers, secret);
@@ -347,14 +340,14 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     // A pre-signature is not a signature: neither its 65 bytes (the node reads the last byte as a
     // sighash type, so the reason is "… hash type" unless that byte happens to be a valid type) nor
     // x(R0) ‖ s0 pass OP_CHECKSIGADD.
-    const presig0 = path.presigs.get(toHex(signers[0]!.xOnly))!;
-    const raw = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), presig0);
+    const presig0 = path.presigs.get(toHex(signers[0]!))!;
+    const raw = withWitnessItem(good, slotOf(d, signers[0]!), presig0);
     const rawVerdict = await mempoolVerdict(chain, raw);
     expect(rawVerdict.allowed).toBe(false);
     expect(rawVerdict.reason).toMatch(/Invalid Schnorr signature/);
 
     const { r0, s } = parseAdaptorSignature(presig0);
-    const undecrypted = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), concatBytes(r0.subarray(1), s));
+    const undecrypted = withWitnessItem(good, slotOf(d, signers[0]!), concatBytes(r0.subarray(1), s));
     const undecryptedVerdict = await mempoolVerdict(chain, undecrypted);
     expect(undecryptedVerdict.allowed).toBe(false);
     expect(undecryptedVerdict.reason).toMatch(/Invalid Schnorr signature/);
@@ -366,7 +359,7 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     expect(wrongKeyVerdict.reason).toMatch(/Invalid Schnorr signature/);
 
     // One covenant signature short of the quorum: OP_NUMEQUAL leaves false.
-    const short = withWitnessItem(good, slotOf(d, signers[1]!.xOnly), new Uint8Array(0));
+    const short = withWitnessItem(good, slotOf(d, signers[1]!), new Uint8Array(0));
     const shortVerdict = await mempoolVerdict(chain, short);
     expect(shortVerdict.allowed).toBe(false);
     expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);
@@ -380,15 +373,9 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
 
   it('with two finality providers (a 1-of-2 FP multisig in the leaf), slashes the one whose key leaked', async () => {
     const other = testKey('p2-fp-second');
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly, other.xOnly],
-      stakingTime: 1000,
-      valueSat: 200_000n,
-    });
-    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
-    expect(signTransactionsRequest(d).fp_enc_keys).toHaveLength(2);
+    const d = await stake([fp, other], 200_000n);
+    const answers = await covenantAdaptorSignatures(d.body);
+    expect(d.body.fp_enc_keys).toHaveLength(2);
     const path = slashingPath(d, 'staking', answers, other);
     const signers = [committee[1]!, committee[2]!];
     const good = signedSlashingTx(
@@ -427,19 +414,13 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
   });
 
   it('unbonds through staker + covenant quorum, then slashes the unbonding output', async () => {
-    const d = await stakePhase2(chain, {
-      params,
-      stakerKey: staker.xOnly,
-      fpKeys: [fp.xOnly],
-      stakingTime: 1000,
-      // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
-      // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
-      valueSat: 98_765n,
-    });
-    const answers = await covenantAdaptorSignatures(signTransactionsRequest(d));
+    // The unbonding output holds 98_765 − 1_000 = 97_765; × 0.1 = 9_776.5 exactly in float64,
+    // which Babylon rounds half-up to 9_777 (banker's rounding would give 9_776).
+    const d = await stake([fp], 98_765n);
+    const answers = await covenantAdaptorSignatures(d.body);
 
     // The unbonding tx: the covenants' plain signatures from the same answers, through the unbonding leaf.
-    const stakingOut = fundingOutputOf(d.stakingTx, d.stakingOutputIndex);
+    const stakingOut = fundingOutputOf(d.stakingTx, d.stakingOutputIdx);
     const unbondingMsg = scriptPathSighash(
       d.unbondingTx,
       0,
@@ -448,7 +429,7 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     );
     const unbondingSigners = [committee[1]!, committee[2]!];
     const unbondingSigs = answers
-      .filter((a) => unbondingSigners.some((m) => toHex(m.xOnly) === toHex(a.key)))
+      .filter((a) => unbondingSigners.some((m) => toHex(m) === toHex(a.key)))
       .map((a) => ({
         key: a.key,
         signature: parseHex(a.response.unbonding_transaction_signature, 'sig', 'TEST_BAD_HEX'),
@@ -471,7 +452,7 @@ describe('phase-2 slashing on a real node (issue 22)', () => {
     const signers = [committee[0]!, committee[1]!];
     const good = signedSlashingTx(d, path, decryptQuorum(path, signers, babylonDecryptionKey(fp.privateKey)));
 
-    const short = withWitnessItem(good, slotOf(d, signers[0]!.xOnly), new Uint8Array(0));
+    const short = withWitnessItem(good, slotOf(d, signers[0]!), new Uint8Array(0));
     const shortVerdict = await mempoolVerdict(chain, short);
     expect(shortVerdict.allowed).toBe(false);
     expect(shortVerdict.reason).toMatch(/false\/empty top stack element/);

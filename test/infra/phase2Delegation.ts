@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Transaction } from 'bitcoinjs-lib';
-import type { RpcClient } from '../../bitcoind/index.ts';
-import { toHex, type XOnlyKey } from '../../common/index.ts';
+import { expect } from 'vitest';
+import type { RegtestNode, RpcClient } from '../../bitcoind/index.ts';
+import { bytesEqual, toHex, type XOnlyKey } from '../../common/index.ts';
 import type { Phase2ParamsVersion } from '../../params/index.ts';
 import type { SignTransactionsRequestBody } from '../../signer/phase2.ts';
 import {
+  assertSlashingTxMatchesFundingTx,
   buildSlashingTx,
   buildStakingInfo,
   buildUnbondingInfo,
@@ -15,6 +17,13 @@ import {
   type UnbondingInfo,
 } from '../../staking/index.ts';
 import { type TestKey, testKey } from '../keys.ts';
+
+/*
+ * The one way a test builds a phase-2 delegation: the staking tx (on a regtest chain, or with a
+ * made-up input for checks that need no chain), the three txs the covenant committee signs for it,
+ * and the reference body of `POST /v1/sign-transactions` for them, so the signer's tests and the
+ * on-chain consensus proof sign and spend the very same shapes.
+ */
 
 /** A phase-2 params_versions document (the chain's REST shape), one entry per `over`. */
 export function phase2ParamsDoc(
@@ -45,11 +54,48 @@ export function phase2ParamsDoc(
   };
 }
 
+/** A regtest node with a funded wallet and where to mine to. */
+export interface Chain {
+  readonly node: RegtestNode;
+  readonly wallet: RpcClient;
+  readonly minerAddress: string;
+}
+
+export async function mine(chain: Chain, n = 1): Promise<number> {
+  await chain.node.rpc.generatetoaddress(n, chain.minerAddress);
+  return chain.node.rpc.getblockcount();
+}
+
+/** testmempoolaccept of one tx: whether the node's full policy and consensus checks pass, and why not. */
+export async function mempoolVerdict(
+  chain: Chain,
+  tx: Transaction,
+): Promise<{ allowed: boolean; reason: string }> {
+  const [r] = await chain.node.rpc.testmempoolaccept([tx.toHex()]);
+  return { allowed: r?.allowed === true, reason: r?.['reject-reason'] ?? '' };
+}
+
+/** Broadcasts, mines one block, and returns the tx as the node stored it in that block. */
+export async function sendAndMine(
+  chain: Chain,
+  tx: Transaction,
+): Promise<{ tx: Transaction; height: number }> {
+  const txid = await chain.node.rpc.sendrawtransaction(tx.toHex());
+  const height = await mine(chain);
+  const raw = await chain.node.rpc.getrawtransaction(txid, true);
+  expect(raw.confirmations).toBe(1);
+  return { tx: parseTransaction(raw.hex), height };
+}
+
 export interface Phase2Delegation {
+  /** The params version the txs were built with. */
+  readonly params: Phase2ParamsVersion;
   readonly staker: TestKey;
   readonly fps: readonly TestKey[];
   readonly stakingTx: Transaction;
   readonly stakingOutputIdx: number;
+  /** The staking tx's block height; undefined when it was never sent. */
+  readonly inclusionHeight?: number;
   readonly stakingInfo: StakingInfo;
   readonly unbondingInfo: UnbondingInfo;
   readonly slashingTx: Transaction;
@@ -60,29 +106,34 @@ export interface Phase2Delegation {
 
 export interface DelegationOptions {
   readonly valueSat?: bigint;
+  /** Default: the version's maximum, the time the signer finds first. */
   readonly stakingTime?: number;
   /** Unbonding output value (default: staking value − the params' fee). */
   readonly unbondingValueSat?: bigint;
   /** The CSV of the unbonding output (default: the params'). */
   readonly unbondingTime?: number;
-  /** Funded, broadcast and mined on this wallet; otherwise a tx with a made-up input, never sent. */
-  readonly wallet?: RpcClient;
-  readonly mine?: () => Promise<unknown>;
+  /** Funded by this chain's wallet, sent and mined in one block; otherwise a made-up input, never sent. */
+  readonly chain?: Chain;
+  /** Default: a fresh staker per delegation, so no two tests share a staking output. */
   readonly stakerLabel?: string;
+  /** Default: the single provider `p2-fp`. */
+  readonly fps?: readonly TestKey[];
   /** Use this staking tx (e.g. a stake-expansion tx) instead of building one; its output `stakingOutputIdx` must be the staking output. */
   readonly stakingTx?: Transaction;
 }
 
 /**
  * A phase-2 delegation built with staking/'s builders, as btc-staking-ts would: staking tx,
- * unbonding tx, both slashing txs, and the reference request body for them.
+ * unbonding tx, both slashing txs, and the reference request body for them. Both slashing txs are
+ * checked by the rule the chain applies to them (CheckSlashingTxMatchFundingTx), so a test that
+ * wants a rule broken breaks it on purpose, after this.
  */
 export async function buildPhase2Delegation(
   v: Phase2ParamsVersion,
   o: DelegationOptions = {},
 ): Promise<Phase2Delegation> {
   const staker = testKey(o.stakerLabel ?? `p2-staker-${toHex(randomBytes(4))}`);
-  const fps = [testKey('p2-fp')];
+  const fps = o.fps ?? [testKey('p2-fp')];
   const keys = {
     stakerKey: staker.xOnly,
     fpKeys: fps.map((f) => f.xOnly),
@@ -94,20 +145,20 @@ export async function buildPhase2Delegation(
   let stakingTx = new Transaction();
   stakingTx.version = 2;
   stakingTx.addOutput(stakingInfo.pkScript, valueSat);
+  let inclusionHeight: number | undefined;
   if (o.stakingTx) {
     stakingTx = o.stakingTx;
-  } else if (o.wallet) {
-    const funded = await o.wallet.fundrawtransaction(stakingTx.toHex());
-    const signed = await o.wallet.signrawtransactionwithwallet(funded.hex);
-    await o.wallet.sendrawtransaction(signed.hex);
-    await o.mine?.();
-    stakingTx = parseTransaction(signed.hex);
+  } else if (o.chain) {
+    const funded = await o.chain.wallet.fundrawtransaction(stakingTx.toHex());
+    const signed = await o.chain.wallet.signrawtransactionwithwallet(funded.hex);
+    expect(signed.complete).toBe(true);
+    ({ tx: stakingTx, height: inclusionHeight } = await sendAndMine(o.chain, parseTransaction(signed.hex)));
   } else {
     stakingTx.addInput(randomBytes(32), 0);
   }
-  const stakingOutputIdx = stakingTx.outs.findIndex(
-    (out) => toHex(out.script) === toHex(stakingInfo.pkScript),
-  );
+  // The wallet places its change output anywhere: find ours.
+  const stakingOutputIdx = stakingTx.outs.findIndex((out) => bytesEqual(out.script, stakingInfo.pkScript));
+  expect(stakingOutputIdx).toBeGreaterThanOrEqual(0);
   const unbondingInfo = buildUnbondingInfo(keys, o.unbondingTime ?? v.unbondingTimeBlocks);
   const unbondingTx = buildUnbondingTx({
     stakingTxid: stakingTx.getId(),
@@ -120,16 +171,20 @@ export async function buildPhase2Delegation(
     stakerKey: staker.xOnly,
     params: v,
   });
+  assertSlashingTxMatchesFundingTx(slashingTx, stakingTx, stakingOutputIdx, staker.xOnly, v);
   const slashUnbondingTx = buildSlashingTx({
     funding: fundingOutputOf(unbondingTx, 0),
     stakerKey: staker.xOnly,
     params: v,
   });
+  assertSlashingTxMatchesFundingTx(slashUnbondingTx, unbondingTx, 0, staker.xOnly, v);
   return {
+    params: v,
     staker,
     fps,
     stakingTx,
     stakingOutputIdx,
+    ...(inclusionHeight === undefined ? {} : { inclusionHeight }),
     stakingInfo,
     unbondingInfo,
     slashingTx,

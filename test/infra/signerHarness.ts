@@ -95,6 +95,17 @@ export async function startCommittee(opts: {
   readonly serverOverride?: Record<string, unknown>;
   /** More SIGNER__… variables for every signer (e.g. the [phase2] section). */
   readonly signerEnv?: Record<string, string>;
+  /**
+   * Runs once the node and the funded wallet are up, before any signer starts, for config that
+   * depends on the chain (a phase-2 params file naming the tip's height or a wallet address);
+   * returns more SIGNER__… variables for every signer. `dir` is removed with the committee.
+   */
+  readonly beforeSigners?: (chain: {
+    readonly node: RegtestNode;
+    readonly wallet: RpcClient;
+    readonly minerAddress: string;
+    readonly dir: string;
+  }) => Promise<Record<string, string>>;
 }): Promise<Committee> {
   const dir = mkdtempSync(join(tmpdir(), 'committee-'));
   const node = await startRegtestNode();
@@ -123,6 +134,7 @@ export async function startCommittee(opts: {
     writeFileSync(paramsFile, JSON.stringify(paramsDoc));
     const params = parseGlobalParams(paramsDoc);
     const pki = makeTestPki(join(dir, 'pki'), ['pipeline', 'unlisted']);
+    const chainEnv = (await opts.beforeSigners?.({ node, wallet, minerAddress, dir })) ?? {};
     for (const [i, m] of members.entries()) {
       if (!m.custody) continue;
       const config = loadSignerConfig(undefined, {
@@ -148,6 +160,7 @@ export async function startCommittee(opts: {
         SIGNER__LOG__LEVEL: process.env.SIGNER_TEST_LOG ?? 'fatal',
         SIGNER__CUSTODY: JSON.stringify({ backend: m.custody.kind }),
         ...opts.signerEnv,
+        ...chainEnv,
       });
       (m as { config: SignerConfig }).config = config;
       m.signer = await startSigner(config, { custody: m.custody, logger });
