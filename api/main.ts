@@ -79,6 +79,8 @@ queue_type = "quorum"
 prefetch = 1                     # keep 1 when several instances consume
 max_attempts = 5
 retry_delay_ms = 1000
+topology = "ordered"             # ordered | reference (staking-queue-client's queues, events/README.md)
+requeue_delay_ms = 5000          # reference topology: wait in <queue>_delay before a retry
 
 [params]
 global_params_file = "/etc/staking-api/global-params.json"

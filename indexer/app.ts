@@ -9,7 +9,7 @@ import {
   redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { type BrokerOptions, topologyNames } from '../events/index.ts';
+import { type BrokerOptions, referenceNames, topologyNames } from '../events/index.ts';
 import { loadParamsFile as loadParams } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
@@ -87,6 +87,8 @@ export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<Br
     names: topologyNames(c.prefix),
     queueType: c.queue_type,
     referenceQueues: c.reference_queues,
+    topology: c.topology,
+    referenceNames: referenceNames(c.prefix),
     heartbeatSeconds: c.heartbeat_s,
   };
 }

@@ -39,6 +39,7 @@ describe('indexer configuration', () => {
       prefix: '',
       queue_type: 'quorum',
       reference_queues: false,
+      topology: 'ordered',
       heartbeat_s: 10,
       batch_size: 500,
     });

@@ -43,6 +43,7 @@ export async function testSetup(
     fetchBatch?: number;
     fetchVia?: FetchVia;
     progressMs?: number;
+    topology?: 'ordered' | 'reference';
   } = {},
 ): Promise<TestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'indexer-test-'));
@@ -66,6 +67,7 @@ export async function testSetup(
       prefix,
       queue_type: 'classic',
       reference_queues: false,
+      topology: over.topology ?? 'ordered',
       heartbeat_s: 5,
       batch_size: 500,
     },
