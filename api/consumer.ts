@@ -11,6 +11,7 @@ import {
   type EventKind,
   kindOf,
   openConsumerChannel,
+  parseReferenceBody,
   type QueueType,
   REFERENCE_KINDS,
   type ReferenceKind,
@@ -65,6 +66,15 @@ export interface ConsumerStatus {
     readonly consumers: number;
     readonly deadLetters: number;
   };
+}
+
+/** The id a reference body implies, when it parses (a dead letter is found by it). */
+function referenceIdOf(kind: ReferenceKind, body: Buffer): string | undefined {
+  try {
+    return referenceEventId(kind, parseReferenceBody(kind, body));
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -255,10 +265,12 @@ export class EventConsumerService {
     for (const kind of REFERENCE_KINDS) {
       consumers.push(
         await consumeReferenceQueue(ch, kind, names.queues[kind], (m) => this.#handleReference(kind, m), {
-          maxRetryAttempts: o.maxAttempts - 1,
+          // `queue.max_attempts` counts deliveries; the reference's bound lets through two more.
+          maxRetryAttempts: o.maxAttempts - 2,
           requeueDelayMs: o.requeueDelayMs ?? 5_000,
           prefetch: o.prefetch,
-          onUnprocessable: (reason, body) => this.#recordDeadLetter(reason, body),
+          onUnprocessable: (reason, body, queue) =>
+            this.#recordDeadLetter(reason, body, { eventId: referenceIdOf(kind, body), routingKey: queue }),
           onRequeued: (reason, attempts, queue) =>
             o.logger.info({ queue, attempts, reason }, 'event re-queued through its delay queue'),
         }),
@@ -331,18 +343,28 @@ export class EventConsumerService {
     }
   }
 
-  #recordDeadLetter(reason: string, body: Buffer): void {
+  #recordDeadLetter(
+    reason: string,
+    body: Buffer,
+    known: { eventId?: string | undefined; routingKey?: string } = {},
+  ): void {
     const o = this.#o;
-    let eventId: string | undefined;
-    try {
-      const v = JSON.parse(body.toString('utf8')) as { event_id?: unknown };
-      if (typeof v.event_id === 'string') eventId = v.event_id.slice(0, 200);
-    } catch {
-      // Not JSON: recorded with its reason all the same.
-    }
+    let eventId: string | undefined = known.eventId;
+    if (eventId === undefined)
+      try {
+        const v = JSON.parse(body.toString('utf8')) as { event_id?: unknown };
+        if (typeof v.event_id === 'string') eventId = v.event_id.slice(0, 200);
+      } catch {
+        // Not JSON: recorded with its reason all the same.
+      }
     o.metrics.deadLetters.inc();
     o.logger.error({ eventId, reason }, 'event dead-lettered');
-    const p = recordDeadLetter(o.db, { eventId, reason, body: body.toString('utf8') })
+    const p = recordDeadLetter(o.db, {
+      eventId,
+      reason,
+      body: body.toString('utf8'),
+      ...(known.routingKey ? { routingKey: known.routingKey } : {}),
+    })
       .catch((err: unknown) => {
         o.logger.error(
           { err: (err as Error).message, eventId },

@@ -318,7 +318,10 @@ export function processingAttempts(msg: ConsumeMessage): number {
 }
 
 export interface ReferenceConsumeOptions {
-  /** Retries before a message is given up (the reference's `msg_max_retry_attempts`, default 10). */
+  /**
+   * The reference's `msg_max_retry_attempts` (default 10): a delivery that fails with a larger
+   * `x-processing-attempts` is given up, so a message is delivered at most this + 2 times.
+   */
   readonly maxRetryAttempts?: number;
   /** Per-message TTL in `<q>_delay` (the reference's `requeue_delay_time`), milliseconds. */
   readonly requeueDelayMs?: number;
@@ -332,8 +335,8 @@ export interface ReferenceConsumeOptions {
  * Consumes one reference queue the way the reference API does (internal/queue/queue.go): manual
  * ack; a failing handler's message is published to `<q>_delay` with `x-processing-attempts` + 1
  * and the delay as its expiration, then the original is acknowledged, so it comes back to the
- * tail of its queue later; past `maxRetryAttempts` it is handed to `onUnprocessable` and
- * acknowledged. One message at a time per queue (the reference runs one goroutine per queue).
+ * tail of its queue later; when a delivery past `maxRetryAttempts` fails it is handed to
+ * `onUnprocessable` and acknowledged. One message at a time per queue (the reference runs one goroutine per queue).
  */
 export async function consumeReferenceQueue(
   ch: ConfirmChannel,
@@ -367,9 +370,9 @@ export async function consumeReferenceQueue(
       if (cancelled) return; // unacked: redelivered to the next consumer
       const reason = (e as Error)?.message ?? String(e);
       const attempts = processingAttempts(msg);
-      // `>` as the reference: the first delivery (0) plus maxRetry retries.
+      // `>` as the reference's `attempts > msg_max_retry_attempts`.
       if (attempts > maxRetry) {
-        await opts.onUnprocessable?.(`failed after ${attempts} retries: ${reason}`, msg.content, queue);
+        await opts.onUnprocessable?.(`failed on delivery ${attempts + 1}: ${reason}`, msg.content, queue);
         ch.ack(msg);
         return;
       }
