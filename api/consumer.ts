@@ -7,6 +7,7 @@ import {
   consumeEvents,
   consumeReferenceQueue,
   declareReferenceQueue,
+  delayQueueOf,
   type EventConsumer,
   type EventKind,
   kindOf,
@@ -149,8 +150,27 @@ export class EventConsumerService {
       );
       ch = await Promise.race([opening, timeout]);
       ch.on('error', () => undefined);
-      const q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
-      const dlq = await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]);
+      let q: { messageCount: number; consumerCount: number };
+      let deadLetters: number;
+      if (this.#o.topology === 'reference' && this.#o.referenceNames) {
+        // Every queue and its delay queue is behind; consumers are the fewest on any queue (a
+        // queue nobody consumes is the one to see). Dead letters are in the database there.
+        q = { messageCount: 0, consumerCount: Number.POSITIVE_INFINITY };
+        for (const name of Object.values(this.#o.referenceNames.queues)) {
+          const [main, delay] = await Promise.race([
+            Promise.all([ch.checkQueue(name), ch.checkQueue(delayQueueOf(name))]),
+            timeout,
+          ]);
+          q.messageCount += main.messageCount + delay.messageCount;
+          q.consumerCount = Math.min(q.consumerCount, main.consumerCount);
+        }
+        deadLetters = 0;
+      } else {
+        q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
+        deadLetters = (await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]))
+          .messageCount;
+      }
+      const dlq = { messageCount: deadLetters };
       this.#queue = {
         eventsBehind: q.messageCount,
         consumers: q.consumerCount,

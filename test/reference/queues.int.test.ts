@@ -459,6 +459,8 @@ describe(`our API consuming the reference topology (messages as ${REF} client/ra
       expect((await admin.checkQueue(queueOf(t))).messageCount).toBe(0);
       expect((await admin.checkQueue(`${queueOf(t)}_delay`)).messageCount).toBe(0);
     }
+    await api.consumer!.refreshLag();
+    expect(api.consumer!.status.queue).toEqual({ eventsBehind: 0, consumers: 1, deadLetters: 0 });
     expect(await readOverallStats(api.db)).toEqual(before);
     expect(await listDeadLetters(api.db)).toEqual([]);
   });
