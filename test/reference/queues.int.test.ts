@@ -211,38 +211,41 @@ describe(`the reference topology's declarations (${REF}: client/rabbitmq_client.
     }
   });
 
-  it('the retry path: a copy in <q>_delay with x-processing-attempts comes back to <q> after its expiration', async () => {
-    const prefix = `refdelay-${randomBytes(4).toString('hex')}.`;
-    const names = referenceNames(prefix);
-    const q = names.queues.unbonding;
-    try {
-      await declareReferenceQueue(admin, names, q, 'classic');
-      const t0 = Date.now();
-      await referenceSend(
-        admin,
-        `${q}_delay`,
-        { event_type: 3, staking_tx_hash_hex: 'ab'.repeat(32) },
-        2,
-        300,
-      );
-      expect(await admin.checkQueue(q)).toMatchObject({ messageCount: 0 });
-      let got: false | { content: Buffer; properties: { headers?: Record<string, unknown> } } = false;
-      await until('the message back in its queue', async () => {
-        got = await admin.get(q, { noAck: true });
-        return got !== false;
-      });
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-      const m = got as unknown as ConsumeMessage;
-      expect(m.properties.headers?.['x-processing-attempts']).toBe(2);
-      expect(m.properties.contentType).toBe('text/plain');
-      expect(JSON.parse(m.content.toString())).toEqual({
-        event_type: 3,
-        staking_tx_hash_hex: 'ab'.repeat(32),
-      });
-    } finally {
-      await deleteReferenceTopology(admin, names).catch(() => undefined);
-    }
-  });
+  it.each(['classic', 'quorum'] as const)(
+    'the retry path (%s): a copy in <q>_delay with x-processing-attempts comes back to <q> after its expiration',
+    async (queueType) => {
+      const prefix = `refdelay-${randomBytes(4).toString('hex')}.`;
+      const names = referenceNames(prefix);
+      const q = names.queues.unbonding;
+      try {
+        await declareReferenceQueue(admin, names, q, queueType);
+        const t0 = Date.now();
+        await referenceSend(
+          admin,
+          `${q}_delay`,
+          { event_type: 3, staking_tx_hash_hex: 'ab'.repeat(32) },
+          2,
+          300,
+        );
+        expect(await admin.checkQueue(q)).toMatchObject({ messageCount: 0 });
+        let got: false | { content: Buffer; properties: { headers?: Record<string, unknown> } } = false;
+        await until('the message back in its queue', async () => {
+          got = await admin.get(q, { noAck: true });
+          return got !== false;
+        });
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+        const m = got as unknown as ConsumeMessage;
+        expect(m.properties.headers?.['x-processing-attempts']).toBe(2);
+        expect(m.properties.contentType).toBe('text/plain');
+        expect(JSON.parse(m.content.toString())).toEqual({
+          event_type: 3,
+          staking_tx_hash_hex: 'ab'.repeat(32),
+        });
+      } finally {
+        await deleteReferenceTopology(admin, names).catch(() => undefined);
+      }
+    },
+  );
 });
 
 describe(`our indexer publishing the reference topology, read by a consumer written from ${REF} (client/schema.go, client/rabbitmq_client.go ReceiveMessages)`, () => {
