@@ -22,7 +22,7 @@ import { decide, type ReferenceWithdrawEvent } from './transitions.ts';
 export type ApplicableEvent = StakingEvent | ReferenceWithdrawEvent;
 
 /** What applying an event did. */
-export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale';
+export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale' | 'ignored';
 
 /**
  * Applies one event in one database transaction: the event id is claimed first (a duplicate stops
@@ -32,6 +32,9 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale';
  * @throws {CodedError} API_EVENT_OUT_OF_ORDER, API_EVENT_CONFLICT (nothing was written); database errors
  */
 export async function applyEvent(db: Database, e: ApplicableEvent): Promise<ApplyOutcome> {
+  // Confirmed info repeats what btc-info carries (the confirmed TVL) at the confirmed height;
+  // nothing the API serves needs it.
+  if (e.event_type === 7) return 'ignored';
   if (e.event_type === 6) {
     const replaced = await upsertBtcInfo(db.pool, {
       height: e.height,

@@ -32,6 +32,7 @@ export {
 export {
   type ActiveStakingEvent,
   type BtcInfoEvent,
+  type ConfirmedInfoEvent,
   EVENT_KINDS,
   EVENT_SCHEMAS,
   EVENT_TYPE_OF_KIND,

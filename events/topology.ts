@@ -26,6 +26,7 @@ const REFERENCE_QUEUE: Record<EventKind, string> = {
   withdraw: 'withdraw_staking_queue',
   expired: 'expired_staking_queue',
   'btc-info': 'btc_info_queue',
+  'confirmed-info': 'confirmed_info_queue',
 };
 
 /** The names for a prefix (default none): `staking_events`, `staking_events.dlx`, … */

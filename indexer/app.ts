@@ -181,6 +181,7 @@ export async function startIndexer(
     store,
     fetcher: (from, to, tracked) => fetchThread.fetcher(from, to, tracked),
     commitMaxBlocks: config.store.commit_max_blocks,
+    confirmedInfoEvents: config.rabbitmq.confirmed_info_events,
     hooks: {
       onTip(tip) {
         nodeTip = tip;

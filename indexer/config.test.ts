@@ -40,6 +40,7 @@ describe('indexer configuration', () => {
       queue_type: 'quorum',
       reference_queues: false,
       topology: 'ordered',
+      confirmed_info_events: false,
       heartbeat_s: 10,
       batch_size: 500,
     });

@@ -60,6 +60,7 @@ prefix = ""                      # prefix of exchange and queue names
 queue_type = "quorum"            # quorum | classic
 reference_queues = false         # also fill the reference's per-kind queues (ordered topology)
 topology = "ordered"             # ordered | reference (staking-queue-client's queues, events/README.md)
+confirmed_info_events = false    # a confirmed-info event (7) after each confirmed block
 heartbeat_s = 10
 batch_size = 500
 

@@ -44,6 +44,7 @@ export async function testSetup(
     fetchVia?: FetchVia;
     progressMs?: number;
     topology?: 'ordered' | 'reference';
+    confirmedInfoEvents?: boolean;
   } = {},
 ): Promise<TestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'indexer-test-'));
@@ -68,6 +69,7 @@ export async function testSetup(
       queue_type: 'classic',
       reference_queues: false,
       topology: over.topology ?? 'ordered',
+      confirmed_info_events: over.confirmedInfoEvents ?? false,
       heartbeat_s: 5,
       batch_size: 500,
     },

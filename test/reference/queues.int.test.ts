@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApi, startApi } from '../../api/app.ts';
+import { applyEvent } from '../../api/apply.ts';
 import {
   activeEvent,
   expiredEvent,
@@ -267,7 +268,10 @@ describe(`our indexer publishing the reference topology, read by a consumer writ
   beforeAll(async () => {
     node = await startRegtestNode({ extraArgs: ['-rest=1'] });
     kit = await ChainKit.create(node); // tip 110
-    setup = await testSetup(node, broker.url, paramsDoc, { topology: 'reference' });
+    setup = await testSetup(node, broker.url, paramsDoc, {
+      topology: 'reference',
+      confirmedInfoEvents: true,
+    });
     ch = await openConsumerChannel(conn);
     // The reference consumer declares first: the indexer must then find exactly these queues.
     for (const q of Object.values(REF_QUEUES)) {
@@ -348,9 +352,19 @@ describe(`our indexer publishing the reference topology, read by a consumer writ
     ]);
     expect(of(4)).toEqual([{ event_type: 4, staking_tx_hash_hex: s.txid, tx_type: 'unbonding' }]);
     expect(of(3)).toEqual([{ event_type: 3, staking_tx_hash_hex: s.txid }]);
-    // The indexer publishes neither stats (5) nor confirmed info (7), as the reference's by default.
+    // Never stats (5), as the reference indexer. Confirmed info (7), switched on here as the
+    // reference's ExtraEventEnabled (staking-indexer indexer/indexer.go HandleConfirmedBlock at
+    // 061726b): one per confirmed block, in order, with the confirmed TVL after it.
     expect(of(5)).toEqual([]);
-    expect(of(7)).toEqual([]);
+    const confirmedTip = tip - 1; // confirmation depth 2
+    const stakeHeight = ubHeight - 1;
+    expect(of(7)).toEqual(
+      Array.from({ length: confirmedTip - 111 + 1 }, (_, i) => ({
+        event_type: 7,
+        height: 111 + i,
+        tvl: 111 + i === stakeHeight ? 100_000 : 0,
+      })),
+    );
     // Within one queue, chain order: btc-info heights never go down.
     const heights = of(6).map((j) => j.height as number);
     expect(heights).toEqual([...heights].sort((a, b) => a - b));
@@ -462,6 +476,16 @@ describe(`our API consuming the reference topology (messages as ${REF} client/ra
       expect((await admin.checkQueue(queueOf(t))).messageCount).toBe(0);
       expect((await admin.checkQueue(`${queueOf(t)}_delay`)).messageCount).toBe(0);
     }
+    // The ordered topology's confirmed-info (event 7 with an id) is acknowledged alike.
+    expect(
+      await applyEvent(api.db, {
+        event_type: 7,
+        event_id: 'confirmed-info:150',
+        sequence: 1,
+        height: 150,
+        tvl: 123,
+      }),
+    ).toBe('ignored');
     await api.consumer!.refreshLag();
     expect(api.consumer!.status.queue).toEqual({ eventsBehind: 0, consumers: 1, deadLetters: 0 });
     expect(await readOverallStats(api.db)).toEqual(before);
