@@ -4,6 +4,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApi, startApi } from '../../api/app.ts';
 import { applyEvent } from '../../api/apply.ts';
+import { replayReferenceDeadLetters } from '../../api/replay.ts';
 import {
   activeEvent,
   expiredEvent,
@@ -517,5 +518,26 @@ describe(`our API consuming the reference topology (messages as ${REF} client/ra
       (await listDeadLetters(api.db)).some((d) => /EVENTS_INVALID/.test(d.reason)),
     );
     expect((await admin.checkQueue(`${queueOf(1)}_delay`)).messageCount).toBe(0);
+  });
+  it('replay-dead-letters in the reference topology sends a given-up event back to its queue (as the reference API’s --replay)', async () => {
+    const s = makeStake('ref-replay', { valueSat: 30_000 });
+    const id = `${s.txid}:unbonding`;
+    await referenceSend(admin, queueOf(2), ref(unbondingEvent(s.txid, { sequence: 0 })));
+    await until(
+      'given up',
+      async () => (await listDeadLetters(api.db)).some((d) => d.eventId === id),
+      20_000,
+    );
+    await referenceSend(admin, queueOf(1), ref(activeEvent(s, { sequence: 0 })));
+    await until('active', async () => (await getDelegation(api.db, s.txid))?.state === 'active');
+    const r = await replayReferenceDeadLetters({ url: broker.url, names, queueType: 'classic', db: api.db });
+    expect(r.replayed).toContain(id);
+    // The malformed body of the previous test stays: a replay would only give it up again.
+    expect(r.kept).toBeGreaterThanOrEqual(1);
+    await until(
+      'the replayed unbonding applied',
+      async () => (await getDelegation(api.db, s.txid))?.state === 'unbonding',
+    );
+    expect((await listDeadLetters(api.db)).some((d) => d.eventId === id)).toBe(false);
   });
 });
