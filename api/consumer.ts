@@ -290,7 +290,7 @@ export class EventConsumerService {
           requeueDelayMs: o.requeueDelayMs ?? 5_000,
           prefetch: o.prefetch,
           onUnprocessable: (reason, body, queue) =>
-            this.#recordDeadLetter(reason, body, { eventId: referenceIdOf(kind, body), routingKey: queue }),
+            this.#recordReferenceDeadLetter(reason, body, referenceIdOf(kind, body), queue),
           onRequeued: (reason, attempts, queue) =>
             o.logger.info({ queue, attempts, reason }, 'event re-queued through its delay queue'),
         }),
@@ -363,28 +363,34 @@ export class EventConsumerService {
     }
   }
 
-  #recordDeadLetter(
+  /**
+   * The reference topology has no dead-letter queue: the row is the only copy, so the message is
+   * acknowledged only once it is written (a failure leaves it unacknowledged, redelivered later).
+   */
+  async #recordReferenceDeadLetter(
     reason: string,
     body: Buffer,
-    known: { eventId?: string | undefined; routingKey?: string } = {},
-  ): void {
+    eventId: string | undefined,
+    queue: string,
+  ): Promise<void> {
     const o = this.#o;
-    let eventId: string | undefined = known.eventId;
-    if (eventId === undefined)
-      try {
-        const v = JSON.parse(body.toString('utf8')) as { event_id?: unknown };
-        if (typeof v.event_id === 'string') eventId = v.event_id.slice(0, 200);
-      } catch {
-        // Not JSON: recorded with its reason all the same.
-      }
+    o.metrics.deadLetters.inc();
+    o.logger.error({ eventId, reason, queue }, 'event dead-lettered');
+    await recordDeadLetter(o.db, { eventId, reason, body: body.toString('utf8'), routingKey: queue });
+  }
+
+  #recordDeadLetter(reason: string, body: Buffer): void {
+    const o = this.#o;
+    let eventId: string | undefined;
+    try {
+      const v = JSON.parse(body.toString('utf8')) as { event_id?: unknown };
+      if (typeof v.event_id === 'string') eventId = v.event_id.slice(0, 200);
+    } catch {
+      // Not JSON: recorded with its reason all the same.
+    }
     o.metrics.deadLetters.inc();
     o.logger.error({ eventId, reason }, 'event dead-lettered');
-    const p = recordDeadLetter(o.db, {
-      eventId,
-      reason,
-      body: body.toString('utf8'),
-      ...(known.routingKey ? { routingKey: known.routingKey } : {}),
-    })
+    const p = recordDeadLetter(o.db, { eventId, reason, body: body.toString('utf8') })
       .catch((err: unknown) => {
         o.logger.error(
           { err: (err as Error).message, eventId },
