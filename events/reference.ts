@@ -78,7 +78,7 @@ export const dlxRoutingKeyOf = (queue: string) => `${queue}_routing_key`;
  */
 export async function declareReferenceQueue(
   ch: Channel,
-  names: ReferenceNames,
+  names: Pick<ReferenceNames, 'deadLetterExchange'>,
   queue: string,
   queueType: QueueType = 'quorum',
 ): Promise<void> {
@@ -105,7 +105,7 @@ export async function declareReferenceQueue(
     if ((e as { code?: unknown }).code === 406) {
       throw new CodedError<EventsErrorCode>(
         'EVENTS_QUEUE_OUTDATED',
-        `the queue ${queue} (or its delay queue) exists with other arguments than the reference topology declares (another queue_type, or declared by our ordered topology's reference_queues): delete it and let the reference topology declare it`,
+        `the queue ${queue} (or its delay queue) exists with other arguments than the reference topology declares (another queue_type, or declared by an older version's reference_queues without the reference's dead-letter settings): drain and delete it, and its delay queue, and let this version declare it (events/README.md)`,
         { cause: e },
       );
     }
