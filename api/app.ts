@@ -12,7 +12,7 @@ import {
   urlWithPasswordFile,
 } from '../common/index.ts';
 import { Database, migrate, readBtcInfo } from '../db/index.ts';
-import { topologyNames } from '../events/index.ts';
+import { referenceNames, topologyNames } from '../events/index.ts';
 import { loadParamsFile, type ParamsReload, reloadParamsFile } from '../params/file.ts';
 import { type FinalityProvider, type GlobalParams, parseFinalityProviders } from '../params/index.ts';
 import type { ApiConfig } from './config.ts';
@@ -129,6 +129,9 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         prefetch: config.queue.prefetch,
         maxAttempts: config.queue.max_attempts,
         retryDelayMs: config.queue.retry_delay_ms,
+        topology: config.queue.topology,
+        referenceNames: referenceNames(config.queue.prefix),
+        requeueDelayMs: config.queue.requeue_delay_ms,
         db,
         logger: log.child({ component: 'consumer' }),
         metrics,

@@ -16,10 +16,13 @@ import {
 import type { ActiveStakingEvent, StakingEvent } from '../events/index.ts';
 import { stakerPrograms } from './addresses.ts';
 import type { ApiOperationErrorCode } from './errors.ts';
-import { decide } from './transitions.ts';
+import { decide, type ReferenceWithdrawEvent } from './transitions.ts';
+
+/** An event of either topology: the reference's withdraw lacks the spending tx. */
+export type ApplicableEvent = StakingEvent | ReferenceWithdrawEvent;
 
 /** What applying an event did. */
-export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale';
+export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale' | 'ignored';
 
 /**
  * Applies one event in one database transaction: the event id is claimed first (a duplicate stops
@@ -28,7 +31,10 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale';
  * not at all. btc-info is a snapshot, kept "latest by height" rather than deduplicated.
  * @throws {CodedError} API_EVENT_OUT_OF_ORDER, API_EVENT_CONFLICT (nothing was written); database errors
  */
-export async function applyEvent(db: Database, e: StakingEvent): Promise<ApplyOutcome> {
+export async function applyEvent(db: Database, e: ApplicableEvent): Promise<ApplyOutcome> {
+  // Confirmed info repeats what btc-info carries (the confirmed TVL) at the confirmed height;
+  // nothing the API serves needs it.
+  if (e.event_type === 7) return 'ignored';
   if (e.event_type === 6) {
     const replaced = await upsertBtcInfo(db.pool, {
       height: e.height,

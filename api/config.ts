@@ -54,6 +54,8 @@ export interface ApiConfig {
     readonly prefetch: number;
     readonly max_attempts: number;
     readonly retry_delay_ms: number;
+    readonly topology: 'ordered' | 'reference';
+    readonly requeue_delay_ms: number;
   };
   readonly params: { readonly global_params_file: string; readonly finality_providers_file?: string };
   readonly bitcoin: { readonly network: BitcoinNetwork };
@@ -169,6 +171,10 @@ export const API_CONFIG_SCHEMA = {
         prefetch: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
         max_attempts: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
         retry_delay_ms: ms(1_000, 0),
+        // `reference`: consume staking-queue-client's per-kind queues (events/README.md).
+        topology: { enum: ['ordered', 'reference'], default: 'ordered' },
+        // The reference's requeue_delay_time (5 s): how long a retried message waits in `<q>_delay`.
+        requeue_delay_ms: ms(5_000, 1),
       },
     },
     params: {

@@ -5,14 +5,24 @@ import { type Database, isTransientDbError, recordDeadLetter } from '../db/index
 import {
   connectBroker,
   consumeEvents,
+  consumeReferenceQueue,
+  declareReferenceQueue,
+  delayQueueOf,
   type EventConsumer,
+  type EventKind,
   kindOf,
   openConsumerChannel,
+  parseReferenceBody,
   type QueueType,
+  REFERENCE_KINDS,
+  type ReferenceKind,
+  type ReferenceMessage,
+  type ReferenceNames,
+  referenceEventId,
   type StakingEvent,
   type TopologyNames,
 } from '../events/index.ts';
-import { type ApplyOutcome, applyEvent } from './apply.ts';
+import { type ApplicableEvent, type ApplyOutcome, applyEvent } from './apply.ts';
 import type { ApiMetrics } from './metrics.ts';
 
 export interface ConsumerOptions {
@@ -33,6 +43,12 @@ export interface ConsumerOptions {
   readonly metrics: ApiMetrics;
   /** Reconnect backoff ceiling, milliseconds (default 10000). */
   readonly maxReconnectDelayMs?: number;
+  /** `ordered` (default) or `reference`: staking-queue-client's per-kind queues. */
+  readonly topology?: 'ordered' | 'reference';
+  /** The reference topology's names; required with `topology: 'reference'`. */
+  readonly referenceNames?: ReferenceNames;
+  /** Reference topology: how long a retried message waits in `<q>_delay`, milliseconds. */
+  readonly requeueDelayMs?: number;
 }
 
 export interface ConsumerStatus {
@@ -51,6 +67,15 @@ export interface ConsumerStatus {
     readonly consumers: number;
     readonly deadLetters: number;
   };
+}
+
+/** The id a reference body implies, when it parses (a dead letter is found by it). */
+function referenceIdOf(kind: ReferenceKind, body: Buffer): string | undefined {
+  try {
+    return referenceEventId(kind, parseReferenceBody(kind, body));
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,8 +150,27 @@ export class EventConsumerService {
       );
       ch = await Promise.race([opening, timeout]);
       ch.on('error', () => undefined);
-      const q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
-      const dlq = await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]);
+      let q: { messageCount: number; consumerCount: number };
+      let deadLetters: number;
+      if (this.#o.topology === 'reference' && this.#o.referenceNames) {
+        // Every queue and its delay queue is behind; consumers are the fewest on any queue (a
+        // queue nobody consumes is the one to see). Dead letters are in the database there.
+        q = { messageCount: 0, consumerCount: Number.POSITIVE_INFINITY };
+        for (const name of Object.values(this.#o.referenceNames.queues)) {
+          const [main, delay] = await Promise.race([
+            Promise.all([ch.checkQueue(name), ch.checkQueue(delayQueueOf(name))]),
+            timeout,
+          ]);
+          q.messageCount += main.messageCount + delay.messageCount;
+          q.consumerCount = Math.min(q.consumerCount, main.consumerCount);
+        }
+        deadLetters = 0;
+      } else {
+        q = await Promise.race([ch.checkQueue(this.#o.names.queue), timeout]);
+        deadLetters = (await Promise.race([ch.checkQueue(this.#o.names.deadLetterQueue), timeout]))
+          .messageCount;
+      }
+      const dlq = { messageCount: deadLetters };
       this.#queue = {
         eventsBehind: q.messageCount,
         consumers: q.consumerCount,
@@ -173,14 +217,17 @@ export class EventConsumerService {
     conn.on('error', () => undefined);
     try {
       const ch = await openConsumerChannel(conn);
-      this.#consumer = await consumeEvents(ch, (e) => this.#handle(e), {
-        names: o.names,
-        queueType: o.queueType,
-        prefetch: o.prefetch,
-        maxAttempts: o.maxAttempts,
-        retryDelayMs: o.retryDelayMs,
-        onDeadLetter: (reason, body) => this.#recordDeadLetter(reason, body),
-      });
+      this.#consumer =
+        o.topology === 'reference'
+          ? await this.#consumeReference(ch)
+          : await consumeEvents(ch, (e) => this.#handle(e), {
+              names: o.names,
+              queueType: o.queueType,
+              prefetch: o.prefetch,
+              maxAttempts: o.maxAttempts,
+              retryDelayMs: o.retryDelayMs,
+              onDeadLetter: (reason, body) => this.#recordDeadLetter(reason, body),
+            });
       this.#conn = conn;
       this.#ch = ch;
       if (this.#stopping) {
@@ -221,9 +268,61 @@ export class EventConsumerService {
     }
   }
 
-  async #handle(e: StakingEvent): Promise<void> {
+  /**
+   * Consumes every reference queue on one channel, as the reference API does (one consumer per
+   * queue; the retry goes through `<q>_delay` with `x-processing-attempts`). There is no order
+   * across queues, so an unbonding can come before its active: it fails with
+   * API_EVENT_OUT_OF_ORDER, waits `requeueDelayMs` in the delay queue and is tried again, until
+   * `maxAttempts` deliveries; then it is recorded in `dead_letters` and acknowledged.
+   */
+  async #consumeReference(ch: Awaited<ReturnType<typeof openConsumerChannel>>): Promise<EventConsumer> {
     const o = this.#o;
-    const kind = kindOf(e);
+    const names = o.referenceNames;
+    if (!names) throw new Error('the reference topology needs its names');
+    for (const kind of REFERENCE_KINDS)
+      await declareReferenceQueue(ch, names, names.queues[kind], o.queueType);
+    const consumers: EventConsumer[] = [];
+    for (const kind of REFERENCE_KINDS) {
+      consumers.push(
+        await consumeReferenceQueue(ch, kind, names.queues[kind], (m) => this.#handleReference(kind, m), {
+          // `queue.max_attempts` counts deliveries; the reference's bound lets through two more.
+          maxRetryAttempts: o.maxAttempts - 2,
+          requeueDelayMs: o.requeueDelayMs ?? 5_000,
+          prefetch: o.prefetch,
+          onUnprocessable: (reason, body, queue) =>
+            this.#recordReferenceDeadLetter(reason, body, referenceIdOf(kind, body), queue),
+          onRequeued: (reason, attempts, queue) =>
+            o.logger.info({ queue, attempts, reason }, 'event re-queued through its delay queue'),
+        }),
+      );
+    }
+    return {
+      async cancel() {
+        await Promise.all(consumers.map((c) => c.cancel()));
+      },
+      async idle() {
+        await Promise.all(consumers.map((c) => c.idle()));
+      },
+    };
+  }
+
+  async #handleReference(kind: ReferenceKind, m: ReferenceMessage): Promise<void> {
+    const event_id = referenceEventId(kind, m);
+    // The API keeps its statistics in the same transaction as each active and unbonding event,
+    // so a reference API's self-addressed stats events would count twice; confirmed info carries
+    // nothing btc-info does not (its tvl is btc-info's confirmed_tvl). Both are acknowledged.
+    if (kind === 'stats' || kind === 'confirmed-info') {
+      this.#o.metrics.events.inc({ kind, outcome: 'ignored' });
+      this.#o.logger.debug({ eventId: event_id }, 'reference event acknowledged, not needed');
+      return;
+    }
+    // No sequence in the reference: 0 keeps btc-info "latest by height" and marks the id's origin.
+    await this.#handle({ ...m, event_id, sequence: 0 } as unknown as ApplicableEvent);
+  }
+
+  async #handle(e: ApplicableEvent): Promise<void> {
+    const o = this.#o;
+    const kind: EventKind = kindOf(e as StakingEvent);
     const t0 = performance.now();
     let delay = 100;
     let attempt = 0;
@@ -262,6 +361,22 @@ export class EventConsumerService {
       o.logger.debug({ eventId: e.event_id, sequence: e.sequence, outcome }, 'event processed');
       return;
     }
+  }
+
+  /**
+   * The reference topology has no dead-letter queue: the row is the only copy, so the message is
+   * acknowledged only once it is written (a failure leaves it unacknowledged, redelivered later).
+   */
+  async #recordReferenceDeadLetter(
+    reason: string,
+    body: Buffer,
+    eventId: string | undefined,
+    queue: string,
+  ): Promise<void> {
+    const o = this.#o;
+    o.metrics.deadLetters.inc();
+    o.logger.error({ eventId, reason, queue }, 'event dead-lettered');
+    await recordDeadLetter(o.db, { eventId, reason, body: body.toString('utf8'), routingKey: queue });
   }
 
   #recordDeadLetter(reason: string, body: Buffer): void {

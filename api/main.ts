@@ -7,10 +7,10 @@ import {
   urlWithPasswordFile,
 } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
-import { topologyNames } from '../events/index.ts';
+import { referenceNames, topologyNames } from '../events/index.ts';
 import { startApi } from './app.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
-import { replayDeadLetters } from './replay.ts';
+import { replayDeadLetters, replayReferenceDeadLetters } from './replay.ts';
 
 const HELP = `staking-api: Babylon phase-1 staking API (reference-compatible REST) and event consumer
 
@@ -79,6 +79,8 @@ queue_type = "quorum"
 prefetch = 1                     # keep 1 when several instances consume
 max_attempts = 5
 retry_delay_ms = 1000
+topology = "ordered"             # ordered | reference (staking-queue-client's queues, events/README.md)
+requeue_delay_ms = 5000          # reference topology: wait in <queue>_delay before a retry
 
 [params]
 global_params_file = "/etc/staking-api/global-params.json"
@@ -151,15 +153,24 @@ async function main(argv: string[]): Promise<number> {
     }
     const db = await openDb(config);
     try {
-      const r = await replayDeadLetters({
-        url: await urlWithPasswordFile(config.queue.url, config.queue.password_file, 'queue password file'),
-        names: topologyNames(config.queue.prefix),
+      const url = await urlWithPasswordFile(
+        config.queue.url,
+        config.queue.password_file,
+        'queue password file',
+      );
+      const common = {
+        url,
         queueType: config.queue.queue_type,
         db,
         dryRun: values['dry-run'],
         ...(limit !== undefined ? { limit } : {}),
-        log: (line) => console.log(line),
-      });
+        log: (line: string) => console.log(line),
+      };
+      // The reference topology keeps its dead letters in the database only (events/README.md).
+      const r =
+        config.queue.topology === 'reference'
+          ? await replayReferenceDeadLetters({ ...common, names: referenceNames(config.queue.prefix) })
+          : await replayDeadLetters({ ...common, names: topologyNames(config.queue.prefix) });
       console.log(
         values['dry-run']
           ? `dry run: ${r.kept} message(s) left in the dead-letter queue`

@@ -16,7 +16,7 @@ export function createApiMetrics(opts: { defaultMetrics?: boolean } = {}) {
     }),
     events: new Counter({
       name: 'api_events_total',
-      help: 'Events processed, by kind and outcome (applied, duplicate, superseded, stale)',
+      help: 'Events processed, by kind and outcome (applied, duplicate, superseded, stale; ignored: reference stats and confirmed info)',
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),

@@ -208,7 +208,7 @@ describe('event stream property', () => {
           // Two workers; a delegation's events all go to one of them, in the shuffled order.
           const byWorker = [0, 1].map((w) =>
             shuffled.filter((e) => {
-              const key = e.event_type === 6 ? 'btc' : e.staking_tx_hash_hex;
+              const key = e.event_type === 6 || e.event_type === 7 ? 'btc' : e.staking_tx_hash_hex;
               return (key.charCodeAt(key.length - 1) & 1) === w;
             }),
           );

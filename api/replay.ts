@@ -1,13 +1,19 @@
 import type { GetMessage } from 'amqplib';
 import { isCodedError } from '../common/index.ts';
-import { type Database, markDeadLettersReplayed } from '../db/index.ts';
+import { type Database, listDeadLetters, markDeadLettersReplayed } from '../db/index.ts';
 import {
   connectBroker,
   DEAD_LETTER_REASON_HEADER,
+  declareReferenceQueue,
   declareTopology,
   kindOf,
   parseEventBody,
+  parseReferenceBody,
+  publishReference,
   type QueueType,
+  type ReferenceKind,
+  type ReferenceNames,
+  referenceEventId,
   type TopologyNames,
 } from '../events/index.ts';
 
@@ -103,4 +109,64 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplayResult>
   }
   if (o.db && replayed.length > 0) await markDeadLettersReplayed(o.db, replayed);
   return { replayed, kept: keep.length };
+}
+
+export interface ReferenceReplayOptions {
+  readonly url: string;
+  readonly names: ReferenceNames;
+  readonly queueType: QueueType;
+  readonly db: Database;
+  readonly dryRun?: boolean;
+  readonly limit?: number;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The reference topology keeps no dead-letter queue: a message given up is only in `dead_letters`
+ * (as the reference API's `unprocessable_messages`). This sends each one not yet replayed back to
+ * the queue it was given up on, the reference way (attempts 0, confirmed), then marks it replayed,
+ * as the reference API's `--replay`. A row whose queue is not a reference queue of these names, or
+ * whose body is not that queue's reference JSON, is kept.
+ * @throws {CodedError} EVENTS_BROKER_UNREACHABLE, EVENTS_QUEUE_OUTDATED
+ */
+export async function replayReferenceDeadLetters(o: ReferenceReplayOptions): Promise<ReplayResult> {
+  const log = o.log ?? (() => undefined);
+  const kindOfQueue = new Map(Object.entries(o.names.queues).map(([k, q]) => [q, k as ReferenceKind]));
+  const rows = (await listDeadLetters(o.db, { limit: o.limit ?? 1000 })).filter((d) => d.routingKey !== null);
+  const conn = await connectBroker({ url: o.url });
+  conn.on('error', () => undefined);
+  const replayed: string[] = [];
+  let kept = 0;
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', () => undefined);
+    for (const d of rows) {
+      const kind = kindOfQueue.get(d.routingKey!);
+      let eventId: string | undefined;
+      try {
+        if (kind) eventId = referenceEventId(kind, parseReferenceBody(kind, Buffer.from(d.body, 'utf8')));
+      } catch {
+        eventId = undefined;
+      }
+      if (!kind || eventId === undefined || eventId !== d.eventId) {
+        log(`kept dead letter ${d.id} (not a reference event of ${d.routingKey}): ${d.reason}`);
+        kept++;
+        continue;
+      }
+      if (o.dryRun) {
+        log(`would replay ${eventId} to ${d.routingKey}: ${d.reason}`);
+        kept++;
+        continue;
+      }
+      await declareReferenceQueue(ch, o.names, d.routingKey!, o.queueType);
+      await publishReference(ch, d.routingKey!, d.body, { attempts: 0 });
+      await markDeadLettersReplayed(o.db, [eventId]);
+      replayed.push(eventId);
+      log(`replayed ${eventId} to ${d.routingKey} (was: ${d.reason})`);
+    }
+    await ch.close().catch(() => undefined);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+  return { replayed, kept };
 }

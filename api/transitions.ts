@@ -1,8 +1,25 @@
 import type { Delegation, DelegationState, DelegationUpdate } from '../db/index.ts';
 import type { ExpiredStakingEvent, UnbondingStakingEvent, WithdrawStakingEvent } from '../events/index.ts';
 
+/**
+ * A withdraw as the reference topology carries it: the staking tx hash alone (staking-queue-client
+ * client/schema.go at 8c69691), so neither the spending tx nor which output it spent is known.
+ */
+export type ReferenceWithdrawEvent = Omit<
+  WithdrawStakingEvent,
+  'withdraw_tx_hash_hex' | 'withdraw_tx_btc_height' | 'withdraw_from'
+> & {
+  readonly withdraw_from?: undefined;
+  readonly withdraw_tx_hash_hex?: undefined;
+  readonly withdraw_tx_btc_height?: undefined;
+};
+
 /** An event that changes an existing delegation. */
-export type DelegationEvent = UnbondingStakingEvent | WithdrawStakingEvent | ExpiredStakingEvent;
+export type DelegationEvent =
+  | UnbondingStakingEvent
+  | WithdrawStakingEvent
+  | ReferenceWithdrawEvent
+  | ExpiredStakingEvent;
 
 /** What an event does to a delegation, decided from its current row alone (pure). */
 export type Decision =
@@ -87,17 +104,20 @@ export function decide(d: Delegation | undefined, e: DelegationEvent): Decision 
       if (state !== 'unbonding') return misfit('expired (unbonding)');
       return { kind: 'apply', from: ['unbonding'], update: { state: 'unbonded' }, countUnbonded: false };
     case 3: {
+      // Without withdraw_from (reference topology) only the state can be checked.
       const ok =
         state === 'unbonded' &&
-        (e.withdraw_from === 'unbonding' ? d.unbonding !== null : d.unbonding === null);
-      if (!ok) return misfit(`withdraw from ${e.withdraw_from}`);
+        (e.withdraw_from === undefined ||
+          (e.withdraw_from === 'unbonding' ? d.unbonding !== null : d.unbonding === null));
+      if (!ok) return misfit(`withdraw from ${e.withdraw_from ?? 'an unknown output'}`);
       return {
         kind: 'apply',
         from: ['unbonded'],
         update: {
           state: 'withdrawn',
-          withdrawTxHashHex: e.withdraw_tx_hash_hex,
-          withdrawHeight: e.withdraw_tx_btc_height,
+          ...(e.withdraw_tx_hash_hex !== undefined
+            ? { withdrawTxHashHex: e.withdraw_tx_hash_hex, withdrawHeight: e.withdraw_tx_btc_height }
+            : {}),
         },
         countUnbonded: false,
       };

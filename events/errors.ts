@@ -10,7 +10,7 @@ export const EVENTS_ERRORS = {
     'The broker did not confirm a publish (negative acknowledgement, unroutable message, or the channel closed first).',
   EVENTS_BROKER_UNREACHABLE: 'The RabbitMQ broker cannot be reached or refused the connection.',
   EVENTS_QUEUE_OUTDATED:
-    'The ordered queue exists with other arguments than this version declares (before single-active-consumer): re-create it as the README says.',
+    'The ordered queue exists with other arguments than this version declares (before single-active-consumer), or a reference queue exists with other arguments than the reference topology declares: re-create it as the README says.',
 } as const;
 
 export type EventsErrorCode = keyof typeof EVENTS_ERRORS;

@@ -1,6 +1,12 @@
 import { type ChannelModel, type ConfirmChannel, connect, type Message } from 'amqplib';
 import { CodedError } from '../common/index.ts';
 import type { EventsErrorCode } from './errors.ts';
+import {
+  declareReferenceTopology,
+  type ReferenceNames,
+  referenceNames,
+  toReferenceBody,
+} from './reference.ts';
 import type { StakingEvent } from './schemas.ts';
 import { declareTopology, type QueueType, type TopologyNames, topologyNames } from './topology.ts';
 import { assertStakingEvent, kindOf } from './validate.ts';
@@ -11,6 +17,13 @@ export interface BrokerOptions {
   readonly names?: TopologyNames;
   readonly queueType?: QueueType;
   readonly referenceQueues?: boolean;
+  /**
+   * `ordered` (default): our exchange and ordered queue. `reference`: staking-queue-client's
+   * per-kind queues with `common_dlx` and `<q>_delay`, reference JSON bodies (reference.ts).
+   */
+  readonly topology?: 'ordered' | 'reference';
+  /** The reference topology's names (default `referenceNames()`), with `topology: 'reference'`. */
+  readonly referenceNames?: ReferenceNames;
   /** AMQP heartbeat, seconds (default 10): how soon a silent broker is noticed. */
   readonly heartbeatSeconds?: number;
   /** TCP connect timeout, milliseconds (default 5000). */
@@ -60,10 +73,19 @@ export class EventPublisher {
   #closeReason: Error | undefined;
   readonly #closeListeners: Array<(err: Error | undefined) => void> = [];
 
-  private constructor(conn: ChannelModel, ch: ConfirmChannel, names: TopologyNames) {
+  /** Set when publishing the reference topology. */
+  readonly #reference: ReferenceNames | undefined;
+
+  private constructor(
+    conn: ChannelModel,
+    ch: ConfirmChannel,
+    names: TopologyNames,
+    reference: ReferenceNames | undefined,
+  ) {
     this.#conn = conn;
     this.#ch = ch;
     this.names = names;
+    this.#reference = reference;
     ch.on('return', (msg: Message) => {
       this.#returned.add(String(msg.properties.messageId));
     });
@@ -93,12 +115,17 @@ export class EventPublisher {
     try {
       conn.on('error', () => undefined);
       const ch = await conn.createConfirmChannel();
+      if (opts.topology === 'reference') {
+        const ref = opts.referenceNames ?? referenceNames();
+        await declareReferenceTopology(ch, ref, opts.queueType ?? 'quorum');
+        return new EventPublisher(conn, ch, opts.names ?? topologyNames(), ref);
+      }
       const names = await declareTopology(ch, {
         names: opts.names ?? topologyNames(),
         ...(opts.queueType ? { queueType: opts.queueType } : {}),
         ...(opts.referenceQueues !== undefined ? { referenceQueues: opts.referenceQueues } : {}),
       });
-      return new EventPublisher(conn, ch, names);
+      return new EventPublisher(conn, ch, names, undefined);
     } catch (cause) {
       await conn.close().catch(() => undefined);
       if (cause instanceof CodedError) throw cause;
@@ -127,30 +154,51 @@ export class EventPublisher {
   async publish(events: readonly StakingEvent[]): Promise<void> {
     const bodies = events.map((e) => {
       assertStakingEvent(e);
-      return { e, kind: kindOf(e), body: Buffer.from(JSON.stringify(e), 'utf8') };
+      const kind = kindOf(e);
+      const body = this.#reference
+        ? Buffer.from(toReferenceBody(kind, e as unknown as Record<string, unknown>), 'utf8')
+        : Buffer.from(JSON.stringify(e), 'utf8');
+      return { e, kind, body };
     });
+    const ref = this.#reference;
     if (this.#closed) throw this.#failed('the channel is closed');
     const confirms: Array<Promise<void>> = [];
     for (const { e, kind, body } of bodies) {
       this.#returned.delete(e.event_id);
       confirms.push(
         new Promise<void>((resolve, reject) => {
-          const ok = this.#ch.publish(
-            this.names.exchange,
-            kind,
-            body,
-            {
-              persistent: true,
-              mandatory: true,
-              contentType: 'application/json',
-              contentEncoding: 'utf-8',
-              messageId: e.event_id,
-              type: kind,
-              timestamp: Math.floor(Date.now() / 1000),
-              headers: { 'x-sequence': e.sequence },
-            },
-            (err: unknown) => (err ? reject(err) : resolve()),
-          );
+          // The reference way: default exchange, routing key = the kind's queue, text/plain,
+          // the attempts header at 0. messageId stays so that a returned message is known.
+          const ok = ref
+            ? this.#ch.publish(
+                '',
+                ref.queues[kind],
+                body,
+                {
+                  persistent: true,
+                  mandatory: true,
+                  contentType: 'text/plain',
+                  messageId: e.event_id,
+                  headers: { 'x-processing-attempts': { '!': 'int32', value: 0 } },
+                },
+                (err: unknown) => (err ? reject(err) : resolve()),
+              )
+            : this.#ch.publish(
+                this.names.exchange,
+                kind,
+                body,
+                {
+                  persistent: true,
+                  mandatory: true,
+                  contentType: 'application/json',
+                  contentEncoding: 'utf-8',
+                  messageId: e.event_id,
+                  type: kind,
+                  timestamp: Math.floor(Date.now() / 1000),
+                  headers: { 'x-sequence': e.sequence },
+                },
+                (err: unknown) => (err ? reject(err) : resolve()),
+              );
           void ok;
         }),
       );

@@ -61,6 +61,13 @@ const examples: Record<string, StakingEvent> = {
     confirmed_tvl: 100_000,
     unconfirmed_tvl: 200_000,
   },
+  'confirmed-info': {
+    event_type: 7,
+    event_id: 'confirmed-info:140',
+    sequence: 6,
+    height: 140,
+    tvl: 100_000,
+  },
 };
 
 describe('event schemas', () => {

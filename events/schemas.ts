@@ -7,7 +7,14 @@ import type { SchemaObject } from 'ajv';
  * hash, height and path on withdraw. Amounts are integer satoshis, heights are integers, hashes
  * are lowercase hex in Bitcoin display order, transactions are full hex with witness.
  */
-export const EVENT_KINDS = ['active', 'unbonding', 'withdraw', 'expired', 'btc-info'] as const;
+export const EVENT_KINDS = [
+  'active',
+  'unbonding',
+  'withdraw',
+  'expired',
+  'btc-info',
+  'confirmed-info',
+] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** The reference's numeric event_type per kind (4 and 6 as in staking-queue-client). */
@@ -17,6 +24,7 @@ export const EVENT_TYPE_OF_KIND = Object.freeze({
   withdraw: 3,
   expired: 4,
   'btc-info': 6,
+  'confirmed-info': 7,
 } as const satisfies Record<EventKind, number>);
 
 interface Envelope {
@@ -76,12 +84,24 @@ export interface BtcInfoEvent extends Envelope {
   readonly unconfirmed_tvl: number;
 }
 
+/**
+ * A block became confirmed (the reference's ConfirmedInfoEvent, staking-indexer `ExtraEventEnabled`):
+ * its height and the confirmed TVL after it. Only sent when the indexer's
+ * `rabbitmq.confirmed_info_events` is on.
+ */
+export interface ConfirmedInfoEvent extends Envelope {
+  readonly event_type: 7;
+  readonly height: number;
+  readonly tvl: number;
+}
+
 export type StakingEvent =
   | ActiveStakingEvent
   | UnbondingStakingEvent
   | WithdrawStakingEvent
   | ExpiredStakingEvent
-  | BtcInfoEvent;
+  | BtcInfoEvent
+  | ConfirmedInfoEvent;
 
 /** An event before the outbox gives it a sequence number. */
 export type UnsequencedEvent = StakingEvent extends unknown
@@ -95,6 +115,7 @@ export interface EventOfKind {
   withdraw: WithdrawStakingEvent;
   expired: ExpiredStakingEvent;
   'btc-info': BtcInfoEvent;
+  'confirmed-info': ConfirmedInfoEvent;
 }
 
 const KIND_OF_TYPE = new Map<number, EventKind>(
@@ -119,6 +140,8 @@ export function eventIdOf(e: DistributiveOmit<StakingEvent, 'event_id' | 'sequen
       return `${e.staking_tx_hash_hex}:expired:${e.tx_type}`;
     case 6:
       return `btc-info:${e.height}`;
+    case 7:
+      return `confirmed-info:${e.height}`;
   }
 }
 
@@ -188,4 +211,5 @@ export const EVENT_SCHEMAS: Readonly<Record<EventKind, SchemaObject>> = Object.f
     confirmed_tvl: sat,
     unconfirmed_tvl: sat,
   }),
+  'confirmed-info': eventSchema('confirmed-info', '^confirmed-info:[0-9]{1,10}$', { height, tvl: sat }),
 });

@@ -1,6 +1,7 @@
 import type { Channel } from 'amqplib';
 import { CodedError } from '../common/index.ts';
 import type { EventsErrorCode } from './errors.ts';
+import { declareReferenceQueue, delayQueueOf } from './reference.ts';
 import { EVENT_KINDS, type EventKind } from './schemas.ts';
 
 /**
@@ -18,6 +19,8 @@ export interface TopologyNames {
   readonly deadLetterQueue: string;
   /** Per-kind queues named as the reference's (`active_staking_queue`, …), when enabled. */
   readonly referenceQueues: Readonly<Record<EventKind, string>>;
+  /** The reference's `common_dlx` (prefixed), which those queues dead-letter to. */
+  readonly referenceDeadLetterExchange: string;
 }
 
 const REFERENCE_QUEUE: Record<EventKind, string> = {
@@ -26,6 +29,7 @@ const REFERENCE_QUEUE: Record<EventKind, string> = {
   withdraw: 'withdraw_staking_queue',
   expired: 'expired_staking_queue',
   'btc-info': 'btc_info_queue',
+  'confirmed-info': 'confirmed_info_queue',
 };
 
 /** The names for a prefix (default none): `staking_events`, `staking_events.dlx`, … */
@@ -35,6 +39,7 @@ export function topologyNames(prefix = ''): TopologyNames {
     queue: `${prefix}staking_events`,
     deadLetterExchange: `${prefix}staking_events.dlx`,
     deadLetterQueue: `${prefix}staking_events.dead`,
+    referenceDeadLetterExchange: `${prefix}common_dlx`,
     referenceQueues: Object.freeze(
       Object.fromEntries(EVENT_KINDS.map((k) => [k, `${prefix}${REFERENCE_QUEUE[k]}`])) as Record<
         EventKind,
@@ -51,9 +56,10 @@ export interface TopologyOptions {
   /** `quorum` (the reference's default; replicated, fsynced before confirm) or `classic`. */
   readonly queueType?: QueueType;
   /**
-   * Also declare the reference's per-kind queues, each bound to its kind. They carry the same
-   * messages, but order across kinds is only kept in the ordered queue. Off by default: a queue
-   * nobody consumes only grows.
+   * Also declare the reference's per-kind queues, each bound to its kind, with the reference's
+   * arguments, delay queues and `common_dlx`. They carry the same messages (our JSON: reference
+   * consumers ignore the added fields), but order across kinds is only kept in the ordered queue.
+   * Off by default: a queue nobody consumes only grows.
    */
   readonly referenceQueues?: boolean;
 }
@@ -91,9 +97,12 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions = {}): 
   }
   await ch.bindQueue(names.queue, names.exchange, '#');
   if (opts.referenceQueues) {
+    // Declared exactly as staking-queue-client declares them (with `<q>_delay` and `common_dlx`),
+    // so a reference consumer attaching to them finds what it would declare, not a 406.
+    const ref = { deadLetterExchange: names.referenceDeadLetterExchange };
     for (const kind of EVENT_KINDS) {
       const q = names.referenceQueues[kind];
-      await ch.assertQueue(q, { durable: true, arguments: queueArgs });
+      await declareReferenceQueue(ch, ref, q, queueType);
       await ch.bindQueue(q, names.exchange, kind);
     }
   }
@@ -102,9 +111,11 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions = {}): 
 
 /** Deletes every object of the topology (tests, decommissioning). Messages in them are lost. */
 export async function deleteTopology(ch: Channel, names: TopologyNames): Promise<void> {
-  for (const q of [names.queue, names.deadLetterQueue, ...Object.values(names.referenceQueues)]) {
+  const ref = Object.values(names.referenceQueues);
+  for (const q of [names.queue, names.deadLetterQueue, ...ref, ...ref.map(delayQueueOf)]) {
     await ch.deleteQueue(q);
   }
   await ch.deleteExchange(names.exchange);
   await ch.deleteExchange(names.deadLetterExchange);
+  await ch.deleteExchange(names.referenceDeadLetterExchange);
 }

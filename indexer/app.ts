@@ -9,7 +9,7 @@ import {
   redactUrlPassword,
   urlWithPasswordFile,
 } from '../common/index.ts';
-import { type BrokerOptions, topologyNames } from '../events/index.ts';
+import { type BrokerOptions, referenceNames, topologyNames } from '../events/index.ts';
 import { loadParamsFile as loadParams, type ParamsReload, reloadParamsFile } from '../params/file.ts';
 import type { GlobalParams } from '../params/index.ts';
 import type { IndexerConfig } from './config.ts';
@@ -83,6 +83,8 @@ export async function brokerFromConfig(c: IndexerConfig['rabbitmq']): Promise<Br
     names: topologyNames(c.prefix),
     queueType: c.queue_type,
     referenceQueues: c.reference_queues,
+    topology: c.topology,
+    referenceNames: referenceNames(c.prefix),
     heartbeatSeconds: c.heartbeat_s,
   };
 }
@@ -175,6 +177,7 @@ export async function startIndexer(
     store,
     fetcher: (from, to, tracked) => fetchThread.fetcher(from, to, tracked),
     commitMaxBlocks: config.store.commit_max_blocks,
+    confirmedInfoEvents: config.rabbitmq.confirmed_info_events,
     hooks: {
       onTip(tip) {
         nodeTip = tip;

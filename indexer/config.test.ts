@@ -39,6 +39,8 @@ describe('indexer configuration', () => {
       prefix: '',
       queue_type: 'quorum',
       reference_queues: false,
+      topology: 'ordered',
+      confirmed_info_events: false,
       heartbeat_s: 10,
       batch_size: 500,
     });

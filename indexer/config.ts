@@ -24,6 +24,8 @@ export interface IndexerConfig {
     readonly prefix: string;
     readonly queue_type: QueueType;
     readonly reference_queues: boolean;
+    readonly topology: 'ordered' | 'reference';
+    readonly confirmed_info_events: boolean;
     readonly heartbeat_s: number;
     readonly batch_size: number;
   };
@@ -77,6 +79,9 @@ export const INDEXER_CONFIG_SCHEMA = {
         },
         queue_type: { enum: ['quorum', 'classic'], default: 'quorum' },
         reference_queues: { type: 'boolean', default: false },
+        topology: { enum: ['ordered', 'reference'], default: 'ordered' },
+        // The reference indexer's ExtraEventEnabled (off there too): one event per confirmed block.
+        confirmed_info_events: { type: 'boolean', default: false },
         heartbeat_s: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
         batch_size: { type: 'integer', minimum: 1, maximum: 10_000, default: 500 },
       },

@@ -43,6 +43,8 @@ export interface FollowerOptions {
    */
   readonly fetcher?: (from: number, to: number, tracked: ReadonlySet<number>) => BlockFetcher;
   readonly hooks?: FollowerHooks;
+  /** After each confirmed block, a confirmed-info event (the reference's `ExtraEventEnabled`). */
+  readonly confirmedInfoEvents?: boolean;
 }
 
 export interface FollowerHooks {
@@ -127,9 +129,18 @@ export class ChainFollower {
               prescan: b.prescan,
             });
           }
-          const results = store.commitBlocks(inputs, (block, state) =>
-            processBlock(this.#o.params, block, state),
-          );
+          const results = store.commitBlocks(inputs, (block, state) => {
+            const r = processBlock(this.#o.params, block, state);
+            if (!this.#o.confirmedInfoEvents) return r;
+            // In the block's own write, after its events: as the reference indexer sends it.
+            const info: UnsequencedEvent = {
+              event_type: 7,
+              event_id: `confirmed-info:${block.height}`,
+              height: block.height,
+              tvl: r.tvl,
+            };
+            return { ...r, events: [...r.events, info] };
+          });
           processed += inputs.length;
           next += inputs.length;
           this.#o.hooks?.onBlocks?.(inputs.map((b, i) => ({ height: b.height, result: results[i]! })));

@@ -58,7 +58,9 @@ url = "amqp://indexer@127.0.0.1:5672/staking"
 password_file = "/etc/indexer/rabbitmq.password"
 prefix = ""                      # prefix of exchange and queue names
 queue_type = "quorum"            # quorum | classic
-reference_queues = false         # also fill the reference's per-kind queues
+reference_queues = false         # also fill the reference's per-kind queues (ordered topology)
+topology = "ordered"             # ordered | reference (staking-queue-client's queues, events/README.md)
+confirmed_info_events = false    # a confirmed-info event (7) after each confirmed block
 heartbeat_s = 10
 batch_size = 500
 

@@ -43,6 +43,8 @@ export async function testSetup(
     fetchBatch?: number;
     fetchVia?: FetchVia;
     progressMs?: number;
+    topology?: 'ordered' | 'reference';
+    confirmedInfoEvents?: boolean;
   } = {},
 ): Promise<TestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'indexer-test-'));
@@ -66,6 +68,8 @@ export async function testSetup(
       prefix,
       queue_type: 'classic',
       reference_queues: false,
+      topology: over.topology ?? 'ordered',
+      confirmed_info_events: over.confirmedInfoEvents ?? false,
       heartbeat_s: 5,
       batch_size: 500,
     },
