@@ -11,7 +11,8 @@ export const HSM_ERRORS = {
   HSM_CONFIG_MISSING_KEY: 'A required custody config key is missing.',
   HSM_CONFIG_INVALID_VALUE: 'A custody config value has the wrong type or is out of its range.',
   HSM_CONFIG_CONFLICT: 'Two custody config keys that exclude each other are both set, or neither is.',
-  HSM_FILE_UNREADABLE: 'A file the custody code needs (config, backup, params) cannot be read or parsed.',
+  HSM_FILE_UNREADABLE:
+    'A file the custody code needs (config, backup, audit anchor) cannot be read, written or parsed; a params file gives the PARAMS_… codes.',
   // secrets
   HSM_SECRET_UNAVAILABLE:
     'A PIN, password or passphrase cannot be read: the file is missing or empty, or the environment variable is unset or empty.',
