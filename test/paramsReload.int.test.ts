@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fundedWallet, type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../db/scratch.ts';
+import { connectBroker, deleteTopology } from '../events/index.ts';
 import { testSetup } from '../indexer/testkit/harness.ts';
 import { sharedBroker } from './infra/rabbitmq.ts';
 import { testKey, testParamsDoc } from './keys.ts';
@@ -156,6 +157,10 @@ describe('SIGHUP params reload in a real process', () => {
       svc.child.kill('SIGTERM');
       expect(await svc.exited).toBe(0);
       rmSync(setup.dir, { recursive: true, force: true });
+      // The indexer declared its topology under this test's prefix: delete it, as every test does.
+      const conn = await connectBroker({ url: broker.url });
+      await deleteTopology(await conn.createConfirmChannel(), setup.names);
+      await conn.close();
       await broker.destroy();
     }
   });
