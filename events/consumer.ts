@@ -1,4 +1,4 @@
-import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { isCodedError } from '../common/index.ts';
 import type { StakingEvent } from './schemas.ts';
 import { declareTopology, type QueueType, type TopologyNames, topologyNames } from './topology.ts';
@@ -30,6 +30,40 @@ export interface EventConsumer {
 }
 
 /**
+ * Consumes `queue` one message at a time, in delivery order: a message is handled only once the one
+ * before it is done, so a slow handler never lets a later message overtake an earlier one. After
+ * `cancel`, nothing more is handled; `isCancelled` tells a failing handler to leave its message
+ * unacknowledged (the broker gives it to the next consumer) instead of retrying it. Both topologies
+ * consume this way.
+ */
+export async function consumeSerially(
+  channel: Channel,
+  queue: string,
+  handle: (msg: ConsumeMessage, isCancelled: () => boolean) => Promise<void>,
+): Promise<EventConsumer> {
+  let cancelled = false;
+  let chain: Promise<void> = Promise.resolve();
+  const isCancelled = () => cancelled;
+  const { consumerTag } = await channel.consume(
+    queue,
+    (msg) => {
+      // A null message means the queue was deleted or the consumer cancelled by the broker.
+      if (!msg) return;
+      chain = chain.then(() => (cancelled ? undefined : handle(msg, isCancelled))).catch(() => undefined);
+    },
+    { noAck: false },
+  );
+  return {
+    async cancel() {
+      cancelled = true;
+      await channel.cancel(consumerTag).catch(() => undefined);
+      await chain;
+    },
+    idle: () => chain,
+  };
+}
+
+/**
  * Consumes the contract's events on `channel` (a confirm channel, so that dead-lettering is
  * confirmed before the original is acknowledged). Each message is validated on receipt; an
  * invalid one goes to the dead-letter exchange with its reason in `x-dead-letter-reason`. Valid
@@ -52,8 +86,6 @@ export async function consumeEvents(
   const maxAttempts = opts.maxAttempts ?? 5;
   const retryDelayMs = opts.retryDelayMs ?? 1_000;
   await channel.prefetch(opts.prefetch ?? 100);
-  let cancelled = false;
-  let chain: Promise<void> = Promise.resolve();
 
   const deadLetter = async (msg: ConsumeMessage, reason: string) => {
     opts.onDeadLetter?.(reason, msg.content);
@@ -78,7 +110,7 @@ export async function consumeEvents(
     channel.ack(msg);
   };
 
-  const handle = async (msg: ConsumeMessage) => {
+  const handle = async (msg: ConsumeMessage, isCancelled: () => boolean) => {
     let event: StakingEvent;
     try {
       event = parseEventBody(msg.content);
@@ -93,7 +125,7 @@ export async function consumeEvents(
         channel.ack(msg);
         return;
       } catch (e) {
-        if (cancelled) return; // unacked: the broker redelivers it to the next consumer
+        if (isCancelled()) return; // unacked: the broker redelivers it to the next consumer
         if (attempt >= maxAttempts) {
           await deadLetter(msg, `handler failed ${attempt} times: ${(e as Error)?.message ?? String(e)}`);
           return;
@@ -103,24 +135,7 @@ export async function consumeEvents(
     }
   };
 
-  const { consumerTag } = await channel.consume(
-    queue,
-    (msg) => {
-      // A null message means the queue was deleted or the consumer cancelled by the broker.
-      if (!msg) return;
-      chain = chain.then(() => (cancelled ? undefined : handle(msg))).catch(() => undefined);
-    },
-    { noAck: false },
-  );
-
-  return {
-    async cancel() {
-      cancelled = true;
-      await channel.cancel(consumerTag).catch(() => undefined);
-      await chain;
-    },
-    idle: () => chain,
-  };
+  return consumeSerially(channel, queue, handle);
 }
 
 /** Opens a confirm channel on a connection, for consumeEvents. */

@@ -1,5 +1,6 @@
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { CodedError } from '../common/index.ts';
+import { consumeSerially, type EventConsumer } from './consumer.ts';
 import type { EventsErrorCode } from './errors.ts';
 import type { QueueType } from './topology.ts';
 
@@ -344,12 +345,10 @@ export async function consumeReferenceQueue(
   queue: string,
   handler: (m: ReferenceMessage, msg: ConsumeMessage) => Promise<void>,
   opts: ReferenceConsumeOptions = {},
-): Promise<{ cancel(): Promise<void>; idle(): Promise<void> }> {
+): Promise<EventConsumer> {
   const maxRetry = opts.maxRetryAttempts ?? 10;
   const delayMs = opts.requeueDelayMs ?? 5_000;
-  let chain: Promise<void> = Promise.resolve();
-  let cancelled = false;
-  const handle = async (msg: ConsumeMessage) => {
+  const handle = async (msg: ConsumeMessage, isCancelled: () => boolean) => {
     let m: ReferenceMessage;
     try {
       m = parseReferenceBody(kind, msg.content);
@@ -367,7 +366,7 @@ export async function consumeReferenceQueue(
       await handler(m, msg);
       ch.ack(msg);
     } catch (e) {
-      if (cancelled) return; // unacked: redelivered to the next consumer
+      if (isCancelled()) return; // unacked: redelivered to the next consumer
       const reason = (e as Error)?.message ?? String(e);
       const attempts = processingAttempts(msg);
       // `>` as the reference's `attempts > msg_max_retry_attempts`.
@@ -385,20 +384,5 @@ export async function consumeReferenceQueue(
     }
   };
   await ch.prefetch(opts.prefetch ?? 1);
-  const { consumerTag } = await ch.consume(
-    queue,
-    (msg) => {
-      if (!msg) return;
-      chain = chain.then(() => (cancelled ? undefined : handle(msg))).catch(() => undefined);
-    },
-    { noAck: false },
-  );
-  return {
-    async cancel() {
-      cancelled = true;
-      await ch.cancel(consumerTag).catch(() => undefined);
-      await chain;
-    },
-    idle: () => chain,
-  };
+  return consumeSerially(ch, queue, handle);
 }
