@@ -45,7 +45,8 @@ import {
 } from '../staking/index.ts';
 import type { AuditLog, AuditRecord } from './audit.ts';
 import type { ChainView } from './chain.ts';
-import type { SignedRecord } from './service.ts';
+import { auditRefusal, type SignedRecord, slotOf } from './service.ts';
+import type { PartialFacts } from './validate.ts';
 
 /*
  * Phase-2 covenant duties (issue 22): POST /v1/sign-transactions, the reference's
@@ -93,8 +94,6 @@ export interface Phase2SignedRecord {
   readonly setId: string;
   readonly response: SignTransactionsResponse;
 }
-
-const slotOf = (stakingTxid: string, vout: number, keyHex: string) => `${stakingTxid}:${vout}:${keyHex}`;
 
 /** The identity of a request's transaction set: what an identical repeat must reproduce. */
 function setIdOf(txids: { slashing: string; unbonding: string; slashUnbonding: string }): string {
@@ -174,14 +173,6 @@ export class Phase2ParamsHolder {
 }
 
 /** Facts known so far, for the audit record of a refusal. */
-interface Phase2Facts {
-  stakingTxid?: string;
-  stakingVout?: number;
-  unbondingTxid?: string;
-  paramsVersion?: number;
-  keyHex?: string;
-}
-
 function fail(code: string, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause ? { cause } : undefined);
 }
@@ -269,7 +260,7 @@ export interface Phase2Context {
 export async function validatePhase2Request(
   body: SignTransactionsRequestBody,
   ctx: Phase2Context,
-  facts: Phase2Facts,
+  facts: PartialFacts,
 ): Promise<Phase2Plan> {
   // 1. Parse, without any lookup.
   const stakingTx = txField(body.staking_tx_hex, 'staking_tx_hex');
@@ -603,22 +594,10 @@ export class Phase2Signer {
     correlationId: string,
   ): Promise<Phase2Outcome> {
     const d = this.deps;
-    const facts: Phase2Facts = {};
+    const facts: PartialFacts = {};
     const base = { event: 'decision' as const, kind: 'phase2', correlation_id: correlationId, caller };
     const refuse = async (e: unknown): Promise<never> => {
-      const coded = isCodedError(e) ? e : new CodedError('SIGNER_INTERNAL', 'internal error', { cause: e });
-      await d.audit.append({
-        ...base,
-        outcome: 'refused',
-        code: coded.code,
-        reason: coded.code === 'SIGNER_INTERNAL' ? 'internal error' : coded.message.slice(0, 300),
-        staking_txid: facts.stakingTxid,
-        staking_vout: facts.stakingVout,
-        unbonding_txid: facts.unbondingTxid,
-        params_version: facts.paramsVersion,
-        covenant_key: facts.keyHex,
-      });
-      throw coded;
+      throw await auditRefusal(d.audit, base, facts, e, 300);
     };
     let plan: Phase2Plan;
     try {

@@ -23,7 +23,40 @@ export interface SignerHooks {
   onCustody?(seconds: number, ok: boolean): void;
 }
 
-const slotOf = (stakingTxid: string, vout: number, keyHex: string) => `${stakingTxid}:${vout}:${keyHex}`;
+/**
+ * The anti-replay memory's key: one staking output and one covenant key. Phase 1 and phase 2 share
+ * the memory, so both must key it by this one function.
+ */
+export const slotOf = (stakingTxid: string, vout: number, keyHex: string) =>
+  `${stakingTxid}:${vout}:${keyHex}`;
+
+/**
+ * Records a refusal in the audit log with what was known of the request when it was refused, and
+ * returns the coded error to throw. An error without a code is an internal one: it is recorded and
+ * answered without its detail. `maxReason` bounds the recorded sentence where it may quote a request.
+ */
+export async function auditRefusal(
+  audit: AuditLog,
+  base: { readonly correlation_id: string; readonly caller: string; readonly kind?: string },
+  facts: PartialFacts,
+  e: unknown,
+  maxReason?: number,
+): Promise<CodedError> {
+  const coded = isCodedError(e) ? e : new CodedError('SIGNER_INTERNAL', 'internal error', { cause: e });
+  await audit.append({
+    event: 'decision',
+    ...base,
+    outcome: 'refused',
+    code: coded.code,
+    reason: coded.code === 'SIGNER_INTERNAL' ? 'internal error' : coded.message.slice(0, maxReason),
+    staking_txid: facts.stakingTxid,
+    staking_vout: facts.stakingVout,
+    unbonding_txid: facts.unbondingTxid,
+    params_version: facts.paramsVersion,
+    covenant_key: facts.keyHex,
+  });
+  return coded;
+}
 
 /** Builds the anti-replay memory from the audit log's records (AuditLog.open's onRecord). */
 export function replayCollector(): {
@@ -104,19 +137,7 @@ export class CovenantSigner {
     const facts: PartialFacts = {};
     const base = { event: 'decision' as const, correlation_id: correlationId, caller };
     const refuse = async (e: unknown): Promise<never> => {
-      const coded = isCodedError(e) ? e : new CodedError('SIGNER_INTERNAL', 'internal error', { cause: e });
-      await this.#audit.append({
-        ...base,
-        outcome: 'refused',
-        code: coded.code,
-        reason: coded.code === 'SIGNER_INTERNAL' ? 'internal error' : coded.message,
-        staking_txid: facts.stakingTxid,
-        staking_vout: facts.stakingVout,
-        unbonding_txid: facts.unbondingTxid,
-        params_version: facts.paramsVersion,
-        covenant_key: facts.keyHex,
-      });
-      throw coded;
+      throw await auditRefusal(this.#audit, base, facts, e);
     };
 
     let plan: Awaited<ReturnType<typeof validateSignRequest>>;
