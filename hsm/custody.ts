@@ -83,7 +83,8 @@ export interface CustodyBackend {
   /**
    * Phase 2: 65-byte Schnorr adaptor pre-signatures (staking/adaptorEncSign), fresh aux randomness
    * each. Absent on a backend that cannot make them (bitcoind-wallet: a wallet signs only plain
-   * BIP340), and the signer then refuses to start with phase 2 enabled.
+   * BIP340), and the signer then refuses to start with phase 2 enabled. Not verified here:
+   * adaptorEncSign verifies what it makes, and the signer verifies what custody returns.
    * @throws {CodedError} HSM_… codes, as sign
    */
   adaptorSign?(req: AdaptorSignRequest): Promise<Uint8Array[]>;

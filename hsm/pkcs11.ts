@@ -17,7 +17,6 @@ import { type KeyInfo, keyInfoOf } from './privateKey.ts';
 import { readSecret } from './secrets.ts';
 import {
   adaptorSignAll,
-  assertAdaptorSignaturesValid,
   assertAdaptorSignRequest,
   assertSignatureValid,
   assertSignRequest,
@@ -842,7 +841,7 @@ export class Pkcs11Custody implements CustodyBackend {
     } catch (e) {
       throw pkcs11Error(e, 'signing');
     }
-    return assertAdaptorSignaturesValid(req, this.#xOnly, presigs);
+    return presigs;
   }
 
   /** Token present, session logged in, KEK present and valid, sealed key present and unsealable to the same key. */

@@ -1,7 +1,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as ecc from 'tiny-secp256k1';
 import { bytesEqual, toHex, type XOnlyKey } from '../common/index.ts';
-import { adaptorEncSign, verifyAdaptorSignature } from '../staking/index.ts';
+import { adaptorEncSign } from '../staking/index.ts';
 import type { AdaptorSignRequest, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
 
@@ -61,30 +61,6 @@ export function assertAdaptorSignRequest(req: AdaptorSignRequest, held: readonly
  */
 export function adaptorSignAll(req: AdaptorSignRequest, privateKey: Uint8Array): Uint8Array[] {
   return req.items.map((it) => adaptorEncSign(privateKey, it.sighash, it.encryptionKey, randomBytes(32)));
-}
-
-/**
- * Each pre-signature verifies against its sighash, encryption key and our key, or none is returned.
- * @throws {CodedError} HSM_SIGNATURE_INVALID
- */
-export function assertAdaptorSignaturesValid(
-  req: AdaptorSignRequest,
-  key: XOnlyKey,
-  presigs: readonly Uint8Array[],
-): Uint8Array[] {
-  const ok =
-    presigs.length === req.items.length &&
-    req.items.every((it, i) => verifyAdaptorSignature(key, it.sighash, it.encryptionKey, presigs[i]!));
-  if (!ok) {
-    throw hsmError(
-      'HSM_SIGNATURE_INVALID',
-      `an adaptor signature made for key ${toHex(key)} does not verify`,
-      {
-        details: { key: toHex(key) },
-      },
-    );
-  }
-  return [...presigs];
 }
 
 /**
