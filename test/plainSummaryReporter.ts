@@ -6,7 +6,8 @@ import type { Reporter, SerializedError, TestModule } from 'vitest/node';
  *
  * A file that failed outside its tests (an import error, a failing beforeAll) leaves its tests
  * unrun, and vitest calls them skipped: here they count as failed, as does an unhandled error, so
- * the line never says "0 failed" about a run that failed.
+ * the line never says "0 failed" about a run that failed. Under CI (the `CI` variable set, as
+ * .ci/run sets it) a skipped test fails the run.
  */
 export class PlainSummaryReporter implements Reporter {
   onTestRunEnd(
@@ -16,6 +17,12 @@ export class PlainSummaryReporter implements Reporter {
     const c = countOutcomes(testModules);
     const failed = c.failed + unhandledErrors.length;
     process.stdout.write(`\ntests: ${c.passed} passed, ${failed} failed, ${c.skipped} skipped\n`);
+    // A skipped test is a claim nobody checked. CI has every dependency the tests need (shared/
+    // beside the checkout, the provisioned node, token and packages), so there nothing may skip.
+    if (process.env.CI && c.skipped > 0) {
+      process.stderr.write(`tests: ${c.skipped} skipped, and CI allows none\n`);
+      process.exitCode = 1;
+    }
   }
 }
 
