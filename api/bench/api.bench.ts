@@ -8,6 +8,7 @@
  * (10), BENCH_API_CONNECTIONS (32), BENCH_API_KEEP_DB=1 to keep the database (its URL is printed),
  * BENCH_API_DB_URL to reuse a database a previous run kept.
  */
+
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isXOnlyPublicKey, toHex } from '../../common/index.ts';
 import { createScratchDatabase, Database, migrate, type ScratchDatabase } from '../../db/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { removeTestTempDirs } from '../../test/infra/tempDirs.ts';
 import { startApi } from '../app.ts';
 import { testApiConfig } from '../testkit.ts';
@@ -176,6 +178,13 @@ async function main(): Promise<void> {
       ] as const;
       console.log('\ntargets');
       for (const [what, ok] of targets) console.log(`  ${ok ? 'met    ' : 'MISSED '} ${what}`);
+      printResult({
+        stats_rps: Math.round(stats.rps),
+        delegations_rps: Math.round(dels.rps),
+        stats_p99_ms: stats.p99,
+        delegations_p99_ms: dels.p99,
+        framework_bound_rps: Math.round(bound.rps),
+      });
     } finally {
       await api.stop();
     }

@@ -15,6 +15,7 @@
  * Prints blocks/s and txs/s of both and the ratio of the bests (target ≥ 0.5), then each round's
  * own ratio and their median.
  */
+
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,7 @@ import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/ind
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel } from '../../events/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
@@ -221,6 +223,13 @@ try {
   console.log(
     `  CPU: node alone ${nodeBest.nodeCpu.toFixed(2)} s serving JSON-RPC, ${restBest.nodeCpu.toFixed(2)} s serving REST; during the sync the node ${nodeCpuDuringSync.toFixed(2)} s (its whole run) and the indexer ${r.cpuSeconds.toFixed(2)} s (the sync itself: ${r.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads)`,
   );
+  printResult({
+    blocks,
+    sync_ratio: nodeBest.seconds / r.syncSeconds,
+    indexer_blocks_per_s: blocks / r.syncSeconds,
+    node_blocks_per_s: blocks / nodeBest.seconds,
+    peak_rss_mib: Math.round(r.maxRssMiB),
+  });
 } finally {
   await node.stop();
   await broker.destroy();

@@ -3,10 +3,12 @@
  * bbn-1-like parameters), one signer slowed to its timeout. Prints the time from request to
  * broadcast (p50/p99) and requests per second, beside the same run's single signer round trip.
  */
+
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:tls';
 import { toHex } from '../../common/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { bulkStakes } from '../../test/infra/bulkStakes.ts';
 import { startSoftHsmCommittee } from '../../test/infra/softhsmCommittee.ts';
 import { processRequest } from '../process.ts';
@@ -113,6 +115,12 @@ async function main(): Promise<void> {
       `  ratio p50 broadcast / single round trip ${(pct(latencies, 50) / pct(single, 50)).toFixed(2).padStart(7)}`,
     );
     console.log('  (the slowed signer never delays a request: the quorum of 6 comes from the other 8)');
+    printResult({
+      requests_per_s: latencies.length / seconds,
+      p50_ms: pct(latencies, 50),
+      p99_ms: pct(latencies, 99),
+      p50_over_single_round_trip: pct(latencies, 50) / pct(single, 50),
+    });
     for (const k of clients) k.close();
   } finally {
     blackHole.close();

@@ -6,6 +6,7 @@
  * them, the phase-2 bound: Schnorr adaptor pre-signatures (EncSign plus EncVerify) per second on one
  * core, the work the signer adds per finality provider and slashing tx.
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { parseXOnlyKey } from '../../common/index.ts';
 import { generateKey, initToken, parseCustodyConfig } from '../../hsm/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { adaptorEncSign, babylonEncryptionKey, verifyAdaptorSignature } from '../../staking/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { bulkStakes } from '../../test/infra/bulkStakes.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { MtlsClient } from '../../test/infra/mtlsClient.ts';
@@ -207,6 +209,15 @@ async function main(): Promise<void> {
     console.log(
       `  (each request: 2 RPCs to the node, staking-tx identification, 1 staker-signature check, unseal + sign + 2 verifications, 1 audit record synced)`,
     );
+    printResult({
+      sig_per_s: Math.round(rate),
+      in_flight: CONCURRENCY,
+      p50_ms: percentile(latencies, 50),
+      p99_ms: percentile(latencies, 99),
+      cpu_ms_per_request: (cpu.signer * 1000) / latencies.length,
+      raw_ratio: rate / raw,
+      adaptor_presig_per_s: Math.round(rawAdaptor),
+    });
   } finally {
     child?.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Transaction } from 'bitcoinjs-lib';
 import { concatBytes } from '../../common/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
-import { measure, printRates, ratio } from '../../test/bench/measure.ts';
+import { measure, printRates, printResult, ratio } from '../../test/bench/measure.ts';
 import { testKey } from '../../test/keys.ts';
 import {
   assertUnbondingTx,
@@ -151,3 +151,9 @@ console.log(`  ${ratio(decodeAll, rawAll)}`);
 console.log(`  ${ratio(identifyAll, rawAll)}`);
 console.log(`  ${ratio(identifyStaking, rawStaking)}`);
 console.log(`  ${ratio(checkUnbonding, rawUnbonding)}`);
+printResult({
+  identify_per_s: Math.round(identifyAll.perSecond),
+  identify_ratio: identifyAll.perSecond / rawAll.perSecond,
+  unbonding_check_per_s: Math.round(checkUnbonding.perSecond),
+  unbonding_check_ratio: checkUnbonding.perSecond / rawUnbonding.perSecond,
+});

@@ -32,3 +32,14 @@ export function printRates(title: string, rates: readonly Rate[]): void {
 export function ratio(a: Rate, b: Rate): string {
   return `${a.label} / ${b.label} = ${(a.perSecond / b.perSecond).toFixed(3)}`;
 }
+
+/**
+ * A bench's last line, `RESULT key=value ...`: the run's own figures, for a script or a person to
+ * compare between runs without reading the report above it.
+ */
+export function printResult(fields: Readonly<Record<string, number>>): void {
+  const text = Object.entries(fields)
+    .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : Number(v.toFixed(3))}`)
+    .join(' ');
+  console.log(`RESULT ${text}`);
+}
