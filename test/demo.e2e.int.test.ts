@@ -48,6 +48,12 @@ describe('npm run demo', () => {
     // The figures of the reference demo, checked through the API, appear as seen.
     expect(out).toContain('active_tvl 9 BTC, total_tvl 11 BTC, unconfirmed_tvl 14 BTC');
     expect(out).toContain('the pipeline collected 2 of 3 covenant signatures');
+    // A report, not a log: a passed check states its claim once (no bracketed repeat of what it
+    // saw), and the params are summarised, not dumped as one line of JSON.
+    expect(out).toMatch(/^ {2}ok the 2 BTC stake is unbonding_requested$/m);
+    expect(out).not.toMatch(/^ {2}ok .*\(\w+, is_overflow (true|false)\)$/m);
+    expect(out).toMatch(/GET \/v1\/global-params, version 1: active from height 130, stakes of /);
+    expect(out).not.toMatch(/GET \/v1\/global-params, version 1: \{/);
 
     // Everything it started is gone: the service processes, its database, its working directory.
     const stopped = /stopped (.+) and the regtest node; dropped database (\w+)/.exec(out);
