@@ -3,18 +3,20 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import {
-  CodedError,
-  createOpsServer,
-  listenOps,
-  readOptionalSecretText,
-  redactUrlPassword,
-  urlWithPasswordFile,
-} from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
 import { Database, migrate, readBtcInfo } from '../db/index.ts';
 import { referenceNames, topologyNames } from '../events/index.ts';
-import { loadParamsFile, type ParamsReload, reloadParamsFile } from '../params/file.ts';
 import { type FinalityProvider, type GlobalParams, parseFinalityProviders } from '../params/index.ts';
+import {
+  createOpsServer,
+  listenOps,
+  loadParamsFile,
+  type ParamsReload,
+  readOptionalSecretText,
+  redactUrlPassword,
+  reloadParamsFile,
+  urlWithPasswordFile,
+} from '../runtime/index.ts';
 import type { ApiConfig } from './config.ts';
 import { EventConsumerService } from './consumer.ts';
 import { defaultDashboardDir, registerDashboard } from './dashboard.ts';

@@ -1,5 +1,5 @@
-import { LOG_SCHEMA, type LogLevel, loadConfig } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig } from '../runtime/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
 
 /** The API's configuration: one TOML file plus `API__SECTION__KEY` environment overrides. */

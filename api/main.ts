@@ -1,13 +1,9 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import {
-  answerStandardCommand,
-  isCodedError,
-  readOptionalSecretText,
-  urlWithPasswordFile,
-} from '../common/index.ts';
+import { isCodedError } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { referenceNames, topologyNames } from '../events/index.ts';
+import { answerStandardCommand, readOptionalSecretText, urlWithPasswordFile } from '../runtime/index.ts';
 import { startApi } from './app.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
 import { replayDeadLetters, replayReferenceDeadLetters } from './replay.ts';

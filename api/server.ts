@@ -11,14 +11,7 @@ import Fastify, {
   LogController,
   type RouteOptions,
 } from 'fastify';
-import {
-  CodedError,
-  capConnections,
-  isCodedError,
-  type ListenerLimits,
-  listenerOptions,
-  parseXOnlyKey,
-} from '../common/index.ts';
+import { CodedError, isCodedError, parseXOnlyKey } from '../common/index.ts';
 import {
   type Database,
   type Delegation,
@@ -39,6 +32,7 @@ import {
   stakerPksByPrograms,
 } from '../db/index.ts';
 import { type FinalityProvider, type GlobalParams, paramsVersionToJson } from '../params/index.ts';
+import { capConnections, type ListenerLimits, listenerOptions } from '../runtime/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
 import { programOfAddress } from './addresses.ts';
 import { FirstPageBatcher } from './batcher.ts';

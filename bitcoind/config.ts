@@ -1,4 +1,5 @@
-import { CodedError, readSecretText } from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
+import { readSecretText } from '../runtime/index.ts';
 import { RestClient } from './restClient.ts';
 import { RpcClient } from './rpcClient.ts';
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { CodedError, redactUrlPassword } from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
+import { redactUrlPassword } from '../runtime/index.ts';
 import type { DbErrorCode } from './errors.ts';
 
 /** Anything that runs a query: the Database, its pool, or a client inside a transaction. */

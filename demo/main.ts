@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain } from '../common/index.ts';
+import { answerStandardCommand, runMain } from '../runtime/index.ts';
 import { playScenarios, SCENARIO_TITLES } from './scenarios.ts';
 import { type DemoSystem, startDemoSystem } from './system.ts';
 

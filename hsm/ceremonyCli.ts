@@ -5,8 +5,8 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isCodedError } from '../common/index.ts';
-import { loadParamsFile } from '../params/file.ts';
 import type { GlobalParams } from '../params/index.ts';
+import { loadParamsFile } from '../runtime/index.ts';
 import {
   type CustodyConfig,
   exportBackup,

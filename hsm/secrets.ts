@@ -1,6 +1,6 @@
 import { link, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { readPrivateFile as readCommonPrivateFile } from '../common/index.ts';
+import { readPrivateFile as readCommonPrivateFile } from '../runtime/index.ts';
 import type { SecretSource } from './config.ts';
 import { type HsmErrorCode, hsmError } from './errors.ts';
 

@@ -1,17 +1,18 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import {
-  CodedError,
-  createOpsServer,
-  isCodedError,
-  listenOps,
-  redactUrlPassword,
-  urlWithPasswordFile,
-} from '../common/index.ts';
+import { CodedError, isCodedError } from '../common/index.ts';
 import { type BrokerOptions, referenceNames, topologyNames } from '../events/index.ts';
-import { loadParamsFile as loadParams, type ParamsReload, reloadParamsFile } from '../params/file.ts';
 import type { GlobalParams } from '../params/index.ts';
+import {
+  createOpsServer,
+  listenOps,
+  loadParamsFile as loadParams,
+  type ParamsReload,
+  redactUrlPassword,
+  reloadParamsFile,
+  urlWithPasswordFile,
+} from '../runtime/index.ts';
 import type { IndexerConfig } from './config.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { FetchThread } from './fetchThread.ts';

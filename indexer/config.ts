@@ -3,8 +3,8 @@ import {
   BITCOIND_CONNECTION_PROPERTIES,
   type BitcoindConnectionConfig,
 } from '../bitcoind/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
 import type { QueueType } from '../events/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
 import type { FetchVia } from './fetchThread.ts';
 
 /** The indexer's configuration: one TOML file plus `INDEXER__SECTION__KEY` environment overrides. */

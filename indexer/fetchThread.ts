@@ -1,7 +1,8 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { BitcoindConnectionConfig } from '../bitcoind/index.ts';
-import { CodedError, startTsWorker } from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
 import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
+import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
 import { backupStore, rebuildFromHeight, startIndexer } from './app.ts';
 import { loadIndexerConfig } from './config.ts';
 

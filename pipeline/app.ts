@@ -1,10 +1,17 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
-import { CodedError, createOpsServer, listenOps, readOptionalSecretText } from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
-import { loadParamsFile, type ParamsReload, reloadParamsFile } from '../params/file.ts';
 import { versionsListingKey } from '../params/index.ts';
+import {
+  createOpsServer,
+  listenOps,
+  loadParamsFile,
+  type ParamsReload,
+  readOptionalSecretText,
+  reloadParamsFile,
+} from '../runtime/index.ts';
 import type { PipelineConfig } from './config.ts';
 import { createPipelineMetrics } from './metrics.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';

@@ -3,7 +3,8 @@ import {
   BITCOIND_CONNECTION_PROPERTIES,
   type BitcoindConnectionConfig,
 } from '../bitcoind/index.ts';
-import { CodedError, LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
+import { CodedError } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
 
 /** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
 export interface PipelineConfig {

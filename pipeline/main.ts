@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain, untilStopSignal } from '../common/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
 import { startPipeline } from './app.ts';
 import { loadPipelineConfig } from './config.ts';
 

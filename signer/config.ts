@@ -3,7 +3,7 @@ import {
   BITCOIND_CONNECTION_PROPERTIES,
   type BitcoindConnectionConfig,
 } from '../bitcoind/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../common/index.ts';
+import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
 
 /** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
 export interface SignerConfig {

@@ -2,8 +2,9 @@
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { answerStandardCommand, isCodedError, runMain, untilStopSignal } from '../common/index.ts';
+import { isCodedError } from '../common/index.ts';
 import { type CustodyBackend, openCustody, parseCustodyConfig } from '../hsm/index.ts';
+import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
 import { startSigner } from './app.ts';
 import {
   AuditLog,

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { CodedError, isCodedError } from '../common/index.ts';
-import { loadParamsFile } from '../params/file.ts';
 import {
   assertNewVersionsActivateAboveTip,
   assertParamsAppendOnly,
@@ -8,6 +7,7 @@ import {
   type ParamsVersion,
   paramsVersionToJson,
 } from '../params/index.ts';
+import { loadParamsFile } from '../runtime/index.ts';
 import type { AuditRecord } from './audit.ts';
 
 export interface LoadedParams {

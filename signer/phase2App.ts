@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { pino } from 'pino';
 import { Counter } from 'prom-client';
-import { CodedError, isCodedError, readSecretText } from '../common/index.ts';
+import { CodedError, isCodedError } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
+import { readSecretText } from '../runtime/index.ts';
 import type { AuditLog } from './audit.ts';
 import type { ChainView } from './chain.ts';
 import { httpStatusOf } from './errors.ts';

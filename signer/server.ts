@@ -10,7 +10,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { capConnections, isCodedError, type ListenerLimits, serverTimeoutOptions } from '../common/index.ts';
+import { isCodedError } from '../common/index.ts';
+import { capConnections, type ListenerLimits, serverTimeoutOptions } from '../runtime/index.ts';
 import type { AuditFields } from './audit.ts';
 import { httpStatusOf, referenceErrorCode } from './errors.ts';
 import { LogLimiter } from './logLimiter.ts';
@@ -123,7 +124,7 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
       // is to name it. OpenSSL still verifies the chain; `socket.authorized` is its verdict.
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      // Read by Node only here, at creation (common/listenerLimits.ts): set later they do nothing.
+      // Read by Node only here, at creation (runtime/listenerLimits.ts): set later they do nothing.
       ...timeouts,
       // A peer that opens TCP and never finishes the handshake is held no longer than one that
       // never finishes its headers.

@@ -1,5 +1,4 @@
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, CodedError, concatBytes, isPublicKey } from '../common/index.ts';
+import { bytesEqual, CodedError, concatBytes, ecc, isPublicKey } from '../common/index.ts';
 import { taggedHash } from './taproot.ts';
 
 /*

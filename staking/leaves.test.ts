@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareBytes, toHex, type XOnlyKey } from '../common/index.ts';
 import { testKey } from '../test/keys.ts';
-import { sha256 as webSha256 } from '../web/shims/sha256.ts';
 import {
   assertDistinctKeys,
   buildSlashingLeaf,
@@ -121,7 +120,7 @@ describe('assertDistinctKeys', () => {
   });
 });
 
-describe('taggedHash (node:crypto) and the page’s SHA-256 shim', () => {
+describe('taggedHash (node:crypto)', () => {
   it('agree with bitcoinjs on every tag and any data', () => {
     fc.assert(
       fc.property(
@@ -129,7 +128,6 @@ describe('taggedHash (node:crypto) and the page’s SHA-256 shim', () => {
         fc.uint8Array({ maxLength: 300 }),
         (tag, data) => {
           expect(new Uint8Array(taggedHash(tag, data))).toEqual(new Uint8Array(crypto.taggedHash(tag, data)));
-          expect(new Uint8Array(webSha256(data))).toEqual(new Uint8Array(crypto.sha256(data)));
         },
       ),
       { numRuns: 500 },

@@ -1,6 +1,5 @@
 import { Transaction } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, CodedError, hashToTxid, txidToHash, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, CodedError, ecc, hashToTxid, txidToHash, type XOnlyKey } from '../common/index.ts';
 import type { ParamsVersion } from '../params/index.ts';
 import type { StakingTxData } from './identify.ts';
 import { buildUnbondingInfo, type UnbondingInfo } from './stakingInfo.ts';

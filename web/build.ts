@@ -7,42 +7,12 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 
 const WEB = fileURLToPath(new URL('.', import.meta.url));
 export const DEFAULT_OUT_DIR = join(WEB, 'dist');
 /** The bundle's budget, minified and gzipped: a page that stays quick on a slow link. */
 export const MAX_GZIP_BYTES = 200_000;
-
-/**
- * common/index.ts also exports the services' configuration loader, secret reader and ops server,
- * which import Node built-ins, ajv and smol-toml. The page uses none of them; marking these imports
- * free of side effects lets esbuild drop them with the unused code instead of failing to resolve
- * node:fs for a browser. The build then checks that none of them survived.
- */
-const serverOnly: Plugin = {
-  name: 'server-only-imports',
-  setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true, sideEffects: false }));
-    b.onResolve({ filter: /^(ajv|smol-toml)$/ }, (args) => ({
-      path: args.path,
-      external: true,
-      sideEffects: false,
-    }));
-    // common/sha256.ts hashes with node:crypto; the page gets the same function from the shim.
-    b.onResolve({ filter: /^\.\/sha256\.ts$/ }, (args) =>
-      args.importer.endsWith(join('common', 'index.ts'))
-        ? { path: join(WEB, 'shims', 'sha256.ts') }
-        : undefined,
-    );
-    // config.ts builds its Ajv instance at module level; without this, that call alone keeps it.
-    b.onResolve({ filter: /^\.\/(config|opsServer|secrets|cli)\.ts$/ }, (args) =>
-      args.importer.endsWith(join('common', 'index.ts'))
-        ? { path: join(args.resolveDir, args.path), sideEffects: false }
-        : undefined,
-    );
-  },
-};
 
 export interface BuiltDashboard {
   readonly outDir: string;
@@ -71,14 +41,11 @@ export async function buildDashboard(outDir = DEFAULT_OUT_DIR): Promise<BuiltDas
     // tiny-secp256k1 is WebAssembly, loaded by an async instantiation a plain browser bundle (and a
     // CSP without wasm-unsafe-eval) does not allow. @bitcoinerlab/secp256k1 implements the same
     // functions in JavaScript on noble-curves; staking/ and common/ run unchanged on it.
-    // For the same reason common/curve.ts's native libsecp256k1 addon becomes shims/secp256k1.ts.
     alias: {
       'tiny-secp256k1': '@bitcoinerlab/secp256k1',
-      'secp256k1/bindings.js': join(WEB, 'shims', 'secp256k1.ts'),
     },
     inject: [join(WEB, 'shims', 'buffer.ts')],
     define: { 'process.env.NODE_DEBUG': 'undefined', global: 'globalThis' },
-    plugins: [serverOnly],
   });
   const outputs = Object.keys(result.metafile.outputs);
   const js = outputs.find((f) => /app-[^/]+\.js$/.test(f));

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { CodedError } from './codedError.ts';
+import { CodedError } from '../common/index.ts';
 
 /** The codes a caller wants for the two ways a secret file can be refused. */
 export interface SecretFileCodes {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
-import { loadParamsFile } from './file.ts';
+import { loadParamsFile } from './paramsFile.ts';
 
 const FIXTURE = new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'params-file-'));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
 import { parse as parseToml } from 'smol-toml';
-import { CodedError } from './codedError.ts';
+import { CodedError } from '../common/index.ts';
 
 /**
  * One way to configure every service: a TOML file, then environment overrides, then a JSON Schema

@@ -1,4 +1,4 @@
-import { isCodedError } from './codedError.ts';
+import { isCodedError } from '../common/index.ts';
 
 /**
  * Runs a service's CLI entry point and exits with its code. An expected failure (a CodedError:

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isCodedError } from './codedError.ts';
+import { isCodedError } from '../common/index.ts';
 import { loadConfig } from './config.ts';
 import { readSecretText } from './secrets.ts';
 

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CodedError, isCodedError } from '../common/index.ts';
-import { type GlobalParams, type ParseParamsOptions, parseGlobalParams } from './globalParams.ts';
-import { assertNewVersionsActivateAboveTip, assertParamsAppendOnly } from './growth.ts';
+import {
+  assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
+  type GlobalParams,
+  type ParseParamsOptions,
+  parseGlobalParams,
+} from '../params/index.ts';
 
 /** A params file as a service loaded it. */
 export interface ParamsFile {
@@ -18,8 +23,8 @@ export interface ParamsFile {
  * error whose message and details name the file, since a service reads several files and an
  * operator must know which one to fix. A rule's own code (PARAMS_…) is kept.
  *
- * The only params/ module that touches the disk; it is left out of params/index.ts, which the
- * dashboard bundles for the browser. Services import it as `params/file.ts`.
+ * The disk half of the one params loader; the parsing and every rule are params/'s, which stays
+ * pure and bundles for the browser.
  * @throws {CodedError} PARAMS_FILE_UNREADABLE, PARAMS_NOT_JSON or the code of the rule broken
  */
 export function loadParamsFile(file: string, opts?: ParseParamsOptions): ParamsFile {

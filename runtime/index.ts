@@ -1,0 +1,19 @@
+export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
+export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
+export {
+  capConnections,
+  type ListenerLimits,
+  listenerOptions,
+  serverTimeoutOptions,
+} from './listenerLimits.ts';
+export { createOpsServer, listenOps, type OpsEndpoints } from './opsServer.ts';
+export { loadParamsFile, type ParamsFile, type ParamsReload, reloadParamsFile } from './paramsFile.ts';
+export {
+  readOptionalSecretText,
+  readPrivateFile,
+  readSecretText,
+  redactUrlPassword,
+  type SecretFileCodes,
+  urlWithPasswordFile,
+} from './secrets.ts';
+export { startTsWorker } from './tsWorker.ts';
