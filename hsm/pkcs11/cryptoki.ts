@@ -33,6 +33,11 @@ export const CKS_RW_USER_FUNCTIONS = 3;
 
 export type Lib = graphene.Session['lib'];
 export type Handle = Buffer;
+/** A leased session of a token's pool, with the KEK handle it found. */
+export interface Lease {
+  readonly session: graphene.Session;
+  readonly kek: Handle;
+}
 export type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
 
 /** The CKR_… name of a pkcs11js error ("CKR_PIN_INCORRECT" or "CKR_SESSION_READ_ONLY:181"). */

@@ -4,9 +4,8 @@ import * as graphene from 'graphene-pk11';
 import { toHex } from '../../common/index.ts';
 import { hsmError } from '../errors.ts';
 import { keyInfoOf } from '../privateKey.ts';
-import { CKA_VALUE, CKK_AES, type Handle, pkcs11Error } from './cryptoki.ts';
+import { CKA_VALUE, CKK_AES, type Handle, type Lease, pkcs11Error } from './cryptoki.ts';
 import { decodeSealed, type SealedKey, withUnsealedKey } from './sealed.ts';
-import type { Lease } from './token.ts';
 
 /** The one secret key labelled `label`, or undefined; two under one label are refused, custody does not guess. */
 export function findSecretKey(

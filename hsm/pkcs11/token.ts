@@ -9,6 +9,7 @@ import {
   CKS_RW_USER_FUNCTIONS,
   ckrOf,
   type Handle,
+  type Lease,
   type NotPromise,
   pkcs11Error,
 } from './cryptoki.ts';
@@ -29,11 +30,6 @@ const BROKEN_SESSION = new Set([
   'CKR_KEY_HANDLE_INVALID',
   'CKR_UNWRAPPING_KEY_HANDLE_INVALID',
 ]);
-
-export interface Lease {
-  readonly session: graphene.Session;
-  readonly kek: Handle;
-}
 
 export class Token {
   readonly config: Pkcs11CustodyConfig;
