@@ -25,6 +25,7 @@ export interface OfflineStake {
   readonly stakingTxid: string;
   readonly stakingTxHex: string;
   readonly stakingVout: number;
+  readonly stakingPkScriptHex: string;
   readonly unbondingTxid: string;
   readonly sighash: Uint8Array;
   readonly request: StoredUnbondingRequest;
@@ -57,6 +58,7 @@ export function offlineStake(label: string, valueSat = 200_000n): OfflineStake {
     stakingTxid,
     stakingTxHex: tx.toHex(),
     stakingVout: data.stakingOutputIndex,
+    stakingPkScriptHex: toHex(data.stakingInfo.pkScript),
     unbondingTxid: unbondingTx.getId(),
     sighash,
     request: {
