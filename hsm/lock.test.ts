@@ -41,7 +41,7 @@ describe('a locked custody', () => {
         code: 'HSM_LOCKED',
       });
       await expect(custody.unlock!('not the passphrase')).rejects.toMatchObject({
-        code: expect.stringMatching(/^HSM_/),
+        code: 'HSM_KEY_FILE_DECRYPT_FAILED',
       });
       expect(custody.locked).toBe(true);
       await custody.unlock!(process.env[PASS_ENV]!);
