@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
-import * as ecc from 'tiny-secp256k1';
-import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
+import { ecc, isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
 import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import type {

@@ -1,6 +1,5 @@
 import { randomBytes, webcrypto } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, ecc, toHex, type XOnlyKey } from '../common/index.ts';
 import { adaptorEncSign } from '../staking/index.ts';
 import type { AdaptorSignRequest, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
