@@ -15,7 +15,10 @@ import type { Ecc } from './ecc.ts';
  * with how to build it, rather than a service running silently at a fraction of its speed.
  */
 
-const BINARY = '../native/secp256k1/build/Release/secp256k1_native.node';
+/** Where native/secp256k1/build.sh puts the addon. */
+export const NATIVE_CURVE_BINARY = fileURLToPath(
+  new URL('../native/secp256k1/build/Release/secp256k1_native.node', import.meta.url),
+);
 
 /** The addon's exports, checked at load (a binary from older sources would lack one). */
 const ECC_FUNCTIONS = [
@@ -39,8 +42,11 @@ const ECC_FUNCTIONS = [
   'verifySchnorr',
 ] as const satisfies readonly (keyof Ecc)[];
 
-function loadAddon(): Ecc {
-  const path = fileURLToPath(new URL(BINARY, import.meta.url));
+/**
+ * Loads the addon at `path` and checks it has every function of the interface.
+ * @throws {CodedError} CURVE_NATIVE_UNAVAILABLE
+ */
+export function loadNativeCurve(path: string): Ecc {
   let addon: Record<string, unknown>;
   try {
     addon = createRequire(import.meta.url)(path) as Record<string, unknown>;
@@ -64,7 +70,7 @@ function unavailable(path: string, why: string, cause?: unknown): CodedError {
 }
 
 /** tiny-secp256k1's interface on native libsecp256k1. */
-export const ecc: Ecc = loadAddon();
+export const ecc: Ecc = loadNativeCurve(NATIVE_CURVE_BINARY);
 
 /** Is `x` (32 bytes) the x coordinate of a point on the curve (BIP340 lift_x succeeds)? */
 export function isXOnlyPublicKey(x: Uint8Array): boolean {

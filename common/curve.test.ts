@@ -1,9 +1,13 @@
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../test/infra/tempDirs.ts';
 import * as browser from './curve.browser.ts';
+import { loadNativeCurve } from './curve.node.ts';
 import { isPublicKey, isXOnlyPublicKey, xOnlyTweakAdd } from './curve.ts';
 import { parseHex, toHex } from './hex.ts';
 import * as common from './index.ts';
@@ -152,6 +156,34 @@ describe('the Node services run the native addon', () => {
     expect(Function.prototype.toString.call(common.ecc.signSchnorr)).toContain('[native code]');
     expect(Function.prototype.toString.call(common.ecc.verifySchnorr)).toContain('[native code]');
     expect(Function.prototype.toString.call(common.ecc.xOnlyPointAddTweak)).toContain('[native code]');
+  });
+});
+
+describe('an addon that cannot load is one clear error, never a silent fallback', () => {
+  const howToBuild = /cannot be loaded from .*provision\.sh.*npm run build:native/s;
+
+  it('a missing binary, a file that is no shared library, a module without the functions', () => {
+    const dir = testTempDir('curve-addon-');
+    const notElf = join(dir, 'secp256k1_native.node');
+    writeFileSync(notElf, 'not a shared library');
+    const json = join(dir, 'exports.json');
+    writeFileSync(json, JSON.stringify({ signSchnorr: 1 }));
+    for (const [path, why] of [
+      [join(dir, 'absent.node'), /Cannot find module/],
+      [notElf, /invalid ELF header|file too short/],
+      [json, /lacks isPoint, .*signSchnorr, verify, verifySchnorr/],
+    ] as const) {
+      let err: unknown;
+      try {
+        loadNativeCurve(path);
+      } catch (e) {
+        err = e;
+      }
+      expect(common.isCodedError(err, 'CURVE_NATIVE_UNAVAILABLE'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(howToBuild);
+      expect((err as Error).message).toMatch(why);
+      expect((err as Error).message).toContain(path);
+    }
   });
 });
 

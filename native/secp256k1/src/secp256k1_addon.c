@@ -122,17 +122,37 @@ static bool is_undefined(napi_env env, napi_value v) {
   return napi_typeof(env, v, &t) == napi_ok && t == napi_undefined;
 }
 
-static bool is_in_range_scalar(const bytes *b) {
-  return b->len == SCALAR_SIZE && memcmp(b->data, ZERO32, SCALAR_SIZE) != 0 && memcmp(b->data, ORDER, SCALAR_SIZE) < 0;
+/*
+ * x < n over all 32 bytes, without a branch or an early exit on the data: private keys and
+ * tweaks (an adaptor secret) are checked here, and memcmp's time would tell how many leading
+ * bytes they share with n.
+ */
+static bool below_order(const uint8_t *x) {
+  uint32_t lt = 0, gt = 0;
+  for (size_t i = 0; i < SCALAR_SIZE; i++) {
+    uint32_t a = x[i], b = ORDER[i];
+    uint32_t undecided = 1u ^ ((lt | gt) & 1u);
+    lt |= undecided & ((a - b) >> 31);
+    gt |= undecided & ((b - a) >> 31);
+  }
+  return lt == 1;
+}
+
+/* x ≠ 0, in constant time like below_order. */
+static bool nonzero(const uint8_t *x) {
+  uint32_t acc = 0;
+  for (size_t i = 0; i < SCALAR_SIZE; i++) acc |= x[i];
+  return ((acc + 0xffu) >> 8) == 1;
 }
 
 /* The shape checks tiny-secp256k1 makes in JavaScript before its WebAssembly sees the bytes. */
 static bool shaped_private(napi_env env, napi_value v, bytes *out) {
-  return get_u8(env, v, out) && is_in_range_scalar(out);
+  if (!get_u8(env, v, out) || out->len != SCALAR_SIZE) return false;
+  return (nonzero(out->data) & below_order(out->data)) != 0;
 }
 
 static bool shaped_tweak(napi_env env, napi_value v, bytes *out) {
-  return get_u8(env, v, out) && out->len == SCALAR_SIZE && memcmp(out->data, ORDER, SCALAR_SIZE) < 0;
+  return get_u8(env, v, out) && out->len == SCALAR_SIZE && below_order(out->data);
 }
 
 /* A point argument: 32 (x-only), 33 or 65 bytes pass the shape check; the content is parsed later. */
@@ -249,7 +269,7 @@ static napi_value is_xonly_point(napi_env env, napi_callback_info info) {
 static napi_value is_private(napi_env env, napi_callback_info info) {
   ARGS(1);
   bytes d;
-  bool ok = get_u8(env, argv[0], &d) && d.len == SCALAR_SIZE && secp256k1_ec_seckey_verify(st->ctx, d.data) == 1;
+  bool ok = shaped_private(env, argv[0], &d);
   if (library_refused(env, st)) return NULL;
   return js_bool(env, ok);
 }
@@ -440,7 +460,7 @@ static napi_value private_sub(napi_env env, napi_callback_info info) {
   memcpy(out, d.data, SCALAR_SIZE);
   int ok = 1;
   /* d − 0 = d; libsecp256k1 cannot negate 0. */
-  if (memcmp(t.data, ZERO32, SCALAR_SIZE) != 0) {
+  if (nonzero(t.data)) {
     memcpy(neg, t.data, SCALAR_SIZE);
     ok = secp256k1_ec_seckey_negate(st->ctx, neg) == 1 && secp256k1_ec_seckey_tweak_add(st->ctx, out, neg) == 1;
     wipe(neg, sizeof neg);
