@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { initEccLib, payments } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
-import { parseCompressedKey, toHex, xOnlyOf } from '../common/index.ts';
+import { ecc, parseCompressedKey, toHex, xOnlyOf } from '../common/index.ts';
 import {
   buildStakingInfo,
   buildUnbondingInfo,
