@@ -1,5 +1,5 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import { bytesEqual, CodedError, hashToTxid, isCodedError } from '../common/index.ts';
+import { bytesEqual, CodedError, hashToTxid, isCodedError, toHex } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { assertStakingTxInRange, parseStakingTx, type StakingTxData } from './identify.ts';
 import {
@@ -47,6 +47,8 @@ export interface UnbondingCheckOptions {
   readonly stakingOutputPkScript?: Uint8Array;
   /** The unbonding tx's txid as the requester names it. */
   readonly unbondingTxid?: string;
+  /** Told the params version of the staking height as soon as it is chosen (for an audit record). */
+  readonly onParams?: (v: ParamsVersion) => void;
 }
 
 /** A request that passed: what it was checked under. */
@@ -156,11 +158,12 @@ export class UnbondingCheck {
         `no params version applies at the staking height ${place.height}`,
       );
     }
+    opts.onParams?.(v);
     const key = opts.covenantPk;
     if (key && !v.covenantPks.some((k) => bytesEqual(k, key))) {
       throw new CodedError(
         'STAKING_COVENANT_KEY_NOT_IN_PARAMS',
-        `the covenant key is not in params version ${v.version}`,
+        `covenant key ${toHex(key)} is not in params version ${v.version}`,
         { details: { version: v.version } },
       );
     }
