@@ -73,6 +73,9 @@ export async function recheckRequest(
       // The depth too, on the pipeline's own node: a stake too shallow for the signers is not sent
       // to them (the request is retried later, as any failed attempt).
       { height, confirmations: raw.confirmations ?? 0 },
+      // No height cutoff: the pipeline has no such policy of its own. The API refuses a request
+      // above its cutoff before storing it, and each signer applies its own when it signs.
+      {},
     );
     if (c.stakingTxid !== req.stakingTxHashHex) {
       refuse(`the node's tx ${c.stakingTxid} is not the stored staking tx ${req.stakingTxHashHex}`);
