@@ -1,14 +1,7 @@
-import type { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { API_CODE_OF_RULE, type UnbondingRequestBody, verifyUnbondingRequest } from '../api/unbonding.ts';
-import type { RpcClient } from '../bitcoind/index.ts';
-import { isCodedError, toHex } from '../common/index.ts';
-import type { Delegation as ApiDelegation } from '../db/index.ts';
+import { toHex } from '../common/index.ts';
 import { buildStake } from '../indexer/testkit/txs.ts';
-import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
-import { recheckRequest } from '../pipeline/recheck.ts';
-import { SIGNER_CODE_OF_RULE, validateSignRequest } from '../signer/validate.ts';
 import {
   buildUnbondingInfo,
   buildUnbondingTx,
@@ -16,7 +9,19 @@ import {
   type StakingErrorCode,
   unbondingSighash,
 } from '../staking/index.ts';
-import { testKey, testParamsDoc } from './keys.ts';
+import {
+  ACTIVATION,
+  apiOutcome,
+  type Case,
+  CUTOFF,
+  DEPTH,
+  fp,
+  mallory,
+  pipelineOutcome,
+  signerOutcome,
+  stakers,
+  V0,
+} from './unbondingKit.ts';
 
 /**
  * One rule, one place: the API (before it stores a request), the pipeline (before it asks the
@@ -24,29 +29,6 @@ import { testKey, testParamsDoc } from './keys.ts';
  * its table maps from staking/'s full check. Requests are drawn by fast-check, each breaking one
  * rule (or none), the staker re-signing whatever was changed so that only that rule is broken.
  */
-
-const covenants = ['ur-cov-a', 'ur-cov-b', 'ur-cov-c'].map(testKey);
-const fp = testKey('ur-fp');
-const stakers = ['ur-staker-a', 'ur-staker-b'].map(testKey);
-const mallory = testKey('ur-mallory');
-const ACTIVATION = 100;
-const DEPTH = 2;
-const CUTOFF = 5_000;
-
-// Built by hand from parsed params: min_staking_amount 1 sat (params validation would refuse it),
-// so that a stake inside the value range can fail the fee-cover rule and every rule is reachable.
-const parsed = parseGlobalParams(
-  testParamsDoc(covenants, {
-    activation_height: ACTIVATION,
-    confirmation_depth: DEPTH,
-    unbonding_fee: 1_000,
-    max_staking_amount: 5_000_000,
-    min_staking_time: 5,
-    max_staking_time: 1_000,
-  }),
-);
-const PARAMS: GlobalParams = { versions: [{ ...parsed.versions[0]!, minStakingAmountSat: 1n }] };
-const V0 = PARAMS.versions[0]!;
 
 type Fault =
   | 'none'
@@ -105,20 +87,6 @@ const draws: fc.Arbitrary<Draw> = fc.record({
   height: fc.integer({ min: ACTIVATION, max: CUTOFF }),
   n: fc.integer({ min: 1, max: 1_000 }),
 });
-
-/** One request as every service receives it, with its place on the chain. */
-interface Case {
-  readonly stakingTx: Transaction;
-  readonly stakingTxid: string;
-  readonly stakingOutputIndex: number;
-  readonly stakingScriptHex: string;
-  readonly valueSat: bigint;
-  readonly stakingTime: number;
-  readonly height: number;
-  readonly confirmations: number;
-  readonly unbondingTx: Transaction;
-  readonly signatureHex: string;
-}
 
 function caseOf(d: Draw): Case {
   const staker = stakers[d.staker]!;
@@ -201,129 +169,14 @@ function caseOf(d: Draw): Case {
   };
 }
 
-/** A service's answer as the rule's code ('OK' when it accepts). */
-type Verdict = string;
-
-function inverse<K extends string, V extends string>(table: Partial<Record<K, V>>): Map<V, K> {
-  return new Map(Object.entries(table).map(([k, v]) => [v as V, k as K]));
-}
-const fromSigner = inverse(SIGNER_CODE_OF_RULE);
-const fromApi = new Map(
-  Object.entries(API_CODE_OF_RULE).map(([rule, to]) => [to!.code, rule as StakingErrorCode]),
-);
-
-async function verdict(run: () => unknown, mapBack: (e: unknown) => string): Promise<Verdict> {
-  try {
-    await run();
-    return 'OK';
-  } catch (e) {
-    return mapBack(e);
-  }
-}
-
-function apiVerdict(c: Case): Promise<Verdict> {
-  const d: ApiDelegation = {
-    stakingTxHashHex: c.stakingTxid,
-    stakerPkHex: '',
-    finalityProviderPkHex: toHex(fp.xOnly),
-    stakingValue: Number(c.valueSat),
-    state: 'active',
-    isOverflow: false,
-    stakingTxHex: c.stakingTx.toHex(),
-    stakingOutputIndex: c.stakingOutputIndex,
-    stakingStartHeight: c.height,
-    stakingStartTimestamp: 0,
-    stakingTimelock: c.stakingTime,
-    stakingExpired: false,
-    unbonding: null,
-    withdrawTxHashHex: null,
-    withdrawHeight: null,
-  };
-  const body: UnbondingRequestBody = {
-    staking_tx_hash_hex: c.stakingTxid,
-    unbonding_tx_hash_hex: c.unbondingTx.getId(),
-    unbonding_tx_hex: c.unbondingTx.toHex(),
-    staker_signed_signature_hex: c.signatureHex,
-  };
-  return verdict(
-    () => verifyUnbondingRequest(d, body, PARAMS, { maxStakingTransactionHeight: CUTOFF }),
-    (e) => {
-      // A rule the API names `internal` (the stored delegation is wrong) is a plain error, its cause the rule's.
-      const coded = isCodedError(e) ? e : (e as Error).cause;
-      if (!isCodedError(coded)) throw e;
-      if (!isCodedError(e) && API_CODE_OF_RULE[coded.code as StakingErrorCode]?.code !== 'internal') throw e;
-      return fromApi.get(coded.code as never) ?? coded.code;
-    },
-  );
-}
-
-function pipelineVerdict(c: Case): Promise<Verdict> {
-  const rpc = {
-    getrawtransaction: async (txid: string) => {
-      expect(txid).toBe(c.stakingTxid);
-      return { hex: c.stakingTx.toHex(), blockhash: 'bb'.repeat(32), confirmations: c.confirmations };
-    },
-    getblockheader: async () => ({ height: c.height }),
-  } as unknown as RpcClient;
-  return verdict(
-    () =>
-      recheckRequest(
-        {
-          stakingTxHashHex: c.stakingTxid,
-          unbondingTxHex: c.unbondingTx.toHex(),
-          stakerSignatureHex: c.signatureHex,
-        },
-        PARAMS,
-        rpc,
-      ),
-    (e) => {
-      if (!isCodedError(e, 'PIPELINE_RECHECK_FAILED')) throw e;
-      return String(e.details?.code);
-    },
-  );
-}
-
-function signerVerdict(c: Case): Promise<Verdict> {
-  const key = covenants[0]!;
-  return verdict(
-    () =>
-      validateSignRequest(
-        {
-          staking_output_pk_script_hex: c.stakingScriptHex,
-          unbonding_tx_hex: c.unbondingTx.toHex(),
-          staker_unbonding_sig_hex: c.signatureHex,
-          covenant_public_key: key.compressedHex,
-        },
-        {
-          params: PARAMS,
-          heldKeys: new Set([toHex(key.xOnly)]),
-          maxStakingTxHeight: CUTOFF,
-          chain: {
-            getTransaction: async (txid) => {
-              expect(txid).toBe(c.stakingTxid);
-              return { hex: c.stakingTx.toHex(), blockhash: 'bb'.repeat(32), confirmations: c.confirmations };
-            },
-            getBlockHeight: async () => c.height,
-          },
-        },
-      ),
-    (e) => {
-      if (!isCodedError(e)) throw e;
-      return fromSigner.get(e.code as never) ?? e.code;
-    },
-  );
-}
-
 describe('the full unbonding check: the API, the pipeline and the signer agree', () => {
   it('refuse the same drawn requests with the same (mapped) code, and accept the same', async () => {
     await fc.assert(
       fc.asyncProperty(draws, async (d) => {
         const c = caseOf(d);
-        const [api, pipeline, signer] = await Promise.all([
-          apiVerdict(c),
-          pipelineVerdict(c),
-          signerVerdict(c),
-        ]);
+        const [api, pipeline, signer] = (
+          await Promise.all([apiOutcome(c), pipelineOutcome(c), signerOutcome(c)])
+        ).map((o) => o.verdict);
         const want = d.fault === 'none' ? 'OK' : RULE_CODE[d.fault];
         expect(signer).toBe(want);
         // Less on purpose, each with the option it passes and says why at the call: the API
