@@ -116,7 +116,7 @@ describeVectors('assertParamsAppendOnly', () => {
   });
 });
 
-describe('assertParamsGrewFrom (a record of params once in force)', () => {
+describeVectors('assertParamsGrewFrom (a record of params once in force)', () => {
   const ids = (n: number) => first(n).versions.map(paramsVersionIdentity);
 
   it('accepts the recorded versions unchanged, and appended ones', () => {
