@@ -31,23 +31,31 @@ function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/** How the API words a rule's refusal: its code, and its message when it names its own fields. */
+interface ApiRefusal {
+  readonly code: ApiErrorCode | 'internal';
+  readonly message?: (e: CodedError) => string;
+}
+
 /**
- * The API's codes (and, where it words them with the request's field names, its messages) for the
- * refusals of staking/'s full unbonding check; every other STAKING_… code passes through as 403
- * VALIDATION_ERROR. `internal`: the stored delegation, not the request, is wrong (a 500).
+ * The one table from the refusals of staking/'s full unbonding check to the API's codes (and, where
+ * it words them with the request's field names, its messages); every other STAKING_… code passes
+ * through as 403 VALIDATION_ERROR. `internal`: the stored delegation, not the request, is wrong (500).
  */
-export const API_CODE_OF_RULE: Readonly<
-  Partial<Record<StakingErrorCode, { readonly code: ApiErrorCode | 'internal'; readonly message?: string }>>
-> = {
-  STAKING_TX_ABOVE_MAX_HEIGHT: { code: 'API_STAKING_TX_ABOVE_MAX_HEIGHT' },
+export const API_CODE_OF_RULE: Readonly<Partial<Record<StakingErrorCode, ApiRefusal>>> = {
+  STAKING_TX_ABOVE_MAX_HEIGHT: {
+    code: 'API_STAKING_TX_ABOVE_MAX_HEIGHT',
+    message: (e) =>
+      `the staking transaction is included at height ${e.details?.height}, above the maximum ${e.details?.maxStakingTxHeight} this service unbonds`,
+  },
   STAKING_UNBONDING_VALUE_TOO_LOW: { code: 'API_UNBONDING_INVALID' },
   STAKING_UNBONDING_TXID_MISMATCH: {
     code: 'API_UNBONDING_TX_HASH_MISMATCH',
-    message: 'unbonding_tx_hash_hex is not the txid of unbonding_tx_hex',
+    message: (e) => `unbonding_tx_hash_hex is not the txid of unbonding_tx_hex (${e.details?.txid})`,
   },
   STAKING_UNBONDING_STAKER_SIGNATURE: {
     code: 'API_INVALID_STAKER_SIGNATURE',
-    message: 'the staker signature does not verify over the unbonding transaction',
+    message: () => 'the staker signature does not verify over the unbonding transaction',
   },
   STAKING_NO_PARAMS_FOR_HEIGHT: { code: 'internal' },
 };
@@ -58,9 +66,7 @@ function asApiError(e: unknown): unknown {
   if (!to) return e;
   if (to.code === 'internal')
     return new Error(`the stored delegation does not hold: ${e.message}`, { cause: e });
-  const txid = e.details?.txid;
-  const message = to.message ? `${to.message}${typeof txid === 'string' ? ` (${txid})` : ''}` : e.message;
-  return new CodedError(to.code, message, { cause: e });
+  return new CodedError(to.code, to.message ? to.message(e) : e.message, { cause: e });
 }
 
 /** Rules beyond the params; 0 turns a rule off. */
@@ -88,12 +94,7 @@ export async function unbondingRefusal(
     try {
       assertStakingHeightUnbondable(d.stakingStartHeight, policy.maxStakingTransactionHeight);
     } catch (e) {
-      if (!isCodedError(e, 'STAKING_TX_ABOVE_MAX_HEIGHT')) throw e;
-      return new CodedError<ApiErrorCode>(
-        'API_STAKING_TX_ABOVE_MAX_HEIGHT',
-        `the staking transaction is included at height ${d.stakingStartHeight}, above the maximum ${policy.maxStakingTransactionHeight} this service unbonds`,
-        { cause: e },
-      );
+      return asApiError(e) as CodedError;
     }
     return undefined;
   }
