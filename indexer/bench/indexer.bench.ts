@@ -1,42 +1,56 @@
 /**
- * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts): generates a regtest chain
- * (BENCH_BLOCKS blocks, each with BENCH_FILLERS ordinary transactions and BENCH_STAKES stakes, plus
- * the unbondings and withdraws of earlier stakes), then, in the same run:
- *   1. for information, the node serving every block over the REST interface the indexer uses
- *      when the node serves it (the node runs with -rest=1), twice, best kept;
- *   2. BENCH_ROUNDS rounds (2 unless set), each of them:
- *      a. the node alone: every raw block fetched over RPC (getblockhash + getblock verbosity 0 in
- *         JSON-RPC batches, the same batch size and concurrency the indexer uses): the target's
- *         yardstick;
- *      b. the indexer: a fresh store synced from the activation height to the tip in a process of
- *         its own (events published to RabbitMQ with confirms, concurrently), its peak RSS
- *         measured there; its directory and queues removed after.
- *    The best of each side is kept; alternating them, the machine's drift touches both alike.
- * Prints blocks/s and txs/s of both and the ratio of the bests (target ≥ 0.5), then each round's
- * own ratio and their median.
+ * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts), two workloads on one regtest node
+ * (-rest=1, so the indexer fetches over REST, as `fetch_via = "auto"` chooses):
+ *
+ * 1. Busy small blocks (BENCH_BLOCKS, default 6,000): each with BENCH_FILLERS ordinary
+ *    transactions (a chain of OP_TRUE spends, default 150) and BENCH_STAKES stakes (default 1),
+ *    plus the unbondings and withdraws of earlier stakes.
+ * 2. Full blocks (BENCH_FULL_BLOCKS, default 150): each with BENCH_FULL_TXS signed P2WPKH payments
+ *    (default 1,000; test/infra/bulkTxs.ts) and BENCH_FULL_STAKES stakes (default 3) with their
+ *    unbondings and withdraws, synced by an indexer whose params activate at the first of them.
+ *
+ * For each workload, BENCH_ROUNDS rounds (default 2) of: the node alone serving the blocks over
+ * REST (block hashes and raw blocks in the batches and concurrency the indexer asks with: the
+ * yardstick), then the indexer syncing them from a fresh store in a process of its own, events
+ * published to RabbitMQ with confirms. The best of each side is kept; alternating them, the
+ * machine's drift touches both alike.
+ *
+ * The figure judged is the steady rate: the indexer's rate over the second half of the sync (from
+ * the first commit past the middle height to the last block) beside the node's rate over the same
+ * heights. A fresh process's start-up and JIT warm-up (about a second) fall before it; the
+ * whole-sync ratio is printed beside it. For full blocks the prescan (the walk and staking
+ * verdicts that decide which transactions can matter, on the indexer's fetch thread) is also timed
+ * alone on this thread over the same raw blocks, in MB/s beside the node's.
+ * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8).
  */
 
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Transaction } from 'bitcoinjs-lib';
-import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
+import { type RegtestNode, RestClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel } from '../../events/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { printResult } from '../../test/bench/measure.ts';
+import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
+import { RangePrescan } from '../processor.ts';
 import { ChainKit } from '../testkit/chain.ts';
 import { DEFAULT_FETCH, testSetup } from '../testkit/harness.ts';
 import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
 import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
 
-const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 2000);
+const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 6000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
+const FULL_BLOCKS = Number(process.env.BENCH_FULL_BLOCKS ?? 150);
+const FULL_TXS = Number(process.env.BENCH_FULL_TXS ?? 1000);
+const FULL_STAKES = Number(process.env.BENCH_FULL_STAKES ?? 3);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
+const DEPTH = 10;
 // The node is asked for its blocks as the bench's syncs ask: the config's batch and concurrency.
 const BATCH = DEFAULT_FETCH.batch;
 const CONCURRENCY = DEFAULT_FETCH.concurrency;
@@ -47,22 +61,11 @@ const node = await startRegtestNode({
 });
 const broker = await sharedBroker();
 try {
-  const t0 = performance.now();
-  const coinbasesNeeded = Math.ceil((BLOCKS * (STAKES + 1)) / 499) + 2;
+  const coinbasesNeeded = Math.ceil((BLOCKS * (STAKES + 1) + FULL_BLOCKS * (FULL_STAKES + 1)) / 499) + 4;
   const kit = await ChainKit.create(node, { mature: coinbasesNeeded });
-  const start = (await kit.height()) + 1;
-  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-    activation_height: start,
-    staking_cap: 1_000_000_000_000,
-    min_staking_amount: 10_000,
-    max_staking_amount: 1_000_000,
-    min_staking_time: 5,
-    max_staking_time: 1000,
-    unbonding_time: 3,
-    confirmation_depth: 10,
-  });
-  const version = parseGlobalParams(paramsDoc).versions[0]!;
 
+  // ---- 1. busy small blocks ----
+  const start = (await kit.height()) + 1;
   // Ordinary traffic: per block a chain of FILLERS txs from one OP_TRUE coin, each with a
   // P2WPKH-shaped output and the OP_TRUE output the next one spends (no signatures needed).
   const pkh = concatBytes(Uint8Array.of(0x00, 0x14), new Uint8Array(20).fill(0x42));
@@ -80,11 +83,86 @@ try {
     }
     return out;
   };
-  const plan = buildBusyBlocks(kit, version, start - 1, { blocks: BLOCKS, stakesPerBlock: STAKES, filler });
+  const busy = await buildChain(node, kit, start, { blocks: BLOCKS, stakesPerBlock: STAKES, filler }, 10);
+  console.log(`busy small blocks: ${busy.summary}`);
+  const steady = await workload(node, busy.paramsDoc, start, (await kit.height()) - DEPTH + 1);
+  report('busy small blocks', steady, false);
+
+  // ---- 2. full blocks ----
+  const fullStart = (await kit.height()) + 1;
+  const payments = new PaymentTraffic();
+  let funded = false;
+  const full = await buildChain(
+    node,
+    kit,
+    fullStart,
+    {
+      blocks: FULL_BLOCKS,
+      stakesPerBlock: FULL_STAKES,
+      filler: () => {
+        const fund = funded ? [] : [payments.fund(kit.coin(1_000_000_000n), FULL_TXS)];
+        funded = true;
+        return [...fund, ...payments.block()];
+      },
+    },
+    2,
+  );
+  console.log(`\nfull blocks: ${full.summary}`);
+  const fullRun = await workload(node, full.paramsDoc, fullStart, (await kit.height()) - DEPTH + 1);
+  const prescan = prescanRate(full.paramsDoc, fullStart, fullRun.raws);
+  report('full blocks', fullRun, true);
+  console.log(
+    `  prescan alone, one thread       ${rates(fullRun.second.txs, fullRun.second.bytes, prescan.secondsForSecondHalf)}  (${prescan.secondsForSecondHalf.toFixed(3)} s for the second half; ${prescan.candidates.toLocaleString('en-US')} candidates in ${prescan.txs.toLocaleString('en-US')} txs)`,
+  );
+  const prescanRatio = fullRun.nodeSecond.seconds / prescan.secondsForSecondHalf;
+  console.log(`  prescan / node = ${prescanRatio.toFixed(3)} (target ≥ 0.8)`);
+
+  printResult({
+    steady_ratio: steady.steadyRatio,
+    full_block_ratio: fullRun.steadyRatio,
+    whole_sync_ratio: steady.wholeRatio,
+    full_block_whole_ratio: fullRun.wholeRatio,
+    prescan_ratio: prescanRatio,
+    indexer_blocks_per_s: steady.second.blocks / steady.sync.steadySeconds,
+    node_blocks_per_s: steady.second.blocks / steady.nodeSecond.seconds,
+    full_indexer_txs_per_s: fullRun.second.txs / fullRun.sync.steadySeconds,
+    full_indexer_mb_per_s: fullRun.second.bytes / 1e6 / fullRun.sync.steadySeconds,
+    full_node_mb_per_s: fullRun.second.bytes / 1e6 / fullRun.nodeSecond.seconds,
+    peak_rss_mib: Math.round(steady.sync.maxRssMiB),
+  });
+} finally {
+  await node.stop();
+  await broker.destroy();
+}
+
+/**
+ * Builds and mines `opts.blocks` blocks of stakes, spends and `opts.filler` from `start`, then the
+ * confirmation window. Returns the params (activating at `start`) and a line to print.
+ */
+async function buildChain(
+  node: RegtestNode,
+  kit: ChainKit,
+  start: number,
+  opts: Parameters<typeof buildBusyBlocks>[3],
+  blocksPerCall: number,
+) {
+  const t0 = performance.now();
+  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
+    activation_height: start,
+    staking_cap: 1_000_000_000_000,
+    min_staking_amount: 10_000,
+    max_staking_amount: 1_000_000,
+    min_staking_time: 5,
+    max_staking_time: 1000,
+    unbonding_time: 3,
+    confirmation_depth: DEPTH,
+  });
+  const version = parseGlobalParams(paramsDoc).versions[0]!;
+  const plan = buildBusyBlocks(kit, version, start - 1, opts);
   const tBuilt = performance.now();
-  for (let i = 0; i < plan.blocks.length; i += 10) {
+  for (let i = 0; i < plan.blocks.length; i += blocksPerCall) {
     const res = await node.rpc.batch(
-      plan.blocks.slice(i, i + 10).map((txs) => ({
+      plan.blocks.slice(i, i + blocksPerCall).map((txs) => ({
         method: 'generateblock',
         params: [kit.descriptor, txs.map((t) => t.toHex())],
       })),
@@ -92,145 +170,204 @@ try {
     const bad = res.find((r) => !r.ok);
     if (bad && !bad.ok) throw bad.error;
   }
-  await kit.mineEmpty(10);
-  const tip = await node.rpc.getblockcount();
+  await kit.mineEmpty(DEPTH);
   const totalTxs = plan.blocks.reduce((a, b) => a + b.length + 1, 0);
-  console.log(
-    `chain: ${BLOCKS} blocks from ${start}, ${totalTxs.toLocaleString('en-US')} txs (${plan.stakes} stakes, ${plan.unbondings} unbondings, ${plan.withdraws} withdraws); built in ${((tBuilt - t0) / 1000).toFixed(1)} s, mined in ${((performance.now() - tBuilt) / 1000).toFixed(1)} s`,
-  );
+  return {
+    paramsDoc,
+    summary: `${opts.blocks} blocks from ${start}, ${totalTxs.toLocaleString('en-US')} txs (${plan.stakes} stakes, ${plan.unbondings} unbondings, ${plan.withdraws} withdraws); built in ${((tBuilt - t0) / 1000).toFixed(1)} s, mined in ${((performance.now() - tBuilt) / 1000).toFixed(1)} s`,
+  };
+}
 
-  const confirmedTip = tip - 10 + 1;
-  // The confirmed heights in the batches the indexer asks for, fetched CONCURRENCY at a time.
-  const batches: number[][] = [];
-  for (let h = start; h <= confirmedTip; h += BATCH)
-    batches.push(Array.from({ length: Math.min(BATCH, confirmedTip - h + 1) }, (_, i) => h + i));
-  const fetchAll = async (fetch: (heights: number[]) => Promise<void>) => {
+interface Served {
+  seconds: number;
+  nodeCpu: number;
+}
+type Sync = ReturnType<typeof parseSync>;
+
+/**
+ * The rounds of one workload: heights [from, to] confirmed. The node is timed over every height
+ * and over the second half, the heights of the indexer's steady window.
+ */
+async function workload(node: RegtestNode, paramsDoc: unknown, from: number, to: number) {
+  const mid = from + Math.floor((to - from + 1) / 2) - 1;
+  const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
+  // The raw blocks once, for their sizes and transaction counts (and the prescan's timing).
+  const heights = range(from, to);
+  const raws = await rest.blocks(await rest.blockHashes(heights));
+  const txCount = raws.map(txCountOf);
+  const totals = (a: number, b: number) => ({
+    blocks: b - a + 1,
+    txs: txCount.slice(a - from, b - from + 1).reduce((x, y) => x + y, 0),
+    bytes: raws.slice(a - from, b - from + 1).reduce((x, y) => x + y.length, 0),
+  });
+  const serve = async (a: number, b: number): Promise<Served> => {
+    const batches: number[][] = [];
+    for (let h = a; h <= b; h += BATCH) batches.push(range(h, Math.min(b, h + BATCH - 1)));
+    const cpu0 = cpuSecondsOf(node.pid);
+    const t = performance.now();
     let next = 0;
     const worker = async () => {
-      while (next < batches.length) await fetch(batches[next++]!);
+      while (next < batches.length) await rest.blocks(await rest.blockHashes(batches[next++]!));
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  };
-  const nodeRate = async (rpc: RpcClient) => {
-    const cpu0 = cpuSecondsOf(node.pid);
-    const t = performance.now();
-    let bytes = 0;
-    await fetchAll(async (hs) => {
-      const hashes = await rpc.batch<string>(hs.map((h) => ({ method: 'getblockhash', params: [h] })));
-      const raws = await rpc.batch<string>(
-        hashes.map((r) => ({ method: 'getblock', params: [r.ok ? r.result : '', 0] })),
-      );
-      for (const r of raws) if (r.ok) bytes += r.result.length / 2;
-    });
-    return { seconds: (performance.now() - t) / 1000, bytes, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
-  };
-  const restRate = async () => {
-    const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
-    const cpu0 = cpuSecondsOf(node.pid);
-    const t = performance.now();
-    await fetchAll(async (hs) => {
-      await rest.blocks(await rest.blockHashes(hs));
-    });
-    rest.close();
     return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
   };
-  const fastest = <T>(xs: readonly T[], seconds: (x: T) => number): T =>
+  const rounds: { whole: Served; second: Served; sync: Sync }[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const whole = await serve(from, to);
+    const second = await serve(mid + 1, to);
+    rounds.push({ whole, second, sync: await syncOnce(node, paramsDoc, mid, to) });
+  }
+  rest.close();
+  const best = <T>(xs: readonly T[], seconds: (x: T) => number): T =>
     xs.reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
-  const restBest = fastest([await restRate(), await restRate()], (x) => x.seconds);
+  const nodeWhole = best(
+    rounds.map((r) => r.whole),
+    (x) => x.seconds,
+  );
+  const nodeSecond = best(
+    rounds.map((r) => r.second),
+    (x) => x.seconds,
+  );
+  const sync = best(
+    rounds.map((r) => r.sync),
+    (x) => x.steadySeconds / (to - x.steadyFrom),
+  );
+  // The node's rate over the second half against the indexer's over its window (a batch or two
+  // shorter: it starts at the first commit past the middle).
+  const steadyRatio = (to - sync.steadyFrom) / sync.steadySeconds / ((to - mid) / nodeSecond.seconds);
+  return {
+    from,
+    to,
+    raws,
+    all: totals(from, to),
+    second: totals(sync.steadyFrom + 1, to),
+    nodeWhole,
+    nodeSecond,
+    sync,
+    rounds,
+    steadyRatio,
+    wholeRatio: nodeWhole.seconds / sync.syncSeconds,
+    nodeSecondBlocks: to - mid,
+  };
+}
 
+/** One sync from a fresh store, in a fresh process; its directory and queues are removed after. */
+async function syncOnce(node: RegtestNode, paramsDoc: unknown, mid: number, to: number) {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  // One sync from a fresh store, in a fresh process; its directory and queues are removed after.
-  const syncOnce = async () => {
-    const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
-    try {
-      const nodeCpu0 = cpuSecondsOf(node.pid);
-      const child = spawnSync(
-        process.execPath,
-        [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile],
-        {
-          cwd: repo,
-          encoding: 'utf8',
-          env: { PATH: process.env.PATH, HOME: process.env.HOME },
-        },
-      );
-      if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
-      const nodeCpuDuringSync = cpuSecondsOf(node.pid) - nodeCpu0;
-      const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
-        syncSeconds: number;
-        publishedSeconds: number;
-        blocks: number;
-        txs: number;
-        decoded: number;
-        events: number;
-        maxRssMiB: number;
-        cpuSeconds: number;
-        mainThreadCpuSeconds: number;
-      };
-      return { ...r, nodeCpuDuringSync };
-    } finally {
-      rmSync(setup.dir, { recursive: true, force: true });
-      const conn = await connectBroker({ url: broker.url });
-      await deleteTopology(await openConsumerChannel(conn), setup.names).finally(() => conn.close());
-    }
-  };
-  // Rounds of the node alone then a sync, so that the machine's drift within the run touches both
-  // sides alike; the best of each side is kept, and each round's own ratio is printed too.
-  const rounds: { node: Awaited<ReturnType<typeof nodeRate>>; sync: Awaited<ReturnType<typeof syncOnce>> }[] =
-    [];
-  for (let i = 0; i < ROUNDS; i++) rounds.push({ node: await nodeRate(node.rpc), sync: await syncOnce() });
-  const nodeBest = fastest(
-    rounds.map((x) => x.node),
-    (x) => x.seconds,
-  );
-  const r = fastest(
-    rounds.map((x) => x.sync),
-    (x) => x.syncSeconds,
-  );
-  const nodeCpuDuringSync = r.nodeCpuDuringSync;
-  const roundRatios = rounds.map((x) => x.node.seconds / x.sync.syncSeconds).sort((a, b) => a - b);
+  const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
+  try {
+    const nodeCpu0 = cpuSecondsOf(node.pid);
+    const child = spawnSync(
+      process.execPath,
+      [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(mid), String(to)],
+      { cwd: repo, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+    );
+    if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
+    return { ...parseSync(child.stdout), nodeCpuDuringSync: cpuSecondsOf(node.pid) - nodeCpu0 };
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    const conn = await connectBroker({ url: broker.url });
+    await deleteTopology(await openConsumerChannel(conn), setup.names).finally(() => conn.close());
+  }
+}
 
-  const blocks = confirmedTip - start + 1;
-  const fmt = (x: number) => Math.round(x).toLocaleString('en-US').padStart(10);
+function parseSync(stdout: string) {
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    syncSeconds: number;
+    caughtUpSeconds: number;
+    steadyFrom: number;
+    steadySeconds: number;
+    steadyCpuSeconds: number;
+    publishedSeconds: number;
+    blocks: number;
+    txs: number;
+    decoded: number;
+    events: number;
+    maxRssMiB: number;
+    cpuSeconds: number;
+    mainThreadCpuSeconds: number;
+    nodeCpuDuringSync: number;
+  };
+}
+
+/**
+ * The prescan over the raw blocks, on this thread, as the fetch thread runs it (one
+ * `RangePrescan` from an empty filter, in height order): the best of three passes after one
+ * warm-up, over the whole range, and the share of it the second half took.
+ */
+function prescanRate(paramsDoc: unknown, from: number, raws: readonly Uint8Array[]) {
+  const params = parseGlobalParams(paramsDoc);
+  const mid = Math.floor(raws.length / 2);
+  let best = Number.POSITIVE_INFINITY;
+  let candidates = 0;
+  let txs = 0;
+  for (let pass = 0; pass < 4; pass++) {
+    const p = new RangePrescan(params, []);
+    candidates = 0;
+    txs = 0;
+    let t = 0;
+    for (let i = 0; i < raws.length; i++) {
+      if (i === mid) t = performance.now();
+      const r = p.next(from + i, raws[i]!);
+      if (!r) throw new Error(`the prescan failed at height ${from + i}`);
+      candidates += r.candidates.length;
+      txs += r.txCount;
+    }
+    const s = (performance.now() - t) / 1000;
+    if (pass > 0 && s < best) best = s;
+  }
+  return { secondsForSecondHalf: best, candidates, txs };
+}
+
+function report(title: string, w: Awaited<ReturnType<typeof workload>>, perTx: boolean): void {
+  const s = w.sync;
+  const steadyBlocks = w.to - s.steadyFrom;
   console.log(
-    `\nsync of ${blocks} confirmed blocks, ${r.txs.toLocaleString('en-US')} txs (${(nodeBest.bytes / 1e6).toFixed(1)} MB of blocks)`,
+    `\n${title}: ${w.all.blocks} confirmed blocks, ${w.all.txs.toLocaleString('en-US')} txs, ${(w.all.bytes / 1e6).toFixed(1)} MB; steady window: the last ${steadyBlocks} blocks, ${w.second.txs.toLocaleString('en-US')} txs, ${(w.second.bytes / 1e6).toFixed(1)} MB`,
   );
-  console.log(
-    `  node alone (getblock verbosity 0 over RPC) ${fmt(blocks / nodeBest.seconds)} blocks/s ${fmt(r.txs / nodeBest.seconds)} txs/s  (${nodeBest.seconds.toFixed(2)} s)`,
-  );
-  console.log(
-    `  node alone over REST (information)        ${fmt(blocks / restBest.seconds)} blocks/s ${fmt(r.txs / restBest.seconds)} txs/s  (${restBest.seconds.toFixed(2)} s)`,
-  );
-  console.log(
-    `  indexer (fetch, decide, commit)           ${fmt(blocks / r.syncSeconds)} blocks/s ${fmt(r.txs / r.syncSeconds)} txs/s  (${r.syncSeconds.toFixed(2)} s)`,
-  );
-  console.log(`  ratio indexer / node = ${(nodeBest.seconds / r.syncSeconds).toFixed(3)} (target ≥ 0.5)`);
-  for (const [i, x] of rounds.entries()) {
+  const secondNode = w.nodeSecond.seconds * (steadyBlocks / w.nodeSecondBlocks);
+  const line = (label: string, blocks: number, txs: number, bytes: number, seconds: number) =>
     console.log(
-      `    round ${i + 1}: node ${x.node.seconds.toFixed(2)} s, sync ${x.sync.syncSeconds.toFixed(2)} s, ratio ${(x.node.seconds / x.sync.syncSeconds).toFixed(3)}`,
+      `  ${label.padEnd(32)}${perTx ? rates(txs, bytes, seconds) : `${fmt(blocks / seconds)} blocks/s ${fmt(txs / seconds)} txs/s ${fmt(bytes / 1e6 / seconds)} MB/s`}  (${seconds.toFixed(2)} s)`,
+    );
+  line('node alone, second half (REST)', steadyBlocks, w.second.txs, w.second.bytes, secondNode);
+  line('indexer, steady window', steadyBlocks, w.second.txs, w.second.bytes, s.steadySeconds);
+  console.log(`  steady ratio indexer / node = ${w.steadyRatio.toFixed(3)} (target ≥ 0.8)`);
+  line('node alone, every block (REST)', w.all.blocks, w.all.txs, w.all.bytes, w.nodeWhole.seconds);
+  line('indexer, whole sync', w.all.blocks, w.all.txs, w.all.bytes, s.syncSeconds);
+  console.log(`  whole-sync ratio indexer / node = ${w.wholeRatio.toFixed(3)}`);
+  for (const [i, r] of w.rounds.entries()) {
+    console.log(
+      `    round ${i + 1}: node ${r.whole.seconds.toFixed(2)} s (second half ${r.second.seconds.toFixed(2)} s), sync ${r.sync.syncSeconds.toFixed(2)} s (steady window ${r.sync.steadySeconds.toFixed(2)} s)`,
     );
   }
   console.log(
-    `    median of the rounds' ratios ${roundRatios[Math.floor((roundRatios.length - 1) / 2)]!.toFixed(3)}${roundRatios.length % 2 === 0 ? ` to ${roundRatios[roundRatios.length / 2]!.toFixed(3)}` : ''}`,
+    `  fully decoded: ${s.decoded.toLocaleString('en-US')} of ${s.txs.toLocaleString('en-US')} txs; ${s.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${s.publishedSeconds.toFixed(2)} s; indexer peak RSS ${s.maxRssMiB.toFixed(0)} MiB`,
   );
-  console.log(
-    `  fully decoded: ${r.decoded.toLocaleString('en-US')} of ${r.txs.toLocaleString('en-US')} txs; ${r.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${r.publishedSeconds.toFixed(2)} s`,
-  );
-  console.log(`  indexer peak RSS: ${r.maxRssMiB.toFixed(0)} MiB`);
   // Where the two cores went: the ratio is bounded by the CPU the whole pipeline needs, not only
   // by the indexer's wall time.
   console.log(
-    `  CPU: node alone ${nodeBest.nodeCpu.toFixed(2)} s serving JSON-RPC, ${restBest.nodeCpu.toFixed(2)} s serving REST; during the sync the node ${nodeCpuDuringSync.toFixed(2)} s (its whole run) and the indexer ${r.cpuSeconds.toFixed(2)} s (the sync itself: ${r.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads)`,
+    `  CPU: the node ${w.nodeWhole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads), ${s.steadyCpuSeconds.toFixed(2)} s of it in the steady window`,
   );
-  printResult({
-    blocks,
-    sync_ratio: nodeBest.seconds / r.syncSeconds,
-    indexer_blocks_per_s: blocks / r.syncSeconds,
-    node_blocks_per_s: blocks / nodeBest.seconds,
-    peak_rss_mib: Math.round(r.maxRssMiB),
-  });
-} finally {
-  await node.stop();
-  await broker.destroy();
+}
+
+function rates(txs: number, bytes: number, seconds: number): string {
+  return `${fmt(txs / seconds)} txs/s ${fmt(bytes / 1e6 / seconds)} MB/s`;
+}
+function fmt(x: number): string {
+  return Math.round(x).toLocaleString('en-US').padStart(10);
+}
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+/** The transaction count at the start of a raw block (after the 80-byte header). */
+function txCountOf(raw: Uint8Array): number {
+  const b = raw[80]!;
+  if (b < 0xfd) return b;
+  if (b === 0xfd) return raw[81]! | (raw[82]! << 8);
+  return (raw[81]! | (raw[82]! << 8) | (raw[83]! << 16) | (raw[84]! << 24)) >>> 0;
 }
