@@ -24,19 +24,21 @@ const cpu0 = process.cpuUsage();
 const mainCpu0 = cpuSecondsOf(process.pid, process.pid);
 // Each commit's last height, as the follower reports it to the metrics: the sync runs in
 // microtasks while blocks are ready, so a timer would not fire between its commits.
-let mid: { t: number; height: number; cpu: NodeJS.CpuUsage } | undefined;
-let end: { t: number; cpu: NodeJS.CpuUsage } | undefined;
+let mid: { t: number; height: number; cpu: NodeJS.CpuUsage; main: number } | undefined;
+let end: { t: number; cpu: NodeJS.CpuUsage; main: number } | undefined;
+const mainCpu = () => cpuSecondsOf(process.pid, process.pid);
 const gauge = indexer.metrics.lastProcessedHeight;
 const set = gauge.set.bind(gauge) as (h: number) => void;
 gauge.set = ((h: number) => {
   set(h);
-  if (!mid && h > midHeight) mid = { t: performance.now(), height: h, cpu: process.cpuUsage() };
-  if (!end && h >= endHeight) end = { t: performance.now(), cpu: process.cpuUsage() };
+  if (!mid && h > midHeight)
+    mid = { t: performance.now(), height: h, cpu: process.cpuUsage(), main: mainCpu() };
+  if (!end && h >= endHeight) end = { t: performance.now(), cpu: process.cpuUsage(), main: mainCpu() };
 }) as typeof gauge.set;
 await indexer.caughtUp();
 const synced = performance.now();
 const cpu = process.cpuUsage(cpu0);
-const mainCpu = cpuSecondsOf(process.pid, process.pid) - mainCpu0;
+const mainCpuSeconds = cpuSecondsOf(process.pid, process.pid) - mainCpu0;
 if (!mid || !end || mid.height >= endHeight) {
   throw new Error(`no commit fell inside the steady window (middle ${midHeight}, end ${endHeight})`);
 }
@@ -62,7 +64,8 @@ console.log(
     events,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    mainThreadCpuSeconds: mainCpu,
+    mainThreadCpuSeconds: mainCpuSeconds,
+    steadyMainCpuSeconds: end.main - mid.main,
   }),
 );
 process.exit(0);

@@ -1,6 +1,5 @@
 import { crypto, script, Transaction } from 'bitcoinjs-lib';
-import secp256k1 from 'secp256k1/bindings.js';
-import { concatBytes, txidToHash } from '../../common/index.ts';
+import { concatBytes, ecc, txidToHash } from '../../common/index.ts';
 import type { Outpoint } from '../../indexer/testkit/txs.ts';
 import { type TestKey, testKey } from '../keys.ts';
 
@@ -9,8 +8,8 @@ import { type TestKey, testKey } from '../keys.ts';
  * most of a real block has (one input with a 72-byte signature and a 33-byte key in its witness,
  * a payment and a change output). A fan-out transaction spends one OP_TRUE coin into `width`
  * outputs of a key of ours; each block then spends every one of them once, each transaction's
- * change becoming the coin the next block spends. Signed with native libsecp256k1 (the `secp256k1`
- * package's addon) and no fee, so that building a block of thousands costs a fraction of a second
+ * change becoming the coin the next block spends. Signed here with the Node services' curve
+ * (common/index.ts `ecc`) and no fee, so that building a block of thousands needs no wallet RPC
  * and no wallet RPC: `generateblock` takes the transactions as they are.
  */
 export class PaymentTraffic {
@@ -23,7 +22,7 @@ export class PaymentTraffic {
 
   constructor(label = 'payment-traffic') {
     this.#key = testKey(label);
-    this.#pub = secp256k1.publicKeyCreate(this.#key.privateKey, true);
+    this.#pub = ecc.pointFromScalar(this.#key.privateKey, true)!;
     const h160 = crypto.hash160(this.#pub);
     this.#script = concatBytes(Uint8Array.of(0x00, 0x14), h160);
     // BIP143: the script code of P2WPKH is the P2PKH script of the key hash.
@@ -59,8 +58,8 @@ export class PaymentTraffic {
       tx.addOutput(this.#payee, paySat);
       tx.addOutput(this.#script, c.valueSat - paySat);
       const hash = tx.hashForWitnessV0(0, this.#scriptCode, c.valueSat, Transaction.SIGHASH_ALL);
-      const { signature } = secp256k1.ecdsaSign(hash, this.#key.privateKey);
-      tx.ins[0]!.witness = [script.signature.encode(signature, Transaction.SIGHASH_ALL), this.#pub];
+      const sig = script.signature.encode(ecc.sign(hash, this.#key.privateKey), Transaction.SIGHASH_ALL);
+      tx.ins[0]!.witness = [sig, this.#pub];
       out.push(tx);
       return { txid: tx.getId(), vout: 1, valueSat: c.valueSat - paySat };
     });
