@@ -38,7 +38,7 @@ import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
-import { RangePrescan } from '../processor.ts';
+import { RangePrescan } from '../prescan.ts';
 import { ChainKit } from '../testkit/chain.ts';
 import { DEFAULT_FETCH, testSetup } from '../testkit/harness.ts';
 import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';

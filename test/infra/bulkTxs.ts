@@ -9,8 +9,8 @@ import { type TestKey, testKey } from '../keys.ts';
  * a payment and a change output). A fan-out transaction spends one OP_TRUE coin into `width`
  * outputs of a key of ours; each block then spends every one of them once, each transaction's
  * change becoming the coin the next block spends. Signed here with the Node services' curve
- * (common/index.ts `ecc`) and no fee, so that building a block of thousands needs no wallet RPC
- * and no wallet RPC: `generateblock` takes the transactions as they are.
+ * (common/index.ts `ecc`) and no fee: no wallet RPC, and `generateblock` takes the transactions as
+ * they are.
  */
 export class PaymentTraffic {
   readonly #key: TestKey;
