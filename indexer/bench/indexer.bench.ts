@@ -1,27 +1,28 @@
 /**
- * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts), two workloads on one regtest node
- * (-rest=1, so the indexer fetches over REST, as `fetch_via = "auto"` chooses):
+ * `npm run bench:indexer` (tsx indexer/bench/indexer.bench.ts): one regtest chain (-rest=1, so the
+ * indexer fetches over REST, as `fetch_via = "auto"` chooses) of two workloads, one after the other:
  *
  * 1. Busy small blocks (BENCH_BLOCKS, default 6,000): each with BENCH_FILLERS ordinary
  *    transactions (a chain of OP_TRUE spends, default 150) and BENCH_STAKES stakes (default 1),
  *    plus the unbondings and withdraws of earlier stakes.
  * 2. Full blocks (BENCH_FULL_BLOCKS, default 120): each with BENCH_FULL_TXS signed P2WPKH payments
  *    (default 1,000; test/infra/bulkTxs.ts) and BENCH_FULL_STAKES stakes (default 3) with their
- *    unbondings and withdraws, synced by an indexer whose params activate at the first of them.
+ *    unbondings and withdraws.
  *
- * For each workload, BENCH_ROUNDS rounds (default 2; one more for the full blocks, whose sync is
- * short) of: the node alone serving the blocks over
- * REST (block hashes and raw blocks in the batches and concurrency the indexer asks with: the
- * yardstick), then the indexer syncing them from a fresh store in a process of its own, events
- * published to RabbitMQ with confirms. The best of each side is kept; alternating them, the
- * machine's drift touches both alike.
+ * BENCH_ROUNDS rounds (default 2), each: the node alone serving every block over REST (block
+ * hashes and raw blocks in the batches and concurrency the indexer asks with), then the indexer
+ * syncing the whole chain from a fresh store in a process of its own (events published to
+ * RabbitMQ with confirms), then the node alone serving exactly the heights of the sync's two
+ * steady windows. Alternating them, the machine's drift touches both sides alike.
  *
- * The figure judged is the steady rate: the indexer's rate over the second half of the sync (from
- * the first commit past the middle height to the last block) beside the node's rate over the same
- * heights. A fresh process's start-up and JIT warm-up (about a second) fall before it; the
- * whole-sync ratio is printed beside it. For full blocks the prescan (the walk and staking
- * verdicts that decide which transactions can matter, on the indexer's fetch thread) is also timed
- * alone on this thread over the same raw blocks, in MB/s beside the node's.
+ * The figures judged are steady rates, each against the node serving the same heights:
+ * - steady: the second half of the busy blocks, from the sync's last commit at or before their
+ *   middle to its last commit within them;
+ * - full blocks: from the last commit before them to the end. The indexer is warm by then, as a
+ *   service is: a fresh process's start-up and JIT warm-up (about a second) fall before both.
+ * The whole-sync ratio is printed beside them. The prescan (the walk and staking verdicts that
+ * decide which transactions can matter, the fetch thread's work) is also timed alone on this
+ * thread over the full blocks, beside the node's rate for them.
  * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8).
  */
 
@@ -32,7 +33,7 @@ import { Transaction } from 'bitcoinjs-lib';
 import { type RegtestNode, RestClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel } from '../../events/index.ts';
-import { parseGlobalParams } from '../../params/index.ts';
+import { type ParamsVersion, parseGlobalParams } from '../../params/index.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
@@ -65,10 +66,21 @@ try {
   const coinbasesNeeded = Math.ceil((BLOCKS * (STAKES + 1) + FULL_BLOCKS * (FULL_STAKES + 1)) / 499) + 4;
   const kit = await ChainKit.create(node, { mature: coinbasesNeeded });
 
-  // ---- 1. busy small blocks ----
   const start = (await kit.height()) + 1;
-  // Ordinary traffic: per block a chain of FILLERS txs from one OP_TRUE coin, each with a
-  // P2WPKH-shaped output and the OP_TRUE output the next one spends (no signatures needed).
+  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
+    activation_height: start,
+    staking_cap: 1_000_000_000_000,
+    min_staking_amount: 10_000,
+    max_staking_amount: 1_000_000,
+    min_staking_time: 5,
+    max_staking_time: 1000,
+    unbonding_time: 3,
+    confirmation_depth: DEPTH,
+  });
+  const version = parseGlobalParams(paramsDoc).versions[0]!;
+
+  // Ordinary traffic of the busy blocks: per block a chain of FILLERS txs from one OP_TRUE coin,
+  // each with a P2WPKH-shaped output and the OP_TRUE output the next one spends (no signatures).
   const pkh = concatBytes(Uint8Array.of(0x00, 0x14), new Uint8Array(20).fill(0x42));
   const filler = () => {
     const out: Transaction[] = [];
@@ -84,87 +96,126 @@ try {
     }
     return out;
   };
-  const busy = await buildChain(node, kit, start, { blocks: BLOCKS, stakesPerBlock: STAKES, filler }, 10);
-  console.log(`busy small blocks: ${busy.summary}`);
-  const steady = await workload(node, busy.paramsDoc, start, (await kit.height()) - DEPTH + 1, ROUNDS);
-  report('busy small blocks', steady, false);
-
-  // ---- 2. full blocks ----
-  const fullStart = (await kit.height()) + 1;
+  console.log(
+    `busy small blocks: ${await buildChain(node, kit, version, { blocks: BLOCKS, stakesPerBlock: STAKES, filler }, 10)}`,
+  );
+  const busyEnd = await kit.height();
+  const fullStart = busyEnd + 1;
   const payments = new PaymentTraffic();
   let funded = false;
-  const full = await buildChain(
-    node,
-    kit,
-    fullStart,
-    {
-      blocks: FULL_BLOCKS,
-      stakesPerBlock: FULL_STAKES,
-      filler: () => {
-        const fund = funded ? [] : [payments.fund(kit.coin(1_000_000_000n), FULL_TXS)];
-        funded = true;
-        return [...fund, ...payments.block()];
-      },
-    },
-    2,
-  );
-  console.log(`\nfull blocks: ${full.summary}`);
-  const fullRun = await workload(
-    node,
-    full.paramsDoc,
-    fullStart,
-    (await kit.height()) - DEPTH + 1,
-    ROUNDS + 1,
-  );
-  const prescan = prescanRate(full.paramsDoc, fullStart, fullRun.raws);
-  report('full blocks', fullRun, true);
+  const fullFiller = () => {
+    const fund = funded ? [] : [payments.fund(kit.coin(1_000_000_000n), FULL_TXS)];
+    funded = true;
+    return [...fund, ...payments.block()];
+  };
   console.log(
-    `  prescan alone, one thread       ${rates(fullRun.second.txs, fullRun.second.bytes, prescan.secondsForSecondHalf)}  (${prescan.secondsForSecondHalf.toFixed(3)} s for the second half; ${prescan.candidates.toLocaleString('en-US')} candidates in ${prescan.txs.toLocaleString('en-US')} txs)`,
+    `full blocks: ${await buildChain(node, kit, version, { blocks: FULL_BLOCKS, stakesPerBlock: FULL_STAKES, filler: fullFiller }, 2)}`,
   );
-  const prescanRatio = fullRun.nodeSecond.seconds / prescan.secondsForSecondHalf;
+  const to = (await kit.height()) - DEPTH + 1;
+  const busyMid = start + Math.floor((busyEnd - start + 1) / 2) - 1;
+
+  const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
+  const raws = await rest.blocks(await rest.blockHashes(range(start, to)));
+  const totals = (a: number, b: number) => ({
+    blocks: b - a + 1,
+    txs: raws.slice(a - start, b - start + 1).reduce((x, y) => x + txCountOf(y), 0),
+    bytes: raws.slice(a - start, b - start + 1).reduce((x, y) => x + y.length, 0),
+  });
+  const serve = async (a: number, b: number): Promise<Served> => {
+    const batches: number[][] = [];
+    for (let h = a; h <= b; h += BATCH) batches.push(range(h, Math.min(b, h + BATCH - 1)));
+    const cpu0 = cpuSecondsOf(node.pid);
+    const t = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) await rest.blocks(await rest.blockHashes(batches[next++]!));
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
+  };
+
+  const rounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const whole = await serve(start, to);
+    const sync = await syncOnce(node, paramsDoc, to);
+    const busy = windowOf(sync, start, busyMid, busyEnd, 'within');
+    const full = windowOf(sync, start, fullStart - 1, to, 'through');
+    rounds.push({
+      whole,
+      sync,
+      busy: { ...busy, node: await serve(busy.from, busy.to) },
+      full: { ...full, node: await serve(full.from, full.to) },
+    });
+  }
+  rest.close();
+
+  const ratioOf = (w: Round['busy']) => w.node.seconds / w.seconds;
+  const bestBy = <T>(xs: readonly T[], score: (x: T) => number): T =>
+    xs.reduce((a, b) => (score(b) > score(a) ? b : a));
+  const busyBest = bestBy(rounds, (r) => ratioOf(r.busy));
+  const fullBest = bestBy(rounds, (r) => ratioOf(r.full));
+  const wholeBest = bestBy(rounds, (r) => r.whole.seconds / r.sync.syncSeconds);
+  const all = totals(start, to);
+  console.log(
+    `\nsync of ${all.blocks} confirmed blocks from ${start}, ${all.txs.toLocaleString('en-US')} txs, ${(all.bytes / 1e6).toFixed(1)} MB`,
+  );
+  for (const [i, r] of rounds.entries()) {
+    console.log(
+      `  round ${i + 1}: node ${r.whole.seconds.toFixed(2)} s, sync ${r.sync.syncSeconds.toFixed(2)} s in ${r.sync.commits} commits; steady ${ratioOf(r.busy).toFixed(3)}, full blocks ${ratioOf(r.full).toFixed(3)}`,
+    );
+  }
+  const steady = report('busy small blocks, steady window', busyBest.busy, totals, false);
+  const full = report('full blocks (the indexer warm)', fullBest.full, totals, true);
+  const w = wholeBest;
+  console.log(
+    `\nwhole sync: node alone ${w.whole.seconds.toFixed(2)} s, indexer ${w.sync.syncSeconds.toFixed(2)} s; whole-sync ratio ${(w.whole.seconds / w.sync.syncSeconds).toFixed(3)}`,
+  );
+  const s = w.sync;
+  console.log(
+    `  fully decoded: ${s.decoded.toLocaleString('en-US')} of ${s.txs.toLocaleString('en-US')} txs; ${s.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${s.publishedSeconds.toFixed(2)} s; indexer peak RSS ${s.maxRssMiB.toFixed(0)} MiB`,
+  );
+  console.log(
+    `  CPU: the node ${w.whole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads)`,
+  );
+
+  const fullRaws = raws.slice(fullStart - start, to - start + 1);
+  const prescan = prescanSeconds(paramsDoc, fullStart, fullRaws);
+  const fullAll = totals(fullStart, to);
+  const fullNode =
+    fullBest.full.node.seconds * (fullAll.bytes / totals(fullBest.full.from, fullBest.full.to).bytes);
+  console.log(
+    `\nprescan alone, one thread, over the ${fullAll.blocks} full blocks: ${rates(fullAll.txs, fullAll.bytes, prescan)} (${prescan.toFixed(3)} s); the node (scaled from its steady window) ${rates(fullAll.txs, fullAll.bytes, fullNode)}`,
+  );
+  const prescanRatio = fullNode / prescan;
   console.log(`  prescan / node = ${prescanRatio.toFixed(3)} (target ≥ 0.8)`);
 
   printResult({
-    steady_ratio: steady.steadyRatio,
-    full_block_ratio: fullRun.steadyRatio,
-    whole_sync_ratio: steady.wholeRatio,
-    full_block_whole_ratio: fullRun.wholeRatio,
+    steady_ratio: steady.ratio,
+    full_block_ratio: full.ratio,
+    whole_sync_ratio: w.whole.seconds / w.sync.syncSeconds,
     prescan_ratio: prescanRatio,
-    indexer_blocks_per_s: steady.second.blocks / steady.sync.steadySeconds,
-    node_blocks_per_s: steady.second.blocks / steady.nodeSecond.seconds,
-    full_indexer_txs_per_s: fullRun.second.txs / fullRun.sync.steadySeconds,
-    full_indexer_mb_per_s: fullRun.second.bytes / 1e6 / fullRun.sync.steadySeconds,
-    full_node_mb_per_s: fullRun.second.bytes / 1e6 / fullRun.nodeSecond.seconds,
-    peak_rss_mib: Math.round(steady.sync.maxRssMiB),
+    indexer_blocks_per_s: steady.blocksPerSecond,
+    node_blocks_per_s: steady.nodeBlocksPerSecond,
+    full_indexer_txs_per_s: full.txsPerSecond,
+    full_indexer_mb_per_s: full.mbPerSecond,
+    full_node_mb_per_s: full.nodeMbPerSecond,
+    peak_rss_mib: Math.round(s.maxRssMiB),
   });
 } finally {
   await node.stop();
   await broker.destroy();
 }
 
-/**
- * Builds and mines `opts.blocks` blocks of stakes, spends and `opts.filler` from `start`, then the
- * confirmation window. Returns the params (activating at `start`) and a line to print.
- */
+/** Builds and mines `opts.blocks` blocks, then the confirmation window; returns a line to print. */
 async function buildChain(
   node: RegtestNode,
   kit: ChainKit,
-  start: number,
+  version: ParamsVersion,
   opts: Parameters<typeof buildBusyBlocks>[3],
   blocksPerCall: number,
-) {
+): Promise<string> {
   const t0 = performance.now();
-  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-    activation_height: start,
-    staking_cap: 1_000_000_000_000,
-    min_staking_amount: 10_000,
-    max_staking_amount: 1_000_000,
-    min_staking_time: 5,
-    max_staking_time: 1000,
-    unbonding_time: 3,
-    confirmation_depth: DEPTH,
-  });
-  const version = parseGlobalParams(paramsDoc).versions[0]!;
+  const start = (await kit.height()) + 1;
   const plan = buildBusyBlocks(kit, version, start - 1, opts);
   const tBuilt = performance.now();
   for (let i = 0; i < plan.blocks.length; i += blocksPerCall) {
@@ -179,10 +230,7 @@ async function buildChain(
   }
   await kit.mineEmpty(DEPTH);
   const totalTxs = plan.blocks.reduce((a, b) => a + b.length + 1, 0);
-  return {
-    paramsDoc,
-    summary: `${opts.blocks} blocks from ${start}, ${totalTxs.toLocaleString('en-US')} txs (${plan.stakes} stakes, ${plan.unbondings} unbondings, ${plan.withdraws} withdraws); built in ${((tBuilt - t0) / 1000).toFixed(1)} s, mined in ${((performance.now() - tBuilt) / 1000).toFixed(1)} s`,
-  };
+  return `${opts.blocks} blocks from ${start}, ${totalTxs.toLocaleString('en-US')} txs (${plan.stakes} stakes, ${plan.unbondings} unbondings, ${plan.withdraws} withdraws); built in ${((tBuilt - t0) / 1000).toFixed(1)} s, mined in ${((performance.now() - tBuilt) / 1000).toFixed(1)} s`;
 }
 
 interface Served {
@@ -190,77 +238,41 @@ interface Served {
   nodeCpu: number;
 }
 type Sync = ReturnType<typeof parseSync>;
+interface Window {
+  /** Heights [from, to] the indexer committed in `seconds`, with the CPU it used meanwhile. */
+  from: number;
+  to: number;
+  seconds: number;
+  cpu: number;
+  mainCpu: number;
+}
+interface Round {
+  whole: Served;
+  sync: Sync;
+  busy: Window & { node: Served };
+  full: Window & { node: Served };
+}
 
 /**
- * The rounds of one workload: heights [from, to] confirmed. The node is timed over every height
- * and over the second half, the heights of the indexer's steady window.
+ * The sync's window from its last commit at or before height `after` (or its start, `first`) to
+ * its last commit within `last` (`within`), or its first commit at or past it (`through`).
  */
-async function workload(node: RegtestNode, paramsDoc: unknown, from: number, to: number, roundCount: number) {
-  const mid = from + Math.floor((to - from + 1) / 2) - 1;
-  const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
-  // The raw blocks once, for their sizes and transaction counts (and the prescan's timing).
-  const heights = range(from, to);
-  const raws = await rest.blocks(await rest.blockHashes(heights));
-  const txCount = raws.map(txCountOf);
-  const totals = (a: number, b: number) => ({
-    blocks: b - a + 1,
-    txs: txCount.slice(a - from, b - from + 1).reduce((x, y) => x + y, 0),
-    bytes: raws.slice(a - from, b - from + 1).reduce((x, y) => x + y.length, 0),
-  });
-  const serve = async (a: number, b: number): Promise<Served> => {
-    const batches: number[][] = [];
-    for (let h = a; h <= b; h += BATCH) batches.push(range(h, Math.min(b, h + BATCH - 1)));
-    const cpu0 = cpuSecondsOf(node.pid);
-    const t = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) await rest.blocks(await rest.blockHashes(batches[next++]!));
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
-  };
-  const rounds: { whole: Served; second: Served; sync: Sync }[] = [];
-  for (let i = 0; i < roundCount; i++) {
-    const whole = await serve(from, to);
-    const second = await serve(mid + 1, to);
-    rounds.push({ whole, second, sync: await syncOnce(node, paramsDoc, mid, to) });
-  }
-  rest.close();
-  const best = <T>(xs: readonly T[], seconds: (x: T) => number): T =>
-    xs.reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
-  const nodeWhole = best(
-    rounds.map((r) => r.whole),
-    (x) => x.seconds,
-  );
-  const nodeSecond = best(
-    rounds.map((r) => r.second),
-    (x) => x.seconds,
-  );
-  const sync = best(
-    rounds.map((r) => r.sync),
-    (x) => x.steadySeconds / (to - x.steadyFrom),
-  );
-  // The node's rate over the second half against the indexer's over its window (a batch or two
-  // shorter: it starts at the first commit past the middle).
-  const steadyRatio = (to - sync.steadyFrom) / sync.steadySeconds / ((to - mid) / nodeSecond.seconds);
+function windowOf(sync: Sync, first: number, after: number, last: number, end: 'within' | 'through'): Window {
+  const marks = sync.marks.map(([t, height, cpu, main]) => ({ t, height, cpu, main }));
+  const a = marks.findLast((m) => m.height <= after) ?? marks[0]!;
+  const b = end === 'within' ? marks.findLast((m) => m.height <= last) : marks.find((m) => m.height >= last);
+  if (!b || b.height <= a.height) throw new Error(`no commit closes the window after ${after} to ${last}`);
   return {
-    from,
-    to,
-    raws,
-    all: totals(from, to),
-    second: totals(sync.steadyFrom + 1, to),
-    nodeWhole,
-    nodeSecond,
-    sync,
-    rounds,
-    steadyRatio,
-    wholeRatio: nodeWhole.seconds / sync.syncSeconds,
-    nodeSecondBlocks: to - mid,
+    from: Math.max(first, a.height + 1),
+    to: b.height,
+    seconds: b.t - a.t,
+    cpu: b.cpu - a.cpu,
+    mainCpu: b.main - a.main,
   };
 }
 
 /** One sync from a fresh store, in a fresh process; its directory and queues are removed after. */
-async function syncOnce(node: RegtestNode, paramsDoc: unknown, mid: number, to: number) {
+async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
@@ -269,7 +281,7 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, mid: number, to: 
     const nodeCpu0 = cpuSecondsOf(node.pid);
     const child = spawnSync(
       process.execPath,
-      [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(mid), String(to)],
+      [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(to)],
       { cwd: repo, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
     );
     if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
@@ -284,10 +296,9 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, mid: number, to: 
 function parseSync(stdout: string) {
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     syncSeconds: number;
+    commits: number;
     caughtUpSeconds: number;
-    steadyFrom: number;
-    steadySeconds: number;
-    steadyCpuSeconds: number;
+    marks: [number, number, number, number][];
     publishedSeconds: number;
     blocks: number;
     txs: number;
@@ -296,7 +307,6 @@ function parseSync(stdout: string) {
     maxRssMiB: number;
     cpuSeconds: number;
     mainThreadCpuSeconds: number;
-    steadyMainCpuSeconds: number;
     nodeCpuDuringSync: number;
   };
 }
@@ -304,68 +314,55 @@ function parseSync(stdout: string) {
 /**
  * The prescan over the raw blocks, on this thread, as the fetch thread runs it (one
  * `RangePrescan` from an empty filter, in height order): the best of three passes after one
- * warm-up, over the whole range, and the share of it the second half took.
+ * warm-up.
  */
-function prescanRate(paramsDoc: unknown, from: number, raws: readonly Uint8Array[]) {
+function prescanSeconds(paramsDoc: unknown, from: number, raws: readonly Uint8Array[]): number {
   const params = parseGlobalParams(paramsDoc);
-  const mid = Math.floor(raws.length / 2);
   let best = Number.POSITIVE_INFINITY;
-  let candidates = 0;
-  let txs = 0;
   for (let pass = 0; pass < 4; pass++) {
     const p = new RangePrescan(params, []);
-    candidates = 0;
-    txs = 0;
-    let t = 0;
+    const t = performance.now();
     for (let i = 0; i < raws.length; i++) {
-      if (i === mid) t = performance.now();
-      const r = p.next(from + i, raws[i]!);
-      if (!r) throw new Error(`the prescan failed at height ${from + i}`);
-      candidates += r.candidates.length;
-      txs += r.txCount;
+      if (!p.next(from + i, raws[i]!)) throw new Error(`the prescan failed at height ${from + i}`);
     }
     const s = (performance.now() - t) / 1000;
     if (pass > 0 && s < best) best = s;
   }
-  return { secondsForSecondHalf: best, candidates, txs };
+  return best;
 }
 
-function report(title: string, w: Awaited<ReturnType<typeof workload>>, perTx: boolean): void {
-  const s = w.sync;
-  const steadyBlocks = w.to - s.steadyFrom;
-  console.log(
-    `\n${title}: ${w.all.blocks} confirmed blocks, ${w.all.txs.toLocaleString('en-US')} txs, ${(w.all.bytes / 1e6).toFixed(1)} MB; steady window: the last ${steadyBlocks} blocks, ${w.second.txs.toLocaleString('en-US')} txs, ${(w.second.bytes / 1e6).toFixed(1)} MB`,
-  );
-  const secondNode = w.nodeSecond.seconds * (steadyBlocks / w.nodeSecondBlocks);
-  const line = (label: string, blocks: number, txs: number, bytes: number, seconds: number) =>
+function report(
+  title: string,
+  w: Window & { node: Served },
+  totals: (a: number, b: number) => { blocks: number; txs: number; bytes: number },
+  perTx: boolean,
+) {
+  const t = totals(w.from, w.to);
+  const line = (label: string, seconds: number) =>
     console.log(
-      `  ${label.padEnd(32)}${perTx ? rates(txs, bytes, seconds) : `${fmt(blocks / seconds)} blocks/s ${fmt(txs / seconds)} txs/s ${fmt(bytes / 1e6 / seconds)} MB/s`}  (${seconds.toFixed(2)} s)`,
+      `  ${label.padEnd(28)}${perTx ? rates(t.txs, t.bytes, seconds) : `${fmt(t.blocks / seconds)} blocks/s ${rates(t.txs, t.bytes, seconds)}`}  (${seconds.toFixed(2)} s)`,
     );
-  line('node alone, second half (REST)', steadyBlocks, w.second.txs, w.second.bytes, secondNode);
-  line('indexer, steady window', steadyBlocks, w.second.txs, w.second.bytes, s.steadySeconds);
-  console.log(`  steady ratio indexer / node = ${w.steadyRatio.toFixed(3)} (target ≥ 0.8)`);
+  console.log(
+    `\n${title}: heights ${w.from}-${w.to}, ${t.blocks} blocks, ${t.txs.toLocaleString('en-US')} txs, ${(t.bytes / 1e6).toFixed(1)} MB`,
+  );
+  line('node alone (REST)', w.node.seconds);
+  line('indexer', w.seconds);
+  const ratio = w.node.seconds / w.seconds;
+  console.log(`  ratio indexer / node = ${ratio.toFixed(3)} (target ≥ 0.8)`);
   // CPU per block is what two loaded cores cannot hide: the ratio the machine allows is bounded by
   // the node's and the indexer's CPU together, whatever else runs beside them.
-  const us = (cpu: number, blocks: number) => `${Math.round((cpu * 1e6) / blocks)} µs`;
+  const us = (cpu: number) => `${Math.round((cpu * 1e6) / t.blocks)} µs`;
   console.log(
-    `  CPU per block in the steady window: the node ${us(w.nodeSecond.nodeCpu, w.nodeSecondBlocks)} serving alone; the indexer ${us(s.steadyCpuSeconds, steadyBlocks)} (main thread ${us(s.steadyMainCpuSeconds, steadyBlocks)}, fetch thread, GC and compiler ${us(s.steadyCpuSeconds - s.steadyMainCpuSeconds, steadyBlocks)})`,
+    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone; the indexer ${us(w.cpu)} (main thread ${us(w.mainCpu)}; fetch thread, GC and compiler ${us(w.cpu - w.mainCpu)})`,
   );
-  line('node alone, every block (REST)', w.all.blocks, w.all.txs, w.all.bytes, w.nodeWhole.seconds);
-  line('indexer, whole sync', w.all.blocks, w.all.txs, w.all.bytes, s.syncSeconds);
-  console.log(`  whole-sync ratio indexer / node = ${w.wholeRatio.toFixed(3)}`);
-  for (const [i, r] of w.rounds.entries()) {
-    console.log(
-      `    round ${i + 1}: node ${r.whole.seconds.toFixed(2)} s (second half ${r.second.seconds.toFixed(2)} s), sync ${r.sync.syncSeconds.toFixed(2)} s (steady window ${r.sync.steadySeconds.toFixed(2)} s)`,
-    );
-  }
-  console.log(
-    `  fully decoded: ${s.decoded.toLocaleString('en-US')} of ${s.txs.toLocaleString('en-US')} txs; ${s.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${s.publishedSeconds.toFixed(2)} s; indexer peak RSS ${s.maxRssMiB.toFixed(0)} MiB`,
-  );
-  // Where the two cores went: the ratio is bounded by the CPU the whole pipeline needs, not only
-  // by the indexer's wall time.
-  console.log(
-    `  CPU: the node ${w.nodeWhole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads), ${s.steadyCpuSeconds.toFixed(2)} s of it in the steady window (${s.steadyMainCpuSeconds.toFixed(2)} s on the main thread)`,
-  );
+  return {
+    ratio,
+    blocksPerSecond: t.blocks / w.seconds,
+    nodeBlocksPerSecond: t.blocks / w.node.seconds,
+    txsPerSecond: t.txs / w.seconds,
+    mbPerSecond: t.bytes / 1e6 / w.seconds,
+    nodeMbPerSecond: t.bytes / 1e6 / w.node.seconds,
+  };
 }
 
 function rates(txs: number, bytes: number, seconds: number): string {
