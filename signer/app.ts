@@ -8,7 +8,7 @@ import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
 import { createOpsServer, listenOps } from '../runtime/index.ts';
 import { AuditLog } from './audit.ts';
-import { rpcChainView } from './chain.ts';
+import { cachedChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics, tipRefresher } from './metrics.ts';
 import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
@@ -153,9 +153,11 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       metrics.paramsInfo.set({ sha256: fileSha256, last_version: String(p.versions.at(-1)!.version) }, 1);
     };
     showParams();
+    // One view for both phases: they share the tip checks and the cached chain facts.
+    const chain = cachedChainView(rpc);
     const signer = new CovenantSigner({
       params: () => params.current.params,
-      chain: rpcChainView(rpc),
+      chain,
       custody,
       audit,
       signed: replay.index,
@@ -230,7 +232,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
           hmac,
           bodyLimitBytes: config.server.body_limit_bytes,
           params: phase2Params,
-          chain: rpcChainView(rpc),
+          chain,
           tipHeight: () => rpc.getblockcount(),
           custody,
           audit,
