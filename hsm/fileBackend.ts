@@ -1,7 +1,6 @@
 import { hkdfSync, webcrypto } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import * as ecc from 'tiny-secp256k1';
-import { toHex, type XOnlyKey } from '../common/index.ts';
+import { ecc, toHex, type XOnlyKey } from '../common/index.ts';
 import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
 import type {
