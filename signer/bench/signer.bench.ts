@@ -27,7 +27,6 @@ import { pino } from 'pino';
 import { fundedWallet, startRegtestNode } from '../../bitcoind/index.ts';
 import { ecc, parseXOnlyKey } from '../../common/index.ts';
 import { generateKey, initToken, parseCustodyConfig } from '../../hsm/index.ts';
-import { schnorrSign } from '../../hsm/signing.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import {
   adaptorEncSign,
@@ -36,6 +35,7 @@ import {
   verifyAdaptorSignature,
   verifySchnorr,
 } from '../../staking/index.ts';
+import { signVerifyRate } from '../../test/bench/curveBound.ts';
 import { fsyncLatencyMs, percentile } from '../../test/bench/fsyncLatency.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { buildJsonPost, type RawAnswer, RawHttpsConnection } from '../../test/bench/rawHttps.ts';
@@ -52,22 +52,6 @@ const IN_FLIGHT = 64;
 const WARM = 200;
 const ROUTE = '/v1/sign-unbonding-tx';
 const PERF_DIR = process.env.BENCH_SIGNER_PERF ? resolve(process.env.BENCH_SIGNER_PERF) : undefined;
-
-/** BIP340 sign + verify per second on one core, with the signer's own sign and verify functions. */
-function rawBound(ms = 3000): number {
-  const priv = testKey('raw-bound').privateKey;
-  const pub = ecc.xOnlyPointFromScalar(priv);
-  const msg = new Uint8Array(32);
-  let n = 0;
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    msg[0] = n & 0xff;
-    msg[1] = (n >> 8) & 0xff;
-    if (!verifySchnorr(msg, pub, schnorrSign(msg, priv))) throw new Error('raw bound: bad signature');
-    n++;
-  }
-  return n / (ms / 1000);
-}
 
 /** Adaptor pre-signatures (EncSign, then EncVerify as the signer does before anything leaves) per second. */
 function rawAdaptorBound(ms = 3000): number {
@@ -304,7 +288,7 @@ async function main(): Promise<void> {
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
     for (const c of connections.splice(0)) c.close();
 
-    const raw = rawBound();
+    const raw = signVerifyRate('BIP340 sign + verify', ecc).perSecond;
     const rawAdaptor = rawAdaptorBound();
     const fsync = await fsyncLatencyMs(dir);
     const rate = load.latencies.length / load.seconds;
