@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
@@ -156,6 +157,42 @@ describe('the Node services run the native addon', () => {
     expect(Function.prototype.toString.call(common.ecc.signSchnorr)).toContain('[native code]');
     expect(Function.prototype.toString.call(common.ecc.verifySchnorr)).toContain('[native code]');
     expect(Function.prototype.toString.call(common.ecc.xOnlyPointAddTweak)).toContain('[native code]');
+  });
+});
+
+describe('the addon in worker threads (the indexer fetches in one)', () => {
+  it('each thread gets its own context: the same signatures, and a thread ending harms no other', async () => {
+    const binary = fileURLToPath(
+      new URL('../native/secp256k1/build/Release/secp256k1_native.node', import.meta.url),
+    );
+    const d = new Uint8Array(32).fill(0x11);
+    const inputs = Array.from({ length: 50 }, (_, i) => new Uint8Array(32).fill(i + 1));
+    // Plain JavaScript in the worker: it loads the binary itself, signs and verifies, then exits.
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const ecc = require(workerData.binary);
+      const x = ecc.xOnlyPointFromScalar(workerData.d);
+      const sigs = workerData.inputs.map((h) => {
+        const sig = ecc.signSchnorr(h, workerData.d, h);
+        if (!ecc.verifySchnorr(h, x, sig)) throw new Error('a signature did not verify');
+        return Buffer.from(sig).toString('hex');
+      });
+      parentPort.postMessage(sigs);`;
+    const run = () =>
+      new Promise<string[]>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { binary, d, inputs } });
+        w.once('message', (m: string[]) => resolve(m));
+        w.once('error', reject);
+      });
+    const [a, b] = await Promise.all([run(), run()]);
+    const here = inputs.map((h) => toHex(common.ecc.signSchnorr(h, d, h)));
+    expect(a).toEqual(here);
+    expect(b).toEqual(here);
+    expect(
+      here.map((s, i) => ecc.verifySchnorr(inputs[i]!, ecc.xOnlyPointFromScalar(d), hex(s))),
+    ).not.toContain(false);
+    // Both workers have exited and their contexts are destroyed; this thread's still signs.
+    expect(toHex(common.ecc.signSchnorr(inputs[0]!, d, inputs[0]!))).toBe(here[0]);
   });
 });
 
