@@ -8,7 +8,7 @@ import { openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { versionsListingKey } from '../params/index.ts';
 import { createOpsServer, listenOps } from '../runtime/index.ts';
 import { AuditLog } from './audit.ts';
-import { cachedChainView } from './chain.ts';
+import { rpcChainView } from './chain.ts';
 import { normaliseFingerprint, type SignerConfig } from './config.ts';
 import { createSignerMetrics, tipRefresher } from './metrics.ts';
 import { ParamsHolder, paramsAuditFields, paramsHistoryCollector } from './paramsStore.ts';
@@ -154,7 +154,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     };
     showParams();
     // One view for both phases: they share the tip checks and the cached chain facts.
-    const chain = cachedChainView(rpc);
+    const chain = rpcChainView(rpc);
     const signer = new CovenantSigner({
       params: () => params.current.params,
       chain,

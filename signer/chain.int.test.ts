@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fundedWallet, type RegtestNode, type RpcClient, startRegtestNode } from '../bitcoind/index.ts';
-import { cachedChainView } from './chain.ts';
+import { rpcChainView } from './chain.ts';
 
 /**
- * The signer's cached chain view against a real Knots node: a confirmed staking tx's block and
+ * The signer's chain view (rpcChainView, cached) against a real Knots node: a confirmed staking tx's block and
  * height are remembered, its depth follows the tip, and a fact whose block leaves the active chain
  * is never used (the answer is the node's, as without the cache).
  */
@@ -32,9 +32,9 @@ async function emptyBlocks(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await node.rpc.generateblock(miner, []);
 }
 
-describe('cachedChainView: confirmed chain facts cached, re-checked against the tip', () => {
+describe('rpcChainView: confirmed chain facts cached, re-checked against the tip', () => {
   it('answers a repeat from the cache after one tip check, and the depth grows with the tip', async () => {
-    const view = cachedChainView(node.rpc);
+    const view = rpcChainView(node.rpc);
     const { txid, block } = await minedTx();
     const first = await view.getTransaction(txid);
     expect(first).toMatchObject({ blockhash: block, confirmations: 1 });
@@ -60,7 +60,7 @@ describe('cachedChainView: confirmed chain facts cached, re-checked against the 
   });
 
   it('never uses a fact whose block left the active chain: the tx back in the mempool is unconfirmed', async () => {
-    const view = cachedChainView(node.rpc);
+    const view = rpcChainView(node.rpc);
     await view.chain.observe();
     const { txid, block } = await minedTx();
     await node.rpc.generatetoaddress(1, miner);
@@ -85,7 +85,7 @@ describe('cachedChainView: confirmed chain facts cached, re-checked against the 
   });
 
   it('drops every fact when the re-org reaches below the tracked window', async () => {
-    const view = cachedChainView(node.rpc, { window: 2 });
+    const view = rpcChainView(node.rpc, { window: 2 });
     const { txid, block } = await minedTx();
     await node.rpc.generatetoaddress(3, miner);
     await view.getTransaction(txid);
@@ -106,7 +106,7 @@ describe('cachedChainView: confirmed chain facts cached, re-checked against the 
   });
 
   it('shares one tip check among concurrent repeats, and one batch among concurrent lookups', async () => {
-    const view = cachedChainView(node.rpc);
+    const view = rpcChainView(node.rpc);
     const txs = await Promise.all(Array.from({ length: 8 }, () => wallet.sendtoaddress(miner, 50_000n)));
     await node.rpc.generatetoaddress(2, miner);
     const call = vi.spyOn(node.rpc, 'call');

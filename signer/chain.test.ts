@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RpcClient } from '../bitcoind/index.ts';
-import { cachedChainView } from './chain.ts';
+import { rpcChainView } from './chain.ts';
 
 /**
  * The chain-fact cache's timing rules with a scripted node (the real node's re-orgs are in
@@ -50,10 +50,10 @@ class ScriptedNode {
   }
 }
 
-describe('cachedChainView timing', () => {
+describe('rpcChainView timing', () => {
   it('answers a caller with a tip check sent after it asked, never with one already out', async () => {
     const node = new ScriptedNode();
-    const view = cachedChainView(node.rpc());
+    const view = rpcChainView(node.rpc());
     node.held = [];
     const early = view.chain.observe();
     // The tip moves while the first check is out: callers that ask now must see the new tip.
@@ -72,7 +72,7 @@ describe('cachedChainView timing', () => {
 
   it('uses a fact below the window only when the same tip was seen before its lookup and after its answer', async () => {
     const node = new ScriptedNode();
-    const view = cachedChainView(node.rpc(), { window: 2 });
+    const view = rpcChainView(node.rpc(), { window: 2 });
     await view.chain.observe();
     expect(await view.getTransaction('t')).toMatchObject({ blockhash: 'a3', confirmations: 7 });
     // Same tip: the fact is confirmed by the bracket and answered without getrawtransaction.

@@ -222,7 +222,7 @@ export interface ChainCacheStats {
  * getbestblockhash (one per check, however many requests wait on it) instead of a getrawtransaction,
  * and concurrent lookups share one JSON-RPC batch.
  */
-export function cachedChainView(
+export function rpcChainView(
   rpc: RpcClient,
   opts: { readonly maxFacts?: number; readonly window?: number } = {},
 ): ChainView & { readonly stats: ChainCacheStats; readonly chain: ActiveChain } {
