@@ -3,9 +3,9 @@ import { fundedWallet, type RegtestNode, type RpcClient, startRegtestNode } from
 import { rpcChainView } from './chain.ts';
 
 /**
- * The signer's chain view (rpcChainView, cached) against a real Knots node: a confirmed staking tx's block and
- * height are remembered, its depth follows the tip, and a fact whose block leaves the active chain
- * is never used (the answer is the node's, as without the cache).
+ * The signer's chain view (rpcChainView, with its cache) against a real Knots node: a confirmed
+ * staking tx's block and height are remembered, its depth follows the tip, and a fact whose block
+ * leaves the active chain is never used (the answer is the node's, as without the cache).
  */
 let node: RegtestNode;
 let wallet: RpcClient;
