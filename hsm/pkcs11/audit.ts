@@ -1,11 +1,10 @@
 // The signer's audit capability in the token: the HMAC key (generated in the token, never
-// extractable) and the audit anchor, a private data object replaced by generation.
+// extractable) and the audit anchor (anchor.ts).
 import * as graphene from 'graphene-pk11';
-import { anchorIs } from '../auditFiles.ts';
 import type { AuditCustody } from '../custody.ts';
 import { hsmError } from '../errors.ts';
+import { TokenAnchor } from './anchor.ts';
 import {
-  CKA_VALUE,
   CKK_GENERIC_SECRET,
   CKK_SHA256_HMAC,
   CKM_SHA256_HMAC,
@@ -15,9 +14,6 @@ import {
 } from './cryptoki.ts';
 import { findSecretKey } from './objects.ts';
 import type { Token } from './token.ts';
-
-/** CKA_APPLICATION of the audit-anchor data object. */
-const ANCHOR_APPLICATION = 'babylon-covenant-signer/audit-anchor';
 
 /** The audit key's handle, after checking it can only MAC: a sensitive, non-extractable token secret allowed to sign. */
 function findAuditKey(session: graphene.Session, label: string): Handle | undefined {
@@ -77,36 +73,6 @@ export function ensureAuditKey(
 }
 
 /**
- * The anchor objects. SoftHSM, like the spec allows, makes CKA_VALUE of a data object read-only, so
- * an anchor is replaced by creating its successor and then destroying the predecessor. Each value
- * starts with an 8-byte big-endian generation, so a crash between the two leaves two objects and the
- * higher generation wins: a replacement is never half done.
- */
-function anchorObjects(
-  session: graphene.Session,
-  label: string,
-): { object: graphene.SessionObject; generation: bigint; value: Buffer }[] {
-  let found: graphene.SessionObjectCollection;
-  try {
-    found = session.find({ class: graphene.ObjectClass.DATA, label, application: ANCHOR_APPLICATION });
-  } catch (e) {
-    throw pkcs11Error(e, `looking up the audit anchor "${label}"`);
-  }
-  const out = [];
-  for (let i = 0; i < found.length; i++) {
-    const object = found.items(i);
-    const raw = object.getAttribute(CKA_VALUE) as Buffer | undefined;
-    if (!raw || raw.length < 8) {
-      throw hsmError('HSM_PKCS11_ERROR', `the audit anchor "${label}" is shorter than its generation`, {
-        details: { auditAnchorLabel: label },
-      });
-    }
-    out.push({ object, generation: raw.readBigUInt64BE(0), value: raw.subarray(8) });
-  }
-  return out.sort((a, b) => (a.generation < b.generation ? 1 : a.generation > b.generation ? -1 : 0));
-}
-
-/**
  * The audit capability of a token: HMAC-SHA256 computed inside the token under the audit key, and
  * the anchor as a private token data object. Runs on its own read-write session (token objects can
  * only be changed from one), so the signing pool stays read-only and MACs never wait for a signature.
@@ -115,14 +81,14 @@ export class TokenAudit implements AuditCustody {
   readonly description: string;
   readonly #token: Token;
   readonly #keyLabel: string;
-  readonly #anchorLabel: string;
+  readonly #anchor: TokenAnchor;
   #key: Handle | undefined;
 
   constructor(token: Token) {
     this.#token = token;
     const { tokenLabel, auditKeyLabel, auditAnchorLabel } = token.config;
     this.#keyLabel = auditKeyLabel;
-    this.#anchorLabel = auditAnchorLabel;
+    this.#anchor = new TokenAnchor(auditAnchorLabel);
     this.description = `pkcs11: audit MAC key "${auditKeyLabel}" (non-extractable, HMAC computed in the token) and anchor "${auditAnchorLabel}" in token "${tokenLabel}"; only a holder of the token and its PIN can forge records or move the anchor`;
   }
 
@@ -168,7 +134,7 @@ export class TokenAudit implements AuditCustody {
   async readAnchor(): Promise<Uint8Array | undefined> {
     try {
       return await this.#token.use(({ session }) => {
-        const v = anchorObjects(session, this.#anchorLabel)[0]?.value;
+        const v = this.#anchor.read(session);
         return v && Uint8Array.from(v);
       });
     } catch (e) {
@@ -179,27 +145,7 @@ export class TokenAudit implements AuditCustody {
   async writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void> {
     try {
       await this.#token.use(({ session }) => {
-        // Compare and replace in one synchronous block: nothing in this process runs in between.
-        const all = anchorObjects(session, this.#anchorLabel);
-        if (!anchorIs(all[0]?.value, expected)) {
-          throw hsmError(
-            'HSM_AUDIT_ANCHOR_CONFLICT',
-            `the audit anchor "${this.#anchorLabel}" changed since this process last wrote it`,
-            { details: { auditAnchorLabel: this.#anchorLabel } },
-          );
-        }
-        const generation = Buffer.alloc(8);
-        generation.writeBigUInt64BE((all[0]?.generation ?? 0n) + 1n);
-        session.create({
-          class: graphene.ObjectClass.DATA,
-          token: true,
-          private: true,
-          modifiable: false,
-          label: this.#anchorLabel,
-          application: ANCHOR_APPLICATION,
-          value: Buffer.concat([generation, next]),
-        });
-        for (const old of all) old.object.destroy();
+        this.#anchor.write(session, next, expected);
         return undefined;
       });
     } catch (e) {
