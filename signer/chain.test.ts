@@ -94,3 +94,24 @@ describe('rpcChainView timing', () => {
     expect(node.calls).not.toContain('getrawtransaction');
   });
 });
+
+describe('rpcChainView parsed facts', () => {
+  it('parses a cached staking tx once: every later hit gets the same parsed object', async () => {
+    const node = new ScriptedNode();
+    // A minimal valid transaction: version 2, one input, one output, locktime 0.
+    const hex = `02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff00ffffffff0100000000000000000000000000`;
+    const rpc = node.rpc();
+    const raw = rpc.getrawtransaction.bind(rpc);
+    rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
+    const view = rpcChainView(rpc);
+    await view.chain.observe();
+    const miss = await view.getTransaction('t');
+    expect(miss.parse).toBeUndefined();
+    const first = await view.getTransaction('t');
+    const second = await view.getTransaction('t');
+    expect(first.parse).toBeDefined();
+    const tx = first.parse!();
+    expect(tx.toHex()).toBe(hex);
+    expect(second.parse!()).toBe(tx);
+  });
+});

@@ -1,5 +1,7 @@
+import type { Transaction } from 'bitcoinjs-lib';
 import type { RpcClient } from '../bitcoind/index.ts';
 import { CodedError, isCodedError } from '../common/index.ts';
+import { parseTransaction } from '../staking/index.ts';
 
 /** What the signer asks of its own node. */
 export interface ChainView {
@@ -11,6 +13,11 @@ export interface ChainView {
     readonly hex: string;
     readonly blockhash: string | undefined;
     readonly confirmations: number;
+    /**
+     * The tx parsed, when the view keeps it with a cached fact: parsed at the first call, then the
+     * same object for every request that asks again (read it, never change it). Absent: parse `hex`.
+     */
+    readonly parse?: () => Transaction;
   }>;
   /** The height of a block. */
   getBlockHeight(blockhash: string): Promise<number>;
@@ -180,6 +187,8 @@ interface Fact {
   readonly hex: string;
   readonly blockhash: string;
   readonly height: number;
+  /** Parsed at the first use of a hit, for every later one. */
+  parsed?: Transaction;
   /**
    * Until confirmed against the tracked chain: the tracker's tip-change count when the lookup was
    * sent, and its check count when the answer came back.
@@ -268,7 +277,12 @@ export function rpcChainView(
         const f = facts.get(txid);
         if (f && confirm(f, seen)) {
           stats.hits++;
-          return { hex: f.hex, blockhash: f.blockhash, confirmations: chain.tip!.height - f.height + 1 };
+          return {
+            hex: f.hex,
+            blockhash: f.blockhash,
+            confirmations: chain.tip!.height - f.height + 1,
+            parse: () => (f.parsed ??= parseTransaction(f.hex, 'staking tx from the node')),
+          };
         }
       }
       stats.misses++;

@@ -179,7 +179,7 @@ export async function validateSignRequest(
     }
   } else {
     onChain = await ctx.chain.getTransaction(stakingTxid);
-    stakingTx = parseTransaction(onChain.hex, 'staking tx from the node');
+    stakingTx = onChain.parse?.() ?? parseTransaction(onChain.hex, 'staking tx from the node');
   }
 
   // 5. The staker's signature, under each params version that lists the key (the inclusion height,
