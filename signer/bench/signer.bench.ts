@@ -15,8 +15,9 @@
  *
  * Environment: BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
  * (1-in-flight requests, default 1000), BENCH_SIGNER_PERF=<dir> (profile the signer with
- * `perf record -e cpu-clock` during the 64-in-flight phase, JS symbols from --perf-basic-prof; the
- * top entries are printed and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof).
+ * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
+ * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
+ * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof).
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -52,6 +53,8 @@ const IN_FLIGHT = 64;
 const WARM = 200;
 const ROUTE = '/v1/sign-unbonding-tx';
 const PERF_DIR = process.env.BENCH_SIGNER_PERF ? resolve(process.env.BENCH_SIGNER_PERF) : undefined;
+/** Which phase perf records: `load` (64 in flight, the default) or `serial` (1 in flight). */
+const PERF_PHASE = process.env.BENCH_SIGNER_PERF_PHASE === 'serial' ? 'serial' : 'load';
 
 /** Adaptor pre-signatures (EncSign, then EncVerify as the signer does before anything leaves) per second. */
 function rawAdaptorBound(ms = 3000): number {
@@ -263,28 +266,27 @@ async function main(): Promise<void> {
 
     // Warm-up (JIT, caches); not counted.
     checkAnswers('warm-up', warmStakes, (await runPhase(connections, warmReq, pids)).answers, signerKey);
-    const serial = await runPhase(connections.slice(0, 1), serialReq, pids);
-    checkAnswers('1 in flight', serialStakes, serial.answers, signerKey);
-
-    let perf: ChildProcess | undefined;
     const perfData = PERF_DIR ? join(PERF_DIR, 'signer.perf.data') : '';
-    if (PERF_DIR) {
+    const profiled = async <T>(phase: 'serial' | 'load', run: () => Promise<T>): Promise<T> => {
+      if (!PERF_DIR || PERF_PHASE !== phase) return run();
       mkdirSync(PERF_DIR, { recursive: true });
-      perf = spawn(
+      const perf = spawn(
         'perf',
-        ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(child.pid), '-o', perfData],
-        {
-          stdio: 'ignore',
-        },
+        ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(child!.pid), '-o', perfData],
+        { stdio: 'ignore' },
       );
       await new Promise((r) => setTimeout(r, 500));
-    }
-    const load = await runPhase(connections, loadReq, pids);
-    if (perf) {
-      const exited = new Promise((r) => perf!.once('exit', r));
-      perf.kill('SIGINT');
-      await exited;
-    }
+      try {
+        return await run();
+      } finally {
+        const exited = new Promise((r) => perf.once('exit', r));
+        perf.kill('SIGINT');
+        await exited;
+      }
+    };
+    const serial = await profiled('serial', () => runPhase(connections.slice(0, 1), serialReq, pids));
+    checkAnswers('1 in flight', serialStakes, serial.answers, signerKey);
+    const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
     for (const c of connections.splice(0)) c.close();
 
@@ -326,7 +328,8 @@ async function main(): Promise<void> {
     if (PERF_DIR) {
       const text = perfReport(perfData);
       writeFileSync(join(PERF_DIR, 'signer.perf.txt'), text);
-      console.log(`\nwhere the signer's CPU goes at ${IN_FLIGHT} in flight (perf, self time):\n${text}`);
+      const inFlight = PERF_PHASE === 'serial' ? 1 : IN_FLIGHT;
+      console.log(`\nwhere the signer's CPU goes at ${inFlight} in flight (perf, self time):\n${text}`);
     }
     printResult({
       sig_per_s: Math.round(rate),
