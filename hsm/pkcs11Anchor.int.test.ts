@@ -69,13 +69,13 @@ async function withCustody<T>(
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
 
-/** The token's object files (SoftHSM's file store: one `<uuid>.object` per object). */
+/** Every token's object files (SoftHSM's file store: a directory per token, one `<uuid>.object` per object). */
 function objectFiles(): string[] {
-  const [tokenDir] = readdirSync(hsm.tokenDir);
-  const dir = join(hsm.tokenDir, tokenDir!);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.object') && f !== 'token.object')
-    .map((f) => join(dir, f));
+  return readdirSync(hsm.tokenDir).flatMap((token) =>
+    readdirSync(join(hsm.tokenDir, token))
+      .filter((f) => f.endsWith('.object') && f !== 'token.object')
+      .map((f) => join(hsm.tokenDir, token, f)),
+  );
 }
 
 beforeAll(async () => {
