@@ -1,5 +1,20 @@
 export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
-export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
+export {
+  type ConfigOf,
+  type ConfigSchema,
+  configSchema,
+  configSchemaErrors,
+  deepFreeze,
+  type Frozen,
+  LOG_SCHEMA,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+  metricsSchema,
+  type RenamedOption,
+  readTomlFile,
+  type TypedConfigSchema,
+} from './config.ts';
 export {
   capConnections,
   type ListenerLimits,
