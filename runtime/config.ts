@@ -324,10 +324,10 @@ export const LOG_SCHEMA = {
 } as const;
 
 /**
- * The `[metrics]` table: the plain operations listener (/metrics, /healthz, /readyz), loopback by
+ * The `[ops]` table: the plain operations listener (/metrics, /healthz, /readyz), loopback by
  * default. Each service has its own default port so they can share a host.
  */
-export function metricsSchema(defaultPort: number) {
+export function opsSchema(defaultPort: number) {
   return {
     type: 'object',
     additionalProperties: false,
@@ -338,3 +338,6 @@ export function metricsSchema(defaultPort: number) {
     },
   } as const;
 }
+
+/** `[metrics]` was the `[ops]` table's name in every service until this release. */
+export const OPS_RENAMED: RenamedOption = { from: 'metrics', to: 'ops' };
