@@ -79,14 +79,21 @@ const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, str
  */
 ajv.addKeyword({ keyword: 'hint', schemaType: 'string' });
 
+/** What checkConfig found: the value, typed by its schema, or the schema's errors. */
+export type CheckedConfig<T> =
+  | { readonly value: T; readonly errors?: undefined }
+  | { readonly value?: undefined; readonly errors: readonly ErrorObject[] };
+
 /**
  * Checks `data` against `schema` with the one Ajv instance every configuration goes through (Ajv
- * caches each schema's compiled validator by identity). Fills defaults and coerces in place.
- * @returns the errors, empty when `data` is valid
+ * caches each schema's compiled validator by identity): fills defaults and coerces in place, and
+ * returns the value typed by the schema, or the errors for the caller to word in its own codes.
  */
-export function configSchemaErrors(schema: SchemaObject, data: unknown): readonly ErrorObject[] {
-  const validate = ajv.compile(schema);
-  return validate(data) ? [] : (validate.errors ?? []);
+export function checkConfig<T>(schema: TypedConfigSchema<T>, data: unknown): CheckedConfig<T>;
+// As loadConfig's: only what Ajv has checked against that very schema is returned as its type.
+export function checkConfig(schema: TypedConfigSchema<unknown>, data: unknown): CheckedConfig<unknown> {
+  const validate = ajv.compile(schema.json);
+  return validate(data) ? { value: data } : { errors: validate.errors ?? [] };
 }
 
 /**
@@ -103,9 +110,9 @@ export function loadConfig(opts: LoadConfigOptions): unknown {
   const fromEnv = applyEnvOverrides(raw, opts.envPrefix, opts.env ?? process.env);
   const where: Origin = { file: opts.file, fromFile, fromEnv, envPrefix: opts.envPrefix };
   for (const r of opts.renamed ?? []) applyRename(raw, r, where, opts.warn ?? emitDeprecation);
-  const validate = ajv.compile(opts.schema.json);
-  if (!validate(raw)) {
-    const errors = validate.errors ?? [];
+  const checked = checkConfig(opts.schema, raw);
+  if (checked.errors) {
+    const errors = checked.errors;
     // Blame what set the value: an environment variable, or the file (or the defaults) otherwise.
     const envNames = [...new Set(errors.map((e) => envSource(fromEnv, e)).filter((n) => n !== undefined))];
     const inFile = errors.filter((e) => envSource(fromEnv, e) === undefined);

@@ -1,9 +1,10 @@
 export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
 export {
+  type CheckedConfig,
   type ConfigOf,
   type ConfigSchema,
+  checkConfig,
   configSchema,
-  configSchemaErrors,
   deepFreeze,
   type Frozen,
   LOG_SCHEMA,
