@@ -136,8 +136,8 @@ export function loadSignerConfig(
   });
   assertNoCredentialsInUrl(config.bitcoind);
   // The offline wallet's table belongs to hsm/, but the rule is the same and this is the load.
-  const wallet = config.custody.bitcoind_wallet as { url?: unknown } | undefined;
-  if (typeof wallet?.url === 'string')
+  const wallet = config.custody.bitcoind_wallet;
+  if (typeof wallet === 'object' && wallet !== null && 'url' in wallet && typeof wallet.url === 'string')
     assertNoCredentialsInUrl({ url: wallet.url }, 'custody.bitcoind_wallet');
   return config;
 }
