@@ -1,16 +1,19 @@
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
+import { describeVectors, readVector, VECTORS_MISSING } from '../test/infra/vectors.ts';
 import {
   assertNewVersionsActivateAboveTip,
   assertParamsAppendOnly,
+  assertParamsGrewFrom,
   type GlobalParams,
+  paramsVersionIdentity,
   parseGlobalParams,
 } from './index.ts';
 
 // bbn-1's three versions activate at 857910, 864790 and 874088, each with confirmation_depth 10.
-const bbn1 = JSON.parse(
-  readFileSync(new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url), 'utf8'),
+// Read in place from ../shared/vectors; where that is absent, no test below runs (describeVectors).
+const bbn1 = (
+  VECTORS_MISSING ? { versions: [] } : JSON.parse(readVector('params/bbn-1/global-params.json'))
 ) as { versions: Array<Record<string, unknown>> };
 const first = (n: number): GlobalParams => parseGlobalParams({ versions: bbn1.versions.slice(0, n) });
 const withThird = (activation: number): GlobalParams =>
@@ -28,7 +31,7 @@ function codeOf(fn: () => void): string {
   }
 }
 
-describe('assertNewVersionsActivateAboveTip', () => {
+describeVectors('assertNewVersionsActivateAboveTip', () => {
   const depth = first(2).versions[1]!.confirmationDepth;
 
   it('refuses a new version activating at or below the tip (stakes already on chain)', () => {
@@ -93,7 +96,7 @@ describe('assertNewVersionsActivateAboveTip', () => {
   });
 });
 
-describe('assertParamsAppendOnly', () => {
+describeVectors('assertParamsAppendOnly', () => {
   it('accepts the same versions, and appended ones', () => {
     expect(codeOf(() => assertParamsAppendOnly(first(2), first(2), 'p.json'))).toBe('OK');
     expect(codeOf(() => assertParamsAppendOnly(first(2), first(3), 'p.json'))).toBe('OK');
@@ -110,5 +113,36 @@ describe('assertParamsAppendOnly', () => {
     expect(codeOf(() => assertParamsAppendOnly(first(3), withThird(874_089), 'p.json'))).toBe(
       'PARAMS_VERSIONS_CHANGED',
     );
+  });
+});
+
+describeVectors('assertParamsGrewFrom (a record of params once in force)', () => {
+  const ids = (n: number) => first(n).versions.map(paramsVersionIdentity);
+
+  it('accepts the recorded versions unchanged, and appended ones', () => {
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 2, identities: ids(2) }, first(3), 'p.json'))).toBe(
+      'OK',
+    );
+  });
+
+  it('refuses fewer versions than recorded, even when the record kept only the count', () => {
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 3 }, first(2), 'p.json'))).toBe(
+      'PARAMS_VERSIONS_CHANGED',
+    );
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 2 }, withThird(874_089), 'p.json'))).toBe('OK');
+  });
+
+  it('refuses a changed version, naming it, in the record’s own form of identity', () => {
+    const digest = (v: Parameters<typeof paramsVersionIdentity>[0]) =>
+      `#${paramsVersionIdentity(v).length}:${v.version}`;
+    const record = { versions: 3, identities: first(3).versions.map(digest) };
+    expect(codeOf(() => assertParamsGrewFrom(record, first(3), 'p.json', digest))).toBe('OK');
+    let e: unknown;
+    try {
+      assertParamsGrewFrom({ versions: 3, identities: ids(3) }, withThird(874_089), 'p.json');
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toMatchObject({ code: 'PARAMS_VERSIONS_CHANGED', details: { file: 'p.json', version: 2 } });
   });
 });

@@ -1,8 +1,7 @@
 import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
-import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
-import { CodedError, concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
+import { CodedError, concatBytes, ecc, toHex, type XOnlyKey } from '../common/index.ts';
 import {
   assertCovenantOverlap,
   assertStakeExpansionTx,

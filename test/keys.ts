@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
-import type { XOnlyKey } from '../common/index.ts';
+import { ecc, type XOnlyKey } from '../common/index.ts';
 
 /** A deterministic test key pair. Never use for anything but tests. */
 export interface TestKey {
