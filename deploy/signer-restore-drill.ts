@@ -234,7 +234,7 @@ export async function signerRestoreDrill(o: {
       stringify({
         ...live,
         server: { ...live.server, host: '127.0.0.1', port },
-        metrics: { ...live.metrics, host: '127.0.0.1', port: metricsPort },
+        ops: { ...live.ops, host: '127.0.0.1', port: metricsPort },
         audit: { file: restoredLog },
         custody: { ...live.custody, pkcs11 },
       }),

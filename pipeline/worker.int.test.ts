@@ -185,7 +185,7 @@ describe('the pipeline worker over the store', () => {
         '[tls]',
         `client_cert_file = "${c.pki.clients.pipeline!.cert}"`,
         `client_key_file = "${c.pki.clients.pipeline!.key}"`,
-        '[metrics]',
+        '[ops]',
         'port = 0',
         '[log]',
         'level = "warn"',

@@ -73,7 +73,7 @@ export async function testSetup(
       heartbeat_s: 5,
       batch_size: 500,
     },
-    metrics: { host: '127.0.0.1', port: 0 },
+    ops: { host: '127.0.0.1', port: 0 },
     log: { level: 'warn', progress_interval_ms: over.progressMs ?? 10_000 },
   };
   const configFile = join(dir, 'indexer.toml');

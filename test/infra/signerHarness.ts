@@ -151,7 +151,7 @@ export async function startCommittee(opts: {
             String(v),
           ]),
         ),
-        SIGNER__METRICS__PORT: '0',
+        SIGNER__OPS__PORT: '0',
         SIGNER__PARAMS__FILE: paramsFile,
         SIGNER__BITCOIND__URL: node.rpcUrl,
         SIGNER__BITCOIND__COOKIE_FILE: node.cookieFile,
