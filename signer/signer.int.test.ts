@@ -11,6 +11,7 @@ import {
   buildUnbondingInfo,
   buildUnbondingWitness,
   parseTransaction,
+  type SignUnbondingResponse,
   unbondingSighash,
   verifySchnorr,
 } from '../staking/index.ts';
@@ -77,7 +78,7 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
     stake = await h.stake(200_000n);
     const r = await h.client.call('POST', ROUTE, stake.body());
     expect(r.status).toBe(200);
-    signature = (r.json as { data: { signature_hex: string } }).data.signature_hex;
+    signature = (r.json as SignUnbondingResponse).data.signature_hex;
     expect(signature).toMatch(/^[0-9a-f]{128}$/);
     expect(
       verifySchnorr(
@@ -105,14 +106,14 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
   it('answers an identical repeat with the identical signature, and records it as repeated', async () => {
     const r = await h.client.call('POST', ROUTE, stake.body());
     expect(r.status).toBe(200);
-    expect((r.json as { data: { signature_hex: string } }).data.signature_hex).toBe(signature);
+    expect((r.json as SignUnbondingResponse).data.signature_hex).toBe(signature);
     expect(auditRecords().at(-1)).toMatchObject({ outcome: 'repeated', signature });
   });
 
   it('remembers across a restart: the same signature again, from the audit log', async () => {
     await h.restart();
     const r = await h.client.call('POST', ROUTE, stake.body());
-    expect((r.json as { data: { signature_hex: string } }).data.signature_hex).toBe(signature);
+    expect((r.json as SignUnbondingResponse).data.signature_hex).toBe(signature);
   });
 
   it('refuses a different unbonding tx for an output it already signed (409), even after a restart', async () => {

@@ -19,22 +19,13 @@ import {
   isP2trScript,
   parseStakingTx,
   parseTransaction,
+  type SignUnbondingRequestBody,
   type StakingTxData,
   type UnbondingExpectation,
   unbondingSighash,
   verifySchnorr,
 } from '../staking/index.ts';
 import type { ChainView } from './chain.ts';
-
-/** The reference's request body (covenant-signer signerservice/types/sign_unbonding.go). */
-export interface SignUnbondingRequestBody {
-  readonly staking_output_pk_script_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_unbonding_sig_hex: string;
-  readonly covenant_public_key: string;
-  /** Ours, optional: the staking tx itself, so the staker signature is checked before any lookup. */
-  readonly staking_tx_hex?: string;
-}
 
 /** Everything the signer needs once a request has passed every check. */
 export interface SignPlan {

@@ -8,6 +8,7 @@ import {
   buildUnbondingTx,
   expectUnbonding,
   parseStakingTx,
+  type SignUnbondingRequestBody,
   type StakingTxData,
   type UnbondingExpectation,
   unbondingSighash,
@@ -22,7 +23,7 @@ export interface BulkStake {
   readonly unbondingTx: Transaction;
   readonly stakerSig: Uint8Array;
   /** The reference sign request for a covenant key. */
-  body(covenantKey: XOnlyKey): Record<string, string>;
+  body(covenantKey: XOnlyKey): SignUnbondingRequestBody;
 }
 
 const FANOUT_CHUNK = 1000;
