@@ -21,6 +21,7 @@ export {
   type StakingClassification,
   type StakingTxData,
 } from './identify.ts';
+export { buildLeafSigningPsbt, type LeafSpend, leafSignatureOf } from './leafPsbt.ts';
 export {
   assertDistinctKeys,
   buildSlashingLeaf,
