@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Psbt, Transaction } from 'bitcoinjs-lib';
 import { RpcClient } from '../bitcoind/index.ts';
-import { concatBytes, isCodedError, parseCompressedKey, toHex, type XOnlyKey } from '../common/index.ts';
+import {
+  concatBytes,
+  copyXOnlyKey,
+  isCodedError,
+  parseCompressedKey,
+  toHex,
+  type XOnlyKey,
+} from '../common/index.ts';
 import {
   buildLeafSigningPsbt,
   controlBlock,
@@ -16,7 +23,7 @@ import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest 
 import { descriptorChecksum } from './descriptor.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
-import { encodeWif, type KeyInfo, keyInfoOf } from './privateKey.ts';
+import { encodeWif, type KeyInfo, keyInfoOf, xOnlyOfInfo } from './privateKey.ts';
 import { readSecret } from './secrets.ts';
 import { assertSignatureValid, assertSignRequest } from './signing.ts';
 
@@ -322,7 +329,7 @@ class BitcoindWalletCustody implements CustodyBackend {
 
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
-    return [this.#key.slice() as XOnlyKey];
+    return [copyXOnlyKey(this.#key)];
   }
 
   async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
@@ -447,6 +454,6 @@ export async function importWalletKey(
   }
   // The per-descriptor error may quote the descriptor, i.e. the key: it is not passed on.
   if (!ok) throw hsmError('HSM_WALLET_ERROR', 'importdescriptors refused the covenant key descriptor');
-  await checkWallet(rpc, Uint8Array.from(Buffer.from(info.xOnly, 'hex')) as XOnlyKey);
+  await checkWallet(rpc, xOnlyOfInfo(info));
   return info;
 }

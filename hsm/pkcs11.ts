@@ -1,7 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
 import * as ecc from 'tiny-secp256k1';
-import { isCodedError, isPublicKey, toHex, type XOnlyKey } from '../common/index.ts';
+import {
+  copyXOnlyKey,
+  isCodedError,
+  isPublicKey,
+  parseCompressedKey,
+  toHex,
+  type XOnlyKey,
+  xOnlyOf,
+} from '../common/index.ts';
 import { anchorIs } from './auditFiles.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import type {
@@ -757,7 +765,9 @@ export class Pkcs11Custody implements CustodyBackend {
     this.#token = token;
     this.#auditToken = auditToken;
     this.#sealed = sealed;
-    this.#xOnly = sealed.publicKey.slice(1) as XOnlyKey;
+    this.#xOnly = xOnlyOf(
+      parseCompressedKey(sealed.publicKey, 'the sealed key’s public key', 'HSM_SEALED_KEY_INVALID'),
+    );
     this.audit = new TokenAudit(auditToken);
   }
 
@@ -799,7 +809,7 @@ export class Pkcs11Custody implements CustodyBackend {
 
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
-    return [this.#xOnly.slice() as XOnlyKey];
+    return [copyXOnlyKey(this.#xOnly)];
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import { hashToTxid, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
+import { hashToTxid, parseXOnlyKey, toHex } from '../common/index.ts';
 import type { ActiveStakingEvent, UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import {
@@ -449,8 +449,9 @@ export function expectationOf(d: Delegation, params: GlobalParams): SpendRules |
   if (!v) return undefined;
   const valueSat = BigInt(d.valueSat);
   if (valueSat - v.unbondingFeeSat <= 0n) return undefined;
-  const stakerKey = parseHex(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
-  const fpKey = parseHex(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
+  // Checked when the stake was identified; again here, from the store, at a cached lookup's cost.
+  const stakerKey = parseXOnlyKey(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE');
+  const fpKey = parseXOnlyKey(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE');
   const keys: StakingScriptKeys = {
     stakerKey,
     fpKeys: [fpKey],
