@@ -1,6 +1,6 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import { hashToTxid, parseXOnlyKey, toHex } from '../common/index.ts';
-import type { ActiveStakingEvent, UnsequencedEvent } from '../events/index.ts';
+import { type ActiveStakingEvent, EVENT_TYPE_OF_KIND, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import {
   buildStakingInfo,
@@ -557,7 +557,7 @@ export function processBlock(params: GlobalParams, block: BlockInput, base: Stat
     }
     stats.expired++;
     events.push({
-      event_type: 4,
+      event_type: EVENT_TYPE_OF_KIND.expired,
       event_id: `${d.stakingTxid}:expired:${e.type}`,
       staking_tx_hash_hex: d.stakingTxid,
       tx_type: e.type,
@@ -600,7 +600,7 @@ function processTx(
       if (overflow) stats.staking.overflow++;
       else stats.staking.active++;
       const ev: Omit<ActiveStakingEvent, 'sequence'> = {
-        event_type: 1,
+        event_type: EVENT_TYPE_OF_KIND.active,
         event_id: `${stakingTxid}:active`,
         staking_tx_hash_hex: stakingTxid,
         staker_pk_hex: c.stakerKeyHex,
@@ -667,7 +667,7 @@ function withdraw(
 ): void {
   st.putDelegation({ ...d, state: 'withdrawn' });
   events.push({
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${d.stakingTxid}:withdraw`,
     staking_tx_hash_hex: d.stakingTxid,
     withdraw_tx_hash_hex: txid,
@@ -711,7 +711,7 @@ function spendOfStakingOutput(
       if (!d.isOverflow) st.setTvl(st.confirmedTvl() - d.valueSat);
       stats.unbonding++;
       events.push({
-        event_type: 2,
+        event_type: EVENT_TYPE_OF_KIND.unbonding,
         event_id: `${stakingTxid}:unbonding`,
         staking_tx_hash_hex: stakingTxid,
         unbonding_start_height: h,
