@@ -82,6 +82,7 @@ describe('the covenant signer wire contract', () => {
     expect(ok(ours)).toBe(true);
     expect(ok({ errorCode: 'BAD_REQUEST', message: 'm' })).toBe(true);
     expect(ok({ message: 'm', code: 'SIGNER_BAD_REQUEST_BODY' })).toBe(false);
+    expect(ok({ ...ours, signature_hex: 'ab' })).toBe(false);
   });
 
   it('the types are the schemas’: required fields required, optional ones optional, integers numbers', () => {

@@ -139,6 +139,7 @@ export const SIGN_TRANSACTIONS_RESPONSE_SCHEMA = {
  */
 export const SIGNER_ERROR_SCHEMA = {
   type: 'object',
+  additionalProperties: false,
   required: ['errorCode', 'message'],
   properties: {
     errorCode: { type: 'string' },
