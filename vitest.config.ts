@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{common,params,staking,bitcoind,hsm,signer,indexer,api,pipeline,events,db,demo,web}/**/*.test.ts',
+            '{common,runtime,params,staking,bitcoind,hsm,signer,indexer,api,pipeline,events,db,demo,web}/**/*.test.ts',
           ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,

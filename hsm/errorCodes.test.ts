@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { HSM_ERRORS } from './errors.ts';
 
-// As common/errorCodes.test.ts does for params/ and staking/ (and fastify's errors test): every code has
+// As test/errorCodes.test.ts does for params/ and staking/ (and fastify's errors test): every code has
 // the room prefix and one sentence, and hsm/README.md documents each with the same sentence.
 const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
 // The error table's rows: | `CODE` | sentence | (the formatter may pad the cells).

@@ -35,3 +35,5 @@ export { HSM_ERRORS, type HsmErrorCode } from './errors.ts';
 export { type OpenCustodyOptions, openCustody } from './factory.ts';
 export type { CustodyLogger } from './logger.ts';
 export { type KeyInfo, parsePrivateKey } from './privateKey.ts';
+// The in-memory signing the file backend does, for custody doubles in other rooms' tests.
+export { adaptorSignAll, schnorrSign } from './signing.ts';

@@ -1,5 +1,5 @@
 import type { RestClient, RpcClient } from '../bitcoind/index.ts';
-import type { BlockPrescan } from './processor.ts';
+import type { BlockPrescan } from './prescan.ts';
 
 /** A raw block as fetched: `raw` owns its memory (never a slice of a shared pool), so it can be transferred. */
 export interface FetchedBlock {

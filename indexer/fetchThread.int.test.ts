@@ -3,7 +3,7 @@ import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { FetchThread } from './fetchThread.ts';
-import { preScanBlock } from './processor.ts';
+import { preScanBlock } from './prescan.ts';
 import { readHeader } from './rawBlock.ts';
 import { ChainKit } from './testkit/chain.ts';
 

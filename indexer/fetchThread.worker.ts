@@ -18,7 +18,7 @@ import {
   rpcBlockSource,
 } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
-import { RangePrescan } from './processor.ts';
+import { RangePrescan } from './prescan.ts';
 
 const { bitcoind, paramsDoc, via, port: out } = workerData as FetchThreadData;
 const params = paramsDoc && parseGlobalParams(paramsDoc);

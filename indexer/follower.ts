@@ -2,17 +2,14 @@ import type { RpcClient } from '../bitcoind/index.ts';
 import { CodedError } from '../common/index.ts';
 import { type BtcInfoEvent, EVENT_TYPE_OF_KIND, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, indexerConfirmationDepth } from '../params/index.ts';
+import type { BlockResult, Rejection } from './blockResult.ts';
+import type { BlockInput } from './blockTxs.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import { type BlockFetcher, batchOk, fetchAhead, rpcBlockSource } from './fetchAhead.ts';
-import {
-  type BlockInput,
-  type BlockResult,
-  computeUnconfirmedTvl,
-  processBlock,
-  type Rejection,
-} from './processor.ts';
+import { processBlock } from './processor.ts';
 import { readHeader } from './rawBlock.ts';
 import type { IndexerStore } from './store.ts';
+import { computeUnconfirmedTvl } from './unconfirmedTvl.ts';
 
 /**
  * Follows a node over RPC: decides on confirmed blocks only (tip − h + 1 ≥ versions[0]'s

@@ -7,24 +7,16 @@ export {
   type StartIndexerDeps,
   startIndexer,
 } from './app.ts';
+export type { BlockResult, BlockStats, Rejection } from './blockResult.ts';
+export type { BlockInput } from './blockTxs.ts';
 export { INDEXER_CONFIG_SCHEMA, type IndexerConfig, loadIndexerConfig } from './config.ts';
 export { INDEXER_ERRORS, type IndexerErrorCode } from './errors.ts';
 export { type BlockFetcher, type FetchedBlock, fetchAhead } from './fetchAhead.ts';
 export { FetchThread } from './fetchThread.ts';
 export { ChainFollower, type FollowerHooks, type FollowerOptions, type PollResult } from './follower.ts';
 export { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
-export {
-  type BlockInput,
-  type BlockResult,
-  type BlockStats,
-  computeUnconfirmedTvl,
-  expectationOf,
-  isOverflow,
-  processBlock,
-  type Rejection,
-  type SpendRules,
-  type WindowResult,
-} from './processor.ts';
+export { isOverflow } from './overflow.ts';
+export { processBlock } from './processor.ts';
 export {
   type BlockHeaderInfo,
   type CandidateTx,
@@ -33,6 +25,7 @@ export {
   scanBlock,
 } from './rawBlock.ts';
 export { OutboxRelay, type RelayOptions } from './relay.ts';
+export { expectationOf, type SpendRules } from './spendRules.ts';
 export {
   type Delegation,
   type DelegationState,
@@ -43,3 +36,4 @@ export {
   type StateWrite,
 } from './state.ts';
 export { IndexerStore, type LastBlock } from './store.ts';
+export { computeUnconfirmedTvl, type WindowResult } from './unconfirmedTvl.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPE_OF_KIND, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
+import { type BlockResult, type BlockStats, emptyStats } from './blockResult.ts';
 import { createIndexerMetrics, recordBlocks, recordPublished } from './metrics.ts';
-import { type BlockResult, type BlockStats, emptyStats } from './processor.ts';
 
 function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEvent[] = []) {
   const s: BlockStats = { ...emptyStats(), txCount: 10, decoded: 2, ...stats };

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { EVENT_TYPE_OF_KIND, type EventKind, kindOf, type StakingEvent } from '../events/index.ts';
-import type { BlockResult, Rejection } from './processor.ts';
+import type { BlockResult, Rejection } from './blockResult.ts';
 
 /** The reference indexer's tx_type labels of si_invalid_txs_counter, pre-registered so 0 is visible. */
 export const INVALID_TX_TYPES = [

@@ -16,15 +16,11 @@ import {
   expectUnbonding,
 } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import {
-  type BlockInput,
-  computeUnconfirmedTvl,
-  expectationOf,
-  preScanBlock,
-  processBlock,
-  RangePrescan,
-} from './processor.ts';
+import type { BlockInput } from './blockTxs.ts';
+import { preScanBlock, RangePrescan } from './prescan.ts';
+import { processBlock } from './processor.ts';
 import { candidateTxid, readHeader, scanBlock } from './rawBlock.ts';
+import { expectationOf } from './spendRules.ts';
 import { hashPrefix, MemoryState, stakingOutpointKey, txidPrefix } from './state.ts';
 import {
   buildSlashingPathSpend,
@@ -35,6 +31,7 @@ import {
   type Stake,
   type StakeArgs,
 } from './testkit/txs.ts';
+import { computeUnconfirmedTvl } from './unconfirmedTvl.ts';
 
 // The processor's decodes, counted: a stake decided on the fetch thread is not decoded again.
 vi.mock('../staking/index.ts', async (importOriginal) => {

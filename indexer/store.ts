@@ -3,8 +3,9 @@ import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { CodedError } from '../common/index.ts';
 import type { StakingEvent, UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
+import type { BlockResult } from './blockResult.ts';
+import type { BlockInput } from './blockTxs.ts';
 import type { IndexerErrorCode } from './errors.ts';
-import type { BlockInput, BlockResult } from './processor.ts';
 import {
   compareExpiry,
   type Delegation,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isCodedError, toHex } from '../common/index.ts';
+import { describeVectors, vectorPath } from '../test/infra/vectors.ts';
 import {
   assertParamsForHeight,
   indexerConfirmationDepth,
@@ -11,8 +12,8 @@ import {
   versionsListingKey,
 } from './index.ts';
 
-const fixture = (net: string) =>
-  readFileSync(new URL(`../test/fixtures/params/${net}/global-params.json`, import.meta.url));
+/** A network's published params file, as bytes, read in place from ../shared/vectors. */
+const fixture = (net: string) => readFileSync(vectorPath(`params/${net}/global-params.json`));
 
 const KEYS = [
   '0249766ccd9e3cd94343e2040474a77fb37cdfd30530d05f9f1e96ae1e2102c86e',
@@ -49,7 +50,7 @@ function codeOf(doc: unknown): string {
   return 'ACCEPTED';
 }
 
-describe('real network files', () => {
+describeVectors('real network files', () => {
   it('parses mainnet bbn-1: 3 versions, 9 keys, quorum 6, depth 10', () => {
     const p = parseGlobalParams(fixture('bbn-1'));
     expect(p.versions.map((v) => v.version)).toEqual([0, 1, 2]);

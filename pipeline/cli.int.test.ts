@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../test/infra/pki.ts';
+import { testParamsDoc } from '../test/keys.ts';
 import { loadPipelineConfig } from './config.ts';
 
 /** The pipeline's CLI as an operator meets it first: its help and its sample configuration. */
@@ -12,6 +13,15 @@ const run = promisify(execFile);
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'pipeline-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A params file of our own listing the sample's signer key: the CLI needs one that loads, not Babylon's. */
+function paramsFor(sampleConfig: string): string {
+  const key = /^public_key = "([0-9a-f]{66})"/m.exec(sampleConfig)?.[1];
+  if (!key) throw new Error('the sample configuration names no signer key');
+  const file = join(dir, 'global-params.json');
+  writeFileSync(file, JSON.stringify(testParamsDoc([{ compressedHex: key }])));
+  return file;
+}
 
 describe('pipeline/main.ts', () => {
   it('prints its usage with --help, naming every command', async () => {
@@ -34,7 +44,7 @@ describe('pipeline/main.ts', () => {
   it('reads the database password from its file at start, and refuses a file others can read', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', MAIN, 'sample-config']);
     const file = join(dir, 'with-password.toml');
-    const params = new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url).pathname;
+    const params = paramsFor(stdout);
     writeFileSync(file, stdout.replace('/etc/pipeline/global-params.json', params));
     const pki = makeTestPki(join(dir, 'pki'), ['pipeline']);
     writeFileSync(
@@ -60,7 +70,7 @@ describe('pipeline/main.ts', () => {
   it('names the option when a TLS file is missing, in one line', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', MAIN, 'sample-config']);
     const file = join(dir, 'no-tls.toml');
-    const params = new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url).pathname;
+    const params = paramsFor(stdout);
     writeFileSync(file, stdout.replace('/etc/pipeline/global-params.json', params));
     const r = await run(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', file]).then(
       () => ({ code: 0, stderr: '' }),

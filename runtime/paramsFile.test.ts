@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
+import { itVectors, vectorPath } from '../test/infra/vectors.ts';
 import { loadParamsFile } from './paramsFile.ts';
 
-const FIXTURE = new URL('../test/fixtures/params/bbn-1/global-params.json', import.meta.url).pathname;
+const FIXTURE = vectorPath('params/bbn-1/global-params.json');
 const dir = mkdtempSync(join(tmpdir(), 'params-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -20,7 +21,7 @@ function errorOf(file: string): { code: string; message: string; file: unknown }
 }
 
 describe('loadParamsFile: every failure names the file it came from', () => {
-  it('loads a published file: frozen params and the sha256 of its bytes', () => {
+  itVectors('loads a published file: frozen params and the sha256 of its bytes', () => {
     const p = loadParamsFile(FIXTURE);
     expect(p.file).toBe(FIXTURE);
     expect(p.params.versions.length).toBeGreaterThan(0);

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Transaction } from 'bitcoinjs-lib';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CodedError, parseXOnlyKey, toHex, type XOnlyKey } from '../common/index.ts';
 import { parsePhase2ParamsVersion } from '../params/index.ts';
+import { describeVectors, readVector } from '../test/infra/vectors.ts';
 import { babylonEncryptionKey, verifyAdaptorSignature } from './adaptor.ts';
 import {
   assertSlashingTxMatchesFundingTx,
@@ -22,8 +22,7 @@ import { parseTransaction } from './transaction.ts';
  * place from ../shared/vectors/adaptor-signature/legacy66-testnet-source.json, with the 12
  * covenant adaptor signatures of legacy66-testnet.json.
  */
-const VECTORS = new URL('../../shared/vectors/adaptor-signature/', import.meta.url);
-const source = JSON.parse(readFileSync(new URL('legacy66-testnet-source.json', VECTORS), 'utf8')) as {
+interface DelegationSource {
   btcDelegationJSON: {
     btc_pk: string;
     fp_btc_pk_list: string[];
@@ -35,29 +34,42 @@ const source = JSON.parse(readFileSync(new URL('legacy66-testnet-source.json', V
     undelegation_response: { unbonding_tx_hex: string; slashing_tx_hex: string };
   };
   paramsJSON: Record<string, unknown>;
-};
-const legacy = (
-  JSON.parse(readFileSync(new URL('legacy66-testnet.json', VECTORS), 'utf8')) as {
-    rows: { path: string; pk: string; ek: string; msg: string; sig66: string }[];
-  }
-).rows;
+}
 
-const del = source.btcDelegationJSON;
-const params = parsePhase2ParamsVersion(source.paramsJSON, 6);
 const key = (hex: string): XOnlyKey => parseXOnlyKey(hex, 'key', 'STAKING_INVALID_KEY');
-const stakerKey = key(del.btc_pk);
-const scriptKeys = {
-  stakerKey,
-  fpKeys: [key(del.fp_btc_pk_list[0]!)],
-  covenantKeys: params.covenantKeys,
-  covenantQuorum: params.covenantQuorum,
-};
-const stakingTx = parseTransaction(del.staking_tx_hex);
-const slashingTx = parseTransaction(del.slashing_tx_hex);
-const unbondingTx = parseTransaction(del.undelegation_response.unbonding_tx_hex);
-const unbondingSlashingTx = parseTransaction(del.undelegation_response.slashing_tx_hex);
-const stakingInfo = buildStakingInfo(scriptKeys, del.staking_time);
-const unbondingInfo = buildUnbondingInfo(scriptKeys, params.unbondingTimeBlocks);
+
+function loadRealDelegation() {
+  const source = JSON.parse(readVector('adaptor-signature/legacy66-testnet-source.json')) as DelegationSource;
+  const legacy = (
+    JSON.parse(readVector('adaptor-signature/legacy66-testnet.json')) as {
+      rows: { path: string; pk: string; ek: string; msg: string; sig66: string }[];
+    }
+  ).rows;
+  const del = source.btcDelegationJSON;
+  const params = parsePhase2ParamsVersion(source.paramsJSON, 6);
+  const stakerKey = key(del.btc_pk);
+  const scriptKeys = {
+    stakerKey,
+    fpKeys: [key(del.fp_btc_pk_list[0]!)],
+    covenantKeys: params.covenantKeys,
+    covenantQuorum: params.covenantQuorum,
+  };
+  return {
+    legacy,
+    del,
+    params,
+    stakerKey,
+    stakingTx: parseTransaction(del.staking_tx_hex),
+    slashingTx: parseTransaction(del.slashing_tx_hex),
+    unbondingTx: parseTransaction(del.undelegation_response.unbonding_tx_hex),
+    unbondingSlashingTx: parseTransaction(del.undelegation_response.slashing_tx_hex),
+    stakingInfo: buildStakingInfo(scriptKeys, del.staking_time),
+    unbondingInfo: buildUnbondingInfo(scriptKeys, params.unbondingTimeBlocks),
+  };
+}
+let loaded: ReturnType<typeof loadRealDelegation> | undefined;
+/** Loaded once, and only inside describeVectors, so only where ../shared/vectors is there. */
+const realDelegation = () => (loaded ??= loadRealDelegation());
 
 function codeOf(f: () => unknown): string | undefined {
   try {
@@ -69,7 +81,19 @@ function codeOf(f: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('the real testnet delegation (phase2-covenant.md §1.7)', () => {
+describeVectors('the real testnet delegation (phase2-covenant.md §1.7)', () => {
+  const {
+    del,
+    params,
+    stakerKey,
+    stakingTx,
+    slashingTx,
+    unbondingTx,
+    unbondingSlashingTx,
+    stakingInfo,
+    unbondingInfo,
+    legacy,
+  } = realDelegation();
   it('our staking and unbonding trees are the ones the txs pay', () => {
     expect(toHex(stakingTx.outs[del.staking_output_idx]!.script)).toBe(toHex(stakingInfo.pkScript));
     expect(toHex(unbondingTx.outs[0]!.script)).toBe(toHex(unbondingInfo.pkScript));
@@ -133,7 +157,8 @@ describe('the real testnet delegation (phase2-covenant.md §1.7)', () => {
   });
 });
 
-describe('each rule of CheckSlashingTxMatchFundingTx has its code (§1.2)', () => {
+describeVectors('each rule of CheckSlashingTxMatchFundingTx has its code (§1.2)', () => {
+  const { params, stakerKey, stakingTx, slashingTx, unbondingTx, stakingInfo } = realDelegation();
   const mutate = (f: (tx: Transaction) => void): Transaction => {
     const tx = slashingTx.clone();
     f(tx);
@@ -363,7 +388,8 @@ describe('each rule of CheckSlashingTxMatchFundingTx has its code (§1.2)', () =
   });
 });
 
-describe('buildSlashingTx refusals', () => {
+describeVectors('buildSlashingTx refusals', () => {
+  const { params, stakerKey, stakingTx } = realDelegation();
   const funding = fundingOutputOf(stakingTx, 0);
   it('STAKING_SLASHING_FUNDING_NOT_TAPROOT', () => {
     expect(
@@ -404,7 +430,8 @@ describe('buildSlashingTx refusals', () => {
   });
 });
 
-describe('slashingSighash guards (checkTxBeforeSigning, staking.go:719-743)', () => {
+describeVectors('slashingSighash guards (checkTxBeforeSigning, staking.go:719-743)', () => {
+  const { stakingTx, slashingTx, unbondingTx, stakingInfo } = realDelegation();
   it('refuses two inputs, an index beyond the funding tx, an input spending another output', () => {
     const two = slashingTx.clone();
     two.ins.push({ ...two.ins[0]!, index: 1 });
@@ -423,7 +450,8 @@ describe('slashingSighash guards (checkTxBeforeSigning, staking.go:719-743)', ()
   });
 });
 
-describe('robustness', () => {
+describeVectors('robustness', () => {
+  const { del, params, stakerKey, stakingTx } = realDelegation();
   it('any byte mutation of the real slashing tx is either accepted or refused with a coded error', () => {
     const bytes = Buffer.from(del.slashing_tx_hex, 'hex');
     let refused = 0;

@@ -17,6 +17,8 @@ export class PlainSummaryReporter implements Reporter {
     const c = countOutcomes(testModules);
     const failed = c.failed + unhandledErrors.length;
     process.stdout.write(`\ntests: ${c.passed} passed, ${failed} failed, ${c.skipped} skipped\n`);
+    // The reasons tests gave for skipping themselves (ctx.skip(note)), once each: they say what to fix.
+    for (const [note, n] of skipNotes(testModules)) process.stdout.write(`skipped (${n}): ${note}\n`);
     // A skipped test is a claim nobody checked. CI has every dependency the tests need (shared/
     // beside the checkout, the provisioned node, token and packages), so there nothing may skip.
     if (process.env.CI && c.skipped > 0) {
@@ -47,4 +49,16 @@ export function countOutcomes(testModules: ReadonlyArray<TestModule>): {
     failed += moduleFailed ? Math.max(failedHere, 1) : failedHere;
   }
   return { passed, failed, skipped };
+}
+
+/** Each distinct note of a skipped test, with how many tests gave it. */
+export function skipNotes(testModules: ReadonlyArray<TestModule>): Map<string, number> {
+  const notes = new Map<string, number>();
+  for (const mod of testModules) {
+    for (const t of mod.children.allTests()) {
+      const r = t.result();
+      if (r.state === 'skipped' && r.note) notes.set(r.note, (notes.get(r.note) ?? 0) + 1);
+    }
+  }
+  return notes;
 }

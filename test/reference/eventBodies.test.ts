@@ -6,16 +6,16 @@ import {
   makeStake,
   unbondingEvent,
   withdrawEvent,
-} from '../api/testkit.ts';
+} from '../../api/testkit.ts';
 import {
   delayQueueOf,
   dlxRoutingKeyOf,
+  kindOf,
   parseReferenceBody,
   referenceEventId,
   referenceNames,
   toReferenceBody,
-} from './reference.ts';
-import { kindOf } from './validate.ts';
+} from '../../events/index.ts';
 
 /**
  * Reference bodies and names against babylonchain/staking-queue-client at 8c69691

@@ -1,0 +1,192 @@
+// The signer's audit capability in the token: the HMAC key (generated in the token, never
+// extractable) and the audit anchor, a private data object replaced by generation.
+import * as graphene from 'graphene-pk11';
+import { anchorIs } from '../auditFiles.ts';
+import type { AuditCustody } from '../custody.ts';
+import { hsmError } from '../errors.ts';
+import {
+  CKA_VALUE,
+  CKK_GENERIC_SECRET,
+  CKK_SHA256_HMAC,
+  CKM_SHA256_HMAC,
+  type Handle,
+  pkcs11Error,
+} from './cryptoki.ts';
+import { findSecretKey } from './objects.ts';
+import type { Token } from './token.ts';
+
+/** CKA_APPLICATION of the audit-anchor data object. */
+const ANCHOR_APPLICATION = 'babylon-covenant-signer/audit-anchor';
+
+/** The audit key's handle, after checking it can only MAC: a sensitive, non-extractable token secret allowed to sign. */
+function findAuditKey(session: graphene.Session, label: string): Handle | undefined {
+  const key = findSecretKey(session, label, 'audit key', { auditKeyLabel: label });
+  if (!key) return undefined;
+  const a = key.getAttribute({ keyType: null, sensitive: null, extractable: null, sign: null, token: null });
+  if (
+    (a.keyType !== CKK_GENERIC_SECRET && a.keyType !== CKK_SHA256_HMAC) ||
+    a.sensitive !== true ||
+    a.extractable !== false ||
+    a.sign !== true ||
+    a.token !== true
+  ) {
+    throw hsmError(
+      'HSM_AUDIT_KEY_INVALID',
+      `the key "${label}" is not a sensitive, non-extractable secret token key allowed to sign`,
+      { details: { auditKeyLabel: label } },
+    );
+  }
+  return key.handle;
+}
+
+/**
+ * Finds the audit key or generates it in the token: 256 bits from the token's RNG, sensitive, never
+ * extractable, not modifiable, usable only for CKM_SHA256_HMAC sign and verify. Returns whether it
+ * was created, so the caller can say so loudly.
+ */
+export function ensureAuditKey(
+  session: graphene.Session,
+  label: string,
+): { handle: Handle; created: boolean } {
+  const existing = findAuditKey(session, label);
+  if (existing) return { handle: existing, created: false };
+  try {
+    const handle = session.generateKey(graphene.KeyGenMechanism.GENERIC_SECRET, {
+      class: graphene.ObjectClass.SECRET_KEY,
+      keyType: graphene.KeyType.GENERIC_SECRET,
+      valueLen: 32,
+      label,
+      token: true,
+      private: true,
+      sensitive: true,
+      extractable: false,
+      modifiable: false,
+      sign: true,
+      verify: true,
+      encrypt: false,
+      decrypt: false,
+      wrap: false,
+      unwrap: false,
+      derive: false,
+    }).handle;
+    return { handle, created: true };
+  } catch (e) {
+    throw pkcs11Error(e, `generating the audit key "${label}"`);
+  }
+}
+
+/**
+ * The anchor objects. SoftHSM, like the spec allows, makes CKA_VALUE of a data object read-only, so
+ * an anchor is replaced by creating its successor and then destroying the predecessor. Each value
+ * starts with an 8-byte big-endian generation, so a crash between the two leaves two objects and the
+ * higher generation wins: a replacement is never half done.
+ */
+function anchorObjects(
+  session: graphene.Session,
+  label: string,
+): { object: graphene.SessionObject; generation: bigint; value: Buffer }[] {
+  let found: graphene.SessionObjectCollection;
+  try {
+    found = session.find({ class: graphene.ObjectClass.DATA, label, application: ANCHOR_APPLICATION });
+  } catch (e) {
+    throw pkcs11Error(e, `looking up the audit anchor "${label}"`);
+  }
+  const out = [];
+  for (let i = 0; i < found.length; i++) {
+    const object = found.items(i);
+    const raw = object.getAttribute(CKA_VALUE) as Buffer | undefined;
+    if (!raw || raw.length < 8) {
+      throw hsmError('HSM_PKCS11_ERROR', `the audit anchor "${label}" is shorter than its generation`, {
+        details: { auditAnchorLabel: label },
+      });
+    }
+    out.push({ object, generation: raw.readBigUInt64BE(0), value: raw.subarray(8) });
+  }
+  return out.sort((a, b) => (a.generation < b.generation ? 1 : a.generation > b.generation ? -1 : 0));
+}
+
+/**
+ * The audit capability of a token: HMAC-SHA256 computed inside the token under the audit key, and
+ * the anchor as a private token data object. Runs on its own read-write session (token objects can
+ * only be changed from one), so the signing pool stays read-only and MACs never wait for a signature.
+ */
+export class TokenAudit implements AuditCustody {
+  readonly description: string;
+  readonly #token: Token;
+  readonly #keyLabel: string;
+  readonly #anchorLabel: string;
+
+  constructor(token: Token) {
+    this.#token = token;
+    const { tokenLabel, auditKeyLabel, auditAnchorLabel } = token.config;
+    this.#keyLabel = auditKeyLabel;
+    this.#anchorLabel = auditAnchorLabel;
+    this.description = `pkcs11: audit MAC key "${auditKeyLabel}" (non-extractable, HMAC computed in the token) and anchor "${auditAnchorLabel}" in token "${tokenLabel}"; only a holder of the token and its PIN can forge records or move the anchor`;
+  }
+
+  async mac(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    try {
+      return await this.#token.use(({ session }) => {
+        const key = findAuditKey(session, this.#keyLabel);
+        if (!key) {
+          throw hsmError(
+            'HSM_AUDIT_KEY_INVALID',
+            `the token holds no audit key labelled "${this.#keyLabel}"`,
+            {
+              details: { auditKeyLabel: this.#keyLabel },
+            },
+          );
+        }
+        const out = Buffer.alloc(32);
+        return messages.map((m) => {
+          session.lib.C_SignInit(session.handle, { mechanism: CKM_SHA256_HMAC }, key);
+          return Uint8Array.from(session.lib.C_Sign(session.handle, Buffer.from(m), out));
+        });
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'the audit MAC');
+    }
+  }
+
+  async readAnchor(): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#token.use(({ session }) => {
+        const v = anchorObjects(session, this.#anchorLabel)[0]?.value;
+        return v && Uint8Array.from(v);
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'reading the audit anchor');
+    }
+  }
+
+  async writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void> {
+    try {
+      await this.#token.use(({ session }) => {
+        // Compare and replace in one synchronous block: nothing in this process runs in between.
+        const all = anchorObjects(session, this.#anchorLabel);
+        if (!anchorIs(all[0]?.value, expected)) {
+          throw hsmError(
+            'HSM_AUDIT_ANCHOR_CONFLICT',
+            `the audit anchor "${this.#anchorLabel}" changed since this process last wrote it`,
+            { details: { auditAnchorLabel: this.#anchorLabel } },
+          );
+        }
+        const generation = Buffer.alloc(8);
+        generation.writeBigUInt64BE((all[0]?.generation ?? 0n) + 1n);
+        session.create({
+          class: graphene.ObjectClass.DATA,
+          token: true,
+          private: true,
+          modifiable: false,
+          label: this.#anchorLabel,
+          application: ANCHOR_APPLICATION,
+          value: Buffer.concat([generation, next]),
+        });
+        for (const old of all) old.object.destroy();
+        return undefined;
+      });
+    } catch (e) {
+      throw pkcs11Error(e, 'writing the audit anchor');
+    }
+  }
+}

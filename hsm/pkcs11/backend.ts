@@ -1,0 +1,229 @@
+// The pkcs11 custody backend the signer runs on: opening it (fail closed if the sealed key does not
+// unseal to its recorded public key), lock/unlock, sign and adaptor-sign, health.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { copyXOnlyKey, parseCompressedKey, toHex, type XOnlyKey, xOnlyOf } from '../../common/index.ts';
+import type { Pkcs11CustodyConfig } from '../config.ts';
+import type {
+  AdaptorSignRequest,
+  AuditCustody,
+  CustodyBackend,
+  CustodyHealth,
+  UnbondingSignRequest,
+} from '../custody.ts';
+import { hsmError } from '../errors.ts';
+import type { CustodyLogger } from '../logger.ts';
+import { readSecret } from '../secrets.ts';
+import {
+  adaptorSignAll,
+  assertAdaptorSignRequest,
+  assertSignatureValid,
+  assertSignRequest,
+  SignQueue,
+  schnorrSign,
+} from '../signing.ts';
+import { ensureAuditKey, TokenAudit } from './audit.ts';
+import { CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS, pkcs11Error } from './cryptoki.ts';
+import { findSlot } from './module.ts';
+import { assertSealedMatches, findKek, readSealed } from './objects.ts';
+import { type SealedKey, withUnsealedKey } from './sealed.ts';
+import { Token } from './token.ts';
+
+/**
+ * The pkcs11 custody backend: one sealed covenant key in one token. Exported for tests, which also
+ * count the objects its sessions see; the service reaches it through openCustody.
+ */
+export class Pkcs11Custody implements CustodyBackend {
+  readonly kind = 'pkcs11' as const;
+  readonly #token: Token;
+  readonly #auditToken: Token;
+  readonly #sealed: SealedKey;
+  readonly #xOnly: XOnlyKey;
+  readonly #queue = new SignQueue();
+  readonly audit: AuditCustody;
+  #closed = false;
+
+  constructor(token: Token, auditToken: Token, sealed: SealedKey) {
+    this.#token = token;
+    this.#auditToken = auditToken;
+    this.#sealed = sealed;
+    this.#xOnly = xOnlyOf(
+      parseCompressedKey(sealed.publicKey, 'the sealed key’s public key', 'HSM_SEALED_KEY_INVALID'),
+    );
+    this.audit = new TokenAudit(auditToken);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw hsmError('HSM_CLOSED', 'the pkcs11 custody backend is closed');
+  }
+
+  #locked = false;
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /**
+   * A gate, not C_Logout: the audit log's MAC key and anchor live in the same token, and a logged-out
+   * token could not record the refusals made while locked. Nothing is unsealed while locked.
+   */
+  async lock(): Promise<void> {
+    this.#assertOpen();
+    this.#locked = true;
+  }
+
+  /** The PIN must be the token's user PIN as configured (compared in constant time, as hashes). */
+  async unlock(pin: string): Promise<void> {
+    this.#assertOpen();
+    const configured = await readSecret(this.#token.config.pin, 'PIN');
+    const digest = (v: string) => createHash('sha256').update(v, 'utf8').digest();
+    if (!timingSafeEqual(digest(pin), digest(configured))) {
+      throw hsmError(
+        'HSM_PIN_INCORRECT',
+        `the PIN given to unlock token "${this.#token.config.tokenLabel}" is not its PIN`,
+      );
+    }
+    this.#locked = false;
+  }
+
+  #assertUnlocked(): void {
+    if (this.#locked) throw hsmError('HSM_LOCKED', 'the pkcs11 custody backend is locked');
+  }
+
+  async publicKeys(): Promise<readonly XOnlyKey[]> {
+    this.#assertOpen();
+    return [copyXOnlyKey(this.#xOnly)];
+  }
+
+  /**
+   * Unseal, sign, wipe, verify. Unseal-sign-wipe is one synchronous step (about 1.2 ms, of which the
+   * PKCS#11 calls are about 0.15–0.35 ms: see README), one signature per event-loop turn (SignQueue).
+   * The sealed blob is cached (it is ciphertext); the unsealed key never is.
+   */
+  async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
+    this.#assertOpen();
+    this.#assertUnlocked();
+    assertSignRequest(req, [this.#xOnly]);
+    let signature: Uint8Array;
+    try {
+      signature = await this.#queue.run(() =>
+        this.#token.use(({ session, kek }) =>
+          withUnsealedKey(session.lib, session.handle, kek, this.#sealed, (key) =>
+            schnorrSign(req.sighash, key),
+          ),
+        ),
+      );
+    } catch (e) {
+      throw pkcs11Error(e, 'signing');
+    }
+    return assertSignatureValid(req.sighash, this.#xOnly, signature);
+  }
+
+  /** As sign: unseal, make every pre-signature, wipe, in one synchronous step; then verify each. */
+  async adaptorSign(req: AdaptorSignRequest): Promise<Uint8Array[]> {
+    this.#assertOpen();
+    this.#assertUnlocked();
+    assertAdaptorSignRequest(req, [this.#xOnly]);
+    let presigs: Uint8Array[];
+    try {
+      presigs = await this.#queue.run(() =>
+        this.#token.use(({ session, kek }) =>
+          withUnsealedKey(session.lib, session.handle, kek, this.#sealed, (key) => adaptorSignAll(req, key)),
+        ),
+      );
+    } catch (e) {
+      throw pkcs11Error(e, 'signing');
+    }
+    return presigs;
+  }
+
+  /** Token present, session logged in, KEK present and valid, sealed key present and unsealable to the same key. */
+  async health(): Promise<CustodyHealth> {
+    if (this.#closed) return { ok: false, detail: 'the pkcs11 custody backend is closed' };
+    if (this.#locked) return { ok: false, detail: 'the pkcs11 custody backend is locked (POST /v1/unlock)' };
+    const { tokenLabel, kekLabel, keyLabel } = this.#token.config;
+    try {
+      // The token is still in its slot (a removed token leaves the slot list).
+      if (!findSlot(this.#token.module, tokenLabel).handle.equals(this.#token.slot.handle)) {
+        throw hsmError(
+          'HSM_TOKEN_NOT_FOUND',
+          `token "${tokenLabel}" moved to another slot; restart to use it`,
+        );
+      }
+      await this.#token.use((lease) => {
+        const { state } = lease.session.lib.C_GetSessionInfo(lease.session.handle);
+        if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) {
+          throw hsmError('HSM_PKCS11_ERROR', `the session on token "${tokenLabel}" is not logged in`);
+        }
+        // Fresh look-ups, not the cached handles: health must notice a deleted KEK or key.
+        const kek = findKek(lease.session, kekLabel);
+        const sealed = readSealed(lease.session, keyLabel);
+        if (!sealed.wrapped.equals(this.#sealed.wrapped)) {
+          throw hsmError(
+            'HSM_SEALED_KEY_INVALID',
+            `the sealed key "${keyLabel}" changed since start-up; restart to use it`,
+          );
+        }
+        assertSealedMatches({ session: lease.session, kek }, sealed, keyLabel);
+        return undefined;
+      });
+    } catch (e) {
+      return { ok: false, detail: pkcs11Error(e, 'the health check').message };
+    }
+    return {
+      ok: true,
+      detail: `token "${tokenLabel}" present and logged in; KEK "${kekLabel}" and sealed key "${keyLabel}" present; the key unseals to ${toHex(this.#xOnly)}`,
+    };
+  }
+
+  /** How many objects each of the backend's sessions sees (token objects plus its session objects). */
+  async objectCounts(): Promise<number[]> {
+    this.#assertOpen();
+    return this.#token.sessions.map((s) => s.find().length);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#token.close();
+    this.#auditToken.close();
+  }
+}
+
+/**
+ * Opens the pkcs11 backend: token by label, login, session pool, KEK and sealed key found, and the
+ * sealed key unsealed once to check it matches its recorded public key (fail closed at start-up).
+ * @throws {CodedError} HSM_PKCS11_LIBRARY, HSM_TOKEN_NOT_FOUND, HSM_LABEL_AMBIGUOUS, HSM_SECRET_…,
+ *   HSM_PIN_INCORRECT, HSM_PIN_LOCKED, HSM_KEK_NOT_FOUND, HSM_KEK_INVALID, HSM_SEALED_KEY_NOT_FOUND,
+ *   HSM_SEALED_KEY_INVALID, HSM_PKCS11_ERROR
+ */
+export async function openPkcs11Custody(
+  config: Pkcs11CustodyConfig,
+  opts: { logger?: CustodyLogger } = {},
+): Promise<Pkcs11Custody> {
+  const token = await Token.open(config, { readWrite: false, sessions: config.sessions });
+  let auditToken: Token | undefined;
+  try {
+    const sealed = await token.use((lease) => {
+      const s = readSealed(lease.session, config.keyLabel);
+      assertSealedMatches(lease, s, config.keyLabel);
+      return s;
+    });
+    auditToken = await Token.open(config, { readWrite: true, sessions: 1 });
+    const { created } = await auditToken.use(({ session }) => ensureAuditKey(session, config.auditKeyLabel));
+    if (created) {
+      opts.logger?.warn(
+        { custody: 'pkcs11', token: config.tokenLabel, auditKeyLabel: config.auditKeyLabel },
+        'AUDIT KEY CREATED: the token held no audit MAC key, so one was generated in it now (a token initialised by an older version). An existing audit log will not verify under it: run `signer accept-audit-log`.',
+      );
+    }
+    const backend = new Pkcs11Custody(token, auditToken, sealed);
+    opts.logger?.info?.(
+      { custody: 'pkcs11', token: config.tokenLabel, key: toHex(sealed.publicKey.subarray(1)) },
+      'custody: pkcs11 token open, sealed covenant key checked',
+    );
+    return backend;
+  } catch (e) {
+    token.close();
+    auditToken?.close();
+    throw pkcs11Error(e, 'opening the pkcs11 backend');
+  }
+}
