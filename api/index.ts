@@ -17,7 +17,9 @@ export {
 } from './errors.ts';
 export { type ApiMetrics, createApiMetrics } from './metrics.ts';
 export { type ReplayOptions, type ReplayResult, replayDeadLetters } from './replay.ts';
-export { type ApiServerOptions, buildApiServer, type RouteSpec } from './server.ts';
+export type { RouteSpec } from './routeTable.ts';
+export { buildApiServer } from './server.ts';
+export type { ApiServerOptions } from './serverOptions.ts';
 export { type Decision, type DelegationEvent, decide } from './transitions.ts';
 export {
   submitUnbonding,

@@ -9,13 +9,13 @@ import {
   type Queryable,
   updateDelegation,
 } from '../db/index.ts';
-import { type GlobalParams, selectParamsForHeight } from '../params/index.ts';
+import type { GlobalParams } from '../params/index.ts';
 import {
-  assertUnbondingTx,
-  expectUnbonding,
-  parseStakingTx,
+  assertStakingHeightUnbondable,
+  assertUnbondingRequest,
+  type CheckedUnbonding,
   parseTransaction,
-  verifyStakerUnbondingSignature,
+  type StakingErrorCode,
 } from '../staking/index.ts';
 import type { ApiErrorCode } from './errors.ts';
 
@@ -29,6 +29,44 @@ export interface UnbondingRequestBody {
 
 function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** How the API words a rule's refusal: its code, and its message when it names its own fields. */
+interface ApiRefusal {
+  readonly code: ApiErrorCode | 'internal';
+  readonly message?: (e: CodedError) => string;
+}
+
+/**
+ * The one table from the refusals of staking/'s full unbonding check to the API's codes (and, where
+ * it words them with the request's field names, its messages); every other STAKING_… code passes
+ * through as 403 VALIDATION_ERROR. `internal`: the stored delegation, not the request, is wrong (500).
+ */
+export const API_CODE_OF_RULE: Readonly<Partial<Record<StakingErrorCode, ApiRefusal>>> = {
+  STAKING_TX_ABOVE_MAX_HEIGHT: {
+    code: 'API_STAKING_TX_ABOVE_MAX_HEIGHT',
+    message: (e) =>
+      `the staking transaction is included at height ${e.details?.height}, above the maximum ${e.details?.maxStakingTxHeight} this service unbonds`,
+  },
+  STAKING_UNBONDING_VALUE_TOO_LOW: { code: 'API_UNBONDING_INVALID' },
+  STAKING_UNBONDING_TXID_MISMATCH: {
+    code: 'API_UNBONDING_TX_HASH_MISMATCH',
+    message: (e) => `unbonding_tx_hash_hex is not the txid of unbonding_tx_hex (${e.details?.txid})`,
+  },
+  STAKING_UNBONDING_STAKER_SIGNATURE: {
+    code: 'API_INVALID_STAKER_SIGNATURE',
+    message: () => 'the staker signature does not verify over the unbonding transaction',
+  },
+  STAKING_NO_PARAMS_FOR_HEIGHT: { code: 'internal' },
+};
+
+function asApiError(e: unknown): unknown {
+  if (!isCodedError(e)) return e;
+  const to = API_CODE_OF_RULE[e.code as StakingErrorCode];
+  if (!to) return e;
+  if (to.code === 'internal')
+    return new Error(`the stored delegation does not hold: ${e.message}`, { cause: e });
+  return new CodedError(to.code, to.message ? to.message(e) : e.message, { cause: e });
 }
 
 /** Rules beyond the params; 0 turns a rule off. */
@@ -51,14 +89,12 @@ export async function unbondingRefusal(
 ): Promise<CodedError | undefined> {
   if (!d) return new CodedError<ApiErrorCode>('API_UNBONDING_DELEGATION_NOT_FOUND', 'delegation not found');
   if (d.state === 'active') {
-    const max = policy.maxStakingTransactionHeight;
     // The labs covenant signers refuse to sign for stakes included above their cutoff; a request
     // they would refuse is refused here, before the delegation is marked unbonding_requested.
-    if (max > 0 && d.stakingStartHeight > max) {
-      return new CodedError<ApiErrorCode>(
-        'API_STAKING_TX_ABOVE_MAX_HEIGHT',
-        `the staking transaction is included at height ${d.stakingStartHeight}, above the maximum ${max} this service unbonds`,
-      );
+    try {
+      assertStakingHeightUnbondable(d.stakingStartHeight, policy.maxStakingTransactionHeight);
+    } catch (e) {
+      return asApiError(e) as CodedError;
     }
     return undefined;
   }
@@ -75,18 +111,19 @@ export async function unbondingRefusal(
 }
 
 /**
- * Checks an unbonding request with the staking/ functions the covenant signer uses, against the
- * delegation as the indexer reported it: the params of the staking height, the staking tx parsed
- * under them (its staking output is the delegation's), the exact unbonding tx they allow (shape,
- * input, output script and value), its txid, and the staker's BIP340 signature over the unbonding
- * leaf sighash. Pure: the caller has read the delegation.
+ * Checks an unbonding request with staking/'s full unbonding check, the one the covenant signer and
+ * the pipeline call, against the delegation as the indexer reported it: the params of the staking
+ * height, the staking tx parsed under them, value and time in range, the exact unbonding tx they
+ * allow (shape, input, output script and value), its txid, and the staker's BIP340 signature over
+ * the unbonding leaf sighash. Pure: the caller has read the delegation.
  * @throws {CodedError} API_INVALID_UNBONDING_TX, API_UNBONDING_TX_HASH_MISMATCH,
- *   API_INVALID_STAKER_SIGNATURE, API_UNBONDING_INVALID, STAKING_UNBONDING_* codes
+ *   API_INVALID_STAKER_SIGNATURE, API_UNBONDING_INVALID, API_STAKING_TX_ABOVE_MAX_HEIGHT, STAKING_… codes
  */
 export function verifyUnbondingRequest(
   d: Delegation,
   body: UnbondingRequestBody,
   params: GlobalParams,
+  policy: UnbondingPolicy = NO_POLICY,
 ): { readonly paramsVersion: number } {
   let tx: ReturnType<typeof parseTransaction>;
   try {
@@ -102,40 +139,33 @@ export function verifyUnbondingRequest(
       bytes: 64,
     },
   );
-  const v = selectParamsForHeight(params, d.stakingStartHeight);
-  if (!v) throw new Error(`no params version for the delegation's staking height ${d.stakingStartHeight}`);
-  // The stored staking tx came from the indexer, which identified it under these very params.
-  const data = parseStakingTx(parseTransaction(d.stakingTxHex, 'stored staking tx'), v);
-  if (data.stakingOutputIndex !== d.stakingOutputIndex) {
-    throw new Error(
-      `stored staking output index ${d.stakingOutputIndex} is not the staking tx's ${data.stakingOutputIndex}`,
-    );
-  }
-  let exp: ReturnType<typeof expectUnbonding>;
+  let checked: CheckedUnbonding;
   try {
-    exp = expectUnbonding(d.stakingTxHashHex, data, v);
+    checked = assertUnbondingRequest(
+      {
+        stakingTx: parseTransaction(d.stakingTxHex, 'stored staking tx'),
+        unbondingTx: tx,
+        stakerSignature: signature,
+      },
+      params,
+      // The depth is not checked here: the indexer reports a delegation only once its block has
+      // the params' depth, and the API has no node to ask; the signers check it when they sign.
+      { height: d.stakingStartHeight, confirmations: 'not-checked' },
+      {
+        maxStakingTxHeight: policy.maxStakingTransactionHeight,
+        unbondingTxid: body.unbonding_tx_hash_hex,
+      },
+    );
   } catch (e) {
-    fail(
-      'API_UNBONDING_INVALID',
-      isCodedError(e) ? e.message : 'the staking value does not allow unbonding',
-      e,
+    throw asApiError(e);
+  }
+  // The stored staking tx came from the indexer, which identified it under these very params.
+  if (checked.data.stakingOutputIndex !== d.stakingOutputIndex) {
+    throw new Error(
+      `stored staking output index ${d.stakingOutputIndex} is not the staking tx's ${checked.data.stakingOutputIndex}`,
     );
   }
-  assertUnbondingTx(tx, exp);
-  const txid = tx.getId();
-  if (txid !== body.unbonding_tx_hash_hex) {
-    fail(
-      'API_UNBONDING_TX_HASH_MISMATCH',
-      `unbonding_tx_hash_hex is not the txid of unbonding_tx_hex (${txid})`,
-    );
-  }
-  if (!verifyStakerUnbondingSignature(tx, exp, data.stakerKey, signature)) {
-    fail(
-      'API_INVALID_STAKER_SIGNATURE',
-      'the staker signature does not verify over the unbonding transaction',
-    );
-  }
-  return { paramsVersion: v.version };
+  return { paramsVersion: checked.params.version };
 }
 
 /**
@@ -156,7 +186,7 @@ export async function submitUnbonding(
   const seen = await getDelegation(db, hash);
   const early = await unbondingRefusal(db, seen, hash, policy);
   if (early || !seen) throw early;
-  const { paramsVersion } = verifyUnbondingRequest(seen, body, params);
+  const { paramsVersion } = verifyUnbondingRequest(seen, body, params, policy);
   await db.transaction(async (c) => {
     const d = await lockDelegation(c, hash);
     if (d?.state !== 'active') {

@@ -1,30 +1,76 @@
-import secp256k1 from 'secp256k1/bindings.js';
-import * as tiny from 'tiny-secp256k1';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { CodedError } from './codedError.ts';
 import type { Ecc } from './ecc.ts';
-import { bytesEqual } from './hex.ts';
-
-/** The curve for the Node services (package.json `imports` maps `#curve` here under `node`). */
-export const ecc: Ecc = tiny;
 
 /**
- * Public-key arithmetic on secp256k1 with native libsecp256k1 (the `secp256k1` package's prebuilt
- * addon). Only public data ever passes here: x-only key checks and the BIP341 taproot tweak, which
- * every staking, unbonding and withdraw decision repeats (indexer, signer, API). Native, a tweak
- * costs about 50 µs against tiny-secp256k1's 210 µs in WebAssembly, and a key check 6 µs against
- * 35 µs (measured on a 2-core machine of the project's kind). Signing and signature checks stay on
- * tiny-secp256k1. The import names the native binding, not the package's entry
- * point, which would fall back to a JavaScript curve without a word if the addon failed to load.
+ * The curve for the Node services (package.json `imports` maps `#curve` here under `node`): Bitcoin
+ * Core's libsecp256k1, the system library, through the project's own N-API addon
+ * (native/secp256k1/). It implements tiny-secp256k1's interface with tiny-secp256k1's argument
+ * checks and messages, so it is a drop-in `Ecc`; BIP340 signing and verification, the taproot
+ * tweaks and key checks run about 4–5× faster than tiny-secp256k1's WebAssembly build of the same
+ * library (native/secp256k1/README.md has the figures).
+ *
+ * No fallback: when the addon is missing, loading this module throws CURVE_NATIVE_UNAVAILABLE
+ * with how to build it, rather than a service running silently at a fraction of its speed.
  */
 
-const EVEN_PREFIX = 0x02;
+/** Where native/secp256k1/build.sh puts the addon. */
+export const NATIVE_CURVE_BINARY = fileURLToPath(
+  new URL('../native/secp256k1/build/Release/secp256k1_native.node', import.meta.url),
+);
 
-/** lift_x(x) with the even y, as 33 compressed bytes (BIP340's reading of an x-only key). */
-function evenPoint(x: Uint8Array): Uint8Array {
-  const p = new Uint8Array(33);
-  p[0] = EVEN_PREFIX;
-  p.set(x, 1);
-  return p;
+/** The addon's exports, checked at load (a binary from older sources would lack one). */
+const ECC_FUNCTIONS = [
+  'isPoint',
+  'isXOnlyPoint',
+  'isPrivate',
+  'pointAdd',
+  'pointAddScalar',
+  'pointCompress',
+  'pointFromScalar',
+  'pointMultiply',
+  'privateAdd',
+  'privateSub',
+  'privateNegate',
+  'xOnlyPointAddTweak',
+  'xOnlyPointFromScalar',
+  'xOnlyPointFromPoint',
+  'sign',
+  'signSchnorr',
+  'verify',
+  'verifySchnorr',
+] as const satisfies readonly (keyof Ecc)[];
+
+/**
+ * Loads the addon at `path` and checks it has every function of the interface.
+ * @throws {CodedError} CURVE_NATIVE_UNAVAILABLE
+ */
+export function loadNativeCurve(path: string): Ecc {
+  let addon: Record<string, unknown>;
+  try {
+    addon = createRequire(import.meta.url)(path) as Record<string, unknown>;
+  } catch (err) {
+    throw unavailable(path, err instanceof Error ? err.message.split('\n')[0]! : String(err), err);
+  }
+  const missing = ECC_FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+  if (missing.length > 0)
+    throw unavailable(path, `it lacks ${missing.join(', ')} (built from older sources?)`);
+  return addon as unknown as Ecc;
 }
+
+function unavailable(path: string, why: string, cause?: unknown): CodedError {
+  return new CodedError(
+    'CURVE_NATIVE_UNAVAILABLE',
+    `the native libsecp256k1 addon cannot be loaded from ${path}: ${why}. Build it with ` +
+      '`bash test/infra/provision.sh` (installs libsecp256k1-dev, then builds) or, with ' +
+      'libsecp256k1-dev installed, `npm run build:native`',
+    { cause, details: { path } },
+  );
+}
+
+/** tiny-secp256k1's interface on native libsecp256k1. */
+export const ecc: Ecc = loadNativeCurve(NATIVE_CURVE_BINARY);
 
 /** Is `x` (32 bytes) the x coordinate of a point on the curve (BIP340 lift_x succeeds)? */
 export function isXOnlyPublicKey(x: Uint8Array): boolean {
@@ -32,7 +78,7 @@ export function isXOnlyPublicKey(x: Uint8Array): boolean {
   const id = Buffer.from(x.buffer, x.byteOffset, 32).toString('latin1');
   let valid = checked.get(id);
   if (valid === undefined) {
-    valid = secp256k1.publicKeyVerify(evenPoint(x));
+    valid = ecc.isXOnlyPoint(x);
     if (checked.size >= CHECKED_MAX) checked.delete(checked.keys().next().value!);
     checked.set(id, valid);
   }
@@ -40,17 +86,17 @@ export function isXOnlyPublicKey(x: Uint8Array): boolean {
 }
 
 // The answers for the last keys checked, by their bytes, the oldest dropped first. A check is a
-// square root (about 6 µs), and the same keys come back: a finality provider's key in nearly every
-// staking OP_RETURN, a staker's key in each of the API's queries about them.
+// square root, and the same keys come back: a finality provider's key in nearly every staking
+// OP_RETURN, a staker's key in each of the API's queries about them.
 const CHECKED_MAX = 50_000;
 const checked = new Map<string, boolean>();
 
-/** Is `key` a valid 33-byte compressed or 65-byte uncompressed point? */
+/** Is `key` a valid 33-byte compressed or 65-byte uncompressed point (hybrid encodings refused)? */
 export function isPublicKey(key: Uint8Array): boolean {
   if (key.length === 33 ? key[0] !== 0x02 && key[0] !== 0x03 : key.length !== 65 || key[0] !== 0x04) {
     return false;
   }
-  return secp256k1.publicKeyVerify(key);
+  return ecc.isPoint(key);
 }
 
 /**
@@ -62,25 +108,12 @@ export function xOnlyTweakAdd(
   tweak: Uint8Array,
 ): { readonly xOnly: Uint8Array; readonly parity: 0 | 1 } | undefined {
   if (x.length !== 32 || tweak.length !== 32) return undefined;
-  let q: Uint8Array;
+  let q: ReturnType<Ecc['xOnlyPointAddTweak']>;
   try {
-    q = secp256k1.publicKeyTweakAdd(liftedUncompressed(x), tweak, true);
+    q = ecc.xOnlyPointAddTweak(x, tweak);
   } catch {
+    // x off the curve or t ≥ n: the addon's TypeError (tiny-secp256k1's answer too).
     return undefined;
   }
-  return { xOnly: q.subarray(1), parity: q[0] === 0x03 ? 1 : 0 };
-}
-
-// The key tweaked is nearly always the same one (the staking scripts' unspendable internal key).
-// Its lift, kept uncompressed, spares libsecp256k1 a square root at every tweak (45 µs → 38 µs).
-let lastX: Uint8Array | undefined;
-let lastLift: Uint8Array | undefined;
-
-/** lift_x(x) as 65 uncompressed bytes. @throws when x is not on the curve */
-function liftedUncompressed(x: Uint8Array): Uint8Array {
-  if (lastX !== undefined && lastLift !== undefined && bytesEqual(lastX, x)) return lastLift;
-  const lift = secp256k1.publicKeyConvert(evenPoint(x), false);
-  lastX = Uint8Array.from(x);
-  lastLift = lift;
-  return lift;
+  return q === null ? undefined : { xOnly: q.xOnlyPubkey, parity: q.parity };
 }

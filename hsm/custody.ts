@@ -76,7 +76,10 @@ export interface CustodyBackend {
   /** The covenant keys this backend can sign with (x-only). */
   publicKeys(): Promise<readonly XOnlyKey[]>;
   /**
-   * A 64-byte BIP340 signature by `req.key` over `req.sighash`.
+   * A 64-byte BIP340 signature by `req.key` over `req.sighash`. The in-process backends (pkcs11,
+   * file) do not verify it: the signer verifies every signature custody returns against its own
+   * sighash and key before answering, and one verification is enough. bitcoind-wallet checks the
+   * signature it picks from the wallet's PSBT, an outside answer it must tell apart from others.
    * @throws {CodedError} HSM_… codes (key not held, backend locked or unreachable, signing failed)
    */
   sign(req: UnbondingSignRequest): Promise<Uint8Array>;

@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, parseCompressedKey, toHex } from '../common/index.ts';
+import { bytesEqual, ecc, parseCompressedKey, toHex } from '../common/index.ts';
 import { type HsmErrorCode, hsmError } from './errors.ts';
 import { keyInfoOf } from './privateKey.ts';
 

@@ -1,5 +1,4 @@
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, parseXOnlyKey, sha256, toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, ecc, parseXOnlyKey, sha256, toHex, type XOnlyKey } from '../common/index.ts';
 import { hsmError } from './errors.ts';
 
 /** A covenant key's public forms; what ceremonies print. Never the private key. */

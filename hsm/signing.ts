@@ -1,6 +1,5 @@
 import { randomBytes, webcrypto } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
-import { bytesEqual, toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, ecc, toHex, type XOnlyKey } from '../common/index.ts';
 import { adaptorEncSign } from '../staking/index.ts';
 import type { AdaptorSignRequest, UnbondingSignRequest } from './custody.ts';
 import { hsmError } from './errors.ts';
@@ -84,10 +83,11 @@ export function assertSignatureValid(sighash: Uint8Array, key: XOnlyKey, signatu
 }
 
 /**
- * Runs signing jobs one at a time, each in its own turn of the event loop. A signature is ~1 ms of
- * synchronous work (PKCS#11 unseal, BIP340 sign and verify in WASM); without this, a burst of N
- * concurrent requests would run back to back in microtasks and hold the loop for N ms. With it, the
- * loop runs its timers and I/O between two signatures, so it is never blocked for more than one.
+ * Runs signing jobs one at a time, each in its own turn of the event loop. A signature is up to
+ * ~1 ms of synchronous work (PKCS#11 unseal, BIP340 sign and verify); without this, a burst of N
+ * concurrent requests would run back to back in microtasks and hold the loop for N of them. With
+ * it, the loop runs its timers and I/O between two signatures, so it is never blocked for more
+ * than one.
  */
 export class SignQueue {
   #tail: Promise<unknown> = Promise.resolve();

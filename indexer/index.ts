@@ -15,7 +15,6 @@ export { type BlockFetcher, type FetchedBlock, fetchAhead } from './fetchAhead.t
 export { FetchThread } from './fetchThread.ts';
 export { ChainFollower, type FollowerHooks, type FollowerOptions, type PollResult } from './follower.ts';
 export { createIndexerMetrics, type IndexerMetrics } from './metrics.ts';
-export { isOverflow } from './overflow.ts';
 export { processBlock } from './processor.ts';
 export {
   type BlockHeaderInfo,

@@ -1,11 +1,10 @@
 import { hashToTxid } from '../common/index.ts';
 import type { UnsequencedEvent } from '../events/index.ts';
-import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import { type GlobalParams, isOverflow, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { type BlockDecision, type BlockResult, emptyStats } from './blockResult.ts';
 import { type BlockInput, type BlockTx, blockTxs } from './blockTxs.ts';
 import { activeEvent, txHex } from './chainEvents.ts';
 import { decideExpiries } from './expiry.ts';
-import { isOverflow } from './overflow.ts';
 import { Overlay } from './overlay.ts';
 import { spendOfStakingOutput, spendOfUnbondingOutput } from './spends.ts';
 import { delegationOf, stakeVerdict } from './stakeVerdict.ts';
@@ -19,8 +18,8 @@ import { hashPrefix, type StateReader, stakingOutpointKey, unbondingTxKey } from
  * Its parts: `stakeVerdict.ts` (is it a stake), `prescan.ts` (that verdict made ahead, on the fetch
  * thread), `blockTxs.ts` (which transactions of a block are worth deciding), `overlay.ts` (the
  * block's changes over the state), `expiry.ts`, `spends.ts` (unbonding and withdraw),
- * `spendRules.ts` (a stored delegation's spend rules), `overflow.ts`, `chainEvents.ts` (the events
- * emitted) and `unconfirmedTvl.ts` (the window's TVL).
+ * `spendRules.ts` (a stored delegation's spend rules), `chainEvents.ts` (the events emitted) and
+ * `unconfirmedTvl.ts` (the window's TVL). Overflow is params/'s `isOverflow`.
  */
 
 /**
@@ -61,7 +60,7 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
   if (c.kind === 'valid' && version) {
     const stakingTxid = c.txid;
     if (!st.delegation(stakingTxid)) {
-      const overflow = isOverflow(version, h, st.confirmedTvl());
+      const overflow = isOverflow(version, h, BigInt(st.confirmedTvl()));
       st.putDelegation(delegationOf(c, h, version, overflow));
       st.track(stakingOutpointKey(stakingTxid, c.stakingOutputIndex), stakingTxid);
       st.addExpiry({ height: h + c.stakingTime, stakingTxid, type: 'active' });

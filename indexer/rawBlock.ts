@@ -86,45 +86,26 @@ export function readHeader(raw: Uint8Array): BlockHeaderInfo {
  * transaction is reached, so outputs that an earlier transaction of the same block created (and
  * the caller started tracking) are seen by later ones. The generator's return value is the number
  * of transactions in the block.
+ *
+ * The cursor is a local of this function and the one-byte CompactSize (nearly every count and
+ * length) is read inline: the walk touches every transaction of every block, and a cursor shared
+ * with helper closures lives in a heap context that every read and write goes through.
  * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
  */
 export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<CandidateTx, number> {
-  let p = 80;
   const n = raw.length;
-  const need = (k: number) => {
-    if (p + k > n) throw malformed(`truncated at byte ${p}`);
-  };
-  const varint = (): number => {
-    need(1);
-    const b = raw[p]!;
-    if (b < 0xfd) {
-      p += 1;
-      return b;
-    }
-    if (b === 0xfd) {
-      need(3);
-      const v = raw[p + 1]! | (raw[p + 2]! << 8);
-      p += 3;
-      return v;
-    }
-    if (b === 0xfe) {
-      need(5);
-      const v = (raw[p + 1]! | (raw[p + 2]! << 8) | (raw[p + 3]! << 16) | (raw[p + 4]! << 24)) >>> 0;
-      p += 5;
-      return v;
-    }
-    need(9);
-    const lo = (raw[p + 1]! | (raw[p + 2]! << 8) | (raw[p + 3]! << 16) | (raw[p + 4]! << 24)) >>> 0;
-    const hi = (raw[p + 5]! | (raw[p + 6]! << 8) | (raw[p + 7]! << 16) | (raw[p + 8]! << 24)) >>> 0;
-    p += 9;
-    if (hi !== 0) throw malformed('a count beyond 2^32');
-    return lo;
-  };
   const tag = filter.tag;
-  const txCount = varint();
+  let p = 80;
+  if (p >= n) throw truncated(p);
+  let txCount = raw[p]!;
+  if (txCount < 0xfd) p += 1;
+  else {
+    txCount = longVarint(raw, p);
+    p += prefixedSize(raw[p]!);
+  }
   for (let t = 0; t < txCount; t++) {
     const start = p;
-    need(4);
+    if (p + 4 > n) throw truncated(p);
     p += 4;
     let segwit = false;
     if (raw[p] === 0x00 && raw[p + 1] === 0x01) {
@@ -134,26 +115,48 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
     let spends = false;
     let tagged = false;
     const bodyStart = p - start;
-    const nIn = varint();
+    if (p >= n) throw truncated(p);
+    let nIn = raw[p]!;
+    if (nIn < 0xfd) p += 1;
+    else {
+      nIn = longVarint(raw, p);
+      p += prefixedSize(raw[p]!);
+    }
     for (let i = 0; i < nIn; i++) {
-      need(36);
+      if (p + 37 > n) throw truncated(p + 36 > n ? p : p + 36);
       // The coinbase's null prevout is never tracked; mayTrack answers that like any other hash.
       if (!spends && filter.mayTrack(raw, p)) spends = true;
       p += 36;
-      const len = varint();
-      need(len + 4);
+      let len = raw[p]!;
+      if (len < 0xfd) p += 1;
+      else {
+        len = longVarint(raw, p);
+        p += prefixedSize(raw[p]!);
+      }
+      if (p + len + 4 > n) throw truncated(p);
       p += len + 4;
     }
-    const nOut = varint();
+    if (p >= n) throw truncated(p);
+    let nOut = raw[p]!;
+    if (nOut < 0xfd) p += 1;
+    else {
+      nOut = longVarint(raw, p);
+      p += prefixedSize(raw[p]!);
+    }
     for (let o = 0; o < nOut; o++) {
-      need(8);
+      if (p + 9 > n) throw truncated(p + 8 > n ? p : p + 8);
       p += 8;
-      const len = varint();
-      need(len);
+      let len = raw[p]!;
+      if (len < 0xfd) p += 1;
+      else {
+        len = longVarint(raw, p);
+        p += prefixedSize(raw[p]!);
+      }
+      if (p + len > n) throw truncated(p);
       if (
+        len === V0_OP_RETURN_SCRIPT_BYTES &&
         !tagged &&
         tag !== undefined &&
-        len === V0_OP_RETURN_SCRIPT_BYTES &&
         raw[p] === OP_RETURN &&
         // The payload is script[2..]: tag(4) then version 0 (as staking/ reads it).
         raw[p + 2] === tag[0] &&
@@ -169,15 +172,27 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
     const bodyEnd = p - start;
     if (segwit) {
       for (let i = 0; i < nIn; i++) {
-        const items = varint();
+        if (p >= n) throw truncated(p);
+        let items = raw[p]!;
+        if (items < 0xfd) p += 1;
+        else {
+          items = longVarint(raw, p);
+          p += prefixedSize(raw[p]!);
+        }
         for (let k = 0; k < items; k++) {
-          const len = varint();
-          need(len);
+          if (p >= n) throw truncated(p);
+          let len = raw[p]!;
+          if (len < 0xfd) p += 1;
+          else {
+            len = longVarint(raw, p);
+            p += prefixedSize(raw[p]!);
+          }
+          if (p + len > n) throw truncated(p);
           p += len;
         }
       }
     }
-    need(4);
+    if (p + 4 > n) throw truncated(p);
     p += 4;
     if (spends || tagged) {
       yield {
@@ -194,4 +209,29 @@ export function* scanBlock(raw: Uint8Array, filter: ScanFilter): Generator<Candi
   }
   if (p !== n) throw malformed(`${n - p} bytes after the last transaction`);
   return txCount;
+}
+
+function truncated(at: number): CodedError<IndexerErrorCode> {
+  return malformed(`truncated at byte ${at}`);
+}
+
+/**
+ * A CompactSize of 3, 5 or 9 bytes at `raw[p]` (whose first byte the caller read: ≥ 0xfd; its
+ * size is `prefixedSize` of that byte).
+ * @throws {CodedError} INDEXER_BAD_BLOCK when truncated or beyond 2^32
+ */
+function longVarint(raw: Uint8Array, p: number): number {
+  const b = raw[p]!;
+  if (p + prefixedSize(b) > raw.length) throw truncated(p);
+  if (b === 0xfd) return raw[p + 1]! | (raw[p + 2]! << 8);
+  const lo = (raw[p + 1]! | (raw[p + 2]! << 8) | (raw[p + 3]! << 16) | (raw[p + 4]! << 24)) >>> 0;
+  if (b === 0xff) {
+    const hi = (raw[p + 5]! | (raw[p + 6]! << 8) | (raw[p + 7]! << 16) | (raw[p + 8]! << 24)) >>> 0;
+    if (hi !== 0) throw malformed('a count beyond 2^32');
+  }
+  return lo;
+}
+
+function prefixedSize(b: number): number {
+  return b < 0xfd ? 1 : b === 0xfd ? 3 : b === 0xfe ? 5 : 9;
 }

@@ -1,15 +1,13 @@
-import { parseXOnlyKey } from '../common/index.ts';
+import { isCodedError, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import {
   buildStakingInfo,
   buildTimelockLeaf,
-  buildUnbondingInfo,
-  buildUnbondingLeaf,
+  expectUnbonding,
   type Leaf,
   type StakingInfo,
-  type StakingScriptKeys,
+  type StakingOutputFacts,
   type UnbondingExpectation,
-  type UnbondingInfo,
 } from '../staking/index.ts';
 import type { Delegation } from './state.ts';
 
@@ -21,81 +19,73 @@ export interface SpendRules {
 }
 
 /**
- * The unbonding expectation and the two timelock leaves of a stored delegation, under the params
- * of its staking height, from the staking/ builders. Lazily: the leaf scripts (all that recognising
- * a withdraw or the unbonding leaf needs) cost no EC operation; the taproot outputs (one EC tweak
- * each) are built only when a check reads them — the unbonding output only for a tx that reveals
- * the unbonding leaf. Undefined when no version applies or the value cannot pay the unbonding fee.
+ * The unbonding expectation (staking/'s `expectUnbonding`, as every service builds it) and the two
+ * timelock leaves of a stored delegation, under the params of its staking height. Lazily: the leaf
+ * scripts (all that recognising a withdraw or the unbonding leaf needs) cost no EC operation; the
+ * taproot outputs (one EC tweak each) are built only when a check reads them — the unbonding
+ * output only for a tx that reveals the unbonding leaf. Undefined when no version applies or the
+ * value cannot pay the unbonding fee.
  */
 export function expectationOf(d: Delegation, params: GlobalParams): SpendRules | undefined {
   const v = selectParamsForHeight(params, d.inclusionHeight);
   if (!v) return undefined;
-  const valueSat = BigInt(d.valueSat);
-  if (valueSat - v.unbondingFeeSat <= 0n) return undefined;
-  // Checked when the stake was identified; again here, from the store, at a cached lookup's cost.
-  const stakerKey = parseXOnlyKey(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE');
-  const fpKey = parseXOnlyKey(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE');
-  const keys: StakingScriptKeys = {
-    stakerKey,
-    fpKeys: [fpKey],
-    covenantKeys: v.covenantKeys,
-    covenantQuorum: v.covenantQuorum,
-  };
-  const lazy = new LazyInfos(d, v, keys);
-  const exp: UnbondingExpectation = {
-    stakingTxid: d.stakingTxid,
-    stakingOutputIndex: d.stakingOutputIndex,
-    stakingValueSat: valueSat,
-    unbondingLeafScript: buildUnbondingLeaf(stakerKey, v.covenantKeys, v.covenantQuorum),
-    unbondingValueSat: valueSat - v.unbondingFeeSat,
-    unbondingFeeSat: v.unbondingFeeSat,
-    get stakingPkScript() {
-      return lazy.staking().pkScript;
-    },
-    get unbondingLeafHash() {
-      return lazy.staking().unbonding.leafHash;
-    },
-    get unbondingInfo() {
-      return lazy.unbonding();
-    },
-  };
+  const stake = new StoredStake(d, v);
+  let exp: UnbondingExpectation;
+  try {
+    exp = expectUnbonding(d.stakingTxid, stake, v);
+  } catch (e) {
+    // The fee-cover rule: a stake that cannot pay its unbonding fee has no unbonding to recognise.
+    if (isCodedError(e, 'STAKING_UNBONDING_VALUE_TOO_LOW')) return undefined;
+    throw e;
+  }
   return {
     exp,
     stakingTimelockLeaf: lazyLeaf(
-      buildTimelockLeaf(stakerKey, d.stakingTime, true),
-      () => lazy.staking().timelock,
+      buildTimelockLeaf(stake.stakerKey, d.stakingTime, true),
+      () => stake.stakingInfo.timelock,
     ),
     unbondingTimelockLeaf: lazyLeaf(
-      buildTimelockLeaf(stakerKey, v.unbondingTime),
-      () => lazy.unbonding().timelock,
+      buildTimelockLeaf(stake.stakerKey, v.unbondingTime),
+      () => exp.unbondingInfo.timelock,
     ),
   };
 }
 
 /**
- * The costly parts of a delegation's spend rules, each built on first use. A class rather than
- * closures in `expectationOf`: the services run under tsx, whose transform names every closure
- * assigned to a variable with a defineProperty call, per call.
+ * A stored delegation's staking output, its taproot tree built on first read. A class rather than
+ * closures: the services run under tsx, whose transform names every closure assigned to a
+ * variable with a defineProperty call, per call.
  */
-class LazyInfos {
-  #staking: StakingInfo | undefined;
-  #unbonding: UnbondingInfo | undefined;
-  readonly #d: Delegation;
+class StoredStake implements StakingOutputFacts {
+  readonly stakerKey: XOnlyKey;
+  readonly fpKey: XOnlyKey;
+  readonly stakingTime: number;
+  readonly valueSat: bigint;
+  readonly stakingOutputIndex: number;
+  #info: StakingInfo | undefined;
   readonly #v: ParamsVersion;
-  readonly #keys: StakingScriptKeys;
 
-  constructor(d: Delegation, v: ParamsVersion, keys: StakingScriptKeys) {
-    this.#d = d;
+  constructor(d: Delegation, v: ParamsVersion) {
+    // Checked when the stake was identified; again here, from the store, at a cached lookup's cost.
+    this.stakerKey = parseXOnlyKey(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE');
+    this.fpKey = parseXOnlyKey(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE');
+    this.stakingTime = d.stakingTime;
+    this.valueSat = BigInt(d.valueSat);
+    this.stakingOutputIndex = d.stakingOutputIndex;
     this.#v = v;
-    this.#keys = keys;
   }
-  staking(): StakingInfo {
-    this.#staking ??= buildStakingInfo(this.#keys, this.#d.stakingTime, { allowZeroTimelock: true });
-    return this.#staking;
-  }
-  unbonding(): UnbondingInfo {
-    this.#unbonding ??= buildUnbondingInfo(this.#keys, this.#v.unbondingTime);
-    return this.#unbonding;
+  get stakingInfo(): StakingInfo {
+    this.#info ??= buildStakingInfo(
+      {
+        stakerKey: this.stakerKey,
+        fpKeys: [this.fpKey],
+        covenantKeys: this.#v.covenantKeys,
+        covenantQuorum: this.#v.covenantQuorum,
+      },
+      this.stakingTime,
+      { allowZeroTimelock: true },
+    );
+    return this.#info;
   }
 }
 

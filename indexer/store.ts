@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { CodedError } from '../common/index.ts';
+import { CodedError, isCodedError } from '../common/index.ts';
 import type { StakingEvent, UnsequencedEvent } from '../events/index.ts';
-import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
+import { assertParamsGrewFrom, type GlobalParams, paramsVersionIdentity } from '../params/index.ts';
 import type { BlockResult } from './blockResult.ts';
 import type { BlockInput } from './blockTxs.ts';
 import type { IndexerErrorCode } from './errors.ts';
@@ -126,21 +126,26 @@ export class IndexerStore implements StateReader {
 
   #checkParams(params: GlobalParams): void {
     const fp: ParamsFingerprint = {
+      // Kept only so that an older indexer reading this store still accepts it: the first
+      // version's identity covers both.
       firstActivation: params.versions[0]!.activationHeight,
       depth: params.versions[0]!.confirmationDepth,
-      versions: params.versions.map((v) => JSON.stringify(paramsVersionToJson(v))),
+      versions: params.versions.map(paramsVersionIdentity),
     };
     const old = this.#meta.get('params') as ParamsFingerprint | undefined;
     if (old) {
-      const changed =
-        old.firstActivation !== fp.firstActivation ||
-        old.depth !== fp.depth ||
-        old.versions.length > fp.versions.length ||
-        old.versions.some((v, i) => v !== fp.versions[i]);
-      if (changed) {
+      try {
+        assertParamsGrewFrom(
+          { versions: old.versions.length, identities: old.versions },
+          params,
+          'the params file',
+        );
+      } catch (e) {
+        if (!isCodedError(e, 'PARAMS_VERSIONS_CHANGED')) throw e;
         throw new CodedError<IndexerErrorCode>(
           'INDEXER_PARAMS_CHANGED',
-          `the params file changed an existing version (or the first activation height or confirmation depth) since this store at ${this.path} was built; only appending versions is allowed. Rebuild the store from scratch with the new params.`,
+          `${e.message}. The store at ${this.path} was built with the versions before: rebuild it from scratch with the new params.`,
+          { cause: e },
         );
       }
     }

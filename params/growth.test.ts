@@ -4,7 +4,9 @@ import { describeVectors, readVector, VECTORS_MISSING } from '../test/infra/vect
 import {
   assertNewVersionsActivateAboveTip,
   assertParamsAppendOnly,
+  assertParamsGrewFrom,
   type GlobalParams,
+  paramsVersionIdentity,
   parseGlobalParams,
 } from './index.ts';
 
@@ -111,5 +113,36 @@ describeVectors('assertParamsAppendOnly', () => {
     expect(codeOf(() => assertParamsAppendOnly(first(3), withThird(874_089), 'p.json'))).toBe(
       'PARAMS_VERSIONS_CHANGED',
     );
+  });
+});
+
+describeVectors('assertParamsGrewFrom (a record of params once in force)', () => {
+  const ids = (n: number) => first(n).versions.map(paramsVersionIdentity);
+
+  it('accepts the recorded versions unchanged, and appended ones', () => {
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 2, identities: ids(2) }, first(3), 'p.json'))).toBe(
+      'OK',
+    );
+  });
+
+  it('refuses fewer versions than recorded, even when the record kept only the count', () => {
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 3 }, first(2), 'p.json'))).toBe(
+      'PARAMS_VERSIONS_CHANGED',
+    );
+    expect(codeOf(() => assertParamsGrewFrom({ versions: 2 }, withThird(874_089), 'p.json'))).toBe('OK');
+  });
+
+  it('refuses a changed version, naming it, in the record’s own form of identity', () => {
+    const digest = (v: Parameters<typeof paramsVersionIdentity>[0]) =>
+      `#${paramsVersionIdentity(v).length}:${v.version}`;
+    const record = { versions: 3, identities: first(3).versions.map(digest) };
+    expect(codeOf(() => assertParamsGrewFrom(record, first(3), 'p.json', digest))).toBe('OK');
+    let e: unknown;
+    try {
+      assertParamsGrewFrom({ versions: 3, identities: ids(3) }, withThird(874_089), 'p.json');
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toMatchObject({ code: 'PARAMS_VERSIONS_CHANGED', details: { file: 'p.json', version: 2 } });
   });
 });

@@ -1,26 +1,64 @@
 import { CodedError } from '../common/index.ts';
-import { type GlobalParams, paramsVersionToJson, selectParamsForHeight } from './globalParams.ts';
+import {
+  type GlobalParams,
+  type ParamsVersion,
+  paramsVersionToJson,
+  selectParamsForHeight,
+} from './globalParams.ts';
+
+/** A params version's identity for "params may only grow": its reference JSON, byte for byte. */
+export function paramsVersionIdentity(v: ParamsVersion): string {
+  return JSON.stringify(paramsVersionToJson(v));
+}
+
+/**
+ * What a service recorded of the params once in force: how many versions, and each one's identity
+ * in the record's own form (the indexer's store keeps `paramsVersionIdentity`, the signer's audit
+ * log a SHA-256 of it). An older record may keep only the count.
+ */
+export interface ParamsInForce {
+  readonly versions: number;
+  /** One per version when present. */
+  readonly identities?: readonly string[];
+}
 
 /**
  * Params in force may only grow: `next` must hold every version of `previous` unchanged, in order,
- * and may append more. A changed or removed version would re-decide stakes already on chain.
- * `file` names the source in the message.
+ * and may append more. A changed or removed version would re-decide stakes already on chain
+ * (Babylon governance appends versions: networks#195). `identify` turns a version of `next` into
+ * the record's form. `file` names the source in the message.
  * @throws {CodedError} PARAMS_VERSIONS_CHANGED
  */
-export function assertParamsAppendOnly(previous: GlobalParams, next: GlobalParams, file: string): void {
+export function assertParamsGrewFrom(
+  previous: ParamsInForce,
+  next: GlobalParams,
+  file: string,
+  identify: (v: ParamsVersion) => string = paramsVersionIdentity,
+): void {
   const refuse = (why: string, version?: number) =>
     new CodedError('PARAMS_VERSIONS_CHANGED', `${file}: ${why}; versions in force may only be appended to`, {
       details: { file, ...(version !== undefined ? { version } : {}) },
     });
-  if (next.versions.length < previous.versions.length) {
-    throw refuse(`has ${next.versions.length} versions, fewer than the ${previous.versions.length} in force`);
+  if (next.versions.length < previous.versions) {
+    throw refuse(`has ${next.versions.length} versions, fewer than the ${previous.versions} in force`);
   }
-  previous.versions.forEach((v, i) => {
+  previous.identities?.forEach((id, i) => {
     const now = next.versions[i]!;
-    if (JSON.stringify(paramsVersionToJson(v)) !== JSON.stringify(paramsVersionToJson(now))) {
-      throw refuse(`changes version ${v.version}`, v.version);
-    }
+    if (identify(now) !== id) throw refuse(`changes version ${now.version}`, now.version);
   });
+}
+
+/**
+ * "Params may only grow" between two loaded params (a reload): `assertParamsGrewFrom` with every
+ * version of `previous` as the record.
+ * @throws {CodedError} PARAMS_VERSIONS_CHANGED
+ */
+export function assertParamsAppendOnly(previous: GlobalParams, next: GlobalParams, file: string): void {
+  assertParamsGrewFrom(
+    { versions: previous.versions.length, identities: previous.versions.map(paramsVersionIdentity) },
+    next,
+    file,
+  );
 }
 
 /**

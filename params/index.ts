@@ -17,7 +17,14 @@ export {
   selectParamsForHeight,
   versionsListingKey,
 } from './globalParams.ts';
-export { assertNewVersionsActivateAboveTip, assertParamsAppendOnly } from './growth.ts';
+export {
+  assertNewVersionsActivateAboveTip,
+  assertParamsAppendOnly,
+  assertParamsGrewFrom,
+  type ParamsInForce,
+  paramsVersionIdentity,
+} from './growth.ts';
+export { isOverflow } from './overflow.ts';
 export {
   assertPhase2ParamsAppendOnly,
   assertPhase2Version,

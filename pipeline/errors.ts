@@ -7,7 +7,6 @@ export const PIPELINE_ERRORS = {
   PIPELINE_SIGNER_INVALID_SIGNATURE:
     'A signer’s signature does not verify against the sighash and its key; it is ignored.',
   PIPELINE_SIGNER_ABORTED: 'A request to a signer was abandoned because the quorum was reached.',
-  PIPELINE_SIGNER_ABANDONED: 'A signer had not answered when the quorum was reached.',
   PIPELINE_RECHECK_FAILED:
     'The stored request does not hold against the chain and the params (never trusted blindly).',
   PIPELINE_NODE_UNAVAILABLE: 'The pipeline’s Bitcoin node did not answer.',

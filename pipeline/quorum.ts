@@ -86,21 +86,10 @@ export async function collectQuorum(args: {
       );
     }
   });
-  // A snapshot: answers that arrive after the quorum are not waited for; those signers are abandoned.
-  const answered = new Set(outcomes.map((o) => o.signer));
-  const snapshot = [
-    ...outcomes,
-    ...eligible
-      .filter((s) => !answered.has(s.endpoint.name))
-      .map(
-        (s): SignerOutcome => ({
-          signer: s.endpoint.name,
-          ok: false,
-          ms: performance.now() - t0,
-          code: 'PIPELINE_SIGNER_ABANDONED',
-        }),
-      ),
-  ];
+  // Every eligible signer has its outcome here: reaching the quorum aborts the requests still in
+  // flight, and each rejects with PIPELINE_SIGNER_ABORTED synchronously inside abort(), so its
+  // outcome is recorded before this function resumes (peers.test.ts holds that order).
+  const snapshot = [...outcomes];
   return {
     reached: valid.length >= args.quorum,
     signatures: [...valid],

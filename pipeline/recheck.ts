@@ -1,16 +1,12 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import type { RawTransactionVerbose, RpcClient } from '../bitcoind/index.ts';
 import { CodedError, isCodedError, parseHex, type XOnlyKey } from '../common/index.ts';
-import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import type { GlobalParams, ParamsVersion } from '../params/index.ts';
 import {
-  assertUnbondingTx,
-  expectUnbonding,
-  parseStakingTx,
+  assertUnbondingRequest,
   parseTransaction,
   type StakingTxData,
   type UnbondingExpectation,
-  unbondingSighash,
-  verifySchnorr,
 } from '../staking/index.ts';
 
 /** A stored unbonding request as the pipeline reads it. */
@@ -34,11 +30,12 @@ export interface CheckedRequest {
 }
 
 /**
- * Never trusts the database blindly: re-derives everything from the node and the params with the
- * same staking/ functions the signer and the API use — the staking tx and its inclusion height,
- * the params of that height, the exact unbonding tx, and the staker's signature.
- * @throws {CodedError} PIPELINE_RECHECK_FAILED (with the underlying code in details),
- *   PIPELINE_NODE_UNAVAILABLE
+ * Never trusts the database blindly: re-derives everything from the node and the params with
+ * staking/'s full unbonding check, the one the signer and the API call — the staking tx and its
+ * inclusion height, the params of that height, value and time in range, the exact unbonding tx,
+ * and the staker's signature. Every refusal of that check is PIPELINE_RECHECK_FAILED, its own
+ * STAKING_… code in `details.code` (the pipeline's one mapping).
+ * @throws {CodedError} PIPELINE_RECHECK_FAILED, PIPELINE_NODE_UNAVAILABLE
  */
 export async function recheckRequest(
   req: StoredUnbondingRequest,
@@ -66,28 +63,33 @@ export async function recheckRequest(
     });
   }
   try {
-    const version = selectParamsForHeight(params, height);
-    if (!version) refuse(`no params version applies at the staking height ${height}`);
-    const data = parseStakingTx(parseTransaction(raw.hex), version!);
-    const exp = expectUnbonding(req.stakingTxHashHex, data, version!);
     const unbondingTx = parseTransaction(req.unbondingTxHex, 'unbonding tx');
-    assertUnbondingTx(unbondingTx, exp);
     const stakerSignature = parseHex(req.stakerSignatureHex, 'staker signature', 'PIPELINE_RECHECK_FAILED', {
       bytes: 64,
     });
-    const sighash = unbondingSighash(unbondingTx, exp);
-    if (!verifySchnorr(sighash, data.stakerKey, stakerSignature))
-      refuse('the stored staker signature does not verify');
+    const c = assertUnbondingRequest(
+      { stakingTx: parseTransaction(raw.hex), unbondingTx, stakerSignature },
+      params,
+      // The depth too, on the pipeline's own node: a stake too shallow for the signers is not sent
+      // to them (the request is retried later, as any failed attempt).
+      { height, confirmations: raw.confirmations ?? 0 },
+      // No height cutoff: the pipeline has no such policy of its own. The API refuses a request
+      // above its cutoff before storing it, and each signer applies its own when it signs.
+      {},
+    );
+    if (c.stakingTxid !== req.stakingTxHashHex) {
+      refuse(`the node's tx ${c.stakingTxid} is not the stored staking tx ${req.stakingTxHashHex}`);
+    }
     return {
       stakingTxHex: raw.hex,
       stakingHeight: height,
-      params: version!,
-      data,
-      exp,
+      params: c.params,
+      data: c.data,
+      exp: c.exp,
       unbondingTx,
       stakerSignature,
-      sighash,
-      covenantKeys: version!.covenantKeys,
+      sighash: c.sighash,
+      covenantKeys: c.params.covenantKeys,
     };
   } catch (e) {
     if (isCodedError(e, 'PIPELINE_RECHECK_FAILED')) throw e;

@@ -153,9 +153,11 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       metrics.paramsInfo.set({ sha256: fileSha256, last_version: String(p.versions.at(-1)!.version) }, 1);
     };
     showParams();
+    // One view for both phases: they share the tip checks and the cached chain facts.
+    const chain = rpcChainView(rpc);
     const signer = new CovenantSigner({
       params: () => params.current.params,
-      chain: rpcChainView(rpc),
+      chain,
       custody,
       audit,
       signed: replay.index,
@@ -230,7 +232,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
           hmac,
           bodyLimitBytes: config.server.body_limit_bytes,
           params: phase2Params,
-          chain: rpcChainView(rpc),
+          chain,
           tipHeight: () => rpc.getblockcount(),
           custody,
           audit,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { CodedError, toHex } from '../common/index.ts';
@@ -16,7 +16,7 @@ import type { AuditCustody } from '../hsm/index.ts';
  *     earlier record, so one MAC authenticates the whole prefix, and no one without the key can
  *     delete, insert, reorder or rechain a record;
  *   - the anchor: the head (counter, seq, hash, mac, signed count), MACed and sealed in custody after
- *     every batch's fdatasync and before any answer the batch describes leaves, so a log shorter than
+ *     every batch's synced write and before any answer the batch describes leaves, so a log shorter than
  *     or diverging from it (truncated, an older copy restored) is refused at start.
  *
  * Records written by older versions have a hash and no mac ("unkeyed"); they are accepted only as a
@@ -315,7 +315,13 @@ async function readOrEmpty(path: string): Promise<string> {
 
 async function openForAppend(path: string): Promise<FileHandle> {
   try {
-    return await open(path, 'a', 0o600);
+    // O_DSYNC: a write returns once its bytes (and the size that reaches them) are on disk, as a
+    // write then fdatasync would, in one system call and one thread-pool round trip per batch.
+    return await open(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC,
+      0o600,
+    );
   } catch (cause) {
     throw new CodedError('SIGNER_AUDIT_UNWRITABLE', `cannot open audit log ${path} for appending`, {
       cause,
@@ -498,15 +504,25 @@ export class AuditLog {
   }
 
   async #writeAnchor(head: Omit<AuditAnchor, 'counter'>): Promise<void> {
-    const next = await encodeAnchor(this.#audit, { counter: this.#counter + 1, ...head });
+    await this.#storeAnchor(await this.#encodeNextAnchor(head));
+  }
+
+  #encodeNextAnchor(head: Omit<AuditAnchor, 'counter'>): Promise<Uint8Array> {
+    return encodeAnchor(this.#audit, { counter: this.#counter + 1, ...head });
+  }
+
+  async #storeAnchor(next: Uint8Array): Promise<void> {
     await this.#audit.writeAnchor(next, this.#anchorRaw);
     this.#counter++;
     this.#anchorRaw = next;
   }
 
   /**
-   * Group commit: one custody MAC call, one write, one fdatasync and one anchor write per batch,
-   * whatever its size, so keying the chain adds two custody round trips per batch, not per record.
+   * Group commit: per batch, whatever its size, one custody MAC call for the records, one synced
+   * write (O_DSYNC), one MAC of the new anchor (made while the write is on its way to the disk: it
+   * needs only the last record's hash and MAC) and one anchor write, so keying the chain adds
+   * custody round trips per batch, not per record. Every record of the batch is answered only after
+   * the write returned and the anchor moved past it.
    */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
@@ -514,13 +530,15 @@ export class AuditLog {
       this.#queue = [];
       try {
         const macs = (await this.#audit.mac(batch.map((p) => recordMacInput(p.hash)))).map(toHex);
-        await this.#fh.write(
-          batch.map((p, i) => `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${macs[i]}"}\n`).join(''),
-        );
-        await this.#fh.datasync();
         const signed = this.#signed + batch.filter((p) => isSigned(p.rec)).length;
         const last = batch.at(-1)!;
-        await this.#writeAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed });
+        const [, anchor] = await Promise.all([
+          this.#fh.write(
+            batch.map((p, i) => `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${macs[i]}"}\n`).join(''),
+          ),
+          this.#encodeNextAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed }),
+        ]);
+        await this.#storeAnchor(anchor);
         this.#signed = signed;
         for (const [i, p] of batch.entries()) p.resolve({ ...p.rec, hash: p.hash, mac: macs[i]! });
       } catch (e) {

@@ -5,7 +5,7 @@ import { CodedError, isCodedError } from '../common/index.ts';
 export interface ChainView {
   /**
    * The raw tx (txindex) and, when it is in a block, the block's hash and the tx's confirmations on
-   * the active chain (0 when its block is not on the active chain), read in one call.
+   * the active chain (0 when its block is not on the active chain), as of one instant after the call.
    */
   getTransaction(txid: string): Promise<{
     readonly hex: string;
@@ -26,41 +26,323 @@ function unavailable(e: unknown): CodedError {
   });
 }
 
+function notFoundOr(e: unknown, txid: string): CodedError {
+  if (isCodedError(e, 'RPC_ERROR') && e.details?.rpcCode === RPC_NOT_FOUND) {
+    return new CodedError(
+      'SIGNER_STAKING_TX_NOT_FOUND',
+      `staking tx ${txid} is not known to the signer’s node`,
+    );
+  }
+  return unavailable(e);
+}
+
+/** A Map that forgets its oldest entry past `max`. */
+function remember<K, V>(map: Map<K, V>, max: number, key: K, value: V): void {
+  if (!map.has(key) && map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+/** The active chain's tip as one check saw it. */
+interface Tip {
+  readonly hash: string;
+  readonly height: number;
+}
+
+/** A completed tip check: the tip, how many tip changes the tracker has applied, and the check's number. */
+interface Observation {
+  readonly tip: Tip;
+  readonly moves: number;
+  readonly check: number;
+}
+
 /**
- * The node-backed view. Confirmations come with the transaction from one getrawtransaction, which
- * computes them against the active chain under the node's lock: no race between "which height" and
- * "which tip". A block's height never changes for its hash, so heights are cached: one RPC per
- * request in the common case.
+ * The node's active chain as last seen: its tip, and the hashes of its last `window` blocks by
+ * height, refreshed by one getbestblockhash per check. Checks are shared: a caller gets the answer
+ * of a check whose getbestblockhash was sent after it called, never an older one, and every caller
+ * that arrives while a check is out waits for the next one (one RPC for all of them, as the audit
+ * log's group commit does one fsync).
+ *
+ * When the tip moved, the new tip's headers are walked back (previousblockhash) until one is a block
+ * of the window at the same height: that block is the fork point, and since a block hash commits to
+ * all its ancestors, every block at or below it is on both chains. `onMove(fork)` is told it, and
+ * `undefined` when the walk left the window (a re-org or a jump deeper than the window: nothing old
+ * is known to be on the new chain); the window then holds the new chain's hashes. A new block costs
+ * one getblockheader; a re-org of depth d, d + 1.
  */
-export function rpcChainView(rpc: RpcClient): ChainView {
+export class ActiveChain {
+  readonly #rpc: RpcClient;
+  readonly #window: number;
+  readonly #onMove: (fork: number | undefined) => void;
+  #tip: Tip | undefined;
+  readonly #hashes = new Map<number, string>();
+  #moves = 0;
+  #checks = 0;
+  #running: Promise<Observation> | undefined;
+  #queued: Promise<Observation> | undefined;
+
+  constructor(rpc: RpcClient, onMove: (fork: number | undefined) => void, window = 2016) {
+    this.#rpc = rpc;
+    this.#onMove = onMove;
+    this.#window = window;
+  }
+
+  /** The tip as a check sent after this call saw it; then `tip`, `hashAt` and the facts agree with it. */
+  observe(): Promise<Observation> {
+    if (!this.#running) {
+      const run = this.#check().finally(() => {
+        if (this.#running === run) this.#running = undefined;
+      });
+      this.#running = run;
+      return run;
+    }
+    // The check out now was sent before this call: its answer may be older than the caller.
+    this.#queued ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.observe();
+      });
+    return this.#queued;
+  }
+
+  get tip(): Tip | undefined {
+    return this.#tip;
+  }
+
+  /** Tip changes applied so far: equal numbers mean the same tip hash in between. */
+  get moves(): number {
+    return this.#moves;
+  }
+
+  /** Checks started so far (a check numbered above n sent its getbestblockhash after n was read). */
+  get checksStarted(): number {
+    return this.#checks;
+  }
+
+  /** The hash at `height` on the current tip's chain, if it is within the window. */
+  hashAt(height: number): string | undefined {
+    return this.#hashes.get(height);
+  }
+
+  /** The lowest height the window covers (Infinity before the first check). */
+  get floor(): number {
+    return this.#tip ? this.#tip.height - this.#hashes.size + 1 : Number.POSITIVE_INFINITY;
+  }
+
+  async #check(): Promise<Observation> {
+    const check = ++this.#checks;
+    try {
+      const best = await this.#rpc.getbestblockhash();
+      if (best !== this.#tip?.hash) await this.#moveTo(best);
+    } catch (e) {
+      throw unavailable(e);
+    }
+    return { tip: this.#tip!, moves: this.#moves, check };
+  }
+
+  async #header(hash: string): Promise<{ readonly height: number; readonly prev: string | undefined }> {
+    const h = await this.#rpc.getblockheader(hash, true);
+    return { height: h.height, prev: h.previousblockhash };
+  }
+
+  async #moveTo(best: string): Promise<void> {
+    const top = await this.#header(best);
+    const walked: Array<[number, string]> = [[top.height, best]];
+    let fork: number | undefined;
+    let hash = top.prev;
+    let height = top.height - 1;
+    while (hash !== undefined && height >= 0 && walked.length < this.#window) {
+      if (this.#hashes.get(height) === hash) {
+        fork = height;
+        break;
+      }
+      if (height < this.floor) break;
+      const h = await this.#header(hash);
+      walked.push([height, hash]);
+      hash = h.prev;
+      height--;
+    }
+    // Applied in one synchronous step: a caller never sees half of a move.
+    if (fork === undefined) this.#hashes.clear();
+    else for (const h of [...this.#hashes.keys()]) if (h > fork) this.#hashes.delete(h);
+    for (const [h, x] of walked) this.#hashes.set(h, x);
+    for (let h = top.height - this.#window; this.#hashes.delete(h); h--);
+    const first = this.#tip === undefined;
+    this.#tip = { hash: best, height: top.height };
+    this.#moves++;
+    // The first check has nothing to reconcile: no fact was confirmed against an earlier tip.
+    if (!first) this.#onMove(fork);
+  }
+}
+
+/** What the cache knows of a confirmed staking tx: its bytes, its block and that block's height. */
+interface Fact {
+  readonly hex: string;
+  readonly blockhash: string;
+  readonly height: number;
+  /**
+   * Until confirmed against the tracked chain: the tracker's tip-change count when the lookup was
+   * sent, and its check count when the answer came back.
+   */
+  pending?: { readonly moves: number; readonly checksBefore: number };
+}
+
+export interface ChainCacheStats {
+  /** Lookups answered from a confirmed fact, with one shared tip check. */
+  hits: number;
+  /** Lookups that asked the node (getrawtransaction). */
+  misses: number;
+  /** Facts dropped because their block left the active chain, or might have. */
+  dropped: number;
+}
+
+/**
+ * The signer's chain view with confirmed chain facts cached (issue 26). A staking tx's block and
+ * height can only change by a re-org; its depth is the tip's height minus that height plus one.
+ *
+ * Safety: a cached fact is only used when the fact's block is an ancestor of (or is) a tip the node
+ * reported after the request arrived. The argument:
+ *   1. Every lookup that uses a fact first waits for a tip check sent after it was made
+ *      (ActiveChain.observe), and reads the tip and the fact in the same synchronous step after it:
+ *      never a tip older than the request, never a fact the tip check has not reconciled.
+ *   2. A fact is kept only while its block is an ancestor of the tracked tip. When the tip moves,
+ *      the new chain is walked back to the fork point by block hashes (immutable: a hash commits to
+ *      every ancestor); facts above the fork are dropped, and all facts are dropped when the fork is
+ *      deeper than the tracked window. No answer about the active chain is trusted here: only hashes.
+ *   3. A fact enters the cache from a getrawtransaction answer (confirmations ≥ 1: on the active
+ *      chain at that instant), and is first used only once it is known to be about the tracked
+ *      chain: within the window, when the window's hash at its height is its block (by hashes);
+ *      below it, when a tip check sent after the answer saw the same tip hash as the tracker held
+ *      when the lookup was sent. bitcoind only switches its active chain to one with strictly more
+ *      work, so the same tip at two instants means the same tip in between (the operator RPCs
+ *      invalidateblock and preciousblock can break this; restart the signer after using them).
+ *   4. A lookup the cache cannot answer is the uncached one: getrawtransaction's own confirmations.
+ * So a depth decision always rests on the chain as the node reported it after the request arrived,
+ * as without the cache. The saving: a repeated or retried request for a stake costs one shared
+ * getbestblockhash (one per check, however many requests wait on it) instead of a getrawtransaction,
+ * and concurrent lookups share one JSON-RPC batch.
+ */
+export function rpcChainView(
+  rpc: RpcClient,
+  opts: { readonly maxFacts?: number; readonly window?: number } = {},
+): ChainView & { readonly stats: ChainCacheStats; readonly chain: ActiveChain } {
+  const maxFacts = opts.maxFacts ?? 10_000;
+  const facts = new Map<string, Fact>();
   const heights = new Map<string, number>();
-  return {
-    async getTransaction(txid) {
-      try {
-        const tx = await rpc.getrawtransaction(txid, true);
-        return { hex: tx.hex, blockhash: tx.blockhash, confirmations: tx.confirmations ?? 0 };
-      } catch (e) {
-        if (isCodedError(e, 'RPC_ERROR') && e.details?.rpcCode === RPC_NOT_FOUND) {
-          throw new CodedError(
-            'SIGNER_STAKING_TX_NOT_FOUND',
-            `staking tx ${txid} is not known to the signer’s node`,
-          );
+  const stats: ChainCacheStats = { hits: 0, misses: 0, dropped: 0 };
+  const chain = new ActiveChain(
+    rpc,
+    (fork) => {
+      for (const [txid, f] of facts) {
+        // At or below the fork: on both chains. Above it: kept only if the new chain has its block.
+        if (fork !== undefined && f.height <= fork) continue;
+        if (chain.hashAt(f.height) === f.blockhash) f.pending = undefined;
+        else {
+          facts.delete(txid);
+          stats.dropped++;
         }
-        throw unavailable(e);
       }
     },
-    async getBlockHeight(blockhash) {
-      const cached = heights.get(blockhash);
-      if (cached !== undefined) return cached;
-      let height: number;
-      try {
-        height = (await rpc.getblockheader(blockhash, true)).height;
-      } catch (e) {
-        throw unavailable(e);
+    opts.window,
+  );
+  const lookups = batcher(rpc);
+
+  /** Whether a fact is about the tracked chain, now that a check sent after the lookup answered. */
+  const confirm = (f: Fact, seen: Observation): boolean => {
+    if (!f.pending) return true;
+    const ok =
+      f.height >= chain.floor
+        ? chain.hashAt(f.height) === f.blockhash
+        : seen.check > f.pending.checksBefore && chain.moves === f.pending.moves;
+    if (ok) f.pending = undefined;
+    return ok;
+  };
+
+  return {
+    stats,
+    chain,
+    async getTransaction(txid) {
+      if (facts.has(txid)) {
+        const seen = await chain.observe();
+        // Read again after the wait: the check may have dropped it.
+        const f = facts.get(txid);
+        if (f && confirm(f, seen)) {
+          stats.hits++;
+          return { hex: f.hex, blockhash: f.blockhash, confirmations: chain.tip!.height - f.height + 1 };
+        }
       }
-      if (heights.size >= HEIGHT_CACHE_SIZE) heights.delete(heights.keys().next().value!);
-      heights.set(blockhash, height);
-      return height;
+      stats.misses++;
+      const moves = chain.moves;
+      const tx = await lookups(txid);
+      const confirmations = tx.confirmations ?? 0;
+      if (tx.blockhash && confirmations >= 1) {
+        const height = heights.get(tx.blockhash) ?? (await blockHeight(tx.blockhash));
+        // Not usable until confirmed against the tracked chain (point 3 above).
+        if (chain.moves === moves) {
+          remember(facts, maxFacts, txid, {
+            hex: tx.hex,
+            blockhash: tx.blockhash,
+            height,
+            pending: { moves, checksBefore: chain.checksStarted },
+          });
+        }
+      }
+      return { hex: tx.hex, blockhash: tx.blockhash, confirmations };
+    },
+    getBlockHeight: (blockhash) => {
+      const h = heights.get(blockhash);
+      return h !== undefined ? Promise.resolve(h) : blockHeight(blockhash);
     },
   };
+
+  async function blockHeight(blockhash: string): Promise<number> {
+    let height: number;
+    try {
+      height = (await rpc.getblockheader(blockhash, true)).height;
+    } catch (e) {
+      throw unavailable(e);
+    }
+    remember(heights, HEIGHT_CACHE_SIZE, blockhash, height);
+    return height;
+  }
+}
+
+type Lookup = { readonly hex: string; readonly blockhash?: string; readonly confirmations?: number };
+
+/**
+ * getrawtransaction (verbose) for concurrent callers in one JSON-RPC batch: while one batch is out,
+ * the lookups that arrive wait and leave together in the next. One lookup alone goes out at once.
+ */
+function batcher(rpc: RpcClient): (txid: string) => Promise<Lookup> {
+  type Waiter = { txid: string; resolve: (l: Lookup) => void; reject: (e: unknown) => void };
+  let queue: Waiter[] = [];
+  let out = false;
+  const send = async (): Promise<void> => {
+    out = true;
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      try {
+        if (batch.length === 1) {
+          batch[0]!.resolve(await rpc.getrawtransaction(batch[0]!.txid, true));
+        } else {
+          const answers = await rpc.batch<Lookup>(
+            batch.map((w) => ({ method: 'getrawtransaction', params: [w.txid, true] })),
+          );
+          for (const [i, a] of answers.entries()) {
+            if (a.ok) batch[i]!.resolve(a.result);
+            else batch[i]!.reject(notFoundOr(a.error, batch[i]!.txid));
+          }
+        }
+      } catch (e) {
+        for (const w of batch) w.reject(notFoundOr(e, w.txid));
+      }
+    }
+    out = false;
+  };
+  return (txid) =>
+    new Promise<Lookup>((resolve, reject) => {
+      queue.push({ txid, resolve, reject });
+      if (!out) void send();
+    });
 }

@@ -3,9 +3,10 @@ import { CodedError, isCodedError } from '../common/index.ts';
 import {
   assertNewVersionsActivateAboveTip,
   assertParamsAppendOnly,
+  assertParamsGrewFrom,
   type GlobalParams,
   type ParamsVersion,
-  paramsVersionToJson,
+  paramsVersionIdentity,
 } from '../params/index.ts';
 import { loadParamsFile } from '../runtime/index.ts';
 import type { AuditRecord } from './audit.ts';
@@ -23,18 +24,26 @@ function loadParams(path: string): LoadedParams {
 }
 
 /**
- * Params may only grow: a reload keeps every existing version byte for byte and may append new
- * ones. Changing or removing a version would change the rules for stakes already on chain (Babylon
- * governance appends versions: networks#195), so such a file is refused and the old params stay.
- * The rule is params/'s, as in the indexer and the pipeline; the signer's code is kept.
+ * Params may only grow (params/'s rule, as in the indexer and every service that reloads): a
+ * reload keeps every existing version byte for byte and may append new ones, else the file is
+ * refused and the old params stay. The signer's code is kept.
  * @throws {CodedError} SIGNER_PARAMS_RELOAD_REFUSED
  */
 export function assertAppendOnly(current: GlobalParams, next: GlobalParams, file: string): void {
+  asSignerRefusal(() => assertParamsAppendOnly(current, next, file));
+}
+
+/**
+ * params/'s PARAMS_VERSIONS_CHANGED as the signer's SIGNER_PARAMS_RELOAD_REFUSED, message (with
+ * `against`, what the file was compared with) and details kept.
+ */
+function asSignerRefusal(check: () => void, against?: string): void {
   try {
-    assertParamsAppendOnly(current, next, file);
+    check();
   } catch (e) {
     if (!isCodedError(e, 'PARAMS_VERSIONS_CHANGED')) throw e;
-    throw new CodedError('SIGNER_PARAMS_RELOAD_REFUSED', e.message, {
+    const message = against ? `${e.message} (compared with ${against})` : e.message;
+    throw new CodedError('SIGNER_PARAMS_RELOAD_REFUSED', message, {
       cause: e,
       ...(e.details ? { details: { ...e.details } } : {}),
     });
@@ -43,9 +52,7 @@ export function assertAppendOnly(current: GlobalParams, next: GlobalParams, file
 
 /** One version's identity for the audit log: the sha256 of its reference JSON. */
 export function versionHash(v: ParamsVersion): string {
-  return createHash('sha256')
-    .update(JSON.stringify(paramsVersionToJson(v)))
-    .digest('hex');
+  return createHash('sha256').update(paramsVersionIdentity(v)).digest('hex');
 }
 
 /** What the audit log's `start` and `params_loaded` records say about the params in force. */
@@ -113,24 +120,20 @@ export class ParamsHolder {
    */
   assertGrewSince(history: ParamsHistory | undefined, tipHeight: number): void {
     if (!history) return;
-    const { versions } = this.#loaded.params;
-    if (versions.length < history.versions) {
-      throw new CodedError(
-        'SIGNER_PARAMS_RELOAD_REFUSED',
-        `${this.#path} has ${versions.length} versions, fewer than the ${history.versions} in force at the last run (audit log): versions cannot be removed`,
-      );
-    }
-    history.hashes?.forEach((h, i) => {
-      if (versionHash(versions[i]!) !== h) {
-        throw new CodedError(
-          'SIGNER_PARAMS_RELOAD_REFUSED',
-          `${this.#path} changes version ${versions[i]!.version} since the last run (audit log): existing versions cannot change`,
-        );
-      }
-    });
+    const { params } = this.#loaded;
+    asSignerRefusal(
+      () =>
+        assertParamsGrewFrom(
+          { versions: history.versions, ...(history.hashes ? { identities: history.hashes } : {}) },
+          params,
+          this.#path,
+          versionHash,
+        ),
+      'the params in force at the last run, from the audit log',
+    );
     assertNewVersionsActivateAboveTip(
-      { versions: versions.slice(0, history.versions) },
-      this.#loaded.params,
+      { versions: params.versions.slice(0, history.versions) },
+      params,
       tipHeight,
       this.#path,
     );

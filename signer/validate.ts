@@ -10,22 +10,20 @@ import {
   type XOnlyKey,
   xOnlyOf,
 } from '../common/index.ts';
-import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import type { GlobalParams, ParamsVersion } from '../params/index.ts';
 import {
-  assertStakingTxInRange,
   assertUnbondingShape,
-  assertUnbondingTx,
-  expectUnbonding,
+  type CheckedUnbonding,
   isP2trScript,
-  parseStakingTx,
   parseTransaction,
   type SignUnbondingRequestBody,
+  type StakingErrorCode,
   type StakingTxData,
+  UnbondingCheck,
   type UnbondingExpectation,
-  unbondingSighash,
-  verifySchnorr,
 } from '../staking/index.ts';
 import type { ChainView } from './chain.ts';
+import type { SignerErrorCode } from './errors.ts';
 
 /** Everything the signer needs once a request has passed every check. */
 export interface SignPlan {
@@ -61,6 +59,26 @@ export interface PartialFacts {
 
 function fail(code: string, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The signer's codes for the refusals of staking/'s full unbonding check that the reference signer
+ * names itself; every other STAKING_… code passes through unchanged.
+ */
+export const SIGNER_CODE_OF_RULE: Readonly<Partial<Record<StakingErrorCode, SignerErrorCode>>> = {
+  STAKING_TX_ABOVE_MAX_HEIGHT: 'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT',
+  STAKING_NO_PARAMS_FOR_HEIGHT: 'SIGNER_NO_PARAMS_FOR_HEIGHT',
+  STAKING_COVENANT_KEY_NOT_IN_PARAMS: 'SIGNER_KEY_NOT_IN_PARAMS',
+  STAKING_NOT_ENOUGH_CONFIRMATIONS: 'SIGNER_NOT_ENOUGH_CONFIRMATIONS',
+  STAKING_NOT_A_STAKING_TX: 'SIGNER_NOT_A_STAKING_TX',
+  STAKING_OUTPUT_SCRIPT_MISMATCH: 'SIGNER_STAKING_OUTPUT_MISMATCH',
+  STAKING_UNBONDING_STAKER_SIGNATURE: 'SIGNER_INVALID_STAKER_SIGNATURE',
+};
+
+function asSignerError(e: unknown): unknown {
+  if (!isCodedError(e)) return e;
+  const code = SIGNER_CODE_OF_RULE[e.code as StakingErrorCode];
+  return code ? new CodedError(code, e.message, { cause: e }) : e;
 }
 
 /**
@@ -157,30 +175,21 @@ export async function validateSignRequest(
 
   // 5. The staker's signature, under each params version that lists the key (the inclusion height,
   //    hence the exact version, is not known yet). None verifying is a refusal before any further lookup.
+  //    The check remembers what it established per version, so step 7 does no curve work twice.
+  const check = new UnbondingCheck({ stakingTx, unbondingTx: tx, stakerSignature: stakerSig });
   let anyParsed: unknown;
   let verified = false;
-  // What step 5 established per version, so step 8 need not redo the curve work for the same one.
-  const checked = new Map<number, { data: StakingTxData; exp: UnbondingExpectation; sighash: Uint8Array }>();
   for (const v of listing) {
-    let d: StakingTxData;
+    let signed: boolean;
     try {
-      d = parseStakingTx(stakingTx, v);
+      signed = check.stakerSignedUnder(v);
     } catch (e) {
-      anyParsed ??= e;
+      if (!isCodedError(e, 'STAKING_NOT_A_STAKING_TX')) throw e;
+      anyParsed ??= e.cause;
       continue;
     }
     anyParsed = true;
-    if (d.stakingOutputIndex !== stakingVout) {
-      fail(
-        'STAKING_UNBONDING_WRONG_INPUT',
-        `the unbonding tx spends output ${stakingVout}; the staking output is ${d.stakingOutputIndex}`,
-      );
-    }
-    if (d.valueSat - v.unbondingFeeSat <= 0n) continue;
-    const exp = expectUnbonding(stakingTxid, d, v);
-    const sighash = unbondingSighash(tx, exp);
-    if (verifySchnorr(sighash, d.stakerKey, stakerSig)) {
-      checked.set(v.version, { data: d, exp, sighash });
+    if (signed) {
       verified = true;
       break;
     }
@@ -202,71 +211,29 @@ export async function validateSignRequest(
   if (!blockhash) fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not in a block`);
   if (confirmations < 1)
     fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not on the main chain`);
-  const pos = { height: await ctx.chain.getBlockHeight(blockhash), confirmations };
-  if (ctx.maxStakingTxHeight && pos.height > ctx.maxStakingTxHeight) {
-    fail(
-      'SIGNER_STAKING_TX_ABOVE_MAX_HEIGHT',
-      `staking tx ${stakingTxid} is included at height ${pos.height}, above this signer's max_staking_transaction_height ${ctx.maxStakingTxHeight}`,
-    );
-  }
+  const height = await ctx.chain.getBlockHeight(blockhash);
 
-  // 7. Params by inclusion height; the key in that version; enough confirmations for it.
-  const params = selectParamsForHeight(ctx.params, pos.height);
-  if (!params) fail('SIGNER_NO_PARAMS_FOR_HEIGHT', `no params version applies at height ${pos.height}`);
-  facts.paramsVersion = params.version;
-  if (!listsKey(params)) {
-    fail(
-      'SIGNER_KEY_NOT_IN_PARAMS',
-      `covenant key ${toHex(compressed)} is not in params version ${params.version}`,
+  // 7. staking/'s full check, the one the API and the pipeline call too: the cutoff, params by
+  //    inclusion height, the key in that version, the depth, the staking output spent and named,
+  //    value and time in range, the exact unbonding tx, the staker's signature under that version.
+  let checked: CheckedUnbonding;
+  try {
+    checked = check.assert(
+      ctx.params,
+      { height, confirmations },
+      {
+        maxStakingTxHeight: ctx.maxStakingTxHeight,
+        covenantPk: compressed,
+        stakingOutputPkScript: stakingScript,
+        onParams: (v) => {
+          facts.paramsVersion = v.version;
+        },
+      },
     );
+  } catch (e) {
+    throw asSignerError(e);
   }
-  if (pos.confirmations < params.confirmationDepth) {
-    fail(
-      'SIGNER_NOT_ENOUGH_CONFIRMATIONS',
-      `staking tx has ${pos.confirmations} confirmations, params version ${params.version} requires ${params.confirmationDepth}`,
-    );
-  }
-
-  // 8. A staking tx under exactly those params, the output spent is its staking output and is the
-  //    script the caller named, value and time in range, and the unbonding tx exactly as expected.
-  const prior = checked.get(params.version);
-  let data: StakingTxData;
-  if (prior) {
-    data = prior.data;
-  } else {
-    try {
-      data = parseStakingTx(stakingTx, params);
-    } catch (e) {
-      fail(
-        'SIGNER_NOT_A_STAKING_TX',
-        `tx ${stakingTxid} is not a staking tx under params version ${params.version}: ${(e as Error).message}`,
-        e,
-      );
-    }
-  }
-  if (data.stakingOutputIndex !== stakingVout) {
-    fail(
-      'STAKING_UNBONDING_WRONG_INPUT',
-      `the unbonding tx spends output ${stakingVout}; the staking output is ${data.stakingOutputIndex}`,
-    );
-  }
-  if (!bytesEqual(stakingScript, data.stakingInfo.pkScript)) {
-    fail(
-      'SIGNER_STAKING_OUTPUT_MISMATCH',
-      'staking_output_pk_script_hex is not the script of the staking output',
-    );
-  }
-  assertStakingTxInRange(data, params);
-  const exp = prior?.exp ?? expectUnbonding(stakingTxid, data, params);
-  assertUnbondingTx(tx, exp);
-  // The signature was verified in step 5 under this very version, or is verified now under it.
-  const sighash = prior?.sighash ?? unbondingSighash(tx, exp);
-  if (!prior && !verifySchnorr(sighash, data.stakerKey, stakerSig)) {
-    fail(
-      'SIGNER_INVALID_STAKER_SIGNATURE',
-      'the staker signature does not verify under the params of the inclusion height',
-    );
-  }
+  const { params, data, exp, sighash } = checked;
   return {
     key,
     keyHex,

@@ -14,12 +14,12 @@ import { taggedHash } from './taproot.ts';
  *    itself always lifts the finality provider's key to even y (keys.go:76-117), see
  *    babylonEncryptionKey.
  *
- * What is and is not constant-time. Secret scalars (the signing key, the nonce, the decryption key)
- * only pass through tiny-secp256k1's WebAssembly build of libsecp256k1 (pointFromScalar,
- * privateAdd, privateNegate, privateSub), whose scalar code is constant-time, and byte-wise XOR.
- * Not constant-time: tiny-secp256k1's JavaScript argument checks compare each secret scalar with 0
- * and n byte by byte and stop at the first difference (true of every tiny-secp256k1 call, its
- * signSchnorr included); e·d is computed by double-and-add whose schedule follows the bits of the
+ * What is and is not constant-time. Under Node, secret scalars (the signing key, the nonce, the
+ * decryption key) only pass through libsecp256k1 by common/'s `ecc` (the native addon,
+ * native/secp256k1/: pointFromScalar, privateAdd, privateNegate, privateSub), whose scalar code and
+ * argument range checks are constant-time, and byte-wise XOR. (A browser bundle's curve is
+ * noble-curves' JavaScript, which promises no such thing; custody never signs there.)
+ * Not constant-time: e·d is computed by double-and-add whose schedule follows the bits of the
  * challenge e, which is public, while the additions themselves run in libsecp256k1; the reduction
  * of the nonce hash mod n uses BigInt in the branch taken when the hash is ≥ n (probability
  * ≈ 2^-128). Secrets live in Uint8Arrays the caller owns; intermediates are not zeroed (JavaScript
@@ -73,7 +73,7 @@ function negatePoint(p: Uint8Array): Uint8Array {
 
 /**
  * e·d mod n for a public e and a secret d: double-and-add over e's bits with libsecp256k1's
- * constant-time scalar addition (tiny-secp256k1 has no scalar multiplication). Returns undefined
+ * constant-time scalar addition (the Ecc interface has no scalar multiplication). Returns undefined
  * for zero.
  */
 function mulPublicBySecret(e: Uint8Array, d: Uint8Array): Uint8Array | undefined {

@@ -34,7 +34,21 @@ export const STAKING_ERRORS = {
   STAKING_UNBONDING_WRONG_VALUE:
     'The unbonding output value is not the staking value minus the unbonding fee.',
   STAKING_UNBONDING_VALUE_TOO_LOW:
-    'The staking value does not cover the unbonding fee plus the minimum unbonding output.',
+    'The staking value does not cover the unbonding fee: the unbonding output would carry 0 sat or less.',
+  STAKING_UNBONDING_TXID_MISMATCH: 'The txid named for the unbonding transaction is not its txid.',
+  STAKING_UNBONDING_STAKER_SIGNATURE:
+    "The staker's signature does not verify over the unbonding transaction's sighash.",
+  STAKING_TX_ABOVE_MAX_HEIGHT:
+    'The staking transaction is included above the maximum staking transaction height the service unbonds.',
+  STAKING_NO_PARAMS_FOR_HEIGHT: "No params version applies at the staking transaction's inclusion height.",
+  STAKING_COVENANT_KEY_NOT_IN_PARAMS:
+    'The covenant key that is to sign is not in the params version of the staking height (the whole 33-byte key is compared).',
+  STAKING_NOT_ENOUGH_CONFIRMATIONS:
+    'The staking transaction has fewer confirmations than the params version of its height requires.',
+  STAKING_NOT_A_STAKING_TX:
+    'The transaction does not parse as a staking transaction under the params version of its height (the parse code is in details).',
+  STAKING_OUTPUT_SCRIPT_MISMATCH:
+    'The staking output script named in the request is not the script of the staking output.',
   STAKING_INVALID_SIGNATURE: 'A signature is not 64 bytes or does not verify.',
   STAKING_QUORUM_NOT_MET: 'Fewer covenant signatures than the quorum were given.',
   STAKING_WITNESS_UNKNOWN_KEY: 'A covenant signature is for a key that is not in the covenant set.',

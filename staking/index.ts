@@ -112,12 +112,23 @@ export {
   buildUnbondingTx,
   expectUnbonding,
   MAX_UNBONDING_TX_WEIGHT,
+  type StakingOutputFacts,
   UNBONDING_SEQUENCE,
   type UnbondingExpectation,
   unbondingSighash,
+  unbondingValueOf,
   verifySchnorr,
   verifyStakerUnbondingSignature,
 } from './unbonding.ts';
+export {
+  assertStakingHeightUnbondable,
+  assertUnbondingRequest,
+  type CheckedUnbonding,
+  type StakingTxPlace,
+  UnbondingCheck,
+  type UnbondingCheckOptions,
+  type UnbondingRequest,
+} from './unbondingCheck.ts';
 export {
   buildSlashingWitness,
   buildTimelockWitness,

@@ -1,10 +1,10 @@
 import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
-import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
 import {
   CodedError,
   concatBytes,
+  ecc,
   parseCompressedKey,
   toHex,
   type XOnlyKey,

@@ -2,7 +2,8 @@ import { Transaction } from 'bitcoinjs-lib';
 import { bytesEqual, CodedError, ecc, hashToTxid, txidToHash, type XOnlyKey } from '../common/index.ts';
 import type { ParamsVersion } from '../params/index.ts';
 import type { StakingTxData } from './identify.ts';
-import { buildUnbondingInfo, type UnbondingInfo } from './stakingInfo.ts';
+import { buildUnbondingLeaf } from './leaves.ts';
+import { buildUnbondingInfo, type StakingInfo, type UnbondingInfo } from './stakingInfo.ts';
 
 /** nSequence of the unbonding input: final, so the tx is not replaceable (§5.1). */
 export const UNBONDING_SEQUENCE = 0xffffffff;
@@ -28,43 +29,111 @@ export interface UnbondingExpectation {
 }
 
 /**
+ * The fee-cover rule (§5.1): the unbonding output carries the staking value − unbonding_fee, which
+ * must be above 0. The value, or undefined when the stake cannot pay its unbonding fee. (Params
+ * validation makes min_staking_amount ≥ fee + 1,000 sat, so only a stake outside the params'
+ * range can fail it.)
+ */
+export function unbondingValueOf(
+  stakingValueSat: bigint,
+  params: Pick<ParamsVersion, 'unbondingFeeSat'>,
+): bigint | undefined {
+  const v = stakingValueSat - params.unbondingFeeSat;
+  return v > 0n ? v : undefined;
+}
+
+/**
+ * The facts of a staking output that its unbonding expectation is built from: a parsed staking tx
+ * (`StakingTxData`) has them all; a stored delegation has all but `stakingInfo`, which it may then
+ * give as a getter that builds it (one EC tweak): it is read only on first use.
+ */
+export interface StakingOutputFacts {
+  readonly stakerKey: XOnlyKey;
+  readonly fpKey: XOnlyKey;
+  readonly stakingTime: number;
+  readonly valueSat: bigint;
+  readonly stakingOutputIndex: number;
+  readonly stakingInfo: StakingInfo;
+}
+
+/**
  * What an unbonding tx of an identified staking tx must look like under the params of the staking
- * tx's inclusion height (§5.1): value = staking value − unbonding_fee, script = the unbonding tree
- * with U = unbonding_time.
+ * tx's inclusion height (§5.1): value = staking value − unbonding_fee (`unbondingValueOf`), script
+ * = the unbonding tree with U = unbonding_time. Every service that recognises or checks an
+ * unbonding tx builds its expectation here. The taproot parts (the staking output's script and
+ * leaf hash, the unbonding output) are built on first read, so a caller that only compares leaf
+ * scripts (the indexer, for every spend of a tracked output) costs no EC operation.
  * @throws {CodedError} STAKING_UNBONDING_VALUE_TOO_LOW
  */
 export function expectUnbonding(
   stakingTxid: string,
-  data: StakingTxData,
+  data: StakingTxData | StakingOutputFacts,
   params: ParamsVersion,
 ): UnbondingExpectation {
-  const unbondingValueSat = data.valueSat - params.unbondingFeeSat;
-  if (unbondingValueSat <= 0n) {
+  const unbondingValueSat = unbondingValueOf(data.valueSat, params);
+  if (unbondingValueSat === undefined) {
     throw new CodedError(
       'STAKING_UNBONDING_VALUE_TOO_LOW',
       `staking value ${data.valueSat} sat does not cover the unbonding fee ${params.unbondingFeeSat} sat`,
     );
   }
-  const unbondingInfo = buildUnbondingInfo(
-    {
-      stakerKey: data.stakerKey,
-      fpKeys: [data.fpKey],
-      covenantKeys: params.covenantKeys,
-      covenantQuorum: params.covenantQuorum,
-    },
-    params.unbondingTime,
-  );
+  const lazy = new LazyUnbonding(data, params);
   return {
     stakingTxid,
     stakingOutputIndex: data.stakingOutputIndex,
     stakingValueSat: data.valueSat,
-    stakingPkScript: data.stakingInfo.pkScript,
-    unbondingLeafScript: data.stakingInfo.unbonding.script,
-    unbondingLeafHash: data.stakingInfo.unbonding.leafHash,
-    unbondingInfo,
+    get stakingPkScript() {
+      return data.stakingInfo.pkScript;
+    },
+    get unbondingLeafScript() {
+      return lazy.leafScript();
+    },
+    get unbondingLeafHash() {
+      return data.stakingInfo.unbonding.leafHash;
+    },
+    get unbondingInfo() {
+      return lazy.info();
+    },
     unbondingValueSat,
     unbondingFeeSat: params.unbondingFeeSat,
   };
+}
+
+/**
+ * The unbonding leaf script (no EC operation) and the unbonding output (one EC tweak), each built
+ * on first use. A class rather than closures: the services run under tsx, whose transform names
+ * every closure assigned to a variable with a defineProperty call, per call.
+ */
+class LazyUnbonding {
+  #leafScript: Uint8Array | undefined;
+  #info: UnbondingInfo | undefined;
+  readonly #data: StakingOutputFacts;
+  readonly #params: ParamsVersion;
+
+  constructor(data: StakingOutputFacts, params: ParamsVersion) {
+    this.#data = data;
+    this.#params = params;
+  }
+  leafScript(): Uint8Array {
+    this.#leafScript ??= buildUnbondingLeaf(
+      this.#data.stakerKey,
+      this.#params.covenantKeys,
+      this.#params.covenantQuorum,
+    );
+    return this.#leafScript;
+  }
+  info(): UnbondingInfo {
+    this.#info ??= buildUnbondingInfo(
+      {
+        stakerKey: this.#data.stakerKey,
+        fpKeys: [this.#data.fpKey],
+        covenantKeys: this.#params.covenantKeys,
+        covenantQuorum: this.#params.covenantQuorum,
+      },
+      this.#params.unbondingTime,
+    );
+    return this.#info;
+  }
 }
 
 /**
@@ -172,7 +241,10 @@ export function assertUnbondingTx(tx: Transaction, exp: UnbondingExpectation): v
  * BIP341 script-path sighash of input 0 over the staking output's unbonding leaf with
  * SIGHASH_DEFAULT (§5.2): what the staker and every covenant member sign.
  */
-export function unbondingSighash(tx: Transaction, exp: UnbondingExpectation): Uint8Array {
+export function unbondingSighash(
+  tx: Transaction,
+  exp: Pick<UnbondingExpectation, 'stakingPkScript' | 'stakingValueSat' | 'unbondingLeafHash'>,
+): Uint8Array {
   if (tx.ins.length !== 1) {
     throw new CodedError(
       'STAKING_UNBONDING_INPUT_COUNT',

@@ -1,7 +1,6 @@
 import { initEccLib, payments } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
 import { describe, expect, it } from 'vitest';
-import { parseCompressedKey, toHex, xOnlyOf } from '../common/index.ts';
+import { ecc, parseCompressedKey, toHex, xOnlyOf } from '../common/index.ts';
 import { describeVectors, readVector, VECTORS_MISSING } from '../test/infra/vectors.ts';
 import {
   buildStakingInfo,

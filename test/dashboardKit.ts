@@ -6,9 +6,8 @@
  */
 import { Psbt, payments } from 'bitcoinjs-lib';
 import { type BrowserContext, chromium } from 'playwright-core';
-import * as ecc from 'tiny-secp256k1';
 import { btcToSat } from '../bitcoind/index.ts';
-import { toHex } from '../common/index.ts';
+import { ecc, toHex } from '../common/index.ts';
 import type { DemoSystem } from '../demo/system.ts';
 import { bitcoinjsNetwork } from '../web/txbuild.ts';
 import { testKey } from './keys.ts';

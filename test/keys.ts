@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
-import { parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
+import { ecc, parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 
 /** A deterministic test key pair. Never use for anything but tests. */
 export interface TestKey {

@@ -38,12 +38,6 @@ export async function buildDashboard(outDir = DEFAULT_OUT_DIR): Promise<BuiltDas
     legalComments: 'none',
     metafile: true,
     logLevel: 'silent',
-    // tiny-secp256k1 is WebAssembly, loaded by an async instantiation a plain browser bundle (and a
-    // CSP without wasm-unsafe-eval) does not allow. @bitcoinerlab/secp256k1 implements the same
-    // functions in JavaScript on noble-curves; staking/ and common/ run unchanged on it.
-    alias: {
-      'tiny-secp256k1': '@bitcoinerlab/secp256k1',
-    },
     inject: [join(WEB, 'shims', 'buffer.ts')],
     define: { 'process.env.NODE_DEBUG': 'undefined', global: 'globalThis' },
   });

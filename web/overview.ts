@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** The header line and the System section: TVL figures, the params in force, the staking cap. */
-import { type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import { isOverflow, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { $, h } from './dom.ts';
 import { blocksAndTime, formatBtc } from './format.ts';
 import { type LoadStatus, REFRESH_MS, state } from './state.ts';
@@ -22,16 +22,18 @@ export type CapState =
       readonly full: boolean;
     };
 
-/** How full the next height's version is: a stake confirmed now into a full cap is overflow. */
+/**
+ * How full the next height's version is: a stake confirmed now into a full cap is overflow
+ * (params/'s `isOverflow`, the rule the indexer decides with).
+ */
 export function capState(): CapState | undefined {
   const v = nextVersion();
   const t = tip();
   if (!v || t === undefined || !state.btc) return undefined;
-  if (v.capHeight !== 0) {
-    return { by: 'height', capHeight: v.capHeight, blocksLeft: v.capHeight - t, full: t + 1 > v.capHeight };
-  }
   const stakedSat = BigInt(state.btc.unconfirmed_tvl);
-  return { by: 'value', stakedSat, capSat: v.stakingCapSat, full: stakedSat >= v.stakingCapSat };
+  const full = isOverflow(v, t + 1, stakedSat);
+  if (v.capHeight !== 0) return { by: 'height', capHeight: v.capHeight, blocksLeft: v.capHeight - t, full };
+  return { by: 'value', stakedSat, capSat: v.stakingCapSat, full };
 }
 
 const time = (d: Date) => d.toLocaleTimeString('en-GB');

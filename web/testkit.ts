@@ -3,8 +3,7 @@
  * addresses of test keys, and the signers a wallet would use.
  */
 import { payments } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
-import { toHex } from '../common/index.ts';
+import { ecc, toHex } from '../common/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { taggedHash } from '../staking/index.ts';
 import { type TestKey, testKey } from '../test/keys.ts';

@@ -12,11 +12,10 @@ import {
   Psbt,
   type Transaction,
 } from 'bitcoinjs-lib';
-// In the browser bundle this resolves to @bitcoinerlab/secp256k1 (web/build.ts explains why).
-import * as ecc from 'tiny-secp256k1';
 import {
   bytesEqual,
   CodedError,
+  ecc,
   parseCompressedKey,
   parseXOnlyKey,
   toHex,

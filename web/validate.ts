@@ -4,7 +4,7 @@
  * wrong and what would be right. staking/buildStakingOutputs checks amount and time again when the
  * transaction is built; these checks exist to say it in words before anything is signed.
  */
-import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
+import { type GlobalParams, isOverflow, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import type { BitcoinNetwork } from '../staking/index.ts';
 import { blocksAndTime, formatBtc } from './format.ts';
 
@@ -216,8 +216,8 @@ export function checkStake(i: StakeCheckInput): StakeCheck {
 
 /**
  * Babylon counts a stake beyond the cap as overflow: it is locked like any other, but never becomes
- * active stake. The indexer decides that from confirmed blocks; the page counts unconfirmed stakes
- * too, since they confirm before this one.
+ * active stake. The indexer decides that from confirmed blocks with params/'s `isOverflow`; the
+ * page asks the same rule, counting unconfirmed stakes too, since they confirm before this one.
  */
 function checkCap(
   v: ParamsVersion,
@@ -226,24 +226,21 @@ function checkCap(
   valueSat: bigint | undefined,
   problems: StakeProblem[],
 ): void {
-  if (v.capHeight !== 0) {
-    if (next > v.capHeight) {
-      problems.push({
-        field: 'cap',
-        code: 'CAP_FULL',
-        message: `Staking under params version ${v.version} closed at its cap height ${v.capHeight}: a stake confirmed at ${next} would be overflow and never count as active stake.`,
-      });
-    }
-    return;
-  }
-  const left = v.stakingCapSat - stakedSat;
-  if (left <= 0n) {
+  if (isOverflow(v, next, stakedSat)) {
     problems.push({
       field: 'cap',
       code: 'CAP_FULL',
-      message: `The staking cap of ${formatBtc(v.stakingCapSat)} is full (${formatBtc(stakedSat)} staked, counting unconfirmed stakes): a new stake would be overflow and never count as active stake.`,
+      message:
+        v.capHeight !== 0
+          ? `Staking under params version ${v.version} closed at its cap height ${v.capHeight}: a stake confirmed at ${next} would be overflow and never count as active stake.`
+          : `The staking cap of ${formatBtc(v.stakingCapSat)} is full (${formatBtc(stakedSat)} staked, counting unconfirmed stakes): a new stake would be overflow and never count as active stake.`,
     });
-  } else if (valueSat !== undefined && valueSat > left) {
+    return;
+  }
+  // Beyond the rule, on purpose: a stake that crosses a value cap is still active by itself, but
+  // any stake confirming before it turns it into overflow, so the page asks for at most what is left.
+  const left = v.stakingCapSat - stakedSat;
+  if (v.capHeight === 0 && valueSat !== undefined && valueSat > left) {
     problems.push({
       field: 'cap',
       code: 'CAP_EXCEEDED',

@@ -1,8 +1,11 @@
-// Measures the pkcs11 backend's signing cost against raw libsecp256k1 (tiny-secp256k1) on one core:
+// Measures the pkcs11 backend's signing cost against raw libsecp256k1 on one core: the native addon
+// the services use (common/ index's ecc) and, beside it, tiny-secp256k1's WASM build it replaced:
 //   npx tsx hsm/bench/pkcs11Sign.bench.ts [signatures=3000]
 // It makes its own SoftHSM token directory (removed afterwards); nothing touches the system token dir.
-import { webcrypto } from 'node:crypto';
-import * as ecc from 'tiny-secp256k1';
+import * as tiny from 'tiny-secp256k1';
+import { ecc } from '../../common/index.ts';
+import { signVerifyRate } from '../../test/bench/curveBound.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
 import { generateKey, initToken, openCustody, parseCustodyConfig } from '../index.ts';
 import { unbondingRequestFor } from '../testRequests.ts';
@@ -23,7 +26,7 @@ try {
   for (let i = 0; i < 200; i++) await custody.sign(reqs[i % reqs.length]!); // warm-up
 
   const per: number[] = [];
-  let t0 = process.hrtime.bigint();
+  const t0 = process.hrtime.bigint();
   for (let i = 0; i < N; i++) {
     const t = process.hrtime.bigint();
     await custody.sign(reqs[i % reqs.length]!);
@@ -32,15 +35,9 @@ try {
   const pkcs11Ms = Number(process.hrtime.bigint() - t0) / 1e6;
   per.sort((a, b) => a - b);
 
-  const sk = webcrypto.getRandomValues(new Uint8Array(32));
-  const pk = ecc.xOnlyPointFromScalar(sk);
-  t0 = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) {
-    const h = reqs[i % reqs.length]!.sighash;
-    const sig = ecc.signSchnorr(h, sk, webcrypto.getRandomValues(new Uint8Array(32)));
-    if (!ecc.verifySchnorr(h, pk, sig)) throw new Error('bad signature');
-  }
-  const rawMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const raw = signVerifyRate('native libsecp256k1', ecc, N);
+  const rawTiny = signVerifyRate('tiny-secp256k1 (WASM)', tiny, N);
+  const rawMs = (raw.seconds / raw.ops) * N * 1000;
 
   // Event-loop blocking under a burst of concurrent requests: the longest gap between ticks of a 1 ms
   // interval (monitorEventLoopDelay missed a blocked burst here; a gap measure cannot).
@@ -65,15 +62,23 @@ try {
   console.log(
     `pkcs11 sign (unseal + BIP340 sign + verify), ${N} sequential: ${(N / (pkcs11Ms / 1000)).toFixed(0)}/s, ${(pkcs11Ms / N).toFixed(3)} ms each (p50 ${q(0.5)}, p99 ${q(0.99)}, max ${per.at(-1)!.toFixed(3)} ms)`,
   );
-  console.log(
-    `raw tiny-secp256k1 sign + verify, ${N}: ${(N / (rawMs / 1000)).toFixed(0)}/s, ${(rawMs / N).toFixed(3)} ms each`,
-  );
+  for (const r of [raw, rawTiny]) {
+    console.log(
+      `raw ${r.label} sign + verify, one core, ${r.ops}: ${r.perSecond.toFixed(0)}/s, ${((r.seconds / r.ops) * 1000).toFixed(3)} ms each`,
+    );
+  }
   console.log(
     `PKCS#11 share (unwrap + read + destroy, pool): ~${((pkcs11Ms - rawMs) / N).toFixed(3)} ms per signature`,
   );
   console.log(
     `500 concurrent signs: ${burstMs.toFixed(0)} ms in all; longest event-loop stall ${maxGap.toFixed(1)} ms`,
   );
+  printResult({
+    pkcs11_sig_per_s: Math.round(N / (pkcs11Ms / 1000)),
+    raw_native_per_s: Math.round(raw.perSecond),
+    raw_tiny_per_s: Math.round(rawTiny.perSecond),
+    native_over_tiny: raw.perSecond / rawTiny.perSecond,
+  });
 } finally {
   await hsm.cleanup();
 }

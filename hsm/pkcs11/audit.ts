@@ -9,6 +9,7 @@ import {
   CKK_GENERIC_SECRET,
   CKK_SHA256_HMAC,
   CKM_SHA256_HMAC,
+  ckrOf,
   type Handle,
   pkcs11Error,
 } from './cryptoki.ts';
@@ -115,6 +116,7 @@ export class TokenAudit implements AuditCustody {
   readonly #token: Token;
   readonly #keyLabel: string;
   readonly #anchorLabel: string;
+  #key: Handle | undefined;
 
   constructor(token: Token) {
     this.#token = token;
@@ -127,6 +129,23 @@ export class TokenAudit implements AuditCustody {
   async mac(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
     try {
       return await this.#token.use(({ session }) => {
+        const out = Buffer.alloc(32);
+        const macAll = (key: Handle) =>
+          messages.map((m) => {
+            session.lib.C_SignInit(session.handle, { mechanism: CKM_SHA256_HMAC }, key);
+            return Uint8Array.from(session.lib.C_Sign(session.handle, Buffer.from(m), out));
+          });
+        // The key's handle is kept once checked: its attributes cannot change (not modifiable;
+        // sensitive and non-extractable only ever go one way), and a lookup costs the audit log a
+        // token search per custody call. A handle the token no longer knows is looked up again once.
+        if (this.#key !== undefined) {
+          try {
+            return macAll(this.#key);
+          } catch (e) {
+            if (ckrOf(e) !== 'CKR_KEY_HANDLE_INVALID' && ckrOf(e) !== 'CKR_OBJECT_HANDLE_INVALID') throw e;
+            this.#key = undefined;
+          }
+        }
         const key = findAuditKey(session, this.#keyLabel);
         if (!key) {
           throw hsmError(
@@ -137,11 +156,9 @@ export class TokenAudit implements AuditCustody {
             },
           );
         }
-        const out = Buffer.alloc(32);
-        return messages.map((m) => {
-          session.lib.C_SignInit(session.handle, { mechanism: CKM_SHA256_HMAC }, key);
-          return Uint8Array.from(session.lib.C_Sign(session.handle, Buffer.from(m), out));
-        });
+        const macs = macAll(key);
+        this.#key = key;
+        return macs;
       });
     } catch (e) {
       throw pkcs11Error(e, 'the audit MAC');

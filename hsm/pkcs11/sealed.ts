@@ -9,7 +9,7 @@
  *   - the sealed key: the covenant key's 32-byte scalar wrapped by the KEK with CKM_AES_KEY_WRAP_PAD
  *     (RFC 5649), kept with its public key in a private CKO_DATA token object, found by label;
  *   - to sign: C_UnwrapKey into a session-only CKK_GENERIC_SECRET, C_GetAttributeValue(CKA_VALUE),
- *     C_DestroyObject at once, BIP340 sign in the host (tiny-secp256k1), wipe. All synchronous: no await
+ *     C_DestroyObject at once, BIP340 sign in the host (native libsecp256k1), wipe. All synchronous: no await
  *     separates unsealing from wiping, so no other code runs while the key is in memory.
  *
  * Why unwrap and not C_Decrypt: SoftHSM 2.6 offers CKM_AES_KEY_WRAP(_PAD) for wrap/unwrap only
@@ -17,8 +17,7 @@
  * Wrap-pad keeps the sealed key in the standard format every PKCS#11 HSM unwraps, lets the token
  * generate the key and seal it without the host seeing it, and needs a KEK with only CKA_WRAP/UNWRAP.
  */
-import * as ecc from 'tiny-secp256k1';
-import { isPublicKey } from '../../common/index.ts';
+import { ecc, isPublicKey } from '../../common/index.ts';
 import { hsmError } from '../errors.ts';
 import {
   CKA_CLASS,

@@ -3,6 +3,11 @@
  * has decided every confirmed block and the broker has confirmed every event, and prints one JSON
  * line with the times and this process's peak RSS. A process of its own, so the RSS is the
  * indexer's alone (not the chain generator's).
+ *
+ * argv: the config file and the last height to sync. Besides the totals, the JSON has every
+ * commit's last height with its time and the process's CPU (all of it, and its main thread's) when
+ * it was made, from which the benchmark cuts its steady windows: a fresh process's start-up and
+ * JIT warm-up fall before them, as they fall before any block of a long-running service.
  */
 import { pino } from 'pino';
 import { cpuSecondsOf } from '../../test/infra/cpu.ts';
@@ -10,15 +15,42 @@ import { startIndexer } from '../app.ts';
 import { loadIndexerConfig } from '../config.ts';
 
 const configFile = process.argv[2]!;
+const endHeight = Number(process.argv[3]);
 // Timed from the moment the indexer is up (store open, listener bound): the sync itself.
 const indexer = await startIndexer(loadIndexerConfig(configFile), { logger: pino({ level: 'warn' }) });
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const mainCpu0 = cpuSecondsOf(process.pid, process.pid);
+// Each commit's last height, as the follower reports it to the metrics (the sync runs in
+// microtasks while blocks are ready, so a timer would not fire between its commits).
+interface Mark {
+  readonly t: number;
+  readonly height: number;
+  readonly cpu: number;
+  readonly main: number;
+}
+const mark = (height: number): Mark => {
+  const c = process.cpuUsage();
+  return {
+    t: performance.now(),
+    height,
+    cpu: (c.user + c.system) / 1e6,
+    main: cpuSecondsOf(process.pid, process.pid),
+  };
+};
+const commits: Mark[] = [mark(-1)];
+const gauge = indexer.metrics.lastProcessedHeight;
+const set = gauge.set.bind(gauge) as (h: number) => void;
+gauge.set = ((h: number) => {
+  set(h);
+  if (commits.at(-1)!.height < endHeight) commits.push(mark(h));
+}) as typeof gauge.set;
 await indexer.caughtUp();
 const synced = performance.now();
 const cpu = process.cpuUsage(cpu0);
-const mainCpu = cpuSecondsOf(process.pid, process.pid) - mainCpu0;
+const mainCpuSeconds = cpuSecondsOf(process.pid, process.pid) - mainCpu0;
+const end = commits.find((c) => c.height >= endHeight);
+if (!end) throw new Error(`the sync never committed height ${endHeight}`);
 while (indexer.status().outboxDepth > 0) await new Promise((r) => setTimeout(r, 5));
 const published = performance.now();
 const txs = await indexer.metrics.txsSeen.get();
@@ -29,7 +61,10 @@ const events = (await indexer.metrics.published.get()).values.reduce((a, v) => a
 await indexer.stop();
 console.log(
   JSON.stringify({
-    syncSeconds: (synced - t0) / 1000,
+    syncSeconds: (end.t - t0) / 1000,
+    commits: commits.length - 1,
+    caughtUpSeconds: (synced - t0) / 1000,
+    marks: commits.map((c) => [(c.t - t0) / 1000, c.height, c.cpu, c.main]),
     publishedSeconds: (published - t0) / 1000,
     blocks,
     txs: decoded + skipped,
@@ -37,7 +72,7 @@ console.log(
     events,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    mainThreadCpuSeconds: mainCpu,
+    mainThreadCpuSeconds: mainCpuSeconds,
   }),
 );
 process.exit(0);

@@ -1,7 +1,6 @@
 import { address as btcAddress, crypto, networks, script, Transaction } from 'bitcoinjs-lib';
-import * as ecc from 'tiny-secp256k1';
 import { btcToSat, type RegtestNode, type RpcClient } from '../../bitcoind/index.ts';
-import { concatBytes, toHex, txidToHash, type XOnlyKey } from '../../common/index.ts';
+import { concatBytes, ecc, toHex, txidToHash, type XOnlyKey } from '../../common/index.ts';
 import type { ParamsVersion } from '../../params/index.ts';
 import {
   buildStakingOutputs,

@@ -82,12 +82,22 @@ provision_postgresql_client() {
   ensure_debian_packages postgresql-client
 }
 
+# The Node services' curve: the N-API addon over Debian's libsecp256k1 (native/secp256k1/), built by
+# node-gyp with the compiler and Python it needs. Built here, not by an npm install script: npm
+# 11's allowScripts policy only warns about a dependency's scripts today and is meant to block them,
+# and the root package's own install hook would run before this script has installed the library.
+provision_native_curve() {
+  ensure_debian_packages libsecp256k1-dev pkg-config python3 make g++
+  bash "$repo_dir/native/secp256k1/build.sh"
+}
+
 # Bitcoin Knots in <repo>/.cache/knots for regtest nodes (bitcoind/regtest.ts).
 provision_knots() {
   bash "$repo_dir/bitcoind/scripts/install-knots.sh" "$repo_dir/.cache/knots"
 }
 
 main() {
+  provision_native_curve
   provision_softhsm
   provision_rabbitmq
   provision_knots

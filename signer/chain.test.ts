@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { RpcClient } from '../bitcoind/index.ts';
+import { rpcChainView } from './chain.ts';
+
+/**
+ * The chain-fact cache's timing rules with a scripted node (the real node's re-orgs are in
+ * chain.int.test.ts): a tip check that was already out when a caller asked is never its answer,
+ * and a fact below the tracked window is used only when the tip did not move between its lookup
+ * and a check sent after its answer.
+ */
+class ScriptedNode {
+  /** Block hashes of the active chain by height. */
+  chain: string[] = Array.from({ length: 10 }, (_, i) => `a${i}`);
+  txs = new Map<string, string>([['t', 'a3']]);
+  calls: string[] = [];
+  /** When set, getbestblockhash answers only when released. */
+  held: Array<() => void> | undefined;
+
+  header(hash: string) {
+    const height = this.chain.indexOf(hash);
+    if (height < 0) throw new Error(`unknown block ${hash}`);
+    return { height, previousblockhash: height > 0 ? this.chain[height - 1] : undefined };
+  }
+
+  rpc(): RpcClient {
+    const node = this;
+    return {
+      async getbestblockhash() {
+        node.calls.push('getbestblockhash');
+        // The tip as it is when the node reads the call; the answer may travel back later.
+        const tip = node.chain.at(-1)!;
+        if (node.held) await new Promise<void>((r) => node.held!.push(r));
+        return tip;
+      },
+      async getblockheader(hash: string) {
+        node.calls.push('getblockheader');
+        return node.header(hash);
+      },
+      async getrawtransaction(txid: string) {
+        node.calls.push('getrawtransaction');
+        const block = node.txs.get(txid)!;
+        const height = node.chain.indexOf(block);
+        return {
+          hex: `hex-of-${txid}`,
+          blockhash: height >= 0 ? block : undefined,
+          confirmations: height >= 0 ? node.chain.length - height : 0,
+        };
+      },
+    } as unknown as RpcClient;
+  }
+}
+
+describe('rpcChainView timing', () => {
+  it('answers a caller with a tip check sent after it asked, never with one already out', async () => {
+    const node = new ScriptedNode();
+    const view = rpcChainView(node.rpc());
+    node.held = [];
+    const early = view.chain.observe();
+    // The tip moves while the first check is out: callers that ask now must see the new tip.
+    node.chain.push('a10');
+    const late = view.chain.observe();
+    const later = view.chain.observe();
+    const release = node.held.splice(0);
+    node.held = undefined;
+    for (const r of release) r();
+    expect((await early).tip.height).toBe(9);
+    expect((await late).tip.height).toBe(10);
+    expect((await later).check).toBe((await late).check);
+    // One check for the first caller, one shared by the two that came while it was out.
+    expect(node.calls.filter((c) => c === 'getbestblockhash')).toHaveLength(2);
+  });
+
+  it('uses a fact below the window only when the same tip was seen before its lookup and after its answer', async () => {
+    const node = new ScriptedNode();
+    const view = rpcChainView(node.rpc(), { window: 2 });
+    await view.chain.observe();
+    expect(await view.getTransaction('t')).toMatchObject({ blockhash: 'a3', confirmations: 7 });
+    // Same tip: the fact is confirmed by the bracket and answered without getrawtransaction.
+    node.calls = [];
+    expect(await view.getTransaction('t')).toMatchObject({ blockhash: 'a3', confirmations: 7 });
+    expect(node.calls).not.toContain('getrawtransaction');
+    expect(view.stats.hits).toBe(1);
+
+    // A new fact, then the tip moves before any check confirms it: it is not used, the node is asked.
+    node.txs.set('u', 'a4');
+    await view.getTransaction('u');
+    node.chain.push('a10');
+    node.calls = [];
+    expect(await view.getTransaction('u')).toMatchObject({ blockhash: 'a4', confirmations: 7 });
+    expect(node.calls).toContain('getrawtransaction');
+    // The confirmed fact follows the tip: one block deeper, still without getrawtransaction.
+    node.calls = [];
+    expect(await view.getTransaction('t')).toMatchObject({ blockhash: 'a3', confirmations: 8 });
+    expect(node.calls).not.toContain('getrawtransaction');
+  });
+});
