@@ -80,7 +80,7 @@ async function applyActive(
   programs: readonly string[],
 ): Promise<void> {
   const inserted = await insertDelegation(c, {
-    stakingTxHashHex: e.staking_tx_hash_hex,
+    stakingTxid: e.staking_tx_hash_hex,
     stakerPkHex: e.staker_pk_hex,
     finalityProviderPkHex: e.finality_provider_pk_hex,
     stakingValue: e.staking_value,

@@ -19,7 +19,7 @@ function delegation(
   o: { unbonding?: boolean; expired?: boolean; overflow?: boolean } = {},
 ): Delegation {
   return {
-    stakingTxHashHex: H,
+    stakingTxid: H,
     stakerPkHex: fakeHash('s'),
     finalityProviderPkHex: fakeHash('f'),
     stakingValue: 1000,

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
         ),
     );
     const stored = (s: (typeof stakes)[number]) => ({
-      stakingTxHashHex: s.txid,
+      stakingTxid: s.txid,
       unbondingTxHex: s.unbondingTx.toHex(),
       stakerSignatureHex: toHex(s.stakerSig),
     });
