@@ -8,12 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
-import type {
-  ActiveStakingEvent,
-  BtcInfoEvent,
-  ExpiredStakingEvent,
-  UnbondingStakingEvent,
-  WithdrawStakingEvent,
+import {
+  type ActiveStakingEvent,
+  type BtcInfoEvent,
+  EVENT_TYPE_OF_KIND,
+  type ExpiredStakingEvent,
+  type UnbondingStakingEvent,
+  type WithdrawStakingEvent,
 } from '../events/index.ts';
 import { type GlobalParams, type ParamsVersion, parseGlobalParams } from '../params/index.ts';
 import {
@@ -98,7 +99,7 @@ export function activeEvent(
   o: { sequence: number; height?: number; timestamp?: number; overflow?: boolean },
 ): ActiveStakingEvent {
   return {
-    event_type: 1,
+    event_type: EVENT_TYPE_OF_KIND.active,
     event_id: `${s.txid}:active`,
     sequence: o.sequence,
     staking_tx_hash_hex: s.txid,
@@ -119,7 +120,7 @@ export function unbondingEvent(
   o: { sequence: number; height?: number },
 ): UnbondingStakingEvent {
   return {
-    event_type: 2,
+    event_type: EVENT_TYPE_OF_KIND.unbonding,
     event_id: `${txid}:unbonding`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -138,7 +139,7 @@ export function expiredEvent(
   o: { sequence: number; height?: number },
 ): ExpiredStakingEvent {
   return {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${txid}:expired:${txType}`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -153,7 +154,7 @@ export function withdrawEvent(
   o: { sequence: number; height?: number },
 ): WithdrawStakingEvent {
   return {
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${txid}:withdraw`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -170,7 +171,7 @@ export function btcInfoEvent(
   sequence: number,
 ): BtcInfoEvent {
   return {
-    event_type: 6,
+    event_type: EVENT_TYPE_OF_KIND['btc-info'],
     event_id: `btc-info:${height}`,
     sequence,
     height,

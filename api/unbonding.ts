@@ -84,7 +84,7 @@ const NO_POLICY: UnbondingPolicy = { maxStakingTransactionHeight: 0 };
 export async function unbondingRefusal(
   q: Queryable,
   d: Delegation | undefined,
-  stakingTxHashHex: string,
+  stakingTxid: string,
   policy: UnbondingPolicy = NO_POLICY,
 ): Promise<CodedError | undefined> {
   if (!d) return new CodedError<ApiErrorCode>('API_UNBONDING_DELEGATION_NOT_FOUND', 'delegation not found');
@@ -98,7 +98,7 @@ export async function unbondingRefusal(
     }
     return undefined;
   }
-  if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxHashHex))) {
+  if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxid))) {
     return new CodedError<ApiErrorCode>(
       'API_UNBONDING_ALREADY_REQUESTED',
       'an unbonding request for this delegation was already accepted',
@@ -193,7 +193,7 @@ export async function submitUnbonding(
       throw (await unbondingRefusal(c, d, hash, policy)) ?? new Error('unreachable');
     }
     const inserted = await insertUnbondingRequest(c, {
-      stakingTxHashHex: hash,
+      stakingTxid: hash,
       unbondingTxHashHex: body.unbonding_tx_hash_hex,
       unbondingTxHex: body.unbonding_tx_hex,
       stakerSignatureHex: body.staker_signed_signature_hex,

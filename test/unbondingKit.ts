@@ -82,7 +82,7 @@ async function outcome(
 /** The API's POST /v1/unbonding check (`verifyUnbondingRequest`), with the cutoff set. */
 export function apiOutcome(c: Case): Promise<Outcome> {
   const d: ApiDelegation = {
-    stakingTxHashHex: c.stakingTxid,
+    stakingTxid: c.stakingTxid,
     stakerPkHex: '',
     finalityProviderPkHex: toHex(fp.xOnly),
     stakingValue: Number(c.valueSat),
@@ -132,7 +132,7 @@ export function pipelineOutcome(c: Case): Promise<Outcome> {
     () =>
       recheckRequest(
         {
-          stakingTxHashHex: c.stakingTxid,
+          stakingTxid: c.stakingTxid,
           unbondingTxHex: c.unbondingTx.toHex(),
           stakerSignatureHex: c.signatureHex,
         },

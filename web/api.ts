@@ -125,11 +125,10 @@ export function createApi(baseUrl = '') {
       return { data: r.body.data, nextKey: r.body.pagination.next_key };
     },
     /** One delegation, or undefined while the indexer has not confirmed it (404). */
-    async delegation(stakingTxHashHex: string): Promise<Delegation | undefined> {
+    async delegation(stakingTxid: string): Promise<Delegation | undefined> {
       try {
-        return (
-          await send<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxHashHex })}`)
-        ).body.data;
+        return (await send<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxid })}`))
+          .body.data;
       } catch (e) {
         if (e instanceof CodedError && e.details?.status === 404) return undefined;
         throw e;

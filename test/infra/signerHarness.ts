@@ -18,6 +18,7 @@ import {
   expectUnbonding,
   parseStakingTx,
   parseTransaction,
+  type SignUnbondingRequestBody,
   type StakingTxData,
   scriptPathSighash,
   type UnbondingExpectation,
@@ -37,7 +38,7 @@ export interface Stake {
   readonly unbondingTx: Transaction;
   readonly stakerSig: Uint8Array;
   /** The reference request body for `covenantKey` (default: the first signer's key). */
-  body(covenantKey?: XOnlyKey): Record<string, string>;
+  body(covenantKey?: XOnlyKey): SignUnbondingRequestBody;
 }
 
 /** One covenant-committee member: a running signer with real custody, or a bare test key. */
