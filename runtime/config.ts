@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { parse as parseToml } from 'smol-toml';
-import { CodedError } from '../common/index.ts';
+import { CodedError, type DeepReadonly } from '../common/index.ts';
 
 /**
  * One way to configure every service: a TOML file, then environment overrides, then a JSON Schema
@@ -40,18 +40,11 @@ export interface RenamedOption {
 /** What a config schema must be for its type to be derived from it (json-schema-to-ts). */
 export type ConfigSchema = Exclude<JSONSchema, boolean>;
 
-/** Deeply read-only: what loadConfig returns is frozen, and its type says so. */
-export type Frozen<T> = T extends (...args: never[]) => unknown
-  ? T
-  : T extends object
-    ? { readonly [K in keyof T]: Frozen<T[K]> }
-    : T;
-
 /**
  * The TypeScript type of what a schema accepts, once Ajv has filled its defaults (an option with a
  * default is always present). Each service's config type is this of its schema: one declaration, no twin.
  */
-export type ConfigOf<S extends ConfigSchema> = Frozen<FromSchema<S>>;
+export type ConfigOf<S extends ConfigSchema> = DeepReadonly<FromSchema<S>>;
 
 /**
  * A config schema carrying the type of what it accepts, so that loadConfig's result is typed by the
@@ -312,12 +305,12 @@ function describeError(e: ErrorObject): string {
 }
 
 /** Freezes `v` and everything in it; the type follows (a frozen object's type is its read-only view). */
-export function deepFreeze<T>(v: T): Frozen<T> {
+export function deepFreeze<T>(v: T): DeepReadonly<T> {
   if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) {
     for (const x of Object.values(v)) deepFreeze(x);
     Object.freeze(v);
   }
-  return v as Frozen<T>;
+  return v as DeepReadonly<T>;
 }
 
 /** pino's levels, the `[log]` table every service shares. */

@@ -6,7 +6,6 @@ export {
   checkConfig,
   configSchema,
   deepFreeze,
-  type Frozen,
   LOG_SCHEMA,
   type LoadConfigOptions,
   type LogLevel,
