@@ -23,12 +23,12 @@ import {
   buildUnfundedStakingTx,
   expectUnbonding,
   parseStakingTx,
+  type UnbondingRequestBody,
   unbondingSighash,
 } from '../staking/index.ts';
 import { testTempDir } from '../test/infra/tempDirs.ts';
 import { type TestKey, testKey, testParamsDoc } from '../test/keys.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
-import type { UnbondingRequestBody } from './unbonding.ts';
 
 export const COVENANTS = [testKey('api-cov-1'), testKey('api-cov-2'), testKey('api-cov-3')];
 export const PARAMS_DOC = testParamsDoc(COVENANTS, { activation_height: 100, unbonding_fee: 1_000 });

@@ -16,16 +16,9 @@ import {
   type CheckedUnbonding,
   parseTransaction,
   type StakingErrorCode,
+  type UnbondingRequestBody,
 } from '../staking/index.ts';
 import type { ApiErrorCode } from './errors.ts';
-
-/** The reference's POST /v1/unbonding body (staking-api-service, §3.3 and §3.5). */
-export interface UnbondingRequestBody {
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_signed_signature_hex: string;
-}
 
 function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });

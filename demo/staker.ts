@@ -1,5 +1,4 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import type { UnbondingRequestBody } from '../api/index.ts';
 import type { RpcClient } from '../bitcoind/index.ts';
 import { parseCompressedKey, parseHex, toHex, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 import { buildSigningPsbt, pickSignature } from '../hsm/index.ts';
@@ -17,6 +16,7 @@ import {
   type StakingTxData,
   scriptPathSighash,
   type UnbondingExpectation,
+  type UnbondingRequestBody,
   unbondingSighash,
 } from '../staking/index.ts';
 

@@ -121,6 +121,11 @@ export {
   verifyStakerUnbondingSignature,
 } from './unbonding.ts';
 export {
+  UNBONDING_REQUEST_PATH,
+  UNBONDING_REQUEST_SCHEMA,
+  type UnbondingRequestBody,
+} from './unbondingApi.ts';
+export {
   assertStakingHeightUnbondable,
   assertUnbondingRequest,
   type CheckedUnbonding,

@@ -1,12 +1,12 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import { API_CODE_OF_RULE, type UnbondingRequestBody, verifyUnbondingRequest } from '../api/unbonding.ts';
+import { API_CODE_OF_RULE, verifyUnbondingRequest } from '../api/unbonding.ts';
 import type { RpcClient } from '../bitcoind/index.ts';
 import { isCodedError, toHex } from '../common/index.ts';
 import type { Delegation as ApiDelegation } from '../db/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { recheckRequest } from '../pipeline/recheck.ts';
 import { SIGNER_CODE_OF_RULE, validateSignRequest } from '../signer/validate.ts';
-import type { StakingErrorCode, UnbondingExpectation } from '../staking/index.ts';
+import type { StakingErrorCode, UnbondingExpectation, UnbondingRequestBody } from '../staking/index.ts';
 import { testKey, testParamsDoc } from './keys.ts';
 
 /**

@@ -4,8 +4,7 @@
  * the way when it did not.
  */
 import { CodedError } from '../common/index.ts';
-import type { BitcoinNetwork } from '../staking/index.ts';
-import type { UnbondingRequestBody } from './txbuild.ts';
+import type { BitcoinNetwork, UnbondingRequestBody } from '../staking/index.ts';
 
 export interface Stats {
   readonly active_tvl: number;

@@ -42,6 +42,7 @@ import {
   scriptPathSighash,
   txidOf,
   type UnbondingExpectation,
+  type UnbondingRequestBody,
   verifySchnorr,
   verifyStakerUnbondingSignature,
 } from '../staking/index.ts';
@@ -425,14 +426,6 @@ export function buildUnbondingDraft(
     stakerKey: id.stakerKey,
     inputsToSign: [{ index: 0, publicKeyHex, scriptPath: true }],
   };
-}
-
-/** The body of POST /v1/unbonding (the reference's field names). */
-export interface UnbondingRequestBody {
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_signed_signature_hex: string;
 }
 
 /**
