@@ -97,7 +97,7 @@ async function reloadTip(db: Database, file: string): Promise<number> {
  */
 export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Promise<RunningApi> {
   const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'staking-api' } });
-  const params: GlobalParams = loadParamsFile(config.params.global_params_file).params;
+  const params: GlobalParams = loadParamsFile(config.params.file).params;
   const fps: readonly FinalityProvider[] = config.params.finality_providers_file
     ? readJsonFile(config.params.finality_providers_file, 'finality providers', (t) =>
         parseFinalityProviders(t),
@@ -123,17 +123,21 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     metrics.dbUp.set(1);
     log.info({ database: redactUrlPassword(config.database.url, 'database'), ...migrated }, 'database ready');
 
-    if (config.queue.enabled) {
+    if (config.rabbitmq.enabled) {
       consumer = new EventConsumerService({
-        url: await urlWithPasswordFile(config.queue.url, config.queue.password_file, 'queue password file'),
-        names: topologyNames(config.queue.prefix),
-        queueType: config.queue.queue_type,
-        prefetch: config.queue.prefetch,
-        maxAttempts: config.queue.max_attempts,
-        retryDelayMs: config.queue.retry_delay_ms,
-        topology: config.queue.topology,
-        referenceNames: referenceNames(config.queue.prefix),
-        requeueDelayMs: config.queue.requeue_delay_ms,
+        url: await urlWithPasswordFile(
+          config.rabbitmq.url,
+          config.rabbitmq.password_file,
+          'queue password file',
+        ),
+        names: topologyNames(config.rabbitmq.prefix),
+        queueType: config.rabbitmq.queue_type,
+        prefetch: config.rabbitmq.prefetch,
+        maxAttempts: config.rabbitmq.max_attempts,
+        retryDelayMs: config.rabbitmq.retry_delay_ms,
+        topology: config.rabbitmq.topology,
+        referenceNames: referenceNames(config.rabbitmq.prefix),
+        requeueDelayMs: config.rabbitmq.requeue_delay_ms,
         db,
         logger: log.child({ component: 'consumer' }),
         metrics,
@@ -141,7 +145,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       const attached = await consumer.start({ background: true });
       if (attached)
         log.info(
-          { broker: redactUrlPassword(config.queue.url, 'amqp'), prefix: config.queue.prefix },
+          { broker: redactUrlPassword(config.rabbitmq.url, 'amqp'), prefix: config.rabbitmq.prefix },
           'consuming events',
         );
     } else {
@@ -173,7 +177,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       db,
       params: paramsRef,
       finalityProviders: fps,
-      network: config.bitcoin.network,
+      network: config.bitcoind.network,
       paginationLimit: config.api.pagination_limit,
       statsCacheMs: config.api.stats_cache_ms,
       bodyLimitBytes: config.server.body_limit_bytes,
@@ -208,7 +212,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
     await app.listen({ host: config.server.host, port: config.server.port });
     const port = (app.server.address() as AddressInfo).port;
     let metricsUrl: string | undefined;
-    if (config.metrics.enabled) {
+    if (config.ops.enabled) {
       const ms = createOpsServer({
         metrics: async () => {
           // Fresh at every scrape, so the database and lag alerts do not wait for a /readyz call.
@@ -222,7 +226,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
         readiness,
       });
       metricsServer = ms;
-      metricsUrl = `http://${config.metrics.host}:${await listenOps(ms, config.metrics.host, config.metrics.port)}`;
+      metricsUrl = `http://${config.ops.host}:${await listenOps(ms, config.ops.host, config.ops.port)}`;
     }
     const url = `http://${config.server.host}:${port}`;
     log.info(
@@ -242,7 +246,7 @@ export async function startApi(config: ApiConfig, deps: StartApiDeps = {}): Prom
       metrics,
       params: paramsRef,
       reloadParams() {
-        const file = config.params.global_params_file;
+        const file = config.params.file;
         return reloadParamsFile({
           file,
           current: paramsRef.current,

@@ -13,7 +13,7 @@ import {
   updateDelegation,
   upsertBtcInfo,
 } from '../db/index.ts';
-import type { ActiveStakingEvent, StakingEvent } from '../events/index.ts';
+import { type ActiveStakingEvent, EVENT_TYPE_OF_KIND, type StakingEvent } from '../events/index.ts';
 import { stakerPrograms } from './addresses.ts';
 import type { ApiOperationErrorCode } from './errors.ts';
 import { decide, type ReferenceWithdrawEvent } from './transitions.ts';
@@ -34,8 +34,8 @@ export type ApplyOutcome = 'applied' | 'duplicate' | 'superseded' | 'stale' | 'i
 export async function applyEvent(db: Database, e: ApplicableEvent): Promise<ApplyOutcome> {
   // Confirmed info repeats what btc-info carries (the confirmed TVL) at the confirmed height;
   // nothing the API serves needs it.
-  if (e.event_type === 7) return 'ignored';
-  if (e.event_type === 6) {
+  if (e.event_type === EVENT_TYPE_OF_KIND['confirmed-info']) return 'ignored';
+  if (e.event_type === EVENT_TYPE_OF_KIND['btc-info']) {
     const replaced = await upsertBtcInfo(db.pool, {
       height: e.height,
       sequence: e.sequence,
@@ -45,10 +45,11 @@ export async function applyEvent(db: Database, e: ApplicableEvent): Promise<Appl
     return replaced ? 'applied' : 'stale';
   }
   // Key derivation outside the transaction: no lock is held while the CPU works.
-  const programs = e.event_type === 1 ? stakerPrograms(Buffer.from(e.staker_pk_hex, 'hex')) : [];
+  const programs =
+    e.event_type === EVENT_TYPE_OF_KIND.active ? stakerPrograms(Buffer.from(e.staker_pk_hex, 'hex')) : [];
   return db.transaction(async (c) => {
     if (!(await claimEvent(c, e.event_id, e.sequence, 'applied'))) return 'duplicate';
-    if (e.event_type === 1) {
+    if (e.event_type === EVENT_TYPE_OF_KIND.active) {
       await applyActive(c, e, programs);
       return 'applied';
     }
@@ -79,7 +80,7 @@ async function applyActive(
   programs: readonly string[],
 ): Promise<void> {
   const inserted = await insertDelegation(c, {
-    stakingTxHashHex: e.staking_tx_hash_hex,
+    stakingTxid: e.staking_tx_hash_hex,
     stakerPkHex: e.staker_pk_hex,
     finalityProviderPkHex: e.finality_provider_pk_hex,
     stakingValue: e.staking_value,

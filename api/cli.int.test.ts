@@ -37,7 +37,7 @@ function configFile(over: string): string {
   const file = join(dir, `api-${randomBytes(3).toString('hex')}.toml`);
   writeFileSync(
     file,
-    `[params]\nglobal_params_file = "${join(dir, 'params.json')}"\n[metrics]\nenabled = false\n[log]\nlevel = "warn"\n${over}`,
+    `[params]\nfile = "${join(dir, 'params.json')}"\n[ops]\nenabled = false\n[log]\nlevel = "warn"\n${over}`,
   );
   return file;
 }
@@ -65,7 +65,7 @@ describe('api/main.ts', () => {
     const r = await cli(['sample-config']);
     const file = join(dir, 'sample.toml');
     writeFileSync(file, r.stdout);
-    expect(loadApiConfig(file).queue.prefetch).toBe(1);
+    expect(loadApiConfig(file).rabbitmq.prefetch).toBe(1);
   });
 
   it('refuses to start, in one sentence, when the database does not exist (no password shown)', async () => {
@@ -87,7 +87,7 @@ describe('api/main.ts', () => {
   it('starts, migrates, serves, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const file = configFile(
-      `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[queue]\nenabled = false\n`,
+      `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[rabbitmq]\nenabled = false\n`,
     );
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', file], {
       stdio: 'ignore',
@@ -120,8 +120,8 @@ describe('api/main.ts', () => {
     const file = join(dir, 'sighup.toml');
     writeFileSync(
       file,
-      `[params]\nglobal_params_file = "${paramsFile}"\n[metrics]\nenabled = false\n[log]\nlevel = "info"\n` +
-        `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[queue]\nenabled = false\n[dashboard]\nenabled = false\n`,
+      `[params]\nfile = "${paramsFile}"\n[ops]\nenabled = false\n[log]\nlevel = "info"\n` +
+        `[server]\nport = ${port}\n[database]\nurl = "${scratch.url}"\n[rabbitmq]\nenabled = false\n[dashboard]\nenabled = false\n`,
     );
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', file], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -172,7 +172,7 @@ describe('api/main.ts', () => {
   it('replays an empty dead-letter queue and says so', async () => {
     const prefix = `apicli-${randomBytes(4).toString('hex')}.`;
     const file = configFile(
-      `[database]\nurl = "${scratch.url}"\n[queue]\nurl = "${broker.url}"\nprefix = "${prefix}"\nqueue_type = "classic"\n`,
+      `[database]\nurl = "${scratch.url}"\n[rabbitmq]\nurl = "${broker.url}"\nprefix = "${prefix}"\nqueue_type = "classic"\n`,
     );
     const r = await cli(['replay-dead-letters', '--config', file]);
     expect(r.stdout).toMatch(/replayed 0 event\(s\)/);

@@ -1,84 +1,11 @@
-import type { QueueType } from '../events/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig } from '../runtime/index.ts';
-import type { BitcoinNetwork } from '../staking/index.ts';
-
-/** The API's configuration: one TOML file plus `API__SECTION__KEY` environment overrides. */
-export interface ApiConfig {
-  readonly server: {
-    readonly host: string;
-    readonly port: number;
-    readonly body_limit_bytes: number;
-    /** A request's headers must arrive within this, milliseconds (at most request_timeout_ms). */
-    readonly headers_timeout_ms: number;
-    /** A whole request, headers and body, must arrive within this, milliseconds. */
-    readonly request_timeout_ms: number;
-    /** An idle kept-alive connection is closed after this, milliseconds. */
-    readonly keep_alive_timeout_ms: number;
-    /** Connections beyond this many are closed as they arrive. */
-    readonly max_connections: number;
-    /** A request not answered within this, milliseconds, gets 503 API_TIMEOUT. */
-    readonly handler_timeout_ms: number;
-    /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
-    readonly cors_allowed_origins: readonly string[];
-    /** Log one line per request (off by default: the metrics count them). */
-    readonly log_requests: boolean;
-    /** Milliseconds requests in flight get at shutdown before their connections are closed. */
-    readonly shutdown_grace_ms: number;
-  };
-  /** @fastify/rate-limit per client address on the REST listener. */
-  readonly rate_limit: {
-    readonly enabled: boolean;
-    /** Requests one client address may make per window. */
-    readonly max: number;
-    readonly window_ms: number;
-    /** Loopback clients (a proxy on this host, local tools) are not limited. */
-    readonly exempt_loopback: boolean;
-  };
-  readonly metrics: { readonly enabled: boolean; readonly host: string; readonly port: number };
-  readonly database: {
-    readonly url: string;
-    readonly password_file?: string;
-    readonly pool_size: number;
-    readonly connect_timeout_ms: number;
-    readonly statement_timeout_ms: number;
-    readonly lock_timeout_ms: number;
-    /** Client-side bound on one query's answer, milliseconds (the server may be unreachable). */
-    readonly query_timeout_ms: number;
-  };
-  readonly queue: {
-    readonly enabled: boolean;
-    readonly url: string;
-    readonly password_file?: string;
-    readonly prefix: string;
-    readonly queue_type: QueueType;
-    readonly prefetch: number;
-    readonly max_attempts: number;
-    readonly retry_delay_ms: number;
-    readonly topology: 'ordered' | 'reference';
-    readonly requeue_delay_ms: number;
-  };
-  readonly params: { readonly global_params_file: string; readonly finality_providers_file?: string };
-  readonly bitcoin: { readonly network: BitcoinNetwork };
-  readonly api: {
-    /** Page size of every paginated route (reference `max-pagination-limit`, default 10). */
-    readonly pagination_limit: number;
-    /** How long /v1/stats may serve figures read earlier, milliseconds (0: read every time). */
-    readonly stats_cache_ms: number;
-    /** Serve POST /log-terms-acceptance and store what it is sent; false: 404, as the reference's default. */
-    readonly log_terms_acceptance: boolean;
-    /** Unbonding refused for stakes included above this height (labs max-staking-transaction-height); 0: off. */
-    readonly max_staking_transaction_height: number;
-  };
-  readonly dashboard: {
-    /** Serve the staking dashboard (web/) at `/` and `/assets/…`. */
-    readonly enabled: boolean;
-    /** The built dashboard (`npm run build:web`); empty: the repository's `web/dist`. */
-    readonly dir: string;
-    /** Block explorer base URL the page links transactions and addresses to; empty: no links. */
-    readonly explorer_url: string;
-  };
-  readonly log: { readonly level: LogLevel };
-}
+import {
+  type ConfigOf,
+  configSchema,
+  LOG_SCHEMA,
+  loadConfig,
+  OPS_RENAMED,
+  type RenamedOption,
+} from '../runtime/index.ts';
 
 const str = { type: 'string', minLength: 1 } as const;
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
@@ -103,11 +30,14 @@ export const API_CONFIG_SCHEMA = {
         keep_alive_timeout_ms: ms(5_000, 100),
         max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000 },
         handler_timeout_ms: ms(15_000, 100),
+        // Origins allowed by CORS (`*` for any); empty: no CORS headers.
         cors_allowed_origins: { type: 'array', items: str, default: ['*'] },
         log_requests: { type: 'boolean', default: false },
         shutdown_grace_ms: ms(10_000, 0),
       },
     },
+    // @fastify/rate-limit per client address on the REST listener; loopback clients (a proxy on this
+    // host, local tools) are exempt by default.
     rate_limit: {
       type: 'object',
       additionalProperties: false,
@@ -119,7 +49,7 @@ export const API_CONFIG_SCHEMA = {
         exempt_loopback: { type: 'boolean', default: true },
       },
     },
-    metrics: {
+    ops: {
       type: 'object',
       additionalProperties: false,
       default: {},
@@ -145,10 +75,11 @@ export const API_CONFIG_SCHEMA = {
         connect_timeout_ms: ms(5_000, 100),
         statement_timeout_ms: ms(10_000, 100),
         lock_timeout_ms: ms(5_000, 100),
+        // Client-side bound on one query's answer (the server may be unreachable).
         query_timeout_ms: ms(11_000, 100),
       },
     },
-    queue: {
+    rabbitmq: {
       type: 'object',
       additionalProperties: false,
       default: {},
@@ -180,15 +111,18 @@ export const API_CONFIG_SCHEMA = {
     params: {
       type: 'object',
       additionalProperties: false,
-      required: ['global_params_file'],
-      properties: { global_params_file: str, finality_providers_file: str },
+      required: ['file'],
+      properties: { file: str, finality_providers_file: str },
     },
-    bitcoin: {
+    bitcoind: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: { network: { enum: ['mainnet', 'testnet', 'signet', 'regtest'], default: 'mainnet' } },
     },
+    // pagination_limit: the reference's `max-pagination-limit`; stats_cache_ms: how long /v1/stats may
+    // serve figures read earlier (0: read every time); log_terms_acceptance: serve POST
+    // /log-terms-acceptance; max_staking_transaction_height: the labs setting, 0 is off.
     api: {
       type: 'object',
       additionalProperties: false,
@@ -200,6 +134,7 @@ export const API_CONFIG_SCHEMA = {
         max_staking_transaction_height: { type: 'integer', minimum: 0, maximum: 4_294_967_295, default: 0 },
       },
     },
+    // The staking dashboard (web/) at `/`; dir empty: the repository's `web/dist`; explorer_url empty: no links.
     dashboard: {
       type: 'object',
       additionalProperties: false,
@@ -215,7 +150,36 @@ export const API_CONFIG_SCHEMA = {
   },
 } as const;
 
-/** @throws {CodedError} CONFIG_… codes naming the option */
-export function loadApiConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  return loadConfig<ApiConfig>({ file, envPrefix: 'API', schema: API_CONFIG_SCHEMA, env });
+/** The API's configuration: one TOML file plus `API__SECTION__KEY` environment overrides. */
+export type ApiConfig = ConfigOf<typeof API_CONFIG_SCHEMA>;
+const API_CONFIG = configSchema(API_CONFIG_SCHEMA);
+
+/**
+ * Names this release changed to match the other services; the old ones load for one more release,
+ * with a warning.
+ */
+export const API_RENAMED: readonly RenamedOption[] = [
+  OPS_RENAMED,
+  { from: 'queue', to: 'rabbitmq' },
+  { from: 'bitcoin', to: 'bitcoind' },
+  { from: 'params.global_params_file', to: 'params.file' },
+];
+
+/**
+ * @param warn where deprecation warnings go (default: Node's process warnings, on stderr)
+ * @throws {CodedError} CONFIG_… codes naming the option
+ */
+export function loadApiConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: (message: string) => void,
+): ApiConfig {
+  return loadConfig({
+    file,
+    envPrefix: 'API',
+    schema: API_CONFIG,
+    env,
+    renamed: API_RENAMED,
+    ...(warn ? { warn } : {}),
+  });
 }

@@ -23,7 +23,6 @@ export type { ApiServerOptions } from './serverOptions.ts';
 export { type Decision, type DelegationEvent, decide } from './transitions.ts';
 export {
   submitUnbonding,
-  type UnbondingRequestBody,
   unbondingRefusal,
   verifyUnbondingRequest,
 } from './unbonding.ts';

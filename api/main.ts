@@ -52,7 +52,7 @@ max = 600                        # requests per window; more get 429 API_RATE_LI
 window_ms = 60000
 exempt_loopback = true           # a proxy on this host and local tools are not limited
 
-[metrics]                        # plain HTTP: /metrics, /healthz, /readyz
+[ops]                            # plain HTTP: /metrics, /healthz, /readyz
 enabled = true
 host = "127.0.0.1"
 port = 2113
@@ -66,7 +66,7 @@ statement_timeout_ms = 10000
 lock_timeout_ms = 5000
 query_timeout_ms = 11000         # client-side: the path to PostgreSQL may go silent
 
-[queue]
+[rabbitmq]
 enabled = true
 url = "amqp://staking_api@127.0.0.1:5672/staking"
 # password_file = "/etc/staking-api/amqp-password"
@@ -79,10 +79,10 @@ topology = "ordered"             # ordered | reference (staking-queue-client's q
 requeue_delay_ms = 5000          # reference topology: wait in <queue>_delay before a retry
 
 [params]
-global_params_file = "/etc/staking-api/global-params.json"
+file = "/etc/staking-api/global-params.json"
 finality_providers_file = "/etc/staking-api/finality-providers.json"
 
-[bitcoin]
+[bitcoind]
 network = "mainnet"              # mainnet | testnet | signet | regtest (addresses of /v1/staker/delegation/check)
 
 [api]
@@ -150,13 +150,13 @@ async function main(argv: string[]): Promise<number> {
     const db = await openDb(config);
     try {
       const url = await urlWithPasswordFile(
-        config.queue.url,
-        config.queue.password_file,
+        config.rabbitmq.url,
+        config.rabbitmq.password_file,
         'queue password file',
       );
       const common = {
         url,
-        queueType: config.queue.queue_type,
+        queueType: config.rabbitmq.queue_type,
         db,
         dryRun: values['dry-run'],
         ...(limit !== undefined ? { limit } : {}),
@@ -164,9 +164,9 @@ async function main(argv: string[]): Promise<number> {
       };
       // The reference topology keeps its dead letters in the database only (events/README.md).
       const r =
-        config.queue.topology === 'reference'
-          ? await replayReferenceDeadLetters({ ...common, names: referenceNames(config.queue.prefix) })
-          : await replayDeadLetters({ ...common, names: topologyNames(config.queue.prefix) });
+        config.rabbitmq.topology === 'reference'
+          ? await replayReferenceDeadLetters({ ...common, names: referenceNames(config.rabbitmq.prefix) })
+          : await replayDeadLetters({ ...common, names: topologyNames(config.rabbitmq.prefix) });
       console.log(
         values['dry-run']
           ? `dry run: ${r.kept} message(s) left in the dead-letter queue`

@@ -11,27 +11,25 @@ const h = 'ab'.repeat(32);
 
 describe('pagination tokens', () => {
   it('round-trip, URL-safe, in the reference JSON shape', () => {
-    const t = delegationToken({ stakingTxHashHex: h, stakingStartHeight: 840_000 });
+    const t = delegationToken({ stakingTxid: h, stakingStartHeight: 840_000 });
     expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(JSON.parse(Buffer.from(t, 'base64url').toString())).toEqual({
       staking_tx_hash_hex: h,
       staking_start_height: 840_000,
     });
-    expect(parseDelegationToken(t)).toEqual({ stakingTxHashHex: h, stakingStartHeight: 840_000 });
+    expect(parseDelegationToken(t)).toEqual({ stakingTxid: h, stakingStartHeight: 840_000 });
     const s = statsToken('staker_pk_hex', { pkHex: h, activeTvl: 5 });
     expect(parseStatsToken('staker_pk_hex', s)).toEqual({ pkHex: h, activeTvl: 5 });
   });
 
   it('accepts its token re-encoded in standard base64 with padding (the reference checked one alphabet and issued the other, §3.4)', () => {
     for (let height = 0; height < 50; height++) {
-      const t = delegationToken({ stakingTxHashHex: h, stakingStartHeight: height });
+      const t = delegationToken({ stakingTxid: h, stakingStartHeight: height });
       const std = Buffer.from(t, 'base64url').toString('base64');
       expect(parseDelegationToken(std)).toEqual(parseDelegationToken(t));
     }
     expect(
-      Buffer.from(delegationToken({ stakingTxHashHex: h, stakingStartHeight: 1 }), 'base64url').toString(
-        'base64',
-      ),
+      Buffer.from(delegationToken({ stakingTxid: h, stakingStartHeight: 1 }), 'base64url').toString('base64'),
     ).toMatch(/=$/);
   });
 

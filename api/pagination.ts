@@ -33,7 +33,7 @@ const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isS
 
 /** Token of /v1/staker/delegations: `{staking_tx_hash_hex, staking_start_height}`. */
 export function delegationToken(c: DelegationCursor): string {
-  return encodeToken({ staking_tx_hash_hex: c.stakingTxHashHex, staking_start_height: c.stakingStartHeight });
+  return encodeToken({ staking_tx_hash_hex: c.stakingTxid, staking_start_height: c.stakingStartHeight });
 }
 
 /** @throws {CodedError} API_INVALID_PAGINATION_KEY */
@@ -44,7 +44,7 @@ export function parseDelegationToken(token: string): DelegationCursor {
   if (typeof hash !== 'string' || !HASH_RE.test(hash) || !isCount(height) || Object.keys(v).length !== 2) {
     throw new CodedError('API_INVALID_PAGINATION_KEY', 'pagination_key is not a delegations token');
   }
-  return { stakingTxHashHex: hash, stakingStartHeight: height };
+  return { stakingTxid: hash, stakingStartHeight: height };
 }
 
 /** Token of the stats listings: `{<key_field>, active_tvl}`. */

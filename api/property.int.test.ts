@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchDatabase, Database, migrate, type ScratchDatabase } from '../db/index.ts';
-import type { StakingEvent } from '../events/index.ts';
+import { EVENT_TYPE_OF_KIND, type StakingEvent } from '../events/index.ts';
 import { testKey } from '../test/keys.ts';
 import { applyEvent } from './apply.ts';
 import {
@@ -208,7 +208,11 @@ describe('event stream property', () => {
           // Two workers; a delegation's events all go to one of them, in the shuffled order.
           const byWorker = [0, 1].map((w) =>
             shuffled.filter((e) => {
-              const key = e.event_type === 6 || e.event_type === 7 ? 'btc' : e.staking_tx_hash_hex;
+              const key =
+                e.event_type === EVENT_TYPE_OF_KIND['btc-info'] ||
+                e.event_type === EVENT_TYPE_OF_KIND['confirmed-info']
+                  ? 'btc'
+                  : e.staking_tx_hash_hex;
               return (key.charCodeAt(key.length - 1) & 1) === w;
             }),
           );

@@ -4,6 +4,7 @@
  * from the same objects. Shapes are the reference's (backend-services.md §3.2–3.3).
  */
 import { DELEGATION_STATES } from '../db/index.ts';
+import { UNBONDING_REQUEST_SCHEMA } from '../staking/index.ts';
 
 /** What leaves the API: lowercase hex. */
 export const HASH = {
@@ -313,31 +314,7 @@ export const SCHEMAS = {
     },
   },
   unbonding: {
-    body: {
-      type: 'object',
-      additionalProperties: false,
-      required: [
-        'staking_tx_hash_hex',
-        'unbonding_tx_hash_hex',
-        'unbonding_tx_hex',
-        'staker_signed_signature_hex',
-      ],
-      properties: {
-        staking_tx_hash_hex: HASH_IN,
-        unbonding_tx_hash_hex: HASH_IN,
-        unbonding_tx_hex: {
-          type: 'string',
-          minLength: 2,
-          maxLength: 2000,
-          pattern: '^(?:[0-9a-fA-F]{2})+$',
-        },
-        staker_signed_signature_hex: {
-          type: 'string',
-          pattern: '^[0-9a-fA-F]{128}$',
-          description: 'BIP340 signature (64 bytes) over the unbonding leaf sighash',
-        },
-      },
-    },
+    body: UNBONDING_REQUEST_SCHEMA,
     response: { 202: { type: 'null', description: 'accepted' }, ...errors(400, 403, 413, 415, 503) },
   },
   unbondingEligibility: {

@@ -8,12 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
-import type {
-  ActiveStakingEvent,
-  BtcInfoEvent,
-  ExpiredStakingEvent,
-  UnbondingStakingEvent,
-  WithdrawStakingEvent,
+import {
+  type ActiveStakingEvent,
+  type BtcInfoEvent,
+  EVENT_TYPE_OF_KIND,
+  type ExpiredStakingEvent,
+  type UnbondingStakingEvent,
+  type WithdrawStakingEvent,
 } from '../events/index.ts';
 import { type GlobalParams, type ParamsVersion, parseGlobalParams } from '../params/index.ts';
 import {
@@ -22,12 +23,12 @@ import {
   buildUnfundedStakingTx,
   expectUnbonding,
   parseStakingTx,
+  type UnbondingRequestBody,
   unbondingSighash,
 } from '../staking/index.ts';
 import { testTempDir } from '../test/infra/tempDirs.ts';
 import { type TestKey, testKey, testParamsDoc } from '../test/keys.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
-import type { UnbondingRequestBody } from './unbonding.ts';
 
 export const COVENANTS = [testKey('api-cov-1'), testKey('api-cov-2'), testKey('api-cov-3')];
 export const PARAMS_DOC = testParamsDoc(COVENANTS, { activation_height: 100, unbonding_fee: 1_000 });
@@ -98,7 +99,7 @@ export function activeEvent(
   o: { sequence: number; height?: number; timestamp?: number; overflow?: boolean },
 ): ActiveStakingEvent {
   return {
-    event_type: 1,
+    event_type: EVENT_TYPE_OF_KIND.active,
     event_id: `${s.txid}:active`,
     sequence: o.sequence,
     staking_tx_hash_hex: s.txid,
@@ -119,7 +120,7 @@ export function unbondingEvent(
   o: { sequence: number; height?: number },
 ): UnbondingStakingEvent {
   return {
-    event_type: 2,
+    event_type: EVENT_TYPE_OF_KIND.unbonding,
     event_id: `${txid}:unbonding`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -138,7 +139,7 @@ export function expiredEvent(
   o: { sequence: number; height?: number },
 ): ExpiredStakingEvent {
   return {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${txid}:expired:${txType}`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -153,7 +154,7 @@ export function withdrawEvent(
   o: { sequence: number; height?: number },
 ): WithdrawStakingEvent {
   return {
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${txid}:withdraw`,
     sequence: o.sequence,
     staking_tx_hash_hex: txid,
@@ -170,7 +171,7 @@ export function btcInfoEvent(
   sequence: number,
 ): BtcInfoEvent {
   return {
-    event_type: 6,
+    event_type: EVENT_TYPE_OF_KIND['btc-info'],
     event_id: `btc-info:${height}`,
     sequence,
     height,
@@ -219,27 +220,27 @@ export function testApiConfig(o: {
   const env: NodeJS.ProcessEnv = {
     API__SERVER__PORT: '0',
     API__SERVER__CORS_ALLOWED_ORIGINS: '["*"]',
-    API__METRICS__ENABLED: o.ops ? 'true' : 'false',
-    ...(o.ops ? { API__METRICS__HOST: '127.0.0.1', API__METRICS__PORT: '0' } : {}),
+    API__OPS__ENABLED: o.ops ? 'true' : 'false',
+    ...(o.ops ? { API__OPS__HOST: '127.0.0.1', API__OPS__PORT: '0' } : {}),
     API__DATABASE__URL: o.dbUrl,
     API__DATABASE__POOL_SIZE: String(o.poolSize ?? 5),
-    API__PARAMS__GLOBAL_PARAMS_FILE: paramsFile,
+    API__PARAMS__FILE: paramsFile,
     API__PARAMS__FINALITY_PROVIDERS_FILE: fpFile,
-    API__BITCOIN__NETWORK: 'regtest',
+    API__BITCOIND__NETWORK: 'regtest',
     API__API__STATS_CACHE_MS: String(o.statsCacheMs ?? 0),
     API__API__PAGINATION_LIMIT: String(o.paginationLimit ?? 10),
     API__LOG__LEVEL: 'warn',
     // Route tests do not need the page; api/dashboard.int.test.ts turns it on with a build of its own.
     API__DASHBOARD__ENABLED: 'false',
-    API__QUEUE__ENABLED: o.queue ? 'true' : 'false',
+    API__RABBITMQ__ENABLED: o.queue ? 'true' : 'false',
     ...(o.queue
       ? {
-          API__QUEUE__URL: o.queue.url,
-          API__QUEUE__PREFIX: o.queue.prefix,
-          API__QUEUE__QUEUE_TYPE: 'classic',
-          API__QUEUE__MAX_ATTEMPTS: String(o.queue.maxAttempts ?? 3),
-          API__QUEUE__RETRY_DELAY_MS: String(o.queue.retryDelayMs ?? 50),
-          API__QUEUE__PREFETCH: String(o.queue.prefetch ?? 1),
+          API__RABBITMQ__URL: o.queue.url,
+          API__RABBITMQ__PREFIX: o.queue.prefix,
+          API__RABBITMQ__QUEUE_TYPE: 'classic',
+          API__RABBITMQ__MAX_ATTEMPTS: String(o.queue.maxAttempts ?? 3),
+          API__RABBITMQ__RETRY_DELAY_MS: String(o.queue.retryDelayMs ?? 50),
+          API__RABBITMQ__PREFETCH: String(o.queue.prefetch ?? 1),
         }
       : {}),
     ...o.env,

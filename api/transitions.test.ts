@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Delegation, DelegationState } from '../db/index.ts';
+import { EVENT_TYPE_OF_KIND } from '../events/index.ts';
 import { fakeHash } from './testkit.ts';
 import { type DelegationEvent, decide } from './transitions.ts';
 
@@ -18,7 +19,7 @@ function delegation(
   o: { unbonding?: boolean; expired?: boolean; overflow?: boolean } = {},
 ): Delegation {
   return {
-    stakingTxHashHex: H,
+    stakingTxid: H,
     stakerPkHex: fakeHash('s'),
     finalityProviderPkHex: fakeHash('f'),
     stakingValue: 1000,
@@ -38,7 +39,7 @@ function delegation(
 
 const ev = {
   unbonding: {
-    event_type: 2,
+    event_type: EVENT_TYPE_OF_KIND.unbonding,
     event_id: `${H}:unbonding`,
     sequence: 1,
     staking_tx_hash_hex: H,
@@ -50,7 +51,7 @@ const ev = {
     unbonding_tx_hash_hex: fakeHash('u'),
   },
   expiredActive: {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${H}:expired:active`,
     sequence: 1,
     staking_tx_hash_hex: H,
@@ -58,7 +59,7 @@ const ev = {
     expire_height: 130,
   },
   expiredUnbonding: {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${H}:expired:unbonding`,
     sequence: 1,
     staking_tx_hash_hex: H,
@@ -66,7 +67,7 @@ const ev = {
     expire_height: 133,
   },
   withdrawStaking: {
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${H}:withdraw`,
     sequence: 1,
     staking_tx_hash_hex: H,
@@ -75,7 +76,7 @@ const ev = {
     withdraw_from: 'staking',
   },
   withdrawUnbonding: {
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${H}:withdraw`,
     sequence: 1,
     staking_tx_hash_hex: H,

@@ -1,5 +1,10 @@
 import type { Delegation, DelegationState, DelegationUpdate } from '../db/index.ts';
-import type { ExpiredStakingEvent, UnbondingStakingEvent, WithdrawStakingEvent } from '../events/index.ts';
+import {
+  EVENT_TYPE_OF_KIND,
+  type ExpiredStakingEvent,
+  type UnbondingStakingEvent,
+  type WithdrawStakingEvent,
+} from '../events/index.ts';
 
 /**
  * A withdraw as the reference topology carries it: the staking tx hash alone (staking-queue-client
@@ -63,7 +68,7 @@ export function decide(d: Delegation | undefined, e: DelegationEvent): Decision 
     reason: `${what} does not fit delegation ${id} in state ${state}${d.unbonding ? ' (unbonding tx known)' : ''}`,
   });
   switch (e.event_type) {
-    case 2: {
+    case EVENT_TYPE_OF_KIND.unbonding: {
       const fromExpired = state === 'unbonded' && d.unbonding === null && d.stakingExpired;
       if (state !== 'active' && state !== 'unbonding_requested' && !fromExpired) return misfit('unbonding');
       return {
@@ -83,7 +88,7 @@ export function decide(d: Delegation | undefined, e: DelegationEvent): Decision 
         countUnbonded: !d.isOverflow,
       };
     }
-    case 4:
+    case EVENT_TYPE_OF_KIND.expired:
       if (e.tx_type === 'active') {
         if (state === 'active' || state === 'unbonding_requested') {
           return {
@@ -103,7 +108,7 @@ export function decide(d: Delegation | undefined, e: DelegationEvent): Decision 
       }
       if (state !== 'unbonding') return misfit('expired (unbonding)');
       return { kind: 'apply', from: ['unbonding'], update: { state: 'unbonded' }, countUnbonded: false };
-    case 3: {
+    case EVENT_TYPE_OF_KIND.withdraw: {
       // Without withdraw_from (reference topology) only the state can be checked.
       const ok =
         state === 'unbonded' &&

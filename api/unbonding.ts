@@ -16,16 +16,9 @@ import {
   type CheckedUnbonding,
   parseTransaction,
   type StakingErrorCode,
+  type UnbondingRequestBody,
 } from '../staking/index.ts';
 import type { ApiErrorCode } from './errors.ts';
-
-/** The reference's POST /v1/unbonding body (staking-api-service, §3.3 and §3.5). */
-export interface UnbondingRequestBody {
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_signed_signature_hex: string;
-}
 
 function fail(code: ApiErrorCode, message: string, cause?: unknown): never {
   throw new CodedError(code, message, cause === undefined ? undefined : { cause });
@@ -84,7 +77,7 @@ const NO_POLICY: UnbondingPolicy = { maxStakingTransactionHeight: 0 };
 export async function unbondingRefusal(
   q: Queryable,
   d: Delegation | undefined,
-  stakingTxHashHex: string,
+  stakingTxid: string,
   policy: UnbondingPolicy = NO_POLICY,
 ): Promise<CodedError | undefined> {
   if (!d) return new CodedError<ApiErrorCode>('API_UNBONDING_DELEGATION_NOT_FOUND', 'delegation not found');
@@ -98,7 +91,7 @@ export async function unbondingRefusal(
     }
     return undefined;
   }
-  if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxHashHex))) {
+  if (d.state === 'unbonding_requested' || (await getUnbondingRequest(q, stakingTxid))) {
     return new CodedError<ApiErrorCode>(
       'API_UNBONDING_ALREADY_REQUESTED',
       'an unbonding request for this delegation was already accepted',
@@ -193,7 +186,7 @@ export async function submitUnbonding(
       throw (await unbondingRefusal(c, d, hash, policy)) ?? new Error('unreachable');
     }
     const inserted = await insertUnbondingRequest(c, {
-      stakingTxHashHex: hash,
+      stakingTxid: hash,
       unbondingTxHashHex: body.unbonding_tx_hash_hex,
       unbondingTxHex: body.unbonding_tx_hex,
       stakerSignatureHex: body.staker_signed_signature_hex,

@@ -1,19 +1,13 @@
 import { CodedError } from '../common/index.ts';
-import { readSecretText } from '../runtime/index.ts';
+import { type ConfigOf, readSecretText } from '../runtime/index.ts';
 import { RestClient } from './restClient.ts';
 import { RpcClient } from './rpcClient.ts';
 
-/** The `[bitcoind]` table every service shares: where the node is and how to authenticate. */
-export interface BitcoindConnectionConfig {
-  readonly url: string;
-  readonly cookie_file?: string;
-  readonly user?: string;
-  /** File (mode 0600) holding the RPC password of `user`. */
-  readonly password_file?: string;
-  readonly timeout_ms: number;
-}
-
-/** JSON Schema properties of that table, for each service's config schema to include. */
+/**
+ * JSON Schema properties of the `[bitcoind]` table every service shares (where the node is and how
+ * to authenticate), for each service's config schema to include. `password_file`: a file (mode 0600)
+ * holding the RPC password of `user`.
+ */
 export const BITCOIND_CONNECTION_PROPERTIES = {
   url: { type: 'string', pattern: '^https?://', hint: 'an http:// or https:// URL' },
   cookie_file: { type: 'string', minLength: 1 },
@@ -21,6 +15,14 @@ export const BITCOIND_CONNECTION_PROPERTIES = {
   password_file: { type: 'string', minLength: 1 },
   timeout_ms: { type: 'integer', minimum: 100, default: 10_000 },
 } as const;
+
+/** That table as loaded: its type is the schema's. */
+export type BitcoindConnectionConfig = ConfigOf<{
+  type: 'object';
+  additionalProperties: false;
+  required: ['url'];
+  properties: typeof BITCOIND_CONNECTION_PROPERTIES;
+}>;
 
 /**
  * Refuses credentials in `url`: a config file is not a secret store, and a URL ends up in logs and

@@ -16,8 +16,17 @@ export type CompressedKey = Uint8Array & { readonly [brand]: 'CompressedKey' };
 export function parseXOnlyKey<C extends string>(value: unknown, field: string, code: C): XOnlyKey {
   const bytes = value instanceof Uint8Array ? value : parseHex(value, field, code, { bytes: 32 });
   if (bytes.length !== 32) throw new CodedError(code, `${field} must be 32 bytes, got ${bytes.length}`);
-  if (!isXOnlyPublicKey(bytes)) throw new CodedError(code, `${field} is not a valid x-only public key`);
-  return Uint8Array.from(bytes) as XOnlyKey;
+  const key = xOnlyKeyOrUndefined(bytes);
+  if (!key) throw new CodedError(code, `${field} is not a valid x-only public key`);
+  return key;
+}
+
+/**
+ * A copy of `bytes` as an x-only key when they are one (32 bytes, lift_x succeeds), else undefined:
+ * for chain data that is skipped rather than refused. The only place bytes become an XOnlyKey.
+ */
+export function xOnlyKeyOrUndefined(bytes: Uint8Array): XOnlyKey | undefined {
+  return bytes.length === 32 && isXOnlyPublicKey(bytes) ? (Uint8Array.from(bytes) as XOnlyKey) : undefined;
 }
 
 /**
@@ -37,4 +46,9 @@ export function parseCompressedKey<C extends string>(value: unknown, field: stri
 /** The x-only form of a compressed key (drops the parity byte, as Go's schnorr.SerializePubKey). */
 export function xOnlyOf(key: CompressedKey): XOnlyKey {
   return key.slice(1, 33) as XOnlyKey;
+}
+
+/** A copy of a key already checked, for a holder that hands out its key and must keep its own bytes. */
+export function copyXOnlyKey(key: XOnlyKey): XOnlyKey {
+  return key.slice() as XOnlyKey;
 }

@@ -152,7 +152,7 @@ describe('unbonding requests for the pipeline', () => {
   beforeAll(async () => {
     for (let i = 0; i < N; i++) {
       await insertDelegation(db, {
-        stakingTxHashHex: hex(1000 + i),
+        stakingTxid: hex(1000 + i),
         stakerPkHex: hex(3),
         finalityProviderPkHex: hex(4),
         stakingValue: 50_000,
@@ -164,7 +164,7 @@ describe('unbonding requests for the pipeline', () => {
         stakingTimelock: 1000,
       });
       const inserted = await insertUnbondingRequest(db, {
-        stakingTxHashHex: hex(1000 + i),
+        stakingTxid: hex(1000 + i),
         unbondingTxHashHex: hex(2000 + i),
         unbondingTxHex: '00',
         stakerSignatureHex: 'ab'.repeat(64),
@@ -183,7 +183,7 @@ describe('unbonding requests for the pipeline', () => {
 
   it('refuses a second request for the same delegation', async () => {
     const again = await insertUnbondingRequest(db, {
-      stakingTxHashHex: hex(1000),
+      stakingTxid: hex(1000),
       unbondingTxHashHex: hex(2999),
       unbondingTxHex: '00',
       stakerSignatureHex: 'ab'.repeat(64),
@@ -231,7 +231,7 @@ describe('unbonding requests for the pipeline', () => {
     expect(again.map((r) => r.id)).toEqual([first.id]);
     expect(again[0]!.attempts).toBe(2);
     expect(await recordUnbondingAttempt(db, { id: first.id, worker: 'w5', state: 'sent' })).toBe(true);
-    const done = await getUnbondingRequest(db, first.stakingTxHashHex);
+    const done = await getUnbondingRequest(db, first.stakingTxid);
     expect(done?.state).toBe('sent');
     expect(done?.sentAt).toBeInstanceOf(Date);
     expect(done?.signerResults[0]?.error).toBe('timeout');

@@ -13,7 +13,7 @@ export type DelegationState = (typeof DELEGATION_STATES)[number];
 
 /** A delegation as stored. Amounts in satoshis, timestamps in unix seconds. */
 export interface Delegation {
-  readonly stakingTxHashHex: string;
+  readonly stakingTxid: string;
   readonly stakerPkHex: string;
   readonly finalityProviderPkHex: string;
   readonly stakingValue: number;
@@ -73,7 +73,7 @@ interface Row {
 
 function fromRow(r: Row): Delegation {
   return {
-    stakingTxHashHex: r.staking_tx_hash_hex,
+    stakingTxid: r.staking_tx_hash_hex,
     stakerPkHex: r.staker_pk_hex,
     finalityProviderPkHex: r.finality_provider_pk_hex,
     stakingValue: safeInt(r.staking_value, 'staking_value'),
@@ -109,7 +109,7 @@ export async function insertDelegation(q: Queryable, d: NewDelegation): Promise<
      VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10)
      ON CONFLICT (staking_tx_hash_hex) DO NOTHING`,
     [
-      d.stakingTxHashHex,
+      d.stakingTxid,
       d.stakerPkHex,
       d.finalityProviderPkHex,
       d.stakingValue,
@@ -125,11 +125,11 @@ export async function insertDelegation(q: Queryable, d: NewDelegation): Promise<
 }
 
 /** One delegation, or undefined. */
-export async function getDelegation(q: Queryable, stakingTxHashHex: string): Promise<Delegation | undefined> {
+export async function getDelegation(q: Queryable, stakingTxid: string): Promise<Delegation | undefined> {
   const r = await q.query<Row>({
     name: 'delegation_by_hash',
     text: `SELECT ${COLUMNS} FROM delegations WHERE staking_tx_hash_hex = $1`,
-    values: [stakingTxHashHex],
+    values: [stakingTxid],
   });
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
@@ -139,13 +139,10 @@ export async function getDelegation(q: Queryable, stakingTxHashHex: string): Pro
  * writer of a delegation's state (event consumers, POST /v1/unbonding) takes this lock first, so
  * their decisions are serialised per delegation.
  */
-export async function lockDelegation(
-  q: Queryable,
-  stakingTxHashHex: string,
-): Promise<Delegation | undefined> {
+export async function lockDelegation(q: Queryable, stakingTxid: string): Promise<Delegation | undefined> {
   const r = await q.query<Row>(
     `SELECT ${COLUMNS} FROM delegations WHERE staking_tx_hash_hex = $1 FOR UPDATE`,
-    [stakingTxHashHex],
+    [stakingTxid],
   );
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
@@ -165,12 +162,12 @@ export interface DelegationUpdate {
  */
 export async function updateDelegation(
   q: Queryable,
-  stakingTxHashHex: string,
+  stakingTxid: string,
   from: readonly DelegationState[],
   u: DelegationUpdate,
 ): Promise<boolean> {
   const sets = ['state = $3', 'updated_at = now()'];
-  const values: unknown[] = [stakingTxHashHex, from, u.state];
+  const values: unknown[] = [stakingTxid, from, u.state];
   const add = (col: string, v: unknown) => {
     values.push(v);
     sets.push(`${col} = $${values.length}`);
@@ -196,7 +193,7 @@ export async function updateDelegation(
 /** Position of a row in the staker-delegations order (start height desc, hash asc). */
 export interface DelegationCursor {
   readonly stakingStartHeight: number;
-  readonly stakingTxHashHex: string;
+  readonly stakingTxid: string;
 }
 
 /**
@@ -229,7 +226,7 @@ export async function listStakerDelegations(
     name += '_states';
   }
   if (args.after) {
-    values.push(args.after.stakingStartHeight, args.after.stakingTxHashHex);
+    values.push(args.after.stakingStartHeight, args.after.stakingTxid);
     const h = `$${values.length - 1}`;
     const x = `$${values.length}`;
     // `height <= h` bounds the index range; the OR only filters rows at height h itself.
@@ -246,7 +243,7 @@ export async function listStakerDelegations(
   const last = rows[rows.length - 1];
   const next =
     r.rows.length > args.limit && last
-      ? { stakingStartHeight: last.stakingStartHeight, stakingTxHashHex: last.stakingTxHashHex }
+      ? { stakingStartHeight: last.stakingStartHeight, stakingTxid: last.stakingTxid }
       : undefined;
   return { rows, next };
 }
@@ -293,7 +290,7 @@ export async function listStakersFirstPages(
       rows,
       next:
         all.length > args.limit && last
-          ? { stakingStartHeight: last.stakingStartHeight, stakingTxHashHex: last.stakingTxHashHex }
+          ? { stakingStartHeight: last.stakingStartHeight, stakingTxid: last.stakingTxid }
           : undefined,
     });
   }

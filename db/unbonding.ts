@@ -24,7 +24,7 @@ export interface SignerResult {
 }
 
 export interface NewUnbondingRequest {
-  readonly stakingTxHashHex: string;
+  readonly stakingTxid: string;
   readonly unbondingTxHashHex: string;
   readonly unbondingTxHex: string;
   readonly stakerSignatureHex: string;
@@ -59,7 +59,7 @@ const COLUMNS = `id, staking_tx_hash_hex, unbonding_tx_hash_hex, unbonding_tx_he
 function fromRow(r: any): UnbondingRequest {
   return {
     id: safeInt(r.id),
-    stakingTxHashHex: r.staking_tx_hash_hex,
+    stakingTxid: r.staking_tx_hash_hex,
     unbondingTxHashHex: r.unbonding_tx_hash_hex,
     unbondingTxHex: r.unbonding_tx_hex,
     stakerSignatureHex: r.staker_signature_hex,
@@ -94,7 +94,7 @@ export async function insertUnbondingRequest(q: Queryable, r: NewUnbondingReques
        staking_start_height, params_version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
     [
-      r.stakingTxHashHex,
+      r.stakingTxid,
       r.unbondingTxHashHex,
       r.unbondingTxHex,
       r.stakerSignatureHex,
@@ -113,10 +113,10 @@ export async function insertUnbondingRequest(q: Queryable, r: NewUnbondingReques
 
 export async function getUnbondingRequest(
   q: Queryable,
-  stakingTxHashHex: string,
+  stakingTxid: string,
 ): Promise<UnbondingRequest | undefined> {
   const r = await q.query(`SELECT ${COLUMNS} FROM unbonding_requests WHERE staking_tx_hash_hex = $1`, [
-    stakingTxHashHex,
+    stakingTxid,
   ]);
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }

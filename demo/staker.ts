@@ -1,7 +1,6 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import type { UnbondingRequestBody } from '../api/index.ts';
 import type { RpcClient } from '../bitcoind/index.ts';
-import { parseCompressedKey, parseHex, toHex, type XOnlyKey } from '../common/index.ts';
+import { parseCompressedKey, parseHex, toHex, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 import { buildSigningPsbt, pickSignature } from '../hsm/index.ts';
 import type { ParamsVersion } from '../params/index.ts';
 import {
@@ -17,6 +16,7 @@ import {
   type StakingTxData,
   scriptPathSighash,
   type UnbondingExpectation,
+  type UnbondingRequestBody,
   unbondingSighash,
 } from '../staking/index.ts';
 
@@ -56,7 +56,7 @@ export class WalletStaker {
   static async create(node: RpcClient, wallet: RpcClient, fpKey: XOnlyKey): Promise<WalletStaker> {
     const address = await wallet.getnewaddress('staker', 'bech32');
     const { pubkey } = await wallet.getaddressinfo(address);
-    const key = parseCompressedKey(pubkey, 'pubkey', 'DEMO_WALLET').subarray(1) as XOnlyKey;
+    const key = xOnlyOf(parseCompressedKey(pubkey, 'pubkey', 'DEMO_WALLET'));
     return new WalletStaker(node, wallet, key, fpKey);
   }
 

@@ -214,7 +214,7 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
       return file;
     };
     const logLevel = { level: process.env.DEMO_LOG_LEVEL ?? 'info' };
-    /** Starts `<name>/main.ts start --config <name>.toml` with `doc` as its config, metrics on `opsPort`. */
+    /** Starts `<name>/main.ts start --config <name>.toml` with `doc` as its config, the ops listener on `opsPort`. */
     const startFromToml = async (name: string, doc: Record<string, unknown>, opsPort: number) => {
       services.push(
         await startService({
@@ -223,7 +223,7 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
           args: [
             'start',
             '--config',
-            toml(name, { ...doc, metrics: { host: '127.0.0.1', port: opsPort }, log: logLevel }),
+            toml(name, { ...doc, ops: { host: '127.0.0.1', port: opsPort }, log: logLevel }),
           ],
           logFile: join(logs, `${name}.log`),
           opsUrl: `http://127.0.0.1:${opsPort}`,
@@ -244,9 +244,9 @@ export async function startDemoSystem(opts: DemoSystemOptions = {}): Promise<Dem
       {
         server: { host: '127.0.0.1', port: apiPort },
         database: { url: db.url },
-        queue: { url: rabbitmqUrl, prefix: queuePrefix, retry_delay_ms: 200 },
-        params: { global_params_file: paramsFile, finality_providers_file: fpFile },
-        bitcoin: { network: 'regtest' },
+        rabbitmq: { url: rabbitmqUrl, prefix: queuePrefix, retry_delay_ms: 200 },
+        params: { file: paramsFile, finality_providers_file: fpFile },
+        bitcoind: { network: 'regtest' },
         api: { stats_cache_ms: 0 },
       },
       apiOps,

@@ -323,7 +323,7 @@ async function main(): Promise<number> {
     const ixEnv = {
       INDEXER__STORE__PATH: store,
       INDEXER__RABBITMQ__PREFIX: prefix,
-      INDEXER__METRICS__PORT: String(await freePort()),
+      INDEXER__OPS__PORT: String(await freePort()),
     };
     if (storeHeight !== null) {
       await run(
@@ -354,16 +354,16 @@ async function main(): Promise<number> {
       ['api/main.ts', 'start', '--config', apiConfig],
       {
         API__DATABASE__URL: restoredUrl.toString(),
-        API__QUEUE__PREFIX: prefix,
+        API__RABBITMQ__PREFIX: prefix,
         API__SERVER__PORT: String(await freePort()),
-        API__METRICS__PORT: new URL(apiOps).port,
+        API__OPS__PORT: new URL(apiOps).port,
         API__DASHBOARD__ENABLED: 'false',
       },
       join(work, 'api.log'),
     );
     services.push(apiSvc);
     await waitReady(apiSvc, apiOps, deadline);
-    const ixOps = `http://127.0.0.1:${ixEnv.INDEXER__METRICS__PORT}`;
+    const ixOps = `http://127.0.0.1:${ixEnv.INDEXER__OPS__PORT}`;
     const ixSvc = new Service(
       'restored indexer',
       ['indexer/main.ts', 'start', '--config', indexerConfig],

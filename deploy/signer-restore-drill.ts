@@ -35,6 +35,11 @@ import { Transaction } from 'bitcoinjs-lib';
 import { parse as parseToml, stringify } from 'smol-toml';
 import { rpcClientFromConfig } from '../bitcoind/index.ts';
 import { loadSignerConfig } from '../signer/config.ts';
+import {
+  SIGN_UNBONDING_PATH,
+  type SignUnbondingRequestBody,
+  type SignUnbondingResponse,
+} from '../staking/index.ts';
 
 const runFile = promisify(execFile);
 
@@ -234,7 +239,7 @@ export async function signerRestoreDrill(o: {
       stringify({
         ...live,
         server: { ...live.server, host: '127.0.0.1', port },
-        metrics: { ...live.metrics, host: '127.0.0.1', port: metricsPort },
+        ops: { ...live.ops, host: '127.0.0.1', port: metricsPort },
         audit: { file: restoredLog },
         custody: { ...live.custody, pkcs11 },
       }),
@@ -339,19 +344,20 @@ export async function signerRestoreDrill(o: {
         .flatMap((v) => v.covenant_pks)
         .find((k) => k.slice(2).toLowerCase() === r.covenant_key);
       if (!key || witness.length < 3) continue;
-      const answer = await mtlsPost(`https://127.0.0.1:${port}/v1/sign-unbonding-tx`, tls, {
+      const request: SignUnbondingRequestBody = {
         staking_output_pk_script_hex: staking.vout[r.staking_vout!]!.scriptPubKey.hex,
         unbonding_tx_hex: tx.toHex(),
         // The unbonding witness is [covenant sigs…, staker sig, leaf script, control block].
-        staker_unbonding_sig_hex: witness[witness.length - 3],
+        staker_unbonding_sig_hex: witness[witness.length - 3]!,
         covenant_public_key: key,
-      });
+      };
+      const answer = await mtlsPost(`https://127.0.0.1:${port}${SIGN_UNBONDING_PATH}`, tls, request);
       const m = await o.services.scrape(opsUrl);
       const count = (outcome: string) =>
         m
           .filter((x) => x.name === 'signer_requests_total' && x.labels.includes(`outcome="${outcome}"`))
           .reduce((a, x) => a + x.value, 0);
-      const data = answer.json.data as { signature_hex?: string } | undefined;
+      const data = answer.json.data as Partial<SignUnbondingResponse['data']> | undefined;
       antiReplay.exercised = true;
       antiReplay.stakingOutput = `${r.staking_txid}:${r.staking_vout}`;
       antiReplay.status = answer.status;

@@ -2,6 +2,7 @@ import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { CodedError } from '../common/index.ts';
 import { consumeSerially, type EventConsumer } from './consumer.ts';
 import type { EventsErrorCode } from './errors.ts';
+import { EVENT_TYPE_OF_KIND } from './schemas.ts';
 import type { QueueType } from './topology.ts';
 
 /**
@@ -24,14 +25,10 @@ export const REFERENCE_KINDS = [
 ] as const;
 export type ReferenceKind = (typeof REFERENCE_KINDS)[number];
 
+/** Ours, plus the reference's stats event (5), which this system never sends. */
 export const REFERENCE_EVENT_TYPE: Readonly<Record<ReferenceKind, number>> = Object.freeze({
-  active: 1,
-  unbonding: 2,
-  withdraw: 3,
-  expired: 4,
+  ...EVENT_TYPE_OF_KIND,
   stats: 5,
-  'btc-info': 6,
-  'confirmed-info': 7,
 });
 
 const QUEUE_OF_KIND: Record<ReferenceKind, string> = {

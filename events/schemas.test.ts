@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { EVENTS_ERRORS } from './errors.ts';
-import { EVENT_KINDS, eventIdOf, type StakingEvent } from './schemas.ts';
+import {
+  type ActiveStakingEvent,
+  type BtcInfoEvent,
+  type ConfirmedInfoEvent,
+  EVENT_KINDS,
+  EVENT_TYPE_OF_KIND,
+  type ExpiredStakingEvent,
+  eventIdOf,
+  type StakingEvent,
+  type UnbondingStakingEvent,
+  type WithdrawStakingEvent,
+} from './schemas.ts';
 import { assertStakingEvent, isStakingEvent, kindOf, parseEventBody } from './validate.ts';
 
 const H = 'ab'.repeat(32);
@@ -145,5 +156,78 @@ describe('events/README.md', () => {
   it.each(Object.keys(EVENTS_ERRORS))('documents error code %s', (code) => {
     expect(code.startsWith('EVENTS_')).toBe(true);
     expect(readme).toContain(`\`${code}\``);
+  });
+});
+
+describe('the event types are the schemas’ (derived, not kept beside them)', () => {
+  it('each kind has exactly the fields, types and optionality of the contract', () => {
+    expectTypeOf<ActiveStakingEvent>().toEqualTypeOf<{
+      readonly event_type: 1;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly staking_tx_hash_hex: string;
+      readonly staker_pk_hex: string;
+      readonly finality_provider_pk_hex: string;
+      readonly staking_value: number;
+      readonly staking_start_height: number;
+      readonly staking_start_timestamp: number;
+      readonly staking_timelock: number;
+      readonly staking_output_index: number;
+      readonly staking_tx_hex: string;
+      readonly is_overflow: boolean;
+    }>();
+    expectTypeOf<UnbondingStakingEvent>().toEqualTypeOf<{
+      readonly event_type: 2;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly staking_tx_hash_hex: string;
+      readonly unbonding_start_height: number;
+      readonly unbonding_start_timestamp: number;
+      readonly unbonding_timelock: number;
+      readonly unbonding_output_index: 0;
+      readonly unbonding_tx_hex: string;
+      readonly unbonding_tx_hash_hex: string;
+    }>();
+    expectTypeOf<WithdrawStakingEvent>().toEqualTypeOf<{
+      readonly event_type: 3;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly staking_tx_hash_hex: string;
+      readonly withdraw_tx_hash_hex: string;
+      readonly withdraw_tx_btc_height: number;
+      readonly withdraw_from: 'staking' | 'unbonding';
+    }>();
+    expectTypeOf<ExpiredStakingEvent>().toEqualTypeOf<{
+      readonly event_type: 4;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly staking_tx_hash_hex: string;
+      readonly tx_type: 'active' | 'unbonding';
+      readonly expire_height: number;
+    }>();
+    expectTypeOf<BtcInfoEvent>().toEqualTypeOf<{
+      readonly event_type: 6;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly height: number;
+      readonly confirmed_tvl: number;
+      readonly unconfirmed_tvl: number;
+    }>();
+    expectTypeOf<ConfirmedInfoEvent>().toEqualTypeOf<{
+      readonly event_type: 7;
+      readonly event_id: string;
+      readonly sequence: number;
+      readonly height: number;
+      readonly tvl: number;
+    }>();
+    // The numbers themselves are the reference's (staking-queue-client), checked at run time too.
+    expect(EVENT_TYPE_OF_KIND).toEqual({
+      active: 1,
+      unbonding: 2,
+      withdraw: 3,
+      expired: 4,
+      'btc-info': 6,
+      'confirmed-info': 7,
+    });
   });
 });

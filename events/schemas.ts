@@ -1,4 +1,4 @@
-import type { SchemaObject } from 'ajv';
+import type { SchemaType } from '../common/index.ts';
 
 /**
  * The queue contract between the indexer and its consumers (the API). Field names follow the
@@ -26,74 +26,6 @@ export const EVENT_TYPE_OF_KIND = Object.freeze({
   'btc-info': 6,
   'confirmed-info': 7,
 } as const satisfies Record<EventKind, number>);
-
-interface Envelope {
-  /** Stable id: `<staking_tx_hash_hex>:<kind>` (expired: `…:expired:<tx_type>`; btc-info: `btc-info:<height>`). */
-  readonly event_id: string;
-  /** Position in the indexer's outbox; strictly increasing in publish order for one indexer store. */
-  readonly sequence: number;
-}
-
-export interface ActiveStakingEvent extends Envelope {
-  readonly event_type: 1;
-  readonly staking_tx_hash_hex: string;
-  readonly staker_pk_hex: string;
-  readonly finality_provider_pk_hex: string;
-  readonly staking_value: number;
-  readonly staking_start_height: number;
-  readonly staking_start_timestamp: number;
-  readonly staking_timelock: number;
-  readonly staking_output_index: number;
-  readonly staking_tx_hex: string;
-  readonly is_overflow: boolean;
-}
-
-export interface UnbondingStakingEvent extends Envelope {
-  readonly event_type: 2;
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_start_height: number;
-  readonly unbonding_start_timestamp: number;
-  readonly unbonding_timelock: number;
-  readonly unbonding_output_index: number;
-  readonly unbonding_tx_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-}
-
-export interface WithdrawStakingEvent extends Envelope {
-  readonly event_type: 3;
-  readonly staking_tx_hash_hex: string;
-  readonly withdraw_tx_hash_hex: string;
-  readonly withdraw_tx_btc_height: number;
-  /** Which output was spent: the staking output (timelock path) or the unbonding output. */
-  readonly withdraw_from: 'staking' | 'unbonding';
-}
-
-export interface ExpiredStakingEvent extends Envelope {
-  readonly event_type: 4;
-  readonly staking_tx_hash_hex: string;
-  readonly tx_type: 'active' | 'unbonding';
-  /** start height + timelock: the confirmed height at which this expiry was emitted. */
-  readonly expire_height: number;
-}
-
-export interface BtcInfoEvent extends Envelope {
-  readonly event_type: 6;
-  /** The node's tip (unconfirmed) height. */
-  readonly height: number;
-  readonly confirmed_tvl: number;
-  readonly unconfirmed_tvl: number;
-}
-
-/**
- * A block became confirmed (the reference's ConfirmedInfoEvent, staking-indexer `ExtraEventEnabled`):
- * its height and the confirmed TVL after it. Only sent when the indexer's
- * `rabbitmq.confirmed_info_events` is on.
- */
-export interface ConfirmedInfoEvent extends Envelope {
-  readonly event_type: 7;
-  readonly height: number;
-  readonly tvl: number;
-}
 
 export type StakingEvent =
   | ActiveStakingEvent
@@ -130,22 +62,22 @@ export function kindOfEventType(eventType: unknown): EventKind | undefined {
 /** The stable id an event must carry (DESIGN: transaction hash + kind; btc-info: height). */
 export function eventIdOf(e: DistributiveOmit<StakingEvent, 'event_id' | 'sequence'>): string {
   switch (e.event_type) {
-    case 1:
+    case EVENT_TYPE_OF_KIND.active:
       return `${e.staking_tx_hash_hex}:active`;
-    case 2:
+    case EVENT_TYPE_OF_KIND.unbonding:
       return `${e.staking_tx_hash_hex}:unbonding`;
-    case 3:
+    case EVENT_TYPE_OF_KIND.withdraw:
       return `${e.staking_tx_hash_hex}:withdraw`;
-    case 4:
+    case EVENT_TYPE_OF_KIND.expired:
       return `${e.staking_tx_hash_hex}:expired:${e.tx_type}`;
-    case 6:
+    case EVENT_TYPE_OF_KIND['btc-info']:
       return `btc-info:${e.height}`;
-    case 7:
+    case EVENT_TYPE_OF_KIND['confirmed-info']:
       return `confirmed-info:${e.height}`;
   }
 }
 
-// ---- JSON schemas (ajv, strict, additionalProperties false) ----
+// ---- JSON schemas (ajv, strict, additionalProperties false); the event types are derived from them ----
 
 const hash = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const xOnlyKey = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -155,25 +87,35 @@ const height = { type: 'integer', minimum: 0, maximum: 4_294_967_295 } as const;
 const sat = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const timelock = { type: 'integer', minimum: 0, maximum: 65_535 } as const;
 const timestamp = { type: 'integer', minimum: 0, maximum: 4_294_967_295 } as const;
+/** Position in the indexer's outbox; strictly increasing in publish order for one indexer store. */
 const sequence = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 
-function eventSchema(kind: EventKind, idPattern: string, properties: Record<string, unknown>): SchemaObject {
+/**
+ * The schema of one kind: its own fields plus the envelope every message carries, `event_type`
+ * (the kind's number), `event_id` (stable: `<staking_tx_hash_hex>:<kind>`, expired
+ * `…:expired:<tx_type>`, btc-info `btc-info:<height>`) and `sequence`.
+ */
+function eventSchema<K extends EventKind, const P extends Record<string, object>>(
+  kind: K,
+  idPattern: string,
+  properties: P,
+) {
+  const required = ['event_type', 'event_id', 'sequence', ...Object.keys(properties)];
   return {
     $id: `staking-event-${kind}`,
     type: 'object',
     additionalProperties: false,
-    required: ['event_type', 'event_id', 'sequence', ...Object.keys(properties)],
+    required: required as readonly ('event_type' | 'event_id' | 'sequence' | keyof P)[],
     properties: {
       event_type: { const: EVENT_TYPE_OF_KIND[kind] },
       event_id: { type: 'string', maxLength: 100, pattern: idPattern },
       sequence,
       ...properties,
     },
-  };
+  } as const;
 }
 
-/** One JSON schema per kind. */
-export const EVENT_SCHEMAS: Readonly<Record<EventKind, SchemaObject>> = Object.freeze({
+const SCHEMAS = {
   active: eventSchema('active', '^[0-9a-f]{64}:active$', {
     staking_tx_hash_hex: hash,
     staker_pk_hex: xOnlyKey,
@@ -199,17 +141,35 @@ export const EVENT_SCHEMAS: Readonly<Record<EventKind, SchemaObject>> = Object.f
     staking_tx_hash_hex: hash,
     withdraw_tx_hash_hex: hash,
     withdraw_tx_btc_height: height,
+    /** Which output was spent: the staking output (timelock path) or the unbonding output. */
     withdraw_from: { enum: ['staking', 'unbonding'] },
   }),
   expired: eventSchema('expired', '^[0-9a-f]{64}:expired:(?:active|unbonding)$', {
     staking_tx_hash_hex: hash,
     tx_type: { enum: ['active', 'unbonding'] },
+    /** start height + timelock: the confirmed height at which this expiry was emitted. */
     expire_height: height,
   }),
+  /** The node's tip (unconfirmed) height and the TVLs. */
   'btc-info': eventSchema('btc-info', '^btc-info:[0-9]{1,10}$', {
     height,
     confirmed_tvl: sat,
     unconfirmed_tvl: sat,
   }),
+  /**
+   * A block became confirmed (the reference's ConfirmedInfoEvent, staking-indexer
+   * `ExtraEventEnabled`): its height and the confirmed TVL after it. Only sent when the indexer's
+   * `rabbitmq.confirmed_info_events` is on.
+   */
   'confirmed-info': eventSchema('confirmed-info', '^confirmed-info:[0-9]{1,10}$', { height, tvl: sat }),
-});
+};
+
+/** One JSON schema per kind. */
+export const EVENT_SCHEMAS: Readonly<typeof SCHEMAS> = Object.freeze(SCHEMAS);
+
+export type ActiveStakingEvent = SchemaType<typeof SCHEMAS.active>;
+export type UnbondingStakingEvent = SchemaType<typeof SCHEMAS.unbonding>;
+export type WithdrawStakingEvent = SchemaType<typeof SCHEMAS.withdraw>;
+export type ExpiredStakingEvent = SchemaType<typeof SCHEMAS.expired>;
+export type BtcInfoEvent = SchemaType<(typeof SCHEMAS)['btc-info']>;
+export type ConfirmedInfoEvent = SchemaType<(typeof SCHEMAS)['confirmed-info']>;

@@ -4,6 +4,7 @@ import type { EventsErrorCode } from './errors.ts';
 import {
   EVENT_KINDS,
   EVENT_SCHEMAS,
+  EVENT_TYPE_OF_KIND,
   type EventKind,
   eventIdOf,
   kindOfEventType,
@@ -38,7 +39,7 @@ export function assertStakingEvent(value: unknown): StakingEvent {
   if (!kind) {
     throw new CodedError<EventsErrorCode>(
       'EVENTS_UNKNOWN_KIND',
-      'message has no event_type the contract defines (1, 2, 3, 4 or 6)',
+      `message has no event_type the contract defines (${Object.values(EVENT_TYPE_OF_KIND).join(', ')})`,
     );
   }
   const validate = validators.get(kind)!;

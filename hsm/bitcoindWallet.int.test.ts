@@ -5,13 +5,13 @@ import { Psbt } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, type RegtestNode, type RpcClient, startRegtestNode } from '../bitcoind/index.ts';
-import { toHex, type XOnlyKey } from '../common/index.ts';
+import { toHex } from '../common/index.ts';
 import { testKey } from '../test/keys.ts';
 import { buildSigningPsbt, pickSignature } from './bitcoindWallet.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
 import { descriptorChecksum } from './descriptor.ts';
 import { exportBackup, generateKey, importKey, openCustody, parseCustodyConfig } from './index.ts';
-import { encodeWif } from './privateKey.ts';
+import { encodeWif, xOnlyOfInfo } from './privateKey.ts';
 import { unbondingRequestFor } from './testRequests.ts';
 
 /** The bitcoind-wallet backend against a real Bitcoin Knots regtest wallet. */
@@ -105,7 +105,7 @@ describe('bitcoind-wallet custody', () => {
     const passphrase = 'wallet passphrase for the test';
     await node.rpc.createwallet('locked', { passphrase });
     const info = await generateKey(config('locked'), opts);
-    const key = Uint8Array.from(Buffer.from(info.xOnly, 'hex')) as XOnlyKey;
+    const key = xOnlyOfInfo(info);
     await expect(openCustody(config('locked', key), opts)).rejects.toMatchObject({
       code: 'HSM_WALLET_LOCKED',
     });
@@ -133,7 +133,7 @@ describe('bitcoind-wallet custody', () => {
 
   it('refuses a leaf the held key is not in (HSM_WALLET_NO_SIGNATURE)', async () => {
     const info = await generateKey(config('other'), opts);
-    const key = Uint8Array.from(Buffer.from(info.xOnly, 'hex')) as XOnlyKey;
+    const key = xOnlyOfInfo(info);
     const custody = await openCustody(config('other', key), opts);
     const foreign = unbondingRequestFor(testKey('hsm-cov-z').xOnly);
     await expect(custody.sign({ ...foreign, key })).rejects.toMatchObject({

@@ -2,18 +2,18 @@ import { createHash } from 'node:crypto';
 import { Psbt, Transaction } from 'bitcoinjs-lib';
 import { RpcClient } from '../bitcoind/index.ts';
 import {
-  bytesEqual,
   concatBytes,
+  copyXOnlyKey,
   isCodedError,
   parseCompressedKey,
   toHex,
   type XOnlyKey,
 } from '../common/index.ts';
 import {
+  buildLeafSigningPsbt,
   controlBlock,
-  LEAF_VERSION_TAPSCRIPT,
   type Leaf,
-  NUMS_INTERNAL_KEY,
+  leafSignatureOf,
   tapLeafHash,
   taprootOutput,
 } from '../staking/index.ts';
@@ -23,7 +23,7 @@ import type { AuditCustody, CustodyBackend, CustodyHealth, UnbondingSignRequest 
 import { descriptorChecksum } from './descriptor.ts';
 import { hsmError } from './errors.ts';
 import type { CustodyLogger } from './logger.ts';
-import { encodeWif, type KeyInfo, keyInfoOf } from './privateKey.ts';
+import { encodeWif, type KeyInfo, keyInfoOf, xOnlyOfInfo } from './privateKey.ts';
 import { readSecret } from './secrets.ts';
 import { assertSignatureValid, assertSignRequest } from './signing.ts';
 
@@ -37,9 +37,6 @@ import { assertSignatureValid, assertSignRequest } from './signing.ts';
  * unchecked, this takes the signature whose key is the requested key AND whose leaf hash is the
  * requested leaf, and verifies it against the sighash the signer computed itself.
  */
-
-/** Fingerprint 00000000 and path m: bitcoind matches the key by its public key alone (test-infrastructure.md §1.3). */
-const NO_FINGERPRINT = new Uint8Array(4);
 
 /**
  * bitcoind's RPC error codes that mean something to custody (src/rpc/protocol.h):
@@ -125,31 +122,17 @@ async function walletClient(config: BitcoindWalletCustodyConfig): Promise<RpcCli
 
 /** The PSBT the wallet signs: the unbonding tx, the staking output, the unbonding leaf, and whose key signs. */
 export function buildSigningPsbt(req: UnbondingSignRequest): Psbt {
-  const tx = req.unbondingTx;
-  if (tx.ins.length !== 1) {
-    throw hsmError('HSM_BAD_REQUEST', `the unbonding tx must have 1 input, got ${tx.ins.length}`, {
-      details: { field: 'unbondingTx' },
+  try {
+    return buildLeafSigningPsbt({
+      tx: req.unbondingTx,
+      prevout: req.stakingOutput,
+      leaf: req.leaf,
+      signerKey: req.key,
     });
+  } catch (e) {
+    if (!isCodedError(e, 'STAKING_INVALID_ARGUMENT')) throw e;
+    throw hsmError('HSM_BAD_REQUEST', e.message, { cause: e, details: { field: 'unbondingTx' } });
   }
-  const input = tx.ins[0]!;
-  const psbt = new Psbt();
-  psbt.setVersion(tx.version);
-  psbt.setLocktime(tx.locktime);
-  psbt.addInput({
-    hash: input.hash,
-    index: input.index,
-    sequence: input.sequence,
-    witnessUtxo: { script: req.stakingOutput.script, value: req.stakingOutput.valueSat },
-    tapInternalKey: NUMS_INTERNAL_KEY,
-    tapLeafScript: [
-      { leafVersion: LEAF_VERSION_TAPSCRIPT, script: req.leaf.script, controlBlock: req.leaf.controlBlock },
-    ],
-    tapBip32Derivation: [
-      { masterFingerprint: NO_FINGERPRINT, path: 'm', pubkey: req.key, leafHashes: [req.leaf.leafHash] },
-    ],
-  });
-  for (const out of tx.outs) psbt.addOutput({ script: out.script, value: out.value });
-  return psbt;
 }
 
 /**
@@ -205,9 +188,7 @@ export function pickSignature(psbtBase64: string, req: UnbondingSignRequest): Ui
   } catch (cause) {
     throw hsmError('HSM_WALLET_ERROR', 'walletprocesspsbt returned a PSBT that does not parse', { cause });
   }
-  const sig = (signed.data.inputs[0]?.tapScriptSig ?? []).find(
-    (s) => bytesEqual(s.pubkey, req.key) && bytesEqual(s.leafHash, req.leaf.leafHash),
-  );
+  const sig = leafSignatureOf(signed, req.key, req.leaf.leafHash);
   if (!sig) {
     throw hsmError(
       'HSM_WALLET_NO_SIGNATURE',
@@ -216,7 +197,7 @@ export function pickSignature(psbtBase64: string, req: UnbondingSignRequest): Ui
     );
   }
   // A 65th byte would be an explicit sighash type: the staking script needs SIGHASH_DEFAULT.
-  return assertSignatureValid(req.sighash, req.key, Uint8Array.from(sig.signature));
+  return assertSignatureValid(req.sighash, req.key, sig);
 }
 
 /**
@@ -348,7 +329,7 @@ class BitcoindWalletCustody implements CustodyBackend {
 
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
-    return [this.#key.slice() as XOnlyKey];
+    return [copyXOnlyKey(this.#key)];
   }
 
   async sign(req: UnbondingSignRequest): Promise<Uint8Array> {
@@ -473,6 +454,6 @@ export async function importWalletKey(
   }
   // The per-descriptor error may quote the descriptor, i.e. the key: it is not passed on.
   if (!ok) throw hsmError('HSM_WALLET_ERROR', 'importdescriptors refused the covenant key descriptor');
-  await checkWallet(rpc, Uint8Array.from(Buffer.from(info.xOnly, 'hex')) as XOnlyKey);
+  await checkWallet(rpc, xOnlyOfInfo(info));
   return info;
 }

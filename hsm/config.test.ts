@@ -175,6 +175,21 @@ describe('parseCustodyConfig', () => {
     expect(codeOf(() => parseCustodyConfig(raw))).toMatchObject({ code: 'HSM_CONFIG_INVALID_VALUE', field });
   });
 
+  it('reads a number given as text (a SIGNER__CUSTODY__… override) and leaves a frozen table as it is', () => {
+    const raw = Object.freeze({
+      backend: 'pkcs11',
+      pkcs11: Object.freeze({ ...pkcs11.pkcs11, sessions: '4' }),
+    });
+    expect(parseCustodyConfig(raw)).toMatchObject({ sessions: 4 });
+    expect(raw.pkcs11).toEqual({ ...pkcs11.pkcs11, sessions: '4' });
+  });
+
+  it('refuses a NUL in a value that reaches the token or a file name', () => {
+    expect(
+      codeOf(() => parseCustodyConfig({ ...pkcs11, pkcs11: { ...pkcs11.pkcs11, key_label: 'a\u0000b' } })),
+    ).toMatchObject({ code: 'HSM_CONFIG_INVALID_VALUE', field: 'custody.pkcs11.key_label' });
+  });
+
   it('never repeats a URL that may carry credentials', () => {
     const e = codeOf(() =>
       parseCustodyConfig({

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { ErrorObject } from 'ajv';
 import { parse as parseToml } from 'smol-toml';
 import { parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
+import { type ConfigOf, checkConfig, configSchema } from '../runtime/index.ts';
 import type { CustodyKind } from './custody.ts';
 import { type HsmErrorCode, hsmError } from './errors.ts';
 
@@ -75,141 +77,175 @@ export const DEFAULT_SESSIONS = 2;
 export const MAX_SESSIONS = 32;
 export const DEFAULT_WALLET_TIMEOUT_MS = 10_000;
 
-const BACKENDS: readonly CustodyKind[] = ['pkcs11', 'bitcoind-wallet', 'file'];
+const BACKENDS = ['pkcs11', 'bitcoind-wallet', 'file'] as const satisfies readonly CustodyKind[];
 /** The TOML sub-table of each backend. */
 const TABLE_OF: Readonly<Record<CustodyKind, string>> = {
   pkcs11: 'pkcs11',
   'bitcoind-wallet': 'bitcoind_wallet',
   file: 'file',
 };
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-type Table = Record<string, unknown>;
+// A value that reaches a C API or a file name: no NUL, never empty.
+const text = { type: 'string', minLength: 1, pattern: '^[^\\u0000]*$', hint: 'text without NUL' } as const;
+const envName = {
+  type: 'string',
+  pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+  hint: 'an environment variable name',
+} as const;
+
+/**
+ * The `[custody]` table's schema, checked by the same Ajv loader as every service's config
+ * (runtime/config.ts). What a schema cannot say (a label's length in UTF-8 bytes, exactly one of two
+ * keys, a URL without credentials, a key on the curve) is checked after it, below.
+ */
+export const CUSTODY_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['backend'],
+  properties: {
+    backend: { enum: BACKENDS },
+    pkcs11: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['token_label'],
+      properties: {
+        library: { ...text, default: DEFAULT_PKCS11_LIBRARY },
+        token_label: text,
+        kek_label: { ...text, default: DEFAULT_KEK_LABEL },
+        key_label: { ...text, default: DEFAULT_KEY_LABEL },
+        pin_file: text,
+        pin_env: envName,
+        sessions: { type: 'integer', minimum: 1, maximum: MAX_SESSIONS, default: DEFAULT_SESSIONS },
+        audit_key_label: { ...text, default: DEFAULT_AUDIT_KEY_LABEL },
+        audit_anchor_label: { ...text, default: DEFAULT_AUDIT_ANCHOR_LABEL },
+      },
+    },
+    bitcoind_wallet: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'wallet'],
+      properties: {
+        url: text,
+        wallet: text,
+        cookie_file: text,
+        user: text,
+        password_file: text,
+        timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: DEFAULT_WALLET_TIMEOUT_MS },
+        key: { type: 'string', pattern: '^[0-9a-fA-F]{64}$', hint: '64 hex digits (an x-only key)' },
+        audit_key_file: text,
+      },
+    },
+    file: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path'],
+      properties: {
+        path: text,
+        passphrase_file: text,
+        passphrase_env: envName,
+        allow_insecure_file_backend: { type: 'boolean', default: false },
+      },
+    },
+  },
+} as const;
+
+/** The `[custody]` table as written (defaults filled), typed by its schema. */
+export type CustodyTable = ConfigOf<typeof CUSTODY_CONFIG_SCHEMA>;
+const CUSTODY_CONFIG = configSchema(CUSTODY_CONFIG_SCHEMA);
 
 function err(code: HsmErrorCode, field: string, message: string): Error {
   return hsmError(code, `${field} ${message}`, { details: { field } });
 }
 
-function isTable(v: unknown): v is Table {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isTable = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+/** The first of Ajv's errors (outer tables before inner ones), in this module's codes and words. */
+function custodyError(errors: readonly ErrorObject[]): Error {
+  const depth = (e: ErrorObject) => e.instancePath.split('/').length;
+  const rank = (e: ErrorObject) =>
+    e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 1 : 2;
+  const e = [...errors].sort((a, b) => depth(a) - depth(b) || rank(a) - rank(b))[0]!;
+  const at = ['custody', ...e.instancePath.split('/').slice(1)].join('.');
+  if (e.keyword === 'additionalProperties') {
+    const field = `${at}.${String(e.params.additionalProperty)}`;
+    const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    return hsmError('HSM_CONFIG_UNKNOWN_KEY', `${field} is not a custody config key`, {
+      details: { field, allowed },
+    });
+  }
+  if (e.keyword === 'required') {
+    return err('HSM_CONFIG_MISSING_KEY', `${at}.${String(e.params.missingProperty)}`, 'is required');
+  }
+  const schema = e.parentSchema as { hint?: string; minimum?: number; maximum?: number } | undefined;
+  const why =
+    e.keyword === 'type'
+      ? `must be ${{ string: 'a string', integer: 'an integer', boolean: 'true or false', object: 'a table' }[String(e.params.type)] ?? String(e.params.type)}`
+      : e.keyword === 'enum'
+        ? `must be one of ${BACKENDS.map((b) => `"${b}"`).join(', ')}`
+        : e.keyword === 'minimum' || e.keyword === 'maximum'
+          ? `must be in ${schema?.minimum}..${schema?.maximum}`
+          : e.keyword === 'minLength'
+            ? 'must not be empty'
+            : e.keyword === 'pattern' && schema?.hint
+              ? `must be ${schema.hint}`
+              : (e.message ?? 'is invalid');
+  return err('HSM_CONFIG_INVALID_VALUE', at, why);
 }
 
-/** Refuses keys outside `allowed` (tmkms deny_unknown_fields): a typo must stop start-up. */
-function assertKnownKeys(table: Table, path: string, allowed: readonly string[]): void {
-  for (const key of Object.keys(table)) {
-    if (!allowed.includes(key)) {
-      throw hsmError('HSM_CONFIG_UNKNOWN_KEY', `${path}.${key} is not a custody config key`, {
-        details: { field: `${path}.${key}`, allowed },
-      });
-    }
+/** CK_TOKEN_INFO.label is 32 bytes, blank padded; object labels are kept to 128. */
+function assertMaxBytes(value: string, field: string, maxBytes: number): void {
+  if (Buffer.byteLength(value, 'utf8') > maxBytes) {
+    throw err('HSM_CONFIG_INVALID_VALUE', field, `must be at most ${maxBytes} bytes of UTF-8`);
   }
 }
 
-function str(table: Table, path: string, key: string, opts: { maxBytes?: number } = {}): string | undefined {
-  const v = table[key];
-  const field = `${path}.${key}`;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw err('HSM_CONFIG_INVALID_VALUE', field, 'must be a string');
-  if (v.length === 0) throw err('HSM_CONFIG_INVALID_VALUE', field, 'must not be empty');
-  if (v.includes('\0')) throw err('HSM_CONFIG_INVALID_VALUE', field, 'must not contain NUL');
-  if (opts.maxBytes !== undefined && Buffer.byteLength(v, 'utf8') > opts.maxBytes) {
-    throw err('HSM_CONFIG_INVALID_VALUE', field, `must be at most ${opts.maxBytes} bytes of UTF-8`);
-  }
-  return v;
-}
-
-function required<T>(v: T | undefined, field: string): T {
-  if (v === undefined) throw err('HSM_CONFIG_MISSING_KEY', field, 'is required');
-  return v;
-}
-
-function int(table: Table, path: string, key: string, min: number, max: number): number | undefined {
-  const v = table[key];
-  const field = `${path}.${key}`;
-  if (v === undefined) return undefined;
-  const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-    throw err('HSM_CONFIG_INVALID_VALUE', field, 'must be an integer');
-  }
-  if (n < min || n > max) throw err('HSM_CONFIG_INVALID_VALUE', field, `must be in ${min}..${max}`);
-  return n;
-}
-
-function bool(table: Table, path: string, key: string): boolean | undefined {
-  const v = table[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean')
-    throw err('HSM_CONFIG_INVALID_VALUE', `${path}.${key}`, 'must be true or false');
-  return v;
-}
-
-function filePath(table: Table, path: string, key: string, baseDir: string): string | undefined {
-  const v = str(table, path, key);
-  return v === undefined ? undefined : isAbsolute(v) ? v : resolve(baseDir, v);
-}
-
-function envName(table: Table, path: string, key: string): string | undefined {
-  const v = str(table, path, key);
-  if (v !== undefined && !ENV_NAME_RE.test(v)) {
-    throw err('HSM_CONFIG_INVALID_VALUE', `${path}.${key}`, 'must be an environment variable name');
-  }
-  return v;
-}
+const resolver = (baseDir: string) => (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
 /** Exactly one of `<name>_file` and `<name>_env`: secrets come from files or the environment, never argv. */
-function secretSource(table: Table, path: string, name: string, baseDir: string): SecretSource {
-  const file = filePath(table, path, `${name}_file`, baseDir);
-  const env = envName(table, path, `${name}_env`);
+function secretSource(
+  file: string | undefined,
+  env: string | undefined,
+  path: string,
+  name: string,
+  abs: (v: string) => string,
+): SecretSource {
   if (file !== undefined && env !== undefined) {
     throw err('HSM_CONFIG_CONFLICT', `${path}.${name}_file`, `and ${path}.${name}_env exclude each other`);
   }
   if (file === undefined && env === undefined) {
     throw err('HSM_CONFIG_CONFLICT', `${path}.${name}_file`, `or ${path}.${name}_env is required`);
   }
-  return file !== undefined ? { file } : { env: env! };
+  return file !== undefined ? { file: abs(file) } : { env: env! };
 }
 
-function parsePkcs11(t: Table, path: string, baseDir: string): Pkcs11CustodyConfig {
-  assertKnownKeys(t, path, [
-    'library',
-    'token_label',
-    'kek_label',
-    'key_label',
-    'pin_file',
-    'pin_env',
-    'sessions',
-    'audit_key_label',
-    'audit_anchor_label',
-  ]);
+function pkcs11Of(t: NonNullable<CustodyTable['pkcs11']>, abs: (v: string) => string): Pkcs11CustodyConfig {
+  const path = 'custody.pkcs11';
+  assertMaxBytes(t.token_label, `${path}.token_label`, 32);
+  for (const k of ['kek_label', 'key_label', 'audit_key_label', 'audit_anchor_label'] as const) {
+    assertMaxBytes(t[k], `${path}.${k}`, 128);
+  }
   return {
     kind: 'pkcs11',
-    library: filePath(t, path, 'library', baseDir) ?? DEFAULT_PKCS11_LIBRARY,
-    // CK_TOKEN_INFO.label is 32 bytes, blank padded.
-    tokenLabel: required(str(t, path, 'token_label', { maxBytes: 32 }), `${path}.token_label`),
-    kekLabel: str(t, path, 'kek_label', { maxBytes: 128 }) ?? DEFAULT_KEK_LABEL,
-    keyLabel: str(t, path, 'key_label', { maxBytes: 128 }) ?? DEFAULT_KEY_LABEL,
-    pin: secretSource(t, path, 'pin', baseDir),
-    sessions: int(t, path, 'sessions', 1, MAX_SESSIONS) ?? DEFAULT_SESSIONS,
-    auditKeyLabel: str(t, path, 'audit_key_label', { maxBytes: 128 }) ?? DEFAULT_AUDIT_KEY_LABEL,
-    auditAnchorLabel: str(t, path, 'audit_anchor_label', { maxBytes: 128 }) ?? DEFAULT_AUDIT_ANCHOR_LABEL,
+    library: abs(t.library),
+    tokenLabel: t.token_label,
+    kekLabel: t.kek_label,
+    keyLabel: t.key_label,
+    pin: secretSource(t.pin_file, t.pin_env, path, 'pin', abs),
+    sessions: t.sessions,
+    auditKeyLabel: t.audit_key_label,
+    auditAnchorLabel: t.audit_anchor_label,
   };
 }
 
-function parseWallet(t: Table, path: string, baseDir: string): BitcoindWalletCustodyConfig {
-  assertKnownKeys(t, path, [
-    'url',
-    'wallet',
-    'cookie_file',
-    'user',
-    'password_file',
-    'timeout_ms',
-    'key',
-    'audit_key_file',
-  ]);
-  const rawUrl = required(str(t, path, 'url'), `${path}.url`);
+function walletOf(
+  t: NonNullable<CustodyTable['bitcoind_wallet']>,
+  abs: (v: string) => string,
+): BitcoindWalletCustodyConfig {
+  const path = 'custody.bitcoind_wallet';
   let url: URL;
   try {
-    url = new URL(rawUrl);
+    url = new URL(t.url);
   } catch {
     // The raw value may carry credentials, so it is not repeated.
     throw err('HSM_CONFIG_INVALID_VALUE', `${path}.url`, 'is not a valid URL');
@@ -231,21 +267,18 @@ function parseWallet(t: Table, path: string, baseDir: string): BitcoindWalletCus
       'must be scheme://host:port only; set the wallet with `wallet`',
     );
   }
-  const cookieFile = filePath(t, path, 'cookie_file', baseDir);
-  const user = str(t, path, 'user');
-  const passwordFile = filePath(t, path, 'password_file', baseDir);
   let auth: WalletAuth;
-  if (cookieFile !== undefined) {
-    if (user !== undefined || passwordFile !== undefined) {
+  if (t.cookie_file !== undefined) {
+    if (t.user !== undefined || t.password_file !== undefined) {
       throw err(
         'HSM_CONFIG_CONFLICT',
         `${path}.cookie_file`,
         `and ${path}.user/password_file exclude each other`,
       );
     }
-    auth = { cookieFile };
-  } else if (user !== undefined && passwordFile !== undefined) {
-    auth = { user, passwordFile };
+    auth = { cookieFile: abs(t.cookie_file) };
+  } else if (t.user !== undefined && t.password_file !== undefined) {
+    auth = { user: t.user, passwordFile: abs(t.password_file) };
   } else {
     throw err(
       'HSM_CONFIG_CONFLICT',
@@ -253,25 +286,23 @@ function parseWallet(t: Table, path: string, baseDir: string): BitcoindWalletCus
       `or ${path}.user with ${path}.password_file is required`,
     );
   }
-  const keyHex = str(t, path, 'key');
   return {
     kind: 'bitcoind-wallet',
     url: url.origin,
-    wallet: required(str(t, path, 'wallet'), `${path}.wallet`),
+    wallet: t.wallet,
     auth,
-    timeoutMs: int(t, path, 'timeout_ms', 100, 600_000) ?? DEFAULT_WALLET_TIMEOUT_MS,
-    key: keyHex === undefined ? undefined : parseXOnlyKey(keyHex, `${path}.key`, 'HSM_CONFIG_INVALID_VALUE'),
-    auditKeyFile: filePath(t, path, 'audit_key_file', baseDir),
+    timeoutMs: t.timeout_ms,
+    key: t.key === undefined ? undefined : parseXOnlyKey(t.key, `${path}.key`, 'HSM_CONFIG_INVALID_VALUE'),
+    auditKeyFile: t.audit_key_file === undefined ? undefined : abs(t.audit_key_file),
   };
 }
 
-function parseFile(t: Table, path: string, baseDir: string): FileCustodyConfig {
-  assertKnownKeys(t, path, ['path', 'passphrase_file', 'passphrase_env', 'allow_insecure_file_backend']);
+function fileOf(t: NonNullable<CustodyTable['file']>, abs: (v: string) => string): FileCustodyConfig {
   return {
     kind: 'file',
-    path: required(filePath(t, path, 'path', baseDir), `${path}.path`),
-    passphrase: secretSource(t, path, 'passphrase', baseDir),
-    allowInsecureFileBackend: bool(t, path, 'allow_insecure_file_backend') ?? false,
+    path: abs(t.path),
+    passphrase: secretSource(t.passphrase_file, t.passphrase_env, 'custody.file', 'passphrase', abs),
+    allowInsecureFileBackend: t.allow_insecure_file_backend,
   };
 }
 
@@ -289,44 +320,32 @@ function deepFreeze<T>(v: T): T {
  * `[custody.file]`) is validated, and so is any other backend's sub-table that is present (a typo
  * there is still a typo), though only the selected one is returned. Unknown keys are errors. Relative
  * paths are resolved against `opts.baseDir` (the config file's directory; default the working
- * directory).
+ * directory). `raw` itself is left as it is (a service's loaded config is frozen).
  * @throws {CodedError} HSM_CONFIG_UNKNOWN_KEY, HSM_CONFIG_MISSING_KEY, HSM_CONFIG_INVALID_VALUE,
  *   HSM_CONFIG_CONFLICT, each naming the key (`custody.pkcs11.pin_file`).
  * @example
  * const config = parseCustodyConfig(toml.custody, { baseDir: '/etc/covenant-signer' });
  */
 export function parseCustodyConfig(raw: unknown, opts: { baseDir?: string } = {}): CustodyConfig {
-  const baseDir = opts.baseDir ?? process.cwd();
   if (raw === undefined) throw err('HSM_CONFIG_MISSING_KEY', 'custody', 'table is required');
   if (!isTable(raw)) throw err('HSM_CONFIG_INVALID_VALUE', 'custody', 'must be a table');
-  assertKnownKeys(raw, 'custody', ['backend', ...Object.values(TABLE_OF)]);
-  const backend = required(str(raw, 'custody', 'backend'), 'custody.backend');
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw err(
-      'HSM_CONFIG_INVALID_VALUE',
-      'custody.backend',
-      `must be one of ${BACKENDS.map((b) => `"${b}"`).join(', ')}`,
-    );
-  }
-  const parsers: Record<CustodyKind, (t: Table, path: string) => CustodyConfig> = {
-    pkcs11: (t, p) => parsePkcs11(t, p, baseDir),
-    'bitcoind-wallet': (t, p) => parseWallet(t, p, baseDir),
-    file: (t, p) => parseFile(t, p, baseDir),
+  // Ajv fills defaults in place: work on a copy.
+  const checked = checkConfig(CUSTODY_CONFIG, structuredClone(raw));
+  if (checked.errors) throw custodyError(checked.errors);
+  const t = checked.value;
+  const abs = resolver(opts.baseDir ?? process.cwd());
+  // Every table present is checked beyond its schema too, the selected one last but returned.
+  const parsed: Partial<Record<CustodyKind, CustodyConfig>> = {
+    ...(t.pkcs11 ? { pkcs11: pkcs11Of(t.pkcs11, abs) } : {}),
+    ...(t.bitcoind_wallet ? { 'bitcoind-wallet': walletOf(t.bitcoind_wallet, abs) } : {}),
+    ...(t.file ? { file: fileOf(t.file, abs) } : {}),
   };
-  let selected: CustodyConfig | undefined;
-  for (const kind of BACKENDS) {
-    const path = `custody.${TABLE_OF[kind]}`;
-    const table = raw[TABLE_OF[kind]];
-    if (table === undefined) continue;
-    if (!isTable(table)) throw err('HSM_CONFIG_INVALID_VALUE', path, 'must be a table');
-    const parsed = parsers[kind](table, path);
-    if (kind === backend) selected = parsed;
-  }
+  const selected = parsed[t.backend];
   if (selected === undefined) {
     throw err(
       'HSM_CONFIG_MISSING_KEY',
-      `custody.${TABLE_OF[backend as CustodyKind]}`,
-      `table is required for backend "${backend}"`,
+      `custody.${TABLE_OF[t.backend]}`,
+      `table is required for backend "${t.backend}"`,
     );
   }
   return deepFreeze(selected);
@@ -356,5 +375,5 @@ export async function loadCustodyConfigFile(file: string): Promise<CustodyConfig
       details: { file },
     });
   }
-  return parseCustodyConfig((doc as Table).custody, { baseDir: dirname(resolve(file)) });
+  return parseCustodyConfig(isTable(doc) ? doc.custody : undefined, { baseDir: dirname(resolve(file)) });
 }

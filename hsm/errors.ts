@@ -24,7 +24,7 @@ export const HSM_ERRORS = {
   HSM_BAD_REQUEST: 'A sign request is malformed: the sighash or the key is not 32 bytes.',
   HSM_KEY_NOT_HELD: 'The requested covenant key is not held by this custody backend.',
   HSM_SIGNATURE_INVALID:
-    'The backend produced a signature that does not verify against the sighash and key; it was not returned.',
+    'The signature the bitcoind wallet made does not verify against the sighash and key; it was not returned.',
   HSM_CLOSED: 'The custody backend has been closed.',
   HSM_LOCKED: 'The custody backend is locked (POST /v1/lock): it signs nothing until unlocked.',
   // pkcs11

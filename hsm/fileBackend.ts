@@ -1,6 +1,6 @@
 import { hkdfSync, webcrypto } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import { ecc, toHex, type XOnlyKey } from '../common/index.ts';
+import { copyXOnlyKey, ecc, parseCompressedKey, toHex, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 import { fileAnchorStore, keyAuditCustody } from './auditFiles.ts';
 import type { FileCustodyConfig } from './config.ts';
 import type {
@@ -90,7 +90,9 @@ class FileCustody implements CustodyBackend {
     this.#path = path;
     this.#envelope = envelope;
     this.#fileKey = fileKey;
-    this.#xOnly = Uint8Array.from(Buffer.from(envelope.publicKey, 'hex').subarray(1)) as XOnlyKey;
+    this.#xOnly = xOnlyOf(
+      parseCompressedKey(envelope.publicKey, 'the key file’s publicKey', 'HSM_KEY_FILE_INVALID'),
+    );
     this.#audit = keyAuditCustody(
       auditKey,
       fileAnchorStore(fileAuditAnchorPath(path)),
@@ -108,7 +110,7 @@ class FileCustody implements CustodyBackend {
 
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
-    return [this.#xOnly.slice() as XOnlyKey];
+    return [copyXOnlyKey(this.#xOnly)];
   }
 
   get locked(): boolean {

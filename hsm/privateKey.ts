@@ -1,4 +1,4 @@
-import { bytesEqual, ecc, sha256, toHex, type XOnlyKey } from '../common/index.ts';
+import { bytesEqual, ecc, parseXOnlyKey, sha256, toHex, type XOnlyKey } from '../common/index.ts';
 import { hsmError } from './errors.ts';
 
 /** A covenant key's public forms; what ceremonies print. Never the private key. */
@@ -18,7 +18,7 @@ export function keyInfoOf(privateKey: Uint8Array): KeyInfo {
 
 /** The x-only key of a KeyInfo as bytes. */
 export function xOnlyOfInfo(info: KeyInfo): XOnlyKey {
-  return Uint8Array.from(Buffer.from(info.xOnly, 'hex')) as XOnlyKey;
+  return parseXOnlyKey(info.xOnly, 'the key’s x-only form', 'HSM_PRIVATE_KEY_INVALID');
 }
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';

@@ -344,7 +344,7 @@ export async function startIndexer(
     },
     readinessAliases: ['/health'],
   });
-  const metricsPort = await listenOps(server, config.metrics.host, config.metrics.port);
+  const metricsPort = await listenOps(server, config.ops.host, config.ops.port);
   relay.start();
   log.info(
     {
@@ -383,7 +383,7 @@ export async function startIndexer(
 
   let stopping: Promise<void> | undefined;
   return {
-    metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
+    metricsUrl: `http://${config.ops.host}:${metricsPort}`,
     metrics,
     status,
     caughtUp: () => new Promise<void>((resolve) => caughtUpWaiters.push(resolve)),

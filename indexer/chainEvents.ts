@@ -1,9 +1,10 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import type {
-  ActiveStakingEvent,
-  ExpiredStakingEvent,
-  UnbondingStakingEvent,
-  WithdrawStakingEvent,
+import {
+  type ActiveStakingEvent,
+  EVENT_TYPE_OF_KIND,
+  type ExpiredStakingEvent,
+  type UnbondingStakingEvent,
+  type WithdrawStakingEvent,
 } from '../events/index.ts';
 import type { ValidStake } from './stakeVerdict.ts';
 import type { Delegation, ExpiryType } from './state.ts';
@@ -24,7 +25,7 @@ export function activeEvent(
   isOverflow: boolean,
 ): Unsequenced<ActiveStakingEvent> {
   return {
-    event_type: 1,
+    event_type: EVENT_TYPE_OF_KIND.active,
     event_id: `${c.txid}:active`,
     staking_tx_hash_hex: c.txid,
     staker_pk_hex: c.stakerKeyHex,
@@ -49,7 +50,7 @@ export function unbondingEvent(
   unbondingTxid: string,
 ): Unsequenced<UnbondingStakingEvent> {
   return {
-    event_type: 2,
+    event_type: EVENT_TYPE_OF_KIND.unbonding,
     event_id: `${stakingTxid}:unbonding`,
     staking_tx_hash_hex: stakingTxid,
     unbonding_start_height: h,
@@ -69,7 +70,7 @@ export function withdrawEvent(
   from: 'staking' | 'unbonding',
 ): Unsequenced<WithdrawStakingEvent> {
   return {
-    event_type: 3,
+    event_type: EVENT_TYPE_OF_KIND.withdraw,
     event_id: `${d.stakingTxid}:withdraw`,
     staking_tx_hash_hex: d.stakingTxid,
     withdraw_tx_hash_hex: txid,
@@ -81,7 +82,7 @@ export function withdrawEvent(
 /** Delegation `d`'s `type` timelock reached at height `h`. */
 export function expiredEvent(d: Delegation, type: ExpiryType, h: number): Unsequenced<ExpiredStakingEvent> {
   return {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${d.stakingTxid}:expired:${type}`,
     staking_tx_hash_hex: d.stakingTxid,
     tx_type: type,

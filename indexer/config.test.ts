@@ -44,7 +44,7 @@ describe('indexer configuration', () => {
       heartbeat_s: 10,
       batch_size: 500,
     });
-    expect(c.metrics).toEqual({ host: '127.0.0.1', port: 2114 });
+    expect(c.ops).toEqual({ host: '127.0.0.1', port: 2114 });
     expect(c.log.level).toBe('info');
   });
 
@@ -68,7 +68,7 @@ describe('indexer configuration', () => {
   });
 
   it.each([
-    ['an unknown key (a typo)', `${minimal}\n[metrics]\nprot = 1\n`, /metrics.prot is not a known option/],
+    ['an unknown key (a typo)', `${minimal}\n[ops]\nprot = 1\n`, /ops.prot is not a known option/],
     ['a missing section', minimal.replace(/\[store\][^[]*/, ''), /store/],
     ['a non-AMQP broker url', minimal.replace('amqp://', 'http://'), /rabbitmq.url/],
     ['an unknown queue type', `${minimal}queue_type = "stream"\n`, /queue_type/],

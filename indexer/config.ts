@@ -1,37 +1,12 @@
+import { assertNoCredentialsInUrl, BITCOIND_CONNECTION_PROPERTIES } from '../bitcoind/index.ts';
 import {
-  assertNoCredentialsInUrl,
-  BITCOIND_CONNECTION_PROPERTIES,
-  type BitcoindConnectionConfig,
-} from '../bitcoind/index.ts';
-import type { QueueType } from '../events/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
-import type { FetchVia } from './fetchThread.ts';
-
-/** The indexer's configuration: one TOML file plus `INDEXER__SECTION__KEY` environment overrides. */
-export interface IndexerConfig {
-  readonly bitcoind: BitcoindConnectionConfig & {
-    readonly poll_interval_ms: number;
-    readonly fetch_batch_blocks: number;
-    readonly fetch_concurrency: number;
-    readonly fetch_via: FetchVia;
-  };
-  readonly params: { readonly file: string };
-  readonly store: { readonly path: string; readonly commit_max_blocks: number };
-  readonly rabbitmq: {
-    readonly url: string;
-    readonly user?: string;
-    readonly password_file?: string;
-    readonly prefix: string;
-    readonly queue_type: QueueType;
-    readonly reference_queues: boolean;
-    readonly topology: 'ordered' | 'reference';
-    readonly confirmed_info_events: boolean;
-    readonly heartbeat_s: number;
-    readonly batch_size: number;
-  };
-  readonly metrics: { readonly host: string; readonly port: number };
-  readonly log: { readonly level: LogLevel; readonly progress_interval_ms: number };
-}
+  type ConfigOf,
+  configSchema,
+  LOG_SCHEMA,
+  loadConfig,
+  OPS_RENAMED,
+  opsSchema,
+} from '../runtime/index.ts';
 
 const str = { type: 'string', minLength: 1 } as const;
 
@@ -86,7 +61,7 @@ export const INDEXER_CONFIG_SCHEMA = {
         batch_size: { type: 'integer', minimum: 1, maximum: 10_000, default: 500 },
       },
     },
-    metrics: metricsSchema(2114),
+    ops: opsSchema(2114),
     log: {
       ...LOG_SCHEMA,
       properties: {
@@ -98,16 +73,28 @@ export const INDEXER_CONFIG_SCHEMA = {
   },
 } as const;
 
-/** @throws {CodedError} CONFIG_… codes naming the option */
+/** The indexer's configuration: one TOML file plus `INDEXER__SECTION__KEY` environment overrides. */
+export type IndexerConfig = ConfigOf<typeof INDEXER_CONFIG_SCHEMA>;
+const INDEXER_CONFIG = configSchema(INDEXER_CONFIG_SCHEMA);
+
+/** Names this release changed; the old ones load for one more release, with a warning. */
+export const INDEXER_RENAMED = [OPS_RENAMED] as const;
+
+/**
+ * @param warn where deprecation warnings go (default: Node's process warnings, on stderr)
+ * @throws {CodedError} CONFIG_… codes naming the option */
 export function loadIndexerConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  warn?: (message: string) => void,
 ): IndexerConfig {
-  const config = loadConfig<IndexerConfig>({
+  const config = loadConfig({
     file,
     envPrefix: 'INDEXER',
-    schema: INDEXER_CONFIG_SCHEMA,
+    schema: INDEXER_CONFIG,
     env,
+    renamed: INDEXER_RENAMED,
+    ...(warn ? { warn } : {}),
   });
   assertNoCredentialsInUrl(config.bitcoind);
   return config;

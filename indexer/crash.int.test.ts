@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
+import { EVENT_TYPE_OF_KIND } from '../events/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
 import { startIndexer } from './app.ts';
@@ -91,7 +92,7 @@ describe('crash safety', () => {
       child.kill('SIGKILL');
       await exited(child);
       kills++;
-      if (got.events.some((e) => e.event_type === 6 && e.height >= tip)) break;
+      if (got.events.some((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info'] && e.height >= tip)) break;
     }
     const last = spawnIndexer(crash.configFile);
     try {

@@ -1,6 +1,6 @@
 import type { RpcClient } from '../bitcoind/index.ts';
 import { CodedError } from '../common/index.ts';
-import type { BtcInfoEvent, UnsequencedEvent } from '../events/index.ts';
+import { type BtcInfoEvent, EVENT_TYPE_OF_KIND, type UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, indexerConfirmationDepth } from '../params/index.ts';
 import type { BlockResult, Rejection } from './blockResult.ts';
 import type { BlockInput } from './blockTxs.ts';
@@ -131,7 +131,7 @@ export class ChainFollower {
             if (!this.#o.confirmedInfoEvents) return r;
             // In the block's own write, after its events: as the reference indexer sends it.
             const info: UnsequencedEvent = {
-              event_type: 7,
+              event_type: EVENT_TYPE_OF_KIND['confirmed-info'],
               event_id: `confirmed-info:${block.height}`,
               height: block.height,
               tvl: r.tvl,
@@ -215,7 +215,7 @@ export class ChainFollower {
     const rejections = w.rejections.filter((r) => r.blockHash !== undefined && fresh.has(r.blockHash));
     this.#o.hooks?.onWindow?.({ tip, unconfirmedTvl: w.unconfirmedTvl, confirmedTvl, rejections });
     const info: UnsequencedEvent = {
-      event_type: 6,
+      event_type: EVENT_TYPE_OF_KIND['btc-info'],
       event_id: `btc-info:${tip}`,
       height: tip,
       confirmed_tvl: confirmedTvl,

@@ -4,7 +4,7 @@ import { Transaction } from 'bitcoinjs-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { txidToHash } from '../common/index.ts';
-import type { StakingEvent } from '../events/index.ts';
+import { EVENT_TYPE_OF_KIND, type StakingEvent } from '../events/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { buildV0OpReturn } from '../staking/index.ts';
 import { sharedBroker } from '../test/infra/rabbitmq.ts';
@@ -125,7 +125,9 @@ describe('confirmed transactions (value cap, v0)', () => {
   it('starts at the activation height and reports btc-info for the tip', async () => {
     await kit.mineTo(116);
     await events.waitForTip(116);
-    const info = events.events.find((e) => e.event_type === 6 && e.height === 116);
+    const info = events.events.find(
+      (e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info'] && e.height === 116,
+    );
     expect(info).toMatchObject({ confirmed_tvl: 0, unconfirmed_tvl: 0 });
     // 116 − depth + 1 = 114 is confirmed, but nothing below the activation height 115 is decided.
     expect(indexer.status().lastProcessed).toBeUndefined();
@@ -244,7 +246,7 @@ describe('confirmed transactions (value cap, v0)', () => {
     await confirmAll();
     expect(byId(`${s.d.txid}:active`)).toMatchObject({ is_overflow: false });
     expect(byId(`${s.e.txid}:active`)).toMatchObject({ is_overflow: true });
-    const info = events.events.filter((e) => e.event_type === 6).at(-1);
+    const info = events.events.filter((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info']).at(-1);
     expect(info).toMatchObject({ confirmed_tvl: 1_150_000, unconfirmed_tvl: 1_150_000 });
   });
 
@@ -265,10 +267,12 @@ describe('confirmed transactions (value cap, v0)', () => {
     (s as Record<string, unknown>).ubObj = ub;
     // The unconfirmed TVL already shows the unbonding (and can be below the confirmed TVL).
     await events.waitForTip(height);
-    expect(events.events.filter((e) => e.event_type === 6).at(-1)).toMatchObject({
-      confirmed_tvl: 1_150_000,
-      unconfirmed_tvl: 750_000,
-    });
+    expect(events.events.filter((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info']).at(-1)).toMatchObject(
+      {
+        confirmed_tvl: 1_150_000,
+        unconfirmed_tvl: 750_000,
+      },
+    );
     await confirmAll();
     expect(byId(`${s.b!.txid}:unbonding`)).toMatchObject({
       unbonding_start_height: height,
@@ -282,7 +286,9 @@ describe('confirmed transactions (value cap, v0)', () => {
       expect(byId(`${x!.txid}:unbonding`)).toBeUndefined();
       expect(byId(`${x!.txid}:withdraw`)).toBeUndefined();
     }
-    expect(events.events.filter((e) => e.event_type === 6).at(-1)).toMatchObject({ confirmed_tvl: 750_000 });
+    expect(events.events.filter((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info']).at(-1)).toMatchObject(
+      { confirmed_tvl: 750_000 },
+    );
     const m = await (await fetch(`${indexer.metricsUrl}/metrics`)).text();
     const reason = (t: string, r: string) =>
       metricValue(m, `indexer_invalid_txs_by_reason_total{tx_type="${t}",reason="${r}"}`);
@@ -322,8 +328,12 @@ describe('confirmed transactions (value cap, v0)', () => {
     // Unbonded before its timelock: b never expires as active.
     expect(byId(`${s.b!.txid}:expired:active`)).toBeUndefined();
     // The withdraw does not reduce the TVL (reference §8).
-    expect(events.events.filter((e) => e.event_type === 6).at(-1)).toMatchObject({ confirmed_tvl: 750_000 });
-    const all = events.events.filter((e) => e.event_type === 4).map((e) => e.event_id);
+    expect(events.events.filter((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info']).at(-1)).toMatchObject(
+      { confirmed_tvl: 750_000 },
+    );
+    const all = events.events
+      .filter((e) => e.event_type === EVENT_TYPE_OF_KIND.expired)
+      .map((e) => e.event_id);
     expect(new Set(all).size).toBe(all.length);
   });
 });
@@ -387,7 +397,9 @@ describe('the whole chain', () => {
       await freshEvents.waitForTip(tip, 60_000);
       const strip = (es: ReturnType<EventCollector['view']>) => es;
       expect(strip(freshEvents.view())).toEqual(strip(events.view()));
-      const nonInfo = events.events.filter((e: StakingEvent) => e.event_type !== 6);
+      const nonInfo = events.events.filter(
+        (e: StakingEvent) => e.event_type !== EVENT_TYPE_OF_KIND['btc-info'],
+      );
       expect(new Set(nonInfo.map((e) => e.event_id)).size).toBe(nonInfo.length);
 
       // The catch-up told its progress, with figures that make sense, and said when it was done.

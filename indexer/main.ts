@@ -64,7 +64,7 @@ confirmed_info_events = false    # a confirmed-info event (7) after each confirm
 heartbeat_s = 10
 batch_size = 500
 
-[metrics]                        # /metrics, /healthz, /readyz
+[ops]                            # /metrics, /healthz, /readyz
 host = "127.0.0.1"
 port = 2114
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StakingEvent, UnsequencedEvent } from '../events/index.ts';
+import { EVENT_TYPE_OF_KIND, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
 import { type BlockResult, type BlockStats, emptyStats } from './blockResult.ts';
 import { createIndexerMetrics, recordBlocks, recordPublished } from './metrics.ts';
 
@@ -11,7 +11,7 @@ function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEv
 
 function expired(txid: string, type: 'active' | 'unbonding', h: number): UnsequencedEvent {
   return {
-    event_type: 4,
+    event_type: EVENT_TYPE_OF_KIND.expired,
     event_id: `${txid}:expired:${type}`,
     staking_tx_hash_hex: txid,
     tx_type: type,
@@ -96,7 +96,11 @@ describe('recordPublished: events the broker confirmed, counted by kind', () => 
     const ev = (txid: string, type: 'active' | 'unbonding', seq: number) =>
       ({ ...expired(txid, type, 200), sequence: seq }) as StakingEvent;
     const info = (seq: number) =>
-      ({ event_type: 6, event_id: `btc-info:${seq}`, sequence: seq }) as unknown as StakingEvent;
+      ({
+        event_type: EVENT_TYPE_OF_KIND['btc-info'],
+        event_id: `btc-info:${seq}`,
+        sequence: seq,
+      }) as unknown as StakingEvent;
     recordPublished(m, [ev('ab'.repeat(32), 'active', 1), info(2), ev('cd'.repeat(32), 'unbonding', 3)]);
     recordPublished(m, [info(4)]);
     recordPublished(m, []);

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type EventKind, kindOf, type StakingEvent } from '../events/index.ts';
+import { EVENT_TYPE_OF_KIND, type EventKind, kindOf, type StakingEvent } from '../events/index.ts';
 import type { BlockResult, Rejection } from './blockResult.ts';
 
 /** The reference indexer's tx_type labels of si_invalid_txs_counter, pre-registered so 0 is visible. */
@@ -247,7 +247,7 @@ export function recordBlocks(
     if (s.unbonding) lastFound.unbonding = height;
     if (s.withdrawFromStaking) lastFound.withdrawStaking = height;
     if (s.withdrawFromUnbonding) lastFound.withdrawUnbonding = height;
-    for (const e of result.events) if (e.event_type === 4) expired[e.tx_type]++;
+    for (const e of result.events) if (e.event_type === EVENT_TYPE_OF_KIND.expired) expired[e.tx_type]++;
     for (const j of s.rejections) rejections.push(j);
   }
   recordRejections(m, rejections);

@@ -1,7 +1,12 @@
 import { Block, Transaction } from 'bitcoinjs-lib';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { hashToTxid, toHex } from '../common/index.ts';
-import { assertStakingEvent, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
+import {
+  assertStakingEvent,
+  EVENT_TYPE_OF_KIND,
+  type StakingEvent,
+  type UnsequencedEvent,
+} from '../events/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import {
   buildStakingInfo,
@@ -111,7 +116,7 @@ describe('staking transactions', () => {
     const r = block(120, [s.tx]);
     expect(r.events).toEqual([
       expect.objectContaining({
-        event_type: 1,
+        event_type: EVENT_TYPE_OF_KIND.active,
         event_id: `${s.txid}:active`,
         staking_value: 100_000,
         staking_start_height: 120,
@@ -258,7 +263,7 @@ describe('unbonding and withdraw', () => {
     const r = block(122, [u.tx]);
     expect(r.events).toEqual([
       expect.objectContaining({
-        event_type: 2,
+        event_type: EVENT_TYPE_OF_KIND.unbonding,
         event_id: `${s.txid}:unbonding`,
         unbonding_start_height: 122,
         unbonding_timelock: 3,
@@ -318,7 +323,7 @@ describe('unbonding and withdraw', () => {
     const r = block(131, [w]);
     expect(r.events).toEqual([
       expect.objectContaining({
-        event_type: 3,
+        event_type: EVENT_TYPE_OF_KIND.withdraw,
         event_id: `${s.txid}:withdraw`,
         withdraw_tx_hash_hex: w.getId(),
         withdraw_tx_btc_height: 131,

@@ -1,4 +1,4 @@
-import { isCodedError, parseHex, type XOnlyKey } from '../common/index.ts';
+import { isCodedError, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import {
   buildStakingInfo,
@@ -66,8 +66,9 @@ class StoredStake implements StakingOutputFacts {
   readonly #v: ParamsVersion;
 
   constructor(d: Delegation, v: ParamsVersion) {
-    this.stakerKey = parseHex(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
-    this.fpKey = parseHex(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE') as XOnlyKey;
+    // Checked when the stake was identified; again here, from the store, at a cached lookup's cost.
+    this.stakerKey = parseXOnlyKey(d.stakerKeyHex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE');
+    this.fpKey = parseXOnlyKey(d.fpKeyHex, 'fpKey', 'INDEXER_STORE_UNAVAILABLE');
     this.stakingTime = d.stakingTime;
     this.valueSat = BigInt(d.valueSat);
     this.stakingOutputIndex = d.stakingOutputIndex;

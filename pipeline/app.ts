@@ -105,7 +105,7 @@ export async function startPipeline(
       };
     },
   });
-  const port = await listenOps(ops, config.metrics.host, config.metrics.port);
+  const port = await listenOps(ops, config.ops.host, config.ops.port);
   if (opts.once) await worker.runOnce();
   else worker.start(config.pipeline.interval_ms);
   log.info(
@@ -127,7 +127,7 @@ export async function startPipeline(
 
   let stopping: Promise<void> | undefined;
   return {
-    metricsUrl: `http://${config.metrics.host}:${port}`,
+    metricsUrl: `http://${config.ops.host}:${port}`,
     worker,
     reloadParams() {
       // One at a time: a second SIGHUP compares with what the first one applied.

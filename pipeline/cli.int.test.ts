@@ -38,7 +38,7 @@ describe('pipeline/main.ts', () => {
     expect(c.signers).toHaveLength(1);
     expect(c.signers[0]!.url).toBe('https://signer-a.example:9791');
     expect(c.pipeline.interval_ms).toBe(10_000);
-    expect(c.metrics.port).toBe(2115);
+    expect(c.ops.port).toBe(2115);
   });
 
   it('reads the database password from its file at start, and refuses a file others can read', async () => {

@@ -1,46 +1,13 @@
-import {
-  assertNoCredentialsInUrl,
-  BITCOIND_CONNECTION_PROPERTIES,
-  type BitcoindConnectionConfig,
-} from '../bitcoind/index.ts';
+import { assertNoCredentialsInUrl, BITCOIND_CONNECTION_PROPERTIES } from '../bitcoind/index.ts';
 import { CodedError } from '../common/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
-
-/** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
-export interface PipelineConfig {
-  readonly pipeline: {
-    /** Name of this instance in claims and logs (default: hostname-pid). */
-    readonly worker_id?: string;
-    readonly interval_ms: number;
-    readonly batch_size: number;
-    /** Requests processed at once by this instance. */
-    readonly concurrency: number;
-    /** How long a claim holds a request; a crashed instance's requests are due again after it. */
-    readonly lease_ms: number;
-    readonly backoff_base_ms: number;
-    readonly backoff_max_ms: number;
-  };
-  readonly database: {
-    readonly url: string;
-    /** Overrides the URL's password; the file must be readable only by its owner. */
-    readonly password_file?: string;
-  };
-  readonly bitcoind: BitcoindConnectionConfig;
-  readonly params: { readonly file: string };
-  /** The pipeline's client certificate for every https:// signer (required when there is one). */
-  readonly tls?: { readonly client_cert_file: string; readonly client_key_file: string };
-  readonly signers: ReadonlyArray<{
-    readonly name: string;
-    readonly url: string;
-    /** The covenant key this signer holds, 33-byte compressed hex as in the params. */
-    readonly public_key: string;
-    /** The CA that issued this signer's server certificate (required for https://). */
-    readonly ca_file?: string;
-    readonly timeout_ms: number;
-  }>;
-  readonly metrics: { readonly host: string; readonly port: number };
-  readonly log: { readonly level: LogLevel };
-}
+import {
+  type ConfigOf,
+  configSchema,
+  LOG_SCHEMA,
+  loadConfig,
+  OPS_RENAMED,
+  opsSchema,
+} from '../runtime/index.ts';
 
 const str = { type: 'string', minLength: 1 } as const;
 
@@ -117,21 +84,33 @@ export const PIPELINE_CONFIG_SCHEMA = {
         },
       },
     },
-    metrics: metricsSchema(2115),
+    ops: opsSchema(2115),
     log: LOG_SCHEMA,
   },
 } as const;
 
-/** @throws {CodedError} CONFIG_… codes naming the option; PIPELINE_CONFIG_INVALID for a signer's transport */
+/** The pipeline's configuration: one TOML file plus `PIPELINE__SECTION__KEY` environment overrides. */
+export type PipelineConfig = ConfigOf<typeof PIPELINE_CONFIG_SCHEMA>;
+const PIPELINE_CONFIG = configSchema(PIPELINE_CONFIG_SCHEMA);
+
+/** Names this release changed; the old ones load for one more release, with a warning. */
+export const PIPELINE_RENAMED = [OPS_RENAMED] as const;
+
+/**
+ * @param warn where deprecation warnings go (default: Node's process warnings, on stderr)
+ * @throws {CodedError} CONFIG_… codes naming the option; PIPELINE_CONFIG_INVALID for a signer's transport */
 export function loadPipelineConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  warn?: (message: string) => void,
 ): PipelineConfig {
-  const config = loadConfig<PipelineConfig>({
+  const config = loadConfig({
     file,
     envPrefix: 'PIPELINE',
-    schema: PIPELINE_CONFIG_SCHEMA,
+    schema: PIPELINE_CONFIG,
     env,
+    renamed: PIPELINE_RENAMED,
+    ...(warn ? { warn } : {}),
   });
   assertNoCredentialsInUrl(config.bitcoind);
   for (const s of config.signers) checkSignerTransport(s, config.tls !== undefined);

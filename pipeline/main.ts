@@ -54,7 +54,7 @@ public_key = "03d45c70d28f169e1f0c7f4a78e2bc73497afe585b70aa897955989068f3350aaa
 ca_file = "/etc/pipeline/tls/signer-a-ca.crt"
 timeout_ms = 5000
 
-[metrics]                        # /metrics, /healthz, /readyz
+[ops]                            # /metrics, /healthz, /readyz
 host = "127.0.0.1"
 port = 2115
 

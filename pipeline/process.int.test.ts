@@ -28,7 +28,7 @@ const clientsFor = (urls: string[], keys = c.members.map((m) => m.compressedHex)
       }),
   );
 const stored = (s: Stake) => ({
-  stakingTxHashHex: s.txid,
+  stakingTxid: s.txid,
   unbondingTxHex: s.unbondingTx.toHex(),
   stakerSignatureHex: toHex(s.stakerSig),
 });

@@ -44,12 +44,7 @@ export async function processRequest(
     return { state: 'failed', code, reason: (e as Error).message };
   }
   const unbondingTxid = checked.unbondingTx.getId();
-  const spent = await spentState(
-    deps.rpc,
-    req.stakingTxHashHex,
-    checked.data.stakingOutputIndex,
-    unbondingTxid,
-  );
+  const spent = await spentState(deps.rpc, req.stakingTxid, checked.data.stakingOutputIndex, unbondingTxid);
   if (spent === 'by-us') return { state: 'sent', txid: unbondingTxid, outcomes: [] };
   if (spent === 'by-other')
     return { state: 'input_spent', reason: 'the staking output is already spent by another transaction' };
@@ -95,12 +90,7 @@ export async function processRequest(
     }
     const reason = accept?.['reject-reason'] ?? 'rejected';
     if (ALREADY_KNOWN.test(reason)) return { state: 'sent', txid: unbondingTxid, outcomes: q.outcomes };
-    const after = await spentState(
-      deps.rpc,
-      req.stakingTxHashHex,
-      checked.data.stakingOutputIndex,
-      unbondingTxid,
-    );
+    const after = await spentState(deps.rpc, req.stakingTxid, checked.data.stakingOutputIndex, unbondingTxid);
     if (after === 'by-us') return { state: 'sent', txid: unbondingTxid, outcomes: q.outcomes };
     if (after === 'by-other')
       return { state: 'input_spent', reason: `the staking output was spent meanwhile (${reason})` };

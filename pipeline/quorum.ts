@@ -1,6 +1,6 @@
 import { bytesEqual, isCodedError, type XOnlyKey } from '../common/index.ts';
-import { type CovenantSignature, verifySchnorr } from '../staking/index.ts';
-import type { SignerClient, SignRequestBody } from './signerClient.ts';
+import { type CovenantSignature, type SignUnbondingRequestBody, verifySchnorr } from '../staking/index.ts';
+import type { SignerClient } from './signerClient.ts';
 
 /** What one signer did for one request: for the request's record and the metrics. */
 export interface SignerOutcome {
@@ -33,7 +33,7 @@ export async function collectQuorum(args: {
   readonly covenantKeys: readonly XOnlyKey[];
   readonly quorum: number;
   readonly sighash: Uint8Array;
-  readonly body: Omit<SignRequestBody, 'covenant_public_key'>;
+  readonly body: Omit<SignUnbondingRequestBody, 'covenant_public_key'>;
 }): Promise<QuorumResult> {
   const t0 = performance.now();
   const eligible = args.signers.filter((s) => args.covenantKeys.some((k) => bytesEqual(k, s.endpoint.key)));

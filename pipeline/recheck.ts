@@ -11,7 +11,7 @@ import {
 
 /** A stored unbonding request as the pipeline reads it. */
 export interface StoredUnbondingRequest {
-  readonly stakingTxHashHex: string;
+  readonly stakingTxid: string;
   readonly unbondingTxHex: string;
   readonly stakerSignatureHex: string;
 }
@@ -51,13 +51,13 @@ export async function recheckRequest(
   let raw: RawTransactionVerbose;
   let height: number;
   try {
-    raw = await rpc.getrawtransaction(req.stakingTxHashHex, true);
-    if (!raw.blockhash || !raw.confirmations) refuse(`staking tx ${req.stakingTxHashHex} is not confirmed`);
+    raw = await rpc.getrawtransaction(req.stakingTxid, true);
+    if (!raw.blockhash || !raw.confirmations) refuse(`staking tx ${req.stakingTxid} is not confirmed`);
     height = (await rpc.getblockheader(raw.blockhash!, true)).height;
   } catch (e) {
     if (isCodedError(e, 'PIPELINE_RECHECK_FAILED')) throw e;
     if (isCodedError(e, 'RPC_ERROR') && e.details?.rpcCode === -5)
-      refuse(`staking tx ${req.stakingTxHashHex} is unknown to the node`, e);
+      refuse(`staking tx ${req.stakingTxid} is unknown to the node`, e);
     throw new CodedError('PIPELINE_NODE_UNAVAILABLE', 'the pipeline’s Bitcoin node did not answer', {
       cause: e,
     });
@@ -77,8 +77,8 @@ export async function recheckRequest(
       // above its cutoff before storing it, and each signer applies its own when it signs.
       {},
     );
-    if (c.stakingTxid !== req.stakingTxHashHex) {
-      refuse(`the node's tx ${c.stakingTxid} is not the stored staking tx ${req.stakingTxHashHex}`);
+    if (c.stakingTxid !== req.stakingTxid) {
+      refuse(`the node's tx ${c.stakingTxid} is not the stored staking tx ${req.stakingTxid}`);
     }
     return {
       stakingTxHex: raw.hex,

@@ -2,6 +2,12 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { CodedError, parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
+import {
+  SIGN_UNBONDING_PATH,
+  type SignerErrorBody,
+  type SignUnbondingRequestBody,
+  type SignUnbondingResponse,
+} from '../staking/index.ts';
 
 /** One covenant signer the pipeline asks, as configured. */
 export interface SignerEndpoint {
@@ -13,14 +19,8 @@ export interface SignerEndpoint {
   readonly timeoutMs: number;
 }
 
-/** The reference request body (covenant-signer sign_unbonding.go), plus our optional staking_tx_hex. */
-export interface SignRequestBody {
-  readonly staking_output_pk_script_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_unbonding_sig_hex: string;
-  readonly covenant_public_key: string;
-  readonly staking_tx_hex?: string;
-}
+/** A wire shape as received: every field, nested or not, may be absent or of any type. */
+type Loose<T> = { readonly [K in keyof T]?: T[K] extends object ? Loose<T[K]> : unknown };
 
 /** Largest answer read from a signer (the reference client reads at most 1 MB). */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -79,7 +79,7 @@ export class SignerClient {
    * @throws {CodedError} PIPELINE_SIGNER_TIMEOUT, PIPELINE_SIGNER_UNREACHABLE, PIPELINE_SIGNER_REFUSED
    *   (with the signer's code in details), PIPELINE_SIGNER_BAD_ANSWER
    */
-  sign(body: SignRequestBody, signal?: AbortSignal): Promise<Uint8Array> {
+  sign(body: SignUnbondingRequestBody, signal?: AbortSignal): Promise<Uint8Array> {
     const { name, url, timeoutMs } = this.endpoint;
     const payload = JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -92,7 +92,7 @@ export class SignerClient {
         fn();
       };
       const req = this.#request(
-        new URL('/v1/sign-unbonding-tx', url),
+        new URL(SIGN_UNBONDING_PATH, url),
         {
           method: 'POST',
           agent: this.#agent,
@@ -132,14 +132,8 @@ export class SignerClient {
               } catch {
                 json = undefined;
               }
-              const j = json as
-                | {
-                    data?: { signature_hex?: unknown };
-                    code?: unknown;
-                    errorCode?: unknown;
-                    message?: unknown;
-                  }
-                | undefined;
+              // Unchecked until each field is tested below: a signer may send anything.
+              const j = json as Loose<SignUnbondingResponse & SignerErrorBody> | undefined;
               if (res.statusCode !== 200) {
                 const code =
                   typeof j?.code === 'string'

@@ -78,7 +78,7 @@ const worker = (id: string, urls?: string[]) =>
 /** Stores a delegation and its unbonding request, as the API does. */
 async function request(s: Stake): Promise<void> {
   await insertDelegation(db.pool, {
-    stakingTxHashHex: s.txid,
+    stakingTxid: s.txid,
     stakerPkHex: toHex(s.data.stakerKey),
     finalityProviderPkHex: toHex(s.data.fpKey),
     stakingValue: Number(s.data.valueSat),
@@ -90,7 +90,7 @@ async function request(s: Stake): Promise<void> {
     stakingTimelock: s.data.stakingTime,
   });
   const ok = await insertUnbondingRequest(db.pool, {
-    stakingTxHashHex: s.txid,
+    stakingTxid: s.txid,
     unbondingTxHashHex: s.unbondingTx.getId(),
     unbondingTxHex: s.unbondingTx.toHex(),
     stakerSignatureHex: toHex(s.stakerSig),
@@ -185,7 +185,7 @@ describe('the pipeline worker over the store', () => {
         '[tls]',
         `client_cert_file = "${c.pki.clients.pipeline!.cert}"`,
         `client_key_file = "${c.pki.clients.pipeline!.key}"`,
-        '[metrics]',
+        '[ops]',
         'port = 0',
         '[log]',
         'level = "warn"',

@@ -114,7 +114,7 @@ export class PipelineWorker {
     try {
       out = await processRequest(
         {
-          stakingTxHashHex: req.stakingTxHashHex,
+          stakingTxid: req.stakingTxid,
           unbondingTxHex: req.unbondingTxHex,
           stakerSignatureHex: req.stakerSignatureHex,
         },
@@ -122,7 +122,7 @@ export class PipelineWorker {
       );
     } catch (e) {
       out = { state: 'failed', code: 'PIPELINE_INTERNAL', reason: (e as Error).message };
-      this.#log.error({ err: e, stakingTx: req.stakingTxHashHex }, 'unbonding request processing failed');
+      this.#log.error({ err: e, stakingTx: req.stakingTxid }, 'unbonding request processing failed');
     }
     const outcomes = 'outcomes' in out ? (out.outcomes ?? []) : [];
     for (const o of outcomes) {
@@ -151,7 +151,7 @@ export class PipelineWorker {
       retryAfterMs: retry ? backoffMs(req.attempts, this.#opts.backoffBaseMs, this.#opts.backoffMaxMs) : 0,
     });
     this.#metrics?.attempts.inc({ state: out.state, code: out.state === 'failed' ? out.code : 'OK' });
-    const logFields = { stakingTx: req.stakingTxHashHex, state: out.state, attempts: req.attempts };
+    const logFields = { stakingTx: req.stakingTxid, state: out.state, attempts: req.attempts };
     if (!recorded)
       this.#log.warn(
         logFields,

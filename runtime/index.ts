@@ -1,5 +1,21 @@
 export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
-export { LOG_SCHEMA, type LoadConfigOptions, type LogLevel, loadConfig, metricsSchema } from './config.ts';
+export {
+  type CheckedConfig,
+  type ConfigOf,
+  type ConfigSchema,
+  checkConfig,
+  configSchema,
+  deepFreeze,
+  LOG_SCHEMA,
+  type LoadConfigOptions,
+  type LogLevel,
+  loadConfig,
+  OPS_RENAMED,
+  opsSchema,
+  type RenamedOption,
+  readTomlFile,
+  type TypedConfigSchema,
+} from './config.ts';
 export {
   capConnections,
   type ListenerLimits,

@@ -257,7 +257,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
       },
       readiness,
     });
-    const metricsPort = await listenOps(metricsServer, config.metrics.host, config.metrics.port);
+    const metricsPort = await listenOps(metricsServer, config.ops.host, config.ops.port);
     await theAudit.append({
       event: 'start',
       keys: [...held],
@@ -273,7 +273,7 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     return {
       url: `https://${config.server.host}:${port}`,
       port,
-      metricsUrl: `http://${config.metrics.host}:${metricsPort}`,
+      metricsUrl: `http://${config.ops.host}:${metricsPort}`,
       signer,
       ...(phase2 ? { reloadPhase2Params: () => phase2.reload() } : {}),
       async reloadParams() {

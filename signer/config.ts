@@ -1,62 +1,12 @@
+import { assertNoCredentialsInUrl, BITCOIND_CONNECTION_PROPERTIES } from '../bitcoind/index.ts';
 import {
-  assertNoCredentialsInUrl,
-  BITCOIND_CONNECTION_PROPERTIES,
-  type BitcoindConnectionConfig,
-} from '../bitcoind/index.ts';
-import { LOG_SCHEMA, type LogLevel, loadConfig, metricsSchema } from '../runtime/index.ts';
-
-/** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
-export interface SignerConfig {
-  readonly server: {
-    readonly host: string;
-    readonly port: number;
-    readonly tls_cert_file: string;
-    readonly tls_key_file: string;
-    /** CA that issues the staking providers' client certificates. */
-    readonly client_ca_file: string;
-    /** Allowed client certificates by SHA-256 fingerprint, each with the name logs and the audit log use. */
-    readonly clients: ReadonlyArray<{ readonly name: string; readonly fingerprint_sha256: string }>;
-    readonly body_limit_bytes: number;
-    readonly rate_limit_per_minute: number;
-    readonly max_concurrent_requests: number;
-    /** A request's headers (and the TLS handshake before them) must arrive within this. */
-    readonly headers_timeout_ms: number;
-    /** The whole request, headers and body, must arrive within this. */
-    readonly request_timeout_ms: number;
-    /** An idle kept-alive connection is closed after this. */
-    readonly keep_alive_timeout_ms: number;
-    /** Connections beyond this are closed as they arrive. */
-    readonly max_connections: number;
-    /** Detailed log lines a minute for TLS refusals, and for rate-limited requests; the rest are summed. */
-    readonly refusal_log_lines_per_minute: number;
-  };
-  readonly metrics: { readonly host: string; readonly port: number };
-  readonly params: { readonly file: string };
-  readonly bitcoind: BitcoindConnectionConfig & {
-    readonly network: 'mainnet' | 'testnet' | 'signet' | 'regtest';
-  };
-  readonly audit: { readonly file: string };
-  /** Signing rules beyond the params, off by default. */
-  readonly policy: {
-    /** The labs signer's `max-staking-transaction-height`: stakes included above it are refused; 0 is off. */
-    readonly max_staking_transaction_height: number;
-  };
-  readonly log: { readonly level: LogLevel };
-  /** The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig). */
-  readonly custody: Readonly<Record<string, unknown>>;
-  /** Phase-2 covenant duties (POST /v1/sign-transactions); off by default. */
-  readonly phase2: {
-    readonly enabled: boolean;
-    readonly params_file: string;
-    /** X-Covenant-HMAC on the phase-2 routes, in addition to mutual TLS (signer/hmac.ts). */
-    readonly hmac: {
-      readonly key_file: string;
-      readonly allow_body_only_hmac: boolean;
-      readonly window_seconds: number;
-      readonly max_nonces: number;
-    };
-  };
-}
+  type ConfigOf,
+  configSchema,
+  LOG_SCHEMA,
+  loadConfig,
+  OPS_RENAMED,
+  opsSchema,
+} from '../runtime/index.ts';
 
 const str = { type: 'string', minLength: 1 } as const;
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
@@ -75,7 +25,9 @@ export const SIGNER_CONFIG_SCHEMA = {
         port: { ...port, default: 9791 },
         tls_cert_file: str,
         tls_key_file: str,
+        // The CA that issues the staking providers' client certificates.
         client_ca_file: str,
+        // Allowed client certificates by SHA-256 fingerprint, each with the name logs and the audit log use.
         clients: {
           type: 'array',
           minItems: 1,
@@ -108,7 +60,7 @@ export const SIGNER_CONFIG_SCHEMA = {
         refusal_log_lines_per_minute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
       },
     },
-    metrics: metricsSchema(2112),
+    ops: opsSchema(2112),
     params: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
     bitcoind: {
       type: 'object',
@@ -120,6 +72,8 @@ export const SIGNER_CONFIG_SCHEMA = {
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['file'], properties: { file: str } },
+    // Signing rules beyond the params, off by default. max_staking_transaction_height: the labs
+    // signer's `max-staking-transaction-height`, stakes included above it are refused; 0 is off.
     policy: {
       type: 'object',
       additionalProperties: false,
@@ -129,7 +83,10 @@ export const SIGNER_CONFIG_SCHEMA = {
       },
     },
     log: LOG_SCHEMA,
+    // The custody backend's table; its schema belongs to hsm/ (parseCustodyConfig).
     custody: { type: 'object' },
+    // Phase-2 covenant duties (POST /v1/sign-transactions), off by default; `hmac`: X-Covenant-HMAC on
+    // the phase-2 routes, in addition to mutual TLS (signer/hmac.ts).
     phase2: {
       type: 'object',
       additionalProperties: false,
@@ -153,16 +110,34 @@ export const SIGNER_CONFIG_SCHEMA = {
   },
 } as const;
 
-/** @throws {CodedError} CONFIG_… codes naming the option */
+/** The signer's configuration: one TOML file plus `SIGNER__SECTION__KEY` environment overrides. */
+export type SignerConfig = ConfigOf<typeof SIGNER_CONFIG_SCHEMA>;
+const SIGNER_CONFIG = configSchema(SIGNER_CONFIG_SCHEMA);
+
+/** Names this release changed; the old ones load for one more release, with a warning. */
+export const SIGNER_RENAMED = [OPS_RENAMED] as const;
+
+/**
+ * @param warn where deprecation warnings go (default: Node's process warnings, on stderr)
+ * @throws {CodedError} CONFIG_… codes naming the option
+ */
 export function loadSignerConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  warn?: (message: string) => void,
 ): SignerConfig {
-  const config = loadConfig<SignerConfig>({ file, envPrefix: 'SIGNER', schema: SIGNER_CONFIG_SCHEMA, env });
+  const config = loadConfig({
+    file,
+    envPrefix: 'SIGNER',
+    schema: SIGNER_CONFIG,
+    env,
+    renamed: SIGNER_RENAMED,
+    ...(warn ? { warn } : {}),
+  });
   assertNoCredentialsInUrl(config.bitcoind);
   // The offline wallet's table belongs to hsm/, but the rule is the same and this is the load.
-  const wallet = config.custody.bitcoind_wallet as { url?: unknown } | undefined;
-  if (typeof wallet?.url === 'string')
+  const wallet = config.custody.bitcoind_wallet;
+  if (typeof wallet === 'object' && wallet !== null && 'url' in wallet && typeof wallet.url === 'string')
     assertNoCredentialsInUrl({ url: wallet.url }, 'custody.bitcoind_wallet');
   return config;
 }

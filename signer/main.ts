@@ -75,7 +75,7 @@ keep_alive_timeout_ms = 120000   # idle kept-alive connection
 max_connections = 1024
 refusal_log_lines_per_minute = 60   # TLS refusals and rate-limited requests logged one by one; the rest summed
 
-[metrics]                        # plain HTTP: /metrics, /healthz, /readyz
+[ops]                            # plain HTTP: /metrics, /healthz, /readyz
 host = "127.0.0.1"
 port = 2112
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
 import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { type Phase2ParamsVersion, parsePhase2ParamsVersions } from '../params/index.ts';
+import type { SignTransactionsResponse } from '../staking/index.ts';
 import {
   babylonEncryptionKey,
   buildSlashingTx,
@@ -30,7 +31,6 @@ import {
 } from '../test/infra/phase2Delegation.ts';
 import { type SignerHarness, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
-import type { SignTransactionsResponse } from './phase2.ts';
 
 /**
  * Phase-2 duties end to end over mutual TLS: a real signer with the real file custody backend and

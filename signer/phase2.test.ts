@@ -157,6 +157,26 @@ describe('Phase2Signer', () => {
     expect(codes.sort()).toEqual(['SIGNER_P2_ALREADY_SIGNED_OTHER', undefined]);
   });
 
+  it('refuses a slashing script whose staker key is no x-only key (x = 0 has no point), signing nothing', async () => {
+    const d = await buildPhase2Delegation(v0);
+    const script = d.body.slashing_script_hex;
+    const body = {
+      ...d.body,
+      slashing_script_hex: `${script.slice(0, 2)}${'00'.repeat(32)}${script.slice(66)}`,
+    };
+    let refusal: CodedError | undefined;
+    try {
+      await signer.sign(body, 'c', 'id-1');
+    } catch (e) {
+      refusal = e as CodedError;
+    }
+    expect(refusal).toMatchObject({
+      code: 'SIGNER_P2_SCRIPT_MISMATCH',
+      message: 'the staker key of slashing_script_hex is not a valid x-only public key',
+    });
+    expect(custodySigns).toBe(0);
+  });
+
   it('rebuilds the same memory from the audit log (phase2ReplayCollector)', async () => {
     const d = await buildPhase2Delegation(v0);
     const out = await signer.sign(d.body, 'c', 'id-1');

@@ -4,6 +4,12 @@ import { Counter } from 'prom-client';
 import { CodedError, isCodedError } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import { readSecretText } from '../runtime/index.ts';
+import {
+  SIGN_TRANSACTIONS_PATH,
+  SIGN_TRANSACTIONS_REQUEST_SCHEMA,
+  SIGN_TRANSACTIONS_RESPONSE_SCHEMA,
+  type SignTransactionsRequestBody,
+} from '../staking/index.ts';
 import type { AuditLog } from './audit.ts';
 import type { ChainView } from './chain.ts';
 import { httpStatusOf } from './errors.ts';
@@ -15,7 +21,6 @@ import {
   type Phase2ParamsHolder,
   type Phase2SignedRecord,
   Phase2Signer,
-  type SignTransactionsRequestBody,
 } from './phase2.ts';
 import type { CovenantSigner, SignedRecord } from './service.ts';
 
@@ -33,7 +38,7 @@ export interface Phase2Config {
 }
 
 /** The phase-2 routes, all behind the HMAC when one is configured. */
-const PHASE2_ROUTES = new Set(['/v1/sign-transactions', '/v1/public-key', '/v1/unlock', '/v1/lock']);
+const PHASE2_ROUTES = new Set([SIGN_TRANSACTIONS_PATH, '/v1/public-key', '/v1/unlock', '/v1/lock']);
 
 /**
  * The HMAC verifier of `[phase2.hmac]`, or undefined when no key file is set. The weaker body-only
@@ -80,51 +85,9 @@ export function assertPhase2CanStart(config: Phase2Config, custody: CustodyBacke
   }
 }
 
-const HEX = { type: 'string', maxLength: 200_000 } as const;
-/** The reference's request (signtransactions.go:15-42); unknown fields are refused, as on /v1/sign-unbonding-tx. */
 const SIGN_TRANSACTIONS_SCHEMA = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: [
-      'staking_tx_hex',
-      'slashing_tx_hex',
-      'unbonding_tx_hex',
-      'slash_unbonding_tx_hex',
-      'staking_output_idx',
-      'slashing_script_hex',
-      'unbonding_script_hex',
-      'unbonding_slashing_script_hex',
-      'fp_enc_keys',
-    ],
-    properties: {
-      staking_tx_hex: HEX,
-      slashing_tx_hex: HEX,
-      unbonding_tx_hex: HEX,
-      slash_unbonding_tx_hex: HEX,
-      staking_output_idx: { type: 'integer', minimum: 0, maximum: 4_294_967_295 },
-      slashing_script_hex: { type: 'string', minLength: 2, maxLength: 20_000 },
-      unbonding_script_hex: { type: 'string', minLength: 2, maxLength: 20_000 },
-      unbonding_slashing_script_hex: { type: 'string', minLength: 2, maxLength: 20_000 },
-      fp_enc_keys: { type: 'array', maxItems: 16, items: { type: 'string', maxLength: 66 } },
-      stake_expansion: {
-        type: 'object',
-        additionalProperties: false,
-        required: [
-          'previous_active_stake_tx_hex',
-          'other_funding_output_hex',
-          'previous_staking_output_idx',
-          'previous_active_stake_unbonding_script_hex',
-        ],
-        properties: {
-          previous_active_stake_tx_hex: HEX,
-          other_funding_output_hex: HEX,
-          previous_staking_output_idx: { type: 'integer', minimum: 0, maximum: 4_294_967_295 },
-          previous_active_stake_unbonding_script_hex: HEX,
-        },
-      },
-    },
-  },
+  body: SIGN_TRANSACTIONS_REQUEST_SCHEMA,
+  response: { 200: SIGN_TRANSACTIONS_RESPONSE_SCHEMA },
 } as const;
 
 export interface Phase2Service {
@@ -197,7 +160,7 @@ export function createPhase2Service(deps: {
         audit: (f) => deps.audit.append(f),
       });
       app.post<{ Body: SignTransactionsRequestBody }>(
-        '/v1/sign-transactions',
+        SIGN_TRANSACTIONS_PATH,
         { schema: SIGN_TRANSACTIONS_SCHEMA },
         async (req) => {
           const t0 = performance.now();

@@ -12,12 +12,16 @@ import {
   parseCustodyConfig,
 } from '../hsm/index.ts';
 import { parsePhase2ParamsVersions } from '../params/index.ts';
-import { babylonEncryptionKey, slashingSighash, verifyAdaptorSignature } from '../staking/index.ts';
+import {
+  babylonEncryptionKey,
+  type SignTransactionsResponse,
+  slashingSighash,
+  verifyAdaptorSignature,
+} from '../staking/index.ts';
 import { buildPhase2Delegation, phase2ParamsDoc } from '../test/infra/phase2Delegation.ts';
 import { startSignerHarness } from '../test/infra/signerHarness.ts';
 import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
 import { testKey } from '../test/keys.ts';
-import type { SignTransactionsResponse } from './phase2.ts';
 
 /**
  * Phase 2 with the production custody backends: the pkcs11 backend on a real SoftHSM2 token makes

@@ -12,12 +12,19 @@ import Fastify, {
 } from 'fastify';
 import { isCodedError } from '../common/index.ts';
 import { capConnections, type ListenerLimits, serverTimeoutOptions } from '../runtime/index.ts';
+import {
+  SIGN_UNBONDING_PATH,
+  SIGN_UNBONDING_REQUEST_SCHEMA,
+  SIGN_UNBONDING_RESPONSE_SCHEMA,
+  type SignerErrorBody,
+  type SignUnbondingRequestBody,
+  type SignUnbondingResponse,
+} from '../staking/index.ts';
 import type { AuditFields } from './audit.ts';
 import { httpStatusOf, referenceErrorCode } from './errors.ts';
 import { LogLimiter } from './logLimiter.ts';
 import type { SignerMetrics } from './metrics.ts';
 import type { CovenantSigner } from './service.ts';
-import type { SignUnbondingRequestBody } from './validate.ts';
 
 export interface TlsMaterial {
   readonly key: string | Buffer;
@@ -49,38 +56,9 @@ export interface SignerServerOptions {
   readonly isShuttingDown: () => boolean;
 }
 
-const HEX = { type: 'string', maxLength: 200_000 } as const;
 const SIGN_SCHEMA = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: [
-      'staking_output_pk_script_hex',
-      'unbonding_tx_hex',
-      'staker_unbonding_sig_hex',
-      'covenant_public_key',
-    ],
-    properties: {
-      staking_output_pk_script_hex: HEX,
-      unbonding_tx_hex: HEX,
-      staker_unbonding_sig_hex: HEX,
-      covenant_public_key: HEX,
-      staking_tx_hex: HEX,
-    },
-  },
-  response: {
-    200: {
-      type: 'object',
-      required: ['data'],
-      properties: {
-        data: {
-          type: 'object',
-          required: ['signature_hex'],
-          properties: { signature_hex: { type: 'string' } },
-        },
-      },
-    },
-  },
+  body: SIGN_UNBONDING_REQUEST_SCHEMA,
+  response: { 200: SIGN_UNBONDING_RESPONSE_SCHEMA },
 } as const;
 
 function fingerprintOf(socket: TLSSocket): string | undefined {
@@ -239,7 +217,7 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     rateLog.close();
   });
 
-  const body = (status: number, code: string, message: string) => ({
+  const body = (status: number, code: string, message: string): SignerErrorBody => ({
     errorCode: referenceErrorCode(status),
     message,
     code,
@@ -361,8 +339,8 @@ export function buildSignerServer(opts: SignerServerOptions): FastifyInstance {
     refuse(req, reply, 'SIGNER_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, MAX_AUDITED_PATH)}`),
   );
 
-  app.post<{ Body: SignUnbondingRequestBody }>(
-    '/v1/sign-unbonding-tx',
+  app.post<{ Body: SignUnbondingRequestBody; Reply: SignUnbondingResponse | SignerErrorBody }>(
+    SIGN_UNBONDING_PATH,
     { schema: SIGN_SCHEMA },
     async (req, reply) => {
       const t0 = performance.now();

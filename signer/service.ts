@@ -1,10 +1,10 @@
 import { CodedError, isCodedError, parseHex, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import type { GlobalParams } from '../params/index.ts';
-import { verifySchnorr } from '../staking/index.ts';
+import { type SignUnbondingRequestBody, verifySchnorr } from '../staking/index.ts';
 import type { AuditLog, AuditRecord } from './audit.ts';
 import type { ChainView } from './chain.ts';
-import { type PartialFacts, type SignUnbondingRequestBody, validateSignRequest } from './validate.ts';
+import { type PartialFacts, validateSignRequest } from './validate.ts';
 
 /** What the signer remembers per (staking output, covenant key): the one unbonding tx it signed. */
 export interface SignedRecord {

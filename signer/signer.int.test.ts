@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import type { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -11,6 +12,9 @@ import {
   buildUnbondingInfo,
   buildUnbondingWitness,
   parseTransaction,
+  SIGN_UNBONDING_RESPONSE_SCHEMA,
+  SIGNER_ERROR_SCHEMA,
+  type SignUnbondingResponse,
   unbondingSighash,
   verifySchnorr,
 } from '../staking/index.ts';
@@ -31,6 +35,10 @@ let h: SignerHarness;
 let keys: TestFileCustody;
 let custody: CustodyBackend;
 const ROUTE = '/v1/sign-unbonding-tx';
+// The wire contract the pipeline's client reads answers by (staking/signerApi.ts).
+const contract = new Ajv({ strict: true });
+const isSignerErrorBody = contract.compile(SIGNER_ERROR_SCHEMA);
+const isSignUnbondingResponse = contract.compile(SIGN_UNBONDING_RESPONSE_SCHEMA);
 
 beforeAll(async () => {
   keys = await newFileCustody('signer-key-');
@@ -77,7 +85,8 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
     stake = await h.stake(200_000n);
     const r = await h.client.call('POST', ROUTE, stake.body());
     expect(r.status).toBe(200);
-    signature = (r.json as { data: { signature_hex: string } }).data.signature_hex;
+    expect(isSignUnbondingResponse(r.json)).toBe(true);
+    signature = (r.json as SignUnbondingResponse).data.signature_hex;
     expect(signature).toMatch(/^[0-9a-f]{128}$/);
     expect(
       verifySchnorr(
@@ -105,14 +114,14 @@ describe('signing: the happy path and the one-unbonding-per-output rule', () => 
   it('answers an identical repeat with the identical signature, and records it as repeated', async () => {
     const r = await h.client.call('POST', ROUTE, stake.body());
     expect(r.status).toBe(200);
-    expect((r.json as { data: { signature_hex: string } }).data.signature_hex).toBe(signature);
+    expect((r.json as SignUnbondingResponse).data.signature_hex).toBe(signature);
     expect(auditRecords().at(-1)).toMatchObject({ outcome: 'repeated', signature });
   });
 
   it('remembers across a restart: the same signature again, from the audit log', async () => {
     await h.restart();
     const r = await h.client.call('POST', ROUTE, stake.body());
-    expect((r.json as { data: { signature_hex: string } }).data.signature_hex).toBe(signature);
+    expect((r.json as SignUnbondingResponse).data.signature_hex).toBe(signature);
   });
 
   it('refuses a different unbonding tx for an output it already signed (409), even after a restart', async () => {
@@ -416,6 +425,7 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     if (o.kind !== 'http') throw new Error(`no HTTP answer: ${o.error}`);
     expect(o.answer.status).toBe(status);
     expect(o.answer.json).toMatchObject({ errorCode: 'BAD_REQUEST', code });
+    expect(isSignerErrorBody(o.answer.json), JSON.stringify(o.answer.json)).toBe(true);
     expect(JSON.stringify(o.answer.json)).not.toContain('signature_hex');
     const after = auditRecords();
     // Every refusal is audited, schema failures refused by the HTTP layer as well (issue 20 finding 2).

@@ -16,6 +16,7 @@ import {
   type CheckedUnbonding,
   isP2trScript,
   parseTransaction,
+  type SignUnbondingRequestBody,
   type StakingErrorCode,
   type StakingTxData,
   UnbondingCheck,
@@ -23,16 +24,6 @@ import {
 } from '../staking/index.ts';
 import type { ChainView } from './chain.ts';
 import type { SignerErrorCode } from './errors.ts';
-
-/** The reference's request body (covenant-signer signerservice/types/sign_unbonding.go). */
-export interface SignUnbondingRequestBody {
-  readonly staking_output_pk_script_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_unbonding_sig_hex: string;
-  readonly covenant_public_key: string;
-  /** Ours, optional: the staking tx itself, so the staker signature is checked before any lookup. */
-  readonly staking_tx_hex?: string;
-}
 
 /** Everything the signer needs once a request has passed every check. */
 export interface SignPlan {

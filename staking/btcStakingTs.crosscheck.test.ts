@@ -10,7 +10,14 @@ import { address, Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CodedError, concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
+import {
+  CodedError,
+  concatBytes,
+  parseCompressedKey,
+  toHex,
+  type XOnlyKey,
+  xOnlyOf,
+} from '../common/index.ts';
 import { type ParamsVersion, parseGlobalParams } from '../params/index.ts';
 import {
   assertUnbondingTx,
@@ -89,7 +96,7 @@ const hex = (b: Uint8Array): string => toHex(b);
 const xOnlyKey = fc
   .uint8Array({ minLength: 32, maxLength: 32 })
   .filter((sk) => ecc.isPrivate(sk))
-  .map((sk) => ecc.pointFromScalar(sk, true)!.slice(1) as XOnlyKey);
+  .map((sk) => xOnlyOf(parseCompressedKey(ecc.pointFromScalar(sk, true), 'test key', 'TEST_KEY')));
 
 interface CaseKeys {
   readonly stakerKey: XOnlyKey;
@@ -470,7 +477,7 @@ describe('where btc-staking-ts 0.3.0 differs (staking/ follows Babylon Go)', () 
   const [staker, fp, c1, c2, c3] = [1, 2, 3, 4, 5].map((n) => {
     const sk = new Uint8Array(32);
     sk[31] = n;
-    return ecc.pointFromScalar(sk, true)!.slice(1) as XOnlyKey;
+    return xOnlyOf(parseCompressedKey(ecc.pointFromScalar(sk, true), 'test key', 'TEST_KEY'));
   }) as [XOnlyKey, XOnlyKey, XOnlyKey, XOnlyKey, XOnlyKey];
   const bbn1 = Buffer.from('62626e31', 'hex');
 

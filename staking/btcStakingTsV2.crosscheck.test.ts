@@ -10,7 +10,7 @@ import {
 import fc from 'fast-check';
 import * as ecc from 'tiny-secp256k1';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { concatBytes, toHex, type XOnlyKey } from '../common/index.ts';
+import { concatBytes, parseCompressedKey, toHex, xOnlyOf } from '../common/index.ts';
 import { parseSlashingRate } from '../params/index.ts';
 import {
   assertSlashingTxMatchesFundingTx,
@@ -84,7 +84,7 @@ const libSighash = (tx: Uint8Array, scripts: Uint8Array[], values: bigint[], lea
 const xOnlyKey = fc
   .uint8Array({ minLength: 32, maxLength: 32 })
   .filter((sk) => ecc.isPrivate(sk))
-  .map((sk) => ecc.pointFromScalar(sk, true)!.slice(1) as XOnlyKey);
+  .map((sk) => xOnlyOf(parseCompressedKey(ecc.pointFromScalar(sk, true), 'test key', 'TEST_KEY')));
 
 const caseKeys = fc
   .uniqueArray(xOnlyKey, { minLength: 3, maxLength: 12, selector: hex })

@@ -21,6 +21,7 @@ export {
   type StakingClassification,
   type StakingTxData,
 } from './identify.ts';
+export { buildLeafSigningPsbt, type LeafSpend, leafSignatureOf } from './leafPsbt.ts';
 export {
   assertDistinctKeys,
   buildSlashingLeaf,
@@ -34,6 +35,21 @@ export {
   V0_OP_RETURN_SCRIPT_BYTES,
   type V0OpReturnData,
 } from './opReturn.ts';
+export {
+  SIGN_TRANSACTIONS_PATH,
+  SIGN_TRANSACTIONS_REQUEST_SCHEMA,
+  SIGN_TRANSACTIONS_RESPONSE_SCHEMA,
+  SIGN_TRANSACTIONS_RESULT_SCHEMA,
+  SIGN_UNBONDING_PATH,
+  SIGN_UNBONDING_REQUEST_SCHEMA,
+  SIGN_UNBONDING_RESPONSE_SCHEMA,
+  SIGNER_ERROR_SCHEMA,
+  type SignerErrorBody,
+  type SignTransactionsRequestBody,
+  type SignTransactionsResponse,
+  type SignUnbondingRequestBody,
+  type SignUnbondingResponse,
+} from './signerApi.ts';
 export {
   assertSlashingTxMatchesFundingTx,
   buildSlashingChangeOutput,
@@ -104,6 +120,11 @@ export {
   verifySchnorr,
   verifyStakerUnbondingSignature,
 } from './unbonding.ts';
+export {
+  UNBONDING_REQUEST_PATH,
+  UNBONDING_REQUEST_SCHEMA,
+  type UnbondingRequestBody,
+} from './unbondingApi.ts';
 export {
   assertStakingHeightUnbondable,
   assertUnbondingRequest,

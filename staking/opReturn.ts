@@ -1,4 +1,4 @@
-import { CodedError, concatBytes, isXOnlyPublicKey, type XOnlyKey } from '../common/index.ts';
+import { CodedError, concatBytes, type XOnlyKey, xOnlyKeyOrUndefined } from '../common/index.ts';
 
 /** v0 OP_RETURN payload: tag(4) ‖ version(1) ‖ staker(32) ‖ fp(32) ‖ staking time (uint16 BE). */
 export const V0_PAYLOAD_BYTES = 71;
@@ -92,13 +92,13 @@ export function isV0OpReturnWithTag(pkScript: Uint8Array, tag: Uint8Array): bool
 export function decodeV0OpReturn(pkScript: Uint8Array): V0OpReturnData | undefined {
   const p = v0OpReturnPayload(pkScript);
   if (p?.[4] !== 0) return undefined;
-  const stakerKey = p.slice(5, 37);
-  const fpKey = p.slice(37, 69);
-  if (!isXOnlyPublicKey(stakerKey) || !isXOnlyPublicKey(fpKey)) return undefined;
+  const stakerKey = xOnlyKeyOrUndefined(p.subarray(5, 37));
+  const fpKey = xOnlyKeyOrUndefined(p.subarray(37, 69));
+  if (!stakerKey || !fpKey) return undefined;
   return {
     tag: p.slice(0, 4),
-    stakerKey: stakerKey as XOnlyKey,
-    fpKey: fpKey as XOnlyKey,
+    stakerKey,
+    fpKey,
     stakingTime: (p[69]! << 8) | p[70]!,
   };
 }

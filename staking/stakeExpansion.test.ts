@@ -1,7 +1,15 @@
 import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CodedError, concatBytes, ecc, toHex, type XOnlyKey } from '../common/index.ts';
+import {
+  CodedError,
+  concatBytes,
+  ecc,
+  parseCompressedKey,
+  toHex,
+  type XOnlyKey,
+  xOnlyOf,
+} from '../common/index.ts';
 import {
   assertCovenantOverlap,
   assertStakeExpansionTx,
@@ -17,7 +25,7 @@ const keyOf = (i: number): XOnlyKey => {
   const sk = new Uint8Array(32);
   sk[31] = i;
   sk[30] = 1;
-  return ecc.pointFromScalar(sk, true)!.slice(1) as XOnlyKey;
+  return xOnlyOf(parseCompressedKey(ecc.pointFromScalar(sk, true), 'test key', 'TEST_KEY'));
 };
 const covenantKeys = [1, 2, 3, 4, 5].map(keyOf);
 const keys = { stakerKey: keyOf(10), fpKeys: [keyOf(11)], covenantKeys, covenantQuorum: 3 };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ecc, type XOnlyKey } from '../common/index.ts';
+import { ecc, parseCompressedKey, type XOnlyKey, xOnlyOf } from '../common/index.ts';
 
 /** A deterministic test key pair. Never use for anything but tests. */
 export interface TestKey {
@@ -17,7 +17,7 @@ export function testKey(label: string): TestKey {
   if (!pub) throw new Error(`bad test key ${label}`);
   return {
     privateKey,
-    xOnly: pub.slice(1) as XOnlyKey,
+    xOnly: xOnlyOf(parseCompressedKey(pub, label, 'TEST_KEY')),
     compressedHex: Buffer.from(pub).toString('hex'),
     // A fixed aux so a test run is reproducible.
     sign: (sighash) => ecc.signSchnorr(sighash, privateKey, new Uint8Array(32)),

@@ -173,7 +173,7 @@ describe('more than one machine', () => {
       args: ['start', '--config', join(sys.dir, 'api.toml')],
       logFile: join(sys.dir, 'logs', 'api-2.log'),
       opsUrl: `http://127.0.0.1:${api2Ops}`,
-      env: { API__SERVER__PORT: String(api2Port), API__METRICS__PORT: String(api2Ops) },
+      env: { API__SERVER__PORT: String(api2Port), API__OPS__PORT: String(api2Ops) },
     });
     extra.push(api2);
     extra.push(
@@ -183,7 +183,7 @@ describe('more than one machine', () => {
         args: ['start', '--config', join(sys.dir, 'pipeline.toml')],
         logFile: join(sys.dir, 'logs', 'pipeline-2.log'),
         opsUrl: `http://127.0.0.1:${pipe2Ops}`,
-        env: { PIPELINE__METRICS__PORT: String(pipe2Ops) },
+        env: { PIPELINE__OPS__PORT: String(pipe2Ops) },
       }),
     );
     const apis = [sys.apiUrl, `http://127.0.0.1:${api2Port}`];

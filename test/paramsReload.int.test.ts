@@ -188,7 +188,7 @@ describe('SIGHUP params reload in a real process', () => {
           'name = "sidecar"',
           'url = "http://127.0.0.1:9"',
           `public_key = "${covenants[0]!.compressedHex}"`,
-          '[metrics]',
+          '[ops]',
           'port = 0',
           '[log]',
           'level = "info"',

@@ -11,7 +11,6 @@ import {
   parsePhase2ParamsVersions,
   slashingAmountSat,
 } from '../params/index.ts';
-import type { SignTransactionsRequestBody, SignTransactionsResponse } from '../signer/phase2.ts';
 import {
   babylonDecryptionKey,
   babylonEncryptionKey,
@@ -26,6 +25,8 @@ import {
   fundingOutputOf,
   type Leaf,
   parseAdaptorSignature,
+  type SignTransactionsRequestBody,
+  type SignTransactionsResponse,
   scriptPathSighash,
   slashingSighash,
   verifyAdaptorSignature,

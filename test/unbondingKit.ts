@@ -1,12 +1,12 @@
 import type { Transaction } from 'bitcoinjs-lib';
-import { API_CODE_OF_RULE, type UnbondingRequestBody, verifyUnbondingRequest } from '../api/unbonding.ts';
+import { API_CODE_OF_RULE, verifyUnbondingRequest } from '../api/unbonding.ts';
 import type { RpcClient } from '../bitcoind/index.ts';
 import { isCodedError, toHex } from '../common/index.ts';
 import type { Delegation as ApiDelegation } from '../db/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { recheckRequest } from '../pipeline/recheck.ts';
 import { SIGNER_CODE_OF_RULE, validateSignRequest } from '../signer/validate.ts';
-import type { StakingErrorCode, UnbondingExpectation } from '../staking/index.ts';
+import type { StakingErrorCode, UnbondingExpectation, UnbondingRequestBody } from '../staking/index.ts';
 import { testKey, testParamsDoc } from './keys.ts';
 
 /**
@@ -82,7 +82,7 @@ async function outcome(
 /** The API's POST /v1/unbonding check (`verifyUnbondingRequest`), with the cutoff set. */
 export function apiOutcome(c: Case): Promise<Outcome> {
   const d: ApiDelegation = {
-    stakingTxHashHex: c.stakingTxid,
+    stakingTxid: c.stakingTxid,
     stakerPkHex: '',
     finalityProviderPkHex: toHex(fp.xOnly),
     stakingValue: Number(c.valueSat),
@@ -132,7 +132,7 @@ export function pipelineOutcome(c: Case): Promise<Outcome> {
     () =>
       recheckRequest(
         {
-          stakingTxHashHex: c.stakingTxid,
+          stakingTxid: c.stakingTxid,
           unbondingTxHex: c.unbondingTx.toHex(),
           stakerSignatureHex: c.signatureHex,
         },

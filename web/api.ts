@@ -4,8 +4,7 @@
  * the way when it did not.
  */
 import { CodedError } from '../common/index.ts';
-import type { BitcoinNetwork } from '../staking/index.ts';
-import type { UnbondingRequestBody } from './txbuild.ts';
+import type { BitcoinNetwork, UnbondingRequestBody } from '../staking/index.ts';
 
 export interface Stats {
   readonly active_tvl: number;
@@ -125,11 +124,10 @@ export function createApi(baseUrl = '') {
       return { data: r.body.data, nextKey: r.body.pagination.next_key };
     },
     /** One delegation, or undefined while the indexer has not confirmed it (404). */
-    async delegation(stakingTxHashHex: string): Promise<Delegation | undefined> {
+    async delegation(stakingTxid: string): Promise<Delegation | undefined> {
       try {
-        return (
-          await send<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxHashHex })}`)
-        ).body.data;
+        return (await send<{ data: Delegation }>(`/v1/delegation${q({ staking_tx_hash_hex: stakingTxid })}`))
+          .body.data;
       } catch (e) {
         if (e instanceof CodedError && e.details?.status === 404) return undefined;
         throw e;

@@ -27,20 +27,22 @@ import { assertParamsForHeight, type GlobalParams, type ParamsVersion } from '..
 import {
   assertStakingTxInRange,
   type BitcoinNetwork,
+  buildLeafSigningPsbt,
   buildStakingOutputs,
   buildTimelockWithdrawTx,
   buildTimelockWitness,
   buildUnbondingTx,
   buildUnfundedStakingTx,
   expectUnbonding,
-  LEAF_VERSION_TAPSCRIPT,
   type Leaf,
+  leafSignatureOf,
   parseStakingTx,
   parseTransaction,
   type StakingOutputs,
   scriptPathSighash,
   txidOf,
   type UnbondingExpectation,
+  type UnbondingRequestBody,
   verifySchnorr,
   verifyStakerUnbondingSignature,
 } from '../staking/index.ts';
@@ -370,33 +372,24 @@ function identify(d: DelegationTxs, params: GlobalParams): Identified {
   };
 }
 
-/** The staker's BIP340 signature for a leaf, out of a signed PSBT input. */
-function leafSignature(
-  psbt: Psbt,
-  index: number,
-  key: XOnlyKey,
-  leafHash: Uint8Array,
-  what: string,
-): Uint8Array {
-  const input = psbt.data.inputs[index];
-  const found = input?.tapScriptSig?.find(
-    (s) => bytesEqual(s.pubkey, key) && bytesEqual(s.leafHash, leafHash),
-  );
-  if (!found) {
+/** The staker's BIP340 signature for a leaf, out of the signed PSBT's one input, with the page's wording. */
+function leafSignature(psbt: Psbt, key: XOnlyKey, leafHash: Uint8Array, what: string): Uint8Array {
+  const signature = leafSignatureOf(psbt, key, leafHash);
+  if (!signature) {
     return fail(
       'WEB_SIGNATURE_MISSING',
-      input?.finalScriptWitness
+      psbt.data.inputs[0]?.finalScriptWitness
         ? `The wallet finalized the ${what} input instead of returning its signature: sign again without finalizing.`
         : `The signed PSBT has no signature of your key for the ${what} leaf.`,
     );
   }
-  if (found.signature.length !== 64) {
+  if (signature.length !== 64) {
     fail(
       'WEB_SIGNATURE_INVALID',
       `The wallet signed the ${what} with an explicit sighash type; it must use SIGHASH_DEFAULT (a 64-byte signature).`,
     );
   }
-  return found.signature;
+  return signature;
 }
 
 export interface UnbondingDraft {
@@ -420,18 +413,12 @@ export function buildUnbondingDraft(
   const id = identify(d, params);
   const tx = buildUnbondingTx(id.exp);
   const leaf = id.stakingLeaves.unbonding;
-  const psbt = psbtOf(
+  const psbt = buildLeafSigningPsbt({
     tx,
-    [
-      {
-        witnessUtxo: { script: id.exp.stakingPkScript, value: id.exp.stakingValueSat },
-        tapLeafScript: [
-          { leafVersion: LEAF_VERSION_TAPSCRIPT, script: leaf.script, controlBlock: leaf.controlBlock },
-        ],
-      },
-    ],
-    network,
-  );
+    prevout: { script: id.exp.stakingPkScript, valueSat: id.exp.stakingValueSat },
+    leaf,
+    network: bitcoinjsNetwork(network),
+  });
   return {
     tx,
     psbt,
@@ -439,14 +426,6 @@ export function buildUnbondingDraft(
     stakerKey: id.stakerKey,
     inputsToSign: [{ index: 0, publicKeyHex, scriptPath: true }],
   };
-}
-
-/** The body of POST /v1/unbonding (the reference's field names). */
-export interface UnbondingRequestBody {
-  readonly staking_tx_hash_hex: string;
-  readonly unbonding_tx_hash_hex: string;
-  readonly unbonding_tx_hex: string;
-  readonly staker_signed_signature_hex: string;
 }
 
 /**
@@ -460,7 +439,7 @@ export function unbondingRequest(
   network: BitcoinNetwork,
 ): UnbondingRequestBody {
   const psbt = parsePsbt(signedPsbt, network);
-  const sig = leafSignature(psbt, 0, draft.stakerKey, draft.exp.unbondingLeafHash, 'unbonding');
+  const sig = leafSignature(psbt, draft.stakerKey, draft.exp.unbondingLeafHash, 'unbonding');
   if (!verifyStakerUnbondingSignature(draft.tx, draft.exp, draft.stakerKey, sig)) {
     fail(
       'WEB_SIGNATURE_INVALID',
@@ -556,18 +535,12 @@ export function buildWithdrawDraft(a: {
     feeSat,
     outputScript: outScript,
   });
-  const psbt = psbtOf(
+  const psbt = buildLeafSigningPsbt({
     tx,
-    [
-      {
-        witnessUtxo: { script: prev.script, value: prev.valueSat },
-        tapLeafScript: [
-          { leafVersion: LEAF_VERSION_TAPSCRIPT, script: leaf.script, controlBlock: leaf.controlBlock },
-        ],
-      },
-    ],
-    a.network,
-  );
+    prevout: { script: prev.script, valueSat: prev.valueSat },
+    leaf,
+    network: bitcoinjsNetwork(a.network),
+  });
   return {
     tx,
     psbt,
@@ -591,7 +564,7 @@ export function finishWithdraw(
   network: BitcoinNetwork,
 ): Transaction {
   const psbt = parsePsbt(signedPsbt, network);
-  const sig = leafSignature(psbt, 0, draft.stakerKey, draft.leaf.leafHash, 'withdraw');
+  const sig = leafSignature(psbt, draft.stakerKey, draft.leaf.leafHash, 'withdraw');
   const sighash = scriptPathSighash(
     draft.tx,
     0,

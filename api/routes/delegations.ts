@@ -21,7 +21,7 @@ import { nextKey, stakerKey } from './shared.ts';
 function toPublic(d: Delegation) {
   const time = (ts: number) => new Date(ts * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   return {
-    staking_tx_hash_hex: d.stakingTxHashHex,
+    staking_tx_hash_hex: d.stakingTxid,
     staker_pk_hex: d.stakerPkHex,
     finality_provider_pk_hex: d.finalityProviderPkHex,
     state: d.state,

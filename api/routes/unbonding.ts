@@ -1,10 +1,11 @@
 // The unbonding routes: a staker's signed unbonding request, and whether one would be accepted now.
 import { isCodedError } from '../../common/index.ts';
 import { getDelegation } from '../../db/index.ts';
+import type { UnbondingRequestBody } from '../../staking/index.ts';
 import type { RouteTable } from '../routeTable.ts';
 import { SCHEMAS } from '../schemas.ts';
 import type { ApiServerOptions } from '../serverOptions.ts';
-import { submitUnbonding, type UnbondingRequestBody, unbondingRefusal } from '../unbonding.ts';
+import { submitUnbonding, unbondingRefusal } from '../unbonding.ts';
 
 export function unbondingRoutes({ route }: RouteTable, o: ApiServerOptions): void {
   const cutoff = { maxStakingTransactionHeight: o.maxStakingTransactionHeight };

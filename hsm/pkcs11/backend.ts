@@ -1,7 +1,7 @@
 // The pkcs11 custody backend the signer runs on: opening it (fail closed if the sealed key does not
 // unseal to its recorded public key), lock/unlock, sign and adaptor-sign, health.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { toHex, type XOnlyKey } from '../../common/index.ts';
+import { copyXOnlyKey, parseCompressedKey, toHex, type XOnlyKey, xOnlyOf } from '../../common/index.ts';
 import type { Pkcs11CustodyConfig } from '../config.ts';
 import type {
   AdaptorSignRequest,
@@ -45,7 +45,9 @@ export class Pkcs11Custody implements CustodyBackend {
     this.#token = token;
     this.#auditToken = auditToken;
     this.#sealed = sealed;
-    this.#xOnly = sealed.publicKey.slice(1) as XOnlyKey;
+    this.#xOnly = xOnlyOf(
+      parseCompressedKey(sealed.publicKey, 'the sealed key’s public key', 'HSM_SEALED_KEY_INVALID'),
+    );
     this.audit = new TokenAudit(auditToken);
   }
 
@@ -87,7 +89,7 @@ export class Pkcs11Custody implements CustodyBackend {
 
   async publicKeys(): Promise<readonly XOnlyKey[]> {
     this.#assertOpen();
-    return [this.#xOnly.slice() as XOnlyKey];
+    return [copyXOnlyKey(this.#xOnly)];
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   connectBroker,
   consumeEvents,
   deleteTopology,
+  EVENT_TYPE_OF_KIND,
   type EventConsumer,
   openConsumerChannel,
   type StakingEvent,
@@ -73,7 +74,7 @@ export async function testSetup(
       heartbeat_s: 5,
       batch_size: 500,
     },
-    metrics: { host: '127.0.0.1', port: 0 },
+    ops: { host: '127.0.0.1', port: 0 },
     log: { level: 'warn', progress_interval_ms: over.progressMs ?? 10_000 },
   };
   const configFile = join(dir, 'indexer.toml');
@@ -149,7 +150,7 @@ export class EventCollector {
     const seen = new Set<string>();
     const out: Array<Omit<StakingEvent, 'sequence'>> = [];
     for (const e of this.events) {
-      if (e.event_type === 6 || seen.has(e.event_id)) continue;
+      if (e.event_type === EVENT_TYPE_OF_KIND['btc-info'] || seen.has(e.event_id)) continue;
       seen.add(e.event_id);
       const { sequence: _s, ...rest } = e;
       out.push(rest);
@@ -177,7 +178,7 @@ export class EventCollector {
   /** Waits for a btc-info at or above `height` (everything confirmed below it has been delivered before it). */
   async waitForTip(height: number, timeoutMs = 30_000): Promise<void> {
     await this.waitFor(
-      (es) => es.some((e) => e.event_type === 6 && e.height >= height),
+      (es) => es.some((e) => e.event_type === EVENT_TYPE_OF_KIND['btc-info'] && e.height >= height),
       timeoutMs,
       `btc-info at ${height}`,
     );

@@ -12,7 +12,7 @@ import { printResult } from '../../test/bench/measure.ts';
 import { bulkStakes } from '../../test/infra/bulkStakes.ts';
 import { startSoftHsmCommittee } from '../../test/infra/softhsmCommittee.ts';
 import { processRequest } from '../process.ts';
-import { endpointOf, SignerClient, type SignRequestBody } from '../signerClient.ts';
+import { endpointOf, SignerClient } from '../signerClient.ts';
 
 const N = Number(process.env.BENCH_PIPELINE_REQUESTS ?? 200);
 // Every signer runs in this one process here (on mainnet each is its own host), so keep the load modest.
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
         ),
     );
     const stored = (s: (typeof stakes)[number]) => ({
-      stakingTxHashHex: s.txid,
+      stakingTxid: s.txid,
       unbondingTxHex: s.unbondingTx.toHex(),
       stakerSignatureHex: toHex(s.stakerSig),
     });
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     for (const s of stakes.splice(0, 20)) {
       const t = performance.now();
       await clients[0]!.sign({
-        ...(s.body(c.members[0]!.key) as unknown as SignRequestBody),
+        ...s.body(c.members[0]!.key),
         staking_tx_hex: s.hex,
       });
       single.push(performance.now() - t);

@@ -7,9 +7,12 @@ import {
   CodedError,
   hashToTxid,
   isCodedError,
+  parseCompressedKey,
   parseHex,
+  parseXOnlyKey,
   toHex,
   type XOnlyKey,
+  xOnlyOf,
 } from '../../common/index.ts';
 import { type Phase2Params, type Phase2ParamsVersion, selectPhase2Version } from '../../params/index.ts';
 import {
@@ -152,7 +155,9 @@ export async function validatePhase2Request(
     }
   });
   // The chain lifts each FP key to its even-Y point (§6.2): the FP key is the x coordinate.
-  const fpKeys = encKeys.map((k) => k.slice(1) as XOnlyKey);
+  const fpKeys = encKeys.map((k, i) =>
+    xOnlyOf(parseCompressedKey(k, `fp_enc_keys[${i}]`, 'SIGNER_P2_INVALID_ENC_KEY')),
+  );
   if (new Set(fpKeys.map(toHex)).size !== fpKeys.length)
     fail('SIGNER_P2_FP_KEYS_MISMATCH', 'fp_enc_keys names the same finality provider twice');
 
@@ -214,7 +219,12 @@ export async function validatePhase2Request(
   // 5. The scripts are the ones the keys make (E9, rebuilt rather than trusted).
   if (slashingScript[0] !== 0x20 || slashingScript.length < 34)
     fail('SIGNER_P2_SCRIPT_MISMATCH', 'slashing_script_hex does not start with a staker key');
-  const stakerKey = slashingScript.slice(1, 33) as XOnlyKey;
+  // Babylon parses the staker key with schnorr.ParsePubKey: an x with no point is no staker key.
+  const stakerKey = parseXOnlyKey(
+    slashingScript.subarray(1, 33),
+    'the staker key of slashing_script_hex',
+    'SIGNER_P2_SCRIPT_MISMATCH',
+  );
   const keys = {
     stakerKey,
     fpKeys,

@@ -7,6 +7,7 @@ import {
   buildUnbondingTx,
   expectUnbonding,
   parseStakingTx,
+  type SignUnbondingRequestBody,
   type StakingTxData,
   type UnbondingExpectation,
   unbondingSighash,
@@ -21,7 +22,7 @@ export interface BulkStake {
   readonly unbondingTx: Transaction;
   readonly stakerSig: Uint8Array;
   /** The reference sign request for a covenant key. */
-  body(covenantKey: XOnlyKey): Record<string, string>;
+  body(covenantKey: XOnlyKey): SignUnbondingRequestBody;
 }
 
 const FANOUT_CHUNK = 1000;

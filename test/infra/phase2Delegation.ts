@@ -4,7 +4,6 @@ import { expect } from 'vitest';
 import type { RegtestNode, RpcClient } from '../../bitcoind/index.ts';
 import { bytesEqual, toHex, type XOnlyKey } from '../../common/index.ts';
 import type { Phase2ParamsVersion } from '../../params/index.ts';
-import type { SignTransactionsRequestBody } from '../../signer/phase2.ts';
 import {
   assertSlashingTxMatchesFundingTx,
   buildSlashingTx,
@@ -13,6 +12,7 @@ import {
   buildUnbondingTx,
   fundingOutputOf,
   parseTransaction,
+  type SignTransactionsRequestBody,
   type StakingInfo,
   type UnbondingInfo,
 } from '../../staking/index.ts';

@@ -62,7 +62,7 @@ export function offlineStake(label: string, valueSat = 200_000n): OfflineStake {
     unbondingTxid: unbondingTx.getId(),
     sighash,
     request: {
-      stakingTxHashHex: stakingTxid,
+      stakingTxid: stakingTxid,
       unbondingTxHex: unbondingTx.toHex(),
       stakerSignatureHex: toHex(staker.sign(sighash)),
     },

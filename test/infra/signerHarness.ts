@@ -18,6 +18,7 @@ import {
   expectUnbonding,
   parseStakingTx,
   parseTransaction,
+  type SignUnbondingRequestBody,
   type StakingTxData,
   scriptPathSighash,
   type UnbondingExpectation,
@@ -37,7 +38,7 @@ export interface Stake {
   readonly unbondingTx: Transaction;
   readonly stakerSig: Uint8Array;
   /** The reference request body for `covenantKey` (default: the first signer's key). */
-  body(covenantKey?: XOnlyKey): Record<string, string>;
+  body(covenantKey?: XOnlyKey): SignUnbondingRequestBody;
 }
 
 /** One covenant-committee member: a running signer with real custody, or a bare test key. */
@@ -151,7 +152,7 @@ export async function startCommittee(opts: {
             String(v),
           ]),
         ),
-        SIGNER__METRICS__PORT: '0',
+        SIGNER__OPS__PORT: '0',
         SIGNER__PARAMS__FILE: paramsFile,
         SIGNER__BITCOIND__URL: node.rpcUrl,
         SIGNER__BITCOIND__COOKIE_FILE: node.cookieFile,

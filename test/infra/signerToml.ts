@@ -31,7 +31,7 @@ export async function writeSignerToml(o: {
       `client_ca_file = "${o.pki.ca.cert}"`,
       `clients = [{ name = "${o.client}", fingerprint_sha256 = "${clientCert.fingerprint256}" }]`,
       ...(o.server ?? []),
-      '[metrics]',
+      '[ops]',
       `port = ${metricsPort}`,
       '[params]',
       `file = "${o.paramsFile}"`,

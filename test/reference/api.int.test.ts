@@ -104,7 +104,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.stop();
   await scratch?.drop();
-  for (const c of configs) rmSync(dirname(c.params.global_params_file), { recursive: true, force: true });
+  for (const c of configs) rmSync(dirname(c.params.file), { recursive: true, force: true });
 });
 
 describe('unknown query parameters and body fields are ignored (reference handlers read only what they know)', () => {
@@ -584,7 +584,7 @@ describe('params reload (SIGHUP): appended versions only, above the tip the btc-
     activation_height: activation,
   });
   const write = (c: ApiConfig, doc: unknown) =>
-    writeFileSync(c.params.global_params_file, typeof doc === 'string' ? doc : JSON.stringify(doc));
+    writeFileSync(c.params.file, typeof doc === 'string' ? doc : JSON.stringify(doc));
 
   it('refuses appended versions while no tip is known, refuses bad files, applies a good one', async () => {
     const other = await createScratchDatabase('api_reference_reload');

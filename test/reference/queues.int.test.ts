@@ -394,7 +394,7 @@ describe(`our API consuming the reference topology (messages as ${REF} client/ra
       testApiConfig({
         dbUrl: scratch.url,
         queue: { url: broker.url, prefix, maxAttempts: 4, retryDelayMs: 30, prefetch: 1 },
-        env: { API__QUEUE__TOPOLOGY: 'reference', API__QUEUE__REQUEUE_DELAY_MS: String(REQUEUE_MS) },
+        env: { API__RABBITMQ__TOPOLOGY: 'reference', API__RABBITMQ__REQUEUE_DELAY_MS: String(REQUEUE_MS) },
       }),
     );
     await until('the API consuming every reference queue', async () => {

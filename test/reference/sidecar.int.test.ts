@@ -5,8 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpointOf, SignerClient, type SignRequestBody } from '../../pipeline/signerClient.ts';
-import { parseTransaction, unbondingSighash, verifySchnorr } from '../../staking/index.ts';
+import { endpointOf, SignerClient } from '../../pipeline/signerClient.ts';
+import {
+  parseTransaction,
+  type SignUnbondingResponse,
+  unbondingSighash,
+  verifySchnorr,
+} from '../../staking/index.ts';
 import { newFileCustody, type TestFileCustody } from '../infra/fileCustody.ts';
 import type { CertFiles } from '../infra/pki.ts';
 import { freePort } from '../infra/ports.ts';
@@ -128,7 +133,7 @@ describe('the reference client through the TLS sidecar (deploy/sidecar/stunnel.c
     const sidecar = await startSidecar('pipeline', h.pki.clients.pipeline!);
     const res = await postPlain(sidecar.url, stake.body());
     expect(res.status).toBe(200);
-    const json = (await res.json()) as { data: { signature_hex: string } };
+    const json = (await res.json()) as SignUnbondingResponse;
     signatureHex = json.data.signature_hex;
     const sighash = unbondingSighash(parseTransaction(stake.unbondingTx.toHex()), stake.exp);
     expect(verifySchnorr(sighash, h.signerKey, Buffer.from(signatureHex, 'hex'))).toBe(true);
@@ -147,7 +152,7 @@ describe('the reference client through the TLS sidecar (deploy/sidecar/stunnel.c
       }),
     );
     try {
-      const sig = await client.sign(stake.body() as unknown as SignRequestBody);
+      const sig = await client.sign(stake.body());
       expect(Buffer.from(sig).toString('hex')).toBe(signatureHex);
     } finally {
       client.close();

@@ -323,7 +323,7 @@ describe('status codes where the reference answers 500 (signer README: "Status c
       try {
         const out = await processRequest(
           {
-            stakingTxHashHex: stake.txid,
+            stakingTxid: stake.txid,
             unbondingTxHex: stake.unbondingTx.toHex(),
             stakerSignatureHex: toHex(stake.stakerSig),
           },

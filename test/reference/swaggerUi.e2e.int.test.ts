@@ -45,7 +45,7 @@ afterAll(async () => {
   await api?.stop();
   await scratch?.drop();
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-  if (config) rmSync(dirname(config.params.global_params_file), { recursive: true, force: true });
+  if (config) rmSync(dirname(config.params.file), { recursive: true, force: true });
 });
 
 describe('Swagger UI in a browser', () => {
