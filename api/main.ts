@@ -3,7 +3,12 @@ import { parseArgs } from 'node:util';
 import { isCodedError } from '../common/index.ts';
 import { Database, migrate } from '../db/index.ts';
 import { referenceNames, topologyNames } from '../events/index.ts';
-import { answerStandardCommand, readOptionalSecretText, urlWithPasswordFile } from '../runtime/index.ts';
+import {
+  answerStandardCommand,
+  readOptionalSecretText,
+  takeSighup,
+  urlWithPasswordFile,
+} from '../runtime/index.ts';
 import { startApi } from './app.ts';
 import { type ApiConfig, loadApiConfig } from './config.ts';
 import { replayDeadLetters, replayReferenceDeadLetters } from './replay.ts';
@@ -177,8 +182,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  const sighup = takeSighup();
   const api = await startApi(config);
-  process.on('SIGHUP', () => {
+  sighup.reloadWith(() => {
     void api.reloadParams();
   });
   await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
+import { answerStandardCommand, runMain, takeSighup, untilStopSignal } from '../runtime/index.ts';
 import { backupStore, rebuildFromHeight, startIndexer } from './app.ts';
 import { loadIndexerConfig } from './config.ts';
 
@@ -107,8 +107,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'start') {
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+    const sighup = takeSighup();
     const indexer = await startIndexer(loadIndexerConfig(values.config));
-    process.on('SIGHUP', () => {
+    sighup.reloadWith(() => {
       void indexer.reloadParams();
     });
     await untilStopSignal(() => indexer.stop());

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
-import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
+import { answerStandardCommand, runMain, takeSighup, untilStopSignal } from '../runtime/index.ts';
 import { startPipeline } from './app.ts';
 import { loadPipelineConfig } from './config.ts';
 
@@ -78,12 +78,13 @@ async function main(argv: string[]): Promise<number> {
     console.error('start needs --config <pipeline.toml>');
     return 2;
   }
+  const sighup = takeSighup();
   const p = await startPipeline(loadPipelineConfig(values.config), { once: values.once ?? false });
   if (values.once) {
     await p.stop();
     return 0;
   }
-  process.on('SIGHUP', () => {
+  sighup.reloadWith(() => {
     void p.reloadParams();
   });
   await untilStopSignal(() => p.stop());

@@ -28,6 +28,30 @@ export function untilStopSignal(stop: () => Promise<void>): Promise<void> {
 }
 
 /**
+ * Takes SIGHUP from now on, before the service starts. Node ends a process on SIGHUP when no
+ * handler is installed, so a service that installed its reload handler only once started was
+ * killed by a reload asked for during its start-up. A SIGHUP that arrives before `reloadWith` is
+ * kept, and the reload runs once the service hands it over; later ones run it at once.
+ */
+export function takeSighup(): { reloadWith(reload: () => void): void } {
+  let reload: (() => void) | undefined;
+  let pending = false;
+  process.on('SIGHUP', () => {
+    if (reload) reload();
+    else pending = true;
+  });
+  return {
+    reloadWith(r) {
+      reload = r;
+      if (pending) {
+        pending = false;
+        r();
+      }
+    },
+  };
+}
+
+/**
  * The commands every service CLI answers the same way: none (help, exit 2), `--help`/`-h`/`help`
  * (help, exit 0) and, where the service has one, `sample-config` (the commented sample, exit 0).
  * Returns the exit code, or undefined for any other command.

@@ -1,4 +1,4 @@
-export { answerStandardCommand, runMain, untilStopSignal } from './cli.ts';
+export { answerStandardCommand, runMain, takeSighup, untilStopSignal } from './cli.ts';
 export {
   type CheckedConfig,
   type ConfigOf,

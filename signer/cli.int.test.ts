@@ -195,6 +195,46 @@ describe('signer CLI', () => {
     expect(broken?.stderr).toMatch(/BROKEN at line 2/);
   });
 
+  it('a SIGHUP during start-up neither ends the signer nor is lost: the reload runs once it is up', async () => {
+    // Node ends a process on SIGHUP unless a handler is installed. The services installed theirs
+    // only once started, so a reload asked for while one was starting killed it (seen as a flaky
+    // "timed out waiting for reload" here, when a loaded machine widened that window).
+    const hupParams = join(dir, 'early-hup-params.json');
+    writeFileSync(hupParams, JSON.stringify({ versions: [version(0, 1)] }));
+    // One custody, one audit log: the same covenant key in a file of its own, so its anchor is too.
+    const keyFile = join(dir, 'early-hup.key');
+    copyFileSync(join(dir, 'covenant.key'), keyFile);
+    chmodSync(keyFile, 0o600);
+    const { file, metricsPort } = await writeConfig('early-hup', { paramsFile: hupParams, keyFile });
+    const child = spawn(process.execPath, [...CLI, 'start', '--config', file], {
+      env: { ...env, SIGNER__LOG__LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
+    try {
+      // Mid start-up: the audit log is verified, the listeners are not yet up.
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('audit log verified against custody')) resolve();
+        });
+        child.on('exit', () => reject(new Error(`the signer exited while starting:\n${out}`)));
+      });
+      child.kill('SIGHUP');
+      await until(async () => {
+        const t = await metricsText(metricsPort);
+        return /signer_params_reloads_total\{result="applied"[^}]*\} 1/.test(t) ? true : undefined;
+      }, 'the reload asked for during start-up');
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toEqual({ code: 0, signal: null });
+  });
+
   it('refuses, on SIGHUP, a version appended at or below the tip plus the depth (issue 20 finding 1)', async () => {
     // The issue's repro: tip 180, version 1 appended activating at 166 with another unbonding fee.
     const { rpc: miner, address } = await fundedWallet(node, 'cli-growth');

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isCodedError } from '../common/index.ts';
 import { type CustodyBackend, openCustody, parseCustodyConfig } from '../hsm/index.ts';
-import { answerStandardCommand, runMain, untilStopSignal } from '../runtime/index.ts';
+import { answerStandardCommand, runMain, takeSighup, untilStopSignal } from '../runtime/index.ts';
 import { startSigner } from './app.ts';
 import {
   AuditLog,
@@ -123,10 +123,11 @@ async function main(argv: string[]): Promise<number> {
       console.error('start needs --config <signer.toml> (see: sample-config)');
       return 2;
     }
+    const sighup = takeSighup();
     const signer = await startSigner(loadSignerConfig(values.config), {
       baseDir: dirname(resolve(values.config)),
     });
-    process.on('SIGHUP', () => {
+    sighup.reloadWith(() => {
       void signer.reloadParams();
       void signer.reloadPhase2Params?.();
     });
