@@ -53,7 +53,7 @@ export function preScanBlock(
       } catch {
         // No verdict: the processor counts the candidate as undecodable.
       }
-      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c));
+      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c), true);
       if (v?.kind === 'valid') maybeTracked.add(txidPrefix(v.txid));
       if (v && v.kind !== 'not-staking') stake = v;
     }

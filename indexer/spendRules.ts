@@ -7,7 +7,11 @@ import {
   type Leaf,
   type StakingInfo,
   type StakingOutputFacts,
+  tapBranchHash,
+  tapLeafHash,
+  taprootOutput,
   type UnbondingExpectation,
+  type UnbondingInfo,
 } from '../staking/index.ts';
 import type { Delegation } from './state.ts';
 
@@ -26,13 +30,19 @@ export interface SpendRules {
  * output only for a tx that reveals the unbonding leaf. Undefined when no version applies or the
  * value cannot pay the unbonding fee.
  */
-export function expectationOf(d: Delegation, params: GlobalParams): SpendRules | undefined {
+export function expectationOf(
+  d: Delegation,
+  params: GlobalParams,
+  known?: UnbondingScripts,
+): SpendRules | undefined {
   const v = selectParamsForHeight(params, d.inclusionHeight);
   if (!v) return undefined;
   const stake = new StoredStake(d, v);
   let exp: UnbondingExpectation;
   try {
     exp = expectUnbonding(d.stakingTxid, stake, v);
+    const pkScript = known?.take(d.stakingTxid, d.inclusionHeight, v);
+    if (pkScript) exp = new KnownUnbondingOutput(exp, pkScript);
   } catch (e) {
     // The fee-cover rule: a stake that cannot pay its unbonding fee has no unbonding to recognise.
     if (isCodedError(e, 'STAKING_UNBONDING_VALUE_TOO_LOW')) return undefined;
@@ -99,4 +109,115 @@ function lazyLeaf(script: Uint8Array, leaf: () => Leaf): Leaf {
       return leaf().controlBlock;
     },
   };
+}
+
+/**
+ * Unbonding output scripts made ahead, on the fetch thread, for the stakes its prescan found valid
+ * (`StakeVerdict.unbondingPkScript`): the one EC tweak of recognising an unbonding, off the thread
+ * that decides and commits. Keyed by staking txid, and used only for the same inclusion height and
+ * params version (the same `ParamsVersion` object: a reload starts afresh), so a stake re-mined
+ * elsewhere after a re-org, or decided under other params, has its script built as before. An
+ * entry is taken when its staking output is spent (it can be spent once); the oldest go first past
+ * `limit`, so a stake spent long after it was seen costs the tweak, as it did before.
+ */
+export class UnbondingScripts {
+  readonly #limit: number;
+  readonly #byTxid = new Map<string, { height: number; v: ParamsVersion; pkScript: Uint8Array }>();
+
+  constructor(limit = 50_000) {
+    this.#limit = limit;
+  }
+
+  get size(): number {
+    return this.#byTxid.size;
+  }
+
+  remember(stakingTxid: string, height: number, v: ParamsVersion, pkScript: Uint8Array): void {
+    this.#byTxid.set(stakingTxid, { height, v, pkScript });
+    if (this.#byTxid.size > this.#limit) {
+      const oldest = this.#byTxid.keys().next().value;
+      if (oldest !== undefined) this.#byTxid.delete(oldest);
+    }
+  }
+
+  /** The script made ahead for this stake at this height under `v`, forgotten once taken. */
+  take(stakingTxid: string, height: number, v: ParamsVersion): Uint8Array | undefined {
+    const e = this.#byTxid.get(stakingTxid);
+    if (!e) return undefined;
+    this.#byTxid.delete(stakingTxid);
+    return e.height === height && e.v === v ? e.pkScript : undefined;
+  }
+}
+
+/**
+ * An expectation whose unbonding output script is known: reading `unbondingInfo.pkScript` (all the
+ * unbonding check reads) makes no EC operation; any other field of the unbonding output is built
+ * on first read, as before.
+ */
+class KnownUnbondingOutput implements UnbondingExpectation {
+  readonly #exp: UnbondingExpectation;
+  readonly unbondingInfo: UnbondingInfo;
+  readonly stakingTxid: string;
+  readonly stakingOutputIndex: number;
+  readonly stakingValueSat: bigint;
+  readonly unbondingValueSat: bigint;
+  readonly unbondingFeeSat: bigint;
+
+  constructor(exp: UnbondingExpectation, pkScript: Uint8Array) {
+    this.#exp = exp;
+    this.unbondingInfo = new KnownUnbondingInfo(exp, pkScript);
+    this.stakingTxid = exp.stakingTxid;
+    this.stakingOutputIndex = exp.stakingOutputIndex;
+    this.stakingValueSat = exp.stakingValueSat;
+    this.unbondingValueSat = exp.unbondingValueSat;
+    this.unbondingFeeSat = exp.unbondingFeeSat;
+  }
+  get stakingPkScript(): Uint8Array {
+    return this.#exp.stakingPkScript;
+  }
+  get unbondingLeafScript(): Uint8Array {
+    return this.#exp.unbondingLeafScript;
+  }
+  get unbondingLeafHash(): Uint8Array {
+    return this.#exp.unbondingLeafHash;
+  }
+}
+
+class KnownUnbondingInfo implements UnbondingInfo {
+  readonly #exp: UnbondingExpectation;
+  readonly pkScript: Uint8Array;
+
+  constructor(exp: UnbondingExpectation, pkScript: Uint8Array) {
+    this.#exp = exp;
+    this.pkScript = pkScript;
+  }
+  get outputKey(): Uint8Array {
+    return this.#exp.unbondingInfo.outputKey;
+  }
+  get parity(): 0 | 1 {
+    return this.#exp.unbondingInfo.parity;
+  }
+  get merkleRoot(): Uint8Array {
+    return this.#exp.unbondingInfo.merkleRoot;
+  }
+  get timelock(): Leaf {
+    return this.#exp.unbondingInfo.timelock;
+  }
+  get slashing(): Leaf {
+    return this.#exp.unbondingInfo.slashing;
+  }
+}
+
+/**
+ * The unbonding output script of a stake the rules accepted (`data.stakingInfo` built for it):
+ * Branch(timelock_U, slashing) under the params' unbonding time, the slashing leaf being the
+ * staking output's own (byte-identical, `buildUnbondingInfo`), so only the timelock leaf is new.
+ */
+export function unbondingPkScriptOf(
+  stakerKey: XOnlyKey,
+  stakingSlashingLeafHash: Uint8Array,
+  v: ParamsVersion,
+): Uint8Array {
+  const tl = tapLeafHash(buildTimelockLeaf(stakerKey, v.unbondingTime));
+  return taprootOutput(tapBranchHash(tl, stakingSlashingLeafHash)).pkScript;
 }

@@ -3,7 +3,7 @@ import { selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingOutputSpend, isUnbondingTimelockWithdraw } from '../staking/index.ts';
 import type { BlockDecision } from './blockResult.ts';
 import { txHex, unbondingEvent, withdrawEvent } from './chainEvents.ts';
-import { expectationOf, type SpendRules } from './spendRules.ts';
+import { expectationOf, type SpendRules, type UnbondingScripts } from './spendRules.ts';
 import { type Delegation, unbondingTxKey } from './state.ts';
 
 /**
@@ -20,10 +20,11 @@ function spentDelegation(
   dec: BlockDecision,
   stakingTxid: string,
   key: string,
+  known?: UnbondingScripts,
 ): { readonly d: Delegation; readonly e: SpendRules } | undefined {
   dec.st.untrack(key);
   const d = dec.st.delegation(stakingTxid);
-  const e = d && expectationOf(d, dec.params);
+  const e = d && expectationOf(d, dec.params, known);
   return d && e ? { d, e } : undefined;
 }
 
@@ -43,7 +44,7 @@ export function spendOfStakingOutput(
   bytes: Uint8Array | undefined,
   id: () => string,
 ): void {
-  const spent = spentDelegation(dec, stakingTxid, key);
+  const spent = spentDelegation(dec, stakingTxid, key, dec.unbonding);
   if (!spent) return;
   const { st, stats, params } = dec;
   const h = dec.height;

@@ -1,7 +1,8 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
-import type { GlobalParams, ParamsVersion } from '../params/index.ts';
+import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingTx } from '../staking/index.ts';
+import { unbondingPkScriptOf } from './spendRules.ts';
 import type { Delegation } from './state.ts';
 
 /**
@@ -18,6 +19,11 @@ export type StakeVerdict =
       readonly stakerKeyHex: string;
       readonly fpKeyHex: string;
       readonly stakingTime: number;
+      /**
+       * Its unbonding output's script, when the verdict was made ahead with `withUnbonding` (the
+       * prescan, on the fetch thread): the processor hands it to `UnbondingScripts`.
+       */
+      readonly unbondingPkScript?: Uint8Array;
     }
   | { readonly kind: 'rejected'; readonly txid: string; readonly code: string }
   | { readonly kind: 'not-staking' };
@@ -30,10 +36,12 @@ export function stakeVerdict(
   params: GlobalParams,
   height: number,
   txid: () => string,
+  withUnbonding = false,
 ): StakeVerdict {
   const c = classifyStakingTx(tx, params, height);
   switch (c.kind) {
-    case 'valid':
+    case 'valid': {
+      const v = withUnbonding ? selectParamsForHeight(params, height) : undefined;
       return {
         kind: 'valid',
         txid: txid(),
@@ -42,7 +50,11 @@ export function stakeVerdict(
         stakerKeyHex: toHex(c.data.stakerKey),
         fpKeyHex: toHex(c.data.fpKey),
         stakingTime: c.data.stakingTime,
+        ...(v && {
+          unbondingPkScript: unbondingPkScriptOf(c.data.stakerKey, c.data.stakingInfo.slashing.leafHash, v),
+        }),
       };
+    }
     case 'invalid':
     case 'malformed':
       return { kind: 'rejected', txid: txid(), code: c.code };
