@@ -20,7 +20,8 @@ export interface PrescannedTx extends CandidateTx {
 /**
  * The part of deciding a serialized block that needs no state, done ahead of the processor (on
  * the fetch thread, while the main thread decides earlier blocks): the walk that finds the
- * candidates, and the staking verdicts of the tagged ones. A tagged transaction that fails to
+ * candidates, and the staking verdicts of the tagged ones (a valid one with its unbonding output's
+ * script, which the follower keeps in `UnbondingScripts`). A tagged transaction that fails to
  * decode gets no verdict (the processor counts it as it does any undecodable candidate).
  *
  * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
