@@ -1,7 +1,6 @@
 import type { UnsequencedEvent } from '../events/index.ts';
 import type { GlobalParams } from '../params/index.ts';
 import type { Overlay } from './overlay.ts';
-import type { UnbondingScripts } from './spendRules.ts';
 import type { StateWrite } from './state.ts';
 
 /** What deciding a block yields (state changes, events, counts), and what the deciding carries. */
@@ -69,6 +68,4 @@ export interface BlockDecision {
   readonly time: number;
   readonly events: UnsequencedEvent[];
   readonly stats: BlockStats;
-  /** Unbonding output scripts made ahead (see `UnbondingScripts`); none: built when needed. */
-  readonly unbonding?: UnbondingScripts;
 }

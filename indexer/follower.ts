@@ -8,7 +8,6 @@ import type { IndexerErrorCode } from './errors.ts';
 import { type BlockFetcher, batchOk, fetchAhead, rpcBlockSource } from './fetchAhead.ts';
 import { processBlock } from './processor.ts';
 import { readHeader } from './rawBlock.ts';
-import { UnbondingScripts } from './spendRules.ts';
 import type { IndexerStore } from './store.ts';
 import { computeUnconfirmedTvl } from './unconfirmedTvl.ts';
 
@@ -70,8 +69,6 @@ export class ChainFollower {
   #lastInfoTipHash: string | undefined;
   #windowCache = new Map<string, BlockInput>();
   #seenWindowBlocks = new Set<string>();
-  // Carried across polls: a stake seen in one range may be unbonded in a later one.
-  readonly #unbonding = new UnbondingScripts();
 
   constructor(o: FollowerOptions) {
     this.#o = o;
@@ -130,7 +127,7 @@ export class ChainFollower {
             });
           }
           const results = store.commitBlocks(inputs, (block, state) => {
-            const r = processBlock(this.#o.params, block, state, this.#unbonding);
+            const r = processBlock(this.#o.params, block, state);
             if (!this.#o.confirmedInfoEvents) return r;
             // In the block's own write, after its events: as the reference indexer sends it.
             const info: UnsequencedEvent = {

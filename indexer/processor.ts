@@ -6,7 +6,6 @@ import { type BlockInput, type BlockTx, blockTxs } from './blockTxs.ts';
 import { activeEvent, txHex } from './chainEvents.ts';
 import { decideExpiries } from './expiry.ts';
 import { Overlay } from './overlay.ts';
-import type { UnbondingScripts } from './spendRules.ts';
 import { spendOfStakingOutput, spendOfUnbondingOutput } from './spends.ts';
 import { delegationOf, stakeVerdict } from './stakeVerdict.ts';
 import { hashPrefix, type StateReader, stakingOutpointKey, unbondingTxKey } from './state.ts';
@@ -29,15 +28,9 @@ import { hashPrefix, type StateReader, stakingOutpointKey, unbondingTxKey } from
  * as a possible staking tx (params by this height), then each input as a possible spend of a
  * tracked staking output (unbonding, or withdraw through the timelock leaf) or of a tracked
  * unbonding output (withdraw through the unbonding timelock leaf); params for spends are those of
- * the staking tx's height. Never throws on chain data. `unbonding` carries the unbonding output
- * scripts the prescan made ahead from block to block (the decisions are the same without it).
+ * the staking tx's height. Never throws on chain data.
  */
-export function processBlock(
-  params: GlobalParams,
-  block: BlockInput,
-  base: StateReader,
-  unbonding?: UnbondingScripts,
-): BlockResult {
+export function processBlock(params: GlobalParams, block: BlockInput, base: StateReader): BlockResult {
   const st = new Overlay(base);
   const stats = emptyStats();
   const events: UnsequencedEvent[] = [];
@@ -47,15 +40,7 @@ export function processBlock(
   decideExpiries(base, st, h, events, stats);
 
   // 2. Transactions.
-  const dec: BlockDecision = {
-    params,
-    st,
-    height: h,
-    time: block.time,
-    events,
-    stats,
-    ...(unbonding && { unbonding }),
-  };
+  const dec: BlockDecision = { params, st, height: h, time: block.time, events, stats };
   const version = selectParamsForHeight(params, h);
   for (const btx of blockTxs(block, version?.tag, st, stats)) {
     try {
@@ -77,7 +62,6 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
     if (!st.delegation(stakingTxid)) {
       const overflow = isOverflow(version, h, BigInt(st.confirmedTvl()));
       st.putDelegation(delegationOf(c, h, version, overflow));
-      if (c.unbondingPkScript) dec.unbonding?.remember(stakingTxid, h, version, c.unbondingPkScript);
       st.track(stakingOutpointKey(stakingTxid, c.stakingOutputIndex), stakingTxid);
       st.addExpiry({ height: h + c.stakingTime, stakingTxid, type: 'active' });
       if (!overflow) st.setTvl(st.confirmedTvl() + c.valueSat);
@@ -107,7 +91,7 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
     const sKey = stakingOutpointKey(prevTxid, input.index);
     const fromStaking = st.tracked(sKey);
     if (fromStaking !== undefined) {
-      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id);
+      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id, btx.unbonding);
       return;
     }
     const uKey = unbondingTxKey(prevTxid);

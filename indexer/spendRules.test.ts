@@ -6,7 +6,7 @@ import { buildUnbondingInfo } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { preScanBlock } from './prescan.ts';
 import { processBlock } from './processor.ts';
-import { UnbondingScripts, unbondingPkScriptOf } from './spendRules.ts';
+import { StakesSeen, type UnbondingMadeAhead, unbondingPkScriptOf } from './spendRules.ts';
 import { MemoryState } from './state.ts';
 import { buildStake, buildUnbonding, type Stake } from './testkit/txs.ts';
 
@@ -63,17 +63,12 @@ function rawBlock(txs: Transaction[]): Uint8Array {
 }
 
 /** Processes `txs` at `height` through a prescan (as the fetch thread makes it), applying the writes. */
-function decide(
-  state: MemoryState,
-  scripts: UnbondingScripts | undefined,
-  height: number,
-  txs: Transaction[],
-) {
+function decide(state: MemoryState, seen: StakesSeen | undefined, height: number, txs: Transaction[]) {
   const raw = rawBlock(txs);
-  const prescan = preScanBlock(params, height, raw, new Set(state.prefixes));
-  const r = processBlock(params, { height, hash: `h${height}`, time: 1, raw, prescan }, state, scripts);
+  const prescan = preScanBlock(params, height, raw, new Set(state.prefixes), seen);
+  const r = processBlock(params, { height, hash: `h${height}`, time: 1, raw, prescan }, state);
   state.apply(r.writes);
-  return r;
+  return { r, prescan };
 }
 
 describe('unbonding output scripts made ahead', () => {
@@ -85,38 +80,61 @@ describe('unbonding output scripts made ahead', () => {
     expect(toHex(ahead)).toBe(toHex(full.pkScript));
   });
 
-  it('the prescan’s verdict carries it, and the unbonding is then decided with no EC tweak, as without it', () => {
+  it('the prescan makes it for a spend of a stake it saw; the unbonding is then decided with no EC tweak, as without it', () => {
     const s = stake();
     const u = buildUnbonding(s, covenants);
-    const withScripts = new MemoryState();
+    const withSeen = new MemoryState();
     const without = new MemoryState();
-    const scripts = new UnbondingScripts();
-    decide(withScripts, scripts, 120, [s.tx]);
+    const seen = new StakesSeen();
+    decide(withSeen, seen, 120, [s.tx]);
     decide(without, undefined, 120, [s.tx]);
-    expect(scripts.size).toBe(1);
+    expect(seen.size).toBe(1);
 
     const tweaks = vi.mocked(xOnlyTweakAdd);
+    // On the fetch thread: the prescan makes the one tweak, for the candidate that spends the stake.
+    const raw = rawBlock([u.tx]);
     tweaks.mockClear();
-    const a = decide(withScripts, scripts, 123, [u.tx]);
+    const prescan = preScanBlock(params, 123, raw, new Set(withSeen.prefixes), seen);
+    expect(tweaks).toHaveBeenCalledTimes(1);
+    expect(prescan.candidates[0]?.unbonding).toMatchObject({
+      stakingTxid: s.txid,
+      height: 120,
+      paramsVersion: 0,
+    });
+    expect(seen.size).toBe(0); // a staking output is spent once
+    // On the main thread: none.
+    tweaks.mockClear();
+    const a = processBlock(params, { height: 123, hash: 'h123', time: 1, raw, prescan }, withSeen);
+    withSeen.apply(a.writes);
     expect(tweaks).not.toHaveBeenCalled();
-    const b = decide(without, undefined, 123, [u.tx]);
+    const b = decide(without, undefined, 123, [u.tx]).r;
     expect(tweaks).toHaveBeenCalledTimes(1);
     expect(a.events).toEqual(b.events);
     expect(a.events.map((e) => e.event_type)).toEqual([2]);
-    expect([...withScripts.delegations.values()]).toEqual([...without.delegations.values()]);
-    expect(scripts.size).toBe(0); // taken: a staking output is spent once
+    expect([...withSeen.delegations.values()]).toEqual([...without.delegations.values()]);
   });
 
-  it('is what the unbonding is checked against (a wrong one rejects it), only for the same height and params', () => {
+  it('is what the unbonding is checked against (a wrong one rejects it), only for the same stake, height and params', () => {
     const s = stake();
     const u = buildUnbonding(s, covenants);
     const wrong = Uint8Array.of(0x51, 0x20, ...new Uint8Array(32).fill(9));
+    const withScript = (state: MemoryState, ahead: Omit<UnbondingMadeAhead, 'pkScript'>) => {
+      const raw = rawBlock([u.tx]);
+      const prescan = preScanBlock(params, 123, raw, new Set(state.prefixes));
+      const candidates = prescan.candidates.map((c) => ({ ...c, unbonding: { pkScript: wrong, ...ahead } }));
+      return processBlock(
+        params,
+        { height: 123, hash: 'x', time: 1, raw, prescan: { ...prescan, candidates } },
+        state,
+      );
+    };
+    const stakeAt120 = () => {
+      const st = new MemoryState();
+      decide(st, undefined, 120, [s.tx]);
+      return st;
+    };
 
-    const misled = new MemoryState();
-    const bad = new UnbondingScripts();
-    decide(misled, undefined, 120, [s.tx]);
-    bad.remember(s.txid, 120, v0, wrong);
-    const r = decide(misled, bad, 123, [u.tx]);
+    const r = withScript(stakeAt120(), { stakingTxid: s.txid, height: 120, paramsVersion: 0 });
     expect(r.events).toEqual([]);
     expect(r.stats.rejections).toEqual([
       {
@@ -125,24 +143,23 @@ describe('unbonding output scripts made ahead', () => {
         txid: u.txid,
       },
     ]);
-
-    // Remembered for another height (a re-org re-mined the stake elsewhere): not used.
-    const elsewhere = new MemoryState();
-    const other = new UnbondingScripts();
-    decide(elsewhere, undefined, 120, [s.tx]);
-    other.remember(s.txid, 119, v0, wrong);
-    expect(decide(elsewhere, other, 123, [u.tx]).events.map((e) => e.event_type)).toEqual([2]);
+    // Made for another height (a re-org re-mined the stake elsewhere), params or stake: not used.
+    for (const other of [
+      { stakingTxid: s.txid, height: 119, paramsVersion: 0 },
+      { stakingTxid: s.txid, height: 120, paramsVersion: 1 },
+      { stakingTxid: '00'.repeat(32), height: 120, paramsVersion: 0 },
+    ]) {
+      expect(withScript(stakeAt120(), other).events.map((e) => e.event_type)).toEqual([2]);
+    }
   });
 
-  it('keeps at most its limit, the oldest going first', () => {
-    const scripts = new UnbondingScripts(2);
-    const script = Uint8Array.of(1);
-    scripts.remember('a', 1, v0, script);
-    scripts.remember('b', 1, v0, script);
-    scripts.remember('c', 1, v0, script);
-    expect(scripts.size).toBe(2);
-    expect(scripts.take('a', 1, v0)).toBeUndefined();
-    expect(scripts.take('c', 1, { ...v0 })).toBeUndefined(); // other params: not used
-    expect(scripts.take('b', 1, v0)).toBe(script);
+  it('keeps at most its limit, the oldest going first, and only for the staking output', () => {
+    const seen = new StakesSeen(2);
+    const [a, b, c] = [stake(), stake(), stake()];
+    for (const x of [a, b, c]) seen.remember(x.txid, x.data, 120, v0);
+    expect(seen.size).toBe(2);
+    expect(seen.unbondingFor(a.txid, 0)).toBeUndefined();
+    expect(seen.unbondingFor(b.txid, b.data.stakingOutputIndex + 1)).toBeUndefined();
+    expect(seen.unbondingFor(b.txid, b.data.stakingOutputIndex)?.stakingTxid).toBe(b.txid);
   });
 });

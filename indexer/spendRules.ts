@@ -7,6 +7,7 @@ import {
   type Leaf,
   type StakingInfo,
   type StakingOutputFacts,
+  type StakingTxData,
   tapBranchHash,
   tapLeafHash,
   taprootOutput,
@@ -33,7 +34,7 @@ export interface SpendRules {
 export function expectationOf(
   d: Delegation,
   params: GlobalParams,
-  known?: UnbondingScripts,
+  ahead?: UnbondingMadeAhead,
 ): SpendRules | undefined {
   const v = selectParamsForHeight(params, d.inclusionHeight);
   if (!v) return undefined;
@@ -41,8 +42,15 @@ export function expectationOf(
   let exp: UnbondingExpectation;
   try {
     exp = expectUnbonding(d.stakingTxid, stake, v);
-    const pkScript = known?.take(d.stakingTxid, d.inclusionHeight, v);
-    if (pkScript) exp = new KnownUnbondingOutput(exp, pkScript);
+    // Made for this very stake under the same params: the same script the tweak would give.
+    if (
+      ahead &&
+      ahead.stakingTxid === d.stakingTxid &&
+      ahead.height === d.inclusionHeight &&
+      ahead.paramsVersion === v.version
+    ) {
+      exp = new KnownUnbondingOutput(exp, ahead.pkScript);
+    }
   } catch (e) {
     // The fee-cover rule: a stake that cannot pay its unbonding fee has no unbonding to recognise.
     if (isCodedError(e, 'STAKING_UNBONDING_VALUE_TOO_LOW')) return undefined;
@@ -111,20 +119,36 @@ function lazyLeaf(script: Uint8Array, leaf: () => Leaf): Leaf {
   };
 }
 
-/**
- * Unbonding output scripts made ahead, on the fetch thread, for the stakes its prescan found valid
- * (`StakeVerdict.unbondingPkScript`): the one EC tweak of recognising an unbonding, off the thread
- * that decides and commits. Keyed by staking txid, and used only for the same inclusion height and
- * params version (the same `ParamsVersion` object: a reload starts afresh), so a stake re-mined
- * elsewhere after a re-org, or decided under other params, has its script built as before. An
- * entry is taken when its staking output is spent (it can be spent once); the oldest go first past
- * `limit`, so a stake spent long after it was seen costs the tweak, as it did before.
- */
-export class UnbondingScripts {
-  readonly #limit: number;
-  readonly #byTxid = new Map<string, { height: number; v: ParamsVersion; pkScript: Uint8Array }>();
+/** An unbonding output's script made ahead, on the fetch thread, for the stake a candidate spends. */
+export interface UnbondingMadeAhead {
+  readonly stakingTxid: string;
+  /** The stake's height and the params version there, which the script depends on. */
+  readonly height: number;
+  readonly paramsVersion: number;
+  readonly pkScript: Uint8Array;
+}
 
-  constructor(limit = 50_000) {
+interface SeenStake {
+  readonly outputIndex: number;
+  readonly height: number;
+  readonly v: ParamsVersion;
+  readonly stakerKey: XOnlyKey;
+  readonly slashingLeafHash: Uint8Array;
+}
+
+/**
+ * The valid stakes a prescan saw (no EC operation: what their unbonding output needs, from the
+ * staking tree already built for the verdict), kept until a one-input, one-output candidate spends
+ * one's staking output: the prescan then makes that candidate's unbonding output script (the one
+ * EC tweak of checking an unbonding) on the fetch thread, off the thread that decides and commits.
+ * Kept from range to range by the fetch thread; the oldest go first past `limit` (a stake unbonded
+ * long after it was seen then has its script built by the processor, as before).
+ */
+export class StakesSeen {
+  readonly #limit: number;
+  readonly #byTxid = new Map<string, SeenStake>();
+
+  constructor(limit = 100_000) {
     this.#limit = limit;
   }
 
@@ -132,20 +156,31 @@ export class UnbondingScripts {
     return this.#byTxid.size;
   }
 
-  remember(stakingTxid: string, height: number, v: ParamsVersion, pkScript: Uint8Array): void {
-    this.#byTxid.set(stakingTxid, { height, v, pkScript });
+  remember(txid: string, data: StakingTxData, height: number, v: ParamsVersion): void {
+    this.#byTxid.set(txid, {
+      outputIndex: data.stakingOutputIndex,
+      height,
+      v,
+      stakerKey: data.stakerKey,
+      slashingLeafHash: data.stakingInfo.slashing.leafHash,
+    });
     if (this.#byTxid.size > this.#limit) {
       const oldest = this.#byTxid.keys().next().value;
       if (oldest !== undefined) this.#byTxid.delete(oldest);
     }
   }
 
-  /** The script made ahead for this stake at this height under `v`, forgotten once taken. */
-  take(stakingTxid: string, height: number, v: ParamsVersion): Uint8Array | undefined {
-    const e = this.#byTxid.get(stakingTxid);
-    if (!e) return undefined;
-    this.#byTxid.delete(stakingTxid);
-    return e.height === height && e.v === v ? e.pkScript : undefined;
+  /** The unbonding output script for a spend of `txid:vout`, when that is a stake seen; forgets it. */
+  unbondingFor(txid: string, vout: number): UnbondingMadeAhead | undefined {
+    const s = this.#byTxid.get(txid);
+    if (!s || s.outputIndex !== vout) return undefined;
+    this.#byTxid.delete(txid);
+    return {
+      stakingTxid: txid,
+      height: s.height,
+      paramsVersion: s.v.version,
+      pkScript: unbondingPkScriptOf(s.stakerKey, s.slashingLeafHash, s.v),
+    };
   }
 }
 

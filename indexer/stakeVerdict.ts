@@ -2,7 +2,7 @@ import type { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingTx } from '../staking/index.ts';
-import { unbondingPkScriptOf } from './spendRules.ts';
+import type { StakesSeen } from './spendRules.ts';
 import type { Delegation } from './state.ts';
 
 /**
@@ -19,11 +19,6 @@ export type StakeVerdict =
       readonly stakerKeyHex: string;
       readonly fpKeyHex: string;
       readonly stakingTime: number;
-      /**
-       * Its unbonding output's script, when the verdict was made ahead with `withUnbonding` (the
-       * prescan, on the fetch thread): the processor hands it to `UnbondingScripts`.
-       */
-      readonly unbondingPkScript?: Uint8Array;
     }
   | { readonly kind: 'rejected'; readonly txid: string; readonly code: string }
   | { readonly kind: 'not-staking' };
@@ -36,23 +31,22 @@ export function stakeVerdict(
   params: GlobalParams,
   height: number,
   txid: () => string,
-  withUnbonding = false,
+  seen?: StakesSeen,
 ): StakeVerdict {
   const c = classifyStakingTx(tx, params, height);
   switch (c.kind) {
     case 'valid': {
-      const v = withUnbonding ? selectParamsForHeight(params, height) : undefined;
+      const id = txid();
+      const v = seen && selectParamsForHeight(params, height);
+      if (seen && v) seen.remember(id, c.data, height, v);
       return {
         kind: 'valid',
-        txid: txid(),
+        txid: id,
         valueSat: Number(c.data.valueSat),
         stakingOutputIndex: c.data.stakingOutputIndex,
         stakerKeyHex: toHex(c.data.stakerKey),
         fpKeyHex: toHex(c.data.fpKey),
         stakingTime: c.data.stakingTime,
-        ...(v && {
-          unbondingPkScript: unbondingPkScriptOf(c.data.stakerKey, c.data.stakingInfo.slashing.leafHash, v),
-        }),
       };
     }
     case 'invalid':
