@@ -153,6 +153,20 @@ describe('unbonding output scripts made ahead', () => {
     }
   });
 
+  it('keeps what it needs when the block’s bytes are handed to another thread', () => {
+    const s = stake();
+    const seen = new StakesSeen();
+    const raw = rawBlock([s.tx]);
+    preScanBlock(params, 120, raw, new Set(), seen);
+    structuredClone(raw.buffer, { transfer: [raw.buffer as ArrayBuffer] }); // as the fetch thread posts it
+    expect(raw.byteLength).toBe(0);
+    preScanBlock(params, 121, rawBlock([stake().tx, stake().tx]), new Set()); // more verdicts since
+    const keys = { stakerKey: staker.xOnly, fpKeys: [fp.xOnly], covenantKeys: v0.covenantKeys };
+    const full = buildUnbondingInfo({ ...keys, covenantQuorum: v0.covenantQuorum }, v0.unbondingTime);
+    const ahead = seen.unbondingFor(s.txid, s.data.stakingOutputIndex);
+    expect(toHex(ahead!.pkScript)).toBe(toHex(full.pkScript));
+  });
+
   it('keeps at most its limit, the oldest going first, and only for the staking output', () => {
     const seen = new StakesSeen(2);
     const [a, b, c] = [stake(), stake(), stake()];
