@@ -68,14 +68,30 @@ export function preScanBlock(
     if (c.spends && c.inputs === 1 && c.outputs === 1) {
       txid = candidateTxid(c);
       maybeTracked.add(txidPrefix(txid));
-      // The one input's outpoint, after the input count (one byte: one input).
-      const at = c.bodyStart + 1;
-      const prev = c.bytes.subarray(at, at + 32);
-      const vout = new DataView(c.bytes.buffer, c.bytes.byteOffset + at + 32, 4).getUint32(0, true);
-      unbonding = seen?.unbondingFor(hashToTxid(prev), vout);
+      if (seen && mayUnbond(c)) {
+        // The one input's outpoint, after the input count (one byte: one input).
+        const at = c.bodyStart + 1;
+        const vout = new DataView(c.bytes.buffer, c.bytes.byteOffset + at + 32, 4).getUint32(0, true);
+        unbonding = seen.unbondingFor(hashToTxid(c.bytes.subarray(at, at + 32)), vout);
+      }
     }
     candidates.push(unbonding ? { ...c, stake, txid, unbonding } : { ...c, stake, txid });
   }
+}
+
+/**
+ * Whether a one-input candidate's input has the unbonding sequence (0xffffffff), which an
+ * unbonding must have before its output is looked at (`classifyStakingOutputSpend`): a withdraw
+ * through the timelock leaf (sequence = the lock) needs no unbonding script. True when the
+ * input's script length is not one byte (never so for a taproot spend), to be sure.
+ */
+function mayUnbond(c: CandidateTx): boolean {
+  const scriptLenAt = c.bodyStart + 1 + 36;
+  const len = c.bytes[scriptLenAt]!;
+  if (len >= 0xfd) return true;
+  const seqAt = c.bytes.byteOffset + scriptLenAt + 1 + len;
+  if (seqAt + 4 > c.bytes.byteOffset + c.bytes.byteLength) return true;
+  return new DataView(c.bytes.buffer, seqAt, 4).getUint32(0, true) === 0xffffffff;
 }
 
 /**

@@ -7,8 +7,8 @@ import { testKey, testParamsDoc } from '../test/keys.ts';
 import { preScanBlock } from './prescan.ts';
 import { processBlock } from './processor.ts';
 import { StakesSeen, type UnbondingMadeAhead, unbondingPkScriptOf } from './spendRules.ts';
-import { MemoryState } from './state.ts';
-import { buildStake, buildUnbonding, type Stake } from './testkit/txs.ts';
+import { MemoryState, txidPrefix } from './state.ts';
+import { buildStake, buildUnbonding, buildWithdrawFromStaking, type Stake } from './testkit/txs.ts';
 
 // Every EC tweak counted: an unbonding whose script was made ahead makes none.
 vi.mock('../common/index.ts', async (importOriginal) => {
@@ -112,6 +112,20 @@ describe('unbonding output scripts made ahead', () => {
     expect(a.events).toEqual(b.events);
     expect(a.events.map((e) => e.event_type)).toEqual([2]);
     expect([...withSeen.delegations.values()]).toEqual([...without.delegations.values()]);
+  });
+
+  it('is not made for a withdraw through the timelock leaf, nor for an unbonding with another sequence', () => {
+    const s = stake();
+    const seen = new StakesSeen();
+    decide(new MemoryState(), seen, 120, [s.tx]);
+    const withdraw = buildWithdrawFromStaking(s);
+    const badSequence = buildUnbonding(s, covenants, { sequence: 0xfffffffe }).tx;
+    for (const tx of [withdraw, badSequence]) {
+      const prescan = preScanBlock(params, 140, rawBlock([tx]), new Set([txidPrefix(s.txid)]), seen);
+      expect(prescan.candidates).toHaveLength(1);
+      expect(prescan.candidates[0]!.unbonding).toBeUndefined();
+    }
+    expect(seen.size).toBe(1);
   });
 
   it('is what the unbonding is checked against (a wrong one rejects it), only for the same stake, height and params', () => {
