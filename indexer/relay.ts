@@ -87,7 +87,7 @@ export class OutboxRelay {
           continue;
         }
         await this.#publisher!.publish(batch);
-        await store.deleteOutboxThrough(batch[batch.length - 1]!.sequence);
+        store.deleteOutboxThrough(batch[batch.length - 1]!.sequence);
         this.#o.hooks?.onPublished?.(batch);
       } catch (err) {
         this.#failures++;

@@ -59,14 +59,14 @@ describe('IndexerStore', () => {
       [3, `${a.txid}:unbonding`],
     ]);
     expect(store.outboxDepth()).toBe(3);
-    await store.deleteOutboxThrough(2);
+    store.deleteOutboxThrough(2);
     expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3]);
     expect(store.outboxDepth()).toBe(1);
     const path = store.path;
     await store.close();
     const reopened = IndexerStore.open(path, params);
     expect(reopened.outboxDepth()).toBe(1);
-    await reopened.deleteOutboxThrough(3);
+    reopened.deleteOutboxThrough(3);
     expect(reopened.outboxDepth()).toBe(0);
     await reopened.close();
   });

@@ -412,14 +412,9 @@ export class IndexerStore implements StateReader {
     for (const { value } of this.#outbox.getRange({ limit })) out.push(value);
     return out;
   }
-  /**
-   * Deletes the outbox entries with sequence ≤ `seq` (after the broker confirmed them), resolving
-   * once the deletion is committed. An asynchronous transaction: lmdb-js commits it on its own
-   * thread, so the thread that decides and commits blocks does not wait for this commit's disk
-   * write (a deletion lost in a crash only means those events are sent again: at least once).
-   */
-  async deleteOutboxThrough(seq: number): Promise<void> {
-    await this.#env.transaction(() => {
+  /** Deletes the outbox entries with sequence ≤ `seq` (after the broker confirmed them). */
+  deleteOutboxThrough(seq: number): void {
+    this.#env.transactionSync(() => {
       for (const key of this.#outbox.getKeys({ end: seq + 1 })) this.#outbox.removeSync(key);
     });
     this.#firstSeq = Math.min(this.#nextSeq, Math.max(this.#firstSeq, seq + 1));
