@@ -3,6 +3,7 @@ import { decodeTransaction } from '../staking/index.ts';
 import type { BlockStats } from './blockResult.ts';
 import type { BlockPrescan } from './prescan.ts';
 import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
+import type { UnbondingMadeAhead } from './spendRules.ts';
 import type { StakeVerdict } from './stakeVerdict.ts';
 import { hashPrefix, type StateReader } from './state.ts';
 
@@ -35,12 +36,14 @@ export interface BlockTx {
   readonly stake: StakeVerdict | undefined;
   /** Whether an input may spend a tracked output (always true for a decoded block's txs). */
   readonly spends: boolean;
+  /** Its unbonding output's script, made by the prescan when it spends a stake it saw. */
+  readonly unbonding: UnbondingMadeAhead | undefined;
   id(): string;
 }
 
 function blockTx(
   decode: () => Transaction,
-  candidate: CandidateTx | undefined,
+  candidate: (CandidateTx & { readonly unbonding?: UnbondingMadeAhead }) | undefined,
   stake?: StakeVerdict,
 ): BlockTx {
   let txid = (stake?.kind === 'not-staking' ? undefined : stake?.txid) ?? candidate?.txid;
@@ -53,6 +56,7 @@ function blockTx(
     bytes: candidate?.bytes,
     stake,
     spends: candidate?.spends ?? true,
+    unbonding: candidate?.unbonding,
     // Called unbound (destructured), so no `this`.
     id() {
       if (txid === undefined && candidate) txid = candidateTxid(candidate);
@@ -107,7 +111,7 @@ export function* blockTxs(
  * failure) when its bytes do not decode.
  */
 function candidateTx(
-  c: CandidateTx,
+  c: CandidateTx & { readonly unbonding?: UnbondingMadeAhead },
   stake: StakeVerdict | undefined,
   stats: BlockStats,
 ): BlockTx | undefined {

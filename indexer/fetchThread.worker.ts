@@ -19,6 +19,7 @@ import {
 } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
 import { RangePrescan } from './prescan.ts';
+import { StakesSeen } from './spendRules.ts';
 
 const { bitcoind, paramsDoc, via, port: out } = workerData as FetchThreadData;
 const params = paramsDoc && parseGlobalParams(paramsDoc);
@@ -42,12 +43,14 @@ interface Range {
   wake: (() => void) | undefined;
 }
 const ranges = new Map<number, Range>();
+// Carried from range to range: a stake seen in one may be unbonded in a later one.
+const seen = new StakesSeen();
 
 port.on('message', (m: ToFetchThread) => {
   if (m.op === 'start') {
     const r: Range = { credit: m.concurrency, cancelled: false, wake: undefined };
     ranges.set(m.id, r);
-    const prescan = params && new RangePrescan(params, m.tracked);
+    const prescan = params && new RangePrescan(params, m.tracked, seen);
     void run(m.id, r, m.from, m.to, m.batch, m.concurrency, prescan);
     return;
   }

@@ -103,7 +103,15 @@ export class ChainFollower {
         });
       try {
         while (next <= confirmedTip && !shouldStop()) {
-          const ready = await fetcher.take(this.#o.commitMaxBlocks ?? 200);
+          const max = this.#o.commitMaxBlocks ?? 200;
+          const ready = await fetcher.take(max);
+          // Far behind, a commit of at least half the most: each commit waits for its flush to
+          // disk (6–10 ms here), and when the decisions outpace the fetch thread, taking only
+          // what is ready made ever smaller commits, each paying that wait. Blocks already
+          // fetched are waited for, never blocks beyond the confirmed tip.
+          while (ready.length < max / 2 && next + ready.length <= confirmedTip && !shouldStop()) {
+            ready.push(...(await fetcher.take(max - ready.length)));
+          }
           const inputs: BlockInput[] = [];
           for (const b of ready) {
             const header = readHeader(b.raw);

@@ -1,7 +1,9 @@
 import type { Transaction } from 'bitcoinjs-lib';
+import { hashToTxid } from '../common/index.ts';
 import { type GlobalParams, selectParamsForHeight } from '../params/index.ts';
 import { decodeTransaction } from '../staking/index.ts';
 import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
+import { StakesSeen, type UnbondingMadeAhead } from './spendRules.ts';
 import { type StakeVerdict, stakeVerdict } from './stakeVerdict.ts';
 import { hashPrefix, txidPrefix } from './state.ts';
 
@@ -15,12 +17,15 @@ export interface BlockPrescan {
 /** A candidate with the staking verdict made for it; none: not a staking tx. */
 export interface PrescannedTx extends CandidateTx {
   readonly stake: Exclude<StakeVerdict, { kind: 'not-staking' }> | undefined;
+  /** When it spends the staking output of a stake the prescan saw (`StakesSeen`): its unbonding output's script. */
+  readonly unbonding?: UnbondingMadeAhead;
 }
 
 /**
  * The part of deciding a serialized block that needs no state, done ahead of the processor (on
  * the fetch thread, while the main thread decides earlier blocks): the walk that finds the
- * candidates, and the staking verdicts of the tagged ones. A tagged transaction that fails to
+ * candidates, the staking verdicts of the tagged ones, and the unbonding output's script for a
+ * candidate that spends a stake `seen` holds (the check's one EC tweak). A tagged transaction that fails to
  * decode gets no verdict (the processor counts it as it does any undecodable candidate).
  *
  * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
@@ -37,6 +42,7 @@ export function preScanBlock(
   height: number,
   raw: Uint8Array,
   maybeTracked: Set<number>,
+  seen?: StakesSeen,
 ): BlockPrescan {
   const tag = selectParamsForHeight(params, height)?.tag;
   const candidates: PrescannedTx[] = [];
@@ -53,17 +59,39 @@ export function preScanBlock(
       } catch {
         // No verdict: the processor counts the candidate as undecodable.
       }
-      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c));
+      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c), seen);
       if (v?.kind === 'valid') maybeTracked.add(txidPrefix(v.txid));
       if (v && v.kind !== 'not-staking') stake = v;
     }
     let txid: string | undefined;
+    let unbonding: UnbondingMadeAhead | undefined;
     if (c.spends && c.inputs === 1 && c.outputs === 1) {
       txid = candidateTxid(c);
       maybeTracked.add(txidPrefix(txid));
+      if (seen && mayUnbond(c)) {
+        // The one input's outpoint, after the input count (one byte: one input).
+        const at = c.bodyStart + 1;
+        const vout = new DataView(c.bytes.buffer, c.bytes.byteOffset + at + 32, 4).getUint32(0, true);
+        unbonding = seen.unbondingFor(hashToTxid(c.bytes.subarray(at, at + 32)), vout);
+      }
     }
-    candidates.push({ ...c, stake, txid });
+    candidates.push(unbonding ? { ...c, stake, txid, unbonding } : { ...c, stake, txid });
   }
+}
+
+/**
+ * Whether a one-input candidate's input has the unbonding sequence (0xffffffff), which an
+ * unbonding must have before its output is looked at (`classifyStakingOutputSpend`): a withdraw
+ * through the timelock leaf (sequence = the lock) needs no unbonding script. True when the
+ * input's script length is not one byte (never so for a taproot spend), to be sure.
+ */
+function mayUnbond(c: CandidateTx): boolean {
+  const scriptLenAt = c.bodyStart + 1 + 36;
+  const len = c.bytes[scriptLenAt]!;
+  if (len >= 0xfd) return true;
+  const seqAt = c.bytes.byteOffset + scriptLenAt + 1 + len;
+  if (seqAt + 4 > c.bytes.byteOffset + c.bytes.byteLength) return true;
+  return new DataView(c.bytes.buffer, seqAt, 4).getUint32(0, true) === 0xffffffff;
 }
 
 /**
@@ -75,17 +103,20 @@ export function preScanBlock(
 export class RangePrescan {
   readonly #params: GlobalParams;
   #maybeTracked: Set<number> | undefined;
+  readonly #seen: StakesSeen;
 
-  constructor(params: GlobalParams, tracked: Iterable<number>) {
+  /** `seen`: the stakes earlier ranges saw, so that their unbondings' scripts are made here too. */
+  constructor(params: GlobalParams, tracked: Iterable<number>, seen = new StakesSeen()) {
     this.#params = params;
     this.#maybeTracked = new Set(tracked);
+    this.#seen = seen;
   }
 
   /** The next block's prescan, or undefined. Never throws. */
   next(height: number, raw: Uint8Array): BlockPrescan | undefined {
     if (!this.#maybeTracked) return undefined;
     try {
-      return preScanBlock(this.#params, height, raw, this.#maybeTracked);
+      return preScanBlock(this.#params, height, raw, this.#maybeTracked, this.#seen);
     } catch {
       this.#maybeTracked = undefined;
       return undefined;

@@ -91,7 +91,7 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
     const sKey = stakingOutpointKey(prevTxid, input.index);
     const fromStaking = st.tracked(sKey);
     if (fromStaking !== undefined) {
-      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id);
+      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id, btx.unbonding);
       return;
     }
     const uKey = unbondingTxKey(prevTxid);

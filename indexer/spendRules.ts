@@ -7,7 +7,12 @@ import {
   type Leaf,
   type StakingInfo,
   type StakingOutputFacts,
+  type StakingTxData,
+  tapBranchHash,
+  tapLeafHash,
+  taprootOutput,
   type UnbondingExpectation,
+  type UnbondingInfo,
 } from '../staking/index.ts';
 import type { Delegation } from './state.ts';
 
@@ -26,13 +31,26 @@ export interface SpendRules {
  * output only for a tx that reveals the unbonding leaf. Undefined when no version applies or the
  * value cannot pay the unbonding fee.
  */
-export function expectationOf(d: Delegation, params: GlobalParams): SpendRules | undefined {
+export function expectationOf(
+  d: Delegation,
+  params: GlobalParams,
+  ahead?: UnbondingMadeAhead,
+): SpendRules | undefined {
   const v = selectParamsForHeight(params, d.inclusionHeight);
   if (!v) return undefined;
   const stake = new StoredStake(d, v);
   let exp: UnbondingExpectation;
   try {
     exp = expectUnbonding(d.stakingTxid, stake, v);
+    // Made for this very stake under the same params: the same script the tweak would give.
+    if (
+      ahead &&
+      ahead.stakingTxid === d.stakingTxid &&
+      ahead.height === d.inclusionHeight &&
+      ahead.paramsVersion === v.version
+    ) {
+      exp = new KnownUnbondingOutput(exp, ahead.pkScript);
+    }
   } catch (e) {
     // The fee-cover rule: a stake that cannot pay its unbonding fee has no unbonding to recognise.
     if (isCodedError(e, 'STAKING_UNBONDING_VALUE_TOO_LOW')) return undefined;
@@ -100,4 +118,144 @@ function lazyLeaf(script: Uint8Array, leaf: () => Leaf): Leaf {
       return leaf().controlBlock;
     },
   };
+}
+
+/** An unbonding output's script made ahead, on the fetch thread, for the stake a candidate spends. */
+export interface UnbondingMadeAhead {
+  readonly stakingTxid: string;
+  /** The stake's height and the params version there, which the script depends on. */
+  readonly height: number;
+  readonly paramsVersion: number;
+  readonly pkScript: Uint8Array;
+}
+
+interface SeenStake {
+  readonly outputIndex: number;
+  readonly height: number;
+  readonly v: ParamsVersion;
+  readonly stakerKey: XOnlyKey;
+  readonly slashingLeafHash: Uint8Array;
+}
+
+/**
+ * The valid stakes a prescan saw (no EC operation: what their unbonding output needs, from the
+ * staking tree already built for the verdict), kept until a one-input, one-output candidate spends
+ * one's staking output: the prescan then makes that candidate's unbonding output script (the one
+ * EC tweak of checking an unbonding) on the fetch thread, off the thread that decides and commits.
+ * Kept from range to range by the fetch thread; the oldest go first past `limit` (a stake unbonded
+ * long after it was seen then has its script built by the processor, as before).
+ */
+export class StakesSeen {
+  readonly #limit: number;
+  readonly #byTxid = new Map<string, SeenStake>();
+
+  constructor(limit = 100_000) {
+    this.#limit = limit;
+  }
+
+  get size(): number {
+    return this.#byTxid.size;
+  }
+
+  remember(txid: string, data: StakingTxData, height: number, v: ParamsVersion): void {
+    this.#byTxid.set(txid, {
+      outputIndex: data.stakingOutputIndex,
+      height,
+      v,
+      // Copies (a Buffer's slice would be a view): the key is a view into the block's bytes,
+      // which the fetch thread hands over (transfers) to the main thread, emptying its own views.
+      stakerKey: Uint8Array.from(data.stakerKey) as XOnlyKey,
+      slashingLeafHash: Uint8Array.from(data.stakingInfo.slashing.leafHash),
+    });
+    if (this.#byTxid.size > this.#limit) {
+      const oldest = this.#byTxid.keys().next().value;
+      if (oldest !== undefined) this.#byTxid.delete(oldest);
+    }
+  }
+
+  /** The unbonding output script for a spend of `txid:vout`, when that is a stake seen; forgets it. */
+  unbondingFor(txid: string, vout: number): UnbondingMadeAhead | undefined {
+    const s = this.#byTxid.get(txid);
+    if (!s || s.outputIndex !== vout) return undefined;
+    this.#byTxid.delete(txid);
+    return {
+      stakingTxid: txid,
+      height: s.height,
+      paramsVersion: s.v.version,
+      pkScript: unbondingPkScriptOf(s.stakerKey, s.slashingLeafHash, s.v),
+    };
+  }
+}
+
+/**
+ * An expectation whose unbonding output script is known: reading `unbondingInfo.pkScript` (all the
+ * unbonding check reads) makes no EC operation; any other field of the unbonding output is built
+ * on first read, as before.
+ */
+class KnownUnbondingOutput implements UnbondingExpectation {
+  readonly #exp: UnbondingExpectation;
+  readonly unbondingInfo: UnbondingInfo;
+  readonly stakingTxid: string;
+  readonly stakingOutputIndex: number;
+  readonly stakingValueSat: bigint;
+  readonly unbondingValueSat: bigint;
+  readonly unbondingFeeSat: bigint;
+
+  constructor(exp: UnbondingExpectation, pkScript: Uint8Array) {
+    this.#exp = exp;
+    this.unbondingInfo = new KnownUnbondingInfo(exp, pkScript);
+    this.stakingTxid = exp.stakingTxid;
+    this.stakingOutputIndex = exp.stakingOutputIndex;
+    this.stakingValueSat = exp.stakingValueSat;
+    this.unbondingValueSat = exp.unbondingValueSat;
+    this.unbondingFeeSat = exp.unbondingFeeSat;
+  }
+  get stakingPkScript(): Uint8Array {
+    return this.#exp.stakingPkScript;
+  }
+  get unbondingLeafScript(): Uint8Array {
+    return this.#exp.unbondingLeafScript;
+  }
+  get unbondingLeafHash(): Uint8Array {
+    return this.#exp.unbondingLeafHash;
+  }
+}
+
+class KnownUnbondingInfo implements UnbondingInfo {
+  readonly #exp: UnbondingExpectation;
+  readonly pkScript: Uint8Array;
+
+  constructor(exp: UnbondingExpectation, pkScript: Uint8Array) {
+    this.#exp = exp;
+    this.pkScript = pkScript;
+  }
+  get outputKey(): Uint8Array {
+    return this.#exp.unbondingInfo.outputKey;
+  }
+  get parity(): 0 | 1 {
+    return this.#exp.unbondingInfo.parity;
+  }
+  get merkleRoot(): Uint8Array {
+    return this.#exp.unbondingInfo.merkleRoot;
+  }
+  get timelock(): Leaf {
+    return this.#exp.unbondingInfo.timelock;
+  }
+  get slashing(): Leaf {
+    return this.#exp.unbondingInfo.slashing;
+  }
+}
+
+/**
+ * The unbonding output script of a stake the rules accepted (`data.stakingInfo` built for it):
+ * Branch(timelock_U, slashing) under the params' unbonding time, the slashing leaf being the
+ * staking output's own (byte-identical, `buildUnbondingInfo`), so only the timelock leaf is new.
+ */
+export function unbondingPkScriptOf(
+  stakerKey: XOnlyKey,
+  stakingSlashingLeafHash: Uint8Array,
+  v: ParamsVersion,
+): Uint8Array {
+  const tl = tapLeafHash(buildTimelockLeaf(stakerKey, v.unbondingTime));
+  return taprootOutput(tapBranchHash(tl, stakingSlashingLeafHash)).pkScript;
 }

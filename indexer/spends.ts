@@ -3,7 +3,7 @@ import { selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingOutputSpend, isUnbondingTimelockWithdraw } from '../staking/index.ts';
 import type { BlockDecision } from './blockResult.ts';
 import { txHex, unbondingEvent, withdrawEvent } from './chainEvents.ts';
-import { expectationOf, type SpendRules } from './spendRules.ts';
+import { expectationOf, type SpendRules, type UnbondingMadeAhead } from './spendRules.ts';
 import { type Delegation, unbondingTxKey } from './state.ts';
 
 /**
@@ -20,10 +20,11 @@ function spentDelegation(
   dec: BlockDecision,
   stakingTxid: string,
   key: string,
+  ahead?: UnbondingMadeAhead,
 ): { readonly d: Delegation; readonly e: SpendRules } | undefined {
   dec.st.untrack(key);
   const d = dec.st.delegation(stakingTxid);
-  const e = d && expectationOf(d, dec.params);
+  const e = d && expectationOf(d, dec.params, ahead);
   return d && e ? { d, e } : undefined;
 }
 
@@ -33,7 +34,10 @@ function withdraw(dec: BlockDecision, d: Delegation, txid: string, from: 'stakin
   dec.events.push(withdrawEvent(d, dec.height, txid, from));
 }
 
-/** Input `inputIndex` of `tx` spends the tracked staking output `key` of `stakingTxid`. */
+/**
+ * Input `inputIndex` of `tx` spends the tracked staking output `key` of `stakingTxid`; `ahead`: the
+ * unbonding output's script the prescan made for it.
+ */
 export function spendOfStakingOutput(
   dec: BlockDecision,
   tx: Transaction,
@@ -42,8 +46,9 @@ export function spendOfStakingOutput(
   key: string,
   bytes: Uint8Array | undefined,
   id: () => string,
+  ahead?: UnbondingMadeAhead,
 ): void {
-  const spent = spentDelegation(dec, stakingTxid, key);
+  const spent = spentDelegation(dec, stakingTxid, key, ahead);
   if (!spent) return;
   const { st, stats, params } = dec;
   const h = dec.height;

@@ -1,7 +1,8 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import { toHex } from '../common/index.ts';
-import type { GlobalParams, ParamsVersion } from '../params/index.ts';
+import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingTx } from '../staking/index.ts';
+import type { StakesSeen } from './spendRules.ts';
 import type { Delegation } from './state.ts';
 
 /**
@@ -30,19 +31,24 @@ export function stakeVerdict(
   params: GlobalParams,
   height: number,
   txid: () => string,
+  seen?: StakesSeen,
 ): StakeVerdict {
   const c = classifyStakingTx(tx, params, height);
   switch (c.kind) {
-    case 'valid':
+    case 'valid': {
+      const id = txid();
+      const v = seen && selectParamsForHeight(params, height);
+      if (seen && v) seen.remember(id, c.data, height, v);
       return {
         kind: 'valid',
-        txid: txid(),
+        txid: id,
         valueSat: Number(c.data.valueSat),
         stakingOutputIndex: c.data.stakingOutputIndex,
         stakerKeyHex: toHex(c.data.stakerKey),
         fpKeyHex: toHex(c.data.fpKey),
         stakingTime: c.data.stakingTime,
       };
+    }
     case 'invalid':
     case 'malformed':
       return { kind: 'rejected', txid: txid(), code: c.code };
