@@ -16,6 +16,7 @@ import {
 } from '../db/index.ts';
 import type { Stake } from '../test/infra/signerHarness.ts';
 import { type SoftHsmCommittee, startSoftHsmCommittee } from '../test/infra/softhsmCommittee.ts';
+import { createPipelineMetrics } from './metrics.ts';
 import { endpointOf, SignerClient } from './signerClient.ts';
 import { PipelineWorker } from './worker.ts';
 
@@ -148,6 +149,47 @@ describe('the pipeline worker over the store', () => {
     expect(await getUnbondingRequest(db.pool, s.txid)).toMatchObject({ state: 'input_spent', attempts: 1 });
     await new Promise((res) => setTimeout(res, 250));
     expect(await worker('w-spent-2').runOnce()).toBe(0);
+  });
+
+  it('records the code of a coded failure that escapes an attempt (the node failing after the re-check), not PIPELINE_INTERNAL', async () => {
+    const s = await sc.committee.stake(300_000n);
+    await request(s);
+    const real = sc.committee.node.rpc;
+    // The node answers the re-check, then fails at the spent check (gettxout).
+    const failing = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'gettxout') return async () => Promise.reject(new Error('connection reset'));
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const metrics = createPipelineMetrics();
+    const w = new PipelineWorker({
+      db,
+      rpc: failing,
+      params: () => sc.committee.params,
+      signers: clients(),
+      metrics,
+      options: {
+        workerId: 'w-node-fails',
+        batchSize: 4,
+        concurrency: 1,
+        leaseMs: 60_000,
+        backoffBaseMs: 100,
+        backoffMaxMs: 200,
+      },
+      log,
+    });
+    expect(await w.runOnce()).toBe(1);
+    const attempts = await metrics.attempts.get();
+    expect(attempts.values.map((v) => v.labels)).toEqual([
+      { state: 'failed', code: 'PIPELINE_NODE_UNAVAILABLE' },
+    ]);
+    expect(await getUnbondingRequest(db.pool, s.txid)).toMatchObject({ state: 'failed', attempts: 1 });
+    // Retried after its backoff (at most 200 ms here) once the node answers, and sent.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await worker('w-node-back').runOnce()).toBe(1);
+    expect(await getUnbondingRequest(db.pool, s.txid)).toMatchObject({ state: 'sent', attempts: 2 });
   });
 
   it('two instances over the same queue send every request exactly once', async () => {

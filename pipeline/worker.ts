@@ -1,4 +1,5 @@
 import type { RpcClient } from '../bitcoind/index.ts';
+import { isCodedError } from '../common/index.ts';
 import {
   claimUnbondingRequests,
   countUnbondingRequests,
@@ -121,7 +122,13 @@ export class PipelineWorker {
         { params: this.#params(), rpc: this.#rpc, signers: this.#signers },
       );
     } catch (e) {
-      out = { state: 'failed', code: 'PIPELINE_INTERNAL', reason: (e as Error).message };
+      // A coded failure keeps its code (the node failing at the spent check is PIPELINE_NODE_UNAVAILABLE);
+      // only what nobody named is internal.
+      out = {
+        state: 'failed',
+        code: isCodedError(e) ? e.code : 'PIPELINE_INTERNAL',
+        reason: (e as Error).message,
+      };
       this.#log.error({ err: e, stakingTx: req.stakingTxid }, 'unbonding request processing failed');
     }
     const outcomes = 'outcomes' in out ? (out.outcomes ?? []) : [];
