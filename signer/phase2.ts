@@ -4,11 +4,7 @@
 //   params.ts   the phase-2 params file, reloaded append-only
 //   validate.ts every check before a signature, and the plan it yields
 //   signer.ts   Phase2Signer, the decision core
-export type {
-  Phase2Outcome,
-  SignTransactionsRequestBody,
-  SignTransactionsResponse,
-} from './phase2/contract.ts';
+export type { Phase2Outcome } from './phase2/contract.ts';
 export { type ExpansionRecord, type Phase2SignedRecord, phase2ReplayCollector } from './phase2/memory.ts';
 export { type LoadedPhase2Params, loadPhase2ParamsFile, Phase2ParamsHolder } from './phase2/params.ts';
 export { Phase2Signer } from './phase2/signer.ts';

@@ -11,8 +11,6 @@
 // route enforces; every client and test imports them from there.
 import type { SignTransactionsResponse } from '../../staking/index.ts';
 
-export type { SignTransactionsRequestBody, SignTransactionsResponse } from '../../staking/index.ts';
-
 export interface Phase2Outcome {
   readonly response: SignTransactionsResponse;
   readonly outcome: 'signed' | 'repeated';

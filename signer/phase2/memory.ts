@@ -1,8 +1,9 @@
 // The phase-2 anti-replay memory: what is kept per staking output and key (and per previous output
 // of an expansion), rebuilt from the audit log at start-up.
+
+import type { SignTransactionsResponse } from '../../staking/index.ts';
 import type { AuditRecord } from '../audit.ts';
 import { slotOf } from '../service.ts';
-import type { SignTransactionsResponse } from './contract.ts';
 
 /** What the phase-2 memory keeps per staking output and key: the set of txs signed, and the answer. */
 export interface Phase2SignedRecord {

@@ -2,12 +2,17 @@
 import { CodedError, isCodedError, toHex } from '../../common/index.ts';
 import type { CustodyBackend } from '../../hsm/index.ts';
 import type { Phase2Params } from '../../params/index.ts';
-import { verifyAdaptorSignature, verifySchnorr } from '../../staking/index.ts';
+import {
+  type SignTransactionsRequestBody,
+  type SignTransactionsResponse,
+  verifyAdaptorSignature,
+  verifySchnorr,
+} from '../../staking/index.ts';
 import type { AuditLog } from '../audit.ts';
 import type { ChainView } from '../chain.ts';
 import { auditRefusal, type SignedRecord, slotOf } from '../service.ts';
 import type { PartialFacts } from '../validate.ts';
-import type { Phase2Outcome, SignTransactionsRequestBody, SignTransactionsResponse } from './contract.ts';
+import type { Phase2Outcome } from './contract.ts';
 import type { ExpansionRecord, Phase2SignedRecord } from './memory.ts';
 import { type Phase2Plan, validatePhase2Request } from './validate.ts';
 

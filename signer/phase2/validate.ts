@@ -29,6 +29,7 @@ import {
   parseEncryptionKey,
   parseTransaction,
   parseTxOut,
+  type SignTransactionsRequestBody,
   type StakingInfo,
   scriptPathSighash,
   slashingSighash,
@@ -40,7 +41,6 @@ import {
 } from '../../staking/index.ts';
 import type { ChainView } from '../chain.ts';
 import type { PartialFacts } from '../validate.ts';
-import type { SignTransactionsRequestBody } from './contract.ts';
 import { setIdOf } from './memory.ts';
 
 /** Facts known so far, for the audit record of a refusal. */
