@@ -4,7 +4,7 @@
  * from the same objects. Shapes are the reference's (backend-services.md §3.2–3.3).
  */
 import { DELEGATION_STATES } from '../db/index.ts';
-import { UNBONDING_REQUEST_SCHEMA } from '../staking/index.ts';
+import { HASH_IN, UNBONDING_REQUEST_SCHEMA } from '../staking/index.ts';
 
 /** What leaves the API: lowercase hex. */
 export const HASH = {
@@ -17,15 +17,9 @@ const PK = {
   pattern: '^[0-9a-f]{64}$',
   description: 'x-only public key, lowercase hex',
 } as const;
-/**
- * What comes in: hex of any case, as the reference accepts (Go's hex decoder); server.ts turns the
- * fields named in HEX_FIELDS to lowercase before validation, so handlers only ever see lowercase.
- */
-const HASH_IN = {
-  type: 'string',
-  pattern: '^[0-9a-fA-F]{64}$',
-  description: 'hex, 32 bytes, any case',
-} as const;
+// What comes in: hex of any case, as the reference accepts (Go's hex decoder); server.ts turns the
+// fields named in HEX_FIELDS to lowercase before validation, so handlers only ever see lowercase.
+// HASH_IN is staking/'s, the one the unbonding request's schema uses too.
 const PK_IN = {
   type: 'string',
   pattern: '^[0-9a-fA-F]{64}$',

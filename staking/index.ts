@@ -121,6 +121,7 @@ export {
   verifyStakerUnbondingSignature,
 } from './unbonding.ts';
 export {
+  HASH_IN,
   UNBONDING_REQUEST_PATH,
   UNBONDING_REQUEST_SCHEMA,
   type UnbondingRequestBody,

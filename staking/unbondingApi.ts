@@ -8,7 +8,8 @@ import type { SchemaType } from '../common/index.ts';
  * does; the API lowercases these fields before validation.
  */
 
-const HASH_IN = {
+/** A 32-byte hash as the API takes it in: hex of any case. */
+export const HASH_IN = {
   type: 'string',
   pattern: '^[0-9a-fA-F]{64}$',
   description: 'hex, 32 bytes, any case',
