@@ -13,7 +13,8 @@
  *
  * It ends with `RESULT sig_per_s=… p50_ms_1=… p99_ms_1=… cpu_ms_per_request=… raw_ratio=…`.
  *
- * Environment: BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
+ * Environment: BENCH_SIGNER_WARM (warm-up requests at 64 in flight, not counted, default 200),
+ * BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
  * (1-in-flight requests, default 1000), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
@@ -50,7 +51,7 @@ import { testKey, testParamsDoc } from '../../test/keys.ts';
 const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 1000);
 const IN_FLIGHT = 64;
-const WARM = 200;
+const WARM = Number(process.env.BENCH_SIGNER_WARM ?? 200);
 const ROUTE = '/v1/sign-unbonding-tx';
 const PERF_DIR = process.env.BENCH_SIGNER_PERF ? resolve(process.env.BENCH_SIGNER_PERF) : undefined;
 /** Which phase perf records: `load` (64 in flight, the default) or `serial` (1 in flight). */
