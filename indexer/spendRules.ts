@@ -62,7 +62,10 @@ export function expectationOf(
       buildTimelockLeaf(stake.stakerKey, d.stakingTime, true),
       stake,
     ),
-    unbondingTimelockLeaf: new UnbondingTimelockLeaf(buildTimelockLeaf(stake.stakerKey, v.unbondingTime), exp),
+    unbondingTimelockLeaf: new UnbondingTimelockLeaf(
+      buildTimelockLeaf(stake.stakerKey, v.unbondingTime),
+      exp,
+    ),
   };
 }
 
