@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { type ChannelModel, type ConfirmChannel, connect, type Message } from 'amqplib';
 import { CodedError } from '../common/index.ts';
 import type { EventsErrorCode } from './errors.ts';
@@ -68,6 +69,7 @@ export class EventPublisher {
   readonly names: TopologyNames;
   readonly #conn: ChannelModel;
   readonly #ch: ConfirmChannel;
+  readonly #writes: WriteCoalescer | undefined;
   readonly #returned = new Set<string>();
   #closed = false;
   #closeReason: Error | undefined;
@@ -84,6 +86,13 @@ export class EventPublisher {
   ) {
     this.#conn = conn;
     this.#ch = ch;
+    const socket = (conn as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream;
+    this.#writes =
+      typeof socket?.cork === 'function' &&
+      typeof socket.uncork === 'function' &&
+      typeof socket.prependListener === 'function'
+        ? new WriteCoalescer(socket as Writable)
+        : undefined;
     this.names = names;
     this.#reference = reference;
     ch.on('return', (msg: Message) => {
@@ -162,51 +171,74 @@ export class EventPublisher {
     });
     const ref = this.#reference;
     if (this.#closed) throw this.#failed('the channel is closed');
-    const confirms: Array<Promise<void>> = [];
-    for (const { e, kind, body } of bodies) {
-      this.#returned.delete(e.event_id);
-      confirms.push(
-        new Promise<void>((resolve, reject) => {
+    const done = this.#writes?.begin();
+    try {
+      await this.#publishValidated(bodies, ref);
+    } finally {
+      done?.();
+    }
+  }
+
+  async #publishValidated(
+    bodies: ReadonlyArray<{ e: StakingEvent; kind: ReturnType<typeof kindOf>; body: Buffer }>,
+    ref: ReferenceNames | undefined,
+  ): Promise<void> {
+    // One callback for every message of the batch, counting the broker's answers (a promise and
+    // two closures a message were a tenth of the relay's CPU). It settles once every message is
+    // answered; the first failure is the one reported.
+    const answered = new Promise<unknown>((resolve) => {
+      let left = bodies.length;
+      let failure: unknown;
+      const onAnswer = (err: unknown) => {
+        if (err && failure === undefined) failure = err;
+        if (--left === 0) resolve(failure);
+      };
+      if (left === 0) resolve(undefined);
+      for (const { e, kind, body } of bodies) {
+        this.#returned.delete(e.event_id);
+        try {
           // The reference way: default exchange, routing key = the kind's queue, text/plain,
           // the attempts header at 0. messageId stays so that a returned message is known.
-          const ok = ref
-            ? this.#ch.publish(
-                '',
-                ref.queues[kind],
-                body,
-                {
-                  persistent: true,
-                  mandatory: true,
-                  contentType: 'text/plain',
-                  messageId: e.event_id,
-                  headers: { 'x-processing-attempts': { '!': 'int32', value: 0 } },
-                },
-                (err: unknown) => (err ? reject(err) : resolve()),
-              )
-            : this.#ch.publish(
-                this.names.exchange,
-                kind,
-                body,
-                {
-                  persistent: true,
-                  mandatory: true,
-                  contentType: 'application/json',
-                  contentEncoding: 'utf-8',
-                  messageId: e.event_id,
-                  type: kind,
-                  timestamp: Math.floor(Date.now() / 1000),
-                  headers: { 'x-sequence': e.sequence },
-                },
-                (err: unknown) => (err ? reject(err) : resolve()),
-              );
-          void ok;
-        }),
-      );
-    }
-    const results = await Promise.allSettled(confirms);
-    const bad = results.find((r) => r.status === 'rejected');
-    if (bad)
-      throw this.#failed((bad as PromiseRejectedResult).reason?.message ?? 'not confirmed', bad.reason);
+          if (ref) {
+            this.#ch.publish(
+              '',
+              ref.queues[kind],
+              body,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'text/plain',
+                messageId: e.event_id,
+                headers: { 'x-processing-attempts': { '!': 'int32', value: 0 } },
+              },
+              onAnswer,
+            );
+          } else {
+            this.#ch.publish(
+              this.names.exchange,
+              kind,
+              body,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'application/json',
+                contentEncoding: 'utf-8',
+                messageId: e.event_id,
+                type: kind,
+                timestamp: Math.floor(Date.now() / 1000),
+                headers: { 'x-sequence': e.sequence },
+              },
+              onAnswer,
+            );
+          }
+        } catch (err) {
+          onAnswer(err ?? new Error('publish threw'));
+        }
+      }
+    });
+    const failure = await answered;
+    if (failure !== undefined)
+      throw this.#failed((failure as { message?: string } | null)?.message ?? 'not confirmed', failure);
     const returned = bodies.filter(({ e }) => this.#returned.has(e.event_id));
     if (returned.length > 0) {
       throw this.#failed(`${returned.length} message(s) were unroutable (is the queue declared?)`);
@@ -224,5 +256,39 @@ export class EventPublisher {
     if (this.#closed) return;
     await this.#ch.close().catch(() => undefined);
     await this.#conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Coalesces the socket writes of a publish. amqplib's muxer writes each message to the socket by
+ * itself: one send syscall each, through the loopback TCP stack, and a wake-up of the broker each;
+ * in bench:indexer a third of the relay's CPU. Corked while a publish is under way, the frames the
+ * muxer writes in one turn (up to the socket's buffer size) leave in one writev. The muxer writes on
+ * a later setImmediate than the publish calls, and again at each 'drain' when the buffer filled: the
+ * socket is corked then too (this listener runs before the muxer's), and uncorked one turn of the
+ * event loop after each cork. Ordering and confirms are unchanged: the bytes are the same, in order.
+ */
+class WriteCoalescer {
+  readonly #socket: Writable;
+  #publishes = 0;
+  readonly #onDrain = () => this.#cork();
+
+  constructor(socket: Writable) {
+    this.#socket = socket;
+  }
+
+  /** Corks for a publish; the function returned ends it. */
+  begin(): () => void {
+    if (this.#publishes++ === 0) this.#socket.prependListener('drain', this.#onDrain);
+    this.#cork();
+    return () => {
+      if (--this.#publishes === 0) this.#socket.removeListener('drain', this.#onDrain);
+    };
+  }
+
+  #cork(): void {
+    const s = this.#socket;
+    s.cork();
+    setImmediate(() => setImmediate(() => s.uncork()));
   }
 }
