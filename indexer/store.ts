@@ -251,19 +251,20 @@ export class IndexerStore implements StateReader {
     else if (value === undefined) this.#db(db).removeSync(key);
     else this.#db(db).putSync(key, value);
   }
-  /** Puts `value` at `key`, keeping its previous value for the undo record; returns whether the key was new. */
+  /**
+   * Puts `value` at `key` in the batch (commitBlocks), keeping its previous value for the undo
+   * record; returns whether the key was new.
+   */
   #put(db: DbName, key: Key, value: unknown): boolean {
-    const prev = this.#read(db, key);
+    const prev = this.#batch!.swap(db, key, value);
     this.#undoLog?.push([db, key, prev]);
-    this.#write(db, key, value);
     return prev === undefined;
   }
-  /** Removes `key`, keeping its value for the undo record; returns whether it was there. */
+  /** Removes `key` from the batch, keeping its value for the undo record; returns whether it was there. */
   #remove(db: DbName, key: Key): boolean {
-    const prev = this.#read(db, key);
+    const prev = this.#batch!.swap(db, key, undefined);
     if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
-    this.#write(db, key, undefined);
     return true;
   }
   #mirrorExpiry(e: Expiry, present: boolean): void {
