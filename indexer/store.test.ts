@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { processBlock } from './processor.ts';
+import { txidPrefix } from './state.ts';
 import { IndexerStore } from './store.ts';
 import { buildStake, buildUnbonding, buildWithdrawFromStaking } from './testkit/txs.ts';
 
@@ -166,6 +167,30 @@ describe('IndexerStore', () => {
     expect(store.outboxDepth()).toBe(0);
     expect(store.delegation(a.txid)).toBeUndefined();
     expect(store.mayTrack(0)).toBe(false);
+    await store.close();
+  });
+
+  it("a batch that throws takes back the prefilter's prefixes it added, and only those", async () => {
+    const store = open();
+    const [a, b] = [stake(), stake()];
+    store.commitBlocks([{ height: 100, hash: 'h100', time: 1, txs: [a.tx] }], decide);
+    expect(store.mayTrack(txidPrefix(a.txid))).toBe(true);
+    expect(() =>
+      store.commitBlocks(
+        [
+          { height: 101, hash: 'h101', time: 1, txs: [b.tx] },
+          { height: 102, hash: 'h102', time: 1, txs: [] },
+        ],
+        (blk, st) => {
+          if (blk.height === 102) throw new Error('boom');
+          return decide(blk, st);
+        },
+      ),
+    ).toThrow('boom');
+    expect(store.mayTrack(txidPrefix(a.txid))).toBe(true);
+    expect(store.mayTrack(txidPrefix(b.txid))).toBe(false);
+    store.commitBlocks([{ height: 101, hash: 'h101', time: 1, txs: [b.tx] }], decide);
+    expect(store.mayTrack(txidPrefix(b.txid))).toBe(true);
     await store.close();
   });
 

@@ -76,6 +76,9 @@ export class IndexerStore implements StateReader {
   #prefixes = new Set<number>();
   #expiriesByHeight = new Map<number, Map<string, Expiry>>();
   #expiryJournal: Array<[expiry: Expiry, added: boolean]> = [];
+  // The prefixes a write transaction added, taken out again if it aborts (the set only grows, and
+  // copying it at every transaction cost O(every stake ever tracked) per commit).
+  #prefixJournal: number[] = [];
   #nextSeq = 1;
   #firstSeq = 1;
   // Whether outbox records before #firstSeq (confirmed) are still in the store.
@@ -181,12 +184,12 @@ export class IndexerStore implements StateReader {
   /** Runs `write` in one write transaction; if it throws, the mirrors return to what they were. */
   #transaction<T>(write: () => T): T {
     const before = {
-      prefixes: new Set(this.#prefixes),
       nextSeq: this.#nextSeq,
       start: this.#start,
       confirmedInStore: this.#confirmedInStore,
     };
     this.#expiryJournal = [];
+    this.#prefixJournal = [];
     try {
       return this.#env.transactionSync(write);
     } catch (e) {
@@ -194,7 +197,7 @@ export class IndexerStore implements StateReader {
       this.#batch = undefined;
       for (const [expiry, added] of this.#expiryJournal.reverse()) this.#mirrorExpiry(expiry, !added);
       this.#undoLog = undefined;
-      this.#prefixes = before.prefixes;
+      for (const p of this.#prefixJournal) this.#prefixes.delete(p);
       this.#nextSeq = before.nextSeq;
       this.#start = before.start;
       this.#confirmedInStore = before.confirmedInStore;
@@ -278,6 +281,11 @@ export class IndexerStore implements StateReader {
       at.set(id, e);
     } else if (at?.delete(id) && at.size === 0) this.#expiriesByHeight.delete(e.height);
   }
+  #addPrefix(p: number): void {
+    if (this.#prefixes.has(p)) return;
+    this.#prefixes.add(p);
+    this.#prefixJournal.push(p);
+  }
   #journalExpiry(e: Expiry, added: boolean): void {
     this.#mirrorExpiry(e, added);
     this.#expiryJournal.push([e, added]);
@@ -303,7 +311,7 @@ export class IndexerStore implements StateReader {
           break;
         case 'track':
           this.#put('tracked', w.key, w.stakingTxid);
-          this.#prefixes.add(prefixOfKey(w.key));
+          this.#addPrefix(prefixOfKey(w.key));
           break;
         case 'untrack':
           this.#remove('tracked', w.key);
