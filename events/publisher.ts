@@ -1,4 +1,3 @@
-import type { Writable } from 'node:stream';
 import { type ChannelModel, type ConfirmChannel, connect, type Message } from 'amqplib';
 import { CodedError } from '../common/index.ts';
 import type { EventsErrorCode } from './errors.ts';
@@ -69,7 +68,6 @@ export class EventPublisher {
   readonly names: TopologyNames;
   readonly #conn: ChannelModel;
   readonly #ch: ConfirmChannel;
-  readonly #writes: WriteCoalescer | undefined;
   readonly #returned = new Set<string>();
   #closed = false;
   #closeReason: Error | undefined;
@@ -86,13 +84,6 @@ export class EventPublisher {
   ) {
     this.#conn = conn;
     this.#ch = ch;
-    const socket = (conn as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream;
-    this.#writes =
-      typeof socket?.cork === 'function' &&
-      typeof socket.uncork === 'function' &&
-      typeof socket.prependListener === 'function'
-        ? new WriteCoalescer(socket as Writable)
-        : undefined;
     this.names = names;
     this.#reference = reference;
     ch.on('return', (msg: Message) => {
@@ -171,21 +162,9 @@ export class EventPublisher {
     });
     const ref = this.#reference;
     if (this.#closed) throw this.#failed('the channel is closed');
-    const done = this.#writes?.begin();
-    try {
-      await this.#publishValidated(bodies, ref);
-    } finally {
-      done?.();
-    }
-  }
-
-  async #publishValidated(
-    bodies: ReadonlyArray<{ e: StakingEvent; kind: ReturnType<typeof kindOf>; body: Buffer }>,
-    ref: ReferenceNames | undefined,
-  ): Promise<void> {
-    // One callback for every message of the batch, counting the broker's answers (a promise and
-    // two closures a message were a tenth of the relay's CPU). It settles once every message is
-    // answered; the first failure is the one reported.
+    // One callback for every message of the batch, counting the broker's answers, rather than a
+    // promise and a closure a message. It settles once every message is answered; the first
+    // failure is the one reported.
     const answered = new Promise<unknown>((resolve) => {
       let left = bodies.length;
       let failure: unknown;
@@ -256,39 +235,5 @@ export class EventPublisher {
     if (this.#closed) return;
     await this.#ch.close().catch(() => undefined);
     await this.#conn.close().catch(() => undefined);
-  }
-}
-
-/**
- * Coalesces the socket writes of a publish. amqplib's muxer writes each message to the socket by
- * itself: one send syscall each, through the loopback TCP stack, and a wake-up of the broker each;
- * in bench:indexer a third of the relay's CPU. Corked while a publish is under way, the frames the
- * muxer writes in one turn (up to the socket's buffer size) leave in one writev. The muxer writes on
- * a later setImmediate than the publish calls, and again at each 'drain' when the buffer filled: the
- * socket is corked then too (this listener runs before the muxer's), and uncorked one turn of the
- * event loop after each cork. Ordering and confirms are unchanged: the bytes are the same, in order.
- */
-class WriteCoalescer {
-  readonly #socket: Writable;
-  #publishes = 0;
-  readonly #onDrain = () => this.#cork();
-
-  constructor(socket: Writable) {
-    this.#socket = socket;
-  }
-
-  /** Corks for a publish; the function returned ends it. */
-  begin(): () => void {
-    if (this.#publishes++ === 0) this.#socket.prependListener('drain', this.#onDrain);
-    this.#cork();
-    return () => {
-      if (--this.#publishes === 0) this.#socket.removeListener('drain', this.#onDrain);
-    };
-  }
-
-  #cork(): void {
-    const s = this.#socket;
-    s.cork();
-    setImmediate(() => setImmediate(() => s.uncork()));
   }
 }
