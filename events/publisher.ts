@@ -162,51 +162,62 @@ export class EventPublisher {
     });
     const ref = this.#reference;
     if (this.#closed) throw this.#failed('the channel is closed');
-    const confirms: Array<Promise<void>> = [];
-    for (const { e, kind, body } of bodies) {
-      this.#returned.delete(e.event_id);
-      confirms.push(
-        new Promise<void>((resolve, reject) => {
+    // One callback for every message of the batch, counting the broker's answers, rather than a
+    // promise and a closure a message. It settles once every message is answered; the first
+    // failure is the one reported.
+    const answered = new Promise<unknown>((resolve) => {
+      let left = bodies.length;
+      let failure: unknown;
+      const onAnswer = (err: unknown) => {
+        if (err && failure === undefined) failure = err;
+        if (--left === 0) resolve(failure);
+      };
+      if (left === 0) resolve(undefined);
+      for (const { e, kind, body } of bodies) {
+        this.#returned.delete(e.event_id);
+        try {
           // The reference way: default exchange, routing key = the kind's queue, text/plain,
           // the attempts header at 0. messageId stays so that a returned message is known.
-          const ok = ref
-            ? this.#ch.publish(
-                '',
-                ref.queues[kind],
-                body,
-                {
-                  persistent: true,
-                  mandatory: true,
-                  contentType: 'text/plain',
-                  messageId: e.event_id,
-                  headers: { 'x-processing-attempts': { '!': 'int32', value: 0 } },
-                },
-                (err: unknown) => (err ? reject(err) : resolve()),
-              )
-            : this.#ch.publish(
-                this.names.exchange,
-                kind,
-                body,
-                {
-                  persistent: true,
-                  mandatory: true,
-                  contentType: 'application/json',
-                  contentEncoding: 'utf-8',
-                  messageId: e.event_id,
-                  type: kind,
-                  timestamp: Math.floor(Date.now() / 1000),
-                  headers: { 'x-sequence': e.sequence },
-                },
-                (err: unknown) => (err ? reject(err) : resolve()),
-              );
-          void ok;
-        }),
-      );
-    }
-    const results = await Promise.allSettled(confirms);
-    const bad = results.find((r) => r.status === 'rejected');
-    if (bad)
-      throw this.#failed((bad as PromiseRejectedResult).reason?.message ?? 'not confirmed', bad.reason);
+          if (ref) {
+            this.#ch.publish(
+              '',
+              ref.queues[kind],
+              body,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'text/plain',
+                messageId: e.event_id,
+                headers: { 'x-processing-attempts': { '!': 'int32', value: 0 } },
+              },
+              onAnswer,
+            );
+          } else {
+            this.#ch.publish(
+              this.names.exchange,
+              kind,
+              body,
+              {
+                persistent: true,
+                mandatory: true,
+                contentType: 'application/json',
+                contentEncoding: 'utf-8',
+                messageId: e.event_id,
+                type: kind,
+                timestamp: Math.floor(Date.now() / 1000),
+                headers: { 'x-sequence': e.sequence },
+              },
+              onAnswer,
+            );
+          }
+        } catch (err) {
+          onAnswer(err ?? new Error('publish threw'));
+        }
+      }
+    });
+    const failure = await answered;
+    if (failure !== undefined)
+      throw this.#failed((failure as { message?: string } | null)?.message ?? 'not confirmed', failure);
     const returned = bodies.filter(({ e }) => this.#returned.has(e.event_id));
     if (returned.length > 0) {
       throw this.#failed(`${returned.length} message(s) were unroutable (is the queue declared?)`);

@@ -85,19 +85,21 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
   // may spend a tracked output.
   if (!btx.spends) return;
   const { tx, bytes } = btx;
-  tx.ins.forEach((input, i) => {
-    if (!st.mayTrack(hashPrefix(input.hash, 0))) return;
+  const ins = tx.ins;
+  for (let i = 0; i < ins.length; i++) {
+    const input = ins[i]!;
+    if (!st.mayTrack(hashPrefix(input.hash, 0))) continue;
     const prevTxid = hashToTxid(input.hash);
     const sKey = stakingOutpointKey(prevTxid, input.index);
     const fromStaking = st.tracked(sKey);
     if (fromStaking !== undefined) {
       spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id, btx.unbonding);
-      return;
+      continue;
     }
     const uKey = unbondingTxKey(prevTxid);
     const fromUnbonding = st.tracked(uKey);
     if (fromUnbonding !== undefined) {
       spendOfUnbondingOutput(dec, tx, i, fromUnbonding, uKey, id);
     }
-  });
+  }
 }

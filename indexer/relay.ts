@@ -83,6 +83,8 @@ export class OutboxRelay {
         }
         const batch = store.outboxBatch(batchSize);
         if (batch.length === 0) {
+          // Nothing left to send: the confirmed events' records go now, not with the next block.
+          store.persistOutboxDeletes();
           await this.#sleep(1_000);
           continue;
         }

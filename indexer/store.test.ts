@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { processBlock } from './processor.ts';
+import { txidPrefix } from './state.ts';
 import { IndexerStore } from './store.ts';
 import { buildStake, buildUnbonding, buildWithdrawFromStaking } from './testkit/txs.ts';
 
@@ -71,6 +72,82 @@ describe('IndexerStore', () => {
     await reopened.close();
   });
 
+  it("holds a block's events in one outbox record; confirmed records go with the next write, a record confirmed in part keeps the rest", async () => {
+    const store = open();
+    const [a, b, c] = [stake(), stake(), stake()];
+    store.commitBlocks(
+      [
+        { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+        { height: 101, hash: 'h101', time: 2, txs: [b.tx, buildUnbonding(a, covenants).tx] },
+      ],
+      decide,
+    );
+    const path = store.path;
+    const records = async () => {
+      const env = lmdbOpen({ path, maxDbs: 10, compression: false });
+      const db = env.openDB({ name: 'outbox', sharedStructuresKey: Symbol.for('structures') });
+      const out = [...db.getRange()]
+        .filter(({ key }) => typeof key === 'number')
+        .map(({ key, value }) => [key, (value as { sequence: number }[]).map((e) => e.sequence)]);
+      await env.close();
+      return out;
+    };
+    expect(await records()).toEqual([
+      [1, [1]],
+      [2, [2, 3]],
+    ]);
+    store.deleteOutboxThrough(2); // inside block 101's record
+    expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3]);
+    expect(store.outboxDepth()).toBe(1);
+    expect(await records()).toEqual([
+      [1, [1]],
+      [2, [2, 3]],
+    ]);
+    store.commitBlocks([{ height: 102, hash: 'h102', time: 3, txs: [c.tx] }], decide);
+    expect(await records()).toEqual([
+      [3, [3]],
+      [4, [4]],
+    ]);
+    expect(store.outboxBatch(1).map((e) => e.sequence)).toEqual([3]);
+    store.deleteOutboxThrough(3);
+    store.persistOutboxDeletes();
+    expect(await records()).toEqual([[4, [4]]]);
+    store.deleteOutboxThrough(4);
+    await store.close(); // deletes what was confirmed
+    expect(await records()).toEqual([]);
+    const reopened = IndexerStore.open(path, params);
+    expect(reopened.outboxDepth()).toBe(0);
+    expect(reopened.outboxBatch(10)).toEqual([]);
+    await reopened.close();
+  });
+
+  it('reads and deletes an outbox of one event a record, as a store written before holds it', async () => {
+    const store = open();
+    const [a, b] = [stake(), stake()];
+    store.commitBlocks([{ height: 100, hash: 'h100', time: 1, txs: [a.tx, b.tx] }], decide);
+    const events = store.outboxBatch(10);
+    const path = store.path;
+    await store.close();
+    const env = lmdbOpen({ path, maxDbs: 10, compression: false });
+    const db = env.openDB({ name: 'outbox', sharedStructuresKey: Symbol.for('structures') });
+    env.transactionSync(() => {
+      db.removeSync(1);
+      for (const e of events) db.putSync(e.sequence, e);
+    });
+    await env.close();
+    const reopened = IndexerStore.open(path, params);
+    expect(reopened.outboxBatch(10)).toEqual(events);
+    expect(reopened.outboxDepth()).toBe(2);
+    reopened.deleteOutboxThrough(1);
+    expect(reopened.outboxBatch(10)).toEqual(events.slice(1));
+    reopened.deleteOutboxThrough(2);
+    expect(reopened.outboxDepth()).toBe(0);
+    await reopened.close();
+    const again = IndexerStore.open(path, params);
+    expect(again.outboxBatch(10)).toEqual([]);
+    await again.close();
+  });
+
   it('a batch that throws leaves nothing behind (one transaction)', async () => {
     const store = open();
     const a = stake();
@@ -90,6 +167,30 @@ describe('IndexerStore', () => {
     expect(store.outboxDepth()).toBe(0);
     expect(store.delegation(a.txid)).toBeUndefined();
     expect(store.mayTrack(0)).toBe(false);
+    await store.close();
+  });
+
+  it("a batch that throws takes back the prefilter's prefixes it added, and only those", async () => {
+    const store = open();
+    const [a, b] = [stake(), stake()];
+    store.commitBlocks([{ height: 100, hash: 'h100', time: 1, txs: [a.tx] }], decide);
+    expect(store.mayTrack(txidPrefix(a.txid))).toBe(true);
+    expect(() =>
+      store.commitBlocks(
+        [
+          { height: 101, hash: 'h101', time: 1, txs: [b.tx] },
+          { height: 102, hash: 'h102', time: 1, txs: [] },
+        ],
+        (blk, st) => {
+          if (blk.height === 102) throw new Error('boom');
+          return decide(blk, st);
+        },
+      ),
+    ).toThrow('boom');
+    expect(store.mayTrack(txidPrefix(a.txid))).toBe(true);
+    expect(store.mayTrack(txidPrefix(b.txid))).toBe(false);
+    store.commitBlocks([{ height: 101, hash: 'h101', time: 1, txs: [b.tx] }], decide);
+    expect(store.mayTrack(txidPrefix(b.txid))).toBe(true);
     await store.close();
   });
 

@@ -19,10 +19,18 @@ import { WriteBack } from './writeBack.ts';
 /**
  * The indexer's embedded store (LMDB, one file, no server). One LMDB write transaction holds,
  * for each block it commits, everything the block changed, the block's hash, an undo record (the
- * previous value of every key it touched), and the block's events appended to the outbox. So a
- * block is either entirely in the store with its events, or not at all, whatever instant the
- * process dies. The undo records let `rollbackTo` return the state to any earlier processed height
- * (the `rebuild` command).
+ * previous value of every key it touched; none when it touched none), and the block's events
+ * appended to the outbox. So a block is either entirely in the store with its events, or not at
+ * all, whatever instant the process dies. The undo records let `rollbackTo` return the state to any
+ * earlier processed height (the `rebuild` command).
+ *
+ * The outbox holds one record per block (or per `appendEvents`): its events in sequence order, keyed
+ * by the first one's sequence (a store written before holds one event a record, which reads the
+ * same). Events the broker confirmed leave the outbox at once as far as its readers know
+ * (`outboxBatch`, `outboxDepth`); their records are deleted in the next write transaction, or by
+ * `persistOutboxDeletes` when the relay has nothing left to send, or at `close`, rather than in a
+ * transaction (and a flush to disk) of their own per relay batch. A crash before then sends them
+ * again after the restart: delivery is at least once, and consumers are idempotent.
  */
 
 /**
@@ -58,7 +66,8 @@ export class IndexerStore implements StateReader {
   readonly #expiries: Database<true, [number, string, string]>;
   readonly #blocks: Database<string, number>;
   #undo!: Database<UndoEntry[], number>;
-  #outbox!: Database<StakingEvent, number>;
+  // A record: a block's events (or one event, as a store written before holds them).
+  #outbox!: Database<StakingEvent[] | StakingEvent, number>;
   // In-memory mirrors, rebuilt on open and rollback, restored when a write transaction fails: the
   // tracked hashes' prefixes (the scan's filter), every pending expiry by height (one per live
   // delegation, so a block reads its expiries without an LMDB range read), the outbox's sequence
@@ -67,8 +76,13 @@ export class IndexerStore implements StateReader {
   #prefixes = new Set<number>();
   #expiriesByHeight = new Map<number, Map<string, Expiry>>();
   #expiryJournal: Array<[expiry: Expiry, added: boolean]> = [];
+  // The prefixes a write transaction added, taken out again if it aborts (the set only grows, and
+  // copying it at every transaction cost O(every stake ever tracked) per commit).
+  #prefixJournal: number[] = [];
   #nextSeq = 1;
   #firstSeq = 1;
+  // Whether outbox records before #firstSeq (confirmed) are still in the store.
+  #confirmedInStore = false;
   #start: number | undefined;
   #undoLog: UndoEntry[] | undefined;
   // During commitBlocks: the batch's state writes, held until its end.
@@ -163,17 +177,19 @@ export class IndexerStore implements StateReader {
     this.#nextSeq = (this.#meta.get('nextSeq') as number | undefined) ?? 1;
     this.#firstSeq = this.#nextSeq;
     for (const key of this.#outbox.getKeys({ limit: 1 })) this.#firstSeq = key;
+    this.#confirmedInStore = false;
     this.#start = this.#meta.get('start') as number | undefined;
   }
 
   /** Runs `write` in one write transaction; if it throws, the mirrors return to what they were. */
   #transaction<T>(write: () => T): T {
     const before = {
-      prefixes: new Set(this.#prefixes),
       nextSeq: this.#nextSeq,
       start: this.#start,
+      confirmedInStore: this.#confirmedInStore,
     };
     this.#expiryJournal = [];
+    this.#prefixJournal = [];
     try {
       return this.#env.transactionSync(write);
     } catch (e) {
@@ -181,9 +197,10 @@ export class IndexerStore implements StateReader {
       this.#batch = undefined;
       for (const [expiry, added] of this.#expiryJournal.reverse()) this.#mirrorExpiry(expiry, !added);
       this.#undoLog = undefined;
-      this.#prefixes = before.prefixes;
+      for (const p of this.#prefixJournal) this.#prefixes.delete(p);
       this.#nextSeq = before.nextSeq;
       this.#start = before.start;
+      this.#confirmedInStore = before.confirmedInStore;
       throw e;
     }
   }
@@ -237,19 +254,20 @@ export class IndexerStore implements StateReader {
     else if (value === undefined) this.#db(db).removeSync(key);
     else this.#db(db).putSync(key, value);
   }
-  /** Puts `value` at `key`, keeping its previous value for the undo record; returns whether the key was new. */
+  /**
+   * Puts `value` at `key` in the batch (commitBlocks), keeping its previous value for the undo
+   * record; returns whether the key was new.
+   */
   #put(db: DbName, key: Key, value: unknown): boolean {
-    const prev = this.#read(db, key);
+    const prev = this.#batch!.swap(db, key, value);
     this.#undoLog?.push([db, key, prev]);
-    this.#write(db, key, value);
     return prev === undefined;
   }
-  /** Removes `key`, keeping its value for the undo record; returns whether it was there. */
+  /** Removes `key` from the batch, keeping its value for the undo record; returns whether it was there. */
   #remove(db: DbName, key: Key): boolean {
-    const prev = this.#read(db, key);
+    const prev = this.#batch!.swap(db, key, undefined);
     if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
-    this.#write(db, key, undefined);
     return true;
   }
   #mirrorExpiry(e: Expiry, present: boolean): void {
@@ -262,6 +280,11 @@ export class IndexerStore implements StateReader {
       }
       at.set(id, e);
     } else if (at?.delete(id) && at.size === 0) this.#expiriesByHeight.delete(e.height);
+  }
+  #addPrefix(p: number): void {
+    if (this.#prefixes.has(p)) return;
+    this.#prefixes.add(p);
+    this.#prefixJournal.push(p);
   }
   #journalExpiry(e: Expiry, added: boolean): void {
     this.#mirrorExpiry(e, added);
@@ -288,7 +311,7 @@ export class IndexerStore implements StateReader {
           break;
         case 'track':
           this.#put('tracked', w.key, w.stakingTxid);
-          this.#prefixes.add(prefixOfKey(w.key));
+          this.#addPrefix(prefixOfKey(w.key));
           break;
         case 'untrack':
           this.#remove('tracked', w.key);
@@ -312,13 +335,40 @@ export class IndexerStore implements StateReader {
 
   #appendOutbox(events: readonly UnsequencedEvent[]): void {
     if (events.length === 0) return;
-    let seq = this.#nextSeq;
-    for (const e of events) {
-      this.#outbox.putSync(seq, { ...e, sequence: seq } as StakingEvent);
-      seq++;
+    const first = this.#nextSeq;
+    const record: StakingEvent[] = [];
+    for (let i = 0; i < events.length; i++)
+      record.push({ ...events[i]!, sequence: first + i } as StakingEvent);
+    this.#outbox.putSync(first, record);
+    this.#nextSeq = first + events.length;
+    this.#write('meta', 'nextSeq', this.#nextSeq);
+  }
+
+  /**
+   * In a write transaction: deletes the outbox records whose events the broker confirmed (all
+   * before #firstSeq). A record confirmed in part (a relay batch ended inside it) keeps the rest,
+   * under the sequence of its first unconfirmed event.
+   */
+  #deleteConfirmed(): void {
+    if (!this.#confirmedInStore) return;
+    const first = this.#firstSeq;
+    let straddling: number | undefined;
+    for (const key of this.#outbox.getKeys({ end: first })) {
+      if (straddling !== undefined) this.#outbox.removeSync(straddling);
+      straddling = key;
     }
-    this.#nextSeq = seq;
-    this.#write('meta', 'nextSeq', seq);
+    if (straddling !== undefined) {
+      // The last record before `first` ends before it unless the next record starts after it.
+      let next = this.#nextSeq;
+      for (const key of this.#outbox.getKeys({ start: first, limit: 1 })) next = key;
+      const record = next > first ? this.#outbox.get(straddling) : undefined;
+      this.#outbox.removeSync(straddling);
+      if (record !== undefined) {
+        const rest = eventsOf(record).filter((e) => e.sequence >= first);
+        if (rest.length > 0) this.#outbox.putSync(first, rest);
+      }
+    }
+    this.#confirmedInStore = false;
   }
 
   /**
@@ -333,6 +383,7 @@ export class IndexerStore implements StateReader {
     after: readonly UnsequencedEvent[] = [],
   ): BlockResult[] {
     return this.#transaction(() => {
+      this.#deleteConfirmed();
       const results: BlockResult[] = [];
       this.#batch = new WriteBack((name) => this.#db(name));
       for (const block of blocks) {
@@ -341,7 +392,8 @@ export class IndexerStore implements StateReader {
         this.#apply(result.writes);
         const undo = this.#undoLog;
         this.#undoLog = undefined;
-        this.#undo.putSync(block.height, undo);
+        // A block that changed nothing needs no undo record: rollbackTo reads none as empty.
+        if (undo.length > 0) this.#undo.putSync(block.height, undo);
         this.#blocks.putSync(block.height, block.hash);
         if (this.#start === undefined) {
           this.#start = block.height;
@@ -362,7 +414,10 @@ export class IndexerStore implements StateReader {
   /** Appends events (btc-info) to the outbox on their own. */
   appendEvents(events: readonly UnsequencedEvent[]): void {
     if (events.length === 0) return;
-    this.#transaction(() => this.#appendOutbox(events));
+    this.#transaction(() => {
+      this.#deleteConfirmed();
+      this.#appendOutbox(events);
+    });
   }
 
   /**
@@ -409,15 +464,33 @@ export class IndexerStore implements StateReader {
   /** The oldest `limit` events not yet confirmed by the broker, in sequence order. */
   outboxBatch(limit: number): StakingEvent[] {
     const out: StakingEvent[] = [];
-    for (const { value } of this.#outbox.getRange({ limit })) out.push(value);
+    const first = this.#firstSeq;
+    if (first >= this.#nextSeq || limit <= 0) return out;
+    // From the record holding `first`: the last one keyed at or before it.
+    let start = first;
+    for (const key of this.#outbox.getKeys({ start: first, reverse: true, limit: 1 })) start = key;
+    for (const { value } of this.#outbox.getRange({ start })) {
+      for (const e of eventsOf(value)) {
+        if (e.sequence < first) continue;
+        out.push(e);
+        if (out.length === limit) return out;
+      }
+    }
     return out;
   }
-  /** Deletes the outbox entries with sequence ≤ `seq` (after the broker confirmed them). */
+  /**
+   * The broker confirmed the outbox's events with sequence ≤ `seq`: they leave the outbox now;
+   * their records are deleted with the next write (see the class comment).
+   */
   deleteOutboxThrough(seq: number): void {
-    this.#env.transactionSync(() => {
-      for (const key of this.#outbox.getKeys({ end: seq + 1 })) this.#outbox.removeSync(key);
-    });
-    this.#firstSeq = Math.min(this.#nextSeq, Math.max(this.#firstSeq, seq + 1));
+    const first = Math.min(this.#nextSeq, Math.max(this.#firstSeq, seq + 1));
+    if (first === this.#firstSeq) return;
+    this.#firstSeq = first;
+    this.#confirmedInStore = true;
+  }
+  /** Deletes the records of confirmed events now, in a write transaction of their own when there are any. */
+  persistOutboxDeletes(): void {
+    if (this.#confirmedInStore) this.#transaction(() => this.#deleteConfirmed());
   }
   /** Events not yet confirmed by the broker (O(1): a gauge read at every commit and scrape). */
   outboxDepth(): number {
@@ -434,6 +507,16 @@ export class IndexerStore implements StateReader {
   }
 
   async close(): Promise<void> {
+    try {
+      this.persistOutboxDeletes();
+    } catch {
+      // They are sent again after the next start (at least once).
+    }
     await this.#env.close();
   }
+}
+
+/** The events of an outbox record: a block's, or one (a store written before). */
+function eventsOf(record: StakingEvent[] | StakingEvent): readonly StakingEvent[] {
+  return Array.isArray(record) ? record : [record];
 }

@@ -33,6 +33,14 @@ export class WriteBack<N extends string> {
     this.#entry(db, key).value = value;
   }
 
+  /** Sets `key` to `value` (undefined removes it); returns its value before. */
+  swap(db: N, key: Key, value: unknown): unknown {
+    const e = this.#entry(db, key);
+    const prev = e.value;
+    e.value = value;
+    return prev;
+  }
+
   /** Writes every changed key to LMDB (in the caller's write transaction). */
   flush(): void {
     for (const [name, entries] of this.#entries) {

@@ -284,12 +284,27 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
+  // BENCH_INDEXER_PERF=<dir>: the sync runs under `perf record -e cpu-clock -g`, its JIT code named
+  // (--perf-basic-prof writes /tmp/perf-<pid>.map); one perf.data per round in <dir>.
+  const perfDir = process.env.BENCH_INDEXER_PERF;
+  const perf = perfDir
+    ? ['perf', 'record', '-q', '-e', 'cpu-clock', '-g', '-o', `${perfDir}/sync-${Date.now()}.perf.data`, '--']
+    : [];
   const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
   try {
     const nodeCpu0 = cpuSecondsOf(node.pid);
+    const args = [
+      ...prof,
+      ...(perfDir ? ['--perf-basic-prof'] : []),
+      '--import',
+      'tsx',
+      'indexer/bench/syncRunner.ts',
+      setup.configFile,
+      String(to),
+    ];
     const child = spawnSync(
-      process.execPath,
-      [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(to)],
+      perf[0] ?? process.execPath,
+      perf.length ? [...perf.slice(1), process.execPath, ...args] : args,
       { cwd: repo, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
     );
     if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
