@@ -100,7 +100,7 @@ describe('pkcs11 custody on SoftHSM', () => {
 
   it('leaves no session objects behind: what the sessions see is the same before and after 50 signs', async () => {
     const [key] = await custody.publicKeys();
-    await custody.sign(unbondingRequestFor(key!, { label: 'first' })); // makes the working key
+    await custody.sign(unbondingRequestFor(key!, { label: 'first' }));
     const before = await custody.objectsSeen();
     for (let i = 0; i < 50; i++) await custody.sign(unbondingRequestFor(key!, { label: `n${i}` }));
     expect(await custody.objectsSeen()).toEqual(before);

@@ -23,7 +23,7 @@ import {
 import { ensureAuditKey, TokenAudit } from './audit.ts';
 import { CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS, type Handle, pkcs11Error } from './cryptoki.ts';
 import { findSlot } from './module.ts';
-import { assertSealedMatches, findKek, readSealed } from './objects.ts';
+import { assertKeyMatches, assertSealedMatches, findKek, readSealed } from './objects.ts';
 import type { SealedKey } from './sealed.ts';
 import { Token } from './token.ts';
 import { WorkingKeys } from './workingKey.ts';
@@ -43,11 +43,11 @@ export class Pkcs11Custody implements CustodyBackend {
   readonly audit: AuditCustody;
   #closed = false;
 
-  constructor(token: Token, auditToken: Token, sealed: SealedKey, opts: { kekRecheckMs?: number } = {}) {
+  constructor(token: Token, auditToken: Token, sealed: SealedKey, working: WorkingKeys) {
     this.#token = token;
     this.#auditToken = auditToken;
     this.#sealed = sealed;
-    this.#working = new WorkingKeys(token, sealed, { recheckMs: opts.kekRecheckMs });
+    this.#working = working;
     this.#xOnly = xOnlyOf(
       parseCompressedKey(sealed.publicKey, 'the sealed key’s public key', 'HSM_SEALED_KEY_INVALID'),
     );
@@ -230,7 +230,8 @@ export class Pkcs11Custody implements CustodyBackend {
 
 /**
  * Opens the pkcs11 backend: token by label, login, session pool, KEK and sealed key found, and the
- * sealed key unsealed once to check it matches its recorded public key (fail closed at start-up).
+ * sealed key unsealed once to check it matches its recorded public key, into the first session's
+ * working key (fail closed at start-up).
  * @throws {CodedError} HSM_PKCS11_LIBRARY, HSM_TOKEN_NOT_FOUND, HSM_LABEL_AMBIGUOUS, HSM_SECRET_…,
  *   HSM_PIN_INCORRECT, HSM_PIN_LOCKED, HSM_KEK_NOT_FOUND, HSM_KEK_INVALID, HSM_SEALED_KEY_NOT_FOUND,
  *   HSM_SEALED_KEY_INVALID, HSM_PKCS11_ERROR
@@ -243,11 +244,19 @@ export async function openPkcs11Custody(
   let auditToken: Token | undefined;
   try {
     const sealed = await token.use((session) => {
-      const kek = findKek(session, config.kekLabel);
-      const s = readSealed(session, config.keyLabel);
-      assertSealedMatches(session, kek, s, config.keyLabel);
-      return s;
+      findKek(session, config.kekLabel); // a token without its KEK is refused as such, key or not
+      return readSealed(session, config.keyLabel);
     });
+    // The first session's working key, made now: the key unsealed under the KEK and checked against
+    // its recorded public key, encrypted, then decrypted and checked again the way every signature
+    // will be. A token that cannot do any of it is refused at start-up, not at the first request.
+    const working = new WorkingKeys(token, sealed, { recheckMs: opts.kekRecheckMs });
+    await token.use((session) =>
+      working.withKey(session, (key) => {
+        assertKeyMatches(key, sealed, config.keyLabel);
+        return undefined;
+      }),
+    );
     auditToken = await Token.open(config, { readWrite: true, sessions: 1 });
     const { created } = await auditToken.use((session) => ensureAuditKey(session, config.auditKeyLabel));
     if (created) {
@@ -256,7 +265,7 @@ export async function openPkcs11Custody(
         'AUDIT KEY CREATED: the token held no audit MAC key, so one was generated in it now (a token initialised by an older version). An existing audit log will not verify under it: run `signer accept-audit-log`.',
       );
     }
-    const backend = new Pkcs11Custody(token, auditToken, sealed, { kekRecheckMs: opts.kekRecheckMs });
+    const backend = new Pkcs11Custody(token, auditToken, sealed, working);
     opts.logger?.info?.(
       { custody: 'pkcs11', token: config.tokenLabel, key: toHex(sealed.publicKey.subarray(1)) },
       'custody: pkcs11 token open, sealed covenant key checked',
