@@ -18,6 +18,7 @@ import {
   parseCustodyConfig,
   showKey,
 } from './index.ts';
+import { Token } from './pkcs11/token.ts';
 import { openPkcs11Custody, type Pkcs11Custody } from './pkcs11.ts';
 import { unbondingRequestFor } from './testRequests.ts';
 
@@ -97,13 +98,33 @@ describe('pkcs11 custody on SoftHSM', () => {
     expect(ecc.verifySchnorr(req.sighash, key!, sig)).toBe(true);
   });
 
-  it('leaves no session objects behind: object counts are the same before and after 50 signs', async () => {
+  it('leaves no session objects behind: what the sessions see is the same before and after 50 signs', async () => {
     const [key] = await custody.publicKeys();
-    const before = await custody.objectCounts();
+    await custody.sign(unbondingRequestFor(key!, { label: 'first' }));
+    const before = await custody.objectsSeen();
     for (let i = 0; i < 50; i++) await custody.sign(unbondingRequestFor(key!, { label: `n${i}` }));
-    expect(await custody.objectCounts()).toEqual(before);
-    // The token holds exactly the KEK, the sealed key and the audit MAC key.
-    expect(before.every((n) => n === 3)).toBe(true);
+    expect(await custody.objectsSeen()).toEqual(before);
+    // The token holds exactly the KEK, the sealed key and the audit MAC key; the one session object is
+    // the signing session's working key: an AES key the token never lets out, able only to encrypt
+    // and decrypt.
+    expect(before.map((s) => s.tokenObjects)).toEqual(before.map(() => 3));
+    expect(before.flatMap((s) => s.sessionObjects)).toEqual([
+      {
+        class: graphene.ObjectClass.SECRET_KEY,
+        keyType: graphene.KeyType.AES,
+        private: true,
+        sensitive: true,
+        extractable: false,
+        modifiable: false,
+        encrypt: true,
+        decrypt: true,
+        sign: false,
+        verify: false,
+        wrap: false,
+        unwrap: false,
+        derive: false,
+      },
+    ]);
   });
 
   it('serves 200 concurrent signs across its session pool, every signature valid (OS locking, no crash)', async () => {
@@ -130,6 +151,76 @@ describe('pkcs11 custody on SoftHSM', () => {
     await expect(initToken(main, { soPin: { file: soPinFile } })).rejects.toMatchObject({
       code: 'HSM_TOKEN_EXISTS',
     });
+  });
+});
+
+/**
+ * Changes the token's KEK while a backend of this process has it open: through a second Token of the
+ * same process (rawToken would finalise the module under the backend).
+ */
+async function withTokenSession(c: Pkcs11CustodyConfig, fn: (s: graphene.Session) => void): Promise<void> {
+  const t = await Token.open(c, { readWrite: true });
+  try {
+    await t.use((s) => {
+      fn(s);
+      return undefined;
+    });
+  } finally {
+    t.close();
+  }
+}
+const deleteKek = (s: graphene.Session) =>
+  s.find({ class: graphene.ObjectClass.SECRET_KEY, label: 'covenant-kek' }).items(0).destroy();
+
+describe('pkcs11 working keys: signing decrypts under a session key, the token KEK still decides', () => {
+  it('keeps signing on the working key, until health finds the KEK gone and stops signing (HSM_KEK_NOT_FOUND)', async () => {
+    const c = await token('kek-health');
+    // A look-up of the KEK vouches for the working keys for longer than this test: only health looks.
+    const custody = await openPkcs11Custody(c, { ...opts, kekRecheckMs: 3_600_000 });
+    try {
+      const [key] = await custody.publicKeys();
+      const req = unbondingRequestFor(key!);
+      await custody.sign(req);
+      await withTokenSession(c, deleteKek);
+      expect(ecc.verifySchnorr(req.sighash, key!, await custody.sign(req))).toBe(true);
+      const h = await custody.health();
+      expect(h).toMatchObject({ ok: false });
+      expect(h.detail).toMatch(/no key-encryption key/);
+      await expect(custody.sign(req)).rejects.toMatchObject({ code: 'HSM_KEK_NOT_FOUND' });
+      expect((await custody.objectsSeen()).flatMap((s) => s.sessionObjects)).toEqual([]);
+    } finally {
+      await custody.close();
+    }
+  });
+
+  it('looks the KEK up again once the last look-up is older than the recheck interval: a deleted KEK stops the next signature, a replaced one cannot unseal', async () => {
+    const c = await token('kek-recheck');
+    const custody = await openPkcs11Custody(c, { ...opts, kekRecheckMs: 0 });
+    try {
+      const [key] = await custody.publicKeys();
+      const req = unbondingRequestFor(key!);
+      await custody.sign(req);
+      await withTokenSession(c, deleteKek);
+      await expect(custody.sign(req)).rejects.toMatchObject({ code: 'HSM_KEK_NOT_FOUND' });
+      await withTokenSession(c, (s) => {
+        s.generateKey(graphene.KeyGenMechanism.AES, {
+          keyType: graphene.KeyType.AES,
+          valueLen: 32,
+          label: 'covenant-kek',
+          token: true,
+          private: true,
+          sensitive: true,
+          extractable: false,
+          modifiable: false,
+          wrap: true,
+          unwrap: true,
+        });
+      });
+      await expect(custody.sign(req)).rejects.toMatchObject({ code: 'HSM_SEALED_KEY_INVALID' });
+      expect((await custody.health()).ok).toBe(false);
+    } finally {
+      await custody.close();
+    }
   });
 });
 

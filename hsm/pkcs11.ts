@@ -4,7 +4,8 @@
 //   sealed.ts   the sealed-key format, unsealing, and the design of the backend (read it first)
 //   cryptoki.ts the PKCS#11 constants and the CKR_… to coded-error mapping
 //   module.ts   the library, loaded once per path; a token's slot by label
-//   token.ts    an open token: its pool of logged-in sessions and the KEK handle
+//   token.ts    an open token: its pool of logged-in sessions
+//   workingKey.ts the signing sessions' working keys: one C_Decrypt per signature (why, and custody)
 //   objects.ts  the KEK and sealed-key objects, found by label and checked
 //   audit.ts    the audit MAC key and anchor in the token
 //   backend.ts  Pkcs11Custody: open, lock/unlock, sign, adaptor-sign, health

@@ -94,7 +94,7 @@ export class TokenAudit implements AuditCustody {
 
   async mac(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
     try {
-      return await this.#token.use(({ session }) => {
+      return await this.#token.use((session) => {
         const out = Buffer.alloc(32);
         const macAll = (key: Handle) =>
           messages.map((m) => {
@@ -133,7 +133,7 @@ export class TokenAudit implements AuditCustody {
 
   async readAnchor(): Promise<Uint8Array | undefined> {
     try {
-      return await this.#token.use(({ session }) => {
+      return await this.#token.use((session) => {
         const v = this.#anchor.read(session);
         return v && Uint8Array.from(v);
       });
@@ -144,7 +144,7 @@ export class TokenAudit implements AuditCustody {
 
   async writeAnchor(next: Uint8Array, expected: Uint8Array | undefined): Promise<void> {
     try {
-      await this.#token.use(({ session }) => {
+      await this.#token.use((session) => {
         this.#anchor.write(session, next, expected);
         return undefined;
       });

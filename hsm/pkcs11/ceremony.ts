@@ -1,7 +1,7 @@
 // The pkcs11 halves of the key ceremonies (hsm/ceremony.ts calls them): initialise a token,
 // generate or import the covenant key and seal it in the token, unseal it for a backup.
 import * as graphene from 'graphene-pk11';
-import { isCodedError, toHex } from '../../common/index.ts';
+import { isCodedError } from '../../common/index.ts';
 import type { Pkcs11CustodyConfig } from '../config.ts';
 import { hsmError } from '../errors.ts';
 import { type KeyInfo, keyInfoOf } from '../privateKey.ts';
@@ -9,7 +9,7 @@ import { readSecret } from '../secrets.ts';
 import { ensureAuditKey } from './audit.ts';
 import { type Handle, type NotPromise, pkcs11Error } from './cryptoki.ts';
 import { findSlot, releaseModule, retainModule, tokenLabels } from './module.ts';
-import { assertSealedMatches, findKek, findSealedObject, readSealed } from './objects.ts';
+import { assertKeyMatches, assertSealedMatches, findKek, findSealedObject, readSealed } from './objects.ts';
 import {
   encodeSealed,
   SEALED_APPLICATION,
@@ -143,9 +143,7 @@ async function withCeremonySession<T>(
 ): Promise<NotPromise<T>> {
   const token = await Token.open(config, { readWrite: true });
   try {
-    // The KEK may not exist yet, so the pool's KEK look-up is bypassed.
-    const session = token.sessions[0]!;
-    return fn(session);
+    return await token.use(fn);
   } finally {
     token.close();
   }
@@ -240,7 +238,7 @@ export async function importPkcs11Key(
     }
     const wrapped = wrapAndDestroy(session, kek, secret);
     const sealed = { publicKey: Buffer.from(info.compressed, 'hex'), wrapped };
-    assertSealedMatches({ session, kek }, sealed, config.keyLabel);
+    assertSealedMatches(session, kek, sealed, config.keyLabel);
     storeSealed(session, config.keyLabel, sealed);
     return info;
   });
@@ -256,17 +254,12 @@ export async function withPkcs11Key<T>(
 ): Promise<NotPromise<T>> {
   const token = await Token.open(config, { readWrite: false });
   try {
-    return await token.use((lease) => {
-      const sealed = readSealed(lease.session, config.keyLabel);
-      return withUnsealedKey(lease.session.lib, lease.session.handle, lease.kek, sealed, (key) => {
-        const info = keyInfoOf(key);
-        if (info.compressed !== toHex(sealed.publicKey)) {
-          throw hsmError(
-            'HSM_SEALED_KEY_INVALID',
-            `the sealed key "${config.keyLabel}" does not match its recorded public key`,
-          );
-        }
-        return use(key, info);
+    return await token.use((session) => {
+      const kek = findKek(session, config.kekLabel);
+      const sealed = readSealed(session, config.keyLabel);
+      return withUnsealedKey(session.lib, session.handle, kek, sealed, (key) => {
+        assertKeyMatches(key, sealed, config.keyLabel);
+        return use(key, keyInfoOf(key));
       });
     });
   } finally {

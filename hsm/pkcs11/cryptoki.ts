@@ -15,6 +15,7 @@ export const CKA_CLASS = 0x0;
 export const CKA_TOKEN = 0x1;
 export const CKA_PRIVATE = 0x2;
 export const CKA_VALUE = 0x11;
+export const CKA_VALUE_LEN = 0x161;
 export const CKA_KEY_TYPE = 0x100;
 export const CKA_SENSITIVE = 0x103;
 export const CKA_ENCRYPT = 0x104;
@@ -25,6 +26,9 @@ export const CKA_SIGN = 0x108;
 export const CKA_VERIFY = 0x10a;
 export const CKA_DERIVE = 0x10c;
 export const CKA_EXTRACTABLE = 0x162;
+export const CKA_MODIFIABLE = 0x170;
+export const CKM_AES_KEY_GEN = 0x1080;
+export const CKM_AES_GCM = 0x1087;
 export const CKM_AES_KEY_WRAP_PAD = 0x210a;
 export const CKM_SHA256_HMAC = 0x251;
 export const CKK_SHA256_HMAC = 0x2b;
@@ -33,11 +37,6 @@ export const CKS_RW_USER_FUNCTIONS = 3;
 
 export type Lib = graphene.Session['lib'];
 export type Handle = Buffer;
-/** A leased session of a token's pool, with the KEK handle it found. */
-export interface Lease {
-  readonly session: graphene.Session;
-  readonly kek: Handle;
-}
 export type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
 
 /** The CKR_… name of a pkcs11js error ("CKR_PIN_INCORRECT" or "CKR_SESSION_READ_ONLY:181"). */

@@ -4,7 +4,7 @@ import * as graphene from 'graphene-pk11';
 import { toHex } from '../../common/index.ts';
 import { hsmError } from '../errors.ts';
 import { keyInfoOf } from '../privateKey.ts';
-import { CKA_VALUE, CKK_AES, type Handle, type Lease, pkcs11Error } from './cryptoki.ts';
+import { CKA_VALUE, CKK_AES, type Handle, pkcs11Error } from './cryptoki.ts';
 import { decodeSealed, type SealedKey, withUnsealedKey } from './sealed.ts';
 
 /** The one secret key labelled `label`, or undefined; two under one label are refused, custody does not guess. */
@@ -85,18 +85,28 @@ export function readSealed(session: graphene.Session, label: string): SealedKey 
   return decodeSealed(object.getAttribute(CKA_VALUE) as Buffer | undefined, label);
 }
 
-/** Unseals and checks that the scalar's public key is the recorded one. */
-export function assertSealedMatches(lease: Lease, sealed: SealedKey, label: string): void {
-  withUnsealedKey(lease.session.lib, lease.session.handle, lease.kek, sealed, (key) => {
-    if (keyInfoOf(key).compressed !== toHex(sealed.publicKey)) {
-      throw hsmError(
-        'HSM_SEALED_KEY_INVALID',
-        `the sealed key "${label}" does not match its recorded public key`,
-        {
-          details: { keyLabel: label },
-        },
-      );
-    }
+/** Checks that an unsealed scalar's public key is the one recorded beside it. */
+export function assertKeyMatches(key: Uint8Array, sealed: SealedKey, label: string): void {
+  if (keyInfoOf(key).compressed !== toHex(sealed.publicKey)) {
+    throw hsmError(
+      'HSM_SEALED_KEY_INVALID',
+      `the sealed key "${label}" does not match its recorded public key`,
+      {
+        details: { keyLabel: label },
+      },
+    );
+  }
+}
+
+/** Unseals under the token KEK and checks that the scalar's public key is the recorded one. */
+export function assertSealedMatches(
+  session: graphene.Session,
+  kek: Handle,
+  sealed: SealedKey,
+  label: string,
+): void {
+  withUnsealedKey(session.lib, session.handle, kek, sealed, (key) => {
+    assertKeyMatches(key, sealed, label);
     return undefined;
   });
 }

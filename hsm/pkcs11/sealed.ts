@@ -8,9 +8,11 @@
  *     only to wrap and unwrap; found by label;
  *   - the sealed key: the covenant key's 32-byte scalar wrapped by the KEK with CKM_AES_KEY_WRAP_PAD
  *     (RFC 5649), kept with its public key in a private CKO_DATA token object, found by label;
- *   - to sign: C_UnwrapKey into a session-only CKK_GENERIC_SECRET, C_GetAttributeValue(CKA_VALUE),
- *     C_DestroyObject at once, BIP340 sign in the host (native libsecp256k1), wipe. All synchronous: no await
- *     separates unsealing from wiping, so no other code runs while the key is in memory.
+ *   - to unseal: C_UnwrapKey into a session-only CKK_GENERIC_SECRET, C_GetAttributeValue(CKA_VALUE),
+ *     C_DestroyObject at once; at start-up, in health() and in the ceremonies, and once per signing
+ *     session to make its working key (workingKey.ts), under which each signature is one C_Decrypt;
+ *   - to sign: BIP340 in the host (native libsecp256k1), wipe. All synchronous: no await separates
+ *     unsealing from wiping, so no other code runs while the key is in memory.
  *
  * Why unwrap and not C_Decrypt: SoftHSM 2.6 offers CKM_AES_KEY_WRAP(_PAD) for wrap/unwrap only
  * (mechanism flags 0x60000; C_DecryptInit gives CKR_MECHANISM_INVALID), and AES-GCM cannot wrap.

@@ -1,5 +1,6 @@
-// An open token: a reference to the library, the token's slot, a pool of logged-in sessions (a
-// broken session is discarded, waiters queue for a free one) and the cached KEK handle.
+// An open token: a reference to the library, the token's slot and a pool of logged-in sessions (a
+// broken session is discarded, waiters queue for a free one). Which keys a session uses is its
+// caller's business (workingKey.ts for signing, audit.ts for the audit MAC).
 import * as graphene from 'graphene-pk11';
 import type { Pkcs11CustodyConfig } from '../config.ts';
 import { hsmError } from '../errors.ts';
@@ -8,13 +9,10 @@ import {
   CKS_RO_USER_FUNCTIONS,
   CKS_RW_USER_FUNCTIONS,
   ckrOf,
-  type Handle,
-  type Lease,
   type NotPromise,
   pkcs11Error,
 } from './cryptoki.ts';
 import { findSlot, releaseModule, retainModule } from './module.ts';
-import { findKek } from './objects.ts';
 
 /** Return values after which a session is not reused: closed, logged out, removed, or stuck mid-operation. */
 const BROKEN_SESSION = new Set([
@@ -40,7 +38,6 @@ export class Token {
   #idle: graphene.Session[] = [];
   #busy = new Set<graphene.Session>();
   #waiters: { resolve: (s: graphene.Session) => void; reject: (e: unknown) => void }[] = [];
-  #kek: Handle | undefined;
   #closed = false;
 
   private constructor(
@@ -127,8 +124,8 @@ export class Token {
     }
   }
 
-  /** A session (from the pool, or newly opened up to the pool size) and the KEK handle. */
-  async acquire(): Promise<Lease> {
+  /** A session: from the pool, or newly opened up to the pool size, or the next one released. */
+  async acquire(): Promise<graphene.Session> {
     if (this.#closed) throw hsmError('HSM_CLOSED', 'the pkcs11 custody backend is closed');
     let session = this.#idle.pop();
     if (!session) {
@@ -139,20 +136,13 @@ export class Token {
         );
     }
     this.#busy.add(session);
-    try {
-      this.#kek ??= findKek(session, this.config.kekLabel);
-      return { session, kek: this.#kek };
-    } catch (e) {
-      this.release(session, true);
-      throw e;
-    }
+    return session;
   }
 
   /** Returns a session; a broken one is closed (which destroys its session objects) and replaced on demand. */
   release(session: graphene.Session, broken: boolean): void {
     this.#busy.delete(session);
     if (broken || this.#closed) {
-      if (broken) this.#kek = undefined;
       try {
         session.close();
       } catch {
@@ -168,16 +158,16 @@ export class Token {
   }
 
   /** Runs `fn` on a leased session; a session whose PKCS#11 call failed with a session-level error is discarded. */
-  async use<T>(fn: (lease: Lease) => NotPromise<T>): Promise<NotPromise<T>> {
-    const lease = await this.acquire();
+  async use<T>(fn: (session: graphene.Session) => NotPromise<T>): Promise<NotPromise<T>> {
+    const session = await this.acquire();
     let broken = false;
     try {
-      return fn(lease);
+      return fn(session);
     } catch (e) {
       broken = BROKEN_SESSION.has(ckrOf(e) ?? '') || BROKEN_SESSION.has(ckrOf((e as Error).cause) ?? '');
       throw e;
     } finally {
-      this.release(lease.session, broken);
+      this.release(session, broken);
     }
   }
 
