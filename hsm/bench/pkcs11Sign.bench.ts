@@ -68,7 +68,7 @@ try {
     );
   }
   console.log(
-    `PKCS#11 share (unwrap + read + destroy, pool): ~${((pkcs11Ms - rawMs) / N).toFixed(3)} ms per signature`,
+    `PKCS#11 share (decrypt under the session working key, pool): ~${((pkcs11Ms - rawMs) / N).toFixed(3)} ms per signature`,
   );
   console.log(
     `500 concurrent signs: ${burstMs.toFixed(0)} ms in all; longest event-loop stall ${maxGap.toFixed(1)} ms`,
