@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter } from './logLimiter.ts';
+import { ClientRateLimiter, LogLimiter } from './logLimiter.ts';
 
 describe('LogLimiter', () => {
   it('writes at most max lines an interval, then one summary with the number suppressed', () => {
@@ -29,5 +29,38 @@ describe('LogLimiter', () => {
     l.allow();
     l.close();
     expect(summaries).toEqual([]);
+  });
+});
+
+describe('ClientRateLimiter', () => {
+  it('lets max requests a window through per key, then says how many seconds until the window closes', () => {
+    let t = 10_000;
+    const l = new ClientRateLimiter({ max: 3, windowMs: 60_000, now: () => t });
+    expect([l.take('a'), l.take('a'), l.take('a')]).toEqual([undefined, undefined, undefined]);
+    expect(l.take('a')).toBe(60);
+    expect(l.take('b')).toBeUndefined(); // another client has its own allowance
+    t += 59_001;
+    expect(l.take('a')).toBe(1); // rounded up: never "retry after 0"
+    expect(l.take('a')).toBe(1);
+    t += 999;
+    // The window opened by the first request has closed: a new one opens with this request.
+    expect([l.take('a'), l.take('a'), l.take('a'), l.take('a')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      60,
+    ]);
+    t += 30_500;
+    expect(l.take('a')).toBe(30);
+  });
+
+  it('refuses at once when max is 0 and a refused request does not extend the window', () => {
+    let t = 0;
+    const l = new ClientRateLimiter({ max: 0, windowMs: 1000, now: () => t });
+    expect(l.take('a')).toBe(1);
+    t = 999;
+    expect(l.take('a')).toBe(1);
+    t = 1000;
+    expect(l.take('a')).toBe(1);
   });
 });

@@ -67,3 +67,39 @@ export class LogLimiter {
     this.#summary(n, this.#intervalMs);
   }
 }
+
+/**
+ * A fixed-window request limit per key (the signer's client certificate names, a bounded set the
+ * allow-list fixes): a key's window opens with its first request and lasts `windowMs`; within it
+ * the first `max` requests pass and the rest are refused with the seconds until it closes. These
+ * are the semantics the signer had from @fastify/rate-limit's local store, kept here synchronous
+ * and allocation-free on the path every request takes.
+ */
+export class ClientRateLimiter {
+  readonly #max: number;
+  readonly #windowMs: number;
+  readonly #now: () => number;
+  readonly #windows = new Map<string, { start: number; count: number }>();
+
+  constructor(opts: { readonly max: number; readonly windowMs: number; readonly now?: () => number }) {
+    this.#max = opts.max;
+    this.#windowMs = opts.windowMs;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Counts a request of `key`: undefined when it passes, else the whole seconds to wait (≥ 1). */
+  take(key: string): number | undefined {
+    const now = this.#now();
+    let w = this.#windows.get(key);
+    if (w === undefined) {
+      w = { start: now, count: 0 };
+      this.#windows.set(key, w);
+    } else if (now - w.start >= this.#windowMs) {
+      w.start = now;
+      w.count = 0;
+    }
+    w.count++;
+    if (w.count <= this.#max) return undefined;
+    return Math.ceil((this.#windowMs - (now - w.start)) / 1000);
+  }
+}

@@ -63,7 +63,7 @@ async function sideSigner(name: string, server: Partial<SignerConfig['server']>)
   };
 }
 
-describe('rate limit (@fastify/rate-limit): per client certificate, in the reference error shape', () => {
+describe('rate limit: per client certificate, in the reference error shape', () => {
   it('limits each client certificate, not each address, answers 429 before reading the body, audits in aggregate', async () => {
     const s = await sideSigner('rate', {
       rate_limit_per_minute: 3,
