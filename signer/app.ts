@@ -95,7 +95,15 @@ async function selfTest(
  * audit log (replayed into the anti-replay memory), then the mTLS listener and the metrics listener.
  */
 export async function startSigner(config: SignerConfig, deps: StartSignerDeps = {}): Promise<RunningSigner> {
-  const log = deps.logger ?? pino({ level: config.log.level, base: { service: 'covenant-signer' } });
+  // Synchronous stdout: one write system call per line. pino's default destination writes each line
+  // through the thread pool when lines are sparse (one request at a time), which measured 50-100 µs
+  // more CPU per line here than the system call, and loses buffered lines if the process dies.
+  const log =
+    deps.logger ??
+    pino(
+      { level: config.log.level, base: { service: 'covenant-signer' } },
+      pino.destination({ dest: 1, sync: true }),
+    );
   const params = new ParamsHolder(config.params.file);
   const custody =
     deps.custody ??

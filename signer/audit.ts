@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -31,6 +31,13 @@ const ANCHOR_TAG = 'babylon-covenant-signer/audit-anchor/v1\n';
 const ANCHOR_VERSION = 1;
 /** MAC requests per custody call when verifying a whole log. */
 const VERIFY_CHUNK = 4096;
+/**
+ * How long a batch may wait for decisions under way (AuditLog.expect) before it is written. A batch
+ * costs custody a MAC and an anchor write and the disk a synced write whatever its size (about 0.7 ms
+ * of CPU on SoftHSM), so under concurrent load waiting for the decisions already in flight saves
+ * CPU per record; alone, a decision never waits (nothing is expected).
+ */
+const LINGER_MS = 4;
 
 export type AuditOutcome = 'signed' | 'repeated' | 'refused';
 
@@ -71,7 +78,7 @@ export interface AuditRecord extends AuditFields {
 }
 
 function hashOf(body: string): string {
-  return createHash('sha256').update(body).digest('hex');
+  return digest('sha256', body, 'hex');
 }
 
 const isSigned = (r: AuditFields) => r.event === 'decision' && r.outcome === 'signed';
@@ -332,6 +339,8 @@ async function openForAppend(path: string): Promise<FileHandle> {
 interface Pending {
   readonly body: string;
   readonly hash: string;
+  readonly signed: boolean;
+  /** The record without hash and mac; they are added to this object (it is only ever ours) once written. */
   readonly rec: AuditFields & { readonly seq: number; readonly time: string; readonly prev: string };
   readonly resolve: (r: AuditRecord) => void;
   readonly reject: (e: unknown) => void;
@@ -381,6 +390,11 @@ export class AuditLog {
   #anchorRaw: Uint8Array | undefined;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
+  /** Decisions under way that said they will append (expect). */
+  #expected = 0;
+  /** Ends the current wait for expected decisions. */
+  #wake: (() => void) | undefined;
+  #closing = false;
   #failed: unknown;
   #onFailure: ((records: number) => void) | undefined;
 
@@ -498,8 +512,42 @@ export class AuditLog {
     this.#seq = seq;
     this.#prev = hash;
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.#queue.push({ body, hash, rec, resolve, reject });
+      this.#queue.push({ body, hash, signed: isSigned(fields), rec, resolve, reject });
       if (!this.#flushing) this.#flushing = this.#flush();
+    });
+  }
+
+  /**
+   * Says that a decision under way will append a record soon. While any is expected, a batch waits
+   * for them (at most LINGER_MS), so concurrent decisions share one synced write, one anchor MAC and
+   * one anchor write instead of paying one each; what is written, and when an answer may leave, does
+   * not change. Call the returned function (idempotent) right before that decision's append, in the
+   * same synchronous step, or as soon as it will not append soon: it failed, or it is about to wait
+   * for another decision's record (a batch would otherwise wait for it in vain).
+   */
+  expect(): () => void {
+    this.#expected++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#expected--;
+      // Woken through a resolved promise, the batch is taken at the earliest in a later microtask:
+      // after the append that follows this call in the same synchronous step.
+      if (this.#expected === 0) this.#wake?.();
+    };
+  }
+
+  /** Waits until no decision is expected any more, LINGER_MS have passed, or the log is closing. */
+  #linger(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      this.#wake = done;
     });
   }
 
@@ -522,25 +570,35 @@ export class AuditLog {
    * write (O_DSYNC), one MAC of the new anchor (made while the write is on its way to the disk: it
    * needs only the last record's hash and MAC) and one anchor write, so keying the chain adds
    * custody round trips per batch, not per record. Every record of the batch is answered only after
-   * the write returned and the anchor moved past it.
+   * the write returned and the anchor moved past it. A batch is taken at once when no decision is
+   * expected (one request in flight never waits); otherwise it waits for them (expect, LINGER_MS).
    */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
+      if (this.#expected > 0 && !this.#closing) await this.#linger();
       const batch = this.#queue;
       this.#queue = [];
       try {
-        const macs = (await this.#audit.mac(batch.map((p) => recordMacInput(p.hash)))).map(toHex);
-        const signed = this.#signed + batch.filter((p) => isSigned(p.rec)).length;
+        const raw = await this.#audit.mac(batch.map((p) => recordMacInput(p.hash)));
+        const macs: string[] = [];
+        let lines = '';
+        let signed = this.#signed;
+        for (const [i, p] of batch.entries()) {
+          const mac = toHex(raw[i]!);
+          macs.push(mac);
+          lines += `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${mac}"}\n`;
+          if (p.signed) signed++;
+        }
         const last = batch.at(-1)!;
         const [, anchor] = await Promise.all([
-          this.#fh.write(
-            batch.map((p, i) => `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${macs[i]}"}\n`).join(''),
-          ),
+          this.#fh.write(lines),
           this.#encodeNextAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed }),
         ]);
         await this.#storeAnchor(anchor);
         this.#signed = signed;
-        for (const [i, p] of batch.entries()) p.resolve({ ...p.rec, hash: p.hash, mac: macs[i]! });
+        for (const [i, p] of batch.entries()) {
+          p.resolve(Object.assign(p.rec, { hash: p.hash, mac: macs[i]! }));
+        }
       } catch (e) {
         this.#failed = new CodedError('SIGNER_AUDIT_UNWRITABLE', 'the audit log cannot be written', {
           cause: e,
@@ -554,8 +612,10 @@ export class AuditLog {
     this.#flushing = undefined;
   }
 
-  /** Waits for pending records and closes the file. */
+  /** Waits for pending records (without waiting for expected ones) and closes the file. */
   async close(): Promise<void> {
+    this.#closing = true;
+    this.#wake?.();
     await this.#flushing;
     await this.#fh.close();
   }

@@ -118,6 +118,44 @@ describe('anchor in custody', () => {
     await log.close();
   });
 
+  it('lets a batch wait for a decision under way, so both records share one MAC call and one anchor', async () => {
+    const log = await AuditLog.open(file, custody);
+    await log.append(refused);
+    const anchorBefore = await readAnchor(custody);
+    const macsBefore = custody.macCalls;
+    const appending = log.expect();
+    const first = log.append(signed(1));
+    // The expected decision appends: the waiting batch now holds both records.
+    appending();
+    const second = log.append(signed(2));
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.seq, b.seq]).toEqual([2, 3]);
+    // One batch: one MAC call for its records, one for its anchor, and the anchor counter moved once.
+    expect(custody.macCalls - macsBefore).toBe(2);
+    const after = await readAnchor(custody);
+    if (anchorBefore.state !== 'valid') throw new Error('no anchor after the first record');
+    expect(after).toMatchObject({
+      state: 'valid',
+      anchor: { counter: anchorBefore.anchor.counter + 1, seq: 3, signed: 2 },
+    });
+    await log.close();
+    expect(await verifiesInFull(readFileSync(file, 'utf8'))).toBe(true);
+  });
+
+  it('writes a waiting batch as soon as the expected decision says it will not append, and at close', async () => {
+    const log = await AuditLog.open(file, custody);
+    const gaveUp = log.expect();
+    const first = log.append(signed(1));
+    gaveUp();
+    gaveUp(); // idempotent: the count of decisions under way is not driven below zero
+    expect(await first).toMatchObject({ seq: 1 });
+    log.expect(); // never appends: close still writes what was appended
+    const second = log.append(signed(2));
+    await log.close();
+    expect(await second).toMatchObject({ seq: 2 });
+    expect(await readAnchor(custody)).toMatchObject({ state: 'valid', anchor: { seq: 2, signed: 2 } });
+  });
+
   it('refuses a log shorter than the anchor, naming both seqs (SIGNER_AUDIT_ROLLBACK)', async () => {
     const text = await write([signed(1), refused, refused]);
     writeFileSync(file, `${text.split('\n').slice(0, 2).join('\n')}\n`);

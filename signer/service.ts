@@ -2,7 +2,7 @@ import { CodedError, isCodedError, parseHex, toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import type { GlobalParams } from '../params/index.ts';
 import { type SignUnbondingRequestBody, verifySchnorr } from '../staking/index.ts';
-import type { AuditLog, AuditRecord } from './audit.ts';
+import type { AuditFields, AuditLog, AuditRecord } from './audit.ts';
 import type { ChainView } from './chain.ts';
 import { type PartialFacts, validateSignRequest } from './validate.ts';
 
@@ -134,9 +134,30 @@ export class CovenantSigner {
    * @throws {CodedError} the reason for a refusal (also recorded in the audit log)
    */
   async sign(body: SignUnbondingRequestBody, caller: string, correlationId: string): Promise<SignOutcome> {
+    // Every path below ends in one audit record; until it is appended, batches may wait for it.
+    const appending = this.#audit.expect();
+    try {
+      return await this.#decide(body, caller, correlationId, appending);
+    } finally {
+      appending();
+    }
+  }
+
+  /** `appending` is called right before the decision's record is appended (sign). */
+  async #decide(
+    body: SignUnbondingRequestBody,
+    caller: string,
+    correlationId: string,
+    appending: () => void,
+  ): Promise<SignOutcome> {
     const facts: PartialFacts = {};
     const base = { event: 'decision' as const, correlation_id: correlationId, caller };
+    const record = (fields: AuditFields) => {
+      appending();
+      return this.#audit.append(fields);
+    };
     const refuse = async (e: unknown): Promise<never> => {
+      appending();
       throw await auditRefusal(this.#audit, base, facts, e);
     };
 
@@ -164,6 +185,8 @@ export class CovenantSigner {
       params_version: plan.params.version,
       covenant_key: plan.keyHex,
     };
+    // A decision that waits for another on its slot waits for that one's record: not for batches to wait on.
+    if (this.#locks.has(slot)) appending();
     // One decision at a time per staking output and key, so two concurrent requests cannot both sign.
     return this.#withLock(slot, async () => {
       const prior = this.#signed.get(slot);
@@ -176,7 +199,7 @@ export class CovenantSigner {
             ),
           );
         }
-        await this.#audit.append({ ...base, ...decided, outcome: 'repeated', signature: prior.signatureHex });
+        await record({ ...base, ...decided, outcome: 'repeated', signature: prior.signatureHex });
         return { signatureHex: prior.signatureHex, outcome: 'repeated', paramsVersion: plan.params.version };
       }
 
@@ -210,7 +233,7 @@ export class CovenantSigner {
         );
       }
       const signatureHex = toHex(signature);
-      await this.#audit.append({ ...base, ...decided, outcome: 'signed', signature: signatureHex });
+      await record({ ...base, ...decided, outcome: 'signed', signature: signatureHex });
       this.#signed.set(slot, { unbondingTxid: plan.unbondingTxid, signatureHex });
       return { signatureHex, outcome: 'signed', paramsVersion: plan.params.version };
     });
