@@ -36,7 +36,7 @@ import { connectBroker, deleteTopology, openConsumerChannel } from '../../events
 import { type ParamsVersion, parseGlobalParams } from '../../params/index.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
-import { cpuSecondsOf } from '../../test/infra/cpu.ts';
+import { cpuSecondsOf, pidOfCommand } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
 import { RangePrescan } from '../prescan.ts';
@@ -125,13 +125,18 @@ try {
     const batches: number[][] = [];
     for (let h = a; h <= b; h += BATCH) batches.push(range(h, Math.min(b, h + BATCH - 1)));
     const cpu0 = cpuSecondsOf(node.pid);
+    const client0 = cpuSecondsOf(process.pid);
     const t = performance.now();
     let next = 0;
     const worker = async () => {
       while (next < batches.length) await rest.blocks(await rest.blockHashes(batches[next++]!));
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    return { seconds: (performance.now() - t) / 1000, nodeCpu: cpuSecondsOf(node.pid) - cpu0 };
+    return {
+      seconds: (performance.now() - t) / 1000,
+      nodeCpu: cpuSecondsOf(node.pid) - cpu0,
+      clientCpu: cpuSecondsOf(process.pid) - client0,
+    };
   };
 
   const rounds: Round[] = [];
@@ -186,6 +191,12 @@ try {
   console.log(
     `  CPU: the node ${nodeWhole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads)`,
   );
+  if (s.brokerCpu !== undefined) {
+    // Persistent, confirmed messages: the broker's share of the two cores while the indexer syncs.
+    console.log(
+      `  RabbitMQ (beam.smp): ${s.brokerCpu.toFixed(2)} s of CPU from the sync's start until every event was confirmed, ${Math.round((s.brokerCpu * 1e6) / s.events)} µs per event, ${Math.round((s.brokerCpu * 1e6) / all.blocks)} µs per block; the node serves a block for ${Math.round((nodeWhole.nodeCpu * 1e6) / all.blocks)} µs`,
+    );
+  }
 
   const fullRaws = raws.slice(fullStart - start, to - start + 1);
   const prescan = prescanSeconds(paramsDoc, fullStart, fullRaws);
@@ -200,6 +211,8 @@ try {
   printResult({
     steady_ratio: steady.ratio,
     full_block_ratio: full.ratio,
+    steady_thread_bound_ratio: steady.threadBound,
+    full_block_thread_bound_ratio: full.threadBound,
     whole_sync_ratio: wholeRatio,
     prescan_ratio: prescanRatio,
     indexer_blocks_per_s: steady.blocksPerSecond,
@@ -244,6 +257,8 @@ async function buildChain(
 interface Served {
   seconds: number;
   nodeCpu: number;
+  /** This process's CPU while it only received the blocks: the floor of any REST client's cost. */
+  clientCpu: number;
 }
 type Sync = ReturnType<typeof parseSync>;
 interface Window {
@@ -253,6 +268,8 @@ interface Window {
   seconds: number;
   cpu: number;
   mainCpu: number;
+  /** The thread that used the most CPU in the window (the main thread is `main`), and its CPU. */
+  busiest: { name: string; cpu: number };
 }
 interface Round {
   whole: Served;
@@ -266,11 +283,17 @@ interface Round {
  * its last commit within `last` (`within`), or its first commit at or past it (`through`).
  */
 function windowOf(sync: Sync, first: number, after: number, last: number, end: 'within' | 'through'): Window {
-  const marks = sync.marks.map(([t, height, cpu, main]) => ({ t, height, cpu, main }));
+  const marks = sync.marks.map(([t, height, cpu, main, threads]) => ({ t, height, cpu, main, threads }));
   const a = marks.findLast((m) => m.height <= after) ?? marks[0]!;
   const b = end === 'within' ? marks.findLast((m) => m.height <= last) : marks.find((m) => m.height >= last);
   if (!b || b.height <= a.height) throw new Error(`no commit closes the window after ${after} to ${last}`);
+  let busiest = { name: 'main', cpu: 0 };
+  for (const [tid, [name, seconds]] of Object.entries(b.threads)) {
+    const used = seconds - (a.threads[Number(tid)]?.[1] ?? 0);
+    if (used > busiest.cpu) busiest = { name, cpu: used };
+  }
   return {
+    busiest,
     from: Math.max(first, a.height + 1),
     to: b.height,
     seconds: b.t - a.t,
@@ -293,6 +316,8 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
   const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
   try {
     const nodeCpu0 = cpuSecondsOf(node.pid);
+    const brokerPid = pidOfCommand('beam.smp');
+    const brokerCpu0 = brokerPid === undefined ? 0 : cpuSecondsOf(brokerPid);
     const args = [
       ...prof,
       ...(perfDir ? ['--perf-basic-prof'] : []),
@@ -308,7 +333,12 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
       { cwd: repo, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
     );
     if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
-    return { ...parseSync(child.stdout), nodeCpuDuringSync: cpuSecondsOf(node.pid) - nodeCpu0 };
+    return {
+      ...parseSync(child.stdout),
+      nodeCpuDuringSync: cpuSecondsOf(node.pid) - nodeCpu0,
+      // The machine's broker serves only this bench when the machine is quiet; absent, not measured.
+      brokerCpu: brokerPid === undefined ? undefined : cpuSecondsOf(brokerPid) - brokerCpu0,
+    };
   } finally {
     rmSync(setup.dir, { recursive: true, force: true });
     const conn = await connectBroker({ url: broker.url });
@@ -321,7 +351,7 @@ function parseSync(stdout: string) {
     syncSeconds: number;
     commits: number;
     caughtUpSeconds: number;
-    marks: [number, number, number, number][];
+    marks: [number, number, number, number, Record<number, [string, number]>][];
     publishedSeconds: number;
     blocks: number;
     txs: number;
@@ -331,6 +361,7 @@ function parseSync(stdout: string) {
     cpuSeconds: number;
     mainThreadCpuSeconds: number;
     nodeCpuDuringSync: number;
+    brokerCpu: number | undefined;
   };
 }
 
@@ -376,10 +407,18 @@ function report(
   // the node's and the indexer's CPU together, whatever else runs beside them.
   const us = (cpu: number) => `${Math.round((cpu * 1e6) / t.blocks)} µs`;
   console.log(
-    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone; the indexer ${us(w.cpu)} (main thread ${us(w.mainCpu)}; fetch thread, GC and compiler ${us(w.cpu - w.mainCpu)})`,
+    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone (its REST client here ${us(w.node.clientCpu)}); the indexer ${us(w.cpu)} (main thread ${us(w.mainCpu)}; fetch thread, GC and compiler ${us(w.cpu - w.mainCpu)})`,
+  );
+  // On cores enough for the node, the broker and each of its threads, a pipeline of threads runs no
+  // faster than its busiest thread: that thread's CPU per block bounds the rate the code allows,
+  // whatever the two cores here must also carry.
+  const threadBound = w.node.seconds / w.busiest.cpu;
+  console.log(
+    `  busiest indexer thread: ${w.busiest.name} ${us(w.busiest.cpu)} per block; the rate it allows / node = ${threadBound.toFixed(3)}`,
   );
   return {
     ratio,
+    threadBound,
     blocksPerSecond: t.blocks / w.seconds,
     nodeBlocksPerSecond: t.blocks / w.node.seconds,
     txsPerSecond: t.txs / w.seconds,

@@ -10,7 +10,7 @@
  * JIT warm-up fall before them, as they fall before any block of a long-running service.
  */
 import { pino } from 'pino';
-import { cpuSecondsOf } from '../../test/infra/cpu.ts';
+import { cpuSecondsOf, threadCpuOf } from '../../test/infra/cpu.ts';
 import { startIndexer } from '../app.ts';
 import { loadIndexerConfig } from '../config.ts';
 
@@ -28,6 +28,8 @@ interface Mark {
   readonly height: number;
   readonly cpu: number;
   readonly main: number;
+  /** Every thread's CPU seconds so far, by tid, with its name: the window's busiest thread is judged. */
+  readonly threads: Record<number, [string, number]>;
 }
 const mark = (height: number): Mark => {
   const c = process.cpuUsage();
@@ -36,6 +38,12 @@ const mark = (height: number): Mark => {
     height,
     cpu: (c.user + c.system) / 1e6,
     main: cpuSecondsOf(process.pid, process.pid),
+    threads: Object.fromEntries(
+      [...threadCpuOf(process.pid)].map(([tid, t]) => [
+        tid,
+        [tid === process.pid ? 'main' : t.name === 'node' ? 'worker thread' : t.name, t.seconds],
+      ]),
+    ),
   };
 };
 const commits: Mark[] = [mark(-1)];
@@ -64,7 +72,7 @@ console.log(
     syncSeconds: (end.t - t0) / 1000,
     commits: commits.length - 1,
     caughtUpSeconds: (synced - t0) / 1000,
-    marks: commits.map((c) => [(c.t - t0) / 1000, c.height, c.cpu, c.main]),
+    marks: commits.map((c) => [(c.t - t0) / 1000, c.height, c.cpu, c.main, c.threads]),
     publishedSeconds: (published - t0) / 1000,
     blocks,
     txs: decoded + skipped,
