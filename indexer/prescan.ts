@@ -88,11 +88,26 @@ function prescanned(
   txid: string | undefined,
   stake: PrescannedTx['stake'],
   unbonding: UnbondingMadeAhead | undefined,
+  bytes = c.bytes,
 ): PrescannedTx {
-  const { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs } = c;
+  const { index, bodyStart, bodyEnd, spends, tagged, inputs, outputs } = c;
   return unbonding
     ? { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake, unbonding }
     : { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake };
+}
+
+/**
+ * A block's prescan with its candidates' bytes copied into `out` from offset `at` on (their
+ * total length must fit), as views of it: the block's own bytes can then stay where they are.
+ */
+export function prescanInto(p: BlockPrescan, out: Uint8Array, at: number): BlockPrescan {
+  const candidates = p.candidates.map((c) => {
+    const bytes = out.subarray(at, at + c.bytes.length);
+    bytes.set(c.bytes);
+    at += c.bytes.length;
+    return prescanned(c, c.txid, c.stake, c.unbonding, bytes);
+  });
+  return { txCount: p.txCount, candidates };
 }
 
 /**
