@@ -2,10 +2,10 @@
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
  * and posts each batch of raw blocks, prescanned when it has the params (`RangePrescan`; then only
  * the header and the candidates' bytes, see `handOver`), on the port it was given, their memory
- * transferred, never more than `concurrency` batches ahead of
- * what the main thread has taken. Blocks come over REST or JSON-RPC as `via` says; `auto` asks the
- * node whether it serves REST at the first range, and again at the range after one that failed
- * (the node may have been restarted with other options).
+ * transferred, never more than `concurrency` batches ahead of what the main thread has taken.
+ * Blocks come over REST or JSON-RPC as `via` says; `auto` asks the node whether it serves REST at
+ * the first range, and again at the range after one that failed (the node may have been restarted
+ * with other options).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
