@@ -77,7 +77,7 @@ export class RestClient {
    */
   async available(): Promise<boolean> {
     try {
-      await this.#get(['/rest/chaininfo.json']);
+      await this.#get(['/rest/chaininfo.json'], false);
       return true;
     } catch (e) {
       if (isCodedError(e, 'RPC_HTTP') && e.details?.status === 404) return false;
@@ -93,7 +93,11 @@ export class RestClient {
     for (const h of heights) {
       if (!Number.isSafeInteger(h) || h < 0) throw optionsError(`not a block height: ${h}`, 'heights');
     }
-    const bodies = await this.#get(heights.map((h) => `/rest/blockhashbyheight/${h}.hex`));
+    // Hashes are decoded here: their bodies need no memory of their own.
+    const bodies = await this.#get(
+      heights.map((h) => `/rest/blockhashbyheight/${h}.hex`),
+      false,
+    );
     return bodies.map((b, i) => {
       const hash = b.toString('latin1').trim();
       if (!HEX_HASH.test(hash)) {
@@ -128,7 +132,11 @@ export class RestClient {
     return { url: this.url };
   }
 
-  #get(paths: readonly string[]): Promise<Buffer[]> {
+  /**
+   * One call: its requests pipelined on the least-loaded connection. `owned`: each body gets
+   * memory of its own (transferable); otherwise small bodies may share Node's pool.
+   */
+  #get(paths: readonly string[], owned = true): Promise<Buffer[]> {
     if (paths.length === 0) return Promise.resolve([]);
     for (let i = this.#conns.length - 1; i >= 0; i--) if (this.#conns[i]!.dead) this.#conns.splice(i, 1);
     let conn = this.#conns.reduce<PipelinedConnection | undefined>(
@@ -139,41 +147,76 @@ export class RestClient {
       conn = new PipelinedConnection(this.#target, this.url);
       this.#conns.push(conn);
     }
-    return conn.get(paths, this.timeoutMs);
+    return conn.get(paths, this.timeoutMs, owned);
   }
 }
 
-interface Pending {
-  readonly path: string;
-  readonly resolve: (body: Buffer) => void;
+/** The requests of one call, answered in order; settled once, at its first failure or last answer. */
+interface Call {
+  readonly paths: readonly string[];
+  readonly bodies: Buffer[];
+  readonly owned: boolean;
+  /** Answers received so far. */
+  answered: number;
+  settled: boolean;
+  readonly resolve: (bodies: Buffer[]) => void;
   readonly reject: (e: CodedError<BitcoindErrorCode>) => void;
+  timer: NodeJS.Timeout | undefined;
 }
 
-/** One kept-alive connection: requests written in order, responses matched to them in order. */
+/** What one read may fill: Node's own read size. */
+const READ_BYTES = 64 * 1024;
+/**
+ * A body with at least this much still to come is read straight into its own memory rather than
+ * copied from the read buffer: most of a full block then crosses from the kernel once.
+ */
+const DIRECT_READ_BYTES = 16 * 1024;
+const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * One kept-alive connection: requests written in order, responses matched to them in order.
+ * Over plain TCP it reads into buffers of its own (`onread`): one read buffer reused for every
+ * read, or the rest of a large body itself, instead of the fresh 64 KiB buffer per read that a
+ * stream's 'data' event hands over (allocated, its pages faulted in, and collected each time).
+ * Over TLS the socket's 'data' events feed the same parser.
+ */
 class PipelinedConnection {
   readonly #socket: Socket;
   readonly #url: string;
-  readonly #pending: Pending[] = [];
+  readonly #calls: Call[] = [];
+  #load = 0;
   #dead = false;
   // Parser state: the unparsed tail of a status line and headers, or the body being filled.
   #head: Buffer | undefined;
   #body: Buffer | undefined;
   #filled = 0;
   #status = 0;
+  // Plain TCP: the read buffer, and whether the socket reads next into the body's own memory.
+  readonly #readBuffer: Buffer | undefined;
+  #direct = false;
 
   constructor(t: { tls: boolean; host: string; port: number }, url: string) {
     this.#url = url;
-    this.#socket = t.tls
-      ? tlsConnect({ host: t.host, port: t.port, servername: t.host })
-      : netConnect({ host: t.host, port: t.port });
+    if (t.tls) {
+      this.#socket = tlsConnect({ host: t.host, port: t.port, servername: t.host });
+      this.#socket.on('data', (d: Buffer) => this.#guarded(d, d.length));
+    } else {
+      this.#readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
+      this.#socket = netConnect({
+        host: t.host,
+        port: t.port,
+        onread: {
+          // Called for the first read, then after each callback: where the next read goes.
+          buffer: () => this.#nextReadBuffer(),
+          callback: (n: number, buf: Uint8Array) => {
+            if (this.#direct) this.#guardedDirect(n);
+            else this.#guarded(buf as Buffer, n);
+            return true; // keep reading
+          },
+        },
+      });
+    }
     this.#socket.setNoDelay(true);
-    this.#socket.on('data', (d: Buffer) => {
-      try {
-        this.#onData(d);
-      } catch (e) {
-        this.destroy(e as CodedError<BitcoindErrorCode>);
-      }
-    });
     this.#socket.on('error', (e: NodeJS.ErrnoException) =>
       this.destroy(unreachable(url, `${e.code ?? 'error'}: ${e.message}`, e)),
     );
@@ -183,70 +226,109 @@ class PipelinedConnection {
   get dead(): boolean {
     return this.#dead;
   }
+  /** Answers still to come. */
   get load(): number {
-    return this.#pending.length;
+    return this.#load;
   }
 
-  get(paths: readonly string[], timeoutMs: number): Promise<Buffer[]> {
+  get(paths: readonly string[], timeoutMs: number, owned: boolean): Promise<Buffer[]> {
     if (this.#dead) return Promise.reject(unreachable(this.#url, 'the connection is closed'));
-    const all = Promise.all(
-      paths.map(
-        (path) => new Promise<Buffer>((resolve, reject) => this.#pending.push({ path, resolve, reject })),
-      ),
-    );
-    this.#socket.write(
-      paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: rest\r\nAccept: */*\r\n\r\n`).join(''),
-      'latin1',
-    );
-    const timer = setTimeout(
-      () =>
-        this.destroy(
-          new CodedError<BitcoindErrorCode>(
-            'RPC_TIMEOUT',
-            `the node's REST interface did not answer ${paths.length} request(s) within ${timeoutMs} ms`,
-            { details: { url: this.#url, timeoutMs } },
+    return new Promise<Buffer[]>((resolve, reject) => {
+      const call: Call = {
+        paths,
+        bodies: new Array<Buffer>(paths.length),
+        owned,
+        answered: 0,
+        settled: false,
+        resolve,
+        reject,
+        timer: undefined,
+      };
+      call.timer = setTimeout(
+        () =>
+          this.destroy(
+            new CodedError<BitcoindErrorCode>(
+              'RPC_TIMEOUT',
+              `the node's REST interface did not answer ${paths.length} request(s) within ${timeoutMs} ms`,
+              { details: { url: this.#url, timeoutMs } },
+            ),
           ),
-        ),
-      timeoutMs,
-    );
-    return all.finally(() => clearTimeout(timer));
+        timeoutMs,
+      );
+      this.#calls.push(call);
+      this.#load += paths.length;
+      let requests = '';
+      for (const p of paths) requests += `GET ${p} HTTP/1.1\r\nHost: rest\r\nAccept: */*\r\n\r\n`;
+      this.#socket.write(requests, 'latin1');
+    });
   }
 
-  /** Fails every pending request with `e` and closes the socket. Idempotent. */
+  /** Fails every pending call with `e` and closes the socket. Idempotent. */
   destroy(e: CodedError<BitcoindErrorCode>): void {
     if (this.#dead) return;
     this.#dead = true;
     this.#socket.destroy();
-    for (const p of this.#pending.splice(0)) p.reject(e);
+    this.#body = undefined;
+    this.#load = 0;
+    for (const c of this.#calls.splice(0)) settle(c, e);
   }
 
-  #onData(d: Buffer): void {
+  #nextReadBuffer(): Buffer {
+    const body = this.#body;
+    this.#direct = body !== undefined && !this.#dead && body.length - this.#filled >= DIRECT_READ_BYTES;
+    return this.#direct ? body!.subarray(this.#filled) : this.#readBuffer!;
+  }
+
+  /** `n` bytes were read straight into the body, after what it held. */
+  #guardedDirect(n: number): void {
+    if (this.#dead) return;
+    this.#filled += n;
+    if (this.#filled === this.#body!.length) this.#guarded(undefined, 0);
+  }
+
+  /** `n` bytes arrived in `d`, or (no `d`) the body is full. */
+  #guarded(d: Buffer | undefined, n: number): void {
+    try {
+      if (d) this.#onData(d, n);
+      else this.#complete();
+    } catch (e) {
+      this.destroy(e as CodedError<BitcoindErrorCode>);
+    }
+  }
+
+  /** The first `n` bytes of `d`, which may be reused for the next read once this returns. */
+  #onData(d: Buffer, n: number): void {
     let off = 0;
-    while (off < d.length && !this.#dead) {
-      if (this.#body) {
-        const n = Math.min(this.#body.length - this.#filled, d.length - off);
-        d.copy(this.#body, this.#filled, off, off + n);
-        this.#filled += n;
-        off += n;
-        if (this.#filled === this.#body.length) this.#complete();
+    while (off < n && !this.#dead) {
+      const body = this.#body;
+      if (body) {
+        const k = Math.min(body.length - this.#filled, n - off);
+        d.copy(body, this.#filled, off, off + k);
+        this.#filled += k;
+        off += k;
+        if (this.#filled === body.length) this.#complete();
         continue;
       }
-      const chunk = this.#head ? Buffer.concat([this.#head, d.subarray(off)]) : d.subarray(off);
-      const end = chunk.indexOf('\r\n\r\n');
-      if (end < 0) {
+      const carried = this.#head?.length ?? 0;
+      // Looked for only within what a head may span, whatever the read's size.
+      const fresh = d.subarray(off, Math.min(n, off + MAX_HEAD_BYTES + 4));
+      const chunk = this.#head ? Buffer.concat([this.#head, fresh]) : fresh;
+      const end = chunk.indexOf(END_OF_HEAD);
+      if (end < 0 || end > MAX_HEAD_BYTES) {
         if (chunk.length > MAX_HEAD_BYTES) throw this.#bad('a response header is too long');
-        this.#head = Buffer.from(chunk); // owns its bytes: `d` may be reused by the socket
+        this.#head = Buffer.from(chunk); // owns its bytes: `d` is reused
         return;
       }
       // Bytes of `d` consumed up to the body: the header's end within `chunk`, less what was carried.
-      off += end + 4 - (this.#head?.length ?? 0);
+      off += end + 4 - carried;
       this.#head = undefined;
       this.#startBody(chunk.toString('latin1', 0, end));
     }
   }
 
   #startBody(head: string): void {
-    if (this.#pending.length === 0) throw this.#bad('a response arrived with no request pending');
+    const call = this.#calls[0];
+    if (!call) throw this.#bad('a response arrived with no request pending');
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(head);
     if (!status) throw this.#bad('a response does not start with an HTTP/1.x status line');
     if (/\r\ntransfer-encoding:/i.test(head)) throw this.#bad('a response uses a transfer encoding');
@@ -255,7 +337,7 @@ class PipelinedConnection {
     const length = Number(lengthHeader[1]);
     if (length > MAX_BODY_BYTES) throw this.#bad(`a response body of ${length} bytes exceeds any block`);
     this.#status = Number(status[1]);
-    this.#body = Buffer.allocUnsafeSlow(length);
+    this.#body = call.owned ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
     this.#filled = 0;
     if (length === 0) this.#complete();
   }
@@ -263,17 +345,23 @@ class PipelinedConnection {
   #complete(): void {
     const body = this.#body!;
     this.#body = undefined;
-    const p = this.#pending.shift()!;
+    const call = this.#calls[0]!;
+    const i = call.answered++;
+    this.#load--;
+    if (call.answered === call.paths.length) this.#calls.shift();
     if (this.#status === 200) {
-      p.resolve(body);
+      call.bodies[i] = body;
+      if (call.answered === call.paths.length) settle(call, call.bodies);
       return;
     }
+    const path = call.paths[i]!;
     const message = body.subarray(0, 200).toString('utf8').trim();
-    p.reject(
+    settle(
+      call,
       new CodedError<BitcoindErrorCode>(
         'RPC_HTTP',
-        `the node's REST interface answered ${this.#status} for ${p.path}${message ? `: ${message}` : this.#status === 404 ? ' (is the node started with -rest=1?)' : ''}`,
-        { details: { url: this.#url, status: this.#status, path: p.path, body: message } },
+        `the node's REST interface answered ${this.#status} for ${path}${message ? `: ${message}` : this.#status === 404 ? ' (is the node started with -rest=1?)' : ''}`,
+        { details: { url: this.#url, status: this.#status, path, body: message } },
       ),
     );
   }
@@ -283,6 +371,15 @@ class PipelinedConnection {
       details: { url: this.#url },
     });
   }
+}
+
+/** Settles a call once: its bodies, or its first failure (later answers to it are read and dropped). */
+function settle(c: Call, outcome: Buffer[] | CodedError<BitcoindErrorCode>): void {
+  if (c.settled) return;
+  c.settled = true;
+  clearTimeout(c.timer);
+  if (Array.isArray(outcome)) c.resolve(outcome);
+  else c.reject(outcome);
 }
 
 function unreachable(url: string, why: string, cause?: unknown): CodedError<BitcoindErrorCode> {

@@ -13,7 +13,11 @@ export interface BlockInput {
   readonly hash: string;
   /** Header time, unix seconds. */
   readonly time: number;
-  /** The serialized block; the processor scans it and decodes only candidate txs. */
+  /**
+   * The serialized block; the processor scans it and decodes only candidate txs. With `prescan`,
+   * it may be the block's 80-byte header alone (the fetch thread hands over no more): nothing
+   * reads past the header then.
+   */
   readonly raw?: Uint8Array;
   /** Or the block's transactions, already decoded (every one is examined). */
   readonly txs?: readonly Transaction[];

@@ -5,6 +5,10 @@ import type { BlockPrescan } from './prescan.ts';
 export interface FetchedBlock {
   readonly height: number;
   readonly hash: string;
+  /**
+   * The serialized block; with `prescan`, only its 80-byte header (`BlockInput.raw`), in the
+   * buffer its candidates' bytes are views of.
+   */
   readonly raw: Uint8Array;
   /** Its candidates and staking verdicts, when the fetch thread found them (see `BlockInput.prescan`). */
   readonly prescan?: BlockPrescan;

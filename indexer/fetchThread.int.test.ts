@@ -65,10 +65,14 @@ describe('FetchThread', () => {
       expect(blocks.map((b) => b.height)).toEqual(Array.from({ length: 10 }, (_, i) => 115 + i));
       const here = new Set([0]);
       for (const b of blocks) {
-        const want = preScanBlock(params, b.height, b.raw, here);
+        const block = Uint8Array.from(
+          Buffer.from(await node.rpc.call<string>('getblock', [b.hash, 0]), 'hex'),
+        );
+        const want = preScanBlock(params, b.height, block, here);
         expect(b.prescan).toEqual(want);
         expect(b.prescan!.candidates.map((c) => [c.index, c.spends])).toEqual([[0, true]]);
-        // The candidates' bytes are views of the transferred block, not copies.
+        // Handed over: the header alone, and the candidates' bytes in the same transferred buffer.
+        expect(b.raw).toEqual(block.subarray(0, 80));
         expect(b.prescan!.candidates[0]!.bytes.buffer).toBe(b.raw.buffer);
       }
     } finally {

@@ -10,7 +10,8 @@ import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
  * blocks (and, over JSON-RPC, parsing and hex-decoding them) runs on the other core while the main
  * thread decides. Given the params, the worker also prescans each block (`preScanBlock`: the walk
- * and the staking verdicts, the parts of deciding that need no state). Blocks
+ * and the staking verdicts, the parts of deciding that need no state); a prescanned block then
+ * arrives as its header and its candidates' bytes alone (all the main thread reads of it). Blocks
  * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
  * `take` has returned. `take` drains every batch already posted, not only those the event loop
  * has delivered, so that a busy main thread commits many blocks per LMDB transaction.

@@ -1,10 +1,11 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks, prescanned when it has the params (`RangePrescan`), on the
- * port it was given, their memory transferred, never more than `concurrency` batches ahead of
- * what the main thread has taken. Blocks come over REST or JSON-RPC as `via` says; `auto` asks the
- * node whether it serves REST at the first range, and again at the range after one that failed
- * (the node may have been restarted with other options).
+ * and posts each batch of raw blocks, prescanned when it has the params (`RangePrescan`; then only
+ * the header and the candidates' bytes, see `handOver`), on the port it was given, their memory
+ * transferred, never more than `concurrency` batches ahead of what the main thread has taken.
+ * Blocks come over REST or JSON-RPC as `via` says; `auto` asks the node whether it serves REST at
+ * the first range, and again at the range after one that failed (the node may have been restarted
+ * with other options).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
@@ -18,7 +19,7 @@ import {
   rpcBlockSource,
 } from './fetchAhead.ts';
 import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
-import { RangePrescan } from './prescan.ts';
+import { type BlockPrescan, prescanInto, RangePrescan } from './prescan.ts';
 import { StakesSeen } from './spendRules.ts';
 
 const { bitcoind, paramsDoc, via, port: out } = workerData as FetchThreadData;
@@ -62,6 +63,27 @@ port.on('message', (m: ToFetchThread) => {
 });
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
+/**
+ * A prescanned block as the main thread gets it: only what it reads of the block (the header, and
+ * the candidates' bytes) copied into one buffer of their own, which is transferred. A full
+ * block's memory then neither crosses to the main thread (where a commit's worth of blocks would
+ * stay referenced until the commit, and be collected there) nor is faulted in afresh here for
+ * each block: this thread's allocator reuses it.
+ */
+function handOver(b: FetchedBlock, p: BlockPrescan): FetchedBlock {
+  let n = HEADER_BYTES;
+  for (const c of p.candidates) n += c.bytes.length;
+  const out = new Uint8Array(n);
+  out.set(b.raw.subarray(0, HEADER_BYTES));
+  return {
+    height: b.height,
+    hash: b.hash,
+    raw: out.subarray(0, HEADER_BYTES),
+    prescan: prescanInto(p, out, HEADER_BYTES),
+  };
+}
+const HEADER_BYTES = 80;
+
 async function run(
   id: number,
   r: Range,
@@ -87,7 +109,7 @@ async function run(
         // A block without a prescan (one that does not parse, and the rest of its range): the
         // main thread walks it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
         const p = prescan?.next(b.height, b.raw);
-        return p ? { ...b, prescan: p } : b;
+        return p ? handOver(b, p) : b;
       });
       if (blocks.length === 0) break;
       r.credit--;

@@ -41,7 +41,7 @@ export function preScanBlock(
   params: GlobalParams,
   height: number,
   raw: Uint8Array,
-  maybeTracked: Set<number>,
+  maybeTracked: PrefixFilter,
   seen?: StakesSeen,
 ): BlockPrescan {
   const tag = selectParamsForHeight(params, height)?.tag;
@@ -75,8 +75,39 @@ export function preScanBlock(
         unbonding = seen.unbondingFor(hashToTxid(c.bytes.subarray(at, at + 32)), vout);
       }
     }
-    candidates.push(unbonding ? { ...c, stake, txid, unbonding } : { ...c, stake, txid });
+    candidates.push(prescanned(c, txid, stake, unbonding));
   }
+}
+
+/**
+ * A candidate with what the prescan found, as literals of two fixed shapes: a spread of the walk's
+ * object missed its inline cache on every candidate.
+ */
+function prescanned(
+  c: CandidateTx,
+  txid: string | undefined,
+  stake: PrescannedTx['stake'],
+  unbonding: UnbondingMadeAhead | undefined,
+  bytes = c.bytes,
+): PrescannedTx {
+  const { index, bodyStart, bodyEnd, spends, tagged, inputs, outputs } = c;
+  return unbonding
+    ? { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake, unbonding }
+    : { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake };
+}
+
+/**
+ * A block's prescan with its candidates' bytes copied into `out` from offset `at` on (their
+ * total length must fit), as views of it: the block's own bytes can then stay where they are.
+ */
+export function prescanInto(p: BlockPrescan, out: Uint8Array, at: number): BlockPrescan {
+  const candidates = p.candidates.map((c) => {
+    const bytes = out.subarray(at, at + c.bytes.length);
+    bytes.set(c.bytes);
+    at += c.bytes.length;
+    return prescanned(c, c.txid, c.stake, c.unbonding, bytes);
+  });
+  return { txCount: p.txCount, candidates };
 }
 
 /**
@@ -102,13 +133,13 @@ function mayUnbond(c: CandidateTx): boolean {
  */
 export class RangePrescan {
   readonly #params: GlobalParams;
-  #maybeTracked: Set<number> | undefined;
+  #maybeTracked: PrefixSet | undefined;
   readonly #seen: StakesSeen;
 
   /** `seen`: the stakes earlier ranges saw, so that their unbondings' scripts are made here too. */
   constructor(params: GlobalParams, tracked: Iterable<number>, seen = new StakesSeen()) {
     this.#params = params;
-    this.#maybeTracked = new Set(tracked);
+    this.#maybeTracked = new PrefixSet(tracked);
     this.#seen = seen;
   }
 
@@ -123,3 +154,70 @@ export class RangePrescan {
     }
   }
 }
+
+/** What the prescan's filter must do (a `Set<number>` does it; `PrefixSet` does it faster). */
+export interface PrefixFilter {
+  has(prefix: number): boolean;
+  add(prefix: number): unknown;
+}
+
+/**
+ * A set of `hashPrefix` values (30 bits, never negative) in one open-addressed table, looked up
+ * by the prefix's own low bits: they are bits of a hash already. The walk looks up every input
+ * of every transaction, and a `Set`'s lookup (a builtin call that hashes the number) was the
+ * walk's largest single cost.
+ */
+export class PrefixSet implements PrefixFilter {
+  #slots: Int32Array;
+  #mask: number;
+  #size = 0;
+
+  constructor(prefixes: Iterable<number> = []) {
+    this.#slots = new Int32Array(1024).fill(EMPTY);
+    this.#mask = 1023;
+    for (const p of prefixes) this.add(p);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  has(prefix: number): boolean {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = prefix & mask; ; i = (i + 1) & mask) {
+      const s = slots[i]!;
+      if (s === EMPTY) return false; // first: -1, no prefix, is not in the set
+      if (s === prefix) return true;
+    }
+  }
+
+  add(prefix: number): this {
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 0x3fffffff) {
+      throw new RangeError(`not a hash prefix: ${prefix}`);
+    }
+    if (this.has(prefix)) return this;
+    // At most half full, so that a lookup of an absent prefix ends soon.
+    if ((this.#size + 1) * 2 > this.#slots.length) this.#grow();
+    this.#place(prefix);
+    this.#size++;
+    return this;
+  }
+
+  #place(prefix: number): void {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let i = prefix & mask;
+    while (slots[i] !== EMPTY) i = (i + 1) & mask;
+    slots[i] = prefix;
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    this.#slots = new Int32Array(old.length * 2).fill(EMPTY);
+    this.#mask = this.#slots.length - 1;
+    for (const p of old) if (p !== EMPTY) this.#place(p);
+  }
+}
+
+const EMPTY = -1;

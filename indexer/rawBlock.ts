@@ -72,9 +72,12 @@ function malformed(why: string): CodedError<IndexerErrorCode> {
   return new CodedError<IndexerErrorCode>('INDEXER_BAD_BLOCK', `the node returned a malformed block: ${why}`);
 }
 
-/** Reads the 80-byte header. @throws {CodedError} INDEXER_BAD_BLOCK */
+/**
+ * Reads the 80-byte header of a block, or of the header alone (what the fetch thread hands over
+ * with a prescan). @throws {CodedError} INDEXER_BAD_BLOCK
+ */
 export function readHeader(raw: Uint8Array): BlockHeaderInfo {
-  if (raw.length < 81) throw malformed('shorter than a header');
+  if (raw.length < 80) throw malformed('shorter than a header');
   const hash = sha256(sha256(raw.subarray(0, 80))).reverse();
   const prev = Uint8Array.from(raw.subarray(4, 36)).reverse();
   const time = (raw[68]! | (raw[69]! << 8) | (raw[70]! << 16) | (raw[71]! << 24)) >>> 0;

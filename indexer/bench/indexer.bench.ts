@@ -24,10 +24,20 @@
  * decide which transactions can matter, the fetch thread's work) is also timed alone on this
  * thread over the full blocks, beside the node's rate for them.
  * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8).
+ *
+ * Profiles: BENCH_CPU_PROF=<dir> (V8's --cpu-prof, one .cpuprofile per thread of each sync), or
+ * BENCH_INDEXER_PERF=<dir>: each sync under `perf record -e cpu-clock -g` (JS symbols from
+ * --perf-basic-prof, so not a figure to quote), kept as <dir>/sync-<n>.perf.data. Per thread:
+ * `perf report -i <file> --stdio --sort pid -g none` (the main thread's tid is the pid; the fetch
+ * thread is the busiest other `node` thread; V8's compiler and GC helpers, libuv's pool and
+ * tsx's loader are the rest), then `perf report -i <file> --stdio --no-children --tid <tid>
+ * -s dso,sym -g none`. Both isolates' JIT code share one perf map, so a JS symbol may be misnamed
+ * where their code addresses were reused; native and kernel frames are exact.
  */
 
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Transaction } from 'bitcoinjs-lib';
 import { type RegtestNode, RestClient, startRegtestNode } from '../../bitcoind/index.ts';
@@ -52,12 +62,15 @@ const FULL_BLOCKS = Number(process.env.BENCH_FULL_BLOCKS ?? 120);
 const FULL_TXS = Number(process.env.BENCH_FULL_TXS ?? 1000);
 const FULL_STAKES = Number(process.env.BENCH_FULL_STAKES ?? 3);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
+const PERF_DIR = process.env.BENCH_INDEXER_PERF ? resolve(process.env.BENCH_INDEXER_PERF) : undefined;
+let perfRuns = 0;
 const DEPTH = 10;
 // The node is asked for its blocks as the bench's syncs ask: the config's batch and concurrency.
 const BATCH = DEFAULT_FETCH.batch;
 const CONCURRENCY = DEFAULT_FETCH.concurrency;
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
+if (PERF_DIR) mkdirSync(PERF_DIR, { recursive: true });
 const node = await startRegtestNode({
   extraArgs: ['-rest=1', '-dbcache=1000', '-rpcworkqueue=64', '-rpcthreads=8'],
 });
@@ -307,31 +320,34 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  // BENCH_INDEXER_PERF=<dir>: the sync runs under `perf record -e cpu-clock -g`, its JIT code named
-  // (--perf-basic-prof writes /tmp/perf-<pid>.map); one perf.data per round in <dir>.
-  const perfDir = process.env.BENCH_INDEXER_PERF;
-  const perf = perfDir
-    ? ['perf', 'record', '-q', '-e', 'cpu-clock', '-g', '-o', `${perfDir}/sync-${Date.now()}.perf.data`, '--']
-    : [];
   const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
   try {
     const nodeCpu0 = cpuSecondsOf(node.pid);
     const brokerPid = pidOfCommand('beam.smp');
     const brokerCpu0 = brokerPid === undefined ? 0 : cpuSecondsOf(brokerPid);
-    const args = [
-      ...prof,
-      ...(perfDir ? ['--perf-basic-prof'] : []),
-      '--import',
-      'tsx',
-      'indexer/bench/syncRunner.ts',
-      setup.configFile,
-      String(to),
-    ];
+    const args = [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(to)];
+    const perfData = PERF_DIR && join(PERF_DIR, `sync-${++perfRuns}.perf.data`);
     const child = spawnSync(
-      perf[0] ?? process.execPath,
-      perf.length ? [...perf.slice(1), process.execPath, ...args] : args,
+      perfData ? 'perf' : process.execPath,
+      perfData
+        ? [
+            'record',
+            '-e',
+            'cpu-clock',
+            '-F',
+            '999',
+            '-g',
+            '-o',
+            perfData,
+            '--',
+            process.execPath,
+            '--perf-basic-prof',
+            ...args,
+          ]
+        : args,
       { cwd: repo, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
     );
+    if (perfData) console.log(`  perf: ${perfData} (see the header for how to read it per thread)`);
     if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
     return {
       ...parseSync(child.stdout),
