@@ -68,17 +68,11 @@ export async function bulkStakes(
   const stakingTime =
     opts.stakingTime ?? Math.max(params.minStakingTime, Math.min(100, params.maxStakingTime));
   const funder = testKey('bulk-funder');
-  const staker = testKey('bulk-staker');
+  // Every stake its own staker, as on a real chain: a cache keyed by the staker would otherwise
+  // answer every request of a benchmark and measure nothing of the work a new stake costs.
   const fp = testKey('bulk-fp');
   const fw = p2wpkh(funder);
   const funderAddress = btcAddress.fromOutputScript(fw.script, networks.regtest);
-  const outs = buildStakingOutputs({
-    params,
-    stakerKey: staker.xOnly,
-    fpKey: fp.xOnly,
-    stakingTime,
-    valueSat,
-  });
 
   const leaves: Array<{ txid: string; vout: number; value: bigint }> = [];
   for (let done = 0; done < n; done += FANOUT_CHUNK) {
@@ -100,7 +94,15 @@ export async function bulkStakes(
 
   const stakes: BulkStake[] = [];
   const hexes: string[] = [];
-  for (const leaf of leaves) {
+  for (const [i, leaf] of leaves.entries()) {
+    const staker = testKey(`bulk-staker-${i}`);
+    const outs = buildStakingOutputs({
+      params,
+      stakerKey: staker.xOnly,
+      fpKey: fp.xOnly,
+      stakingTime,
+      valueSat,
+    });
     const tx = new Transaction();
     tx.version = 2;
     tx.addInput(txidToHash(leaf.txid, 'BENCH'), leaf.vout, 0xfffffffd);
