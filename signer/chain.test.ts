@@ -24,7 +24,7 @@ class ScriptedNode {
 
   rpc(): RpcClient {
     const node = this;
-    return {
+    const rpc = {
       async getbestblockhash() {
         node.calls.push('getbestblockhash');
         // The tip as it is when the node reads the call; the answer may travel back later.
@@ -46,12 +46,13 @@ class ScriptedNode {
           confirmations: height >= 0 ? node.chain.length - height : 0,
         };
       },
-      async batch(calls: { method: string; params: [string, boolean] }[]) {
-        return Promise.all(
-          calls.map(async (c) => ({ ok: true, result: await this.getrawtransaction(c.params[0]) })),
-        );
-      },
     } as unknown as RpcClient;
+    // Lookups asked for together come as a batch of getrawtransaction calls.
+    (rpc as unknown as { batch: unknown }).batch = (calls: { params: [string, boolean] }[]) =>
+      Promise.all(
+        calls.map(async (c) => ({ ok: true, result: await rpc.getrawtransaction(c.params[0], true) })),
+      );
+    return rpc;
   }
 }
 
