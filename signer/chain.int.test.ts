@@ -115,9 +115,9 @@ describe('rpcChainView: confirmed chain facts cached, re-checked against the tip
       await view.chain.observe();
       const first = await Promise.all(txs.map((t) => view.getTransaction(t)));
       expect(first.every((t) => t.confirmations === 2)).toBe(true);
-      // The first goes out alone, the seven that arrived meanwhile in one batch.
+      // Asked for in one turn of the event loop: all eight leave together in one batch.
       expect(batch.mock.calls.length).toBe(1);
-      expect(batch.mock.calls[0]![0].length).toBe(7);
+      expect(batch.mock.calls[0]![0].length).toBe(8);
 
       call.mockClear();
       const repeats = await Promise.all(txs.map((t) => view.getTransaction(t)));

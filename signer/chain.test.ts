@@ -24,7 +24,7 @@ class ScriptedNode {
 
   rpc(): RpcClient {
     const node = this;
-    return {
+    const rpc = {
       async getbestblockhash() {
         node.calls.push('getbestblockhash');
         // The tip as it is when the node reads the call; the answer may travel back later.
@@ -47,6 +47,12 @@ class ScriptedNode {
         };
       },
     } as unknown as RpcClient;
+    // Lookups asked for together come as a batch of getrawtransaction calls.
+    (rpc as unknown as { batch: unknown }).batch = (calls: { params: [string, boolean] }[]) =>
+      Promise.all(
+        calls.map(async (c) => ({ ok: true, result: await rpc.getrawtransaction(c.params[0], true) })),
+      );
+    return rpc;
   }
 }
 
@@ -113,5 +119,45 @@ describe('rpcChainView parsed facts', () => {
     const tx = first.parse!();
     expect(tx.toHex()).toBe(hex);
     expect(second.parse!()).toBe(tx);
+  });
+});
+
+describe('rpcChainView lookups', () => {
+  it('sends the lookups asked for in one turn of the event loop as one batch, and one alone as a single call', async () => {
+    const node = new ScriptedNode();
+    for (const t of ['v', 'w', 'x']) node.txs.set(t, 'a5');
+    const rpc = node.rpc();
+    const batches: string[][] = [];
+    (rpc as unknown as { batch: unknown }).batch = async (calls: { params: [string, boolean] }[]) => {
+      batches.push(calls.map((c) => c.params[0]));
+      return Promise.all(
+        calls.map(async (c) => ({ ok: true, result: await rpc.getrawtransaction(c.params[0], true) })),
+      );
+    };
+    const view = rpcChainView(rpc);
+    await view.chain.observe();
+    node.calls = [];
+    const answers = await Promise.all(['t', 'v', 'w', 'x'].map((t) => view.getTransaction(t)));
+    expect(answers.map((a) => a.blockhash)).toEqual(['a3', 'a5', 'a5', 'a5']);
+    expect(batches).toEqual([['t', 'v', 'w', 'x']]);
+    // Alone: one getrawtransaction, no batch.
+    node.txs.set('y', 'a6');
+    await view.getTransaction('y');
+    expect(batches).toHaveLength(1);
+    expect(node.calls.filter((c) => c === 'getrawtransaction')).toHaveLength(5);
+  });
+});
+
+describe('rpcChainView block heights', () => {
+  it('asks one header for the lookups answered together in one new block', async () => {
+    const node = new ScriptedNode();
+    for (const t of ['v', 'w', 'x']) node.txs.set(t, 'a5');
+    const view = rpcChainView(node.rpc());
+    await view.chain.observe();
+    node.calls = [];
+    await Promise.all(['v', 'w', 'x'].map((t) => view.getTransaction(t)));
+    expect(node.calls.filter((c) => c === 'getblockheader')).toHaveLength(1);
+    expect(await view.getBlockHeight('a5')).toBe(5);
+    expect(node.calls.filter((c) => c === 'getblockheader')).toHaveLength(1);
   });
 });

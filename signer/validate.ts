@@ -19,6 +19,7 @@ import {
   type SignUnbondingRequestBody,
   type StakingErrorCode,
   type StakingTxData,
+  txidOf,
   UnbondingCheck,
   type UnbondingExpectation,
 } from '../staking/index.ts';
@@ -133,7 +134,7 @@ export async function validateSignRequest(
 
   // 2. The unbonding tx's shape, and what it spends.
   assertUnbondingShape(tx);
-  const unbondingTxid = tx.getId();
+  const unbondingTxid = txidOf(tx);
   const stakingTxid = hashToTxid(tx.ins[0]!.hash);
   const stakingVout = tx.ins[0]!.index;
   Object.assign(facts, { unbondingTxid, stakingTxid, stakingVout });
@@ -162,10 +163,11 @@ export async function validateSignRequest(
       if (isCodedError(e, 'STAKING_TX_NONCANONICAL_VARINT')) throw e;
       fail('SIGNER_INVALID_STAKING_TX', isCodedError(e) ? e.message : 'staking_tx_hex is invalid', e);
     }
-    if (stakingTx.getId() !== stakingTxid) {
+    const given = txidOf(stakingTx);
+    if (given !== stakingTxid) {
       fail(
         'SIGNER_INVALID_STAKING_TX',
-        `staking_tx_hex has txid ${stakingTx.getId()}, but the unbonding tx spends ${stakingTxid}`,
+        `staking_tx_hex has txid ${given}, but the unbonding tx spends ${stakingTxid}`,
       );
     }
   } else {

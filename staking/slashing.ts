@@ -12,6 +12,7 @@ import { buildTimelockLeaf } from './leaves.ts';
 import { scriptPathSighash } from './spends.ts';
 import type { Leaf } from './stakingInfo.ts';
 import { controlBlock, isP2trScript, type TaprootOutput, tapLeafHash, taprootOutput } from './taproot.ts';
+import { txidOf } from './transaction.ts';
 
 /*
  * Phase-2 slashing transactions: the slashing tx of a staking output and the unbonding-slashing tx
@@ -78,7 +79,7 @@ export function fundingOutputOf(fundingTx: Transaction, outputIndex: number): Fu
       `funding output index ${outputIndex} is beyond the funding tx's ${fundingTx.outs.length} outputs`,
     );
   }
-  return { txid: fundingTx.getId(), outputIndex, valueSat: out.value, pkScript: out.script };
+  return { txid: txidOf(fundingTx), outputIndex, valueSat: out.value, pkScript: out.script };
 }
 
 /**

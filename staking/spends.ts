@@ -1,6 +1,7 @@
 import { Transaction } from 'bitcoinjs-lib';
 import { bytesEqual, CodedError, hashToTxid, txidToHash } from '../common/index.ts';
 import type { StakingErrorCode } from './errors.ts';
+import { taprootSighashDefault } from './sighash.ts';
 import type { Leaf } from './stakingInfo.ts';
 import type { UnbondingExpectation } from './unbonding.ts';
 import { UNBONDING_SEQUENCE } from './unbonding.ts';
@@ -122,11 +123,5 @@ export function scriptPathSighash(
   if (prevouts.pkScripts.length !== tx.ins.length || prevouts.valuesSat.length !== tx.ins.length) {
     throw new CodedError('STAKING_INVALID_ARGUMENT', 'one prevout script and value is needed per input');
   }
-  return tx.hashForWitnessV1(
-    inputIndex,
-    [...prevouts.pkScripts],
-    [...prevouts.valuesSat],
-    Transaction.SIGHASH_DEFAULT,
-    leaf.leafHash,
-  );
+  return taprootSighashDefault(tx, inputIndex, prevouts.pkScripts, prevouts.valuesSat, leaf.leafHash);
 }

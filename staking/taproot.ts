@@ -40,13 +40,14 @@ const tagPrefixes = new Map<string, Uint8Array>();
 const LEAF_VERSION_BYTE = Uint8Array.of(LEAF_VERSION_TAPSCRIPT);
 
 /**
- * The tags staking/ hashes with: BIP341's three, BIP340's challenge, and the two of Babylon's
+ * The tags staking/ hashes with: BIP341's four, BIP340's challenge, and the two of Babylon's
  * Schnorr adaptor signatures (babylon crypto/schnorr-adaptor-signature/sig.go:14-15).
  */
 export type TaggedHashTag =
   | 'TapLeaf'
   | 'TapBranch'
   | 'TapTweak'
+  | 'TapSighash'
   | 'BIP0340/challenge'
   | 'SchnorrAdaptor/aux'
   | 'SchnorrAdaptor/nonce';

@@ -1,5 +1,5 @@
 import { Transaction } from 'bitcoinjs-lib';
-import { CodedError, isCodedError, parseHex } from '../common/index.ts';
+import { CodedError, isCodedError, parseHex, sha256, toHex } from '../common/index.ts';
 
 /** No consensus-valid transaction is larger than a block's 4,000,000 weight units. */
 export const MAX_TX_BYTES = 4_000_000;
@@ -28,9 +28,32 @@ export function parseTransaction(input: string | Uint8Array, field = 'transactio
   }
 }
 
-/** The txid (display order hex) of a transaction. */
+/**
+ * The txid (display order hex) of a transaction, as bitcoinjs's `getId()` (transaction.test.ts
+ * holds them equal on random transactions): the double SHA-256 of its serialization without
+ * witnesses, reversed, hashed with `common`'s sha256 (OpenSSL under Node; bitcoinjs hashes in
+ * JavaScript). Every unbonding decision hashes two txids.
+ */
 export function txidOf(tx: Transaction): string {
-  return tx.getId();
+  let length = 4 + compactSizeLength(tx.ins.length) + compactSizeLength(tx.outs.length) + 4;
+  for (const i of tx.ins) length += 40 + compactSizeLength(i.script.length) + i.script.length;
+  for (const o of tx.outs) length += 8 + compactSizeLength(o.script.length) + o.script.length;
+  const w = new TxWriter(length);
+  w.u32(tx.version);
+  w.compactSize(tx.ins.length);
+  for (const i of tx.ins) {
+    w.outpointHash(i.hash);
+    w.u32(i.index);
+    w.varSlice(i.script);
+    w.u32(i.sequence);
+  }
+  w.compactSize(tx.outs.length);
+  for (const o of tx.outs) {
+    w.i64(o.value);
+    w.varSlice(o.script);
+  }
+  w.u32(tx.locktime);
+  return toHex(sha256(sha256(w.bytes)).reverse());
 }
 
 /**
@@ -147,5 +170,71 @@ class TxReader {
     const s = this.#b.subarray(this.p, this.p + n);
     this.p += n;
     return s;
+  }
+}
+
+/** The largest amount a transaction output can carry in its signed 64-bit field. */
+export const MAX_I64 = 0x7fffffffffffffffn;
+
+/** The bytes a CompactSize of `n` takes. */
+export function compactSizeLength(n: number): number {
+  return n < 0xfd ? 1 : n <= 0xffff ? 3 : n <= 0xffffffff ? 5 : 9;
+}
+
+/** A little-endian writer over a buffer sized exactly beforehand; refuses what bitcoinjs's writer refuses. */
+export class TxWriter {
+  readonly bytes: Uint8Array;
+  readonly #view: DataView;
+  #p = 0;
+
+  constructor(length: number) {
+    this.bytes = new Uint8Array(length);
+    this.#view = new DataView(this.bytes.buffer);
+  }
+  u8(v: number): void {
+    this.bytes[this.#p++] = v;
+  }
+  u32(v: number): void {
+    // Buffer.writeUInt32LE (bitcoinjs's writer) throws for these; a DataView would wrap silently.
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new RangeError(
+        `The value of "value" is out of range. It must be >= 0 and <= 4294967295. Received ${v}`,
+      );
+    this.#view.setUint32(this.#p, v, true);
+    this.#p += 4;
+  }
+  i64(v: bigint): void {
+    if (v > MAX_I64 || v < -MAX_I64 - 1n)
+      throw new RangeError(`The value of "value" is out of range. Received ${v}`);
+    this.#view.setBigInt64(this.#p, v, true);
+    this.#p += 8;
+  }
+  compactSize(n: number): void {
+    if (n < 0xfd) this.u8(n);
+    else if (n <= 0xffff) {
+      this.u8(0xfd);
+      this.#view.setUint16(this.#p, n, true);
+      this.#p += 2;
+    } else if (n <= 0xffffffff) {
+      this.u8(0xfe);
+      this.u32(n);
+    } else {
+      this.u8(0xff);
+      this.#view.setBigUint64(this.#p, BigInt(n), true);
+      this.#p += 8;
+    }
+  }
+  raw(b: Uint8Array): void {
+    this.bytes.set(b, this.#p);
+    this.#p += b.length;
+  }
+  /** An input's 32-byte prevout hash (bitcoinjs would write another length and hash garbage). */
+  outpointHash(b: Uint8Array): void {
+    if (b.length !== 32) throw new TypeError(`an input's prevout hash must be 32 bytes, got ${b.length}`);
+    this.raw(b);
+  }
+  varSlice(b: Uint8Array): void {
+    this.compactSize(b.length);
+    this.raw(b);
   }
 }

@@ -3,6 +3,7 @@ import { bytesEqual, CodedError, ecc, hashToTxid, txidToHash, type XOnlyKey } fr
 import type { ParamsVersion } from '../params/index.ts';
 import type { StakingTxData } from './identify.ts';
 import { buildUnbondingLeaf } from './leaves.ts';
+import { taprootSighashDefault } from './sighash.ts';
 import { buildUnbondingInfo, type StakingInfo, type UnbondingInfo } from './stakingInfo.ts';
 
 /** nSequence of the unbonding input: final, so the tx is not replaceable (§5.1). */
@@ -251,13 +252,7 @@ export function unbondingSighash(
       `unbonding tx must have exactly 1 input, got ${tx.ins.length}`,
     );
   }
-  return tx.hashForWitnessV1(
-    0,
-    [exp.stakingPkScript],
-    [exp.stakingValueSat],
-    Transaction.SIGHASH_DEFAULT,
-    exp.unbondingLeafHash,
-  );
+  return taprootSighashDefault(tx, 0, [exp.stakingPkScript], [exp.stakingValueSat], exp.unbondingLeafHash);
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Transaction } from 'bitcoinjs-lib';
 import { bytesEqual, CodedError, hashToTxid, isCodedError, toHex } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { assertStakingTxInRange, parseStakingTx, type StakingTxData } from './identify.ts';
+import { txidOf } from './transaction.ts';
 import {
   assertUnbondingShape,
   assertUnbondingTx,
@@ -112,7 +113,7 @@ export class UnbondingCheck {
 
   constructor(req: UnbondingRequest) {
     this.#req = req;
-    this.stakingTxid = req.stakingTx.getId();
+    this.stakingTxid = txidOf(req.stakingTx);
   }
 
   /**
@@ -187,7 +188,7 @@ export class UnbondingCheck {
     const exp = u.exp;
     assertUnbondingTx(unbondingTx, exp);
     if (opts.unbondingTxid !== undefined) {
-      const txid = unbondingTx.getId();
+      const txid = txidOf(unbondingTx);
       if (txid !== opts.unbondingTxid) {
         throw new CodedError(
           'STAKING_UNBONDING_TXID_MISMATCH',
