@@ -45,56 +45,74 @@ export interface BlockTx {
   id(): string;
 }
 
-function blockTx(
-  decode: () => Transaction,
-  candidate: (CandidateTx & { readonly unbonding?: UnbondingMadeAhead }) | undefined,
-  stake?: StakeVerdict,
-): BlockTx {
-  let txid = (stake?.kind === 'not-staking' ? undefined : stake?.txid) ?? candidate?.txid;
-  let tx: Transaction | undefined;
-  return {
-    get tx() {
-      tx ??= decode();
-      return tx;
-    },
-    bytes: candidate?.bytes,
-    stake,
-    spends: candidate?.spends ?? true,
-    unbonding: candidate?.unbonding,
-    // Called unbound (destructured), so no `this`.
-    id() {
-      if (txid === undefined && candidate) txid = candidateTxid(candidate);
-      if (txid === undefined) {
-        tx ??= decode();
-        txid = tx.getId();
-      }
-      return txid;
-    },
-  };
+/**
+ * A class rather than a literal with a getter and closures: the runtime builds such a literal's
+ * accessor at every call, and tsx names every closure with a defineProperty call, per transaction.
+ */
+class CandidateBlockTx implements BlockTx {
+  readonly bytes: Uint8Array | undefined;
+  readonly stake: StakeVerdict | undefined;
+  readonly spends: boolean;
+  readonly unbonding: UnbondingMadeAhead | undefined;
+  #tx: Transaction | undefined;
+  #txid: string | undefined;
+  readonly #candidate: CandidateTx | undefined;
+
+  constructor(
+    tx: Transaction | undefined,
+    candidate: (CandidateTx & { readonly unbonding?: UnbondingMadeAhead }) | undefined,
+    stake?: StakeVerdict,
+  ) {
+    this.#tx = tx;
+    this.#candidate = candidate;
+    this.bytes = candidate?.bytes;
+    this.stake = stake;
+    this.spends = candidate?.spends ?? true;
+    this.unbonding = candidate?.unbonding;
+    this.#txid = (stake?.kind === 'not-staking' ? undefined : stake?.txid) ?? candidate?.txid;
+  }
+  /** Without a decoded tx, `candidate`'s bytes decoded (they did once: the verdict was made on them). */
+  get tx(): Transaction {
+    this.#tx ??= decodeTransaction(this.#candidate!.bytes);
+    return this.#tx;
+  }
+  id(): string {
+    if (this.#txid === undefined && this.#candidate) this.#txid = candidateTxid(this.#candidate);
+    this.#txid ??= this.tx.getId();
+    return this.#txid;
+  }
 }
 
 const NOT_STAKING: StakeVerdict = { kind: 'not-staking' };
 
-/** The transactions of a block worth decoding. */
-export function* blockTxs(
+/**
+ * Calls `visit` with each transaction of a block worth decoding, in block order. A callback, not
+ * a generator: resuming a generator per transaction was a visible part of deciding a block. A
+ * raw block without a prescan is still walked lazily, each candidate after `visit` returned for
+ * the one before, so that `state` (`mayTrack`) sees the outputs the block's earlier txs track.
+ */
+export function forEachBlockTx(
   block: BlockInput,
   tag: Uint8Array | undefined,
   state: StateReader,
   stats: BlockStats,
-): Generator<BlockTx> {
+  visit: (btx: BlockTx) => void,
+): void {
   if (block.txs) {
     stats.txCount = block.txs.length;
     for (const tx of block.txs) {
       stats.decoded++;
-      yield blockTx(() => tx, undefined);
+      visit(new CandidateBlockTx(tx, undefined));
     }
     return;
   }
   if (block.prescan) {
     stats.txCount = block.prescan.txCount;
-    for (const c of block.prescan.candidates) {
+    const candidates = block.prescan.candidates;
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
       const btx = candidateTx(c, c.stake ?? NOT_STAKING, stats);
-      if (btx) yield btx;
+      if (btx) visit(btx);
     }
     return;
   }
@@ -106,7 +124,7 @@ export function* blockTxs(
       return;
     }
     const btx = candidateTx(r.value, undefined, stats);
-    if (btx) yield btx;
+    if (btx) visit(btx);
   }
 }
 
@@ -122,7 +140,7 @@ function candidateTx(
   stats.decoded++;
   if (stake && stake.kind !== 'not-staking' && !c.spends) {
     // Decided beforehand, on bytes that decoded: nothing here needs its fields.
-    return blockTx(() => decodeTransaction(c.bytes), c, stake);
+    return new CandidateBlockTx(undefined, c, stake);
   }
   let tx: Transaction;
   try {
@@ -132,5 +150,5 @@ function candidateTx(
     stats.failures++;
     return undefined;
   }
-  return blockTx(() => tx, c, stake);
+  return new CandidateBlockTx(tx, c, stake);
 }

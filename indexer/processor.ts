@@ -2,7 +2,7 @@ import { hashToTxid } from '../common/index.ts';
 import type { UnsequencedEvent } from '../events/index.ts';
 import { type GlobalParams, isOverflow, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import { type BlockDecision, type BlockResult, emptyStats } from './blockResult.ts';
-import { type BlockInput, type BlockTx, blockTxs } from './blockTxs.ts';
+import { type BlockInput, type BlockTx, forEachBlockTx } from './blockTxs.ts';
 import { activeEvent, txHex } from './chainEvents.ts';
 import { decideExpiries } from './expiry.ts';
 import { Overlay } from './overlay.ts';
@@ -42,21 +42,20 @@ export function processBlock(params: GlobalParams, block: BlockInput, base: Stat
   // 2. Transactions.
   const dec: BlockDecision = { params, st, height: h, time: block.time, events, stats };
   const version = selectParamsForHeight(params, h);
-  for (const btx of blockTxs(block, version?.tag, st, stats)) {
+  forEachBlockTx(block, version?.tag, st, stats, (btx) => {
     try {
       processTx(dec, version, btx);
     } catch {
       stats.failures++;
     }
-  }
+  });
   return { writes: st.writes, events, stats, tvl: st.confirmedTvl() };
 }
 
 function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: BlockTx): void {
   const { params, st, stats } = dec;
   const h = dec.height;
-  const { stake, id } = btx;
-  const c = stake ?? stakeVerdict(btx.tx, params, h, id);
+  const c = btx.stake ?? stakeVerdict(btx.tx, params, h, () => btx.id());
   if (c.kind === 'valid' && version) {
     const stakingTxid = c.txid;
     if (!st.delegation(stakingTxid)) {
@@ -93,13 +92,13 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
     const sKey = stakingOutpointKey(prevTxid, input.index);
     const fromStaking = st.tracked(sKey);
     if (fromStaking !== undefined) {
-      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, id, btx.unbonding);
+      spendOfStakingOutput(dec, tx, i, fromStaking, sKey, bytes, btx, btx.unbonding);
       continue;
     }
     const uKey = unbondingTxKey(prevTxid);
     const fromUnbonding = st.tracked(uKey);
     if (fromUnbonding !== undefined) {
-      spendOfUnbondingOutput(dec, tx, i, fromUnbonding, uKey, id);
+      spendOfUnbondingOutput(dec, tx, i, fromUnbonding, uKey, btx);
     }
   }
 }

@@ -12,6 +12,11 @@ import { type Delegation, unbondingTxKey } from './state.ts';
  * unbonding timelock leaf). Params are those of the staking tx's height.
  */
 
+/** The spending tx's id, computed on first use (a `BlockTx`). */
+interface TxidOf {
+  id(): string;
+}
+
 /**
  * The delegation whose tracked output (`key`) an input spends, with its spend rules. The output is
  * untracked whatever the spend turns out to be: it can never be spent again.
@@ -45,7 +50,7 @@ export function spendOfStakingOutput(
   stakingTxid: string,
   key: string,
   bytes: Uint8Array | undefined,
-  id: () => string,
+  txid: TxidOf,
   ahead?: UnbondingMadeAhead,
 ): void {
   const spent = spentDelegation(dec, stakingTxid, key, ahead);
@@ -57,7 +62,7 @@ export function spendOfStakingOutput(
   switch (spend.kind) {
     case 'unbonding': {
       const v = selectParamsForHeight(params, d.inclusionHeight)!;
-      const unbondingTxid = id();
+      const unbondingTxid = txid.id();
       st.putDelegation({
         ...d,
         state: 'unbonding',
@@ -83,17 +88,21 @@ export function spendOfStakingOutput(
       return;
     }
     case 'withdraw':
-      withdraw(dec, d, id(), 'staking');
+      withdraw(dec, d, txid.id(), 'staking');
       stats.withdrawFromStaking++;
       return;
     case 'invalid-unbonding':
-      stats.rejections.push({ txType: 'confirmed_unbonding_transactions', reason: spend.code, txid: id() });
+      stats.rejections.push({
+        txType: 'confirmed_unbonding_transactions',
+        reason: spend.code,
+        txid: txid.id(),
+      });
       return;
     case 'unknown-spend':
       stats.rejections.push({
         txType: 'confirmed_withdraw_staking_transactions',
         reason: 'UNKNOWN_SPEND',
-        txid: id(),
+        txid: txid.id(),
       });
       return;
   }
@@ -106,18 +115,18 @@ export function spendOfUnbondingOutput(
   inputIndex: number,
   stakingTxid: string,
   key: string,
-  id: () => string,
+  txid: TxidOf,
 ): void {
   const spent = spentDelegation(dec, stakingTxid, key);
   if (!spent) return;
   if (isUnbondingTimelockWithdraw(tx, inputIndex, spent.e.unbondingTimelockLeaf)) {
-    withdraw(dec, spent.d, id(), 'unbonding');
+    withdraw(dec, spent.d, txid.id(), 'unbonding');
     dec.stats.withdrawFromUnbonding++;
   } else {
     dec.stats.rejections.push({
       txType: 'confirmed_withdraw_unbonding_transactions',
       reason: 'UNKNOWN_SPEND',
-      txid: id(),
+      txid: txid.id(),
     });
   }
 }

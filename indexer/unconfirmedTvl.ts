@@ -2,7 +2,7 @@ import { hashToTxid } from '../common/index.ts';
 import { type GlobalParams, selectParamsForHeight } from '../params/index.ts';
 import { classifyStakingOutputSpend } from '../staking/index.ts';
 import { emptyStats, type Rejection } from './blockResult.ts';
-import { type BlockInput, blockTxs } from './blockTxs.ts';
+import { type BlockInput, forEachBlockTx } from './blockTxs.ts';
 import { Overlay } from './overlay.ts';
 import { expectationOf } from './spendRules.ts';
 import { delegationOf, stakeVerdict } from './stakeVerdict.ts';
@@ -33,8 +33,9 @@ export function computeUnconfirmedTvl(
     const h = block.height;
     const version = selectParamsForHeight(params, h);
     const stats = emptyStats();
-    for (const { tx, stake, id } of blockTxs(block, version?.tag, st, stats)) {
-      const c = stake ?? stakeVerdict(tx, params, h, id);
+    forEachBlockTx(block, version?.tag, st, stats, (btx) => {
+      const tx = btx.tx;
+      const c = btx.stake ?? stakeVerdict(tx, params, h, () => btx.id());
       if (c.kind === 'valid' && version) {
         const stakingTxid = c.txid;
         if (!st.delegation(stakingTxid) && !windowStakes.has(stakingTxid)) {
@@ -67,12 +68,12 @@ export function computeUnconfirmedTvl(
           rejections.push({
             txType: 'unconfirmed_unbonding_transactions',
             reason: spend.code,
-            txid: id(),
+            txid: btx.id(),
             blockHash: block.hash,
           });
         }
       });
-    }
+    });
   }
   return { unconfirmedTvl: Math.max(0, base.confirmedTvl() + delta), rejections };
 }
