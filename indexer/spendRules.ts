@@ -58,14 +58,8 @@ export function expectationOf(
   }
   return {
     exp,
-    stakingTimelockLeaf: new StakingTimelockLeaf(
-      buildTimelockLeaf(stake.stakerKey, d.stakingTime, true),
-      stake,
-    ),
-    unbondingTimelockLeaf: new UnbondingTimelockLeaf(
-      buildTimelockLeaf(stake.stakerKey, v.unbondingTime),
-      exp,
-    ),
+    stakingTimelockLeaf: new StakingTimelockLeaf(stake),
+    unbondingTimelockLeaf: new UnbondingTimelockLeaf(stake.stakerKey, v.unbondingTime, exp),
   };
 }
 
@@ -135,17 +129,21 @@ class StoredStake implements StakingOutputFacts {
 }
 
 /**
- * Timelock leaves whose script is known now and whose hash and control block come from their
- * taproot tree, built on first read. Classes: an object literal with getters is built by the
- * runtime at every call, several µs each.
+ * Timelock leaves whose script is built on first read (a spend reads one of the two: a staking
+ * output's spend the staking leaf, an unbonding output's the unbonding leaf) and whose hash and
+ * control block come from their taproot tree, built on first read. Classes: an object literal
+ * with getters is built by the runtime at every call, several µs each.
  */
 class StakingTimelockLeaf implements Leaf {
-  readonly script: Uint8Array;
+  #script: Uint8Array | undefined;
   readonly #stake: StoredStake;
 
-  constructor(script: Uint8Array, stake: StoredStake) {
-    this.script = script;
+  constructor(stake: StoredStake) {
     this.#stake = stake;
+  }
+  get script(): Uint8Array {
+    this.#script ??= buildTimelockLeaf(this.#stake.stakerKey, this.#stake.stakingTime, true);
+    return this.#script;
   }
   get leafHash(): Uint8Array {
     return this.#stake.stakingInfo.timelock.leafHash;
@@ -156,12 +154,19 @@ class StakingTimelockLeaf implements Leaf {
 }
 
 class UnbondingTimelockLeaf implements Leaf {
-  readonly script: Uint8Array;
+  #script: Uint8Array | undefined;
+  readonly #stakerKey: XOnlyKey;
+  readonly #unbondingTime: number;
   readonly #exp: UnbondingExpectation;
 
-  constructor(script: Uint8Array, exp: UnbondingExpectation) {
-    this.script = script;
+  constructor(stakerKey: XOnlyKey, unbondingTime: number, exp: UnbondingExpectation) {
+    this.#stakerKey = stakerKey;
+    this.#unbondingTime = unbondingTime;
     this.#exp = exp;
+  }
+  get script(): Uint8Array {
+    this.#script ??= buildTimelockLeaf(this.#stakerKey, this.#unbondingTime);
+    return this.#script;
   }
   get leafHash(): Uint8Array {
     return this.#exp.unbondingInfo.timelock.leafHash;
