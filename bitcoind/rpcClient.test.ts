@@ -337,6 +337,24 @@ describe('RpcClient kept-alive connections', () => {
   });
 });
 
+describe('RpcClient connection pool', () => {
+  it('times out calls waiting for a free connection (more than 64 at once), then serves them all again', async () => {
+    let hang = true;
+    const node = await fakeNode((req, body, res) => {
+      if (!hang) answering(() => 5)(req, body, res);
+    });
+    const rpc = new RpcClient({ url: node.url, user: USER, password: PASSWORD, timeoutMs: 300 });
+    const hung = await Promise.allSettled(Array.from({ length: 100 }, () => rpc.call('uptime')));
+    expect(hung.map((r) => r.status === 'rejected' && (r.reason as CodedError).code)).toEqual(
+      Array(100).fill('RPC_TIMEOUT'),
+    );
+    hang = false;
+    expect(await Promise.all(Array.from({ length: 100 }, () => rpc.call('uptime')))).toEqual(
+      Array(100).fill(5),
+    );
+  });
+});
+
 describe('RpcClient.batch', () => {
   it('returns one entry per call, in call order, with per-call errors as CodedErrors', async () => {
     const node = await fakeNode((_req, body, res) => {
