@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { constants, readFileSync, writeSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { CodedError, toHex } from '../common/index.ts';
@@ -591,7 +591,7 @@ export class AuditLog {
         }
         const last = batch.at(-1)!;
         const [, anchor] = await Promise.all([
-          this.#write(lines, batch.length),
+          this.#fh.write(lines),
           this.#encodeNextAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed }),
         ]);
         await this.#storeAnchor(anchor);
@@ -610,23 +610,6 @@ export class AuditLog {
       }
     }
     this.#flushing = undefined;
-  }
-
-  /**
-   * Writes a batch's lines; resolves once they are on disk (O_DSYNC). A lone record with no other
-   * decision under way is written on this thread: nothing else waits for the event loop meanwhile,
-   * and the thread pool's round trip (a worker woken, its completion signalled back through the
-   * event loop) costs the answer more time and CPU than the write blocks. Under concurrent load,
-   * batches go to the thread pool so the loop keeps deciding requests while the disk syncs.
-   */
-  async #write(lines: string, records: number): Promise<void> {
-    if (records > 1 || this.#expected > 0) {
-      await this.#fh.write(lines);
-      return;
-    }
-    const bytes = Buffer.from(lines, 'utf8');
-    // A regular file takes the whole write or fails; loop anyway rather than assume it.
-    for (let off = 0; off < bytes.length; ) off += writeSync(this.#fh.fd, bytes, off);
   }
 
   /** Waits for pending records (without waiting for expected ones) and closes the file. */
