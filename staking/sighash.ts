@@ -1,7 +1,7 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import { sha256 } from '../common/index.ts';
 import { taggedHash } from './taproot.ts';
-import { compactSizeLength, MAX_I64, TxWriter } from './transaction.ts';
+import { compactSizeLength, MAX_I64, outputsLength, TxWriter, writeOutputs } from './transaction.ts';
 
 /**
  * The BIP341 signature hash with SIGHASH_DEFAULT: staking/'s one implementation, byte for byte what
@@ -59,13 +59,8 @@ export function taprootSighashDefault(
     scripts.varSlice(prevOutScripts[i]!);
     sequences.u32(input.sequence);
   }
-  let outsLength = 0;
-  for (const o of tx.outs) outsLength += 8 + compactSizeLength(o.script.length) + o.script.length;
-  const outputs = new TxWriter(outsLength);
-  for (const o of tx.outs) {
-    outputs.i64(o.value);
-    outputs.varSlice(o.script);
-  }
+  const outputs = new TxWriter(outputsLength(tx.outs));
+  writeOutputs(outputs, tx.outs);
 
   // 0x00 (epoch) ‖ hash_type ‖ version ‖ locktime ‖ 5 hashes ‖ spend_type ‖ input index [‖ ext].
   const msg = new TxWriter(1 + 1 + 4 + 4 + 5 * 32 + 1 + 4 + (leafHash ? 37 : 0));

@@ -37,7 +37,7 @@ export function parseTransaction(input: string | Uint8Array, field = 'transactio
 export function txidOf(tx: Transaction): string {
   let length = 4 + compactSizeLength(tx.ins.length) + compactSizeLength(tx.outs.length) + 4;
   for (const i of tx.ins) length += 40 + compactSizeLength(i.script.length) + i.script.length;
-  for (const o of tx.outs) length += 8 + compactSizeLength(o.script.length) + o.script.length;
+  length += outputsLength(tx.outs);
   const w = new TxWriter(length);
   w.u32(tx.version);
   w.compactSize(tx.ins.length);
@@ -48,10 +48,7 @@ export function txidOf(tx: Transaction): string {
     w.u32(i.sequence);
   }
   w.compactSize(tx.outs.length);
-  for (const o of tx.outs) {
-    w.i64(o.value);
-    w.varSlice(o.script);
-  }
+  writeOutputs(w, tx.outs);
   w.u32(tx.locktime);
   return toHex(sha256(sha256(w.bytes)).reverse());
 }
@@ -179,6 +176,23 @@ export const MAX_I64 = 0x7fffffffffffffffn;
 /** The bytes a CompactSize of `n` takes. */
 export function compactSizeLength(n: number): number {
   return n < 0xfd ? 1 : n <= 0xffff ? 3 : n <= 0xffffffff ? 5 : 9;
+}
+
+type Output = Transaction['outs'][number];
+
+/** The bytes of outputs as a transaction serializes them, without their count (BIP341's sha_outputs hashes exactly these). */
+export function outputsLength(outs: readonly Output[]): number {
+  let length = 0;
+  for (const o of outs) length += 8 + compactSizeLength(o.script.length) + o.script.length;
+  return length;
+}
+
+/** Writes outputs as a transaction serializes them, without their count. */
+export function writeOutputs(w: TxWriter, outs: readonly Output[]): void {
+  for (const o of outs) {
+    w.i64(o.value);
+    w.varSlice(o.script);
+  }
 }
 
 /** A little-endian writer over a buffer sized exactly beforehand; refuses what bitcoinjs's writer refuses. */
