@@ -16,6 +16,7 @@ import {
   leafSignatureOf,
   tapLeafHash,
   taprootOutput,
+  taprootSighashDefault,
 } from '../staking/index.ts';
 import { type AnchorStore, keyAuditCustody, readOrCreateAuditKeyFile } from './auditFiles.ts';
 import type { BitcoindWalletCustodyConfig } from './config.ts';
@@ -156,7 +157,7 @@ function probeRequest(key: XOnlyKey): UnbondingSignRequest {
   );
   tx.addOutput(Uint8Array.of(0x6a, 0x05, ...Buffer.from('probe')), 0n);
   const valueSat = 10_000n;
-  const sighash = tx.hashForWitnessV1(0, [pkScript], [valueSat], Transaction.SIGHASH_DEFAULT, leafHash);
+  const sighash = taprootSighashDefault(tx, 0, [pkScript], [valueSat], leafHash);
   return { key, sighash, unbondingTx: tx, stakingOutput: { script: pkScript, valueSat }, leaf };
 }
 

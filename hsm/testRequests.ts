@@ -1,9 +1,13 @@
 // Test support for hsm/'s tests (not exported from index.ts): realistic unbonding sign requests built
 // with staking/, so that every backend, including the wallet's PSBT path, signs the real thing.
 import { createHash } from 'node:crypto';
-import { Transaction } from 'bitcoinjs-lib';
 import { toHex, type XOnlyKey } from '../common/index.ts';
-import { buildStakingInfo, buildUnbondingInfo, buildUnbondingTx } from '../staking/index.ts';
+import {
+  buildStakingInfo,
+  buildUnbondingInfo,
+  buildUnbondingTx,
+  taprootSighashDefault,
+} from '../staking/index.ts';
 import { testKey } from '../test/keys.ts';
 import type { UnbondingSignRequest } from './custody.ts';
 
@@ -30,11 +34,11 @@ export function unbondingRequestFor(
     unbondingInfo: buildUnbondingInfo(keys, 3),
     unbondingValueSat: valueSat - 1_000n,
   });
-  const sighash = unbondingTx.hashForWitnessV1(
+  const sighash = taprootSighashDefault(
+    unbondingTx,
     0,
     [staking.pkScript],
     [valueSat],
-    Transaction.SIGHASH_DEFAULT,
     staking.unbonding.leafHash,
   );
   return {

@@ -35,6 +35,7 @@ export {
   V0_OP_RETURN_SCRIPT_BYTES,
   type V0OpReturnData,
 } from './opReturn.ts';
+export { taprootSighashDefault } from './sighash.ts';
 export {
   SIGN_TRANSACTIONS_PATH,
   SIGN_TRANSACTIONS_REQUEST_SCHEMA,
