@@ -23,7 +23,10 @@
  * The whole-sync ratio is printed beside them. The prescan (the walk and staking verdicts that
  * decide which transactions can matter, the fetch thread's work) is also timed alone on this
  * thread over the full blocks, beside the node's rate for them.
- * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8).
+ * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8). With RabbitMQ's CPU
+ * measured (the machine's broker found by its command), it also prints two cores' ceiling: the
+ * node's rate times 2 cores / (the node's + the broker's CPU for the chain), the most any indexer
+ * publishing these events could reach here even if it used no CPU itself (`two_core_ceiling_ratio`).
  *
  * Profiles: BENCH_CPU_PROF=<dir> (V8's --cpu-prof, one .cpuprofile per thread of each sync), or
  * BENCH_INDEXER_PERF=<dir>: each sync under `perf record -e cpu-clock -g` (JS symbols from
@@ -198,6 +201,7 @@ try {
     `\nwhole sync: node alone ${nodeWhole.seconds.toFixed(2)} s, indexer ${syncWhole.syncSeconds.toFixed(2)} s; whole-sync ratio ${wholeRatio.toFixed(3)}`,
   );
   const s = syncWhole;
+  let ceiling: number | undefined;
   console.log(
     `  fully decoded: ${s.decoded.toLocaleString('en-US')} of ${s.txs.toLocaleString('en-US')} txs; ${s.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${s.publishedSeconds.toFixed(2)} s; indexer peak RSS ${s.maxRssMiB.toFixed(0)} MiB`,
   );
@@ -208,6 +212,12 @@ try {
     // Persistent, confirmed messages: the broker's share of the two cores while the indexer syncs.
     console.log(
       `  RabbitMQ (beam.smp): ${s.brokerCpu.toFixed(2)} s of CPU from the sync's start until every event was confirmed, ${Math.round((s.brokerCpu * 1e6) / s.events)} µs per event, ${Math.round((s.brokerCpu * 1e6) / all.blocks)} µs per block; the node serves a block for ${Math.round((nodeWhole.nodeCpu * 1e6) / all.blocks)} µs`,
+    );
+    // What two cores allow once the node and the broker have had their CPU, even for an indexer
+    // that used none: the whole chain in (node + broker CPU) / 2 at best, against the node alone.
+    ceiling = (2 * nodeWhole.seconds) / (nodeWhole.nodeCpu + s.brokerCpu);
+    console.log(
+      `  two cores' ceiling for any indexer publishing these events: (node + RabbitMQ CPU) / 2 = ${((nodeWhole.nodeCpu + s.brokerCpu) / 2).toFixed(2)} s for the chain, ${ceiling.toFixed(3)} of the node's rate, before the indexer's own CPU`,
     );
   }
 
@@ -227,6 +237,7 @@ try {
     steady_thread_bound_ratio: steady.threadBound,
     full_block_thread_bound_ratio: full.threadBound,
     whole_sync_ratio: wholeRatio,
+    ...(ceiling === undefined ? {} : { two_core_ceiling_ratio: ceiling }),
     prescan_ratio: prescanRatio,
     indexer_blocks_per_s: steady.blocksPerSecond,
     node_blocks_per_s: steady.nodeBlocksPerSecond,
