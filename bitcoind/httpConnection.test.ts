@@ -142,7 +142,7 @@ describe('HttpConnection framing', () => {
     const node = await scriptedNode(({ path }, socket) => {
       const i = Number(path.slice(1));
       const b = bodies[i]!;
-      wire.push(response(200 + i, Buffer.from(b.body), b.chunks ?? undefined));
+      wire.push(response(200 + 10 * i, Buffer.from(b.body), b.chunks ?? undefined));
       if (wire.length < bodies.length) return;
       const all = Buffer.concat(wire);
       wire = [];
@@ -153,7 +153,7 @@ describe('HttpConnection framing', () => {
     conn.send(bodies.map((_, i) => GET(`/${i}`)).join(''), 'latin1', got.ex, bodies.length);
     await got.done;
     expect(got.failure()).toBeUndefined();
-    expect(got.answers.map((a) => a.status)).toEqual(bodies.map((_, i) => 200 + i));
+    expect(got.answers.map((a) => a.status)).toEqual(bodies.map((_, i) => 200 + 10 * i));
     expect(got.answers.map((a) => a.body.toString('hex'))).toEqual(
       bodies.map((b) => Buffer.from(b.body).toString('hex')),
     );
@@ -268,6 +268,27 @@ describe('HttpConnection framing', () => {
     expect(got.answers[0]!.body.toString()).toBe('ok');
     expect(conn.dead).toBe(closes);
     expect(idle).toEqual(closes ? [] : [conn]);
+  });
+});
+
+describe('HttpConnection bodiless answers', () => {
+  it('reads a 204 or 304 as no body, whatever its headers, and the next answer after it', async () => {
+    const node = await scriptedNode(({ n }, socket) => {
+      if (n === 2)
+        socket.write(
+          'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+        );
+    });
+    const conn = open(node.target);
+    const got = exchange(3);
+    conn.send(GET('/a') + GET('/b') + GET('/c'), 'latin1', got.ex, 3);
+    await got.done;
+    expect(got.failure()).toBeUndefined();
+    expect(got.answers.map((a) => [a.status, a.body.toString()])).toEqual([
+      [204, ''],
+      [304, ''],
+      [200, 'ok'],
+    ]);
   });
 });
 

@@ -350,6 +350,12 @@ export class HttpConnection {
     const connection = /\r\nconnection: *([^\r]*)/i.exec(head)?.[1]?.toLowerCase();
     // HTTP/1.0 closes unless asked to keep alive; 1.1 keeps alive unless told to close.
     this.#closeAfter = status[1] === '0' ? connection !== 'keep-alive' : connection === 'close';
+    if (this.#status === 204 || this.#status === 304) {
+      // No body whatever the headers say (RFC 9112 §6.3); bitcoind answers a JSON-RPC 2.0
+      // notification (a call without an id, which this client never sends) with 204.
+      this.#complete(Buffer.alloc(0));
+      return;
+    }
     const encoding = /\r\ntransfer-encoding: *([^\r]*)/i.exec(head)?.[1];
     const lengthHeader = /\r\ncontent-length:/i.test(head);
     const limit = pending.exchange.limit;

@@ -36,8 +36,7 @@ export interface RestClientOptions {
  * 0.25 s of CPU, against 0.52–0.57 s and 0.51 s over JSON-RPC, and the client used 0.13–0.18 s of
  * CPU against 0.33–0.40 s. Node's http client and undici write every request with its own system
  * call, which cost more than the hex saved (measured: a sync over one request per block was slower
- * than over JSON-RPC batches); hence this small client. It speaks only what bitcoind sends: a
- * status line, headers with `Content-Length`, a body.
+ * than over JSON-RPC batches); hence the small client of httpConnection.ts, which RpcClient shares.
  *
  * Calls reject with `RPC_HTTP` (details: status, path, body: the node's message, e.g. for a hash it
  * does not know, 404 "… not found"; 404 with an empty body for every path when REST is off),
