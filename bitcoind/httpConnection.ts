@@ -92,16 +92,17 @@ interface Pending {
 }
 
 /** Where the parser is within the current response. */
-enum Part {
-  Head,
+const Part = {
+  Head: 0,
   /** A body of known length: `#body` being filled. */
-  Body,
-  ChunkSize,
-  ChunkData,
+  Body: 1,
+  ChunkSize: 2,
+  ChunkData: 3,
   /** The CRLF after a chunk's data. */
-  ChunkEnd,
-  Trailer,
-}
+  ChunkEnd: 4,
+  Trailer: 5,
+} as const;
+type Part = (typeof Part)[keyof typeof Part];
 
 /**
  * One kept-alive HTTP/1.1 connection: requests written in order, responses matched to them in order
@@ -128,7 +129,7 @@ export class HttpConnection {
   /** The node said `Connection: close` in the response being read. */
   #closeAfter = false;
   // Parser state.
-  #part = Part.Head;
+  #part: Part = Part.Head;
   #head: Buffer | undefined;
   #status = 0;
   #body: Buffer | undefined;
