@@ -1,16 +1,19 @@
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { CodedError, isCodedError } from '../common/index.ts';
 import type { BitcoindErrorCode } from './errors.ts';
+import {
+  type BodyLimit,
+  HttpConnection,
+  type HttpExchange,
+  type HttpFailure,
+  HttpTarget,
+} from './httpConnection.ts';
 import { optionsError, parseNodeUrl, timeoutOption } from './options.ts';
 
 /**
  * A serialized block is at most 4,000,000 bytes (the weight limit); a larger body is no block, and
  * is refused before it is buffered.
  */
-const MAX_BODY_BYTES = 4_000_000;
-/** Status line and headers of one response; bitcoind sends about 150 bytes. */
-const MAX_HEAD_BYTES = 8 * 1024;
+const BLOCK_LIMIT: BodyLimit = { bytes: 4_000_000, what: 'any block' };
 const DEFAULT_CONNECTIONS = 4;
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
@@ -33,8 +36,7 @@ export interface RestClientOptions {
  * 0.25 s of CPU, against 0.52–0.57 s and 0.51 s over JSON-RPC, and the client used 0.13–0.18 s of
  * CPU against 0.33–0.40 s. Node's http client and undici write every request with its own system
  * call, which cost more than the hex saved (measured: a sync over one request per block was slower
- * than over JSON-RPC batches); hence this small client. It speaks only what bitcoind sends: a
- * status line, headers with `Content-Length`, a body.
+ * than over JSON-RPC batches); hence the small client of httpConnection.ts, which RpcClient shares.
  *
  * Calls reject with `RPC_HTTP` (details: status, path, body: the node's message, e.g. for a hash it
  * does not know, 404 "… not found"; 404 with an empty body for every path when REST is off),
@@ -49,22 +51,19 @@ export class RestClient {
   /** `http(s)://host:port`, no credentials: safe to log. */
   readonly url: string;
   readonly timeoutMs: number;
-  readonly #target: { tls: boolean; host: string; port: number };
+  readonly #target: HttpTarget;
   readonly #max: number;
-  readonly #conns: PipelinedConnection[] = [];
+  readonly #conns: HttpConnection[] = [];
 
   /** @throws {CodedError} RPC_BAD_OPTIONS for a URL that is not http(s), or a bad timeout or connection count */
   constructor(o: RestClientOptions) {
     const u = parseNodeUrl(o.url);
-    const tls = u.protocol === 'https:';
     const timeoutMs = timeoutOption(o.timeoutMs);
     const max = o.connections ?? DEFAULT_CONNECTIONS;
     if (!Number.isSafeInteger(max) || max < 1 || max > 64) {
       throw optionsError('connections must be an integer in [1, 64]', 'connections');
     }
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    const port = u.port ? Number(u.port) : tls ? 443 : 80;
-    this.#target = { tls, host, port };
+    this.#target = new HttpTarget(u);
     this.url = `${u.protocol}//${u.host}`;
     this.timeoutMs = timeoutMs;
     this.#max = max;
@@ -139,247 +138,97 @@ export class RestClient {
   #get(paths: readonly string[], owned = true): Promise<Buffer[]> {
     if (paths.length === 0) return Promise.resolve([]);
     for (let i = this.#conns.length - 1; i >= 0; i--) if (this.#conns[i]!.dead) this.#conns.splice(i, 1);
-    let conn = this.#conns.reduce<PipelinedConnection | undefined>(
+    let conn = this.#conns.reduce<HttpConnection | undefined>(
       (best, c) => (!best || c.load < best.load ? c : best),
       undefined,
     );
     if (!conn || (conn.load > 0 && this.#conns.length < this.#max)) {
-      conn = new PipelinedConnection(this.#target, this.url);
+      conn = new HttpConnection(this.#target);
       this.#conns.push(conn);
     }
-    return conn.get(paths, this.timeoutMs, owned);
-  }
-}
-
-/** The requests of one call, answered in order; settled once, at its first failure or last answer. */
-interface Call {
-  readonly paths: readonly string[];
-  readonly bodies: Buffer[];
-  readonly owned: boolean;
-  /** Answers received so far. */
-  answered: number;
-  settled: boolean;
-  readonly resolve: (bodies: Buffer[]) => void;
-  readonly reject: (e: CodedError<BitcoindErrorCode>) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
-/** What one read may fill: Node's own read size. */
-const READ_BYTES = 64 * 1024;
-/**
- * A body with at least this much still to come is read straight into its own memory rather than
- * copied from the read buffer: most of a full block then crosses from the kernel once.
- */
-const DIRECT_READ_BYTES = 16 * 1024;
-const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
-
-/**
- * One kept-alive connection: requests written in order, responses matched to them in order.
- * Over plain TCP it reads into buffers of its own (`onread`): one read buffer reused for every
- * read, or the rest of a large body itself, instead of the fresh 64 KiB buffer per read that a
- * stream's 'data' event hands over (allocated, its pages faulted in, and collected each time).
- * Over TLS the socket's 'data' events feed the same parser.
- */
-class PipelinedConnection {
-  readonly #socket: Socket;
-  readonly #url: string;
-  readonly #calls: Call[] = [];
-  #load = 0;
-  #dead = false;
-  // Parser state: the unparsed tail of a status line and headers, or the body being filled.
-  #head: Buffer | undefined;
-  #body: Buffer | undefined;
-  #filled = 0;
-  #status = 0;
-  // Plain TCP: the read buffer, and whether the socket reads next into the body's own memory.
-  readonly #readBuffer: Buffer | undefined;
-  #direct = false;
-
-  constructor(t: { tls: boolean; host: string; port: number }, url: string) {
-    this.#url = url;
-    if (t.tls) {
-      this.#socket = tlsConnect({ host: t.host, port: t.port, servername: t.host });
-      this.#socket.on('data', (d: Buffer) => this.#guarded(d, d.length));
-    } else {
-      this.#readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
-      this.#socket = netConnect({
-        host: t.host,
-        port: t.port,
-        onread: {
-          // Called for the first read, then after each callback: where the next read goes.
-          buffer: () => this.#nextReadBuffer(),
-          callback: (n: number, buf: Uint8Array) => {
-            if (this.#direct) this.#guardedDirect(n);
-            else this.#guarded(buf as Buffer, n);
-            return true; // keep reading
-          },
-        },
-      });
-    }
-    this.#socket.setNoDelay(true);
-    this.#socket.on('error', (e: NodeJS.ErrnoException) =>
-      this.destroy(unreachable(url, `${e.code ?? 'error'}: ${e.message}`, e)),
-    );
-    this.#socket.on('close', () => this.destroy(unreachable(url, 'the node closed the connection')));
-  }
-
-  get dead(): boolean {
-    return this.#dead;
-  }
-  /** Answers still to come. */
-  get load(): number {
-    return this.#load;
-  }
-
-  get(paths: readonly string[], timeoutMs: number, owned: boolean): Promise<Buffer[]> {
-    if (this.#dead) return Promise.reject(unreachable(this.#url, 'the connection is closed'));
+    const c = conn;
     return new Promise<Buffer[]>((resolve, reject) => {
-      const call: Call = {
-        paths,
-        bodies: new Array<Buffer>(paths.length),
-        owned,
-        answered: 0,
-        settled: false,
-        resolve,
-        reject,
-        timer: undefined,
-      };
-      call.timer = setTimeout(
-        () =>
-          this.destroy(
-            new CodedError<BitcoindErrorCode>(
-              'RPC_TIMEOUT',
-              `the node's REST interface did not answer ${paths.length} request(s) within ${timeoutMs} ms`,
-              { details: { url: this.#url, timeoutMs } },
-            ),
-          ),
-        timeoutMs,
-      );
-      this.#calls.push(call);
-      this.#load += paths.length;
+      const call = new Call(paths, owned, this.url, this.timeoutMs, c, resolve, reject);
       let requests = '';
       for (const p of paths) requests += `GET ${p} HTTP/1.1\r\nHost: rest\r\nAccept: */*\r\n\r\n`;
-      this.#socket.write(requests, 'latin1');
+      c.send(requests, 'latin1', call, paths.length);
     });
   }
+}
 
-  /** Fails every pending call with `e` and closes the socket. Idempotent. */
-  destroy(e: CodedError<BitcoindErrorCode>): void {
-    if (this.#dead) return;
-    this.#dead = true;
-    this.#socket.destroy();
-    this.#body = undefined;
-    this.#load = 0;
-    for (const c of this.#calls.splice(0)) settle(c, e);
+/**
+ * The requests of one call, answered in order on one connection; settled once, at its first failure
+ * or its last answer (later answers to it are read and dropped).
+ */
+class Call implements HttpExchange {
+  readonly limit = BLOCK_LIMIT;
+  readonly bodies: Buffer[];
+  /** Answers received so far. */
+  #answered = 0;
+  #settled = false;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    readonly paths: readonly string[],
+    readonly owned: boolean,
+    readonly url: string,
+    timeoutMs: number,
+    conn: HttpConnection,
+    readonly resolve: (bodies: Buffer[]) => void,
+    readonly reject: (e: CodedError<BitcoindErrorCode>) => void,
+  ) {
+    this.bodies = new Array<Buffer>(paths.length);
+    // A call the node does not answer in time takes its connection with it: whatever else was
+    // pipelined there would be answered after it.
+    this.#timer = setTimeout(
+      () =>
+        conn.destroy(
+          new CodedError<BitcoindErrorCode>(
+            'RPC_TIMEOUT',
+            `the node's REST interface did not answer ${paths.length} request(s) within ${timeoutMs} ms`,
+            { details: { url, timeoutMs } },
+          ),
+        ),
+      timeoutMs,
+    );
   }
 
-  #nextReadBuffer(): Buffer {
-    const body = this.#body;
-    this.#direct = body !== undefined && !this.#dead && body.length - this.#filled >= DIRECT_READ_BYTES;
-    return this.#direct ? body!.subarray(this.#filled) : this.#readBuffer!;
-  }
-
-  /** `n` bytes were read straight into the body, after what it held. */
-  #guardedDirect(n: number): void {
-    if (this.#dead) return;
-    this.#filled += n;
-    if (this.#filled === this.#body!.length) this.#guarded(undefined, 0);
-  }
-
-  /** `n` bytes arrived in `d`, or (no `d`) the body is full. */
-  #guarded(d: Buffer | undefined, n: number): void {
-    try {
-      if (d) this.#onData(d, n);
-      else this.#complete();
-    } catch (e) {
-      this.destroy(e as CodedError<BitcoindErrorCode>);
-    }
-  }
-
-  /** The first `n` bytes of `d`, which may be reused for the next read once this returns. */
-  #onData(d: Buffer, n: number): void {
-    let off = 0;
-    while (off < n && !this.#dead) {
-      const body = this.#body;
-      if (body) {
-        const k = Math.min(body.length - this.#filled, n - off);
-        d.copy(body, this.#filled, off, off + k);
-        this.#filled += k;
-        off += k;
-        if (this.#filled === body.length) this.#complete();
-        continue;
-      }
-      const carried = this.#head?.length ?? 0;
-      // Looked for only within what a head may span, whatever the read's size.
-      const fresh = d.subarray(off, Math.min(n, off + MAX_HEAD_BYTES + 4));
-      const chunk = this.#head ? Buffer.concat([this.#head, fresh]) : fresh;
-      const end = chunk.indexOf(END_OF_HEAD);
-      if (end < 0 || end > MAX_HEAD_BYTES) {
-        if (chunk.length > MAX_HEAD_BYTES) throw this.#bad('a response header is too long');
-        this.#head = Buffer.from(chunk); // owns its bytes: `d` is reused
-        return;
-      }
-      // Bytes of `d` consumed up to the body: the header's end within `chunk`, less what was carried.
-      off += end + 4 - carried;
-      this.#head = undefined;
-      this.#startBody(chunk.toString('latin1', 0, end));
-    }
-  }
-
-  #startBody(head: string): void {
-    const call = this.#calls[0];
-    if (!call) throw this.#bad('a response arrived with no request pending');
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-    if (!status) throw this.#bad('a response does not start with an HTTP/1.x status line');
-    if (/\r\ntransfer-encoding:/i.test(head)) throw this.#bad('a response uses a transfer encoding');
-    const lengthHeader = /\r\ncontent-length: *(\d{1,10}) *(?:\r\n|$)/i.exec(head);
-    if (!lengthHeader) throw this.#bad('a response has no Content-Length');
-    const length = Number(lengthHeader[1]);
-    if (length > MAX_BODY_BYTES) throw this.#bad(`a response body of ${length} bytes exceeds any block`);
-    this.#status = Number(status[1]);
-    this.#body = call.owned ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
-    this.#filled = 0;
-    if (length === 0) this.#complete();
-  }
-
-  #complete(): void {
-    const body = this.#body!;
-    this.#body = undefined;
-    const call = this.#calls[0]!;
-    const i = call.answered++;
-    this.#load--;
-    if (call.answered === call.paths.length) this.#calls.shift();
-    if (this.#status === 200) {
-      call.bodies[i] = body;
-      if (call.answered === call.paths.length) settle(call, call.bodies);
+  answer(status: number, body: Buffer): void {
+    const i = this.#answered++;
+    if (status === 200) {
+      this.bodies[i] = body;
+      if (this.#answered === this.paths.length) this.#settle(this.bodies);
       return;
     }
-    const path = call.paths[i]!;
+    const path = this.paths[i]!;
     const message = body.subarray(0, 200).toString('utf8').trim();
-    settle(
-      call,
+    this.#settle(
       new CodedError<BitcoindErrorCode>(
         'RPC_HTTP',
-        `the node's REST interface answered ${this.#status} for ${path}${message ? `: ${message}` : this.#status === 404 ? ' (is the node started with -rest=1?)' : ''}`,
-        { details: { url: this.#url, status: this.#status, path, body: message } },
+        `the node's REST interface answered ${status} for ${path}${message ? `: ${message}` : status === 404 ? ' (is the node started with -rest=1?)' : ''}`,
+        { details: { url: this.url, status, path, body: message } },
       ),
     );
   }
 
-  #bad(message: string): CodedError<BitcoindErrorCode> {
-    return new CodedError<BitcoindErrorCode>('RPC_BAD_RESPONSE', `the node's REST interface: ${message}`, {
-      details: { url: this.#url },
-    });
+  fail(f: HttpFailure): void {
+    if (f.kind === 'local') this.#settle(f.error);
+    else if (f.kind === 'protocol') {
+      this.#settle(
+        new CodedError<BitcoindErrorCode>('RPC_BAD_RESPONSE', `the node's REST interface: ${f.why}`, {
+          details: { url: this.url },
+        }),
+      );
+    } else this.#settle(unreachable(this.url, f.why, f.cause));
   }
-}
 
-/** Settles a call once: its bodies, or its first failure (later answers to it are read and dropped). */
-function settle(c: Call, outcome: Buffer[] | CodedError<BitcoindErrorCode>): void {
-  if (c.settled) return;
-  c.settled = true;
-  clearTimeout(c.timer);
-  if (Array.isArray(outcome)) c.resolve(outcome);
-  else c.reject(outcome);
+  #settle(outcome: Buffer[] | CodedError<BitcoindErrorCode>): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    if (Array.isArray(outcome)) this.resolve(outcome);
+    else this.reject(outcome);
+  }
 }
 
 function unreachable(url: string, why: string, cause?: unknown): CodedError<BitcoindErrorCode> {

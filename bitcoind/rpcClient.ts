@@ -28,7 +28,7 @@ import type {
 export type { BatchEntry, RpcCall, RpcClientOptions, RpcParams } from './rpcTransport.ts';
 
 /**
- * A JSON-RPC client for Bitcoin Core and Knots over HTTP, on Node's fetch (connections are kept alive).
+ * A JSON-RPC client for Bitcoin Core and Knots over HTTP(S), on the kept-alive client of httpConnection.ts.
  * Typed methods cover what the project uses; `call` reaches any other RPC. Amounts going in are
  * satoshis (bigint), converted with satToBtc; amounts coming out are bitcoind's BTC numbers, to be
  * converted with btcToSat.

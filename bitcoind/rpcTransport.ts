@@ -2,18 +2,26 @@
 // or a batch, a deadline per call, and every failure as one coded error that never quotes a secret.
 // RpcClient (rpcClient.ts) adds the typed methods the project uses.
 import { isAscii } from 'node:buffer';
-import * as http from 'node:http';
-import * as https from 'node:https';
 import { CodedError } from '../common/index.ts';
 import type { BitcoindErrorCode } from './errors.ts';
+import { type HttpFailure, HttpPool, HttpTarget, TEXT_BODY_LIMIT } from './httpConnection.ts';
 import { optionsError, parseNodeUrl, timeoutOption } from './options.ts';
 import { Credentials } from './rpcCredentials.ts';
 
-/** Shared keep-alive agents: connections to a node are reused across calls and clients. */
-const HTTP_AGENT = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
-const HTTPS_AGENT = new https.Agent({ keepAlive: true, maxSockets: 64, timeout: 60_000 });
+/** Kept-alive connections to a node, shared by every client of it in this process. */
+const MAX_CONNECTIONS = 64;
+const POOLS = new Map<string, HttpPool>();
 const STALE_SOCKET = Symbol('stale socket');
-const STALE_SOCKET_ERRNOS = new Set(['ECONNRESET', 'EPIPE']);
+
+function poolOf(u: URL): HttpPool {
+  const target = new HttpTarget(u);
+  let pool = POOLS.get(target.key);
+  if (!pool) {
+    pool = new HttpPool(target, MAX_CONNECTIONS);
+    POOLS.set(target.key, pool);
+  }
+  return pool;
+}
 
 // Methods whose parameters can carry private keys or passphrases. bitcoind sometimes quotes the
 // offending input in its error message (a descriptor parser says "key '…' is not valid"), so for these
@@ -86,7 +94,9 @@ export class RpcTransport {
   #credentials: Credentials;
   #nextId = 1;
   /** Where every request goes, parsed once: a URL parse per call is a measurable share of a small RPC. */
-  readonly #target: { readonly https: boolean; readonly options: http.RequestOptions };
+  readonly #pool: HttpPool;
+  /** The request line and the headers every call of this client sends. */
+  readonly #requestHead: string;
 
   constructor(opts: RpcClientOptions) {
     const parsed = parseNodeUrl(opts.url);
@@ -128,19 +138,8 @@ export class RpcTransport {
     }
     this.wallet = opts.wallet;
     this.url = parsed.toString();
-    const secure = parsed.protocol === 'https:';
-    this.#target = {
-      https: secure,
-      options: {
-        protocol: parsed.protocol,
-        // As node:http reads a URL: an IPv6 literal without its brackets, no port for the default.
-        hostname: parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname,
-        port: parsed.port === '' ? undefined : Number(parsed.port),
-        path: parsed.pathname,
-        method: 'POST',
-        agent: secure ? HTTPS_AGENT : HTTP_AGENT,
-      },
-    };
+    this.#pool = poolOf(parsed);
+    this.#requestHead = `POST ${parsed.pathname} HTTP/1.1\r\nHost: ${parsed.host}\r\nContent-Type: application/json\r\n`;
   }
 
   /** A client for the same node and credentials whose calls go to wallet `name`. */
@@ -264,8 +263,8 @@ export class RpcTransport {
   /**
    * One request; `STALE_SOCKET` when it went out on a kept-alive connection the node had already
    * closed. bitcoind closes a connection idle for `-rpcservertimeout` (30 s); when the event loop
-   * was busy meanwhile (a long synchronous step), the agent has not yet seen the close and hands
-   * out the dead socket, whose request then fails before any answer: the node never read it, so
+   * was busy meanwhile (a long synchronous step), the pool has not yet seen the close and hands
+   * out the dead connection, whose request then fails before any answer: the node never read it, so
    * sending it again, on another connection, is safe. A failure on a new connection is final.
    */
   #sendOnce(
@@ -273,64 +272,43 @@ export class RpcTransport {
     label: string,
     authorization: string,
   ): Promise<{ status: number; text: string } | typeof STALE_SOCKET> {
-    const { https: isHttps, options } = this.#target;
     return new Promise((resolve, reject) => {
-      let timedOut = false;
-      let answered = false;
-      const fail = (err: unknown) => {
-        clearTimeout(timer);
-        if (!timedOut && !answered && req.reusedSocket && STALE_SOCKET_ERRNOS.has(networkErrno(err) ?? '')) {
-          resolve(STALE_SOCKET);
-          return;
-        }
-        if (timedOut) {
-          reject(
+      const request = `${this.#requestHead}Authorization: ${authorization}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const timer = setTimeout(
+        () =>
+          sent.cancel(
             new CodedError<BitcoindErrorCode>(
               'RPC_TIMEOUT',
               `${label}: no answer from ${this.url} within ${this.timeoutMs} ms`,
-              { cause: err, details: { method: label, url: this.url, timeoutMs: this.timeoutMs } },
+              { details: { method: label, url: this.url, timeoutMs: this.timeoutMs } },
             ),
-          );
-          return;
-        }
-        const errno = networkErrno(err);
-        reject(
-          new CodedError<BitcoindErrorCode>(
-            'RPC_UNREACHABLE',
-            `${label}: cannot reach ${this.url}${errno ? ` (${errno})` : ''}`,
-            { cause: err, details: { method: label, url: this.url, errno } },
           ),
-        );
-      };
-      // node:http with a keep-alive agent: a third of fetch's per-call cost against bitcoind,
-      // which matters when every signer request and every indexed block waits on RPCs.
-      const req = (isHttps ? https : http).request(
-        {
-          ...options,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            authorization,
-          },
-        },
-        (res) => {
-          answered = true;
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', fail);
-          res.on('end', () => {
-            clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, text: bodyText(Buffer.concat(chunks)) });
-          });
-        },
+        this.timeoutMs,
       );
-      const timer = setTimeout(() => {
-        timedOut = true;
-        req.destroy(new Error('timeout'));
-      }, this.timeoutMs);
-      req.on('error', fail);
-      req.end(body);
+      const sent = this.#pool.send(request, {
+        owned: false,
+        limit: TEXT_BODY_LIMIT,
+        answer: (status, text) => {
+          clearTimeout(timer);
+          resolve({ status, text: bodyText(text) });
+        },
+        fail: (f) => {
+          clearTimeout(timer);
+          if (f.kind === 'network' && f.stale) resolve(STALE_SOCKET);
+          else reject(this.#failure(label, f));
+        },
+      });
     });
+  }
+
+  #failure(label: string, f: HttpFailure): CodedError<BitcoindErrorCode> {
+    if (f.kind === 'local') return f.error;
+    if (f.kind === 'protocol') return this.#badResponse(label, f.why);
+    return new CodedError<BitcoindErrorCode>(
+      'RPC_UNREACHABLE',
+      `${label}: cannot reach ${this.url}${f.errno ? ` (${f.errno})` : `: ${f.why}`}`,
+      { cause: f.cause, details: { method: label, url: this.url, errno: f.errno } },
+    );
   }
 
   #rpcError(method: string, error: unknown): CodedError<BitcoindErrorCode> {
@@ -372,13 +350,4 @@ export class RpcTransport {
       },
     );
   }
-}
-
-function networkErrno(err: unknown): string | undefined {
-  // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }).
-  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
 }
