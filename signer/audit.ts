@@ -2,7 +2,7 @@ import { hash as digest } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { CodedError, toHex } from '../common/index.ts';
+import { CodedError, isCodedError, toHex } from '../common/index.ts';
 import type { AuditCustody } from '../hsm/index.ts';
 
 /**
@@ -550,6 +550,8 @@ export class AuditLog {
   #failed: unknown;
   #onFailure: ((records: number) => void) | undefined;
   #repaired: AuditRepair | undefined;
+  /** Whether anchors carry their batch; off once custody refused one that did (anchorWithoutBatch). */
+  #carry = true;
 
   private constructor(fh: FileHandle, audit: AuditCustody, head: Head) {
     this.#fh = fh;
@@ -715,7 +717,7 @@ export class AuditLog {
     });
   }
 
-  /** The seq-0 anchor of a fresh log: nothing to carry, nothing written before it. */
+  /** An anchor that carries no batch: a fresh log's at seq 0, or one after its batch's write (anchorWithoutBatch). */
   async #writeAnchor(head: Omit<AnchorHead, 'counter' | 'batch'>): Promise<void> {
     const body = this.#nextAnchorBody({ ...head, batch: [] });
     const [mac] = await this.#audit.mac([anchorMacInput(body)]);
@@ -754,7 +756,7 @@ export class AuditLog {
         const last = batch.at(-1)!;
         const head = { seq: last.rec.seq, hash: last.hash, signed };
         let anchor = this.#nextAnchorBody({ ...head, batch: batch.map((p) => p.body) });
-        const carried = anchor.length <= ANCHOR_CARRY_MAX;
+        const carried = this.#carry && anchor.length <= ANCHOR_CARRY_MAX;
         if (!carried) anchor = this.#nextAnchorBody({ ...head, batch: [] });
         const inputs = batch.map((p) => recordMacInput(p.hash));
         inputs.push(anchorMacInput(anchor));
@@ -775,7 +777,7 @@ export class AuditLog {
             this.#storeAnchor(sealed),
           ]);
           if (written.status === 'rejected') throw written.reason;
-          if (stored.status === 'rejected') throw stored.reason;
+          if (stored.status === 'rejected') await this.#anchorWithoutBatch(stored.reason, head);
         } else {
           await this.#fh.write(lines);
           await this.#storeAnchor(sealed);
@@ -795,6 +797,18 @@ export class AuditLog {
       }
     }
     this.#flushing = undefined;
+  }
+
+  /**
+   * After custody refused an anchor that carried its batch, and the batch's write is on disk: the
+   * head alone, as a batch too large to carry is anchored, and no batch carried from then on. A
+   * custody may limit the anchor's size (a token limiting CKA_LABEL's length), and a batch that
+   * could not be anchored would stop the signer. A conflict (another writer moved it) is final.
+   */
+  async #anchorWithoutBatch(refusal: unknown, head: Omit<AnchorHead, 'counter' | 'batch'>): Promise<void> {
+    if (isCodedError(refusal, 'HSM_AUDIT_ANCHOR_CONFLICT')) throw refusal;
+    await this.#writeAnchor(head);
+    this.#carry = false;
   }
 
   /** Waits for pending records (without waiting for expected ones) and closes the file. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CodedError } from '../common/index.ts';
 import { deleteAndRechain, parseLines, rechain } from '../test/infra/auditTamper.ts';
 import { MemoryAuditCustody } from '../test/infra/memoryAuditCustody.ts';
 import {
@@ -419,6 +420,34 @@ describe('a crash between the anchor write and the log’s write, which run toge
     expect(await readAnchor(custody)).toMatchObject({ state: 'valid', anchor: { seq: 2, batch: [] } });
     writeFileSync(file, `${full.split('\n')[0]}\n`);
     expect(await openError()).toMatchObject({ code: 'SIGNER_AUDIT_ROLLBACK' });
+  });
+
+  it('falls back to anchors without their batch, after the write, when custody refuses a long one (a token limiting its label)', async () => {
+    await writeEach([refused]);
+    const writeAnchor = custody.writeAnchor.bind(custody);
+    const refusedSizes: number[] = [];
+    custody.writeAnchor = async (next, expected) => {
+      if (next.length > 600) {
+        refusedSizes.push(next.length);
+        throw new CodedError(
+          'HSM_PKCS11_ERROR',
+          'writing the audit anchor failed (CKR_ATTRIBUTE_VALUE_INVALID)',
+        );
+      }
+      return writeAnchor(next, expected);
+    };
+    const log = await AuditLog.open(file, custody);
+    await log.append(signed(1));
+    await log.append(signed(2));
+    await log.close();
+    // One refusal, then the head alone for that batch and every later one.
+    expect(refusedSizes).toHaveLength(1);
+    expect(await readAnchor(custody)).toMatchObject({
+      state: 'valid',
+      anchor: { seq: 3, signed: 2, batch: [] },
+    });
+    custody.writeAnchor = writeAnchor;
+    expect(await verifiesInFull(readFileSync(file, 'utf8'))).toBe(true);
   });
 
   it('still reads a version 1 anchor (head and record MAC, no batch), and the next write replaces it with version 2', async () => {
