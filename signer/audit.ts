@@ -755,8 +755,8 @@ export class AuditLog {
         for (const p of batch) if (p.signed) signed++;
         const last = batch.at(-1)!;
         const head = { seq: last.rec.seq, hash: last.hash, signed };
-        let anchor = this.#nextAnchorBody({ ...head, batch: batch.map((p) => p.body) });
-        const carried = this.#carry && anchor.length <= ANCHOR_CARRY_MAX;
+        let anchor = this.#carry ? this.#nextAnchorBody({ ...head, batch: batch.map((p) => p.body) }) : '';
+        const carried = anchor !== '' && anchor.length <= ANCHOR_CARRY_MAX;
         if (!carried) anchor = this.#nextAnchorBody({ ...head, batch: [] });
         const inputs = batch.map((p) => recordMacInput(p.hash));
         inputs.push(anchorMacInput(anchor));
