@@ -138,6 +138,12 @@ export async function startSigner(config: SignerConfig, deps: StartSignerDeps = 
     );
     metrics.auditWritable.set(1);
     const theAudit = audit;
+    if (audit.repaired) {
+      clog.warn(
+        { audit: config.audit.file, repaired: audit.repaired },
+        'AUDIT LOG COMPLETED from custody’s anchor: it lacked its last batch (a crash between the anchor write and the log’s write); the records the anchor carries were appended',
+      );
+    }
     clog.info(
       { audit: config.audit.file, key: custody.audit.description },
       'audit log verified against custody',

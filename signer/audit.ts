@@ -2,7 +2,7 @@ import { hash as digest } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { CodedError, toHex } from '../common/index.ts';
+import { CodedError, isCodedError, toHex } from '../common/index.ts';
 import type { AuditCustody } from '../hsm/index.ts';
 
 /**
@@ -15,9 +15,13 @@ import type { AuditCustody } from '../hsm/index.ts';
  *   - `mac` = HMAC-SHA256 under custody's audit key of the record's hash: the hash commits to every
  *     earlier record, so one MAC authenticates the whole prefix, and no one without the key can
  *     delete, insert, reorder or rechain a record;
- *   - the anchor: the head (counter, seq, hash, mac, signed count), MACed and sealed in custody after
- *     every batch's synced write and before any answer the batch describes leaves, so a log shorter than
- *     or diverging from it (truncated, an older copy restored) is refused at start.
+ *   - the anchor: the head (counter, seq, hash, signed count) and, when small enough, the records of
+ *     the batch that moved it, MACed and sealed in custody before any answer the batch describes
+ *     leaves, so a log shorter than or diverging from it (truncated, an older copy restored) is
+ *     refused at start. Because it carries the batch, the anchor is written while the batch's synced
+ *     write goes to disk: a crash between the two leaves a log that lacks at most that batch (or holds
+ *     a torn piece of it), which start-up completes from the anchor (repairFromAnchor); a log missing
+ *     more is refused as before. A batch too large to carry is written first and anchored after.
  *
  * Records written by older versions have a hash and no mac ("unkeyed"); they are accepted only as a
  * prefix, vouched for by the first keyed record, which `accept-audit-log` writes.
@@ -28,7 +32,14 @@ const LINE_RE = /,"hash":"([0-9a-f]{64})"(?:,"mac":"([0-9a-f]{64})")?}$/;
 /** Domain tags: a record MAC can never pass for an anchor MAC, or the reverse. */
 const RECORD_TAG = 'babylon-covenant-signer/audit-record/v1\n';
 const ANCHOR_TAG = 'babylon-covenant-signer/audit-anchor/v1\n';
-const ANCHOR_VERSION = 1;
+/** Version 2 carries the batch and no record MAC; version 1 anchors (head and record MAC) are still read. */
+const ANCHOR_VERSION = 2;
+/**
+ * The largest anchor (JSON characters, before its MAC) that carries its batch: about a dozen
+ * phase-1 decisions. Bounds what custody stores per batch (SoftHSM's label, the wallet's label, the
+ * file backend's file); a larger batch is anchored without its records, after its write.
+ */
+const ANCHOR_CARRY_MAX = 8192;
 /** MAC requests per custody call when verifying a whole log. */
 const VERIFY_CHUNK = 4096;
 /**
@@ -183,21 +194,46 @@ export interface AuditAnchor {
   readonly counter: number;
   readonly seq: number;
   readonly hash: string;
-  readonly mac: string;
+  /** Version 1 only: the record's MAC. Version 2 compares the hash, which commits to the record. */
+  readonly mac?: string;
   /** `signed` decisions in records 1..seq: the anti-replay memory's size at the anchor. */
   readonly signed: number;
+  /**
+   * Version 2: the bodies (records without hash and mac) of the batch that moved the anchor to seq,
+   * in order, ending at seq; empty when the batch was too large to carry (or for seq 0).
+   */
+  readonly batch?: readonly string[];
 }
 
-async function encodeAnchor(audit: AuditCustody, a: AuditAnchor): Promise<Uint8Array> {
-  const body = JSON.stringify({ v: ANCHOR_VERSION, ...a });
-  const [mac] = await audit.mac([Buffer.from(`${ANCHOR_TAG}${body}`, 'utf8')]);
-  return Buffer.from(`${body.slice(0, -1)},"anchor_mac":"${toHex(mac!)}"}`, 'utf8');
+type AnchorHead = Omit<AuditAnchor, 'mac'> & { readonly batch: readonly string[] };
+
+const anchorMacInput = (body: string) => Buffer.from(`${ANCHOR_TAG}${body}`, 'utf8');
+
+function anchorBody(a: AnchorHead): string {
+  return JSON.stringify({ v: ANCHOR_VERSION, ...a });
+}
+
+function sealAnchor(body: string, mac: Uint8Array): Uint8Array {
+  return Buffer.from(`${body.slice(0, -1)},"anchor_mac":"${toHex(mac)}"}`, 'utf8');
 }
 
 export type ReadAnchor =
   | { readonly state: 'none' }
   | { readonly state: 'valid'; readonly anchor: AuditAnchor; readonly raw: Uint8Array }
   | { readonly state: 'invalid'; readonly raw: Uint8Array };
+
+const isHex64 = (x: unknown): x is string => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x);
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** The anchor's fields, if its version is known and they have their types; custody's bytes are checked, not trusted. */
+function anchorFields(body: string): AuditAnchor | undefined {
+  const a = JSON.parse(body) as Record<string, unknown>;
+  const { v, counter, seq, hash, mac, signed, batch } = a;
+  if (!isCount(counter) || !isCount(seq) || !isHex64(hash) || !isCount(signed)) return undefined;
+  if (v === 1) return isHex64(mac) ? { counter, seq, hash, mac, signed } : undefined;
+  if (v !== 2 || !Array.isArray(batch) || !batch.every((b) => typeof b === 'string')) return undefined;
+  return { counter, seq, hash, signed, batch: batch as string[] };
+}
 
 /** Reads and authenticates custody's anchor; one that does not verify under the audit key is `invalid`. */
 export async function readAnchor(audit: AuditCustody): Promise<ReadAnchor> {
@@ -207,11 +243,10 @@ export async function readAnchor(audit: AuditCustody): Promise<ReadAnchor> {
   const m = /,"anchor_mac":"([0-9a-f]{64})"}$/.exec(text);
   if (!m) return { state: 'invalid', raw };
   const body = `${text.slice(0, m.index)}}`;
-  const [mac] = await audit.mac([Buffer.from(`${ANCHOR_TAG}${body}`, 'utf8')]);
+  const [mac] = await audit.mac([anchorMacInput(body)]);
   if (toHex(mac!) !== m[1]) return { state: 'invalid', raw };
-  const { v, counter, seq, hash, mac: recordMac, signed } = JSON.parse(body) as AuditAnchor & { v: number };
-  if (v !== ANCHOR_VERSION) return { state: 'invalid', raw };
-  return { state: 'valid', anchor: { counter, seq, hash, mac: recordMac, signed }, raw };
+  const anchor = anchorFields(body);
+  return anchor ? { state: 'valid', anchor, raw } : { state: 'invalid', raw };
 }
 
 export type KeyedVerification =
@@ -255,7 +290,8 @@ export async function verifyKeyedAudit(text: string, audit: AuditCustody): Promi
 
 /**
  * Compares a log that verified under the key with custody's anchor. A log longer than the anchor is
- * fine (a crash between fdatasync and the anchor write): it chains from the anchored record.
+ * fine (a crash after the log's synced write, before the anchor write): it chains from the anchored
+ * record. A log shorter than the anchor is refused here; repairFromAnchor is the only way past that.
  * @throws {CodedError} SIGNER_AUDIT_ROLLBACK (shorter than, or diverging from, the anchor; or the
  *   anchor is missing or does not verify while the log has keyed records), SIGNER_AUDIT_UNKEYED (a
  *   log of an older version, never accepted)
@@ -290,7 +326,12 @@ export function checkAnchor(path: string, records: readonly AuditRecord[], read:
     );
   }
   const at = records[anchor.seq - 1]!;
-  if (at.hash !== anchor.hash || at.mac !== anchor.mac) {
+  // Every anchor past seq 0 sealed a keyed record: its hash alone would let the MACs be stripped.
+  if (
+    at.hash !== anchor.hash ||
+    at.mac === undefined ||
+    (anchor.mac !== undefined && at.mac !== anchor.mac)
+  ) {
     throw rollback(
       `the log's record at seq ${anchor.seq} is not the one custody's anchor sealed (counter ${anchor.counter}): the log diverges from it`,
     );
@@ -301,6 +342,98 @@ export function checkAnchor(path: string, records: readonly AuditRecord[], read:
     throw rollback(
       `records 1..${anchor.seq} hold ${signed} signed decisions, custody's anchor sealed ${anchor.signed}`,
     );
+  }
+}
+
+/** A log line as the signer writes it: the body, then its hash and MAC. */
+function lineOf(body: string, hash: string, mac: string): string {
+  return `${body.slice(0, -1)},"hash":"${hash}","mac":"${mac}"}\n`;
+}
+
+/** A log that lacked the anchor's last batch (or part of it), completed from the batch the anchor carries. */
+export interface AuditRepair {
+  /** The completed log, verified in full (every MAC, and against the anchor). */
+  readonly verification: Extract<KeyedVerification, { ok: true }>;
+  /** Bytes of the file kept: its complete lines (a torn, newline-less tail is cut). */
+  readonly keep: number;
+  /** Bytes of the torn tail cut. */
+  readonly torn: number;
+  /** The lines appended, records `from`..`to`. */
+  readonly lines: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Completes a log that ends before custody's anchor, when it lacks only the batch the anchor carries:
+ * the crash between the anchor write and the batch's synced write, which run together. Only when
+ * the log's complete lines end at seq k with first − 1 ≤ k < anchor seq (first: the first carried
+ * record), its lines first..k are the carried ones byte for byte, and the log completed with the
+ * rest verifies in full: it chains (the carried records from the log's record first − 1), every MAC
+ * verifies (the carried records' MACs are made again under the key: the anchor's MAC authenticates
+ * their bodies), and checkAnchor accepts it (it ends at the anchored hash, with the anchored number
+ * of signed decisions). Then the completed log is exactly the one the signer wrote, by the hash
+ * chain, so nothing a repair keeps or adds can drop a signed record. Anything else returns
+ * undefined and is judged as before (SIGNER_AUDIT_ROLLBACK, SIGNER_AUDIT_CORRUPT).
+ */
+export async function repairFromAnchor(
+  path: string,
+  text: string,
+  read: ReadAnchor,
+  audit: AuditCustody,
+): Promise<AuditRepair | undefined> {
+  if (read.state !== 'valid' || !read.anchor.batch?.length) return undefined;
+  const { anchor } = read;
+  const batch = anchor.batch!;
+  const end = text.lastIndexOf('\n') + 1;
+  // The usual case, a whole log at or past the anchor, costs one parse of the last line.
+  if (end === text.length && end > 0) {
+    const lastLine = text.slice(text.lastIndexOf('\n', end - 2) + 1, end - 1);
+    const seq = parseSeq(lastLine);
+    if (seq === undefined || seq >= anchor.seq) return undefined;
+  }
+  const lines = text.slice(0, end).split('\n');
+  lines.pop();
+  const first = parseSeq(batch[0]!);
+  if (first === undefined || first < 1 || lines.length < first - 1 || lines.length >= anchor.seq) {
+    return undefined;
+  }
+  let prev = first === 1 ? GENESIS_HASH : LINE_RE.exec(lines[first - 2]!)?.[1];
+  if (prev === undefined) return undefined;
+  const hashes = batch.map((body) => {
+    prev = hashOf(`${prev}\n${body}`);
+    return prev;
+  });
+  const macs = await audit.mac(hashes.map(recordMacInput));
+  const carried = batch.map((body, i) => lineOf(body, hashes[i]!, toHex(macs[i]!)));
+  // What the interrupted write did put down must be the carried records themselves.
+  const written = lines.slice(first - 1);
+  if (written.some((l, i) => `${l}\n` !== carried[i])) return undefined;
+  const writtenChars = written.reduce((n, l) => n + l.length + 1, 0);
+  const v = await verifyKeyedAudit(`${text.slice(0, end - writtenChars)}${carried.join('')}`, audit);
+  if (!v.ok) return undefined;
+  try {
+    checkAnchor(path, v.recordsList, read);
+  } catch {
+    return undefined;
+  }
+  const keep = Buffer.byteLength(text.slice(0, end));
+  return {
+    verification: v,
+    keep,
+    torn: Buffer.byteLength(text) - keep,
+    lines: carried.slice(written.length).join(''),
+    from: lines.length + 1,
+    to: v.records,
+  };
+}
+
+function parseSeq(line: string): number | undefined {
+  try {
+    const { seq } = JSON.parse(line) as { seq?: unknown };
+    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -333,6 +466,25 @@ async function openForAppend(path: string): Promise<FileHandle> {
     throw new CodedError('SIGNER_AUDIT_UNWRITABLE', `cannot open audit log ${path} for appending`, {
       cause,
     });
+  }
+}
+
+/**
+ * openForAppend, after completing the file as `repair` says: the torn tail cut, the carried records
+ * appended and synced, before anything else is appended or replayed.
+ */
+async function openCompleted(path: string, repair: AuditRepair | undefined): Promise<FileHandle> {
+  const fh = await openForAppend(path);
+  if (!repair) return fh;
+  try {
+    await fh.truncate(repair.keep);
+    await fh.write(repair.lines);
+    // The write is synced (O_DSYNC); this also makes the cut durable.
+    await fh.datasync();
+    return fh;
+  } catch (cause) {
+    await fh.close();
+    throw new CodedError('SIGNER_AUDIT_UNWRITABLE', `cannot complete the audit log ${path}`, { cause });
   }
 }
 
@@ -397,6 +549,9 @@ export class AuditLog {
   #closing = false;
   #failed: unknown;
   #onFailure: ((records: number) => void) | undefined;
+  #repaired: AuditRepair | undefined;
+  /** Whether anchors carry their batch; off once custody refused one that did (anchorWithoutBatch). */
+  #carry = true;
 
   private constructor(fh: FileHandle, audit: AuditCustody, head: Head) {
     this.#fh = fh;
@@ -424,20 +579,23 @@ export class AuditLog {
   ): Promise<AuditLog> {
     const text = await readOrEmpty(path);
     const read = await readAnchor(audit);
-    const v = await verifyKeyedAudit(text, audit);
+    const repair = await repairFromAnchor(path, text, read, audit);
+    const v = repair?.verification ?? (await verifyKeyedAudit(text, audit));
     if (!v.ok) {
       throw new CodedError(
         'SIGNER_AUDIT_CORRUPT',
         `audit log ${path} is broken at line ${v.line}: ${v.reason}`,
       );
     }
-    checkAnchor(path, v.recordsList, read);
+    if (!repair) checkAnchor(path, v.recordsList, read);
+    const fh = await openCompleted(path, repair);
     for (const r of v.recordsList) onRecord?.(r);
-    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
+    const log = new AuditLog(fh, audit, headOf(v, read));
     log.#onFailure = onFailure;
+    log.#repaired = repair;
     if (read.state === 'none') {
       try {
-        await log.#writeAnchor({ seq: 0, hash: GENESIS_HASH, mac: GENESIS_HASH, signed: 0 });
+        await log.#writeAnchor({ seq: 0, hash: GENESIS_HASH, signed: 0 });
       } catch (e) {
         await log.close();
         throw e;
@@ -458,14 +616,16 @@ export class AuditLog {
   static async accept(path: string, audit: AuditCustody, reason: string): Promise<AcceptedLog> {
     const text = await readOrEmpty(path);
     const read = await readAnchor(audit);
-    const v = await verifyKeyedAudit(text, audit);
+    // A log the anchor can complete is completed first: accepting it short would forget its last batch.
+    const repair = await repairFromAnchor(path, text, read, audit);
+    const v = repair?.verification ?? (await verifyKeyedAudit(text, audit));
     if (!v.ok) {
       throw new CodedError(
         'SIGNER_AUDIT_CORRUPT',
         `audit log ${path} is broken at line ${v.line}: ${v.reason}; a forged or damaged record is never accepted: keep a copy, truncate the log to its first ${v.records} records, and accept that`,
       );
     }
-    const log = new AuditLog(await openForAppend(path), audit, headOf(v, read));
+    const log = new AuditLog(await openCompleted(path, repair), audit, headOf(v, read));
     try {
       const record = await log.append({
         event: 'audit_log_accepted',
@@ -486,6 +646,12 @@ export class AuditLog {
 
   get records(): number {
     return this.#seq;
+  }
+
+  /** What open completed from custody's anchor (records from..to appended, bytes of a torn line cut), if anything. */
+  get repaired(): Pick<AuditRepair, 'from' | 'to' | 'torn'> | undefined {
+    const r = this.#repaired;
+    return r && { from: r.from, to: r.to, torn: r.torn };
   }
 
   /** Why appends fail from now on (a write, sync, MAC or anchor failure), or undefined while healthy. */
@@ -551,12 +717,15 @@ export class AuditLog {
     });
   }
 
-  async #writeAnchor(head: Omit<AuditAnchor, 'counter'>): Promise<void> {
-    await this.#storeAnchor(await this.#encodeNextAnchor(head));
+  /** An anchor that carries no batch: a fresh log's at seq 0, or one after its batch's write (anchorWithoutBatch). */
+  async #writeAnchor(head: Omit<AnchorHead, 'counter' | 'batch'>): Promise<void> {
+    const body = this.#nextAnchorBody({ ...head, batch: [] });
+    const [mac] = await this.#audit.mac([anchorMacInput(body)]);
+    await this.#storeAnchor(sealAnchor(body, mac!));
   }
 
-  #encodeNextAnchor(head: Omit<AuditAnchor, 'counter'>): Promise<Uint8Array> {
-    return encodeAnchor(this.#audit, { counter: this.#counter + 1, ...head });
+  #nextAnchorBody(head: Omit<AnchorHead, 'counter'>): string {
+    return anchorBody({ counter: this.#counter + 1, ...head });
   }
 
   async #storeAnchor(next: Uint8Array): Promise<void> {
@@ -566,12 +735,15 @@ export class AuditLog {
   }
 
   /**
-   * Group commit: per batch, whatever its size, one custody MAC call for the records, one synced
-   * write (O_DSYNC), one MAC of the new anchor (made while the write is on its way to the disk: it
-   * needs only the last record's hash and MAC) and one anchor write, so keying the chain adds
-   * custody round trips per batch, not per record. Every record of the batch is answered only after
-   * the write returned and the anchor moved past it. A batch is taken at once when no decision is
-   * expected (one request in flight never waits); otherwise it waits for them (expect, LINGER_MS).
+   * Group commit: per batch, whatever its size, one custody MAC call (the records' MACs and the new
+   * anchor's: the anchor carries the records' bodies and the last hash, not their MACs, so it needs
+   * none of them), one synced write (O_DSYNC) and one anchor write, so keying the chain adds custody
+   * round trips per batch, not per record. The anchor write runs while the write goes to disk when
+   * the anchor carries the batch (a crash between the two is completed at start, repairFromAnchor);
+   * a batch too large to carry is anchored only after its write returned, so the anchor is never
+   * ahead of the log by records it cannot restore. Every record of the batch is answered only after
+   * both succeeded. A batch is taken at once when no decision is expected (one request in flight
+   * never waits); otherwise it waits for them (expect, LINGER_MS).
    */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
@@ -579,22 +751,37 @@ export class AuditLog {
       const batch = this.#queue;
       this.#queue = [];
       try {
-        const raw = await this.#audit.mac(batch.map((p) => recordMacInput(p.hash)));
+        let signed = this.#signed;
+        for (const p of batch) if (p.signed) signed++;
+        const last = batch.at(-1)!;
+        const head = { seq: last.rec.seq, hash: last.hash, signed };
+        let anchor = this.#carry ? this.#nextAnchorBody({ ...head, batch: batch.map((p) => p.body) }) : '';
+        const carried = anchor !== '' && anchor.length <= ANCHOR_CARRY_MAX;
+        if (!carried) anchor = this.#nextAnchorBody({ ...head, batch: [] });
+        const inputs = batch.map((p) => recordMacInput(p.hash));
+        inputs.push(anchorMacInput(anchor));
+        const raw = await this.#audit.mac(inputs);
         const macs: string[] = [];
         let lines = '';
-        let signed = this.#signed;
         for (const [i, p] of batch.entries()) {
           const mac = toHex(raw[i]!);
           macs.push(mac);
-          lines += `${p.body.slice(0, -1)},"hash":"${p.hash}","mac":"${mac}"}\n`;
-          if (p.signed) signed++;
+          lines += lineOf(p.body, p.hash, mac);
         }
-        const last = batch.at(-1)!;
-        const [, anchor] = await Promise.all([
-          this.#fh.write(lines),
-          this.#encodeNextAnchor({ seq: last.rec.seq, hash: last.hash, mac: macs.at(-1)!, signed }),
-        ]);
-        await this.#storeAnchor(anchor);
+        const sealed = sealAnchor(anchor, raw[batch.length]!);
+        if (carried) {
+          // The write first: it goes to the thread pool, and the anchor write (synchronous in
+          // SoftHSM) runs on this thread meanwhile. Both are waited for, whichever fails.
+          const [written, stored] = await Promise.allSettled([
+            this.#fh.write(lines),
+            this.#storeAnchor(sealed),
+          ]);
+          if (written.status === 'rejected') throw written.reason;
+          if (stored.status === 'rejected') await this.#anchorWithoutBatch(stored.reason, head);
+        } else {
+          await this.#fh.write(lines);
+          await this.#storeAnchor(sealed);
+        }
         this.#signed = signed;
         for (const [i, p] of batch.entries()) {
           p.resolve(Object.assign(p.rec, { hash: p.hash, mac: macs[i]! }));
@@ -610,6 +797,18 @@ export class AuditLog {
       }
     }
     this.#flushing = undefined;
+  }
+
+  /**
+   * After custody refused an anchor that carried its batch, and the batch's write is on disk: the
+   * head alone, as a batch too large to carry is anchored, and no batch carried from then on. A
+   * custody may limit the anchor's size (a token limiting CKA_LABEL's length), and a batch that
+   * could not be anchored would stop the signer. A conflict (another writer moved it) is final.
+   */
+  async #anchorWithoutBatch(refusal: unknown, head: Omit<AnchorHead, 'counter' | 'batch'>): Promise<void> {
+    if (isCodedError(refusal, 'HSM_AUDIT_ANCHOR_CONFLICT')) throw refusal;
+    await this.#writeAnchor(head);
+    this.#carry = false;
   }
 
   /** Waits for pending records (without waiting for expected ones) and closes the file. */

@@ -12,7 +12,7 @@ import {
 import { deleteAndRechain, parseLines } from '../test/infra/auditTamper.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
-import { AuditLog } from './audit.ts';
+import { AuditLog, readAnchor } from './audit.ts';
 
 /**
  * Issue 20, finding 2, end to end: a real signer with SoftHSM custody and a real Knots node. The audit
@@ -124,6 +124,37 @@ describe('the audit log cannot be made to forget a signature (issue 20, finding 
     expect(r.status).toBe(409);
     const events = parseLines(readFileSync(h.config.audit.file, 'utf8')).map((l) => l.event);
     expect(events.slice(-3)).toEqual(['audit_log_accepted', 'start', 'decision']);
+  });
+
+  it('completes a log that lost its last batch in a crash (the token’s anchor carries it): the signer starts and still refuses the other tx', async () => {
+    await h.signer.stop();
+    const before = readFileSync(h.config.audit.file, 'utf8');
+    const other = await h.stake(305_000n);
+    // A record as large as an anchor carries (its padding brings the anchor near the 8,192-character
+    // cap): SoftHSM keeps it in a slot's label, about 11 KB of base64.
+    const log = await AuditLog.open(h.config.audit.file, custody.audit);
+    await log.append({
+      event: 'decision',
+      outcome: 'signed',
+      staking_txid: other.txid,
+      staking_vout: other.data.stakingOutputIndex,
+      unbonding_txid: 'dd'.repeat(32),
+      covenant_key: toHex(h.signerKey),
+      signature: '00'.repeat(64),
+      padding: 'p'.repeat(7000),
+    });
+    await log.close();
+    const full = readFileSync(h.config.audit.file, 'utf8');
+    const read = await readAnchor(custody.audit);
+    expect(read).toMatchObject({ state: 'valid', anchor: { batch: [expect.any(String)] } });
+    expect(read.state === 'valid' && read.raw.length).toBeGreaterThan(7500);
+    // The crash: the anchor was written, the log's write was cut mid-line.
+    writeFileSync(h.config.audit.file, full.slice(0, before.length + 4000));
+    await h.restart();
+    expect(readFileSync(h.config.audit.file, 'utf8').startsWith(full)).toBe(true);
+    const r = await h.client.call('POST', ROUTE, other.body());
+    expect(r.status).toBe(409);
+    expect(r.json).toMatchObject({ code: 'SIGNER_ALREADY_SIGNED_OTHER' });
   });
 
   it('an accept run under a live signer moves the anchor from under it: it signs nothing more and is not ready', async () => {

@@ -302,6 +302,7 @@ describe('signer CLI', () => {
         staking_txid: 'aa'.repeat(32),
         signature: 'bb'.repeat(64),
       });
+      await log.append({ event: 'stop' });
       await log.close();
     } finally {
       await custody.close();
@@ -309,12 +310,25 @@ describe('signer CLI', () => {
 
     const bare = await cli(['verify-audit', audit]);
     expect(bare.code).toBe(3);
-    expect(bare.stdout).toMatch(/structure intact: 2 records/);
-    expect(bare.stdout).toMatch(/NOT verified without custody: the MACs of 2 keyed records and the anchor/);
+    expect(bare.stdout).toMatch(/structure intact: 3 records/);
+    expect(bare.stdout).toMatch(/NOT verified without custody: the MACs of 3 keyed records and the anchor/);
     expect(await cli(['verify-audit', '--config', file])).toMatchObject({
       code: 0,
-      stdout: expect.stringMatching(/audit log intact: 2 records/),
+      stdout: expect.stringMatching(/audit log intact: 3 records/),
     });
+    // Without its last batch, torn (a crash between the anchor write and the log's write): start-up
+    // completes it from the anchor, and verify-audit says so without changing the file.
+    const full = readFileSync(audit, 'utf8');
+    const torn = full.slice(0, full.lastIndexOf('\n', full.length - 2) + 10);
+    writeFileSync(audit, torn);
+    expect(await cli(['verify-audit', '--config', file])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        /intact once completed from custody's anchor: it lacks records 3\.\.3 \(and ends in 9 bytes of a torn line\)/,
+      ),
+    });
+    expect(readFileSync(audit, 'utf8')).toBe(torn);
+    writeFileSync(audit, full);
     const missing = await cli(['verify-audit', join(dir, 'no-such-audit.jsonl')]);
     expect(missing.code).toBe(4);
     expect(missing.stderr).toMatch(/NOT VERIFIED: cannot read the audit log/);
@@ -323,7 +337,7 @@ describe('signer CLI', () => {
     const rolledBack = await cli(['verify-audit', '--config', file]);
     expect(rolledBack.code).toBe(1);
     expect(rolledBack.stderr).toMatch(
-      /SIGNER_AUDIT_ROLLBACK: .*ends at seq 1, but custody's anchor is at seq 2/,
+      /SIGNER_AUDIT_ROLLBACK: .*ends at seq 1, but custody's anchor is at seq 3/,
     );
     expect((await cli(['verify-audit', audit])).code).toBe(3);
 
@@ -338,7 +352,7 @@ describe('signer CLI', () => {
     expect(accepted.code).toBe(0);
     expect(JSON.parse(accepted.stdout)).toMatchObject({
       record_seq: 2,
-      previous_anchor: { seq: 2 },
+      previous_anchor: { seq: 3 },
       accepted_head: { seq: 1 },
     });
     expect(await cli(['verify-audit', '--config', file])).toMatchObject({ code: 0 });

@@ -11,6 +11,7 @@ import {
   checkAnchor,
   readAnchor,
   readAuditFile,
+  repairFromAnchor,
   verifyAuditText,
   verifyKeyedAudit,
 } from './audit.ts';
@@ -31,8 +32,9 @@ Usage:
 
   npx tsx signer/main.ts verify-audit --config <signer.toml> [<audit.jsonl>]
       Verifies the audit log as the signer does at start: every record's MAC under custody's audit
-      key, and the log against the head sealed in custody (not shorter, not diverging). The log is
-      audit.file of the config unless given.
+      key, and the log against the head sealed in custody (not shorter, not diverging; a log that
+      lacks only the last batch, which the anchor carries, is what a crash leaves, and start-up
+      completes it: exit 0, said so). The log is audit.file of the config unless given.
   npx tsx signer/main.ts verify-audit <audit.jsonl>
       Without custody: verifies only what anyone can (each record parses, seq, prev links, the sha256
       chain) and says that the MACs and the anchor were NOT verified.
@@ -188,6 +190,15 @@ async function verifyAudit(args: string[]): Promise<number> {
     return 5;
   }
   try {
+    const read = await readAnchor(custody.audit);
+    // Start-up would complete it (a crash between the anchor write and the log's write), not refuse it.
+    const repair = await repairFromAnchor(file, text, read, custody.audit);
+    if (repair) {
+      console.log(
+        `audit log intact once completed from custody's anchor: it lacks records ${repair.from}..${repair.to}${repair.torn > 0 ? ` (and ends in ${repair.torn} bytes of a torn line)` : ''}, the last batch, which the anchor carries and start-up appends; ${repair.verification.records} records, last hash ${repair.verification.lastHash}, every MAC verified; ${custody.audit.description}`,
+      );
+      return 0;
+    }
     const v = await verifyKeyedAudit(text, custody.audit);
     if (!v.ok) {
       console.error(
@@ -195,7 +206,6 @@ async function verifyAudit(args: string[]): Promise<number> {
       );
       return 1;
     }
-    const read = await readAnchor(custody.audit);
     try {
       checkAnchor(file, v.recordsList, read);
     } catch (e) {
