@@ -5,13 +5,16 @@ import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
+import type { WalkedBlock } from './prescan.ts';
 
 /**
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
  * blocks (and, over JSON-RPC, parsing and hex-decoding them) runs on the other core while the main
- * thread decides. Given the params, the worker also prescans each block (`preScanBlock`: the walk
- * and the staking verdicts, the parts of deciding that need no state); a prescanned block then
- * arrives as its header and its candidates' bytes alone (all the main thread reads of it). Blocks
+ * thread decides. Given the params, the blocks are also prescanned (`preScanBlock`: the walk and
+ * the staking verdicts, the parts of deciding that need no state), the walk on the fetch thread
+ * and the verdicts on a second worker it starts, a stage of its own (fetchThread.worker.ts); a
+ * prescanned block then arrives as its header and its candidates' bytes alone (all the main thread
+ * reads of it). Blocks
  * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
  * `take` has returned. `take` drains every batch already posted, not only those the event loop
  * has delivered, so that a busy main thread commits many blocks per LMDB transaction.
@@ -240,6 +243,37 @@ export type ToFetchThread =
     }
   | { readonly op: 'credit'; readonly id: number }
   | { readonly op: 'cancel'; readonly id: number };
+
+/** What the fetch thread starts its verdicts thread with: the params, and the ports between. */
+export interface VerdictThreadData {
+  readonly paramsDoc: NonNullable<FetchThreadData['paramsDoc']>;
+  /** Where the fetch thread posts (`ToVerdictThread`). */
+  readonly from: MessagePort;
+  /** The main thread's port, which it posts on (`FromFetchThread`). */
+  readonly to: MessagePort;
+}
+
+/**
+ * A block from the fetch thread to its verdicts thread: as the main thread is to get it (`raw` the
+ * header, in the buffer the walk's candidates' bytes were copied to) with its walk and, in case its
+ * verdicts fail, the whole block; or, without a walk, the whole block as `raw`.
+ */
+export interface WalkedFetchedBlock {
+  readonly height: number;
+  readonly hash: string;
+  readonly raw: Uint8Array;
+  readonly walked?: WalkedBlock;
+  readonly whole?: Uint8Array;
+}
+
+/**
+ * Messages from the fetch thread to its verdicts thread: a walked batch, the end of a range (none
+ * of its blocks follow), or a message for the main thread, passed on as it is.
+ */
+export type ToVerdictThread =
+  | { readonly op: 'walked'; readonly id: number; readonly blocks: WalkedFetchedBlock[] }
+  | { readonly op: 'end'; readonly id: number }
+  | Exclude<FromFetchThread, { op: 'blocks' }>;
 
 /** Messages from the worker. */
 export type FromFetchThread =

@@ -1,16 +1,20 @@
 /**
  * The fetch thread (see fetchThread.ts): runs fetchAhead for the ranges the main thread asks for
- * and posts each batch of raw blocks, prescanned when it has the params (`RangePrescan`; then only
- * the header and the candidates' bytes, see `handOver`), on the port it was given, their memory
- * transferred, never more than `concurrency` batches ahead of what the main thread has taken.
+ * and posts each batch of raw blocks on the port it was given, their memory transferred, never
+ * more than `concurrency` batches ahead of what the main thread has taken. Given the params, it
+ * walks each block (`RangeWalk`) and hands the batch, as the header and the candidates' bytes of
+ * each block (see `handOver`), to a verdicts thread of its own (verdictThread.worker.ts), which
+ * makes the staking verdicts and passes the batch on to that port, in order: the walk and the
+ * verdicts (their EC tweaks) then each take one thread's time per block, not one thread both.
  * Blocks come over REST or JSON-RPC as `via` says; `auto` asks the node whether it serves REST at
  * the first range, and again at the range after one that failed (the node may have been restarted
  * with other options).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
+import { startTsWorker } from '../runtime/index.ts';
 import {
   type BlockSource,
   type FetchedBlock,
@@ -18,13 +22,22 @@ import {
   restBlockSource,
   rpcBlockSource,
 } from './fetchAhead.ts';
-import type { FetchThreadData, FromFetchThread, ToFetchThread } from './fetchThread.ts';
-import { type BlockPrescan, prescanInto, RangePrescan } from './prescan.ts';
-import { StakesSeen } from './spendRules.ts';
+import type {
+  FetchThreadData,
+  FromFetchThread,
+  ToFetchThread,
+  ToVerdictThread,
+  VerdictThreadData,
+  WalkedFetchedBlock,
+} from './fetchThread.ts';
+import { RangeWalk, type WalkedBlock, walkedInto } from './prescan.ts';
 
-const { bitcoind, paramsDoc, via, port: out } = workerData as FetchThreadData;
+const { bitcoind, paramsDoc, via, port: toMain } = workerData as FetchThreadData;
 const params = paramsDoc && parseGlobalParams(paramsDoc);
 const port = parentPort!;
+// Everything this thread posts goes through the verdicts thread when there is one, so that it
+// reaches the main thread in the order it was posted (an error after the blocks before it).
+const out: MessagePort = paramsDoc ? startVerdictThread(paramsDoc, toMain) : toMain;
 const rpcSource = rpcBlockSource(await rpcClientFromConfig(bitcoind));
 const rest = via === 'rpc' ? undefined : restClientFromConfig(bitcoind);
 let chosen: BlockSource | undefined;
@@ -44,15 +57,29 @@ interface Range {
   wake: (() => void) | undefined;
 }
 const ranges = new Map<number, Range>();
-// Carried from range to range: a stake seen in one may be unbonded in a later one.
-const seen = new StakesSeen();
+
+/**
+ * The verdicts thread, which posts to `toMain` what this thread posts to the port returned. This
+ * thread ends with it (and it with this one), so the main thread sees one of them fail as the
+ * fetch thread failing.
+ */
+function startVerdictThread(doc: NonNullable<FetchThreadData['paramsDoc']>, to: MessagePort): MessagePort {
+  const { port1, port2 } = new MessageChannel();
+  const w = startTsWorker(new URL('./verdictThread.worker.ts', import.meta.url), {
+    workerData: { paramsDoc: doc, from: port2, to } satisfies VerdictThreadData,
+    transferList: [port2, to],
+  });
+  w.on('error', () => process.exit(1));
+  w.on('exit', () => process.exit(1));
+  return port1;
+}
 
 port.on('message', (m: ToFetchThread) => {
   if (m.op === 'start') {
     const r: Range = { credit: m.concurrency, cancelled: false, wake: undefined };
     ranges.set(m.id, r);
-    const prescan = params && new RangePrescan(params, m.tracked, seen);
-    void run(m.id, r, m.from, m.to, m.batch, m.concurrency, prescan);
+    const walk = params && new RangeWalk(params, m.tracked);
+    void run(m.id, r, m.from, m.to, m.batch, m.concurrency, walk);
     return;
   }
   const r = ranges.get(m.id);
@@ -64,22 +91,23 @@ port.on('message', (m: ToFetchThread) => {
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
 /**
- * A prescanned block as the main thread gets it: only what it reads of the block (the header, and
+ * A walked block as the main thread will get it: only what it reads of the block (the header, and
  * the candidates' bytes) copied into one buffer of their own, which is transferred. A full
- * block's memory then neither crosses to the main thread (where a commit's worth of blocks would
- * stay referenced until the commit, and be collected there) nor is faulted in afresh here for
- * each block: this thread's allocator reuses it.
+ * block's memory then never crosses to the main thread (where a commit's worth of blocks would
+ * stay referenced until the commit, and be collected there). The whole block goes to the verdicts
+ * thread too (transferred, no copy), which passes it on instead should the verdicts fail.
  */
-function handOver(b: FetchedBlock, p: BlockPrescan): FetchedBlock {
+function handOver(b: FetchedBlock, w: WalkedBlock): WalkedFetchedBlock {
   let n = HEADER_BYTES;
-  for (const c of p.candidates) n += c.bytes.length;
+  for (const c of w.candidates) n += c.bytes.length;
   const out = new Uint8Array(n);
   out.set(b.raw.subarray(0, HEADER_BYTES));
   return {
     height: b.height,
     hash: b.hash,
     raw: out.subarray(0, HEADER_BYTES),
-    prescan: prescanInto(p, out, HEADER_BYTES),
+    walked: walkedInto(w, out, HEADER_BYTES),
+    whole: b.raw,
   };
 }
 const HEADER_BYTES = 80;
@@ -91,7 +119,7 @@ async function run(
   to: number,
   batch: number,
   concurrency: number,
-  prescan: RangePrescan | undefined,
+  walk: RangeWalk | undefined,
 ) {
   let fetcher: ReturnType<typeof fetchAhead> | undefined;
   try {
@@ -105,20 +133,30 @@ async function run(
         r.wake = undefined;
       }
       if (r.cancelled) break;
-      const blocks = (await fetcher.take(batch)).map((b): FetchedBlock => {
-        // A block without a prescan (one that does not parse, and the rest of its range): the
-        // main thread walks it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
-        const p = prescan?.next(b.height, b.raw);
-        return p ? handOver(b, p) : b;
-      });
-      if (blocks.length === 0) break;
+      const fetched = await fetcher.take(batch);
+      if (fetched.length === 0) break;
       r.credit--;
-      next = blocks.at(-1)!.height + 1;
-      const msg: FromFetchThread = { op: 'blocks', id, blocks };
-      out.postMessage(
-        msg,
-        blocks.map((b) => b.raw.buffer as ArrayBuffer),
-      );
+      next = fetched.at(-1)!.height + 1;
+      if (!walk) {
+        const msg: FromFetchThread = { op: 'blocks', id, blocks: fetched };
+        out.postMessage(
+          msg,
+          fetched.map((b) => b.raw.buffer as ArrayBuffer),
+        );
+        continue;
+      }
+      const transfer: ArrayBuffer[] = [];
+      const blocks = fetched.map((b): WalkedFetchedBlock => {
+        // A block without a walk (one that does not parse, and the rest of its range): the main
+        // thread walks it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
+        const w = walk.next(b.height, b.raw);
+        const h: WalkedFetchedBlock = w ? handOver(b, w) : { height: b.height, hash: b.hash, raw: b.raw };
+        transfer.push(h.raw.buffer as ArrayBuffer);
+        if (h.whole) transfer.push(h.whole.buffer as ArrayBuffer);
+        return h;
+      });
+      const msg: ToVerdictThread = { op: 'walked', id, blocks };
+      out.postMessage(msg, transfer);
     }
   } catch (e) {
     chosen = undefined;
@@ -133,5 +171,6 @@ async function run(
   } finally {
     fetcher?.cancel();
     ranges.delete(id);
+    if (paramsDoc) out.postMessage({ op: 'end', id } satisfies ToVerdictThread);
   }
 }

@@ -23,18 +23,12 @@ export interface PrescannedTx extends CandidateTx {
 
 /**
  * The part of deciding a serialized block that needs no state, done ahead of the processor (on
- * the fetch thread, while the main thread decides earlier blocks): the walk that finds the
- * candidates, the staking verdicts of the tagged ones, and the unbonding output's script for a
- * candidate that spends a stake `seen` holds (the check's one EC tweak). A tagged transaction that fails to
- * decode gets no verdict (the processor counts it as it does any undecodable candidate).
- *
- * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
- * it must hold the prefixes (`hashPrefix`) of every tx hash the state tracks before this block,
- * and the walk adds the hash of every transaction whose outputs the processor may start tracking
- * in this block: each valid stake, and each one-input, one-output transaction that may spend a
- * tracked output (a possible unbonding: `classifyStakingOutputSpend` accepts no other shape).
- * Carried from block to block in order, it stays a superset of the state's prefilter, so every
- * transaction the processor's own walk would hand on is a candidate here too.
+ * the fetch threads, while the main thread decides earlier blocks), in two steps that may run on
+ * two threads, each in height order: the walk (`walkBlock`, which carries `maybeTracked`) finds the
+ * candidates, then `decideWalked` (which carries `seen`) makes the staking verdicts of the tagged
+ * ones and the unbonding output's script for a candidate that spends a stake `seen` holds (the
+ * check's one EC tweak). A tagged transaction that fails to decode gets no verdict (the processor
+ * counts it as it does any undecodable candidate).
  * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
  */
 export function preScanBlock(
@@ -44,13 +38,68 @@ export function preScanBlock(
   maybeTracked: PrefixFilter,
   seen?: StakesSeen,
 ): BlockPrescan {
+  return decideWalked(params, height, walkBlock(params, height, raw, maybeTracked), seen);
+}
+
+/** A block's candidates as the walk found them (`walkBlock`), before any verdict. */
+export interface WalkedBlock {
+  /** Transactions in the block. */
+  readonly txCount: number;
+  readonly candidates: readonly CandidateTx[];
+}
+
+/**
+ * The prescan's walk: the candidates of a block, each tagged or possibly unbonding one with its
+ * txid (hashed here for the filter).
+ *
+ * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
+ * it must hold the prefixes (`hashPrefix`) of every tx hash the state tracks before this block,
+ * and the walk adds the hash of every transaction whose outputs the processor may start tracking
+ * in this block: each tagged one (a possible stake: its verdict, which needs an EC tweak, is made
+ * after the walk, possibly on another thread, so every tagged one counts, valid or not) and each
+ * one-input, one-output transaction that may spend a tracked output (a possible unbonding:
+ * `classifyStakingOutputSpend` accepts no other shape). Carried from block to block in order, it
+ * stays a superset of the state's prefilter, so every transaction the processor's own walk would
+ * hand on is a candidate here too.
+ * @throws {CodedError} INDEXER_BAD_BLOCK when the bytes do not parse as a block
+ */
+export function walkBlock(
+  params: GlobalParams,
+  height: number,
+  raw: Uint8Array,
+  maybeTracked: PrefixFilter,
+): WalkedBlock {
   const tag = selectParamsForHeight(params, height)?.tag;
-  const candidates: PrescannedTx[] = [];
+  const candidates: CandidateTx[] = [];
   const it = scanBlock(raw, { tag, mayTrack: (buf, off) => maybeTracked.has(hashPrefix(buf, off)) });
   for (;;) {
     const r = it.next();
     if (r.done) return { txCount: r.value, candidates };
     const c = r.value;
+    let txid: string | undefined;
+    if (c.tagged || (c.spends && c.inputs === 1 && c.outputs === 1)) {
+      // Added before the walk goes on: a later transaction of the block may spend it.
+      txid = candidateTxid(c);
+      maybeTracked.add(txidPrefix(txid));
+    }
+    candidates.push(prescanned(c, txid, undefined, undefined));
+  }
+}
+
+/**
+ * The prescan's second step, on a walked block (`walkBlock`; its candidates' bytes may have been
+ * copied elsewhere since): the staking verdicts, and the unbonding scripts of spends of stakes
+ * `seen` holds. `seen` must have seen every earlier block of the chain that it is to know of, in
+ * order (a stake is remembered before a later candidate, of its block or another, unbonds it).
+ */
+export function decideWalked(
+  params: GlobalParams,
+  height: number,
+  walked: WalkedBlock,
+  seen?: StakesSeen,
+): BlockPrescan {
+  const out: PrescannedTx[] = [];
+  for (const c of walked.candidates) {
     let stake: PrescannedTx['stake'];
     if (c.tagged) {
       let tx: Transaction | undefined;
@@ -59,24 +108,19 @@ export function preScanBlock(
       } catch {
         // No verdict: the processor counts the candidate as undecodable.
       }
-      const v = tx && stakeVerdict(tx, params, height, () => candidateTxid(c), seen);
-      if (v?.kind === 'valid') maybeTracked.add(txidPrefix(v.txid));
+      const v = tx && stakeVerdict(tx, params, height, () => c.txid ?? candidateTxid(c), seen);
       if (v && v.kind !== 'not-staking') stake = v;
     }
-    let txid: string | undefined;
     let unbonding: UnbondingMadeAhead | undefined;
-    if (c.spends && c.inputs === 1 && c.outputs === 1) {
-      txid = candidateTxid(c);
-      maybeTracked.add(txidPrefix(txid));
-      if (seen && mayUnbond(c)) {
-        // The one input's outpoint, after the input count (one byte: one input).
-        const at = c.bodyStart + 1;
-        const vout = new DataView(c.bytes.buffer, c.bytes.byteOffset + at + 32, 4).getUint32(0, true);
-        unbonding = seen.unbondingFor(hashToTxid(c.bytes.subarray(at, at + 32)), vout);
-      }
+    if (seen && c.spends && c.inputs === 1 && c.outputs === 1 && mayUnbond(c)) {
+      // The one input's outpoint, after the input count (one byte: one input).
+      const at = c.bodyStart + 1;
+      const vout = new DataView(c.bytes.buffer, c.bytes.byteOffset + at + 32, 4).getUint32(0, true);
+      unbonding = seen.unbondingFor(hashToTxid(c.bytes.subarray(at, at + 32)), vout);
     }
-    candidates.push(prescanned(c, txid, stake, unbonding));
+    out.push(prescanned(c, c.txid, stake, unbonding));
   }
+  return { txCount: walked.txCount, candidates: out };
 }
 
 /**
@@ -97,17 +141,17 @@ function prescanned(
 }
 
 /**
- * A block's prescan with its candidates' bytes copied into `out` from offset `at` on (their
- * total length must fit), as views of it: the block's own bytes can then stay where they are.
+ * A block's walk with its candidates' bytes copied into `out` from offset `at` on (their total
+ * length must fit), as views of it: the block's own bytes can then stay where they are.
  */
-export function prescanInto(p: BlockPrescan, out: Uint8Array, at: number): BlockPrescan {
-  const candidates = p.candidates.map((c) => {
+export function walkedInto(w: WalkedBlock, out: Uint8Array, at: number): WalkedBlock {
+  const candidates = w.candidates.map((c) => {
     const bytes = out.subarray(at, at + c.bytes.length);
     bytes.set(c.bytes);
     at += c.bytes.length;
-    return prescanned(c, c.txid, c.stake, c.unbonding, bytes);
+    return prescanned(c, c.txid, undefined, undefined, bytes);
   });
-  return { txCount: p.txCount, candidates };
+  return { txCount: w.txCount, candidates };
 }
 
 /**
@@ -127,29 +171,76 @@ function mayUnbond(c: CandidateTx): boolean {
 
 /**
  * The prescans of one range of blocks, in height order, from the state's filter after the block
- * before the range (`preScanBlock`). A block whose prescan fails (bytes that do not parse) gets
- * none, and neither does any later block of the range: the filter may now miss that block's
- * outputs. Without a prescan, the processor walks the block itself with the state's own filter.
+ * before the range (`preScanBlock`): its walks (`RangeWalk`) then their verdicts (`RangeVerdicts`),
+ * here on one thread. A block whose prescan fails (bytes that do not parse) gets none, and neither
+ * does any later block of the range: the filter may now miss that block's outputs. Without a
+ * prescan, the processor walks the block itself with the state's own filter.
  */
 export class RangePrescan {
-  readonly #params: GlobalParams;
-  #maybeTracked: PrefixSet | undefined;
-  readonly #seen: StakesSeen;
+  readonly #walk: RangeWalk;
+  readonly #verdicts: RangeVerdicts;
 
   /** `seen`: the stakes earlier ranges saw, so that their unbondings' scripts are made here too. */
   constructor(params: GlobalParams, tracked: Iterable<number>, seen = new StakesSeen()) {
-    this.#params = params;
-    this.#maybeTracked = new PrefixSet(tracked);
-    this.#seen = seen;
+    this.#walk = new RangeWalk(params, tracked);
+    this.#verdicts = new RangeVerdicts(params, seen);
   }
 
   /** The next block's prescan, or undefined. Never throws. */
   next(height: number, raw: Uint8Array): BlockPrescan | undefined {
+    return this.#verdicts.next(height, this.#walk.next(height, raw));
+  }
+}
+
+/**
+ * The walks (`walkBlock`) of one range's blocks, in height order, from the state's filter after
+ * the block before the range. None for a block that does not parse, nor for any later block of
+ * the range (the filter may now miss that block's outputs).
+ */
+export class RangeWalk {
+  readonly #params: GlobalParams;
+  #maybeTracked: PrefixSet | undefined;
+
+  constructor(params: GlobalParams, tracked: Iterable<number>) {
+    this.#params = params;
+    this.#maybeTracked = new PrefixSet(tracked);
+  }
+
+  /** The next block's walk, or undefined. Never throws. */
+  next(height: number, raw: Uint8Array): WalkedBlock | undefined {
     if (!this.#maybeTracked) return undefined;
     try {
-      return preScanBlock(this.#params, height, raw, this.#maybeTracked, this.#seen);
+      return walkBlock(this.#params, height, raw, this.#maybeTracked);
     } catch {
       this.#maybeTracked = undefined;
+      return undefined;
+    }
+  }
+}
+
+/**
+ * The verdicts (`decideWalked`) of one range's walked blocks, in height order. None for a block
+ * without a walk, and none for any block from one whose verdicts failed on (a defect: chain data
+ * makes none fail) to the end of the range, whose blocks the processor then walks and decides itself.
+ */
+export class RangeVerdicts {
+  readonly #params: GlobalParams;
+  readonly #seen: StakesSeen;
+  #failed = false;
+
+  /** `seen`: the stakes earlier blocks and ranges showed, in order; it learns this range's. */
+  constructor(params: GlobalParams, seen: StakesSeen) {
+    this.#params = params;
+    this.#seen = seen;
+  }
+
+  /** The prescan of the next block, from its walk, or undefined. Never throws. */
+  next(height: number, walked: WalkedBlock | undefined): BlockPrescan | undefined {
+    if (!walked || this.#failed) return undefined;
+    try {
+      return decideWalked(this.#params, height, walked, this.#seen);
+    } catch {
+      this.#failed = true;
       return undefined;
     }
   }
