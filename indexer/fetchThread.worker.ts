@@ -91,24 +91,46 @@ port.on('message', (m: ToFetchThread) => {
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
 /**
- * A walked block as the main thread will get it: only what it reads of the block (the header, and
- * the candidates' bytes) copied into one buffer of their own, which is transferred. A full
- * block's memory then never crosses to the main thread (where a commit's worth of blocks would
- * stay referenced until the commit, and be collected there). The whole block goes to the verdicts
- * thread too (transferred, no copy), which passes it on instead should the verdicts fail.
+ * A batch of walked blocks as the main thread will get them: only what it reads of each block (the
+ * header, and the candidates' bytes) copied into one buffer for the whole batch, which is
+ * transferred (one allocation and one transfer a batch, not one a block). A full block's memory
+ * then never crosses to the main thread (where a commit's worth of blocks would stay referenced
+ * until the commit, and be collected there). The whole blocks go to the verdicts thread too
+ * (transferred, no copy), which passes one on instead should its verdicts fail. A block without a
+ * walk (one that does not parse, and the rest of its range) goes on whole: the main thread walks
+ * it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
  */
-function handOver(b: FetchedBlock, w: WalkedBlock): WalkedFetchedBlock {
-  let n = HEADER_BYTES;
-  for (const c of w.candidates) n += c.bytes.length;
+function handOver(
+  fetched: readonly FetchedBlock[],
+  walks: readonly (WalkedBlock | undefined)[],
+  transfer: ArrayBuffer[],
+): WalkedFetchedBlock[] {
+  let n = 0;
+  for (const w of walks) {
+    if (!w) continue;
+    n += HEADER_BYTES;
+    for (const c of w.candidates) n += c.bytes.length;
+  }
   const out = new Uint8Array(n);
-  out.set(b.raw.subarray(0, HEADER_BYTES));
-  return {
-    height: b.height,
-    hash: b.hash,
-    raw: out.subarray(0, HEADER_BYTES),
-    walked: walkedInto(w, out, HEADER_BYTES),
-    whole: b.raw,
-  };
+  if (n > 0) transfer.push(out.buffer);
+  let at = 0;
+  const blocks: WalkedFetchedBlock[] = [];
+  for (let i = 0; i < fetched.length; i++) {
+    const b = fetched[i]!;
+    const w = walks[i];
+    transfer.push(b.raw.buffer as ArrayBuffer);
+    if (!w) {
+      blocks.push({ height: b.height, hash: b.hash, raw: b.raw });
+      continue;
+    }
+    const raw = out.subarray(at, at + HEADER_BYTES);
+    raw.set(b.raw.subarray(0, HEADER_BYTES));
+    const walked = walkedInto(w, out, at + HEADER_BYTES);
+    for (const c of w.candidates) at += c.bytes.length;
+    at += HEADER_BYTES;
+    blocks.push({ height: b.height, hash: b.hash, raw, walked, whole: b.raw });
+  }
+  return blocks;
 }
 const HEADER_BYTES = 80;
 
@@ -145,16 +167,9 @@ async function run(
         );
         continue;
       }
+      const walks = fetched.map((b) => walk.next(b.height, b.raw));
       const transfer: ArrayBuffer[] = [];
-      const blocks = fetched.map((b): WalkedFetchedBlock => {
-        // A block without a walk (one that does not parse, and the rest of its range): the main
-        // thread walks it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
-        const w = walk.next(b.height, b.raw);
-        const h: WalkedFetchedBlock = w ? handOver(b, w) : { height: b.height, hash: b.hash, raw: b.raw };
-        transfer.push(h.raw.buffer as ArrayBuffer);
-        if (h.whole) transfer.push(h.whole.buffer as ArrayBuffer);
-        return h;
-      });
+      const blocks = handOver(fetched, walks, transfer);
       const msg: ToVerdictThread = { op: 'walked', id, blocks };
       out.postMessage(msg, transfer);
     }

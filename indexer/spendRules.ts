@@ -220,8 +220,8 @@ export class StakesSeen {
       v,
       // Copies (a Buffer's slice would be a view): the key is a view into the block's bytes,
       // which the fetch thread hands over (transfers) to the main thread, emptying its own views.
-      stakerKey: Uint8Array.from(data.stakerKey) as XOnlyKey,
-      slashingLeafHash: Uint8Array.from(data.stakingInfo.slashing.leafHash),
+      stakerKey: new Uint8Array(data.stakerKey) as XOnlyKey,
+      slashingLeafHash: new Uint8Array(data.stakingInfo.slashing.leafHash),
     });
     if (this.#byTxid.size > this.#limit) {
       const oldest = this.#byTxid.keys().next().value;

@@ -32,15 +32,16 @@ from.on('message', (m: ToVerdictThread) => {
     verdicts = new RangeVerdicts(params, seen);
     ranges.set(m.id, verdicts);
   }
-  const transfer: ArrayBuffer[] = [];
+  // A batch's prescanned blocks share one buffer: each buffer is listed once.
+  const transfer = new Set<ArrayBuffer>();
   const blocks = m.blocks.map((b): FetchedBlock => {
     const prescan = verdicts.next(b.height, b.walked);
     // Without a prescan the main thread walks and decides the whole block itself.
     const raw = prescan ? b.raw : (b.whole ?? b.raw);
-    transfer.push(raw.buffer as ArrayBuffer);
+    transfer.add(raw.buffer as ArrayBuffer);
     return prescan
       ? { height: b.height, hash: b.hash, raw, prescan }
       : { height: b.height, hash: b.hash, raw };
   });
-  to.postMessage({ op: 'blocks', id: m.id, blocks } satisfies FromFetchThread, transfer);
+  to.postMessage({ op: 'blocks', id: m.id, blocks } satisfies FromFetchThread, [...transfer]);
 });
