@@ -3,7 +3,7 @@ import { hashToTxid } from '../common/index.ts';
 import { type GlobalParams, selectParamsForHeight } from '../params/index.ts';
 import { decodeTransaction } from '../staking/index.ts';
 import { type CandidateTx, candidateTxid, scanBlock } from './rawBlock.ts';
-import { StakesSeen, type UnbondingMadeAhead } from './spendRules.ts';
+import { type SeenStakeKeys, StakesSeen, seenStakeKeys, type UnbondingMadeAhead } from './spendRules.ts';
 import { type StakeVerdict, stakeVerdict } from './stakeVerdict.ts';
 import { hashPrefix, txidPrefix } from './state.ts';
 
@@ -41,22 +41,33 @@ export function preScanBlock(
   return decideWalked(params, height, walkBlock(params, height, raw, maybeTracked), seen);
 }
 
-/** A block's candidates as the walk found them (`walkBlock`), before any verdict. */
+/** A block's candidates as the walk found them (`walkBlock`). */
 export interface WalkedBlock {
   /** Transactions in the block. */
   readonly txCount: number;
-  readonly candidates: readonly CandidateTx[];
+  readonly candidates: readonly WalkedTx[];
+  /** Whether the walk made the staking verdicts too (`decideWalked` then takes them as they are). */
+  readonly decided: boolean;
+}
+
+/** A candidate as the walk found it, with its staking verdict when the walk made it. */
+export interface WalkedTx extends CandidateTx {
+  readonly stake: PrescannedTx['stake'];
+  /** With a valid `stake` the walk made: what `StakesSeen` keeps of it. */
+  readonly keys: SeenStakeKeys | undefined;
 }
 
 /**
  * The prescan's walk: the candidates of a block, each tagged or possibly unbonding one with its
- * txid (hashed here for the filter).
+ * txid (hashed here for the filter); with `decide`, the staking verdicts of the tagged ones too
+ * (a verdict is a function of the transaction, the params and the height alone, so it may be made
+ * on either thread; only `StakesSeen`, which `decideWalked` carries, needs them in order).
  *
  * `maybeTracked` stands in for the state's prefilter, which only the main thread holds: on entry
  * it must hold the prefixes (`hashPrefix`) of every tx hash the state tracks before this block,
  * and the walk adds the hash of every transaction whose outputs the processor may start tracking
- * in this block: each tagged one (a possible stake: its verdict, which needs an EC tweak, is made
- * after the walk, possibly on another thread, so every tagged one counts, valid or not) and each
+ * in this block: each tagged one (a possible stake: the walk does not wait for verdicts, which may
+ * be made after it on another thread, so every tagged one counts, valid or not) and each
  * one-input, one-output transaction that may spend a tracked output (a possible unbonding:
  * `classifyStakingOutputSpend` accepts no other shape). Carried from block to block in order, it
  * stays a superset of the state's prefilter, so every transaction the processor's own walk would
@@ -68,13 +79,14 @@ export function walkBlock(
   height: number,
   raw: Uint8Array,
   maybeTracked: PrefixFilter,
+  decide = false,
 ): WalkedBlock {
   const tag = selectParamsForHeight(params, height)?.tag;
-  const candidates: CandidateTx[] = [];
+  const candidates: WalkedTx[] = [];
   const it = scanBlock(raw, { tag, mayTrack: (buf, off) => maybeTracked.has(hashPrefix(buf, off)) });
   for (;;) {
     const r = it.next();
-    if (r.done) return { txCount: r.value, candidates };
+    if (r.done) return { txCount: r.value, candidates, decided: decide };
     const c = r.value;
     let txid: string | undefined;
     if (c.tagged || (c.spends && c.inputs === 1 && c.outputs === 1)) {
@@ -82,8 +94,36 @@ export function walkBlock(
       txid = candidateTxid(c);
       maybeTracked.add(txidPrefix(txid));
     }
-    candidates.push(prescanned(c, txid, undefined, undefined));
+    let stake: PrescannedTx['stake'];
+    let keys: SeenStakeKeys | undefined;
+    if (decide && c.tagged) {
+      const id = txid!;
+      stake = verdictOf(c, params, height, () => id, {
+        remember: (_txid, data) => {
+          keys = seenStakeKeys(data);
+        },
+      });
+    }
+    candidates.push(walkedTx(c, txid, stake, keys));
   }
+}
+
+/** A tagged candidate's verdict; none for one that does not decode or is not staking. */
+function verdictOf(
+  c: CandidateTx,
+  params: GlobalParams,
+  height: number,
+  txid: () => string,
+  seen: Pick<StakesSeen, 'remember'> | undefined,
+): PrescannedTx['stake'] {
+  let tx: Transaction | undefined;
+  try {
+    tx = decodeTransaction(c.bytes);
+  } catch {
+    // No verdict: the processor counts the candidate as undecodable.
+  }
+  const v = tx && stakeVerdict(tx, params, height, txid, seen);
+  return v && v.kind !== 'not-staking' ? v : undefined;
 }
 
 /**
@@ -99,17 +139,17 @@ export function decideWalked(
   seen?: StakesSeen,
 ): BlockPrescan {
   const out: PrescannedTx[] = [];
+  const v = walked.decided && seen ? selectParamsForHeight(params, height) : undefined;
   for (const c of walked.candidates) {
     let stake: PrescannedTx['stake'];
-    if (c.tagged) {
-      let tx: Transaction | undefined;
-      try {
-        tx = decodeTransaction(c.bytes);
-      } catch {
-        // No verdict: the processor counts the candidate as undecodable.
+    if (walked.decided) {
+      stake = c.stake;
+      // As `stakeVerdict` remembers a valid stake it decides.
+      if (seen && v && c.keys && stake?.kind === 'valid') {
+        seen.rememberKeys(stake.txid, stake.stakingOutputIndex, c.keys, height, v);
       }
-      const v = tx && stakeVerdict(tx, params, height, () => c.txid ?? candidateTxid(c), seen);
-      if (v && v.kind !== 'not-staking') stake = v;
+    } else if (c.tagged) {
+      stake = verdictOf(c, params, height, () => c.txid ?? candidateTxid(c), seen);
     }
     let unbonding: UnbondingMadeAhead | undefined;
     if (seen && c.spends && c.inputs === 1 && c.outputs === 1 && mayUnbond(c)) {
@@ -121,6 +161,18 @@ export function decideWalked(
     out.push(prescanned(c, c.txid, stake, unbonding));
   }
   return { txCount: walked.txCount, candidates: out };
+}
+
+/** A candidate as the walk found it, a literal of one fixed shape (see `prescanned`). */
+function walkedTx(
+  c: CandidateTx,
+  txid: string | undefined,
+  stake: PrescannedTx['stake'],
+  keys: SeenStakeKeys | undefined,
+  bytes = c.bytes,
+): WalkedTx {
+  const { index, bodyStart, bodyEnd, spends, tagged, inputs, outputs } = c;
+  return { index, bytes, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake, keys };
 }
 
 /**
@@ -149,9 +201,9 @@ export function walkedInto(w: WalkedBlock, out: Uint8Array, at: number): WalkedB
     const bytes = out.subarray(at, at + c.bytes.length);
     bytes.set(c.bytes);
     at += c.bytes.length;
-    return prescanned(c, c.txid, undefined, undefined, bytes);
+    return walkedTx(c, c.txid, c.stake, c.keys, bytes);
   });
-  return { txCount: w.txCount, candidates };
+  return { txCount: w.txCount, candidates, decided: w.decided };
 }
 
 /**
@@ -206,11 +258,11 @@ export class RangeWalk {
     this.#maybeTracked = new PrefixSet(tracked);
   }
 
-  /** The next block's walk, or undefined. Never throws. */
-  next(height: number, raw: Uint8Array): WalkedBlock | undefined {
+  /** The next block's walk (with its verdicts: `decide`), or undefined. Never throws. */
+  next(height: number, raw: Uint8Array, decide = false): WalkedBlock | undefined {
     if (!this.#maybeTracked) return undefined;
     try {
-      return walkBlock(this.#params, height, raw, this.#maybeTracked);
+      return walkBlock(this.#params, height, raw, this.#maybeTracked, decide);
     } catch {
       this.#maybeTracked = undefined;
       return undefined;
