@@ -5,7 +5,7 @@ import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
-import type { WalkedBlock } from './prescan.ts';
+import type { WalkedBatch } from './prescan.ts';
 
 /**
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
@@ -254,24 +254,19 @@ export interface VerdictThreadData {
 }
 
 /**
- * A block from the fetch thread to its verdicts thread: as the main thread is to get it (`raw` the
- * header, in the buffer the walk's candidates' bytes were copied to) with its walk and, in case its
- * verdicts fail, the whole block; or, without a walk, the whole block as `raw`.
- */
-export interface WalkedFetchedBlock {
-  readonly height: number;
-  readonly hash: string;
-  readonly raw: Uint8Array;
-  readonly walked?: WalkedBlock;
-  readonly whole?: Uint8Array;
-}
-
-/**
  * Messages from the fetch thread to its verdicts thread: a walked batch, the end of a range (none
  * of its blocks follow), or a message for the main thread, passed on as it is.
  */
 export type ToVerdictThread =
-  | { readonly op: 'walked'; readonly id: number; readonly blocks: WalkedFetchedBlock[] }
+  | {
+      readonly op: 'walked';
+      readonly id: number;
+      readonly heights: readonly number[];
+      readonly hashes: readonly string[];
+      /** The whole blocks: what the main thread gets of a block without a walk, or whose verdicts fail. */
+      readonly wholes: readonly Uint8Array[];
+      readonly walks: WalkedBatch;
+    }
   | { readonly op: 'end'; readonly id: number }
   | Exclude<FromFetchThread, { op: 'blocks' }>;
 

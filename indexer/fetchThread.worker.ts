@@ -18,7 +18,6 @@ import { parseGlobalParams } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import {
   type BlockSource,
-  type FetchedBlock,
   fetchAhead,
   restBlockSource,
   rpcBlockSource,
@@ -29,9 +28,8 @@ import type {
   ToFetchThread,
   ToVerdictThread,
   VerdictThreadData,
-  WalkedFetchedBlock,
 } from './fetchThread.ts';
-import { RangeWalk, type WalkedBlock, walkedInto } from './prescan.ts';
+import { packWalks, RangeWalk } from './prescan.ts';
 
 const { bitcoind, paramsDoc, via, port: toMain } = workerData as FetchThreadData;
 const params = paramsDoc && parseGlobalParams(paramsDoc);
@@ -92,50 +90,6 @@ port.on('message', (m: ToFetchThread) => {
 out.postMessage({ op: 'ready' } satisfies FromFetchThread);
 
 /**
- * A batch of walked blocks as the main thread will get them: only what it reads of each block (the
- * header, and the candidates' bytes) copied into one buffer for the whole batch, which is
- * transferred (one allocation and one transfer a batch, not one a block). A full block's memory
- * then never crosses to the main thread (where a commit's worth of blocks would stay referenced
- * until the commit, and be collected there). The whole blocks go to the verdicts thread too
- * (transferred, no copy), which passes one on instead should its verdicts fail. A block without a
- * walk (one that does not parse, and the rest of its range) goes on whole: the main thread walks
- * it itself, and reports it (INDEXER_BAD_BLOCK) when it must.
- */
-function handOver(
-  fetched: readonly FetchedBlock[],
-  walks: readonly (WalkedBlock | undefined)[],
-  transfer: ArrayBuffer[],
-): WalkedFetchedBlock[] {
-  let n = 0;
-  for (const w of walks) {
-    if (!w) continue;
-    n += HEADER_BYTES;
-    for (const c of w.candidates) n += c.bytes.length;
-  }
-  const out = new Uint8Array(n);
-  if (n > 0) transfer.push(out.buffer);
-  let at = 0;
-  const blocks: WalkedFetchedBlock[] = [];
-  for (let i = 0; i < fetched.length; i++) {
-    const b = fetched[i]!;
-    const w = walks[i];
-    transfer.push(b.raw.buffer as ArrayBuffer);
-    if (!w) {
-      blocks.push({ height: b.height, hash: b.hash, raw: b.raw });
-      continue;
-    }
-    const raw = out.subarray(at, at + HEADER_BYTES);
-    raw.set(b.raw.subarray(0, HEADER_BYTES));
-    const walked = walkedInto(w, out, at + HEADER_BYTES);
-    for (const c of w.candidates) at += c.bytes.length;
-    at += HEADER_BYTES;
-    blocks.push({ height: b.height, hash: b.hash, raw, walked, whole: b.raw });
-  }
-  return blocks;
-}
-const HEADER_BYTES = 80;
-
-/**
  * Whether this thread makes the staking verdicts of a block (`size` bytes at `height`), the
  * verdicts thread those of the others and every unbonding script (which need the stakes seen
  * before, in order). A verdict (an EC tweak a stake) is a function of the transaction, the params
@@ -182,10 +136,26 @@ async function run(
         );
         continue;
       }
-      const walks = fetched.map((b) => walk.next(b.height, b.raw, decidesHere(b.height, b.raw.length)));
-      const transfer: ArrayBuffer[] = [];
-      const blocks = handOver(fetched, walks, transfer);
-      const msg: ToVerdictThread = { op: 'walked', id, blocks };
+      const raws = fetched.map((b) => b.raw);
+      // Only what the main thread reads of each walked block (its header and candidates' bytes) is
+      // copied into one buffer for the batch (`packWalks`): a full block's memory never crosses to
+      // the main thread, where a commit's worth of blocks would stay referenced until the commit.
+      // The whole blocks go to the verdicts thread too (transferred, no copy), which passes one on
+      // instead when it has no walk (it does not parse: the main thread walks it, and reports it,
+      // INDEXER_BAD_BLOCK, when it must) or its verdicts fail.
+      const walks = packWalks(
+        raws,
+        fetched.map((b) => walk.next(b.height, b.raw, decidesHere(b.height, b.raw.length))),
+      );
+      const msg: ToVerdictThread = {
+        op: 'walked',
+        id,
+        heights: fetched.map((b) => b.height),
+        hashes: fetched.map((b) => b.hash),
+        wholes: raws,
+        walks,
+      };
+      const transfer = [walks.bytes, walks.nums, ...raws].map((a) => a.buffer as ArrayBuffer);
       out.postMessage(msg, transfer);
     }
   } catch (e) {

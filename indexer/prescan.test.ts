@@ -3,7 +3,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
-import { PrefixSet, preScanBlock, RangeVerdicts, RangeWalk, walkBlock, walkedInto } from './prescan.ts';
+import {
+  PrefixSet,
+  packWalks,
+  preScanBlock,
+  RangeVerdicts,
+  RangeWalk,
+  unpackWalks,
+  walkBlock,
+} from './prescan.ts';
 import { StakesSeen, type UnbondingMadeAhead } from './spendRules.ts';
 import { txidPrefix } from './state.ts';
 import {
@@ -121,18 +129,35 @@ describe('the prescan in two steps: the walk, then the verdicts (the fetch threa
       [false, true, false],
     ]) {
       const walk = new RangeWalk(params, []);
+      const walks = blocks.map(([h, raw], i) => walk.next(h, raw, decide[i]));
+      expect(walks.map((w) => w?.decided)).toEqual(decide);
+      // As the fetch thread hands a batch over: packed, then structured-cloned (postMessage's algorithm).
+      const handed = unpackWalks(
+        structuredClone(
+          packWalks(
+            blocks.map(([, raw]) => raw),
+            walks,
+          ),
+        ),
+      );
       const verdicts = new RangeVerdicts(params, new StakesSeen());
       blocks.forEach(([h, raw], i) => {
-        const w = walk.next(h, raw, decide[i])!;
-        expect(w.decided).toBe(decide[i]);
-        // As the fetch thread hands it over: the candidates' bytes copied after a header's room,
-        // then structured-cloned (postMessage's algorithm).
-        let n = 80;
-        for (const c of w.candidates) n += c.bytes.length;
-        const handed = structuredClone(walkedInto(w, new Uint8Array(n), 80));
-        expect(verdicts.next(h, handed)).toEqual(want[i]);
+        expect(handed[i]!.header).toEqual(raw.subarray(0, 80));
+        expect(verdicts.next(h, handed[i]!.walked)).toEqual(want[i]);
       });
     }
+  });
+
+  it('a packed batch keeps a block without a walk in its place, and a walk whose candidates are none', () => {
+    const [[, b0], [h1, b1]] = chain() as [[number, Uint8Array], [number, Uint8Array]];
+    const empty = walkBlock(params, 99, b0, new Set()); // below the activation: no tag, no candidate
+    expect(empty.candidates).toEqual([]);
+    const w1 = walkBlock(params, h1, b1, new Set(), true);
+    const out = unpackWalks(structuredClone(packWalks([b0, b0, b1], [undefined, empty, w1])));
+    expect(out[0]).toBeUndefined();
+    expect(out[1]).toEqual({ header: b0.subarray(0, 80), walked: empty });
+    expect(out[2]!.walked).toEqual(w1);
+    expect(w1.candidates.some((c) => c.stake?.kind === 'valid' && c.keys)).toBe(true);
   });
 
   it('verdicts that fail (a defect) give no prescan from that block to the end of the range; the processor then decides them', () => {

@@ -9,7 +9,7 @@ import { workerData } from 'node:worker_threads';
 import { parseGlobalParams } from '../params/index.ts';
 import type { FetchedBlock } from './fetchAhead.ts';
 import type { FromFetchThread, ToVerdictThread, VerdictThreadData } from './fetchThread.ts';
-import { RangeVerdicts } from './prescan.ts';
+import { RangeVerdicts, unpackWalks } from './prescan.ts';
 import { StakesSeen } from './spendRules.ts';
 
 const { paramsDoc, from, to } = workerData as VerdictThreadData;
@@ -34,14 +34,14 @@ from.on('message', (m: ToVerdictThread) => {
   }
   // A batch's prescanned blocks share one buffer: each buffer is listed once.
   const transfer = new Set<ArrayBuffer>();
-  const blocks = m.blocks.map((b): FetchedBlock => {
-    const prescan = verdicts.next(b.height, b.walked);
+  const blocks = unpackWalks(m.walks).map((w, i): FetchedBlock => {
+    const height = m.heights[i]!;
+    const hash = m.hashes[i]!;
+    const prescan = verdicts.next(height, w?.walked);
     // Without a prescan the main thread walks and decides the whole block itself.
-    const raw = prescan ? b.raw : (b.whole ?? b.raw);
+    const raw = prescan ? w!.header : m.wholes[i]!;
     transfer.add(raw.buffer as ArrayBuffer);
-    return prescan
-      ? { height: b.height, hash: b.hash, raw, prescan }
-      : { height: b.height, hash: b.hash, raw };
+    return prescan ? { height, hash, raw, prescan } : { height, hash, raw };
   });
   to.postMessage({ op: 'blocks', id: m.id, blocks } satisfies FromFetchThread, [...transfer]);
 });
