@@ -5,7 +5,7 @@ import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
-import type { WalkedBatch } from './prescan.ts';
+import { type PrescanBatch, unpackPrescans, type WalkedBatch } from './prescan.ts';
 
 /**
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
@@ -179,6 +179,7 @@ export class FetchThread {
     const st = this.#ranges.get(m.id);
     if (!st) return;
     if (m.op === 'blocks') st.batches.push(m.blocks);
+    else if (m.op === 'prescanned') st.batches.push(prescannedBlocks(m));
     else
       st.error = new CodedError(
         m.error.code,
@@ -268,7 +269,7 @@ export type ToVerdictThread =
       readonly walks: WalkedBatch;
     }
   | { readonly op: 'end'; readonly id: number }
-  | Exclude<FromFetchThread, { op: 'blocks' }>;
+  | Exclude<FromFetchThread, { op: 'blocks' | 'prescanned' }>;
 
 /** Messages from the worker. */
 export type FromFetchThread =
@@ -276,8 +277,28 @@ export type FromFetchThread =
   /** The source the worker fetches the next ranges from (after each choice). */
   | { readonly op: 'source'; readonly via: 'rest' | 'rpc' }
   | { readonly op: 'blocks'; readonly id: number; readonly blocks: FetchedBlock[] }
+  /** A prescanned batch (from the verdicts thread), packed: see `prescannedBlocks`. */
+  | {
+      readonly op: 'prescanned';
+      readonly id: number;
+      readonly heights: readonly number[];
+      readonly hashes: readonly string[];
+      /** The whole block, for each block without a prescan. */
+      readonly wholes: readonly (Uint8Array | undefined)[];
+      readonly batch: PrescanBatch;
+    }
   | {
       readonly op: 'error';
       readonly id: number;
       readonly error: { code: string; message: string; details?: Record<string, unknown> };
     };
+
+/** A packed batch of prescanned blocks (`packPrescans`) as the blocks a take returns. */
+function prescannedBlocks(m: Extract<FromFetchThread, { op: 'prescanned' }>): FetchedBlock[] {
+  const packed = unpackPrescans(m.batch);
+  return m.heights.map((height, i): FetchedBlock => {
+    const b = packed[i];
+    const hash = m.hashes[i]!;
+    return b ? { height, hash, raw: b.header, prescan: b.prescan } : { height, hash, raw: m.wholes[i]! };
+  });
+}

@@ -5,10 +5,12 @@ import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import {
   PrefixSet,
+  packPrescans,
   packWalks,
   preScanBlock,
   RangeVerdicts,
   RangeWalk,
+  unpackPrescans,
   unpackWalks,
   walkBlock,
 } from './prescan.ts';
@@ -158,6 +160,38 @@ describe('the prescan in two steps: the walk, then the verdicts (the fetch threa
     expect(out[1]).toEqual({ header: b0.subarray(0, 80), walked: empty });
     expect(out[2]!.walked).toEqual(w1);
     expect(w1.candidates.some((c) => c.stake?.kind === 'valid' && c.keys)).toBe(true);
+  });
+
+  it('a batch of prescans packed for the main thread unpacks, across a structured clone, to the same prescans', () => {
+    const blocks = chain();
+    const raws = blocks.map(([, raw]) => raw);
+    // Block 121 without a walk (as after one that does not parse): it has no prescan either.
+    const walk = new RangeWalk(params, []);
+    const packed = packWalks(
+      raws,
+      blocks.map(([h, raw], i) => (i === 1 ? undefined : walk.next(h, raw))),
+    );
+    const verdicts = new RangeVerdicts(params, new StakesSeen());
+    const prescans = unpackWalks(packed).map((w, i) => {
+      const prescan = verdicts.next(blocks[i]![0], w?.walked);
+      return prescan && { header: w!.header, prescan };
+    });
+    expect(prescans.map((p) => p?.prescan.candidates.length)).toEqual([3, undefined, 1]);
+    expect(unpackPrescans(structuredClone(packPrescans(packed.bytes, prescans)))).toEqual(prescans);
+    expect(() => packPrescans(new Uint8Array(8), prescans)).toThrow(/another buffer/);
+    // The unbonding scripts made ahead go with their candidates.
+    const walkAll = new RangeWalk(params, []);
+    const all = packWalks(
+      raws,
+      blocks.map(([h, raw]) => walkAll.next(h, raw)),
+    );
+    const verdictsAll = new RangeVerdicts(params, new StakesSeen());
+    const withUnbondings = unpackWalks(all).map((w, i) => ({
+      header: w!.header,
+      prescan: verdictsAll.next(blocks[i]![0], w!.walked)!,
+    }));
+    expect(withUnbondings[1]!.prescan.candidates.filter((c) => c.unbonding)).toHaveLength(2);
+    expect(unpackPrescans(structuredClone(packPrescans(all.bytes, withUnbondings)))).toEqual(withUnbondings);
   });
 
   it('verdicts that fail (a defect) give no prescan from that block to the end of the range; the processor then decides them', () => {

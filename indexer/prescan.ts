@@ -218,6 +218,7 @@ const HAS_TXID = 1;
 const HAS_STAKE = 2;
 const SPENDS = 4;
 const TAGGED = 8;
+const HAS_UNBONDING = 16;
 
 /** The walks of a batch of blocks (`raws[i]` walked as `walks[i]`, or not walked) packed for the hand-off. */
 export function packWalks(
@@ -322,6 +323,142 @@ export function unpackWalks(batch: WalkedBatch): ({ header: Uint8Array; walked: 
   return blocks;
 }
 const HEADER_BYTES = 80;
+
+/**
+ * A batch of prescanned blocks as it crosses from the verdicts thread to the main thread, packed
+ * as `WalkedBatch` is (a structured clone of an object a candidate cost the sender and the main
+ * thread several µs of CPU a block each): the bytes are the walks' own buffer, which the headers
+ * and candidates' bytes are views of; the few verdicts and unbonding scripts go as objects.
+ */
+export interface PrescanBatch {
+  readonly bytes: Uint8Array;
+  /**
+   * A block: 0 without a prescan; else 1, its tx count, its candidate count, the header's offset
+   * in `bytes`, then per candidate `CANDIDATE_INTS` numbers (as in `WalkedBatch`).
+   */
+  readonly nums: Int32Array;
+  readonly txids: readonly string[];
+  readonly stakes: readonly NonNullable<PrescannedTx['stake']>[];
+  readonly unbondings: readonly UnbondingMadeAhead[];
+}
+
+/** A prescanned block: its header, and its prescan (the header and candidates' bytes views of one buffer). */
+export interface HeaderPrescan {
+  readonly header: Uint8Array;
+  readonly prescan: BlockPrescan;
+}
+
+/**
+ * Blocks whose headers and candidates' bytes are all views of `bytes` (from its offset 0), packed.
+ * @throws {Error} when a view is of another buffer (a defect of the caller)
+ */
+export function packPrescans(
+  bytes: Uint8Array,
+  blocks: readonly (HeaderPrescan | undefined)[],
+): PrescanBatch {
+  const offset = (v: Uint8Array): number => {
+    if (v.buffer !== bytes.buffer) throw new Error('packPrescans: a view of another buffer');
+    return v.byteOffset - bytes.byteOffset;
+  };
+  let ints = 0;
+  for (const b of blocks) ints += b ? 4 + b.prescan.candidates.length * CANDIDATE_INTS : 1;
+  const nums = new Int32Array(ints);
+  const txids: string[] = [];
+  const stakes: NonNullable<PrescannedTx['stake']>[] = [];
+  const unbondings: UnbondingMadeAhead[] = [];
+  let k = 0;
+  for (const b of blocks) {
+    if (!b) {
+      nums[k++] = 0;
+      continue;
+    }
+    const cs = b.prescan.candidates;
+    nums[k++] = 1;
+    nums[k++] = b.prescan.txCount;
+    nums[k++] = cs.length;
+    nums[k++] = offset(b.header);
+    for (const c of cs) {
+      let flags = (c.spends ? SPENDS : 0) | (c.tagged ? TAGGED : 0);
+      if (c.txid !== undefined) {
+        flags |= HAS_TXID;
+        txids.push(c.txid);
+      }
+      if (c.stake) {
+        flags |= HAS_STAKE;
+        stakes.push(c.stake);
+      }
+      if (c.unbonding) {
+        flags |= HAS_UNBONDING;
+        unbondings.push(c.unbonding);
+      }
+      nums[k++] = c.index;
+      nums[k++] = offset(c.bytes);
+      nums[k++] = c.bytes.length;
+      nums[k++] = c.bodyStart;
+      nums[k++] = c.bodyEnd;
+      nums[k++] = flags;
+      nums[k++] = c.inputs;
+      nums[k++] = c.outputs;
+    }
+  }
+  return { bytes, nums, txids, stakes, unbondings };
+}
+
+/** A packed batch's blocks (`packPrescans`), each candidate a literal of `prescanned`'s shapes. */
+export function unpackPrescans(batch: PrescanBatch): (HeaderPrescan | undefined)[] {
+  const { bytes, nums, txids, stakes, unbondings } = batch;
+  const blocks: (HeaderPrescan | undefined)[] = [];
+  let k = 0;
+  let t = 0;
+  let s = 0;
+  let u = 0;
+  while (k < nums.length) {
+    if (nums[k++] === 0) {
+      blocks.push(undefined);
+      continue;
+    }
+    const txCount = nums[k++]!;
+    const n = nums[k++]!;
+    const headerAt = nums[k++]!;
+    const candidates: PrescannedTx[] = [];
+    for (let j = 0; j < n; j++, k += CANDIDATE_INTS) {
+      const at = nums[k + 1]!;
+      const flags = nums[k + 5]!;
+      const index = nums[k]!;
+      const b = bytes.subarray(at, at + nums[k + 2]!);
+      const bodyStart = nums[k + 3]!;
+      const bodyEnd = nums[k + 4]!;
+      const spends = (flags & SPENDS) !== 0;
+      const tagged = (flags & TAGGED) !== 0;
+      const inputs = nums[k + 6]!;
+      const outputs = nums[k + 7]!;
+      const txid = (flags & HAS_TXID) !== 0 ? txids[t++] : undefined;
+      const stake = (flags & HAS_STAKE) !== 0 ? stakes[s++] : undefined;
+      candidates.push(
+        (flags & HAS_UNBONDING) !== 0
+          ? {
+              index,
+              bytes: b,
+              bodyStart,
+              bodyEnd,
+              spends,
+              tagged,
+              inputs,
+              outputs,
+              txid,
+              stake,
+              unbonding: unbondings[u++]!,
+            }
+          : { index, bytes: b, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake },
+      );
+    }
+    blocks.push({
+      header: bytes.subarray(headerAt, headerAt + HEADER_BYTES),
+      prescan: { txCount, candidates },
+    });
+  }
+  return blocks;
+}
 
 /**
  * Whether a one-input candidate's input has the unbonding sequence (0xffffffff), which an

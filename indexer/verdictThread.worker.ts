@@ -2,14 +2,14 @@
  * The verdicts thread, started by the fetch thread when it prescans (see fetchThread.worker.ts):
  * for each walked block it makes the staking verdicts and the unbonding scripts of spends of
  * stakes seen (`RangeVerdicts`, the prescan's second step: its EC tweaks), in height order, and
- * posts the batch to the main thread, each block as its header and candidates' bytes with its
- * prescan. Every other message of the fetch thread it passes on as it came, in order.
+ * posts the batch to the main thread, packed (`packPrescans`: each block's header and candidates'
+ * bytes, in the buffer they came in, with its prescan). Every other message of the fetch thread it
+ * passes on as it came, in order.
  */
 import { workerData } from 'node:worker_threads';
 import { parseGlobalParams } from '../params/index.ts';
-import type { FetchedBlock } from './fetchAhead.ts';
 import type { FromFetchThread, ToVerdictThread, VerdictThreadData } from './fetchThread.ts';
-import { RangeVerdicts, unpackWalks } from './prescan.ts';
+import { type HeaderPrescan, packPrescans, RangeVerdicts, unpackWalks } from './prescan.ts';
 import { StakesSeen } from './spendRules.ts';
 
 const { paramsDoc, from, to } = workerData as VerdictThreadData;
@@ -32,16 +32,27 @@ from.on('message', (m: ToVerdictThread) => {
     verdicts = new RangeVerdicts(params, seen);
     ranges.set(m.id, verdicts);
   }
-  // A batch's prescanned blocks share one buffer: each buffer is listed once.
-  const transfer = new Set<ArrayBuffer>();
-  const blocks = unpackWalks(m.walks).map((w, i): FetchedBlock => {
-    const height = m.heights[i]!;
-    const hash = m.hashes[i]!;
-    const prescan = verdicts.next(height, w?.walked);
+  const prescanned: (HeaderPrescan | undefined)[] = [];
+  const wholes: (Uint8Array | undefined)[] = [];
+  const transfer: ArrayBuffer[] = [m.walks.bytes.buffer as ArrayBuffer];
+  unpackWalks(m.walks).forEach((w, i) => {
+    const prescan = verdicts.next(m.heights[i]!, w?.walked);
+    prescanned.push(prescan && { header: w!.header, prescan });
     // Without a prescan the main thread walks and decides the whole block itself.
-    const raw = prescan ? w!.header : m.wholes[i]!;
-    transfer.add(raw.buffer as ArrayBuffer);
-    return prescan ? { height, hash, raw, prescan } : { height, hash, raw };
+    const whole = prescan ? undefined : m.wholes[i]!;
+    wholes.push(whole);
+    if (whole) transfer.push(whole.buffer as ArrayBuffer);
   });
-  to.postMessage({ op: 'blocks', id: m.id, blocks } satisfies FromFetchThread, [...transfer]);
+  // The headers and candidates' bytes are still views of the walks' buffer: it goes on as it is.
+  const batch = packPrescans(m.walks.bytes, prescanned);
+  transfer.push(batch.nums.buffer as ArrayBuffer);
+  const msg: FromFetchThread = {
+    op: 'prescanned',
+    id: m.id,
+    heights: m.heights,
+    hashes: m.hashes,
+    wholes,
+    batch,
+  };
+  to.postMessage(msg, transfer);
 });
