@@ -16,12 +16,7 @@ import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts'
 import { isCodedError } from '../common/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
-import {
-  type BlockSource,
-  fetchAhead,
-  restBlockSource,
-  rpcBlockSource,
-} from './fetchAhead.ts';
+import { type BlockSource, fetchAhead, restBlockSource, rpcBlockSource } from './fetchAhead.ts';
 import type {
   FetchThreadData,
   FromFetchThread,
