@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegtestNode, startRegtestNode } from '../bitcoind/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
@@ -81,6 +82,31 @@ describe('FetchThread', () => {
     }
   });
 
+  it('given the params, its verdicts thread ends with it: a closed thread leaves no thread behind, and a fetch starts both again', async () => {
+    const threads = () => readdirSync(`/proc/${process.pid}/task`).length;
+    const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 120 }));
+    const before = threads();
+    const t = new FetchThread(bitcoind(), { batch: 4, concurrency: 1 }, params);
+    await t.start();
+    // The fetch thread, its verdicts thread, and the loader thread of each.
+    expect(threads()).toBeGreaterThanOrEqual(before + 2);
+    const f = t.fetcher(101, 140);
+    expect((await f.take(4)).every((b) => b.prescan)).toBe(true);
+    await t.close();
+    await expect(f.take(4)).rejects.toMatchObject({ code: 'INDEXER_FETCH_FAILED' });
+    await expect.poll(threads, { timeout: 5_000 }).toBeLessThanOrEqual(before);
+    const again = t.fetcher(121, 124, [0]);
+    try {
+      const blocks = await again.take(4);
+      expect(blocks.map((b) => [b.height, b.prescan?.candidates.map((c) => c.index)])).toEqual(
+        [121, 122, 123, 124].map((h) => [h, [0]]),
+      );
+    } finally {
+      again.cancel();
+      await t.close();
+    }
+  });
+
   it('hands a take every batch already fetched, and fetches no more than `concurrency` batches ahead', async () => {
     const t = new FetchThread(bitcoind(), { batch: 3, concurrency: 4 });
     await t.start();
@@ -157,7 +183,13 @@ describe('FetchThread', () => {
   });
 
   it('passes the RPC error on with its code, and a closed thread fails a fetch, then starts again', async () => {
-    const down = new FetchThread({ ...bitcoind(), url: 'http://127.0.0.1:9/' }, { batch: 4, concurrency: 1 });
+    // With the params: the error comes through the verdicts thread too, its code intact.
+    const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 120 }));
+    const down = new FetchThread(
+      { ...bitcoind(), url: 'http://127.0.0.1:9/' },
+      { batch: 4, concurrency: 1 },
+      params,
+    );
     await down.start();
     await expect(down.fetcher(101, 110).take(4)).rejects.toMatchObject({ code: 'RPC_UNREACHABLE' });
     await down.close();

@@ -5,13 +5,16 @@ import { type GlobalParams, paramsVersionToJson } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerErrorCode } from './errors.ts';
 import type { BlockFetcher, FetchAheadOptions, FetchedBlock } from './fetchAhead.ts';
+import { type PrescanBatch, unpackPrescans, type WalkedBatch } from './prescan.ts';
 
 /**
  * Fetches raw blocks on a worker thread, over REST or JSON-RPC (`via`): receiving megabytes of
  * blocks (and, over JSON-RPC, parsing and hex-decoding them) runs on the other core while the main
- * thread decides. Given the params, the worker also prescans each block (`preScanBlock`: the walk
- * and the staking verdicts, the parts of deciding that need no state); a prescanned block then
- * arrives as its header and its candidates' bytes alone (all the main thread reads of it). Blocks
+ * thread decides. Given the params, the blocks are also prescanned (`preScanBlock`: the walk and
+ * the staking verdicts, the parts of deciding that need no state), the walk on the fetch thread
+ * and the verdicts on a second worker it starts, a stage of its own (fetchThread.worker.ts); a
+ * prescanned block then arrives as its header and its candidates' bytes alone (all the main thread
+ * reads of it). Blocks
  * arrive with their memory transferred (no copy), at most `concurrency` batches ahead of what
  * `take` has returned. `take` drains every batch already posted, not only those the event loop
  * has delivered, so that a busy main thread commits many blocks per LMDB transaction.
@@ -176,6 +179,7 @@ export class FetchThread {
     const st = this.#ranges.get(m.id);
     if (!st) return;
     if (m.op === 'blocks') st.batches.push(m.blocks);
+    else if (m.op === 'prescanned') st.batches.push(prescannedBlocks(m));
     else
       st.error = new CodedError(
         m.error.code,
@@ -241,14 +245,60 @@ export type ToFetchThread =
   | { readonly op: 'credit'; readonly id: number }
   | { readonly op: 'cancel'; readonly id: number };
 
+/** What the fetch thread starts its verdicts thread with: the params, and the ports between. */
+export interface VerdictThreadData {
+  readonly paramsDoc: NonNullable<FetchThreadData['paramsDoc']>;
+  /** Where the fetch thread posts (`ToVerdictThread`). */
+  readonly from: MessagePort;
+  /** The main thread's port, which it posts on (`FromFetchThread`). */
+  readonly to: MessagePort;
+}
+
+/**
+ * Messages from the fetch thread to its verdicts thread: a walked batch, the end of a range (none
+ * of its blocks follow), or a message for the main thread, passed on as it is.
+ */
+export type ToVerdictThread =
+  | {
+      readonly op: 'walked';
+      readonly id: number;
+      readonly heights: readonly number[];
+      readonly hashes: readonly string[];
+      /** The whole blocks: what the main thread gets of a block without a walk, or whose verdicts fail. */
+      readonly wholes: readonly Uint8Array[];
+      readonly walks: WalkedBatch;
+    }
+  | { readonly op: 'end'; readonly id: number }
+  | Exclude<FromFetchThread, { op: 'blocks' | 'prescanned' }>;
+
 /** Messages from the worker. */
 export type FromFetchThread =
   | { readonly op: 'ready' }
   /** The source the worker fetches the next ranges from (after each choice). */
   | { readonly op: 'source'; readonly via: 'rest' | 'rpc' }
   | { readonly op: 'blocks'; readonly id: number; readonly blocks: FetchedBlock[] }
+  /** A prescanned batch (from the verdicts thread), packed: see `prescannedBlocks`. */
+  | {
+      readonly op: 'prescanned';
+      readonly id: number;
+      readonly heights: readonly number[];
+      readonly hashes: readonly string[];
+      /** The whole block, for each block without a prescan. */
+      readonly wholes: readonly (Uint8Array | undefined)[];
+      readonly batch: PrescanBatch;
+    }
   | {
       readonly op: 'error';
       readonly id: number;
       readonly error: { code: string; message: string; details?: Record<string, unknown> };
     };
+
+/** A packed batch of prescanned blocks (`packPrescans`) as the blocks a take returns. */
+function prescannedBlocks(m: Extract<FromFetchThread, { op: 'prescanned' }>): FetchedBlock[] {
+  const packed = unpackPrescans(m.batch);
+  return m.heights.map((height, i): FetchedBlock => {
+    const b = packed[i];
+    const hash = m.hashes[i]!;
+    return b ? { height, hash, raw: b.header, prescan: b.prescan } : { height, hash, raw: m.wholes[i]! };
+  });
+}

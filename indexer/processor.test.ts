@@ -648,17 +648,19 @@ describe('raw blocks', () => {
     expect([...state.delegations.values()].map((d) => d.state)).toEqual(['withdrawn', 'withdrawn']);
   });
 
-  it('the prescan filter grows by the valid stakes and the one-input, one-output spends it passes, no more', () => {
+  it('the prescan filter grows by the tagged txs and the one-input, one-output spends it passes, no more', () => {
     const s = stake();
     const tooSmall = stake({ valueSat: 1_000n });
     const u = buildUnbonding(s, covenants);
     // A spend of s's staking output with two outputs: never an unbonding, so never tracked.
     const split = stake({ funding: { txid: s.txid, vout: s.data.stakingOutputIndex, valueSat: 100_000n } });
     const maybeTracked = new Set<number>();
+    // Every tagged tx, valid or not: the walk grows the filter before (or without) the verdicts.
     preScanBlock(params, 120, rawBlock([tooSmall.tx, s.tx]), maybeTracked);
-    expect([...maybeTracked]).toEqual([txidPrefix(s.txid)]);
-    preScanBlock(params, 121, rawBlock([split.tx]), maybeTracked);
-    expect([...maybeTracked]).toEqual([txidPrefix(s.txid), txidPrefix(split.txid)]); // a valid stake
+    expect([...maybeTracked]).toEqual([txidPrefix(tooSmall.txid), txidPrefix(s.txid)]);
+    const grown = new Set([txidPrefix(s.txid)]);
+    preScanBlock(params, 121, rawBlock([split.tx]), grown);
+    expect([...grown]).toEqual([txidPrefix(s.txid), txidPrefix(split.txid)]); // tagged
     const spendsOnly = new Set([txidPrefix(s.txid)]);
     const withU = preScanBlock(params, 121, rawBlock([u.tx]), spendsOnly);
     expect([...spendsOnly]).toEqual([txidPrefix(s.txid), txidPrefix(u.tx.getId())]);

@@ -185,6 +185,23 @@ export interface UnbondingMadeAhead {
   readonly pkScript: Uint8Array;
 }
 
+/** What `StakesSeen` keeps of a valid stake's tree: copies, so that they outlive its block and cross threads. */
+export interface SeenStakeKeys {
+  readonly stakerKey: XOnlyKey;
+  readonly slashingLeafHash: Uint8Array;
+}
+
+/**
+ * Copies (a Buffer's slice would be a view): the key is a view into the block's bytes, which the
+ * fetch threads hand over (transfer) to another thread, emptying their own views.
+ */
+export function seenStakeKeys(data: StakingTxData): SeenStakeKeys {
+  return {
+    stakerKey: new Uint8Array(data.stakerKey) as XOnlyKey,
+    slashingLeafHash: new Uint8Array(data.stakingInfo.slashing.leafHash),
+  };
+}
+
 interface SeenStake {
   readonly outputIndex: number;
   readonly height: number;
@@ -214,14 +231,23 @@ export class StakesSeen {
   }
 
   remember(txid: string, data: StakingTxData, height: number, v: ParamsVersion): void {
+    this.rememberKeys(txid, data.stakingOutputIndex, seenStakeKeys(data), height, v);
+  }
+
+  /** As `remember`, with what it keeps of the stake taken out already (`seenStakeKeys`, on another thread). */
+  rememberKeys(
+    txid: string,
+    outputIndex: number,
+    keys: SeenStakeKeys,
+    height: number,
+    v: ParamsVersion,
+  ): void {
     this.#byTxid.set(txid, {
-      outputIndex: data.stakingOutputIndex,
+      outputIndex,
       height,
       v,
-      // Copies (a Buffer's slice would be a view): the key is a view into the block's bytes,
-      // which the fetch thread hands over (transfers) to the main thread, emptying its own views.
-      stakerKey: Uint8Array.from(data.stakerKey) as XOnlyKey,
-      slashingLeafHash: Uint8Array.from(data.stakingInfo.slashing.leafHash),
+      stakerKey: keys.stakerKey,
+      slashingLeafHash: keys.slashingLeafHash,
     });
     if (this.#byTxid.size > this.#limit) {
       const oldest = this.#byTxid.keys().next().value;

@@ -31,7 +31,7 @@ export function stakeVerdict(
   params: GlobalParams,
   height: number,
   txid: () => string,
-  seen?: StakesSeen,
+  seen?: Pick<StakesSeen, 'remember'>,
 ): StakeVerdict {
   const c = classifyStakingTx(tx, params, height);
   switch (c.kind) {
