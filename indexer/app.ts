@@ -123,8 +123,8 @@ export async function startIndexer(
     batchSize: config.rabbitmq.batch_size,
     log,
     hooks: {
-      onPublished(events) {
-        recordPublished(metrics, events);
+      onPublished(byKind) {
+        recordPublished(metrics, byKind);
         metrics.outboxDepth.set(store.outboxDepth());
       },
       onError() {
