@@ -153,6 +153,13 @@ describe('IndexerStore', () => {
       expect(await read(3, 10)).toEqual([3, 4, 5]);
       expect(await read(4, 1)).toEqual([4]);
       expect(await read(6, 10)).toEqual([]);
+      // The reader closing its handle leaves the store's own (one environment a process) open.
+      const closed = new Promise((resolve) => thread.once('message', resolve));
+      thread.postMessage('close');
+      expect(await closed).toBe('closed');
+      store.commitBlocks([{ height: 104, hash: 'h104', time: 5, txs: [stake().tx] }], decide);
+      expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3, 4, 5, 6, 7]);
+      expect(store.last()).toEqual({ height: 104, hash: 'h104' });
     } finally {
       await thread.terminate();
       await store.close();
