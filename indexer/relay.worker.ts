@@ -5,6 +5,8 @@
  * alone deletes them. On any failure (broker down, channel closed, nack) the publisher is dropped
  * and the same batch is read and sent again after a back-off: at least once, in outbox order.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventPublisher } from '../events/index.ts';
 import { countByKind } from './metrics.ts';
@@ -49,6 +51,24 @@ async function sleep(ms: number): Promise<void> {
   wake = undefined;
   pendingWake = false;
 }
+
+/**
+ * Deciding and committing come first. Where the main and fetch threads need every core (an initial
+ * sync on two, the broker on the same host), a relay at the same priority takes a core from them,
+ * and gives the broker its work during the sync; a lower one publishes in their gaps, as the relay
+ * did on the main thread. With a core to spare it changes nothing. Linux (a thread's own nice
+ * value, which needs no privilege to raise); elsewhere the priority stays.
+ */
+function yieldToDeciding(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, RELAY_NICE);
+  } catch {
+    // Not Linux: the default priority.
+  }
+}
+const RELAY_NICE = 10;
+yieldToDeciding();
 
 const connected = () => publisher !== undefined && !publisher.closed;
 const reader = OutboxReader.open(path);
