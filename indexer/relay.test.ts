@@ -59,7 +59,7 @@ describe('OutboxRelay', () => {
       hooks: { onError: (e) => errors.push(e), onConnected: (c) => connected.push(c) },
     });
     const before = lowered();
-    relay.start();
+    await relay.start();
     try {
       await until(() => lowered() === before + 1);
       await until(() => errors.length >= 2);

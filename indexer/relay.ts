@@ -46,6 +46,7 @@ export type FromRelayThread =
       readonly through: number;
       readonly byKind: ReadonlyArray<readonly [EventKind, number]>;
     }
+  | { readonly op: 'ready' }
   | { readonly op: 'idle' }
   | { readonly op: 'failed'; readonly message: string; readonly failures: number }
   | { readonly op: 'stopped' };
@@ -56,6 +57,7 @@ export class OutboxRelay {
   #connected = false;
   #running = false;
   #stopped: (() => void) | undefined;
+  #ready: (() => void) | undefined;
   #failures = 0;
   #restart: ReturnType<typeof setTimeout> | undefined;
 
@@ -67,10 +69,18 @@ export class OutboxRelay {
     return this.#connected;
   }
 
-  start(): void {
+  /**
+   * Starts the thread; resolves once it has loaded and opened the outbox (or has failed, then it
+   * is started again later), not when the broker answers: the service's start-up includes the
+   * thread's, as it does the fetch thread's, and the broker may be down.
+   */
+  async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#spawn();
+    await new Promise<void>((resolve) => {
+      this.#ready = resolve;
+      this.#spawn();
+    });
   }
 
   /** New events are in the outbox. */
@@ -101,6 +111,10 @@ export class OutboxRelay {
       case 'published':
         store.deleteOutboxThrough(m.through);
         hooks?.onPublished?.(m.byKind);
+        return;
+      case 'ready':
+        this.#ready?.();
+        this.#ready = undefined;
         return;
       case 'idle':
         // Nothing left to send: the confirmed events' records go now, not with the next block.
@@ -138,6 +152,8 @@ export class OutboxRelay {
       this.#o.hooks?.onConnected?.(false);
     }
     this.#stopped?.();
+    this.#ready?.();
+    this.#ready = undefined;
     if (!this.#running) return;
     this.#failures++;
     this.#o.hooks?.onError?.(err);

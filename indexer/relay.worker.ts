@@ -72,6 +72,8 @@ yieldToDeciding();
 
 const connected = () => publisher !== undefined && !publisher.closed;
 const reader = OutboxReader.open(path);
+// Loaded and reading: the rest of the service's start need not wait for the broker.
+post({ op: 'ready' });
 try {
   while (running) {
     try {
