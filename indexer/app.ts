@@ -123,8 +123,8 @@ export async function startIndexer(
     batchSize: config.rabbitmq.batch_size,
     log,
     hooks: {
-      onPublished(events) {
-        recordPublished(metrics, events);
+      onPublished(byKind) {
+        recordPublished(metrics, byKind);
         metrics.outboxDepth.set(store.outboxDepth());
       },
       onError() {
@@ -165,6 +165,8 @@ export async function startIndexer(
     await store.close();
     throw e;
   }
+  // Before the first poll, as the fetch thread: the relay thread's start is the service's.
+  await relay.start();
   const meter = new ProgressMeter({
     intervalMs: config.log.progress_interval_ms,
     startHeight: store.startHeight() ?? params.versions[0]!.activationHeight,
@@ -345,7 +347,6 @@ export async function startIndexer(
     readinessAliases: ['/health'],
   });
   const metricsPort = await listenOps(server, config.ops.host, config.ops.port);
-  relay.start();
   log.info(
     {
       node: rpc.url,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPE_OF_KIND, type StakingEvent, type UnsequencedEvent } from '../events/index.ts';
 import { type BlockResult, type BlockStats, emptyStats } from './blockResult.ts';
-import { createIndexerMetrics, recordBlocks, recordPublished } from './metrics.ts';
+import { countByKind, createIndexerMetrics, recordBlocks, recordPublished } from './metrics.ts';
 
 function block(height: number, stats: Partial<BlockStats>, events: UnsequencedEvent[] = []) {
   const s: BlockStats = { ...emptyStats(), txCount: 10, decoded: 2, ...stats };
@@ -101,9 +101,12 @@ describe('recordPublished: events the broker confirmed, counted by kind', () => 
         event_id: `btc-info:${seq}`,
         sequence: seq,
       }) as unknown as StakingEvent;
-    recordPublished(m, [ev('ab'.repeat(32), 'active', 1), info(2), ev('cd'.repeat(32), 'unbonding', 3)]);
-    recordPublished(m, [info(4)]);
-    recordPublished(m, []);
+    recordPublished(
+      m,
+      countByKind([ev('ab'.repeat(32), 'active', 1), info(2), ev('cd'.repeat(32), 'unbonding', 3)]),
+    );
+    recordPublished(m, countByKind([info(4)]));
+    recordPublished(m, countByKind([]));
     const text = await m.registry.metrics();
     const count = (kind: string) => {
       const line = text

@@ -285,12 +285,20 @@ export function recordRejections(m: IndexerMetrics, rejections: readonly Rejecti
   for (const r of byReason.values()) m.invalidByReason.inc({ tx_type: r.txType, reason: r.reason }, r.n);
 }
 
-/** Counts events the broker confirmed, by kind: one increment per kind present in the batch. */
-export function recordPublished(m: IndexerMetrics, events: readonly StakingEvent[]): void {
+/** A batch's events counted by kind (the relay's thread counts; `recordPublished` adds them up). */
+export function countByKind(events: readonly StakingEvent[]): Array<[EventKind, number]> {
   const byKind = new Map<EventKind, number>();
   for (const e of events) {
     const kind = kindOf(e);
     byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
   }
+  return [...byKind];
+}
+
+/** Counts events the broker confirmed, by kind: one increment per kind present in the batch. */
+export function recordPublished(
+  m: IndexerMetrics,
+  byKind: ReadonlyArray<readonly [EventKind, number]>,
+): void {
   for (const [kind, n] of byKind) m.published.inc({ kind }, n);
 }

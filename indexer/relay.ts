@@ -1,12 +1,17 @@
+import type { Worker } from 'node:worker_threads';
 import type { pino } from 'pino';
-import { type BrokerOptions, EventPublisher, type StakingEvent } from '../events/index.ts';
+import type { BrokerOptions, EventKind } from '../events/index.ts';
+import { startTsWorker } from '../runtime/index.ts';
 import type { IndexerStore } from './store.ts';
 
 /**
- * Moves events from the store's outbox to RabbitMQ: the oldest first, in batches on one confirm
- * channel, deleting a batch from the outbox only after the broker confirmed all of it. On any
- * failure (broker down, channel closed, nack) the publisher is dropped and the same batch is sent
- * again after a back-off, so events are delivered at least once and in outbox order.
+ * Moves events from the store's outbox to RabbitMQ, on a thread of its own (relay.worker.ts): the
+ * oldest first, in batches on one confirm channel, deleting a batch from the outbox only after the
+ * broker confirmed all of it. On any failure (broker down, channel closed, nack) the publisher is
+ * dropped and the same batch is sent again after a back-off, so events are delivered at least once
+ * and in outbox order. The thread reads the outbox's committed records itself; this thread keeps
+ * the deletes (the store's one writer) and the metrics. Publishing is amqplib's framing and the
+ * events' validation, tens of µs of CPU an event: off the thread that decides and commits.
  */
 export interface RelayOptions {
   readonly store: IndexerStore;
@@ -16,95 +21,148 @@ export interface RelayOptions {
   readonly maxBackoffMs?: number;
   readonly log: pino.Logger;
   readonly hooks?: {
-    onPublished?(events: readonly StakingEvent[]): void;
+    /** A batch the broker confirmed, counted by kind. */
+    onPublished?(byKind: ReadonlyArray<readonly [EventKind, number]>): void;
     onError?(err: unknown): void;
     onConnected?(connected: boolean): void;
   };
 }
 
+export interface RelayThreadData {
+  readonly path: string;
+  readonly broker: BrokerOptions;
+  readonly batchSize: number;
+  readonly maxBackoffMs: number;
+  /** The sequence to publish from: the oldest event the broker has not confirmed. */
+  readonly from: number;
+}
+
+export type ToRelayThread = { readonly op: 'wake' } | { readonly op: 'stop' };
+
+export type FromRelayThread =
+  | { readonly op: 'connected'; readonly connected: boolean; readonly afterFailures: number }
+  | {
+      readonly op: 'published';
+      readonly through: number;
+      readonly byKind: ReadonlyArray<readonly [EventKind, number]>;
+    }
+  | { readonly op: 'ready' }
+  | { readonly op: 'idle' }
+  | { readonly op: 'failed'; readonly message: string; readonly failures: number }
+  | { readonly op: 'stopped' };
+
 export class OutboxRelay {
   readonly #o: RelayOptions;
-  #publisher: EventPublisher | undefined;
+  #worker: Worker | undefined;
+  #connected = false;
   #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #pendingWake = false;
+  #stopped: (() => void) | undefined;
+  #ready: (() => void) | undefined;
   #failures = 0;
+  #restart: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: RelayOptions) {
     this.#o = o;
   }
 
   get connected(): boolean {
-    return this.#publisher !== undefined && !this.#publisher.closed;
+    return this.#connected;
   }
 
-  start(): void {
+  /**
+   * Starts the thread; resolves once it has loaded and opened the outbox (or has failed, then it
+   * is started again later), not when the broker answers: the service's start-up includes the
+   * thread's, as it does the fetch thread's, and the broker may be down.
+   */
+  async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    this.#loop = this.#run();
+    await new Promise<void>((resolve) => {
+      this.#ready = resolve;
+      this.#spawn();
+    });
   }
 
   /** New events are in the outbox. */
   wake(): void {
-    this.#pendingWake = true;
-    this.#wake?.();
+    this.#worker?.postMessage({ op: 'wake' } satisfies ToRelayThread);
   }
 
-  async #sleep(ms: number): Promise<void> {
-    if (this.#pendingWake) {
-      this.#pendingWake = false;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.#wake = done;
+  #spawn(): void {
+    const { store } = this.#o;
+    const w = startTsWorker(new URL('./relay.worker.ts', import.meta.url), {
+      workerData: {
+        path: store.path,
+        broker: this.#o.broker,
+        batchSize: this.#o.batchSize ?? 500,
+        maxBackoffMs: this.#o.maxBackoffMs ?? 5_000,
+        from: store.outboxFirst(),
+      } satisfies RelayThreadData,
     });
-    this.#wake = undefined;
-    this.#pendingWake = false;
+    this.#worker = w;
+    w.on('message', (m: FromRelayThread) => this.#receive(m));
+    w.on('error', (e) => this.#gone(w, e));
+    w.on('exit', (code) => this.#gone(w, new Error(`the relay thread exited with code ${code}`)));
   }
 
-  async #run(): Promise<void> {
-    const { store, log } = this.#o;
-    const batchSize = this.#o.batchSize ?? 500;
-    while (this.#running) {
-      try {
-        if (!this.connected) {
-          await this.#publisher?.close().catch(() => undefined);
-          this.#publisher = await EventPublisher.open(this.#o.broker);
-          this.#o.hooks?.onConnected?.(true);
-          this.#publisher.onClose(() => this.#o.hooks?.onConnected?.(false));
-          if (this.#failures > 0) log.info({ afterFailures: this.#failures }, 'event broker reconnected');
-          this.#failures = 0;
-        }
-        const batch = store.outboxBatch(batchSize);
-        if (batch.length === 0) {
-          // Nothing left to send: the confirmed events' records go now, not with the next block.
+  #receive(m: FromRelayThread): void {
+    const { store, log, hooks } = this.#o;
+    switch (m.op) {
+      case 'published':
+        store.deleteOutboxThrough(m.through);
+        hooks?.onPublished?.(m.byKind);
+        return;
+      case 'ready':
+        this.#ready?.();
+        this.#ready = undefined;
+        return;
+      case 'idle':
+        // Nothing left to send: the confirmed events' records go now, not with the next block.
+        try {
           store.persistOutboxDeletes();
-          await this.#sleep(1_000);
-          continue;
+        } catch (err) {
+          hooks?.onError?.(err);
         }
-        await this.#publisher!.publish(batch);
-        store.deleteOutboxThrough(batch[batch.length - 1]!.sequence);
-        this.#o.hooks?.onPublished?.(batch);
-      } catch (err) {
-        this.#failures++;
-        this.#o.hooks?.onError?.(err);
-        if (this.#failures === 1 || this.#failures % 20 === 0) {
-          log.warn({ err: (err as Error).message, failures: this.#failures }, 'event relay failed; retrying');
+        return;
+      case 'connected':
+        this.#connected = m.connected;
+        hooks?.onConnected?.(m.connected);
+        if (m.connected && m.afterFailures > 0) {
+          log.info({ afterFailures: m.afterFailures }, 'event broker reconnected');
         }
-        await this.#publisher?.close().catch(() => undefined);
-        this.#publisher = undefined;
-        if (!this.#running) break;
-        const backoff = Math.min(this.#o.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(this.#failures, 10));
-        this.#pendingWake = false;
-        await this.#sleep(backoff);
-      }
+        return;
+      case 'failed':
+        hooks?.onError?.(new Error(m.message));
+        if (m.failures === 1 || m.failures % 20 === 0) {
+          log.warn({ err: m.message, failures: m.failures }, 'event relay failed; retrying');
+        }
+        return;
+      case 'stopped':
+        this.#stopped?.();
+        return;
     }
+  }
+
+  /** The thread ended: expected after stop; otherwise it is started again after a back-off. */
+  #gone(w: Worker, err: Error): void {
+    if (this.#worker !== w) return;
+    this.#worker = undefined;
+    if (this.#connected) {
+      this.#connected = false;
+      this.#o.hooks?.onConnected?.(false);
+    }
+    this.#stopped?.();
+    this.#ready?.();
+    this.#ready = undefined;
+    if (!this.#running) return;
+    this.#failures++;
+    this.#o.hooks?.onError?.(err);
+    this.#o.log.warn({ err: err.message, failures: this.#failures }, 'event relay thread failed; restarting');
+    const backoff = Math.min(this.#o.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(this.#failures, 10));
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined;
+      if (this.#running) this.#spawn();
+    }, backoff);
   }
 
   /** Waits until the outbox is empty (or `timeoutMs` passes); true when empty. */
@@ -117,18 +175,26 @@ export class OutboxRelay {
     return this.#o.store.outboxDepth() === 0;
   }
 
-  /** Stops after the batch in flight; closes the connection. */
+  /** Stops after the batch in flight (a publish the broker does not answer is cut after 2 s); closes the connection. */
   async stop(): Promise<void> {
     this.#running = false;
-    this.wake();
-    // A publish waiting on a silent broker would wait for the heartbeat: close under it instead
-    // (its batch stays in the outbox and goes out at the next start).
-    const grace = new Promise((r) => setTimeout(r, 2_000));
-    if ((await Promise.race([this.#loop?.then(() => 'done'), grace])) !== 'done') {
-      await this.#publisher?.close().catch(() => undefined);
-      await this.#loop;
-    }
-    await this.#publisher?.close().catch(() => undefined);
-    this.#publisher = undefined;
+    clearTimeout(this.#restart);
+    const w = this.#worker;
+    if (!w) return;
+    const stopped = new Promise<void>((resolve) => {
+      this.#stopped = resolve;
+    });
+    w.postMessage({ op: 'stop' } satisfies ToRelayThread);
+    // The thread closes its publisher 2 s after the stop at the latest; a connect under way may
+    // take longer (its timeout): the thread is ended then.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => {
+      timer = setTimeout(r, 5_000);
+    });
+    await Promise.race([stopped, late]);
+    clearTimeout(timer);
+    // Confirms the thread posted before it stopped are applied before the store closes.
+    await new Promise((r) => setImmediate(r));
+    await w.terminate();
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { open as lmdbOpen } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGlobalParams } from '../params/index.ts';
+import { startTsWorker } from '../runtime/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import { processBlock } from './processor.ts';
 import { txidPrefix } from './state.ts';
@@ -119,6 +120,50 @@ describe('IndexerStore', () => {
     expect(reopened.outboxDepth()).toBe(0);
     expect(reopened.outboxBatch(10)).toEqual([]);
     await reopened.close();
+  });
+
+  it("is read from another thread by an OutboxReader: each commit's events from a sequence on, the rest of a record confirmed in part", async () => {
+    const store = open();
+    const [a, b, c, d] = [stake(), stake(), stake(), stake()];
+    store.commitBlocks(
+      [
+        { height: 100, hash: 'h100', time: 1, txs: [a.tx] },
+        { height: 101, hash: 'h101', time: 2, txs: [b.tx, buildUnbonding(a, covenants).tx] },
+      ],
+      decide,
+    );
+    const thread = startTsWorker(new URL('./testkit/outboxReaderThread.ts', import.meta.url), {
+      workerData: store.path,
+    });
+    const read = (first: number, limit: number) =>
+      new Promise<number[]>((resolve, reject) => {
+        thread.once('message', resolve);
+        thread.once('error', reject);
+        thread.postMessage([first, limit]);
+      });
+    try {
+      expect(await read(1, 10)).toEqual([1, 2, 3]);
+      expect(await read(3, 10)).toEqual([3]);
+      expect(await read(2, 1)).toEqual([2]);
+      store.commitBlocks([{ height: 102, hash: 'h102', time: 3, txs: [c.tx] }], decide);
+      expect(await read(3, 10)).toEqual([3, 4]);
+      // Confirmed through 2: the next write keeps the rest of block 101's record under 3.
+      store.deleteOutboxThrough(2);
+      store.commitBlocks([{ height: 103, hash: 'h103', time: 4, txs: [d.tx] }], decide);
+      expect(await read(3, 10)).toEqual([3, 4, 5]);
+      expect(await read(4, 1)).toEqual([4]);
+      expect(await read(6, 10)).toEqual([]);
+      // The reader closing its handle leaves the store's own (one environment a process) open.
+      const closed = new Promise((resolve) => thread.once('message', resolve));
+      thread.postMessage('close');
+      expect(await closed).toBe('closed');
+      store.commitBlocks([{ height: 104, hash: 'h104', time: 5, txs: [stake().tx] }], decide);
+      expect(store.outboxBatch(10).map((e) => e.sequence)).toEqual([3, 4, 5, 6, 7]);
+      expect(store.last()).toEqual({ height: 104, hash: 'h104' });
+    } finally {
+      await thread.terminate();
+      await store.close();
+    }
   });
 
   it('reads and deletes an outbox of one event a record, as a store written before holds it', async () => {

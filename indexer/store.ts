@@ -463,20 +463,12 @@ export class IndexerStore implements StateReader {
 
   /** The oldest `limit` events not yet confirmed by the broker, in sequence order. */
   outboxBatch(limit: number): StakingEvent[] {
-    const out: StakingEvent[] = [];
-    const first = this.#firstSeq;
-    if (first >= this.#nextSeq || limit <= 0) return out;
-    // From the record holding `first`: the last one keyed at or before it.
-    let start = first;
-    for (const key of this.#outbox.getKeys({ start: first, reverse: true, limit: 1 })) start = key;
-    for (const { value } of this.#outbox.getRange({ start })) {
-      for (const e of eventsOf(value)) {
-        if (e.sequence < first) continue;
-        out.push(e);
-        if (out.length === limit) return out;
-      }
-    }
-    return out;
+    if (this.#firstSeq >= this.#nextSeq) return [];
+    return readOutbox(this.#outbox, this.#firstSeq, limit);
+  }
+  /** The sequence of the oldest event not yet confirmed by the broker (the relay starts there). */
+  outboxFirst(): number {
+    return this.#firstSeq;
   }
   /**
    * The broker confirmed the outbox's events with sequence ≤ `seq`: they leave the outbox now;
@@ -514,6 +506,65 @@ export class IndexerStore implements StateReader {
     }
     await this.#env.close();
   }
+}
+
+/**
+ * Reads a store's outbox from another thread (the relay's): committed events only, each read from
+ * the store's latest commit. lmdb-js shares one environment between the threads of a process.
+ */
+export class OutboxReader {
+  readonly #env: RootDatabase;
+  readonly #outbox: Database<StakingEvent[] | StakingEvent, number>;
+
+  private constructor(env: RootDatabase) {
+    this.#env = env;
+    this.#outbox = env.openDB({ name: 'outbox', sharedStructuresKey: STRUCTURES });
+  }
+
+  /** @throws {CodedError} INDEXER_STORE_UNAVAILABLE */
+  static open(path: string): OutboxReader {
+    try {
+      return new OutboxReader(open({ path, maxDbs: 10, compression: false }));
+    } catch (cause) {
+      throw new CodedError<IndexerErrorCode>(
+        'INDEXER_STORE_UNAVAILABLE',
+        `cannot open the LMDB store at ${path}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+
+  /** At most `limit` committed events from sequence `first` on, in sequence order. */
+  batch(first: number, limit: number): StakingEvent[] {
+    // The read transaction this thread holds may predate the writer's last commit.
+    this.#env.resetReadTxn();
+    return readOutbox(this.#outbox, first, limit);
+  }
+
+  async close(): Promise<void> {
+    await this.#env.close();
+  }
+}
+
+/** At most `limit` events of `outbox` from sequence `first` on, in sequence order. */
+function readOutbox(
+  outbox: Database<StakingEvent[] | StakingEvent, number>,
+  first: number,
+  limit: number,
+): StakingEvent[] {
+  const out: StakingEvent[] = [];
+  if (limit <= 0) return out;
+  // From the record holding `first`: the last one keyed at or before it.
+  let start = first;
+  for (const key of outbox.getKeys({ start: first, reverse: true, limit: 1 })) start = key;
+  for (const { value } of outbox.getRange({ start })) {
+    for (const e of eventsOf(value)) {
+      if (e.sequence < first) continue;
+      out.push(e);
+      if (out.length === limit) return out;
+    }
+  }
+  return out;
 }
 
 /** The events of an outbox record: a block's, or one (a store written before). */
