@@ -64,7 +64,14 @@ export function buildSlashingChangeOutput(
   const script = buildTimelockLeaf(stakerKey, unbondingTimeBlocks);
   const leafHash = tapLeafHash(script);
   const out = taprootOutput(leafHash);
-  return { ...out, timelock: { script, leafHash, controlBlock: controlBlock(out, []) } };
+  // Field by field, not spread then extended: see buildStakingInfo.
+  return {
+    outputKey: out.outputKey,
+    parity: out.parity,
+    pkScript: out.pkScript,
+    merkleRoot: out.merkleRoot,
+    timelock: { script, leafHash, controlBlock: controlBlock(out, []) },
+  };
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   parseStakingTx,
   parseTransaction,
   scriptPathSighash,
+  type UnbondingExpectation,
   unbondingSighash,
   verifyStakerUnbondingSignature,
 } from './index.ts';
@@ -177,7 +178,18 @@ describe('staker signature over the unbonding leaf (BIP341, SIGHASH_DEFAULT)', (
     );
   });
   it('refuses a signature over another amount (the sighash commits to the staking value)', () => {
-    const other = { ...exp, stakingValueSat: exp.stakingValueSat + 1n };
+    // Field by field: an expectation's taproot parts are getters, which a spread would not copy.
+    const other: UnbondingExpectation = {
+      stakingTxid: exp.stakingTxid,
+      stakingOutputIndex: exp.stakingOutputIndex,
+      stakingValueSat: exp.stakingValueSat + 1n,
+      stakingPkScript: exp.stakingPkScript,
+      unbondingLeafScript: exp.unbondingLeafScript,
+      unbondingLeafHash: exp.unbondingLeafHash,
+      unbondingInfo: exp.unbondingInfo,
+      unbondingValueSat: exp.unbondingValueSat,
+      unbondingFeeSat: exp.unbondingFeeSat,
+    };
     expect(verifyStakerUnbondingSignature(tx, other, staker.xOnly, sig)).toBe(false);
   });
   it('refuses a signature made over the timelock leaf instead', () => {

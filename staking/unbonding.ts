@@ -78,44 +78,53 @@ export function expectUnbonding(
       `staking value ${data.valueSat} sat does not cover the unbonding fee ${params.unbondingFeeSat} sat`,
     );
   }
-  const lazy = new LazyUnbonding(data, params);
-  return {
-    stakingTxid,
-    stakingOutputIndex: data.stakingOutputIndex,
-    stakingValueSat: data.valueSat,
-    get stakingPkScript() {
-      return data.stakingInfo.pkScript;
-    },
-    get unbondingLeafScript() {
-      return lazy.leafScript();
-    },
-    get unbondingLeafHash() {
-      return data.stakingInfo.unbonding.leafHash;
-    },
-    get unbondingInfo() {
-      return lazy.info();
-    },
-    unbondingValueSat,
-    unbondingFeeSat: params.unbondingFeeSat,
-  };
+  return new Expectation(stakingTxid, data, params, unbondingValueSat);
 }
 
 /**
- * The unbonding leaf script (no EC operation) and the unbonding output (one EC tweak), each built
- * on first use. A class rather than closures: the services run under tsx, whose transform names
- * every closure assigned to a variable with a defineProperty call, per call.
+ * An UnbondingExpectation whose taproot parts are built on first read. A class with its getters on
+ * the prototype, not an object literal with getters: in Node 20's V8 a literal's own getters, new
+ * closures at every call, kept everything they captured (the staking tx's data, the unbonding
+ * output) alive through two scavenges, so a tenth of what a signer request allocates reached the
+ * old generation (signer/README.md, Performance). Being getters on the prototype, the taproot parts
+ * are not copied by a spread: build a changed expectation field by field.
  */
-class LazyUnbonding {
-  #leafScript: Uint8Array | undefined;
-  #info: UnbondingInfo | undefined;
+class Expectation implements UnbondingExpectation {
+  readonly stakingTxid: string;
+  readonly stakingOutputIndex: number;
+  readonly stakingValueSat: bigint;
+  readonly unbondingValueSat: bigint;
+  readonly unbondingFeeSat: bigint;
   readonly #data: StakingOutputFacts;
   readonly #params: ParamsVersion;
+  #leafScript: Uint8Array | undefined;
+  #info: UnbondingInfo | undefined;
 
-  constructor(data: StakingOutputFacts, params: ParamsVersion) {
+  constructor(
+    stakingTxid: string,
+    data: StakingOutputFacts,
+    params: ParamsVersion,
+    unbondingValueSat: bigint,
+  ) {
+    this.stakingTxid = stakingTxid;
+    this.stakingOutputIndex = data.stakingOutputIndex;
+    this.stakingValueSat = data.valueSat;
+    this.unbondingValueSat = unbondingValueSat;
+    this.unbondingFeeSat = params.unbondingFeeSat;
     this.#data = data;
     this.#params = params;
   }
-  leafScript(): Uint8Array {
+
+  get stakingPkScript(): Uint8Array {
+    return this.#data.stakingInfo.pkScript;
+  }
+
+  get unbondingLeafHash(): Uint8Array {
+    return this.#data.stakingInfo.unbonding.leafHash;
+  }
+
+  /** No EC operation. */
+  get unbondingLeafScript(): Uint8Array {
     this.#leafScript ??= buildUnbondingLeaf(
       this.#data.stakerKey,
       this.#params.covenantKeys,
@@ -123,7 +132,9 @@ class LazyUnbonding {
     );
     return this.#leafScript;
   }
-  info(): UnbondingInfo {
+
+  /** One EC tweak, at the first read. */
+  get unbondingInfo(): UnbondingInfo {
     this.#info ??= buildUnbondingInfo(
       {
         stakerKey: this.#data.stakerKey,

@@ -62,10 +62,7 @@ function built(s: Stake): { readonly c: Case; readonly d: IndexerDelegation } {
   const covered = unbondingValueOf(s.valueSat, V0) !== undefined;
   const exp: UnbondingExpectation = covered
     ? expectUnbonding(stake.txid, stake.data, V0)
-    : {
-        ...expectUnbonding(stake.txid, { ...stake.data, valueSat: fee + 1n }, V0),
-        stakingValueSat: s.valueSat,
-      };
+    : withStakingValue(expectUnbonding(stake.txid, { ...stake.data, valueSat: fee + 1n }, V0), s.valueSat);
   const tx = buildUnbondingTx(exp);
   const c: Case = {
     stakingTx: stake.tx,
@@ -149,3 +146,18 @@ describe('the unbonding expectation: every service builds the same one with expe
     );
   });
 });
+
+/** `exp` with another staking value, field by field: its taproot parts are getters, which a spread would not copy. */
+function withStakingValue(exp: UnbondingExpectation, stakingValueSat: bigint): UnbondingExpectation {
+  return {
+    stakingTxid: exp.stakingTxid,
+    stakingOutputIndex: exp.stakingOutputIndex,
+    stakingValueSat,
+    stakingPkScript: exp.stakingPkScript,
+    unbondingLeafScript: exp.unbondingLeafScript,
+    unbondingLeafHash: exp.unbondingLeafHash,
+    unbondingInfo: exp.unbondingInfo,
+    unbondingValueSat: exp.unbondingValueSat,
+    unbondingFeeSat: exp.unbondingFeeSat,
+  };
+}

@@ -7,6 +7,7 @@ import {
   buildUnbondingTx,
   expectUnbonding,
   type StakingErrorCode,
+  type UnbondingExpectation,
   unbondingSighash,
 } from '../staking/index.ts';
 import {
@@ -106,11 +107,20 @@ function caseOf(d: Draw): Case {
     funding: { txid: 'ab'.repeat(32), vout: d.n, valueSat: valueSat + 100_000n },
   });
   // The fee-cover case has no expectation to build from: a 1-sat output stands in.
-  const exp =
+  // (Field by field: an expectation's taproot parts are getters, which a spread would not copy.)
+  const covering = expectUnbonding(s.txid, { ...s.data, valueSat: V0.unbondingFeeSat + 1n }, V0);
+  const exp: UnbondingExpectation =
     d.fault === 'fee-not-covered'
       ? {
-          ...expectUnbonding(s.txid, { ...s.data, valueSat: V0.unbondingFeeSat + 1n }, V0),
+          stakingTxid: covering.stakingTxid,
+          stakingOutputIndex: covering.stakingOutputIndex,
           stakingValueSat: valueSat,
+          stakingPkScript: covering.stakingPkScript,
+          unbondingLeafScript: covering.unbondingLeafScript,
+          unbondingLeafHash: covering.unbondingLeafHash,
+          unbondingInfo: covering.unbondingInfo,
+          unbondingValueSat: covering.unbondingValueSat,
+          unbondingFeeSat: covering.unbondingFeeSat,
         }
       : expectUnbonding(s.txid, s.data, V0);
   const tx = buildUnbondingTx(exp);
