@@ -103,10 +103,14 @@ export class FetchThread {
           st.wake = undefined;
         }
         const out: FetchedBlock[] = [];
+        let taken = 0;
         while (st.batches.length > 0 && out.length < max) {
           out.push(...st.batches.shift()!);
-          post({ op: 'credit', id });
+          taken++;
         }
+        // One message for the take's batches: a post per batch was a visible share of this
+        // thread (each wakes the fetch thread, which then competes with this one for a core).
+        post({ op: 'credit', id, batches: taken });
         return out;
       },
       cancel: () => {
@@ -242,7 +246,8 @@ export type ToFetchThread =
       /** Where the range's prescan filter starts (see `fetcher`). */
       readonly tracked: Int32Array;
     }
-  | { readonly op: 'credit'; readonly id: number }
+  /** The main thread took `batches` more batches: as many more may be fetched ahead. */
+  | { readonly op: 'credit'; readonly id: number; readonly batches: number }
   | { readonly op: 'cancel'; readonly id: number };
 
 /** What the fetch thread starts its verdicts thread with: the params, and the ports between. */

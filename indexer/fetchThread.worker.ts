@@ -78,7 +78,7 @@ port.on('message', (m: ToFetchThread) => {
   }
   const r = ranges.get(m.id);
   if (!r) return;
-  if (m.op === 'credit') r.credit++;
+  if (m.op === 'credit') r.credit += m.batches;
   else r.cancelled = true;
   r.wake?.();
 });
