@@ -20,9 +20,10 @@ export function decideExpiries(
     const d = st.delegation(e.stakingTxid);
     if (!d) continue;
     if (e.type === 'active' && d.state === 'active' && !d.expiredActive) {
-      st.putDelegation({ ...d, expiredActive: true });
+      // Object.assign, not a spread followed by properties: see `Overlay.putDelegation`.
+      st.putDelegation(Object.assign({}, d, { expiredActive: true }));
     } else if (e.type === 'unbonding' && d.state === 'unbonding' && !d.expiredUnbonding) {
-      st.putDelegation({ ...d, expiredUnbonding: true });
+      st.putDelegation(Object.assign({}, d, { expiredUnbonding: true }));
     } else {
       continue;
     }

@@ -30,6 +30,13 @@ export class Overlay implements StateReader {
   mayTrack(prefix: number): boolean {
     return this.#prefixes.has(prefix) || this.#base.mayTrack(prefix);
   }
+  /**
+   * A changed delegation is built with `Object.assign({}, d, { …changes })`, not `{ ...d, … }`: in
+   * Node 20's V8 an object spread followed by properties takes a slow clone path, and msgpackr
+   * encodes such a copy (in the undo record and the batch's flush) several times slower; about
+   * 12 µs against 5 µs for an unbonding and its withdraw, in a microbenchmark. The same keys in the
+   * same order, so the same bytes in the store.
+   */
   putDelegation(d: Delegation): void {
     this.#delegations.set(d.stakingTxid, d);
     this.writes.push({ op: 'delegation', value: d });

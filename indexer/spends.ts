@@ -35,7 +35,8 @@ function spentDelegation(
 
 /** Delegation `d` withdrawn by tx `txid`, from its staking or its unbonding output. */
 function withdraw(dec: BlockDecision, d: Delegation, txid: string, from: 'staking' | 'unbonding'): void {
-  dec.st.putDelegation({ ...d, state: 'withdrawn' });
+  // Object.assign rather than a spread followed by properties: see `Overlay.putDelegation`.
+  dec.st.putDelegation(Object.assign({}, d, { state: 'withdrawn' as const }));
   dec.events.push(withdrawEvent(d, dec.height, txid, from));
 }
 
@@ -63,13 +64,14 @@ export function spendOfStakingOutput(
     case 'unbonding': {
       const v = selectParamsForHeight(params, d.inclusionHeight)!;
       const unbondingTxid = txid.id();
-      st.putDelegation({
-        ...d,
-        state: 'unbonding',
-        unbondingTxid,
-        unbondingHeight: h,
-        unbondingTime: v.unbondingTime,
-      });
+      st.putDelegation(
+        Object.assign({}, d, {
+          state: 'unbonding' as const,
+          unbondingTxid,
+          unbondingHeight: h,
+          unbondingTime: v.unbondingTime,
+        }),
+      );
       st.track(unbondingTxKey(unbondingTxid), stakingTxid);
       st.addExpiry({ height: h + v.unbondingTime, stakingTxid, type: 'unbonding' });
       // Only an active (not overflow) stake ever counted in the TVL (§8).
