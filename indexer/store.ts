@@ -74,7 +74,9 @@ export class IndexerStore implements StateReader {
   // range (its entries are exactly [#firstSeq, #nextSeq): appended at the end, deleted from the
   // front) and the start height.
   #prefixes = new Set<number>();
-  #expiriesByHeight = new Map<number, Map<string, Expiry>>();
+  // By type, then height, then staking txid: a key of its own txid string, not one joined from the
+  // txid and the type (a new string to flatten and hash at every expiry added or reached).
+  #expiriesByHeight: Record<Expiry['type'], Map<number, Map<string, Expiry>>> = expiryMirror();
   #expiryJournal: Array<[expiry: Expiry, added: boolean]> = [];
   // The prefixes a write transaction added, taken out again if it aborts (the set only grows, and
   // copying it at every transaction cost O(every stake ever tracked) per commit).
@@ -170,7 +172,7 @@ export class IndexerStore implements StateReader {
     const s = new Set<number>();
     for (const key of this.#tracked.getKeys()) s.add(prefixOfKey(key));
     this.#prefixes = s;
-    this.#expiriesByHeight = new Map();
+    this.#expiriesByHeight = expiryMirror();
     for (const [height, stakingTxid, type] of this.#expiries.getKeys()) {
       this.#mirrorExpiry({ height, stakingTxid, type: type as Expiry['type'] }, true);
     }
@@ -217,8 +219,13 @@ export class IndexerStore implements StateReader {
     return this.#read('tracked', key) as string | undefined;
   }
   expiriesAt(height: number): readonly Expiry[] {
-    const at = this.#expiriesByHeight.get(height);
-    return at ? [...at.values()].sort(compareExpiry) : [];
+    const active = this.#expiriesByHeight.active.get(height);
+    const unbonding = this.#expiriesByHeight.unbonding.get(height);
+    if (!active && !unbonding) return [];
+    const out: Expiry[] = [];
+    if (active) for (const e of active.values()) out.push(e);
+    if (unbonding) for (const e of unbonding.values()) out.push(e);
+    return out.sort(compareExpiry);
   }
   mayTrack(prefix: number): boolean {
     return this.#prefixes.has(prefix);
@@ -271,15 +278,15 @@ export class IndexerStore implements StateReader {
     return true;
   }
   #mirrorExpiry(e: Expiry, present: boolean): void {
-    const id = `${e.stakingTxid}\u0000${e.type}`;
-    let at = this.#expiriesByHeight.get(e.height);
+    const byHeight = this.#expiriesByHeight[e.type];
+    let at = byHeight.get(e.height);
     if (present) {
       if (!at) {
         at = new Map();
-        this.#expiriesByHeight.set(e.height, at);
+        byHeight.set(e.height, at);
       }
-      at.set(id, e);
-    } else if (at?.delete(id) && at.size === 0) this.#expiriesByHeight.delete(e.height);
+      at.set(e.stakingTxid, e);
+    } else if (at?.delete(e.stakingTxid) && at.size === 0) byHeight.delete(e.height);
   }
   #addPrefix(p: number): void {
     if (this.#prefixes.has(p)) return;
@@ -337,8 +344,11 @@ export class IndexerStore implements StateReader {
     if (events.length === 0) return;
     const first = this.#nextSeq;
     const record: StakingEvent[] = [];
+    // `Object.assign`, not `{ ...event, sequence }`: in Node 20's V8 that spread takes a slow clone
+    // path, and msgpackr then encodes the copies several times slower (about 12 µs a record of four
+    // events, against 4 µs, in a microbenchmark). The same keys in the same order: the same bytes.
     for (let i = 0; i < events.length; i++)
-      record.push({ ...events[i]!, sequence: first + i } as StakingEvent);
+      record.push(Object.assign({}, events[i]!, { sequence: first + i }) as StakingEvent);
     this.#outbox.putSync(first, record);
     this.#nextSeq = first + events.length;
     this.#write('meta', 'nextSeq', this.#nextSeq);
@@ -506,6 +516,10 @@ export class IndexerStore implements StateReader {
     }
     await this.#env.close();
   }
+}
+
+function expiryMirror(): Record<Expiry['type'], Map<number, Map<string, Expiry>>> {
+  return { active: new Map(), unbonding: new Map() };
 }
 
 /**
