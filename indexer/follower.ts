@@ -144,7 +144,8 @@ export class ChainFollower {
               height: block.height,
               tvl: r.tvl,
             };
-            return { ...r, events: [...r.events, info] };
+            // Object.assign, not a spread followed by properties: see `Overlay.putDelegation`.
+            return Object.assign({}, r, { events: [...r.events, info] });
           });
           processed += inputs.length;
           next += inputs.length;
