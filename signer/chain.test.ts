@@ -140,18 +140,21 @@ describe('rpcChainView kept bytes', () => {
   it.each([
     ['uppercase hex', 'AB01'],
     ['not hex', 'zz'],
-  ])('keeps no fact for %s from the node: the next lookup asks the node again, and gets its text', async (_, hex) => {
-    const node = new ScriptedNode();
-    const rpc = node.rpc();
-    const raw = rpc.getrawtransaction.bind(rpc);
-    rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
-    const view = rpcChainView(rpc);
-    await view.chain.observe();
-    await view.getTransaction('t');
-    const again = await view.getTransaction('t');
-    expect(view.stats).toMatchObject({ hits: 0, misses: 2 });
-    expect(again.hex).toBe(hex);
-  });
+  ])(
+    'keeps no fact for %s from the node: the next lookup asks the node again, and gets its text',
+    async (_, hex) => {
+      const node = new ScriptedNode();
+      const rpc = node.rpc();
+      const raw = rpc.getrawtransaction.bind(rpc);
+      rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
+      const view = rpcChainView(rpc);
+      await view.chain.observe();
+      await view.getTransaction('t');
+      const again = await view.getTransaction('t');
+      expect(view.stats).toMatchObject({ hits: 0, misses: 2 });
+      expect(again.hex).toBe(hex);
+    },
+  );
 });
 
 describe('rpcChainView lookups', () => {
