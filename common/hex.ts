@@ -33,8 +33,13 @@ export function parseHex<C extends string>(
   return Uint8Array.from(Buffer.from(value, 'hex'));
 }
 
-/** Lowercase hex of bytes. */
+/**
+ * Lowercase hex of bytes. V8 keeps a typed array of up to 64 bytes inside its heap, and reading its
+ * `.buffer` moves the bytes out into an ArrayBuffer of their own, which the next scavenge must sweep
+ * (signer/README.md, Performance): short ones are copied into Buffer's pool instead.
+ */
 export function toHex(bytes: Uint8Array): string {
+  if (bytes.byteLength <= 64) return Buffer.from(bytes).toString('hex');
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 

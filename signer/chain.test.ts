@@ -41,7 +41,7 @@ class ScriptedNode {
         const block = node.txs.get(txid)!;
         const height = node.chain.indexOf(block);
         return {
-          hex: `hex-of-${txid}`,
+          hex: Buffer.from(`tx ${txid}`).toString('hex'),
           blockhash: height >= 0 ? block : undefined,
           confirmations: height >= 0 ? node.chain.length - height : 0,
         };
@@ -120,6 +120,41 @@ describe('rpcChainView parsed facts', () => {
     expect(tx.toHex()).toBe(hex);
     expect(second.parse!()).toBe(tx);
   });
+});
+
+describe('rpcChainView kept bytes', () => {
+  it('gives a hit the same hex, block and confirmations as the node gave the miss', async () => {
+    const node = new ScriptedNode();
+    const view = rpcChainView(node.rpc());
+    await view.chain.observe();
+    const miss = await view.getTransaction('t');
+    const hit = await view.getTransaction('t');
+    expect(view.stats).toMatchObject({ hits: 1, misses: 1 });
+    expect({ hex: hit.hex, blockhash: hit.blockhash, confirmations: hit.confirmations }).toEqual({
+      hex: miss.hex,
+      blockhash: miss.blockhash,
+      confirmations: miss.confirmations,
+    });
+  });
+
+  it.each([
+    ['uppercase hex', 'AB01'],
+    ['not hex', 'zz'],
+  ])(
+    'keeps no fact for %s from the node: the next lookup asks the node again, and gets its text',
+    async (_, hex) => {
+      const node = new ScriptedNode();
+      const rpc = node.rpc();
+      const raw = rpc.getrawtransaction.bind(rpc);
+      rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
+      const view = rpcChainView(rpc);
+      await view.chain.observe();
+      await view.getTransaction('t');
+      const again = await view.getTransaction('t');
+      expect(view.stats).toMatchObject({ hits: 0, misses: 2 });
+      expect(again.hex).toBe(hex);
+    },
+  );
 });
 
 describe('rpcChainView lookups', () => {

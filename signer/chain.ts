@@ -1,6 +1,6 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import type { RpcClient } from '../bitcoind/index.ts';
-import { CodedError, isCodedError } from '../common/index.ts';
+import { CodedError, isCodedError, parseHex, toHex } from '../common/index.ts';
 import { parseTransaction } from '../staking/index.ts';
 
 /** What the signer asks of its own node. */
@@ -41,6 +41,16 @@ function notFoundOr(e: unknown, txid: string): CodedError {
     );
   }
   return unavailable(e);
+}
+
+/** The node's lowercase hex as bytes; undefined for anything else (a hit gives back its lowercase hex). */
+function bytesOf(hex: string): Uint8Array | undefined {
+  if (/[A-F]/.test(hex)) return undefined;
+  try {
+    return parseHex(hex, 'staking tx from the node', 'STAKING_BAD_HEX');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A Map that forgets its oldest entry past `max`. */
@@ -182,9 +192,15 @@ export class ActiveChain {
   }
 }
 
-/** What the cache knows of a confirmed staking tx: its bytes, its block and that block's height. */
+/**
+ * What the cache knows of a confirmed staking tx: its bytes, its block and that block's height.
+ * Bytes, not the node's hex: a fact outlives a request, so every fact is copied by a scavenge and
+ * promoted, and the hex string was the largest thing each request left alive (signer/README.md,
+ * Performance). The block hash is the tracked window's own string when the window has that block,
+ * so facts of one block share it.
+ */
 interface Fact {
-  readonly hex: string;
+  readonly bytes: Uint8Array;
   readonly blockhash: string;
   readonly height: number;
   /** Parsed at the first use of a hit, for every later one. */
@@ -279,10 +295,10 @@ export function rpcChainView(
         if (f && confirm(f, seen)) {
           stats.hits++;
           return {
-            hex: f.hex,
+            hex: toHex(f.bytes),
             blockhash: f.blockhash,
             confirmations: chain.tip!.height - f.height + 1,
-            parse: () => (f.parsed ??= parseTransaction(f.hex, 'staking tx from the node')),
+            parse: () => (f.parsed ??= parseTransaction(f.bytes, 'staking tx from the node')),
           };
         }
       }
@@ -292,11 +308,14 @@ export function rpcChainView(
       const confirmations = tx.confirmations ?? 0;
       if (tx.blockhash && confirmations >= 1) {
         const height = heights.get(tx.blockhash) ?? (await blockHeight(tx.blockhash));
-        // Not usable until confirmed against the tracked chain (point 3 above).
-        if (chain.moves === moves) {
+        // Not usable until confirmed against the tracked chain (point 3 above). A hex the node
+        // should never send is not kept: the caller's own parse of it refuses it, as uncached.
+        const bytes = chain.moves === moves ? bytesOf(tx.hex) : undefined;
+        if (bytes) {
+          const known = chain.hashAt(height);
           remember(facts, maxFacts, txid, {
-            hex: tx.hex,
-            blockhash: tx.blockhash,
+            bytes,
+            blockhash: known === tx.blockhash ? known : tx.blockhash,
             height,
             pending: { moves, checksBefore: chain.checksStarted },
           });
