@@ -220,6 +220,56 @@ const SPENDS = 4;
 const TAGGED = 8;
 const HAS_UNBONDING = 16;
 
+/**
+ * One candidate's `CANDIDATE_INTS` numbers at `nums[k]`, its bytes at `at` of the batch's buffer,
+ * its txid (if any) pushed onto `txids`; `extra`: the caller's flags for what it packs beside them.
+ * Both packed forms (`WalkedBatch`, `PrescanBatch`) lay a candidate out this way.
+ */
+function packCandidate(
+  nums: Int32Array,
+  k: number,
+  c: CandidateTx,
+  at: number,
+  txids: string[],
+  extra: number,
+): void {
+  let flags = extra | (c.spends ? SPENDS : 0) | (c.tagged ? TAGGED : 0);
+  if (c.txid !== undefined) {
+    flags |= HAS_TXID;
+    txids.push(c.txid);
+  }
+  nums[k] = c.index;
+  nums[k + 1] = at;
+  nums[k + 2] = c.bytes.length;
+  nums[k + 3] = c.bodyStart;
+  nums[k + 4] = c.bodyEnd;
+  nums[k + 5] = flags;
+  nums[k + 6] = c.inputs;
+  nums[k + 7] = c.outputs;
+}
+
+/** The candidate `packCandidate` laid out at `nums[k]`, its bytes a view of `bytes`. */
+function unpackCandidate(
+  nums: Int32Array,
+  k: number,
+  bytes: Uint8Array,
+  txid: string | undefined,
+): CandidateTx {
+  const at = nums[k + 1]!;
+  const flags = nums[k + 5]!;
+  return {
+    index: nums[k]!,
+    bytes: bytes.subarray(at, at + nums[k + 2]!),
+    bodyStart: nums[k + 3]!,
+    bodyEnd: nums[k + 4]!,
+    spends: (flags & SPENDS) !== 0,
+    tagged: (flags & TAGGED) !== 0,
+    inputs: nums[k + 6]!,
+    outputs: nums[k + 7]!,
+    txid,
+  };
+}
+
 /** The walks of a batch of blocks (`raws[i]` walked as `walks[i]`, or not walked) packed for the hand-off. */
 export function packWalks(
   raws: readonly Uint8Array[],
@@ -256,24 +306,12 @@ export function packWalks(
     at += HEADER_BYTES;
     for (const c of w.candidates) {
       out.set(c.bytes, at);
-      let flags = (c.spends ? SPENDS : 0) | (c.tagged ? TAGGED : 0);
-      if (c.txid !== undefined) {
-        flags |= HAS_TXID;
-        txids.push(c.txid);
-      }
       if (c.stake) {
-        flags |= HAS_STAKE;
         stakes.push(c.stake);
         keys.push(c.keys);
       }
-      nums[k++] = c.index;
-      nums[k++] = at;
-      nums[k++] = c.bytes.length;
-      nums[k++] = c.bodyStart;
-      nums[k++] = c.bodyEnd;
-      nums[k++] = flags;
-      nums[k++] = c.inputs;
-      nums[k++] = c.outputs;
+      packCandidate(nums, k, c, at, txids, c.stake ? HAS_STAKE : 0);
+      k += CANDIDATE_INTS;
       at += c.bytes.length;
     }
   }
@@ -298,22 +336,15 @@ export function unpackWalks(batch: WalkedBatch): ({ header: Uint8Array; walked: 
     const headerAt = nums[k++]!;
     const candidates: WalkedTx[] = [];
     for (let j = 0; j < n; j++, k += CANDIDATE_INTS) {
-      const at = nums[k + 1]!;
       const flags = nums[k + 5]!;
-      const hasStake = (flags & HAS_STAKE) !== 0;
-      candidates.push({
-        index: nums[k]!,
-        bytes: bytes.subarray(at, at + nums[k + 2]!),
-        bodyStart: nums[k + 3]!,
-        bodyEnd: nums[k + 4]!,
-        spends: (flags & SPENDS) !== 0,
-        tagged: (flags & TAGGED) !== 0,
-        inputs: nums[k + 6]!,
-        outputs: nums[k + 7]!,
-        txid: (flags & HAS_TXID) !== 0 ? txids[t++] : undefined,
-        stake: hasStake ? stakes[s] : undefined,
-        keys: hasStake ? keys[s++] : undefined,
-      });
+      const txid = (flags & HAS_TXID) !== 0 ? txids[t++] : undefined;
+      const c = unpackCandidate(nums, k, bytes, txid);
+      if ((flags & HAS_STAKE) !== 0) {
+        candidates.push(walkedTx(c, txid, stakes[s], keys[s]));
+        s++;
+      } else {
+        candidates.push(walkedTx(c, txid, undefined, undefined));
+      }
     }
     blocks.push({
       header: bytes.subarray(headerAt, headerAt + HEADER_BYTES),
@@ -378,27 +409,11 @@ export function packPrescans(
     nums[k++] = cs.length;
     nums[k++] = offset(b.header);
     for (const c of cs) {
-      let flags = (c.spends ? SPENDS : 0) | (c.tagged ? TAGGED : 0);
-      if (c.txid !== undefined) {
-        flags |= HAS_TXID;
-        txids.push(c.txid);
-      }
-      if (c.stake) {
-        flags |= HAS_STAKE;
-        stakes.push(c.stake);
-      }
-      if (c.unbonding) {
-        flags |= HAS_UNBONDING;
-        unbondings.push(c.unbonding);
-      }
-      nums[k++] = c.index;
-      nums[k++] = offset(c.bytes);
-      nums[k++] = c.bytes.length;
-      nums[k++] = c.bodyStart;
-      nums[k++] = c.bodyEnd;
-      nums[k++] = flags;
-      nums[k++] = c.inputs;
-      nums[k++] = c.outputs;
+      if (c.stake) stakes.push(c.stake);
+      if (c.unbonding) unbondings.push(c.unbonding);
+      const extra = (c.stake ? HAS_STAKE : 0) | (c.unbonding ? HAS_UNBONDING : 0);
+      packCandidate(nums, k, c, offset(c.bytes), txids, extra);
+      k += CANDIDATE_INTS;
     }
   }
   return { bytes, nums, txids, stakes, unbondings };
@@ -422,35 +437,11 @@ export function unpackPrescans(batch: PrescanBatch): (HeaderPrescan | undefined)
     const headerAt = nums[k++]!;
     const candidates: PrescannedTx[] = [];
     for (let j = 0; j < n; j++, k += CANDIDATE_INTS) {
-      const at = nums[k + 1]!;
       const flags = nums[k + 5]!;
-      const index = nums[k]!;
-      const b = bytes.subarray(at, at + nums[k + 2]!);
-      const bodyStart = nums[k + 3]!;
-      const bodyEnd = nums[k + 4]!;
-      const spends = (flags & SPENDS) !== 0;
-      const tagged = (flags & TAGGED) !== 0;
-      const inputs = nums[k + 6]!;
-      const outputs = nums[k + 7]!;
       const txid = (flags & HAS_TXID) !== 0 ? txids[t++] : undefined;
       const stake = (flags & HAS_STAKE) !== 0 ? stakes[s++] : undefined;
-      candidates.push(
-        (flags & HAS_UNBONDING) !== 0
-          ? {
-              index,
-              bytes: b,
-              bodyStart,
-              bodyEnd,
-              spends,
-              tagged,
-              inputs,
-              outputs,
-              txid,
-              stake,
-              unbonding: unbondings[u++]!,
-            }
-          : { index, bytes: b, bodyStart, bodyEnd, spends, tagged, inputs, outputs, txid, stake },
-      );
+      const unbonding = (flags & HAS_UNBONDING) !== 0 ? unbondings[u++]! : undefined;
+      candidates.push(prescanned(unpackCandidate(nums, k, bytes, txid), txid, stake, unbonding));
     }
     blocks.push({
       header: bytes.subarray(headerAt, headerAt + HEADER_BYTES),
