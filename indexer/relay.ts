@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { pino } from 'pino';
 import type { BrokerOptions, EventKind } from '../events/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
+import { backoffMs } from './backoff.ts';
 import type { IndexerStore } from './store.ts';
 
 /**
@@ -27,6 +28,8 @@ export interface RelayOptions {
     onConnected?(connected: boolean): void;
   };
 }
+
+const DEFAULT_MAX_BACKOFF_MS = 5_000;
 
 export interface RelayThreadData {
   readonly path: string;
@@ -95,7 +98,7 @@ export class OutboxRelay {
         path: store.path,
         broker: this.#o.broker,
         batchSize: this.#o.batchSize ?? 500,
-        maxBackoffMs: this.#o.maxBackoffMs ?? 5_000,
+        maxBackoffMs: this.#o.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
         from: store.outboxFirst(),
       } satisfies RelayThreadData,
     });
@@ -158,7 +161,7 @@ export class OutboxRelay {
     this.#failures++;
     this.#o.hooks?.onError?.(err);
     this.#o.log.warn({ err: err.message, failures: this.#failures }, 'event relay thread failed; restarting');
-    const backoff = Math.min(this.#o.maxBackoffMs ?? 5_000, 100 * 2 ** Math.min(this.#failures, 10));
+    const backoff = backoffMs(this.#failures, this.#o.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS);
     this.#restart = setTimeout(() => {
       this.#restart = undefined;
       if (this.#running) this.#spawn();

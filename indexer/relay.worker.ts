@@ -9,6 +9,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventPublisher } from '../events/index.ts';
+import { backoffMs } from './backoff.ts';
 import { countByKind } from './metrics.ts';
 import type { FromRelayThread, RelayThreadData, ToRelayThread } from './relay.ts';
 import { OutboxReader } from './store.ts';
@@ -99,7 +100,7 @@ try {
       await publisher?.close().catch(() => undefined);
       publisher = undefined;
       if (!running) break;
-      const backoff = Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10));
+      const backoff = backoffMs(failures, maxBackoffMs);
       pendingWake = false;
       await sleep(backoff);
     }
