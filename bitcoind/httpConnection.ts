@@ -81,6 +81,11 @@ export interface HttpExchange {
   readonly owned: boolean;
   /** A longer body fails the connection as a `protocol` failure before it is buffered. */
   readonly limit: BodyLimit;
+  /**
+   * With `owned`, where a body of `bytes` (Content-Length) is read into, when not fresh memory of
+   * its own: a Buffer of exactly `bytes` whose memory nothing else uses.
+   */
+  readonly bodyMemory?: (bytes: number) => Buffer;
   answer(status: number, body: Buffer): void;
   fail(failure: HttpFailure): void;
 }
@@ -373,7 +378,10 @@ export class HttpConnection {
     if (!length) throw new Error('a response has no Content-Length');
     const bytes = Number(length[1]);
     if (bytes > limit.bytes) throw new Error(`a response body of ${bytes} bytes exceeds ${limit.what}`);
-    this.#body = pending.exchange.owned ? Buffer.allocUnsafeSlow(bytes) : Buffer.allocUnsafe(bytes);
+    const ex = pending.exchange;
+    this.#body = ex.owned
+      ? (ex.bodyMemory?.(bytes) ?? Buffer.allocUnsafeSlow(bytes))
+      : Buffer.allocUnsafe(bytes);
     this.#filled = 0;
     this.#part = Part.Body;
     if (bytes === 0) this.#complete(this.#takeBody());

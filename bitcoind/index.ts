@@ -15,7 +15,7 @@ export {
   type RegtestNodeOptions,
   startRegtestNode,
 } from './regtest.ts';
-export { RestClient, type RestClientOptions } from './restClient.ts';
+export { BlockMemory, RestClient, type RestClientOptions } from './restClient.ts';
 export {
   type BatchEntry,
   type RpcCall,

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
 import { rejection } from '../test/rejection.ts';
-import { RestClient } from './restClient.ts';
+import { BlockMemory, RestClient } from './restClient.ts';
 
 /**
  * The REST client against a scripted stand-in for bitcoind's HTTP server on a loopback port: the
@@ -69,6 +69,15 @@ const hashOf = (i: number) => i.toString(16).padStart(64, '0');
 describe('RestClient', () => {
   /** Asks for `bodies` in one call; the fake node answers once every request arrived, cut at `cuts`. */
   async function roundTrip(bodies: readonly Uint8Array[], cuts: readonly number[]): Promise<void> {
+    await roundTripInto(bodies, cuts);
+  }
+
+  /** `roundTrip`, the blocks read into `memory` when given; returns them. */
+  async function roundTripInto(
+    bodies: readonly Uint8Array[],
+    cuts: readonly number[],
+    memory?: BlockMemory,
+  ): Promise<Uint8Array[]> {
     let wire: Buffer[] = [];
     const node = await fakeNode((path, socket) => {
       const i = Number.parseInt(path.slice('/rest/block/'.length, -'.bin'.length), 16);
@@ -85,11 +94,20 @@ describe('RestClient', () => {
     });
     const rest = new RestClient({ url: node.url, connections: 1 });
     try {
-      const got = await rest.blocks(bodies.map((_, i) => hashOf(i)));
+      const got = await rest.blocks(
+        bodies.map((_, i) => hashOf(i)),
+        memory,
+      );
       expect(got.map((b) => Buffer.from(b).toString('hex'))).toEqual(
         bodies.map((b) => Buffer.from(b).toString('hex')),
       );
-      for (const b of got) expect(b.byteLength).toBe(b.buffer.byteLength); // owns its memory
+      for (const b of got) {
+        // Owns its memory: the start of an ArrayBuffer no other block shares.
+        expect(b.byteOffset).toBe(0);
+        if (!memory) expect(b.byteLength).toBe(b.buffer.byteLength);
+      }
+      expect(new Set(got.map((b) => b.buffer)).size).toBe(got.length);
+      return got;
     } finally {
       rest.close();
     }
@@ -118,6 +136,32 @@ describe('RestClient', () => {
             sizes.map((n) => randomBytes(n)),
             cuts,
           ),
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('reads bodies into memory given back, whatever it held, split anywhere, one ArrayBuffer a body', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.integer({ min: 1, max: 90_000 }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 300_000 }), { maxLength: 6 }),
+        async (sizes, cuts, given) => {
+          const memory = new BlockMemory();
+          // Memory that held something else: each body must overwrite exactly its own bytes.
+          const old = given.map((n) => new Uint8Array(n).fill(0xee).buffer);
+          memory.give(old);
+          const got = await roundTripInto(
+            sizes.map((n) => randomBytes(n)),
+            cuts,
+            memory,
+          );
+          const reused = got.filter((b) => old.includes(b.buffer as ArrayBuffer)).length;
+          // A body takes given memory when some is long enough (and none twice: see roundTrip).
+          const fits = sizes.some((n) => given.some((m) => m >= n));
+          expect(reused > 0).toBe(fits);
+        },
       ),
       { numRuns: 25 },
     );
@@ -309,5 +353,42 @@ describe('RestClient', () => {
     } finally {
       rest.close();
     }
+  });
+});
+
+describe('BlockMemory', () => {
+  it('gives a view of exactly the bytes asked for, at the start of new memory with room to spare', () => {
+    const m = new BlockMemory();
+    const b = m.take(100_000);
+    expect(b.length).toBe(100_000);
+    expect(b.byteOffset).toBe(0);
+    expect(b.buffer.byteLength).toBeGreaterThan(100_000);
+    expect(b.buffer.byteLength % (64 * 1024)).toBe(0);
+  });
+
+  it('takes the smallest memory given back that is long enough, each once', () => {
+    const m = new BlockMemory();
+    const [small, mid, large] = [1000, 5000, 9000].map((n) => new ArrayBuffer(n));
+    m.give([large!, small!, mid!]);
+    expect(m.freeBytes).toBe(15_000);
+    expect(m.take(4000).buffer).toBe(mid);
+    expect(m.take(4000).buffer).toBe(large);
+    const fresh = m.take(4000).buffer;
+    expect([small, mid, large]).not.toContain(fresh);
+    expect(m.take(1000).buffer).toBe(small);
+    expect(m.freeBytes).toBe(0);
+  });
+
+  it('ignores memory given twice, detached memory, and memory beyond its bound', () => {
+    const m = new BlockMemory(10_000);
+    const a = new ArrayBuffer(4000);
+    m.give([a, a]);
+    expect(m.freeBytes).toBe(4000);
+    const moved = new ArrayBuffer(3000);
+    structuredClone(moved, { transfer: [moved] }); // detached here, as after a transfer
+    m.give([moved, new ArrayBuffer(7000), new ArrayBuffer(6000)]);
+    expect(m.freeBytes).toBe(10_000);
+    expect(m.take(4000).buffer).toBe(a);
+    expect(m.take(4000).buffer.byteLength).toBe(6000);
   });
 });

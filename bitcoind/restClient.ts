@@ -112,14 +112,19 @@ export class RestClient {
 
   /**
    * Raw serialized blocks by hash (display hex). Each owns its memory (never a slice of a shared
-   * pool), so it can be transferred to another thread.
+   * pool), so it can be transferred to another thread: memory of its own, or with `memory`, memory
+   * given back to it (each block then a view of the start of its ArrayBuffer, which may be longer).
    * @throws {CodedError} RPC_HTTP (404 for an unknown hash), RPC_BAD_RESPONSE, …
    */
-  blocks(hashes: readonly string[]): Promise<Uint8Array[]> {
+  blocks(hashes: readonly string[], memory?: BlockMemory): Promise<Uint8Array[]> {
     for (const h of hashes) {
       if (!HEX_HASH.test(h)) return Promise.reject(optionsError('not a block hash in hex', 'hashes'));
     }
-    return this.#get(hashes.map((h) => `/rest/block/${h}.bin`));
+    return this.#get(
+      hashes.map((h) => `/rest/block/${h}.bin`),
+      true,
+      memory,
+    );
   }
 
   /** Closes every connection; calls in flight reject with RPC_UNREACHABLE. */
@@ -135,7 +140,7 @@ export class RestClient {
    * One call: its requests pipelined on the least-loaded connection. `owned`: each body gets
    * memory of its own (transferable); otherwise small bodies may share Node's pool.
    */
-  #get(paths: readonly string[], owned = true): Promise<Buffer[]> {
+  #get(paths: readonly string[], owned = true, memory?: BlockMemory): Promise<Buffer[]> {
     if (paths.length === 0) return Promise.resolve([]);
     for (let i = this.#conns.length - 1; i >= 0; i--) if (this.#conns[i]!.dead) this.#conns.splice(i, 1);
     let conn = this.#conns.reduce<HttpConnection | undefined>(
@@ -149,6 +154,7 @@ export class RestClient {
     const c = conn;
     return new Promise<Buffer[]>((resolve, reject) => {
       const call = new Call(paths, owned, this.url, this.timeoutMs, c, resolve, reject);
+      if (memory) call.bodyMemory = (bytes) => memory.take(bytes);
       let requests = '';
       for (const p of paths) requests += `GET ${p} HTTP/1.1\r\nHost: rest\r\nAccept: */*\r\n\r\n`;
       c.send(requests, 'latin1', call, paths.length);
@@ -162,6 +168,7 @@ export class RestClient {
  */
 class Call implements HttpExchange {
   readonly limit = BLOCK_LIMIT;
+  bodyMemory: ((bytes: number) => Buffer) | undefined;
   readonly bodies: Buffer[];
   /** Answers received so far. */
   #answered = 0;
@@ -237,3 +244,66 @@ function unreachable(url: string, why: string, cause?: unknown): CodedError<Bitc
     details: { url, ...(cause ? { errno: (cause as NodeJS.ErrnoException).code } : {}) },
   });
 }
+
+/**
+ * Memory for raw blocks, used again (`RestClient.blocks`): a block read into fresh memory costs
+ * its reader the kernel's page faults and zeroing of every page of it, and its freeing an unmap,
+ * at each block; on the indexer's full blocks (about 220 kB) that was a larger share of receiving
+ * one than reading it from the socket. Memory comes back by `give` once nothing reads it: an
+ * ArrayBuffer transferred back from the thread that used it, whose views there are then
+ * detached, so nothing can still read a block while the next is written over it.
+ */
+export class BlockMemory {
+  readonly #free: ArrayBuffer[] = [];
+  #freeBytes = 0;
+  readonly #maxFreeBytes: number;
+
+  /** `maxFreeBytes`: at most this much memory is kept for reuse (default 64 MiB); more given back is dropped. */
+  constructor(maxFreeBytes = 64 * 1024 * 1024) {
+    this.#maxFreeBytes = maxFreeBytes;
+  }
+
+  /** Memory kept for reuse, bytes. */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
+  /**
+   * A Buffer of exactly `bytes` at the start of an ArrayBuffer of its own: the smallest given back
+   * that is long enough, or a new one, rounded up so that a somewhat larger block fits it later.
+   */
+  take(bytes: number): Buffer {
+    const free = this.#free;
+    let best = -1;
+    for (let i = 0; i < free.length; i++) {
+      const n = free[i]!.byteLength;
+      if (n >= bytes && (best < 0 || n < free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) {
+      const ab = free[best]!;
+      free[best] = free[free.length - 1]!;
+      free.pop();
+      this.#freeBytes -= ab.byteLength;
+      return Buffer.from(ab, 0, bytes);
+    }
+    const size = Math.ceil((bytes + (bytes >>> 3) + 1) / MEMORY_GRAIN) * MEMORY_GRAIN;
+    return Buffer.from(Buffer.allocUnsafeSlow(size).buffer, 0, bytes);
+  }
+
+  /**
+   * Memory to use again. The caller gives only memory nothing reads any more (transferred back, or
+   * never handed out); a detached (empty) ArrayBuffer is ignored.
+   */
+  give(buffers: Iterable<ArrayBuffer>): void {
+    for (const ab of buffers) {
+      const n = ab.byteLength;
+      // Given twice, one memory would take two blocks at once.
+      if (n === 0 || this.#freeBytes + n > this.#maxFreeBytes || this.#free.includes(ab)) continue;
+      this.#free.push(ab);
+      this.#freeBytes += n;
+    }
+  }
+}
+
+/** Memory for a block is taken in multiples of this. */
+const MEMORY_GRAIN = 64 * 1024;

@@ -1,4 +1,4 @@
-import type { RestClient, RpcClient } from '../bitcoind/index.ts';
+import type { BlockMemory, RestClient, RpcClient } from '../bitcoind/index.ts';
 import type { BlockPrescan } from './prescan.ts';
 
 /** A raw block as fetched: `raw` owns its memory (never a slice of a shared pool), so it can be transferred. */
@@ -58,12 +58,15 @@ export function rpcBlockSource(rpc: RpcClient): BlockSource {
   };
 }
 
-/** The REST interface (`-rest=1`): binary blocks on pipelined requests, no hex, no JSON. */
-export function restBlockSource(rest: RestClient): BlockSource {
+/**
+ * The REST interface (`-rest=1`): binary blocks on pipelined requests, no hex, no JSON; read into
+ * `memory` when given (see `BlockMemory`).
+ */
+export function restBlockSource(rest: RestClient, memory?: BlockMemory): BlockSource {
   return {
     via: 'rest',
     hashes: (from, to) => rest.blockHashes(Array.from({ length: to - from + 1 }, (_, i) => from + i)),
-    blocks: (hashes) => rest.blocks(hashes),
+    blocks: (hashes) => rest.blocks(hashes, memory),
   };
 }
 

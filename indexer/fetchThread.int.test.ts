@@ -82,6 +82,31 @@ describe('FetchThread', () => {
     }
   });
 
+  it('given the params, prescans every block of a long range as on this thread, its memory used again batch after batch', async () => {
+    // Small batches, one in flight: the verdicts thread gives each batch's blocks back before the
+    // later ones are read into that memory, which must then hold exactly the later block.
+    const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 101 }));
+    const t = new FetchThread(bitcoind(), { batch: 2, concurrency: 1 }, params);
+    await t.start();
+    const f = t.fetcher(101, 140, new Set([0]));
+    try {
+      const blocks = [];
+      while (blocks.length < 40) blocks.push(...(await f.take(2)));
+      expect(blocks.map((b) => b.height)).toEqual(Array.from({ length: 40 }, (_, i) => 101 + i));
+      const here = new Set([0]);
+      for (const b of blocks) {
+        const block = Uint8Array.from(
+          Buffer.from(await node.rpc.call<string>('getblock', [b.hash, 0]), 'hex'),
+        );
+        expect(b.raw).toEqual(block.subarray(0, 80));
+        expect(b.prescan).toEqual(preScanBlock(params, b.height, block, here));
+      }
+    } finally {
+      f.cancel();
+      await t.close();
+    }
+  });
+
   it('given the params, its verdicts thread ends with it: a closed thread leaves no thread behind, and a fetch starts both again', async () => {
     const threads = () => readdirSync(`/proc/${process.pid}/task`).length;
     const params = parseGlobalParams(testParamsDoc([testKey('ft-cov')], { activation_height: 120 }));

@@ -276,6 +276,15 @@ export type ToVerdictThread =
   | { readonly op: 'end'; readonly id: number }
   | Exclude<FromFetchThread, { op: 'blocks' | 'prescanned' }>;
 
+/**
+ * From the verdicts thread back to the fetch thread: the memory of whole blocks it did not pass
+ * on (transferred: nothing there reads it any more), for the next blocks (`BlockMemory`).
+ */
+export interface FromVerdictThread {
+  readonly op: 'memory';
+  readonly buffers: readonly ArrayBuffer[];
+}
+
 /** Messages from the worker. */
 export type FromFetchThread =
   | { readonly op: 'ready' }

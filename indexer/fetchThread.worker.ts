@@ -12,7 +12,7 @@
  * with other options).
  */
 import { MessageChannel, type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import { restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
+import { BlockMemory, restClientFromConfig, rpcClientFromConfig } from '../bitcoind/index.ts';
 import { isCodedError } from '../common/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
 import { startTsWorker } from '../runtime/index.ts';
@@ -20,6 +20,7 @@ import { type BlockSource, fetchAhead, restBlockSource, rpcBlockSource } from '.
 import type {
   FetchThreadData,
   FromFetchThread,
+  FromVerdictThread,
   ToFetchThread,
   ToVerdictThread,
   VerdictThreadData,
@@ -32,6 +33,11 @@ const port = parentPort!;
 // Everything this thread posts goes through the verdicts thread when there is one, so that it
 // reaches the main thread in the order it was posted (an error after the blocks before it).
 const out: MessagePort = paramsDoc ? startVerdictThread(paramsDoc, toMain) : toMain;
+// Whole blocks the verdicts thread did not pass on come back, and the next blocks are read into
+// their memory (see `BlockMemory`); a block that went on to the main thread does not come back.
+const memory = paramsDoc ? new BlockMemory() : undefined;
+// Over JSON-RPC it would only be kept, never used.
+if (memory) out.on('message', (m: FromVerdictThread) => chosen?.via === 'rest' && memory.give(m.buffers));
 const rpcSource = rpcBlockSource(await rpcClientFromConfig(bitcoind));
 const rest = via === 'rpc' ? undefined : restClientFromConfig(bitcoind);
 let chosen: BlockSource | undefined;
@@ -39,7 +45,7 @@ let chosen: BlockSource | undefined;
 /** The source of the next range; in `auto`, REST when the node serves it. */
 async function source(): Promise<BlockSource> {
   if (!chosen) {
-    chosen = rest && (via === 'rest' || (await rest.available())) ? restBlockSource(rest) : rpcSource;
+    chosen = rest && (via === 'rest' || (await rest.available())) ? restBlockSource(rest, memory) : rpcSource;
     out.postMessage({ op: 'source', via: chosen.via } satisfies FromFetchThread);
   }
   return chosen;

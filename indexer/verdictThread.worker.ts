@@ -8,7 +8,12 @@
  */
 import { workerData } from 'node:worker_threads';
 import { parseGlobalParams } from '../params/index.ts';
-import type { FromFetchThread, ToVerdictThread, VerdictThreadData } from './fetchThread.ts';
+import type {
+  FromFetchThread,
+  FromVerdictThread,
+  ToVerdictThread,
+  VerdictThreadData,
+} from './fetchThread.ts';
 import { type HeaderPrescan, packPrescans, RangeVerdicts, unpackWalks } from './prescan.ts';
 import { StakesSeen } from './spendRules.ts';
 
@@ -35,13 +40,14 @@ from.on('message', (m: ToVerdictThread) => {
   const prescanned: (HeaderPrescan | undefined)[] = [];
   const wholes: (Uint8Array | undefined)[] = [];
   const transfer: ArrayBuffer[] = [m.walks.bytes.buffer as ArrayBuffer];
+  const unused: ArrayBuffer[] = [];
   unpackWalks(m.walks).forEach((w, i) => {
     const prescan = verdicts.next(m.heights[i]!, w?.walked);
     prescanned.push(prescan && { header: w!.header, prescan });
     // Without a prescan the main thread walks and decides the whole block itself.
-    const whole = prescan ? undefined : m.wholes[i]!;
-    wholes.push(whole);
-    if (whole) transfer.push(whole.buffer as ArrayBuffer);
+    const whole = m.wholes[i]!;
+    wholes.push(prescan ? undefined : whole);
+    (prescan ? unused : transfer).push(whole.buffer as ArrayBuffer);
   });
   // The headers and candidates' bytes are still views of the walks' buffer: it goes on as it is.
   const batch = packPrescans(m.walks.bytes, prescanned);
@@ -55,4 +61,8 @@ from.on('message', (m: ToVerdictThread) => {
     batch,
   };
   to.postMessage(msg, transfer);
+  // Nothing here reads the other blocks now: their memory goes back for the next blocks, which
+  // then need no fresh pages.
+  if (unused.length > 0)
+    from.postMessage({ op: 'memory', buffers: unused } satisfies FromVerdictThread, unused);
 });
