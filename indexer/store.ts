@@ -263,10 +263,10 @@ export class IndexerStore implements StateReader {
   }
   /**
    * Puts `value` at `key` in the batch (commitBlocks), keeping its previous value for the undo
-   * record; returns whether the key was new. `base`: its value in LMDB, when a mirror tells it
-   * (`WriteBack.swap`).
+   * record; returns whether the key was new. `base`: its value in LMDB when a mirror tells it
+   * (undefined: not there), else `UNREAD` (`WriteBack.swap`).
    */
-  #put(db: DbName, key: Key, value: unknown, base: unknown = UNREAD): boolean {
+  #put(db: DbName, key: Key, value: unknown, base: unknown): boolean {
     const prev = this.#batch!.swap(db, key, value, base);
     this.#undoLog?.push([db, key, prev]);
     return prev === undefined;
@@ -275,7 +275,7 @@ export class IndexerStore implements StateReader {
    * Removes `key` from the batch, keeping its value for the undo record; returns whether it was
    * there. `base` as `#put`'s.
    */
-  #remove(db: DbName, key: Key, base: unknown = UNREAD): boolean {
+  #remove(db: DbName, key: Key, base: unknown): boolean {
     const prev = this.#batch!.swap(db, key, undefined, base);
     if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
@@ -322,7 +322,8 @@ export class IndexerStore implements StateReader {
     for (const w of writes) {
       switch (w.op) {
         case 'delegation':
-          this.#put('delegations', w.value.stakingTxid, w.value);
+          // Read already: the processor looked the delegation up before it wrote it.
+          this.#put('delegations', w.value.stakingTxid, w.value, UNREAD);
           break;
         case 'track': {
           // The filter holds the prefix of every key in LMDB (it only grows): a key whose prefix
@@ -333,7 +334,7 @@ export class IndexerStore implements StateReader {
           break;
         }
         case 'untrack':
-          this.#remove('tracked', w.key);
+          this.#remove('tracked', w.key, UNREAD);
           break;
         // The expiry mirror holds exactly the expiries in LMDB, as the batch's writes left them:
         // for a key the batch has not touched yet (the only one `base` is taken for), LMDB's own.
@@ -348,7 +349,7 @@ export class IndexerStore implements StateReader {
           }
           break;
         case 'tvl':
-          this.#put('meta', 'tvl', w.value);
+          this.#put('meta', 'tvl', w.value, UNREAD);
           break;
       }
     }
