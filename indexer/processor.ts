@@ -6,6 +6,7 @@ import { type BlockInput, type BlockTx, forEachBlockTx } from './blockTxs.ts';
 import { activeEvent, txHex } from './chainEvents.ts';
 import { decideExpiries } from './expiry.ts';
 import { Overlay } from './overlay.ts';
+import { rememberCheckedStakerKey } from './spendRules.ts';
 import { spendOfStakingOutput, spendOfUnbondingOutput } from './spends.ts';
 import { delegationOf, stakeVerdict } from './stakeVerdict.ts';
 import { hashPrefix, type StateReader, stakingOutpointKey, unbondingTxKey } from './state.ts';
@@ -61,6 +62,7 @@ function processTx(dec: BlockDecision, version: ParamsVersion | undefined, btx: 
     if (!st.delegation(stakingTxid)) {
       const overflow = isOverflow(version, h, BigInt(st.confirmedTvl()));
       st.putDelegation(delegationOf(c, h, version, overflow));
+      rememberCheckedStakerKey(c);
       st.track(stakingOutpointKey(stakingTxid, c.stakingOutputIndex), stakingTxid);
       st.addExpiry({ height: h + c.stakingTime, stakingTxid, type: 'active' });
       if (!overflow) st.setTvl(st.confirmedTvl() + c.valueSat);

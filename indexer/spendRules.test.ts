@@ -1,6 +1,6 @@
 import { Block, Transaction } from 'bitcoinjs-lib';
 import { describe, expect, it, vi } from 'vitest';
-import { toHex, xOnlyTweakAdd } from '../common/index.ts';
+import { parseXOnlyKey, toHex, xOnlyTweakAdd } from '../common/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
 import { buildUnbondingInfo } from '../staking/index.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
@@ -13,7 +13,7 @@ import { buildStake, buildUnbonding, buildWithdrawFromStaking, type Stake } from
 // Every EC tweak counted: an unbonding whose script was made ahead makes none.
 vi.mock('../common/index.ts', async (importOriginal) => {
   const m = await importOriginal<typeof import('../common/index.ts')>();
-  return { ...m, xOnlyTweakAdd: vi.fn(m.xOnlyTweakAdd) };
+  return { ...m, xOnlyTweakAdd: vi.fn(m.xOnlyTweakAdd), parseXOnlyKey: vi.fn(m.parseXOnlyKey) };
 });
 
 const covenants = ['sr-cov-a', 'sr-cov-b', 'sr-cov-c'].map(testKey);
@@ -189,5 +189,44 @@ describe('unbonding output scripts made ahead', () => {
     expect(seen.unbondingFor(a.txid, 0)).toBeUndefined();
     expect(seen.unbondingFor(b.txid, b.data.stakingOutputIndex + 1)).toBeUndefined();
     expect(seen.unbondingFor(b.txid, b.data.stakingOutputIndex)?.stakingTxid).toBe(b.txid);
+  });
+});
+
+describe("the spends' staker keys", () => {
+  it('a stake accepted here is unbonded without its staker key parsed (checked on the curve) again', () => {
+    // A staker of its own: no earlier test's spend has cached its key.
+    const own = testKey('sr-staker-own');
+    const s = buildStake({
+      version: v0,
+      staker: own,
+      fp,
+      stakingTime: 20,
+      valueSat: 100_000n,
+      funding: { txid: 'f'.repeat(64), vout: 0, valueSat: 10_000_000n },
+    });
+    const u = buildUnbonding(s, covenants);
+    const state = new MemoryState();
+    decide(state, undefined, 120, [s.tx]);
+    const parses = vi.mocked(parseXOnlyKey);
+    parses.mockClear();
+    const r = decide(state, undefined, 123, [u.tx]).r;
+    expect(r.events.map((e) => e.event_type)).toEqual([2]);
+    expect(parses.mock.calls.map((c) => c[0])).not.toContain(toHex(own.xOnly));
+  });
+
+  it('a stored delegation whose staker key no verdict gave is still parsed, and refused when it is no key', () => {
+    const s = stake();
+    const state = new MemoryState();
+    decide(state, undefined, 120, [s.tx]);
+    const d = state.delegations.get(s.txid)!;
+    // As a damaged store would hold it: 32 bytes that are no x coordinate on the curve.
+    const notOnCurve = 'ff'.repeat(32);
+    state.delegations.set(s.txid, Object.assign({}, d, { stakerKeyHex: notOnCurve }));
+    const parses = vi.mocked(parseXOnlyKey);
+    parses.mockClear();
+    const r = decide(state, undefined, 123, [buildUnbonding(s, covenants).tx]).r;
+    expect(parses.mock.calls.map((c) => c[0])).toContain(notOnCurve);
+    expect(r.stats.failures).toBe(1);
+    expect(r.events).toEqual([]);
   });
 });

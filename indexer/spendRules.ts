@@ -1,4 +1,4 @@
-import { isCodedError, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
+import { isCodedError, parseHex, parseXOnlyKey, type XOnlyKey } from '../common/index.ts';
 import { type GlobalParams, type ParamsVersion, selectParamsForHeight } from '../params/index.ts';
 import {
   buildStakingInfo,
@@ -14,6 +14,7 @@ import {
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
+import type { ValidStake } from './stakeVerdict.ts';
 import type { Delegation } from './state.ts';
 
 /** What recognising spends of a stored delegation needs, rebuilt under the params of its staking height. */
@@ -81,14 +82,45 @@ class ParsedKeys {
     let key = this.#keys.get(hex);
     if (key === undefined) {
       key = parseXOnlyKey(hex, field, 'INDEXER_STORE_UNAVAILABLE');
-      if (this.#keys.size >= this.#limit) this.#keys.clear();
-      this.#keys.set(hex, key);
+      this.#set(hex, key);
     }
     return key;
+  }
+
+  /**
+   * Adds `hex`, a key the staking rules already checked on the curve, without a second lift_x.
+   * Never throws: a string that is not 32 bytes of hex is left out (`get` refuses it then).
+   */
+  checked(hex: string): void {
+    if (this.#keys.has(hex)) return;
+    let key: Uint8Array;
+    try {
+      key = parseHex(hex, 'stakerKey', 'INDEXER_STORE_UNAVAILABLE', { bytes: 32 });
+    } catch {
+      return;
+    }
+    this.#set(hex, key as XOnlyKey);
+  }
+
+  #set(hex: string, key: XOnlyKey): void {
+    if (this.#keys.size >= this.#limit) this.#keys.clear();
+    this.#keys.set(hex, key);
   }
 }
 // Shared, never mutated: the staking functions only read keys.
 const parsedKeys = new ParsedKeys(8192);
+
+/**
+ * A valid stake's staker key, as its verdict gives it, for the spends of it that follow: the
+ * staking rules checked it on the curve when they accepted the stake (on whichever thread made the
+ * verdict, whose curve cache this thread does not share), so its spends need no second lift_x, one
+ * per new staker. Only the very string the verdict gave is trusted; a stored delegation whose key
+ * differs (a damaged store) is still parsed and checked. The finality provider's keys, few and
+ * shared by many stakes, are parsed once by `ParsedKeys.get`.
+ */
+export function rememberCheckedStakerKey(c: ValidStake): void {
+  parsedKeys.checked(c.stakerKeyHex);
+}
 
 /**
  * A stored delegation's staking output, its taproot tree built on first read. A class rather than

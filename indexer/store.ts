@@ -14,7 +14,7 @@ import {
   type StateReader,
   type StateWrite,
 } from './state.ts';
-import { WriteBack } from './writeBack.ts';
+import { UNREAD, WriteBack } from './writeBack.ts';
 
 /**
  * The indexer's embedded store (LMDB, one file, no server). One LMDB write transaction holds,
@@ -263,16 +263,20 @@ export class IndexerStore implements StateReader {
   }
   /**
    * Puts `value` at `key` in the batch (commitBlocks), keeping its previous value for the undo
-   * record; returns whether the key was new.
+   * record; returns whether the key was new. `base`: its value in LMDB when a mirror tells it
+   * (undefined: not there), else `UNREAD` (`WriteBack.swap`).
    */
-  #put(db: DbName, key: Key, value: unknown): boolean {
-    const prev = this.#batch!.swap(db, key, value);
+  #put(db: DbName, key: Key, value: unknown, base: unknown): boolean {
+    const prev = this.#batch!.swap(db, key, value, base);
     this.#undoLog?.push([db, key, prev]);
     return prev === undefined;
   }
-  /** Removes `key` from the batch, keeping its value for the undo record; returns whether it was there. */
-  #remove(db: DbName, key: Key): boolean {
-    const prev = this.#batch!.swap(db, key, undefined);
+  /**
+   * Removes `key` from the batch, keeping its value for the undo record; returns whether it was
+   * there. `base` as `#put`'s.
+   */
+  #remove(db: DbName, key: Key, base: unknown): boolean {
+    const prev = this.#batch!.swap(db, key, undefined, base);
     if (prev === undefined) return false;
     this.#undoLog?.push([db, key, prev]);
     return true;
@@ -287,6 +291,10 @@ export class IndexerStore implements StateReader {
       }
       at.set(e.stakingTxid, e);
     } else if (at?.delete(e.stakingTxid) && at.size === 0) byHeight.delete(e.height);
+  }
+  /** An expiry's record in LMDB (`true`, or none), as the mirror tells it. */
+  #expiryBase(e: Expiry): true | undefined {
+    return this.#expiriesByHeight[e.type].get(e.height)?.has(e.stakingTxid) ? true : undefined;
   }
   #addPrefix(p: number): void {
     if (this.#prefixes.has(p)) return;
@@ -314,27 +322,34 @@ export class IndexerStore implements StateReader {
     for (const w of writes) {
       switch (w.op) {
         case 'delegation':
-          this.#put('delegations', w.value.stakingTxid, w.value);
+          // Read already: the processor looked the delegation up before it wrote it.
+          this.#put('delegations', w.value.stakingTxid, w.value, UNREAD);
           break;
-        case 'track':
-          this.#put('tracked', w.key, w.stakingTxid);
-          this.#addPrefix(prefixOfKey(w.key));
+        case 'track': {
+          // The filter holds the prefix of every key in LMDB (it only grows): a key whose prefix
+          // it lacks is not there, and needs no read.
+          const prefix = prefixOfKey(w.key);
+          this.#put('tracked', w.key, w.stakingTxid, this.#prefixes.has(prefix) ? UNREAD : undefined);
+          this.#addPrefix(prefix);
           break;
+        }
         case 'untrack':
-          this.#remove('tracked', w.key);
+          this.#remove('tracked', w.key, UNREAD);
           break;
+        // The expiry mirror holds exactly the expiries in LMDB, as the batch's writes left them:
+        // for a key the batch has not touched yet (the only one `base` is taken for), LMDB's own.
         case 'addExpiry':
-          if (this.#put('expiries', [w.value.height, w.value.stakingTxid, w.value.type], true)) {
+          if (this.#put('expiries', expiryKey(w.value), true, this.#expiryBase(w.value))) {
             this.#journalExpiry(w.value, true);
           }
           break;
         case 'removeExpiry':
-          if (this.#remove('expiries', [w.value.height, w.value.stakingTxid, w.value.type])) {
+          if (this.#remove('expiries', expiryKey(w.value), this.#expiryBase(w.value))) {
             this.#journalExpiry(w.value, false);
           }
           break;
         case 'tvl':
-          this.#put('meta', 'tvl', w.value);
+          this.#put('meta', 'tvl', w.value, UNREAD);
           break;
       }
     }
@@ -516,6 +531,11 @@ export class IndexerStore implements StateReader {
     }
     await this.#env.close();
   }
+}
+
+/** An expiry's key in the `expiries` database. */
+function expiryKey(e: Expiry): [number, string, string] {
+  return [e.height, e.stakingTxid, e.type];
 }
 
 function expiryMirror(): Record<Expiry['type'], Map<number, Map<string, Expiry>>> {

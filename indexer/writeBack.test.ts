@@ -86,4 +86,22 @@ describe('WriteBack', () => {
     expect(wb.get('d', '7,a,b')).toBe('str');
     expect(calls.slice(before)).toEqual(['get 7,a,b']); // read from LMDB again
   });
+
+  it('takes the LMDB value of a key from the caller when given (no read), and writes by it', () => {
+    const { env, db, calls, wb } = setup();
+    db.putSync('same', 1);
+    env.transactionSync(() => {
+      expect(wb.swap('d', 'fresh', { v: 1 }, undefined)).toBeUndefined();
+      // A known value kept as it was is not written again; a changed one is.
+      expect(wb.swap('d', 'same', 1, 1)).toBe(1);
+      expect(wb.swap('d', 'other', 2, undefined)).toBeUndefined();
+      // Once the batch holds a key, its own value answers, whatever base is passed.
+      expect(wb.swap('d', 'fresh', { v: 2 }, undefined)).toEqual({ v: 1 });
+      wb.flush();
+    });
+    expect(calls.filter((c) => c.startsWith('get'))).toEqual([]);
+    expect(calls.sort()).toEqual(['put fresh', 'put other']);
+    expect(db.get('fresh')).toEqual({ v: 2 });
+    expect(db.get('same')).toBe(1);
+  });
 });

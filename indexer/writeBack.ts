@@ -25,17 +25,22 @@ export class WriteBack<N extends string> {
 
   /** The value of `key` as the batch left it so far. */
   get(db: N, key: Key): unknown {
-    return this.#entry(db, key).value;
+    return this.#entry(db, key, UNREAD).value;
   }
 
   /** Sets `key` to `value` (undefined removes it). */
   set(db: N, key: Key, value: unknown): void {
-    this.#entry(db, key).value = value;
+    this.#entry(db, key, UNREAD).value = value;
   }
 
-  /** Sets `key` to `value` (undefined removes it); returns its value before. */
-  swap(db: N, key: Key, value: unknown): unknown {
-    const e = this.#entry(db, key);
+  /**
+   * Sets `key` to `value` (undefined removes it); returns its value before. `base`: the key's value
+   * in LMDB when the caller knows it (the store's own mirrors; undefined: not there), so that a key
+   * the batch has not touched yet is not read (a read of a missing key costs as much as a hit), or
+   * `UNREAD`. No default: undefined is a value here.
+   */
+  swap(db: N, key: Key, value: unknown, base: unknown): unknown {
+    const e = this.#entry(db, key, base);
     const prev = e.value;
     e.value = value;
     return prev;
@@ -54,7 +59,7 @@ export class WriteBack<N extends string> {
     this.#entries.clear();
   }
 
-  #entry(db: N, key: Key): Entry {
+  #entry(db: N, key: Key, known: unknown): Entry {
     let m = this.#entries.get(db);
     if (!m) {
       m = new Map();
@@ -63,13 +68,16 @@ export class WriteBack<N extends string> {
     const id = idOf(key);
     let e = m.get(id);
     if (!e) {
-      const base = this.#dbs(db).get(key as never);
+      const base = known === UNREAD ? this.#dbs(db).get(key as never) : known;
       e = { key, value: base, base };
       m.set(id, e);
     }
     return e;
   }
 }
+
+/** `swap`'s `base` when the caller does not know it: read from LMDB. */
+export const UNREAD: unique symbol = Symbol('unread');
 
 // The store's keys are strings, numbers, or arrays of them (expiries: [height, txid, type]).
 function idOf(key: Key): string {
