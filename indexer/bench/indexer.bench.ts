@@ -40,10 +40,11 @@
  * Profiles: BENCH_CPU_PROF=<dir> (V8's --cpu-prof, one .cpuprofile per thread of each sync), or
  * BENCH_INDEXER_PERF=<dir>: each sync under `perf record -e cpu-clock -g` (JS symbols from
  * --perf-basic-prof, so not a figure to quote), kept as <dir>/sync-<n>.perf.data. Per thread:
- * `perf report -i <file> --stdio --sort pid -g none` (the main thread's tid is the pid; the fetch
- * thread is the busiest other `node` thread; V8's compiler and GC helpers, libuv's pool and
- * tsx's loader are the rest), then `perf report -i <file> --stdio --no-children --tid <tid>
- * -s dso,sym -g none`. Both isolates' JIT code share one perf map, so a JS symbol may be misnamed
+ * `perf report -i <file> --stdio --sort comm,pid -g none` (the worker threads are named
+ * fetchThread, verdictThread and relay; of the `node` threads the main thread's tid is the pid,
+ * the rest are V8's compiler and GC helpers, libuv's pool and tsx's loader), then `perf report -i
+ * <file> --stdio --no-children --comm fetchThread -s dso,sym -g none` (or `--tid <tid>`). Each
+ * isolate's JIT code shares one perf map, so a JS symbol may be misnamed
  * where their code addresses were reused; native and kernel frames are exact.
  */
 
