@@ -43,8 +43,8 @@
  * `perf report -i <file> --stdio --sort comm,pid -g none` (the worker threads are named
  * fetchThread, verdictThread and relay; of the `node` threads the main thread's tid is the pid,
  * the rest are V8's compiler and GC helpers, libuv's pool and tsx's loader), then `perf report -i
- * <file> --stdio --no-children --comm fetchThread -s dso,sym -g none` (or `--tid <tid>`). Each
- * isolate's JIT code shares one perf map, so a JS symbol may be misnamed
+ * <file> --stdio --no-children --comm fetchThread -s dso,sym -g none` (or `--tid <tid>`). All
+ * isolates' JIT code shares one perf map, so a JS symbol may be misnamed
  * where their code addresses were reused; native and kernel frames are exact.
  */
 
@@ -505,7 +505,7 @@ function report(
     .map(([name, cpu]) => `${name} ${us(cpu)}`)
     .join(', ');
   console.log(
-    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone (its REST client here ${us(w.node.clientCpu)}); the indexer ${us(w.cpu)} (${byRole}; threads ended within the window ${us(w.cpu - [...w.roles.values()].reduce((a, b) => a + b, 0))})`,
+    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone (its REST client here ${us(w.node.clientCpu)}); the indexer ${us(w.cpu)} (${byRole}; threads ended within the window ${us(Math.max(0, w.cpu - [...w.roles.values()].reduce((a, b) => a + b, 0)))})`,
   );
   // On cores enough for the node, the broker and each of its threads, a pipeline of threads runs no
   // faster than its busiest thread: that thread's CPU per block bounds the rate the code allows,
