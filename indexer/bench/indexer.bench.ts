@@ -9,32 +9,42 @@
  *    (default 1,000; test/infra/bulkTxs.ts) and BENCH_FULL_STAKES stakes (default 3) with their
  *    unbondings and withdraws.
  *
- * BENCH_ROUNDS rounds (default 2), each: the node alone serving every block over REST (block
+ * BENCH_ROUNDS rounds (default 5), each: the node alone serving every block over REST (block
  * hashes and raw blocks in the batches and concurrency the indexer asks with), then the indexer
  * syncing the whole chain from a fresh store in a process of its own (events published to
- * RabbitMQ with confirms). Then, for each window of the round where the indexer was fastest in it,
- * the node alone serving exactly its heights, the best of three.
+ * RabbitMQ with confirms), then the node alone serving exactly the heights of each of the sync's
+ * windows, BENCH_NODE_TRIES times (default 5), back to back with the sync it is compared with.
  *
  * The figures judged are steady rates, each against the node serving the same heights:
  * - steady: the second half of the busy blocks, from the sync's last commit at or before their
  *   middle to its last commit within them;
  * - full blocks: from the last commit before them to the end. The indexer is warm by then, as a
  *   service is: a fresh process's start-up and JIT warm-up (about a second) fall before both.
+ * A round's ratio is the node's median time for the window over the indexer's; the figure is the
+ * median of the rounds' ratios (nearest rank), printed with every round's, so the spread shows.
+ * The full-block window lasts a fraction of a second (the node serves it in about 0.05 s) and
+ * overlaps the relay publishing the busy blocks' events, so one round alone moves by a factor of
+ * two or more. Each thread's CPU comes from its scheduler statistics (nanoseconds), not ticks of
+ * 10 ms, and each is named by its role (main, fetch, verdicts, relay, V8 helper); the busiest
+ * thread's CPU per block gives the rate it allows, also a median over the rounds.
  * The whole-sync ratio is printed beside them. The prescan (the walk and staking verdicts that
- * decide which transactions can matter, the fetch thread's work) is also timed alone on this
- * thread over the full blocks, beside the node's rate for them.
+ * decide which transactions can matter, the fetch and verdicts threads' work) is also timed alone
+ * on this thread over the full blocks, in BENCH_NODE_TRIES passes alternating with the node
+ * serving exactly those blocks: the node's median time over the prescan's median thread CPU (a
+ * single synchronous thread: its time on a core of its own), its wall time's ratio beside.
  * Ends with `RESULT steady_ratio=… full_block_ratio=… …` (targets: both ≥ 0.8). With RabbitMQ's CPU
- * measured (the machine's broker found by its command), it also prints two cores' ceiling: the
+ * measured (the broker found by the port it listens on), it also prints two cores' ceiling: the
  * node's rate times 2 cores / (the node's + the broker's CPU for the chain), the most any indexer
  * publishing these events could reach here even if it used no CPU itself (`two_core_ceiling_ratio`).
  *
  * Profiles: BENCH_CPU_PROF=<dir> (V8's --cpu-prof, one .cpuprofile per thread of each sync), or
  * BENCH_INDEXER_PERF=<dir>: each sync under `perf record -e cpu-clock -g` (JS symbols from
  * --perf-basic-prof, so not a figure to quote), kept as <dir>/sync-<n>.perf.data. Per thread:
- * `perf report -i <file> --stdio --sort pid -g none` (the main thread's tid is the pid; the fetch
- * thread is the busiest other `node` thread; V8's compiler and GC helpers, libuv's pool and
- * tsx's loader are the rest), then `perf report -i <file> --stdio --no-children --tid <tid>
- * -s dso,sym -g none`. Both isolates' JIT code share one perf map, so a JS symbol may be misnamed
+ * `perf report -i <file> --stdio --sort comm,pid -g none` (the worker threads are named
+ * fetchThread, verdictThread and relay; of the `node` threads the main thread's tid is the pid,
+ * the rest are V8's compiler and GC helpers, libuv's pool and tsx's loader), then `perf report -i
+ * <file> --stdio --no-children --comm fetchThread -s dso,sym -g none` (or `--tid <tid>`). All
+ * isolates' JIT code shares one perf map, so a JS symbol may be misnamed
  * where their code addresses were reused; native and kernel frames are exact.
  */
 
@@ -47,9 +57,10 @@ import { type RegtestNode, RestClient, startRegtestNode } from '../../bitcoind/i
 import { concatBytes, txidToHash } from '../../common/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel } from '../../events/index.ts';
 import { type ParamsVersion, parseGlobalParams } from '../../params/index.ts';
+import { percentile } from '../../test/bench/fsyncLatency.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
-import { cpuSecondsOf, pidOfCommand } from '../../test/infra/cpu.ts';
+import { cpuSecondsOf, pidListeningOn } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
 import { testParamsDoc } from '../../test/keys.ts';
 import { RangePrescan } from '../prescan.ts';
@@ -64,7 +75,8 @@ const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const FULL_BLOCKS = Number(process.env.BENCH_FULL_BLOCKS ?? 120);
 const FULL_TXS = Number(process.env.BENCH_FULL_TXS ?? 1000);
 const FULL_STAKES = Number(process.env.BENCH_FULL_STAKES ?? 3);
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
+const NODE_TRIES = Math.max(1, Number(process.env.BENCH_NODE_TRIES ?? 5));
 const PERF_DIR = process.env.BENCH_INDEXER_PERF ? resolve(process.env.BENCH_INDEXER_PERF) : undefined;
 let perfRuns = 0;
 const DEPTH = 10;
@@ -154,36 +166,33 @@ try {
       clientCpu: cpuSecondsOf(process.pid) - client0,
     };
   };
+  // The node serving [a, b] NODE_TRIES times: the median time; the CPU per try over all of them
+  // (the node's and this process's are whole-process figures in ticks of 10 ms, so summed first).
+  const serveMedian = async (a: number, b: number): Promise<Served> => {
+    const tries: Served[] = [];
+    for (let i = 0; i < NODE_TRIES; i++) tries.push(await serve(a, b));
+    return {
+      seconds: median(tries.map((x) => x.seconds)),
+      nodeCpu: tries.reduce((x, y) => x + y.nodeCpu, 0) / tries.length,
+      clientCpu: tries.reduce((x, y) => x + y.clientCpu, 0) / tries.length,
+    };
+  };
 
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const whole = await serve(start, to);
     const sync = await syncOnce(node, paramsDoc, to);
+    // The node over each window's heights right after the sync, so both sides of a round's ratio
+    // see the same machine.
+    const busy = windowOf(sync, start, busyMid, busyEnd, 'within');
+    const full = windowOf(sync, start, fullStart - 1, to, 'through');
     rounds.push({
       whole,
       sync,
-      busy: windowOf(sync, start, busyMid, busyEnd, 'within'),
-      full: windowOf(sync, start, fullStart - 1, to, 'through'),
+      busy: { ...busy, node: await serveMedian(busy.from, busy.to) },
+      full: { ...full, node: await serveMedian(full.from, full.to) },
     });
   }
-  // Each window: the sync's fastest (bytes/s), then the node over exactly its heights, the best of
-  // three. Picking the round with the best ratio instead would favour a round where the node was
-  // slow by chance.
-  const fastest = async (w: Window): Promise<Window & { node: Served }> => {
-    const tries = [await serve(w.from, w.to), await serve(w.from, w.to), await serve(w.from, w.to)];
-    return { ...w, node: tries.reduce((a, b) => (b.seconds < a.seconds ? b : a)) };
-  };
-  const byRate = (pick: (r: Round) => Window) =>
-    rounds
-      .map(pick)
-      .reduce((a, b) =>
-        totals(b.from, b.to).bytes / b.seconds > totals(a.from, a.to).bytes / a.seconds ? b : a,
-      );
-  const busyBest = await fastest(byRate((r) => r.busy));
-  const fullBest = await fastest(byRate((r) => r.full));
-  rest.close();
-  const nodeWhole = rounds.map((r) => r.whole).reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  const syncWhole = rounds.map((r) => r.sync).reduce((a, b) => (b.syncSeconds < a.syncSeconds ? b : a));
   const all = totals(start, to);
   console.log(
     `\nsync of ${all.blocks} confirmed blocks from ${start}, ${all.txs.toLocaleString('en-US')} txs, ${(all.bytes / 1e6).toFixed(1)} MB`,
@@ -194,24 +203,36 @@ try {
       `  round ${i + 1}: node ${r.whole.seconds.toFixed(2)} s, sync ${r.sync.syncSeconds.toFixed(2)} s in ${r.sync.commits} commits; steady window ${rate(r.busy)}, full blocks ${rate(r.full)}`,
     );
   }
-  const steady = report('busy small blocks, steady window', busyBest, totals, false);
-  const full = report('full blocks (the indexer warm)', fullBest, totals, true);
-  const wholeRatio = nodeWhole.seconds / syncWhole.syncSeconds;
-  console.log(
-    `\nwhole sync: node alone ${nodeWhole.seconds.toFixed(2)} s, indexer ${syncWhole.syncSeconds.toFixed(2)} s; whole-sync ratio ${wholeRatio.toFixed(3)}`,
+  const steady = report(
+    'busy small blocks, steady window',
+    rounds.map((r) => r.busy),
+    totals,
+    false,
   );
-  const s = syncWhole;
+  const full = report(
+    'full blocks (the indexer warm)',
+    rounds.map((r) => r.full),
+    totals,
+    true,
+  );
+  // The whole sync: the median round by its ratio.
+  const wholeRatios = rounds.map((r) => r.whole.seconds / r.sync.syncSeconds);
+  const wholeRatio = median(wholeRatios);
+  const { whole: nodeWhole, sync: s } = rounds[wholeRatios.indexOf(wholeRatio)]!;
+  console.log(
+    `\nwhole sync (the median round): node alone ${nodeWhole.seconds.toFixed(2)} s, indexer ${s.syncSeconds.toFixed(2)} s; whole-sync ratio ${wholeRatio.toFixed(3)} ${spread(wholeRatios)}`,
+  );
   let ceiling: number | undefined;
   console.log(
     `  fully decoded: ${s.decoded.toLocaleString('en-US')} of ${s.txs.toLocaleString('en-US')} txs; ${s.events.toLocaleString('en-US')} events, all confirmed by RabbitMQ after ${s.publishedSeconds.toFixed(2)} s; indexer peak RSS ${s.maxRssMiB.toFixed(0)} MiB`,
   );
   console.log(
-    `  CPU: the node ${nodeWhole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on the fetch thread and V8's compiler and GC threads)`,
+    `  CPU: the node ${nodeWhole.nodeCpu.toFixed(2)} s serving every block alone, ${s.nodeCpuDuringSync.toFixed(2)} s during the indexer's run; the indexer ${s.cpuSeconds.toFixed(2)} s (${s.mainThreadCpuSeconds.toFixed(2)} s on its main thread, the rest on its fetch, verdicts and relay threads and V8's helpers)`,
   );
   if (s.brokerCpu !== undefined) {
     // Persistent, confirmed messages: the broker's share of the two cores while the indexer syncs.
     console.log(
-      `  RabbitMQ (beam.smp): ${s.brokerCpu.toFixed(2)} s of CPU from the sync's start until every event was confirmed, ${Math.round((s.brokerCpu * 1e6) / s.events)} µs per event, ${Math.round((s.brokerCpu * 1e6) / all.blocks)} µs per block; the node serves a block for ${Math.round((nodeWhole.nodeCpu * 1e6) / all.blocks)} µs`,
+      `  RabbitMQ (the process on the broker's port): ${s.brokerCpu.toFixed(2)} s of CPU from the sync's start until every event was confirmed, ${Math.round((s.brokerCpu * 1e6) / s.events)} µs per event, ${Math.round((s.brokerCpu * 1e6) / all.blocks)} µs per block; the node serves a block for ${Math.round((nodeWhole.nodeCpu * 1e6) / all.blocks)} µs`,
     );
     // What two cores allow once the node and the broker have had their CPU, even for an indexer
     // that used none: the whole chain in (node + broker CPU) / 2 at best, against the node alone.
@@ -221,15 +242,34 @@ try {
     );
   }
 
+  // The prescan against the node serving exactly the same blocks, alternating, the medians of each.
   const fullRaws = raws.slice(fullStart - start, to - start + 1);
-  const prescan = prescanSeconds(paramsDoc, fullStart, fullRaws);
+  const prescanPass = prescanTimer(paramsDoc, fullStart, fullRaws);
+  prescanPass(); // warm-up
+  const pre: { seconds: number; cpu: number }[] = [];
+  const fullNodeTries: number[] = [];
+  for (let i = 0; i < NODE_TRIES; i++) {
+    fullNodeTries.push((await serve(fullStart, to)).seconds);
+    pre.push(prescanPass());
+  }
+  rest.close();
+  // The prescan is one synchronous thread: on a core of its own its time is its CPU time, which
+  // other processes on the machine do not stretch (its wall time, printed beside, they do).
+  const prescanCpu = median(pre.map((p) => p.cpu));
+  const prescanWall = median(pre.map((p) => p.seconds));
+  const fullNode = median(fullNodeTries);
   const fullAll = totals(fullStart, to);
-  const fullNode = fullBest.node.seconds * (fullAll.bytes / totals(fullBest.from, fullBest.to).bytes);
   console.log(
-    `\nprescan alone, one thread, over the ${fullAll.blocks} full blocks: ${rates(fullAll.txs, fullAll.bytes, prescan)} (${prescan.toFixed(3)} s); the node (scaled from its steady window) ${rates(fullAll.txs, fullAll.bytes, fullNode)}`,
+    `\nprescan alone, one thread, over the ${fullAll.blocks} full blocks, ${NODE_TRIES} passes: ${rates(fullAll.txs, fullAll.bytes, prescanCpu)} (its thread's CPU, median ${prescanCpu.toFixed(3)} s ${spread(pre.map((p) => p.cpu))}; wall ${prescanWall.toFixed(3)} s ${spread(pre.map((p) => p.seconds))})`,
   );
-  const prescanRatio = fullNode / prescan;
-  console.log(`  prescan / node = ${prescanRatio.toFixed(3)} (target ≥ 0.8)`);
+  console.log(
+    `  the node serving them, alternating: ${rates(fullAll.txs, fullAll.bytes, fullNode)} (median ${fullNode.toFixed(3)} s ${spread(fullNodeTries)})`,
+  );
+  const prescanRatio = fullNode / prescanCpu;
+  const prescanWallRatio = fullNode / prescanWall;
+  console.log(
+    `  prescan / node = ${prescanRatio.toFixed(3)} (target ≥ 0.8); by the prescan's wall time ${prescanWallRatio.toFixed(3)}`,
+  );
 
   printResult({
     steady_ratio: steady.ratio,
@@ -239,6 +279,7 @@ try {
     whole_sync_ratio: wholeRatio,
     ...(ceiling === undefined ? {} : { two_core_ceiling_ratio: ceiling }),
     prescan_ratio: prescanRatio,
+    prescan_wall_ratio: prescanWallRatio,
     indexer_blocks_per_s: steady.blocksPerSecond,
     node_blocks_per_s: steady.nodeBlocksPerSecond,
     full_indexer_txs_per_s: full.txsPerSecond,
@@ -292,14 +333,17 @@ interface Window {
   seconds: number;
   cpu: number;
   mainCpu: number;
-  /** The thread that used the most CPU in the window (the main thread is `main`), and its CPU. */
+  /** The thread that used the most CPU in the window, by its role (syncRunner.ts), and its CPU. */
   busiest: { name: string; cpu: number };
+  /** The CPU of the window's threads by role (`V8 helper` sums several threads). */
+  roles: Map<string, number>;
 }
+type Measured = Window & { node: Served };
 interface Round {
   whole: Served;
   sync: Sync;
-  busy: Window;
-  full: Window;
+  busy: Measured;
+  full: Measured;
 }
 
 /**
@@ -312,12 +356,15 @@ function windowOf(sync: Sync, first: number, after: number, last: number, end: '
   const b = end === 'within' ? marks.findLast((m) => m.height <= last) : marks.find((m) => m.height >= last);
   if (!b || b.height <= a.height) throw new Error(`no commit closes the window after ${after} to ${last}`);
   let busiest = { name: 'main', cpu: 0 };
+  const roles = new Map<string, number>();
   for (const [tid, [name, seconds]] of Object.entries(b.threads)) {
     const used = seconds - (a.threads[Number(tid)]?.[1] ?? 0);
     if (used > busiest.cpu) busiest = { name, cpu: used };
+    roles.set(name, (roles.get(name) ?? 0) + used);
   }
   return {
     busiest,
+    roles,
     from: Math.max(first, a.height + 1),
     to: b.height,
     seconds: b.t - a.t,
@@ -334,8 +381,8 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
   const setup = await testSetup(node, broker.url, paramsDoc, { pollMs: 50 });
   try {
     const nodeCpu0 = cpuSecondsOf(node.pid);
-    const brokerPid = pidOfCommand('beam.smp');
-    const brokerCpu0 = brokerPid === undefined ? 0 : cpuSecondsOf(brokerPid);
+    const brokerPid = pidListeningOn(Number(new URL(broker.url).port || 5672));
+    const brokerCpu0 = brokerPid === undefined ? undefined : cpuIfAlive(brokerPid);
     const args = [...prof, '--import', 'tsx', 'indexer/bench/syncRunner.ts', setup.configFile, String(to)];
     const perfData = PERF_DIR && join(PERF_DIR, `sync-${++perfRuns}.perf.data`);
     const child = spawnSync(
@@ -360,16 +407,28 @@ async function syncOnce(node: RegtestNode, paramsDoc: unknown, to: number) {
     );
     if (perfData) console.log(`  perf: ${perfData} (see the header for how to read it per thread)`);
     if (child.status !== 0) throw new Error(`sync runner failed: ${child.stderr}`);
+    const brokerCpu1 = brokerPid === undefined ? undefined : cpuIfAlive(brokerPid);
     return {
       ...parseSync(child.stdout),
       nodeCpuDuringSync: cpuSecondsOf(node.pid) - nodeCpu0,
-      // The machine's broker serves only this bench when the machine is quiet; absent, not measured.
-      brokerCpu: brokerPid === undefined ? undefined : cpuSecondsOf(brokerPid) - brokerCpu0,
+      // The broker serves only this bench when the machine is quiet; not measured if it could not
+      // be found (another user's) or was not there for the whole sync (restarted meanwhile).
+      brokerCpu: brokerCpu0 === undefined || brokerCpu1 === undefined ? undefined : brokerCpu1 - brokerCpu0,
     };
   } finally {
     rmSync(setup.dir, { recursive: true, force: true });
     const conn = await connectBroker({ url: broker.url });
     await deleteTopology(await openConsumerChannel(conn), setup.names).finally(() => conn.close());
+  }
+}
+
+/** A process's CPU seconds, or undefined if it has ended. */
+function cpuIfAlive(pid: number): number | undefined {
+  try {
+    return cpuSecondsOf(pid);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
 }
 
@@ -393,55 +452,66 @@ function parseSync(stdout: string) {
 }
 
 /**
- * The prescan over the raw blocks, on this thread, as the fetch thread runs it (one
- * `RangePrescan` from an empty filter, in height order): the best of three passes after one
- * warm-up.
+ * The prescan over the raw blocks, on this thread, as the fetch and verdicts threads run it (one
+ * `RangePrescan` from an empty filter, in height order): each pass's wall time and this thread's
+ * CPU.
  */
-function prescanSeconds(paramsDoc: unknown, from: number, raws: readonly Uint8Array[]): number {
+function prescanTimer(paramsDoc: unknown, from: number, raws: readonly Uint8Array[]) {
   const params = parseGlobalParams(paramsDoc);
-  let best = Number.POSITIVE_INFINITY;
-  for (let pass = 0; pass < 4; pass++) {
+  return (): { seconds: number; cpu: number } => {
     const p = new RangePrescan(params, []);
+    const cpu0 = cpuSecondsOf(process.pid, process.pid);
     const t = performance.now();
     for (let i = 0; i < raws.length; i++) {
       if (!p.next(from + i, raws[i]!)) throw new Error(`the prescan failed at height ${from + i}`);
     }
-    const s = (performance.now() - t) / 1000;
-    if (pass > 0 && s < best) best = s;
-  }
-  return best;
+    return { seconds: (performance.now() - t) / 1000, cpu: cpuSecondsOf(process.pid, process.pid) - cpu0 };
+  };
 }
 
+/**
+ * A window's figures over the rounds: every round's ratio and the rate its busiest thread allows,
+ * their medians (nearest rank), and the detail of the median round.
+ */
 function report(
   title: string,
-  w: Window & { node: Served },
+  ws: readonly Measured[],
   totals: (a: number, b: number) => { blocks: number; txs: number; bytes: number },
   perTx: boolean,
 ) {
+  const ratios = ws.map((w) => w.node.seconds / w.seconds);
+  const bounds = ws.map((w) => w.node.seconds / w.busiest.cpu);
+  const ratio = median(ratios);
+  const threadBound = median(bounds);
+  const w = ws[ratios.indexOf(ratio)]!;
   const t = totals(w.from, w.to);
   const line = (label: string, seconds: number) =>
     console.log(
       `  ${label.padEnd(28)}${perTx ? rates(t.txs, t.bytes, seconds) : `${fmt(t.blocks / seconds)} blocks/s ${rates(t.txs, t.bytes, seconds)}`}  (${seconds.toFixed(2)} s)`,
     );
   console.log(
-    `\n${title}: heights ${w.from}-${w.to}, ${t.blocks} blocks, ${t.txs.toLocaleString('en-US')} txs, ${(t.bytes / 1e6).toFixed(1)} MB`,
+    `\n${title}: ratio indexer / node by round ${ratios.map((r) => r.toFixed(3)).join(', ')}; median ${ratio.toFixed(3)} (target ≥ 0.8)`,
   );
-  line('node alone (REST)', w.node.seconds);
+  console.log(
+    `  the median round: heights ${w.from}-${w.to}, ${t.blocks} blocks, ${t.txs.toLocaleString('en-US')} txs, ${(t.bytes / 1e6).toFixed(1)} MB`,
+  );
+  line(`node alone (REST), median of ${NODE_TRIES}`, w.node.seconds);
   line('indexer', w.seconds);
-  const ratio = w.node.seconds / w.seconds;
-  console.log(`  ratio indexer / node = ${ratio.toFixed(3)} (target ≥ 0.8)`);
   // CPU per block is what two loaded cores cannot hide: the ratio the machine allows is bounded by
   // the node's and the indexer's CPU together, whatever else runs beside them.
   const us = (cpu: number) => `${Math.round((cpu * 1e6) / t.blocks)} µs`;
+  const byRole = [...w.roles]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, cpu]) => `${name} ${us(cpu)}`)
+    .join(', ');
   console.log(
-    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone (its REST client here ${us(w.node.clientCpu)}); the indexer ${us(w.cpu)} (main thread ${us(w.mainCpu)}; fetch thread, GC and compiler ${us(w.cpu - w.mainCpu)})`,
+    `  CPU per block: the node ${us(w.node.nodeCpu)} serving alone (its REST client here ${us(w.node.clientCpu)}); the indexer ${us(w.cpu)} (${byRole}; threads ended within the window ${us(Math.max(0, w.cpu - [...w.roles.values()].reduce((a, b) => a + b, 0)))})`,
   );
   // On cores enough for the node, the broker and each of its threads, a pipeline of threads runs no
   // faster than its busiest thread: that thread's CPU per block bounds the rate the code allows,
   // whatever the two cores here must also carry.
-  const threadBound = w.node.seconds / w.busiest.cpu;
   console.log(
-    `  busiest indexer thread: ${w.busiest.name} ${us(w.busiest.cpu)} per block; the rate it allows / node = ${threadBound.toFixed(3)}`,
+    `  busiest indexer thread: ${w.busiest.name} ${us(w.busiest.cpu)} per block in the median round; the rate it allows / node by round ${bounds.map((b) => b.toFixed(3)).join(', ')}; median ${threadBound.toFixed(3)}`,
   );
   return {
     ratio,
@@ -452,6 +522,18 @@ function report(
     mbPerSecond: t.bytes / 1e6 / w.seconds,
     nodeMbPerSecond: t.bytes / 1e6 / w.node.seconds,
   };
+}
+
+/** The median (nearest rank, so always one of the values). */
+function median(xs: readonly number[]): number {
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+}
+/** `(min–max)` of a list, for a median printed beside it. */
+function spread(xs: readonly number[], digits = 3): string {
+  return `(${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 }
 
 function rates(txs: number, bytes: number, seconds: number): string {

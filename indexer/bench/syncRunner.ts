@@ -28,7 +28,7 @@ interface Mark {
   readonly height: number;
   readonly cpu: number;
   readonly main: number;
-  /** Every thread's CPU seconds so far, by tid, with its name: the window's busiest thread is judged. */
+  /** Every thread's CPU seconds so far, by tid, with its role: the window's busiest thread is judged. */
   readonly threads: Record<number, [string, number]>;
 }
 const mark = (height: number): Mark => {
@@ -39,13 +39,20 @@ const mark = (height: number): Mark => {
     cpu: (c.user + c.system) / 1e6,
     main: cpuSecondsOf(process.pid, process.pid),
     threads: Object.fromEntries(
-      [...threadCpuOf(process.pid)].map(([tid, t]) => [
-        tid,
-        [tid === process.pid ? 'main' : t.name === 'node' ? 'worker thread' : t.name, t.seconds],
-      ]),
+      [...threadCpuOf(process.pid)].map(([tid, t]) => [tid, [roleOf(tid, t.name), t.seconds]]),
     ),
   };
 };
+/**
+ * What a thread does, from its name: the indexer's worker threads name themselves after their
+ * modules (runtime/ `startTsWorker`); every other thread is `node`: V8's compiler and GC helpers,
+ * libuv's pool, tsx's loader.
+ */
+function roleOf(tid: number, comm: string): string {
+  if (tid === process.pid) return 'main';
+  return ROLES[comm] ?? (comm === 'node' ? 'V8 helper' : comm);
+}
+const ROLES: Record<string, string> = { fetchThread: 'fetch', verdictThread: 'verdicts', relay: 'relay' };
 const commits: Mark[] = [mark(-1)];
 const gauge = indexer.metrics.lastProcessedHeight;
 const set = gauge.set.bind(gauge) as (h: number) => void;

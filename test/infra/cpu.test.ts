@@ -1,0 +1,42 @@
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { cpuSecondsOf, pidListeningOn, threadCpuOf } from './cpu.ts';
+
+/** Spins this thread until it has used `seconds` of CPU (process.cpuUsage, microseconds). */
+function spin(seconds: number): void {
+  const start = process.cpuUsage();
+  for (;;) {
+    const used = process.cpuUsage(start);
+    if ((used.user + used.system) / 1e6 >= seconds) return;
+  }
+}
+
+describe('cpu', () => {
+  it("measures a thread's CPU below a clock tick of 10 ms, so a short window is not ±1 tick", () => {
+    const before = cpuSecondsOf(process.pid, process.pid);
+    spin(0.003);
+    const used = cpuSecondsOf(process.pid, process.pid) - before;
+    // Ticks would give 0 or 0.01 here.
+    expect(used).toBeGreaterThanOrEqual(0.0025);
+    expect(used).toBeLessThan(0.008);
+  });
+
+  it('lists every thread with its name and exact CPU', () => {
+    const main = threadCpuOf(process.pid).get(process.pid);
+    expect(main?.name.length).toBeGreaterThan(0);
+    const s = main!.seconds;
+    expect(Math.abs(s * 100 - Math.round(s * 100))).toBeGreaterThan(0);
+  });
+
+  it('finds the process listening on a port, and none where nothing listens', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      expect(pidListeningOn(port)).toBe(process.pid);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(pidListeningOn(1)).toBeUndefined();
+  });
+});
