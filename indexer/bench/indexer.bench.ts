@@ -52,9 +52,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Transaction } from 'bitcoinjs-lib';
 import { type RegtestNode, RestClient, startRegtestNode } from '../../bitcoind/index.ts';
-import { concatBytes, txidToHash } from '../../common/index.ts';
 import { connectBroker, deleteTopology, openConsumerChannel } from '../../events/index.ts';
 import { type ParamsVersion, parseGlobalParams } from '../../params/index.ts';
 import { percentile } from '../../test/bench/fsyncLatency.ts';
@@ -62,12 +60,11 @@ import { printResult } from '../../test/bench/measure.ts';
 import { PaymentTraffic } from '../../test/infra/bulkTxs.ts';
 import { cpuSecondsOf, pidListeningOn } from '../../test/infra/cpu.ts';
 import { sharedBroker } from '../../test/infra/rabbitmq.ts';
-import { testParamsDoc } from '../../test/keys.ts';
 import { RangePrescan } from '../prescan.ts';
 import { ChainKit } from '../testkit/chain.ts';
 import { DEFAULT_FETCH, testSetup } from '../testkit/harness.ts';
-import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
-import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
+import { buildBusyBlocks } from '../testkit/scenario.ts';
+import { BENCH_DEPTH, benchParamsDoc, opTrueFiller } from './busyChain.ts';
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 6000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
@@ -79,7 +76,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const NODE_TRIES = Math.max(1, Number(process.env.BENCH_NODE_TRIES ?? 5));
 const PERF_DIR = process.env.BENCH_INDEXER_PERF ? resolve(process.env.BENCH_INDEXER_PERF) : undefined;
 let perfRuns = 0;
-const DEPTH = 10;
+const DEPTH = BENCH_DEPTH;
 // The node is asked for its blocks as the bench's syncs ask: the config's batch and concurrency.
 const BATCH = DEFAULT_FETCH.batch;
 const CONCURRENCY = DEFAULT_FETCH.concurrency;
@@ -95,35 +92,9 @@ try {
   const kit = await ChainKit.create(node, { mature: coinbasesNeeded });
 
   const start = (await kit.height()) + 1;
-  const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-    activation_height: start,
-    staking_cap: 1_000_000_000_000,
-    min_staking_amount: 10_000,
-    max_staking_amount: 1_000_000,
-    min_staking_time: 5,
-    max_staking_time: 1000,
-    unbonding_time: 3,
-    confirmation_depth: DEPTH,
-  });
+  const paramsDoc = benchParamsDoc(start);
   const version = parseGlobalParams(paramsDoc).versions[0]!;
-
-  // Ordinary traffic of the busy blocks: per block a chain of FILLERS txs from one OP_TRUE coin,
-  // each with a P2WPKH-shaped output and the OP_TRUE output the next one spends (no signatures).
-  const pkh = concatBytes(Uint8Array.of(0x00, 0x14), new Uint8Array(20).fill(0x42));
-  const filler = () => {
-    const out: Transaction[] = [];
-    let prev = kit.coin();
-    for (let i = 0; i < FILLERS; i++) {
-      const tx = new Transaction();
-      tx.version = 2;
-      tx.addInput(txidToHash(prev.txid, 'BENCH'), prev.vout);
-      tx.addOutput(pkh, 0n);
-      tx.addOutput(OP_TRUE_SCRIPT, prev.valueSat);
-      out.push(tx);
-      prev = { txid: tx.getId(), vout: 1, valueSat: prev.valueSat };
-    }
-    return out;
-  };
+  const filler = opTrueFiller(kit, FILLERS);
   console.log(
     `busy small blocks: ${await buildChain(node, kit, version, { blocks: BLOCKS, stakesPerBlock: STAKES, filler }, 10)}`,
   );

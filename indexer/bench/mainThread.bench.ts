@@ -26,11 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
-import { Transaction } from 'bitcoinjs-lib';
 import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
-import { concatBytes, txidToHash } from '../../common/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
-import { testParamsDoc } from '../../test/keys.ts';
 import type { FetchedBlock } from '../fetchAhead.ts';
 import { ChainFollower } from '../follower.ts';
 import { createIndexerMetrics, recordBlocks } from '../metrics.ts';
@@ -47,15 +44,15 @@ import { StakesSeen } from '../spendRules.ts';
 import { IndexerStore } from '../store.ts';
 import { ChainKit } from '../testkit/chain.ts';
 import { DEFAULT_FETCH } from '../testkit/harness.ts';
-import { buildBusyBlocks, SCENARIO_COVENANTS } from '../testkit/scenario.ts';
-import { OP_TRUE_SCRIPT } from '../testkit/txs.ts';
+import { buildBusyBlocks } from '../testkit/scenario.ts';
+import { BENCH_DEPTH, benchParamsDoc, opTrueFiller } from './busyChain.ts';
 
 const DIR = process.env.MAIN_BENCH_DIR ?? join(tmpdir(), 'indexer-main-bench');
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 6000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const DEPTH = 10;
+const DEPTH = BENCH_DEPTH;
 
 interface Chain {
   readonly start: number;
@@ -136,33 +133,10 @@ async function buildChain(): Promise<void> {
   try {
     const kit = await ChainKit.create(node, { mature: Math.ceil((BLOCKS * (STAKES + 1)) / 499) + 4 });
     const start = (await kit.height()) + 1;
-    const paramsDoc = testParamsDoc(SCENARIO_COVENANTS, {
-      activation_height: start,
-      staking_cap: 1_000_000_000_000,
-      min_staking_amount: 10_000,
-      max_staking_amount: 1_000_000,
-      min_staking_time: 5,
-      max_staking_time: 1000,
-      unbonding_time: 3,
-      confirmation_depth: DEPTH,
-    });
+    const paramsDoc = benchParamsDoc(start);
     const version = parseGlobalParams(paramsDoc).versions[0]!;
     // As bench:indexer's busy blocks: a chain of OP_TRUE spends from one coin, no signatures.
-    const pkh = concatBytes(Uint8Array.of(0x00, 0x14), new Uint8Array(20).fill(0x42));
-    const filler = () => {
-      const out: Transaction[] = [];
-      let prev = kit.coin();
-      for (let i = 0; i < FILLERS; i++) {
-        const tx = new Transaction();
-        tx.version = 2;
-        tx.addInput(txidToHash(prev.txid, 'BENCH'), prev.vout);
-        tx.addOutput(pkh, 0n);
-        tx.addOutput(OP_TRUE_SCRIPT, prev.valueSat);
-        out.push(tx);
-        prev = { txid: tx.getId(), vout: 1, valueSat: prev.valueSat };
-      }
-      return out;
-    };
+    const filler = opTrueFiller(kit, FILLERS);
     const plan = buildBusyBlocks(kit, version, start - 1, { blocks: BLOCKS, stakesPerBlock: STAKES, filler });
     for (let i = 0; i < plan.blocks.length; i += 10) {
       const res = await node.rpc.batch(
