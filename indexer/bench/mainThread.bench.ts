@@ -17,7 +17,8 @@
  * The chain is built once on a regtest node and kept in MAIN_BENCH_DIR (default
  * $TMPDIR/indexer-main-bench), so that two trees can be compared on the same blocks: run it in each,
  * alternating, several times (other sessions' load moves CPU time too). BENCH_BLOCKS (default
- * 6,000), BENCH_RUNS (default 5). Prints each run's figures, then their median and spread.
+ * 6,000), BENCH_RUNS (default 5). Prints each run's figures, then their median and spread, and ends with
+ * `RESULT main_us_per_busy_block=… min_us=… max_us=… runs=…`.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import type { FetchedBlock } from '../fetchAhead.ts';
 import { ChainFollower } from '../follower.ts';
 import { createIndexerMetrics, recordBlocks } from '../metrics.ts';
@@ -106,6 +108,12 @@ try {
   console.log(
     `main thread per busy block, second half: median ${median(steady).toFixed(1)} µs (min ${steady[0]!.toFixed(1)}, max ${steady.at(-1)!.toFixed(1)}) over ${RUNS} runs of ${BLOCKS} blocks`,
   );
+  printResult({
+    main_us_per_busy_block: median(steady),
+    min_us: steady[0]!,
+    max_us: steady.at(-1)!,
+    runs: RUNS,
+  });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
