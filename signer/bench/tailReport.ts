@@ -16,6 +16,18 @@ const GC_KINDS: ReadonlyArray<readonly [number, string]> = [
   [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weak callbacks'],
 ];
 const kindName = (k: number) => GC_KINDS.find(([v]) => v === k)?.[1] ?? `kind ${k}`;
+// Why V8 collected, as far as the flags say: a mark-compact for external memory (ArrayBuffer
+// backing stores) or one scheduled as an idle task reads differently from one the heap's growth asked for.
+const GC_FLAGS: ReadonlyArray<readonly [number, string]> = [
+  [constants.NODE_PERFORMANCE_GC_FLAGS_FORCED, 'forced'],
+  [constants.NODE_PERFORMANCE_GC_FLAGS_ALL_AVAILABLE_GARBAGE, 'all available garbage'],
+  [constants.NODE_PERFORMANCE_GC_FLAGS_ALL_EXTERNAL_MEMORY, 'external memory'],
+  [constants.NODE_PERFORMANCE_GC_FLAGS_SCHEDULE_IDLE, 'idle task'],
+];
+const flagNames = (f: number) =>
+  GC_FLAGS.filter(([bit]) => (f & bit) !== 0)
+    .map(([, n]) => n)
+    .join('+') || 'none';
 
 /** One request's steps, ms. */
 interface Steps {
@@ -112,7 +124,7 @@ export function tailReport(
     const inside = gs.filter((g) => spans.some(([a, b]) => g[0]! >= a && g[0]! <= b)).length;
     const d = gs.map((g) => g[1]!).sort((a, b) => a - b);
     out.push(
-      `  ${name}: ${gs.length} in ${n} requests (${((gs.length * 1000) / n).toFixed(1)} per 1,000), ${inside} inside a request; pause p50 ${percentile(d, 50).toFixed(2)} ms, max ${d.at(-1)!.toFixed(2)} ms; flags ${[...new Set(gs.map((g) => g[3]))].join(',')}`,
+      `  ${name}: ${gs.length} in ${n} requests (${((gs.length * 1000) / n).toFixed(1)} per 1,000), ${inside} inside a request; pause p50 ${percentile(d, 50).toFixed(2)} ms, max ${d.at(-1)!.toFixed(2)} ms; flags ${[...new Set(gs.map((g) => flagNames(g[3]!)))].join(', ')}`,
     );
   }
   // Allocation: the used heap's growth from one decision's start to the next, when no collection
