@@ -360,7 +360,7 @@ async function main(): Promise<void> {
         })
       : undefined;
     let statText = '';
-    stat?.stderr!.on('data', (c: Buffer) => {
+    stat?.stderr?.on('data', (c: Buffer) => {
       statText += c.toString('utf8');
     });
     if (stat) await new Promise((r) => setTimeout(r, 500));
