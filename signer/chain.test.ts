@@ -111,14 +111,27 @@ describe('rpcChainView parsed facts', () => {
     rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
     const view = rpcChainView(rpc);
     await view.chain.observe();
+    // The miss parses the bytes it just decoded for the fact, not the hex again (issue 26).
     const miss = await view.getTransaction('t');
-    expect(miss.parse).toBeUndefined();
+    const tx = miss.parse!();
+    expect(tx.toHex()).toBe(hex);
     const first = await view.getTransaction('t');
     const second = await view.getTransaction('t');
-    expect(first.parse).toBeDefined();
-    const tx = first.parse!();
-    expect(tx.toHex()).toBe(hex);
+    expect(first.parse!()).toBe(tx);
     expect(second.parse!()).toBe(tx);
+  });
+
+  it('gives no parsed tx for a hex it does not keep: the caller parses (and refuses) the hex itself', async () => {
+    const node = new ScriptedNode();
+    const hex = `02000000010000000000000000000000000000000000000000000000000000000000000000FFFFFFFF00FFFFFFFF0100000000000000000000000000`;
+    const rpc = node.rpc();
+    const raw = rpc.getrawtransaction.bind(rpc);
+    rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
+    const view = rpcChainView(rpc);
+    await view.chain.observe();
+    const miss = await view.getTransaction('t');
+    expect(miss.hex).toBe(hex);
+    expect(miss.parse).toBeUndefined();
   });
 });
 

@@ -313,12 +313,20 @@ export function rpcChainView(
         const bytes = chain.moves === moves ? bytesOf(tx.hex) : undefined;
         if (bytes) {
           const known = chain.hashAt(height);
-          remember(facts, maxFacts, txid, {
+          const f: Fact = {
             bytes,
             blockhash: known === tx.blockhash ? known : tx.blockhash,
             height,
             pending: { moves, checksBefore: chain.checksStarted },
-          });
+          };
+          remember(facts, maxFacts, txid, f);
+          // The caller parses the bytes just decoded, not the hex a second time; a later hit reuses it.
+          return {
+            hex: tx.hex,
+            blockhash: tx.blockhash,
+            confirmations,
+            parse: () => (f.parsed ??= parseTransaction(f.bytes, 'staking tx from the node')),
+          };
         }
       }
       return { hex: tx.hex, blockhash: tx.blockhash, confirmations };

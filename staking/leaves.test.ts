@@ -133,4 +133,20 @@ describe('taggedHash (node:crypto)', () => {
       { numRuns: 500 },
     );
   });
+
+  it('agree with bitcoinjs over several parts, and past its 1,024-byte scratch', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('TapLeaf', 'TapBranch', 'TapTweak'),
+        fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 3 }),
+        (tag, parts) => {
+          const whole = Buffer.concat(parts);
+          expect(new Uint8Array(taggedHash(tag, ...parts))).toEqual(
+            new Uint8Array(crypto.taggedHash(tag, whole)),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });

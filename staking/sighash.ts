@@ -1,7 +1,14 @@
 import type { Transaction } from 'bitcoinjs-lib';
 import { sha256 } from '../common/index.ts';
 import { taggedHash } from './taproot.ts';
-import { compactSizeLength, MAX_I64, outputsLength, TxWriter, writeOutputs } from './transaction.ts';
+import {
+  compactSizeLength,
+  hashWriter,
+  MAX_I64,
+  outputsLength,
+  TxWriter,
+  writeOutputs,
+} from './transaction.ts';
 
 /**
  * The BIP341 signature hash with SIGHASH_DEFAULT: staking/'s one implementation, byte for byte what
@@ -59,20 +66,26 @@ export function taprootSighashDefault(
     scripts.varSlice(prevOutScripts[i]!);
     sequences.u32(input.sequence);
   }
-  const outputs = new TxWriter(outputsLength(tx.outs));
+  const shaPrevouts = sha256(prevouts.bytes);
+  const shaAmounts = sha256(amounts.bytes);
+  const shaScripts = sha256(scripts.bytes);
+  const shaSequences = sha256(sequences.bytes);
+  // The outputs and the message are hashed as soon as written (hashWriter: no new ArrayBuffer).
+  const outputs = hashWriter(outputsLength(tx.outs));
   writeOutputs(outputs, tx.outs);
+  const shaOutputs = sha256(outputs.bytes);
 
   // 0x00 (epoch) ‖ hash_type ‖ version ‖ locktime ‖ 5 hashes ‖ spend_type ‖ input index [‖ ext].
-  const msg = new TxWriter(1 + 1 + 4 + 4 + 5 * 32 + 1 + 4 + (leafHash ? 37 : 0));
+  const msg = hashWriter(1 + 1 + 4 + 4 + 5 * 32 + 1 + 4 + (leafHash ? 37 : 0));
   msg.u8(0);
   msg.u8(0); // SIGHASH_DEFAULT
   msg.u32(tx.version);
   msg.u32(tx.locktime);
-  msg.raw(sha256(prevouts.bytes));
-  msg.raw(sha256(amounts.bytes));
-  msg.raw(sha256(scripts.bytes));
-  msg.raw(sha256(sequences.bytes));
-  msg.raw(sha256(outputs.bytes));
+  msg.raw(shaPrevouts);
+  msg.raw(shaAmounts);
+  msg.raw(shaScripts);
+  msg.raw(shaSequences);
+  msg.raw(shaOutputs);
   msg.u8(leafHash ? EXT_FLAG_SCRIPT_PATH : 0);
   msg.u32(inIndex);
   if (leafHash) {

@@ -52,10 +52,15 @@ export type TaggedHashTag =
   | 'SchnorrAdaptor/aux'
   | 'SchnorrAdaptor/nonce';
 
+// Where taggedHash assembles a preimage: a preimage is at least 64 bytes, so a new array for each
+// would be an ArrayBuffer of its own for the next scavenge to sweep (signer/README.md, Performance),
+// a dozen a signing decision. Zeroed after each use: an adaptor nonce's preimage holds a secret.
+const PREIMAGE_SCRATCH = new Uint8Array(1024);
+
 /**
  * BIP340 tagged hash: SHA-256(SHA-256(tag) ‖ SHA-256(tag) ‖ data), where data is the parts in
  * order. The preimage is assembled once, parts included: every staking, unbonding and withdraw
- * decision hashes six of them.
+ * decision hashes a dozen of them.
  */
 export function taggedHash(tag: TaggedHashTag, ...data: Uint8Array[]): Uint8Array {
   let prefix = tagPrefixes.get(tag);
@@ -64,7 +69,18 @@ export function taggedHash(tag: TaggedHashTag, ...data: Uint8Array[]): Uint8Arra
     prefix = concatBytes(t, t);
     tagPrefixes.set(tag, prefix);
   }
-  return sha256(concatBytes(prefix, ...data));
+  let length = prefix.length;
+  for (const d of data) length += d.length;
+  if (length > PREIMAGE_SCRATCH.length) return sha256(concatBytes(prefix, ...data));
+  PREIMAGE_SCRATCH.set(prefix);
+  let at = prefix.length;
+  for (const d of data) {
+    PREIMAGE_SCRATCH.set(d, at);
+    at += d.length;
+  }
+  const digest = sha256(PREIMAGE_SCRATCH.subarray(0, length));
+  PREIMAGE_SCRATCH.fill(0, 0, length);
+  return digest;
 }
 
 /** BIP341 TapLeaf hash: tagged_hash("TapLeaf", 0xc0 ‖ compactSize(len) ‖ script). */

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
 import { decodeTransaction, parseTransaction } from './index.ts';
+import { hashWriter, TxWriter } from './transaction.ts';
 
 /** What a decode gives, in plain values: the fields, the txid and the serialization. */
 function view(tx: Transaction) {
@@ -242,5 +243,61 @@ describe('decodeTransaction refuses non-canonical CompactSize encodings', () => 
     expect(() => decodeTransaction(splice(b, countAt - 2, 1, wide(0xff, 0xffffffff)))).toThrow(
       /non-canonical/,
     );
+  });
+});
+
+describe('TxWriter writes as Buffer and bitcoinjs do, byte by byte', () => {
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  const i64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+  const size = fc.oneof(
+    fc.integer({ min: 0, max: 0xfc }),
+    fc.integer({ min: 0xfd, max: 0xffff }),
+    fc.integer({ min: 0x10000, max: 0xffffffff }),
+    fc.integer({ min: 0x100000000, max: Number.MAX_SAFE_INTEGER }),
+  );
+  it('u32 and i64 little-endian, every CompactSize width (1, 3, 5, 9 bytes)', () => {
+    fc.assert(
+      fc.property(u32, i64, size, (a, b, n) => {
+        const width = n < 0xfd ? 1 : n <= 0xffff ? 3 : n <= 0xffffffff ? 5 : 9;
+        const w = new TxWriter(4 + 8 + width);
+        w.u32(a);
+        w.i64(b);
+        w.compactSize(n);
+        const want = Buffer.alloc(4 + 8 + width);
+        want.writeUInt32LE(a, 0);
+        want.writeBigInt64LE(b, 4);
+        if (width === 1) want.writeUInt8(n, 12);
+        else if (width === 3) {
+          want.writeUInt8(0xfd, 12);
+          want.writeUInt16LE(n, 13);
+        } else if (width === 5) {
+          want.writeUInt8(0xfe, 12);
+          want.writeUInt32LE(n, 13);
+        } else {
+          want.writeUInt8(0xff, 12);
+          want.writeBigUInt64LE(BigInt(n), 13);
+        }
+        expect(Buffer.from(w.bytes)).toEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses a u32 or an i64 out of range, as Buffer does', () => {
+    const w = new TxWriter(8);
+    expect(() => w.u32(-1)).toThrow(RangeError);
+    expect(() => w.u32(2 ** 32)).toThrow(RangeError);
+    expect(() => w.u32(1.5)).toThrow(RangeError);
+    expect(() => w.i64(2n ** 63n)).toThrow(RangeError);
+    expect(() => w.i64(-(2n ** 63n) - 1n)).toThrow(RangeError);
+  });
+
+  it("a hashWriter's bytes start as zeros, whatever the previous one wrote", () => {
+    const first = hashWriter(100);
+    for (let i = 0; i < 100; i++) first.u8(0xff);
+    const second = hashWriter(40);
+    expect(second.bytes).toEqual(new Uint8Array(40));
+    // Larger than the shared array: a new one, also zeros.
+    expect(hashWriter(5000).bytes).toEqual(new Uint8Array(5000));
   });
 });

@@ -38,7 +38,7 @@ export function txidOf(tx: Transaction): string {
   let length = 4 + compactSizeLength(tx.ins.length) + compactSizeLength(tx.outs.length) + 4;
   for (const i of tx.ins) length += 40 + compactSizeLength(i.script.length) + i.script.length;
   length += outputsLength(tx.outs);
-  const w = new TxWriter(length);
+  const w = hashWriter(length);
   w.u32(tx.version);
   w.compactSize(tx.ins.length);
   for (const i of tx.ins) {
@@ -195,48 +195,79 @@ export function writeOutputs(w: TxWriter, outs: readonly Output[]): void {
   }
 }
 
-/** A little-endian writer over a buffer sized exactly beforehand; refuses what bitcoinjs's writer refuses. */
+// One array every serialization that is hashed at once and dropped is written into (hashWriter):
+// a transaction's or a sighash's bytes are public, and nothing here runs concurrently with itself.
+const HASH_SCRATCH = new Uint8Array(4096);
+
+/**
+ * A writer for bytes that are hashed as soon as they are written, then never read again: it writes
+ * into one array shared by every such writer (a new one when `length` is larger), so a txid or a
+ * sighash makes no new ArrayBuffer. Its `bytes` are valid only until the next hashWriter.
+ */
+export function hashWriter(length: number): TxWriter {
+  return new TxWriter(length, HASH_SCRATCH);
+}
+
+/**
+ * A little-endian writer over a buffer sized exactly beforehand; refuses what bitcoinjs's writer
+ * refuses. It writes byte by byte, with no DataView: a view needs the array's `.buffer`, which moves
+ * an array V8 keeps inside its heap (up to 64 bytes: the sighash's prevouts, amounts, sequences
+ * and scripts) out into an ArrayBuffer of its own, one more for every scavenge to sweep
+ * (signer/README.md, Performance). `into`: write into that array (its first `length` bytes)
+ * instead of a new one, for a serialization hashed at once and then dropped.
+ */
 export class TxWriter {
   readonly bytes: Uint8Array;
-  readonly #view: DataView;
   #p = 0;
 
-  constructor(length: number) {
-    this.bytes = new Uint8Array(length);
-    this.#view = new DataView(this.bytes.buffer);
+  constructor(length: number, into?: Uint8Array) {
+    if (into && into.length >= length) {
+      this.bytes = into.subarray(0, length);
+      this.bytes.fill(0); // as a new array: a writer that writes less hashes zeros, not the last one's bytes
+    } else this.bytes = new Uint8Array(length);
   }
   u8(v: number): void {
     this.bytes[this.#p++] = v;
   }
   u32(v: number): void {
-    // Buffer.writeUInt32LE (bitcoinjs's writer) throws for these; a DataView would wrap silently.
+    // Buffer.writeUInt32LE (bitcoinjs's writer) throws for these; byte stores would wrap silently.
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
       throw new RangeError(
         `The value of "value" is out of range. It must be >= 0 and <= 4294967295. Received ${v}`,
       );
-    this.#view.setUint32(this.#p, v, true);
-    this.#p += 4;
+    this.#u32(v);
   }
   i64(v: bigint): void {
     if (v > MAX_I64 || v < -MAX_I64 - 1n)
       throw new RangeError(`The value of "value" is out of range. Received ${v}`);
-    this.#view.setBigInt64(this.#p, v, true);
-    this.#p += 8;
+    const u = BigInt.asUintN(64, v); // two's complement, as setBigInt64 stores it
+    this.#u32(Number(u & 0xffffffffn));
+    this.#u32(Number(u >> 32n));
   }
   compactSize(n: number): void {
     if (n < 0xfd) this.u8(n);
     else if (n <= 0xffff) {
       this.u8(0xfd);
-      this.#view.setUint16(this.#p, n, true);
-      this.#p += 2;
+      this.u8(n & 0xff);
+      this.u8(n >>> 8);
     } else if (n <= 0xffffffff) {
       this.u8(0xfe);
       this.u32(n);
     } else {
       this.u8(0xff);
-      this.#view.setBigUint64(this.#p, BigInt(n), true);
-      this.#p += 8;
+      this.#u32(n % 0x100000000);
+      this.#u32(Math.floor(n / 0x100000000));
     }
+  }
+  /** An unsigned 32-bit value already in range. */
+  #u32(v: number): void {
+    const b = this.bytes;
+    const p = this.#p;
+    b[p] = v & 0xff;
+    b[p + 1] = (v >>> 8) & 0xff;
+    b[p + 2] = (v >>> 16) & 0xff;
+    b[p + 3] = v >>> 24;
+    this.#p = p + 4;
   }
   raw(b: Uint8Array): void {
     this.bytes.set(b, this.#p);

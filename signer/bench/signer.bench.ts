@@ -25,11 +25,27 @@
  * (1-in-flight requests, default 1000), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
- * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof).
+ * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time
+ * each 1-in-flight request's steps inside the signer and record V8's collections,
+ * signer/bench/tailTrace.ts, and print what the slowest requests have in common; the wrappers
+ * cost the signer a little CPU, so judge latencies from runs without it), BENCH_SIGNER_HEAP_PROF=<dir>
+ * (the same, and V8's sampling heap profile of the 1-in-flight phase, garbage included, written to
+ * <dir>/signer-serial.heapprofile for DevTools; the sampling itself makes scavenges more frequent,
+ * so count them in a run without it), BENCH_SIGNER_STAT=<events>
+ * (`perf stat -e <events>` on the signer during the 1-in-flight phase, e.g. a uprobe on V8's
+ * ArrayBufferSweeper::Append to count the ArrayBuffers a request makes; signer/README.md).
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -54,6 +70,8 @@ import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
 import { testKey, testParamsDoc } from '../../test/keys.ts';
+import { tailReport } from './tailReport.ts';
+import type { TailTrace } from './tailTrace.ts';
 
 const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 1000);
@@ -64,6 +82,11 @@ const ROUTE = '/v1/sign-unbonding-tx';
 const PERF_DIR = process.env.BENCH_SIGNER_PERF ? resolve(process.env.BENCH_SIGNER_PERF) : undefined;
 /** Which phase perf records: `load` (64 in flight, the default) or `serial` (1 in flight). */
 const PERF_PHASE = process.env.BENCH_SIGNER_PERF_PHASE === 'serial' ? 'serial' : 'load';
+const HEAP_PROF_DIR = process.env.BENCH_SIGNER_HEAP_PROF
+  ? resolve(process.env.BENCH_SIGNER_HEAP_PROF)
+  : undefined;
+const TAIL = process.env.BENCH_SIGNER_TAIL === '1' || HEAP_PROF_DIR !== undefined;
+const STAT_EVENTS = process.env.BENCH_SIGNER_STAT;
 
 /** Adaptor pre-signatures (EncSign, then EncVerify as the signer does before anything leaves) per second. */
 function rawAdaptorBound(ms = 3000): number {
@@ -90,7 +113,10 @@ interface Cpu {
 }
 
 interface PhaseResult {
+  /** Sorted. */
   readonly latencies: number[];
+  /** Each request's [start, end], epoch ms (performance.timeOrigin + now()), in request order. */
+  readonly spans: Array<[number, number]>;
   readonly seconds: number;
   readonly cpu: Cpu;
   readonly answers: RawAnswer[];
@@ -103,6 +129,7 @@ async function runPhase(
   pids: { readonly signer: number; readonly node: number },
 ): Promise<PhaseResult> {
   const latencies = new Array<number>(requests.length);
+  const spans = new Array<[number, number]>(requests.length);
   const answers = new Array<RawAnswer>(requests.length);
   let next = 0;
   const cpuNow = (): Cpu => ({
@@ -117,7 +144,9 @@ async function runPhase(
       for (let i = next++; i < requests.length; i = next++) {
         const t = performance.now();
         answers[i] = await c.request(requests[i]!);
-        latencies[i] = performance.now() - t;
+        const end = performance.now();
+        latencies[i] = end - t;
+        spans[i] = [performance.timeOrigin + t, performance.timeOrigin + end];
       }
     }),
   );
@@ -125,6 +154,7 @@ async function runPhase(
   const cpu1 = cpuNow();
   return {
     latencies: latencies.sort((a, b) => a - b),
+    spans,
     seconds,
     cpu: {
       signer: cpu1.signer - cpu0.signer,
@@ -241,10 +271,28 @@ async function main(): Promise<void> {
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       ...(PERF_DIR ? ['--perf-basic-prof'] : []),
     ];
+    const tailFile = join(dir, 'tail.json');
     child = spawn(
       process.execPath,
-      [...nodeFlags, '--import', 'tsx', 'signer/main.ts', 'start', '--config', configFile],
-      { env: { ...process.env, ...hsm.env }, stdio: ['ignore', 'inherit', 'inherit'] },
+      [
+        ...nodeFlags,
+        '--import',
+        'tsx',
+        ...(TAIL ? ['--import', './signer/bench/tailTrace.ts'] : []),
+        'signer/main.ts',
+        'start',
+        '--config',
+        configFile,
+      ],
+      {
+        env: {
+          ...process.env,
+          ...hsm.env,
+          ...(TAIL ? { BENCH_SIGNER_TAIL_FILE: tailFile } : {}),
+          ...(HEAP_PROF_DIR ? { BENCH_SIGNER_TAIL_HEAP: '1' } : {}),
+        },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
     );
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(
@@ -305,8 +353,42 @@ async function main(): Promise<void> {
         await exited;
       }
     };
+    if (TAIL) child.kill('SIGUSR2'); // tailTrace.ts: the phase begins (its heap profile starts)
+    const stat = STAT_EVENTS
+      ? spawn('perf', ['stat', '-x', ',', '-e', STAT_EVENTS, '-p', String(child.pid)], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        })
+      : undefined;
+    let statText = '';
+    stat?.stderr?.on('data', (c: Buffer) => {
+      statText += c.toString('utf8');
+    });
+    if (stat) await new Promise((r) => setTimeout(r, 500));
     const serial = await profiled('serial', () => runPhase(connections.slice(0, 1), serialReq, pids));
+    if (stat) {
+      const exited = new Promise((r) => stat.once('exit', r));
+      stat.kill('SIGINT');
+      await exited;
+      for (const line of statText.trim().split('\n')) {
+        const [count, , event] = line.split(',');
+        console.log(
+          `perf stat, 1 in flight: ${event} ${count} (${(Number(count) / N1).toFixed(2)} a request)`,
+        );
+      }
+    }
     checkAnswers('1 in flight', serialStakes, serial.answers, signerKey);
+    let tail: string | undefined;
+    if (TAIL) {
+      child.kill('SIGUSR2');
+      for (let i = 0; !existsSync(tailFile); i++) {
+        if (i > 100) throw new Error('the signer wrote no tail trace');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const trace = JSON.parse(readFileSync(tailFile, 'utf8')) as TailTrace;
+      tail = tailReport(trace, serial.spans, warmReq.length + warmSerialReq.length);
+      if (existsSync(`${tailFile}.heapprofile`))
+        copyFileSync(`${tailFile}.heapprofile`, '/tmp/s-alloc/signer.heapprofile');
+    }
     const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
     for (const c of connections.splice(0)) c.close();
@@ -346,6 +428,7 @@ async function main(): Promise<void> {
     console.log(
       `  this disk's fsync (write + fdatasync): p50 ${percentile(fsync, 50).toFixed(2)} ms, p99 ${percentile(fsync, 99).toFixed(2)} ms`,
     );
+    if (tail) console.log(`\nthe 1-in-flight requests' steps, as the signer timed them:\n${tail}`);
     if (PERF_DIR) {
       const text = perfReport(perfData);
       writeFileSync(join(PERF_DIR, 'signer.perf.txt'), text);
