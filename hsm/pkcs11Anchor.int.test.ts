@@ -196,4 +196,34 @@ describe('the pkcs11 audit anchor, updated in place', () => {
     await withCustody(c, async (audit) => expect(text(await audit.readAnchor())).toBe('five'));
     expect(slots()).toBe(2);
   });
+
+  it('two writers on one token, each knowing the slots from its last write: a write by either fails the other’s next one (HSM_AUDIT_ANCHOR_CONFLICT)', async () => {
+    const c = await token('two-writers');
+    const conflict = { code: 'HSM_AUDIT_ANCHOR_CONFLICT' };
+    await withCustody(c, (a) =>
+      withCustody(c, async (b) => {
+        await a.writeAnchor(Buffer.from('a1'), undefined);
+        await a.writeAnchor(Buffer.from('a2'), Buffer.from('a1'));
+        await a.writeAnchor(Buffer.from('a3'), Buffer.from('a2'));
+        // One foreign write: it replaced the slot a's next write would.
+        expect(text(await b.readAnchor())).toBe('a3');
+        await b.writeAnchor(Buffer.from('b4'), Buffer.from('a3'));
+        await expect(a.writeAnchor(Buffer.from('a5'), Buffer.from('a3'))).rejects.toMatchObject(conflict);
+        // Two foreign writes: both slots moved on.
+        expect(text(await a.readAnchor())).toBe('b4');
+        await a.writeAnchor(Buffer.from('a5'), Buffer.from('b4'));
+        await b.readAnchor();
+        await b.writeAnchor(Buffer.from('b6'), Buffer.from('a5'));
+        await b.writeAnchor(Buffer.from('b7'), Buffer.from('b6'));
+        await expect(a.writeAnchor(Buffer.from('a8'), Buffer.from('a5'))).rejects.toMatchObject(conflict);
+        // Each refused write left the anchor alone, and each writer's view of it is still checked.
+        expect(text(await a.readAnchor())).toBe('b7');
+        await expect(b.writeAnchor(Buffer.from('b8'), Buffer.from('b6'))).rejects.toMatchObject(conflict);
+        await b.writeAnchor(Buffer.from('b8'), Buffer.from('b7'));
+        await expect(a.writeAnchor(Buffer.from('a9'), Buffer.from('b7'))).rejects.toMatchObject(conflict);
+        expect(text(await a.readAnchor())).toBe('b8');
+      }),
+    );
+    await withCustody(c, async (audit) => expect(text(await audit.readAnchor())).toBe('b8'));
+  });
 });
