@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import { generateKey, initToken, openCustody, parseCustodyConfig } from './index.ts';
+import { TokenAnchor } from './pkcs11/anchor.ts';
 
 /**
  * The pkcs11 audit anchor updated in place (hsm/pkcs11/anchor.ts) against a real SoftHSM2 token:
@@ -225,5 +226,37 @@ describe('the pkcs11 audit anchor, updated in place', () => {
       }),
     );
     await withCustody(c, async (audit) => expect(text(await audit.readAnchor())).toBe('b8'));
+  });
+
+  it('once it knows both slots, a write reads only the slot it replaces; one changed behind it sends the write back to the search, which decides as before', async () => {
+    await token('one-read');
+    rawToken('one-read', (s) => {
+      const anchor = new TokenAnchor('covenant-audit-anchor');
+      const value = (v: string) => Buffer.from(v);
+      anchor.write(s, value('one'), undefined);
+      anchor.write(s, value('two'), value('one'));
+      const find = vi.spyOn(s, 'find');
+      const get = vi.spyOn(s.lib, 'C_GetAttributeValue');
+      const set = vi.spyOn(s.lib, 'C_SetAttributeValue');
+      anchor.write(s, value('three'), value('two'));
+      anchor.write(s, value('four'), value('three'));
+      expect([find.mock.calls.length, get.mock.calls.length, set.mock.calls.length]).toEqual([0, 2, 2]);
+      // Another writer (its own view, from a read) replaces the slot this one would replace next.
+      const other = new TokenAnchor('covenant-audit-anchor');
+      expect(other.read(s)?.toString()).toBe('four');
+      other.write(s, value('five'), value('four'));
+      find.mockClear();
+      expect(() => anchor.write(s, value('six'), value('four'))).toThrow(
+        expect.objectContaining({ code: 'HSM_AUDIT_ANCHOR_CONFLICT' }),
+      );
+      expect(find).toHaveBeenCalled();
+      expect(other.read(s)?.toString()).toBe('five');
+      // A write from what the token holds goes on, and the writer that lost sees the next one too.
+      anchor.write(s, value('six'), value('five'));
+      expect(() => other.write(s, value('seven'), value('five'))).toThrow(
+        expect.objectContaining({ code: 'HSM_AUDIT_ANCHOR_CONFLICT' }),
+      );
+      expect(new TokenAnchor('covenant-audit-anchor').read(s)?.toString()).toBe('six');
+    });
   });
 });

@@ -57,7 +57,9 @@ const oldest = <T extends Version>(all: readonly T[]): T =>
  * generation g+1 into the slot holding the older generation, and the newest generation is the
  * anchor. Measured through writeAnchor on SoftHSM 2.6.1 (the loaded 2-core VM): 0.38–0.40 ms of CPU
  * and a p50 of 0.8–2.1 ms per write in place, against 1.9–2.1 ms and 11–17.5 ms for version 1's
- * create + destroy.
+ * create + destroy. The write's compare reads only the slot it replaces once both are known (write):
+ * 2026-12-07, 1,250-byte anchors, 6 alternating runs of 3,000 writes on the loaded VM, process CPU
+ * per write 0.58 ms (0.55–0.79) against 0.77 ms (0.68–1.02) reading both, every pair lower.
  *
  * Why two slots, crash-consistency: SoftHSM rewrites an object file by truncating it and writing it
  * (two system calls, no fsync). A process killed in between leaves that file empty or short, and
