@@ -173,14 +173,13 @@ export class TokenAnchor {
     }
   }
 
-  /** Both slots as read, once no version 1 object is left. */
+  /** Both slots as read, once no version 1 object is left; the newest as read() picks it. */
   #remember(found: Found): void {
-    const [a, b] = found.slots;
+    const top = newest(found.slots);
+    const other = found.slots.find((s) => s !== top);
     this.#view =
-      a && b && found.slots.length === 2 && found.v1.length === 0
-        ? a.generation > b.generation
-          ? { newest: a, older: b }
-          : { newest: b, older: a }
+      top && other && found.slots.length === 2 && found.v1.length === 0
+        ? { newest: top, older: other }
         : undefined;
   }
 
