@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSoftHsmDir, type SoftHsmDir } from '../test/infra/softhsm.ts';
 import type { Pkcs11CustodyConfig } from './config.ts';
 import { generateKey, initToken, openCustody, parseCustodyConfig } from './index.ts';
+import { TokenAnchor } from './pkcs11/anchor.ts';
 
 /**
  * The pkcs11 audit anchor updated in place (hsm/pkcs11/anchor.ts) against a real SoftHSM2 token:
@@ -195,5 +196,67 @@ describe('the pkcs11 audit anchor, updated in place', () => {
     });
     await withCustody(c, async (audit) => expect(text(await audit.readAnchor())).toBe('five'));
     expect(slots()).toBe(2);
+  });
+
+  it('two writers on one token, each knowing the slots from its last write: a write by either fails the other’s next one (HSM_AUDIT_ANCHOR_CONFLICT)', async () => {
+    const c = await token('two-writers');
+    const conflict = { code: 'HSM_AUDIT_ANCHOR_CONFLICT' };
+    await withCustody(c, (a) =>
+      withCustody(c, async (b) => {
+        await a.writeAnchor(Buffer.from('a1'), undefined);
+        await a.writeAnchor(Buffer.from('a2'), Buffer.from('a1'));
+        await a.writeAnchor(Buffer.from('a3'), Buffer.from('a2'));
+        // One foreign write: it replaced the slot a's next write would.
+        expect(text(await b.readAnchor())).toBe('a3');
+        await b.writeAnchor(Buffer.from('b4'), Buffer.from('a3'));
+        await expect(a.writeAnchor(Buffer.from('a5'), Buffer.from('a3'))).rejects.toMatchObject(conflict);
+        // Two foreign writes: both slots moved on.
+        expect(text(await a.readAnchor())).toBe('b4');
+        await a.writeAnchor(Buffer.from('a5'), Buffer.from('b4'));
+        await b.readAnchor();
+        await b.writeAnchor(Buffer.from('b6'), Buffer.from('a5'));
+        await b.writeAnchor(Buffer.from('b7'), Buffer.from('b6'));
+        await expect(a.writeAnchor(Buffer.from('a8'), Buffer.from('a5'))).rejects.toMatchObject(conflict);
+        // Each refused write left the anchor alone, and each writer's view of it is still checked.
+        expect(text(await a.readAnchor())).toBe('b7');
+        await expect(b.writeAnchor(Buffer.from('b8'), Buffer.from('b6'))).rejects.toMatchObject(conflict);
+        await b.writeAnchor(Buffer.from('b8'), Buffer.from('b7'));
+        await expect(a.writeAnchor(Buffer.from('a9'), Buffer.from('b7'))).rejects.toMatchObject(conflict);
+        expect(text(await a.readAnchor())).toBe('b8');
+      }),
+    );
+    await withCustody(c, async (audit) => expect(text(await audit.readAnchor())).toBe('b8'));
+  });
+
+  it('once it knows both slots, a write reads only the slot it replaces; one changed behind it sends the write back to the search, which decides as before', async () => {
+    await token('one-read');
+    rawToken('one-read', (s) => {
+      const anchor = new TokenAnchor('covenant-audit-anchor');
+      const value = (v: string) => Buffer.from(v);
+      anchor.write(s, value('one'), undefined);
+      anchor.write(s, value('two'), value('one'));
+      const find = vi.spyOn(s, 'find');
+      const get = vi.spyOn(s.lib, 'C_GetAttributeValue');
+      const set = vi.spyOn(s.lib, 'C_SetAttributeValue');
+      anchor.write(s, value('three'), value('two'));
+      anchor.write(s, value('four'), value('three'));
+      expect([find.mock.calls.length, get.mock.calls.length, set.mock.calls.length]).toEqual([0, 2, 2]);
+      // Another writer (its own view, from a read) replaces the slot this one would replace next.
+      const other = new TokenAnchor('covenant-audit-anchor');
+      expect(other.read(s)?.toString()).toBe('four');
+      other.write(s, value('five'), value('four'));
+      find.mockClear();
+      expect(() => anchor.write(s, value('six'), value('four'))).toThrow(
+        expect.objectContaining({ code: 'HSM_AUDIT_ANCHOR_CONFLICT' }),
+      );
+      expect(find).toHaveBeenCalled();
+      expect(other.read(s)?.toString()).toBe('five');
+      // A write from what the token holds goes on, and the writer that lost sees the next one too.
+      anchor.write(s, value('six'), value('five'));
+      expect(() => other.write(s, value('seven'), value('five'))).toThrow(
+        expect.objectContaining({ code: 'HSM_AUDIT_ANCHOR_CONFLICT' }),
+      );
+      expect(new TokenAnchor('covenant-audit-anchor').read(s)?.toString()).toBe('six');
+    });
   });
 });
