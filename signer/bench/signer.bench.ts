@@ -22,7 +22,7 @@
  *
  * Environment: BENCH_SIGNER_WARM, BENCH_SIGNER_WARM_SERIAL,
  * BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
- * (1-in-flight requests, default 1000), BENCH_SIGNER_PERF=<dir> (profile the signer with
+ * (1-in-flight requests, default 3000: its p99 is the 30th slowest, not the 10th), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
  * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time
@@ -74,7 +74,7 @@ import { tailReport } from './tailReport.ts';
 import type { TailTrace } from './tailTrace.ts';
 
 const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
-const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 1000);
+const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 3000);
 const IN_FLIGHT = 64;
 const WARM = Number(process.env.BENCH_SIGNER_WARM ?? 3000);
 const WARM_SERIAL = Number(process.env.BENCH_SIGNER_WARM_SERIAL ?? 300);
@@ -386,8 +386,12 @@ async function main(): Promise<void> {
       }
       const trace = JSON.parse(readFileSync(tailFile, 'utf8')) as TailTrace;
       tail = tailReport(trace, serial.spans, warmReq.length + warmSerialReq.length);
-      if (existsSync(`${tailFile}.heapprofile`))
-        copyFileSync(`${tailFile}.heapprofile`, '/tmp/s-alloc/signer.heapprofile');
+      if (HEAP_PROF_DIR && existsSync(`${tailFile}.heapprofile`)) {
+        mkdirSync(HEAP_PROF_DIR, { recursive: true });
+        const kept = join(HEAP_PROF_DIR, 'signer.heapprofile');
+        copyFileSync(`${tailFile}.heapprofile`, kept);
+        console.log(`sampling heap profile of the 1-in-flight phase: ${kept} (open in Chrome DevTools)`);
+      }
     }
     const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
