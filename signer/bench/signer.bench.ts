@@ -49,7 +49,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { fundedWallet, startRegtestNode } from '../../bitcoind/index.ts';
+import { fundedWallet, type RegtestNode, startRegtestNode } from '../../bitcoind/index.ts';
 import { ecc, parseXOnlyKey } from '../../common/index.ts';
 import { generateKey, initToken, parseCustodyConfig } from '../../hsm/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
@@ -163,6 +163,59 @@ async function runPhase(
     },
     answers,
   };
+}
+
+/**
+ * The 1-in-flight phase's requests again, against signer/bench/ioFloor.ts: the signer's I/O with
+ * none of its work, on the same node and disk, at the same moment of the run. Every answer must be
+ * its fixed 200.
+ */
+async function ioFloorPhase(
+  files: { ca: string; cert: string; key: string; node: RegtestNode; file: string },
+  tls: Parameters<typeof RawHttpsConnection.open>[0],
+  requests: readonly Buffer[],
+): Promise<PhaseResult> {
+  const floor = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'signer/bench/ioFloor.ts',
+      JSON.stringify({
+        ca: files.ca,
+        cert: files.cert,
+        key: files.key,
+        rpcUrl: files.node.rpcUrl,
+        cookieFile: files.node.cookieFile,
+        file: files.file,
+      }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let c: RawHttpsConnection | undefined;
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      floor.stdout!.on('data', (d: Buffer) => {
+        out += d.toString('utf8');
+        const m = /listening (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      floor.once('exit', (code) => reject(new Error(`ioFloor.ts exited (${code}) before listening`)));
+    });
+    c = await RawHttpsConnection.open({ ...tls, port });
+    // Warm as the signer was: its 1-in-flight phase came after 300 uncounted requests.
+    await runPhase([c], requests.slice(0, WARM_SERIAL), { signer: floor.pid!, node: files.node.pid });
+    const r = await runPhase([c], requests, { signer: floor.pid!, node: files.node.pid });
+    const bad = r.answers.filter((a) => a.status !== 200).length;
+    if (bad > 0) throw new Error(`ioFloor.ts answered ${bad} of ${requests.length} requests with an error`);
+    return r;
+  } finally {
+    c?.close();
+    const exited = new Promise((r) => floor.once('exit', r));
+    floor.kill('SIGTERM');
+    await exited;
+  }
 }
 
 /** Every answer must be a 200 with a signature that verifies over its own stake's unbonding sighash. */
@@ -393,6 +446,11 @@ async function main(): Promise<void> {
         console.log(`sampling heap profile of the 1-in-flight phase: ${kept} (open in Chrome DevTools)`);
       }
     }
+    const floor = await ioFloorPhase(
+      { ca: pki.ca.cert, cert: pki.server.cert, key: pki.server.key, node, file: join(dir, 'floor.log') },
+      { ...tls, port: 0 },
+      serialReq,
+    );
     const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
     for (const c of connections.splice(0)) c.close();
@@ -412,6 +470,9 @@ async function main(): Promise<void> {
     console.log(`    latency p99 ${ms(percentile(serial.latencies, 99))} ms   (target ≤ 5 ms)`);
     console.log(
       `    CPU per request: signer ${msPer(serial.cpu.signer, N1)} ms, node ${msPer(serial.cpu.node, N1)} ms, load generator ${msPer(serial.cpu.client, N1)} ms`,
+    );
+    console.log(
+      `    the same I/O alone (signer/bench/ioFloor.ts: mTLS request, the node's getrawtransaction, a synced 700-byte append): p50 ${percentile(floor.latencies, 50).toFixed(2)} ms, p99 ${percentile(floor.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(floor.cpu.signer, N1)} ms, node ${msPer(floor.cpu.node, N1)} ms, load generator ${msPer(floor.cpu.client, N1)} ms`,
     );
     console.log(`  ${IN_FLIGHT} in flight (${N64} requests)`);
     console.log(`    signatures per second ${rate.toFixed(0).padStart(8)}   (target ≥ 1000)`);
@@ -445,6 +506,9 @@ async function main(): Promise<void> {
       p99_ms_1: percentile(serial.latencies, 99),
       cpu_ms_per_request: cpuPerRequest,
       raw_ratio: rate / raw,
+      io_floor_p50_ms_1: percentile(floor.latencies, 50),
+      io_floor_p99_ms_1: percentile(floor.latencies, 99),
+      fsync_p99_ms: percentile(fsync, 99),
     });
   } finally {
     for (const c of connections) c.close();
