@@ -1,16 +1,18 @@
 // The audit log's cost per batch of one, through the real pkcs11 custody on a SoftHSM token: what a
 // signer at 1 in flight pays per decision besides validation, signing and HTTP.
-//   npx tsx signer/bench/auditAppend.bench.ts [appends=2000] [rounds=5]
+//   npm run bench:signer:audit [-- <appends=2000> <rounds=5>]
 // Prints the process CPU (user + system) per serial append, and per call of each part alone: the
 // custody MAC of a batch of one (record + anchor), the anchor write, the O_DSYNC line write. Rounds
 // alternate the parts so that a neighbour's load spreads over all of them; medians and the range.
-// It makes its own SoftHSM token directory and log (removed afterwards).
+// It makes its own SoftHSM token directory and log (removed afterwards), and ends with
+// `RESULT append_cpu_ms=… mac_cpu_ms=… anchor_cpu_ms=… dsync_write_cpu_ms=… append_wall_ms=…`.
 
 import { constants } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, initToken, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
+import { printResult } from '../../test/bench/measure.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
 import { type AuditFields, AuditLog } from '../audit.ts';
 
@@ -125,6 +127,14 @@ try {
       `  ${name.padEnd(30)} CPU ${f(med(cpu))} ms [${f(Math.min(...cpu))}–${f(Math.max(...cpu))}]   wall ${f(med(wall))} ms`,
     );
   }
+  const cpuOf = (name: string) => med(results.get(name)!.cpu);
+  printResult({
+    append_cpu_ms: cpuOf('append (whole batch of one)'),
+    mac_cpu_ms: cpuOf('custody MAC, 2 messages'),
+    anchor_cpu_ms: cpuOf('anchor write'),
+    dsync_write_cpu_ms: cpuOf('O_DSYNC write, 700 B'),
+    append_wall_ms: med(results.get('append (whole batch of one)')!.wall),
+  });
 } finally {
   await rm(dir, { recursive: true, force: true });
   await hsm.cleanup();
