@@ -102,15 +102,21 @@ describe('rpcChainView timing', () => {
 });
 
 describe('rpcChainView parsed facts', () => {
-  it('parses a cached staking tx once: every later hit gets the same parsed object', async () => {
-    const node = new ScriptedNode();
-    // A minimal valid transaction: version 2, one input, one output, locktime 0.
-    const hex = `02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff00ffffffff0100000000000000000000000000`;
-    const rpc = node.rpc();
+  // A minimal valid transaction: version 2, one input, one output, locktime 0.
+  const TX_HEX = `02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff00ffffffff0100000000000000000000000000`;
+  /** A chain view whose node answers every getrawtransaction with `hex`. */
+  async function viewAnswering(hex: string) {
+    const rpc = new ScriptedNode().rpc();
     const raw = rpc.getrawtransaction.bind(rpc);
     rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
     const view = rpcChainView(rpc);
     await view.chain.observe();
+    return view;
+  }
+
+  it('parses a cached staking tx once: every later hit gets the same parsed object', async () => {
+    const hex = TX_HEX;
+    const view = await viewAnswering(hex);
     // The miss parses the bytes it just decoded for the fact, not the hex again (issue 26).
     const miss = await view.getTransaction('t');
     const tx = miss.parse!();
@@ -122,13 +128,9 @@ describe('rpcChainView parsed facts', () => {
   });
 
   it('gives no parsed tx for a hex it does not keep: the caller parses (and refuses) the hex itself', async () => {
-    const node = new ScriptedNode();
-    const hex = `02000000010000000000000000000000000000000000000000000000000000000000000000FFFFFFFF00FFFFFFFF0100000000000000000000000000`;
-    const rpc = node.rpc();
-    const raw = rpc.getrawtransaction.bind(rpc);
-    rpc.getrawtransaction = (async (txid: string) => ({ ...(await raw(txid, true)), hex })) as never;
-    const view = rpcChainView(rpc);
-    await view.chain.observe();
+    // The same tx in upper-case hex: not the node's canonical form, so not kept.
+    const hex = TX_HEX.toUpperCase();
+    const view = await viewAnswering(hex);
     const miss = await view.getTransaction('t');
     expect(miss.hex).toBe(hex);
     expect(miss.parse).toBeUndefined();
