@@ -34,6 +34,8 @@ export type {
 export { HSM_ERRORS, type HsmErrorCode } from './errors.ts';
 export { type OpenCustodyOptions, openCustody } from './factory.ts';
 export type { CustodyLogger } from './logger.ts';
+// The PKCS#11 backend's class, for instrumentation from outside the room (signer/bench/tailTrace.ts).
+export { Pkcs11Custody } from './pkcs11/backend.ts';
 export { type KeyInfo, parsePrivateKey } from './privateKey.ts';
 // The in-memory signing the file backend does, for custody doubles in other rooms' tests.
 export { adaptorSignAll, schnorrSign } from './signing.ts';

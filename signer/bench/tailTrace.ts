@@ -15,8 +15,8 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { RpcTransport } from '../../bitcoind/rpcTransport.ts';
-import { Pkcs11Custody } from '../../hsm/pkcs11/backend.ts';
+import { RpcClient } from '../../bitcoind/index.ts';
+import { Pkcs11Custody } from '../../hsm/index.ts';
 import { AuditLog } from '../audit.ts';
 import { CovenantSigner } from '../service.ts';
 
@@ -55,8 +55,9 @@ function timeMethod(proto: object, name: string, spans: number[][], extra?: () =
 }
 
 timeMethod(CovenantSigner.prototype, 'sign', trace.decide, () => getHeapStatistics().used_heap_size);
-timeMethod(RpcTransport.prototype, 'call', trace.rpc);
-timeMethod(RpcTransport.prototype, 'batch', trace.rpc);
+// On RpcClient's prototype: the signer's node client is an RpcClient (call and batch are inherited).
+timeMethod(RpcClient.prototype, 'call', trace.rpc);
+timeMethod(RpcClient.prototype, 'batch', trace.rpc);
 timeMethod(Pkcs11Custody.prototype, 'sign', trace.custody);
 timeMethod(AuditLog.prototype, 'append', trace.audit);
 
