@@ -34,8 +34,12 @@ export type {
 export { HSM_ERRORS, type HsmErrorCode } from './errors.ts';
 export { type OpenCustodyOptions, openCustody } from './factory.ts';
 export type { CustodyLogger } from './logger.ts';
-// The PKCS#11 backend's class, for instrumentation from outside the room (signer/bench/tailTrace.ts).
-export { Pkcs11Custody } from './pkcs11/backend.ts';
+/**
+ * The PKCS#11 backend's module, loaded on demand as factory.ts loads it (graphene's native module
+ * comes with it, so never eagerly: a file-backed custody must not load it), for instrumentation from
+ * outside the room (signer/bench/tailTrace.ts).
+ */
+export const loadPkcs11Backend = () => import('./pkcs11.ts');
 export { type KeyInfo, parsePrivateKey } from './privateKey.ts';
 // The in-memory signing the file backend does, for custody doubles in other rooms' tests.
 export { adaptorSignAll, schnorrSign } from './signing.ts';

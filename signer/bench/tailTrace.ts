@@ -16,7 +16,7 @@ import { Session } from 'node:inspector';
 import { type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { RpcClient } from '../../bitcoind/index.ts';
-import { Pkcs11Custody } from '../../hsm/index.ts';
+import { loadPkcs11Backend } from '../../hsm/index.ts';
 import { AuditLog } from '../audit.ts';
 import { CovenantSigner } from '../service.ts';
 
@@ -58,7 +58,7 @@ timeMethod(CovenantSigner.prototype, 'sign', trace.decide, () => getHeapStatisti
 // On RpcClient's prototype: the signer's node client is an RpcClient (call and batch are inherited).
 timeMethod(RpcClient.prototype, 'call', trace.rpc);
 timeMethod(RpcClient.prototype, 'batch', trace.rpc);
-timeMethod(Pkcs11Custody.prototype, 'sign', trace.custody);
+timeMethod((await loadPkcs11Backend()).Pkcs11Custody.prototype, 'sign', trace.custody);
 timeMethod(AuditLog.prototype, 'append', trace.audit);
 
 new PerformanceObserver((list) => {
