@@ -14,7 +14,6 @@ import {
   type UnbondingExpectation,
   type UnbondingInfo,
 } from '../staking/index.ts';
-import type { ValidStake } from './stakeVerdict.ts';
 import type { Delegation } from './state.ts';
 
 /** What recognising spends of a stored delegation needs, rebuilt under the params of its staking height. */
@@ -111,14 +110,14 @@ class ParsedKeys {
 const parsedKeys = new ParsedKeys(8192);
 
 /**
- * A valid stake's staker key, as its verdict gives it, for the spends of it that follow: the
+ * A valid stake's staker key, as its verdict (`ValidStake`, stakeVerdict.ts) gives it, for the spends of it that follow: the
  * staking rules checked it on the curve when they accepted the stake (on whichever thread made the
  * verdict, whose curve cache this thread does not share), so its spends need no second lift_x, one
  * per new staker. Only the very string the verdict gave is trusted; a stored delegation whose key
  * differs (a damaged store) is still parsed and checked. The finality provider's keys, few and
  * shared by many stakes, are parsed once by `ParsedKeys.get`.
  */
-export function rememberCheckedStakerKey(c: ValidStake): void {
+export function rememberCheckedStakerKey(c: { readonly stakerKeyHex: string }): void {
   parsedKeys.checked(c.stakerKeyHex);
 }
 
