@@ -5,7 +5,7 @@
  * 1. Busy small blocks (BENCH_BLOCKS, default 6,000): each with BENCH_FILLERS ordinary
  *    transactions (a chain of OP_TRUE spends, default 150) and BENCH_STAKES stakes (default 1),
  *    plus the unbondings and withdraws of earlier stakes.
- * 2. Full blocks (BENCH_FULL_BLOCKS, default 120): each with BENCH_FULL_TXS signed P2WPKH payments
+ * 2. Full blocks (BENCH_FULL_BLOCKS, default 480; 120 until 2026-12-07, fewer than the fetch reaches ahead): each with BENCH_FULL_TXS signed P2WPKH payments
  *    (default 1,000; test/infra/bulkTxs.ts) and BENCH_FULL_STAKES stakes (default 3) with their
  *    unbondings and withdraws.
  *
@@ -18,8 +18,12 @@
  * The figures judged are steady rates, each against the node serving the same heights:
  * - steady: the second half of the busy blocks, from the sync's last commit at or before their
  *   middle to its last commit within them;
- * - full blocks: from the last commit before them to the end. The indexer is warm by then, as a
- *   service is: a fresh process's start-up and JIT warm-up (about a second) fall before both.
+ * - full blocks: the second half of the full blocks, from the sync's last commit at or before
+ *   their middle to the end. The indexer is warm by then, as a service is: a fresh process's
+ *   start-up and JIT warm-up (about a second) fall before both, and on full blocks so does the
+ *   filling of the fetch thread's block memory (`BlockMemory`): it reaches up to fetch_batch_blocks
+ *   × fetch_concurrency = 128 blocks ahead, and every one of those first blocks is read into fresh
+ *   memory (page faults), which a chain of full blocks pays once, not per block.
  * A round's ratio is the node's median time for the window over the indexer's; the figure is the
  * median of the rounds' ratios (nearest rank), printed with every round's, so the spread shows.
  * The full-block window lasts a fraction of a second (the node serves it in about 0.05 s) and
@@ -69,7 +73,7 @@ import { BENCH_DEPTH, benchParamsDoc, opTrueFiller } from './busyChain.ts';
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 6000);
 const FILLERS = Number(process.env.BENCH_FILLERS ?? 150);
 const STAKES = Number(process.env.BENCH_STAKES ?? 1);
-const FULL_BLOCKS = Number(process.env.BENCH_FULL_BLOCKS ?? 120);
+const FULL_BLOCKS = Number(process.env.BENCH_FULL_BLOCKS ?? 480);
 const FULL_TXS = Number(process.env.BENCH_FULL_TXS ?? 1000);
 const FULL_STAKES = Number(process.env.BENCH_FULL_STAKES ?? 3);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
@@ -112,6 +116,7 @@ try {
   );
   const to = (await kit.height()) - DEPTH + 1;
   const busyMid = start + Math.floor((busyEnd - start + 1) / 2) - 1;
+  const fullMid = fullStart + Math.floor((to - fullStart + 1) / 2) - 1;
 
   const rest = new RestClient({ url: node.rpcUrl, connections: CONCURRENCY });
   const raws = await rest.blocks(await rest.blockHashes(range(start, to)));
@@ -162,7 +167,7 @@ try {
     // The node over each window's heights right after the sync, so both sides of a round's ratio
     // see the same machine.
     const busy = windowOf(sync, start, busyMid, busyEnd, 'within');
-    const full = windowOf(sync, start, fullStart - 1, to, 'through');
+    const full = windowOf(sync, start, fullMid, to, 'through');
     rounds.push({
       whole,
       sync,
