@@ -3,6 +3,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../common/index.ts';
+import { onRawRequests } from '../test/infra/rawHttpRequests.ts';
 import {
   type BodyLimit,
   HttpConnection,
@@ -40,20 +41,7 @@ async function scriptedNode(
       sockets.delete(socket);
     });
     socket.on('error', () => undefined);
-    let buffered = Buffer.alloc(0);
-    let n = 0;
-    socket.on('data', (d) => {
-      buffered = Buffer.concat([buffered, d]);
-      for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buffered.toString('latin1', 0, end);
-        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffered.length < end + 4 + length) return;
-        buffered = buffered.subarray(end + 4 + length);
-        answer({ path: head.split(' ')[1]!, n: n++ }, socket);
-      }
-    });
+    onRawRequests(socket, ({ head, n }) => answer({ path: head.split(' ')[1]!, n }, socket));
   });
   const close = server.close.bind(server);
   server.close = ((cb?: (err?: Error) => void) => {

@@ -3,6 +3,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isCodedError } from '../common/index.ts';
+import { onRawRequests } from '../test/infra/rawHttpRequests.ts';
 import { rejection } from '../test/rejection.ts';
 import { BlockMemory, RestClient } from './restClient.ts';
 
@@ -29,15 +30,10 @@ async function fakeNode(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    let buffered = '';
-    socket.on('data', (d) => {
-      buffered += d.toString('latin1');
-      for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
-        const path = buffered.slice(0, end).split(' ')[1]!;
-        buffered = buffered.slice(end + 4);
-        paths.push(path);
-        answer(path, socket);
-      }
+    onRawRequests(socket, ({ head }) => {
+      const path = head.split(' ')[1]!;
+      paths.push(path);
+      answer(path, socket);
     });
   });
   const close = server.close.bind(server);

@@ -5,6 +5,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { onRawRequests } from '../test/infra/rawHttpRequests.ts';
 import { rejection } from '../test/rejection.ts';
 import { RpcClient } from './rpcClient.ts';
 
@@ -124,20 +125,9 @@ async function scriptedNode(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    let buffered = Buffer.alloc(0);
-    let n = 0;
-    socket.on('data', (d) => {
-      buffered = Buffer.concat([buffered, d]);
-      for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const length = Number(/content-length: *(\d+)/i.exec(buffered.toString('latin1', 0, end))?.[1] ?? 0);
-        if (buffered.length < end + 4 + length) return;
-        const body = buffered.toString('utf8', end + 4, end + 4 + length);
-        buffered = buffered.subarray(end + 4 + length);
-        requests++;
-        answer(body, n++, socket);
-      }
+    onRawRequests(socket, ({ body, n }) => {
+      requests++;
+      answer(body.toString('utf8'), n, socket);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
