@@ -1,4 +1,3 @@
-import { Block, Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
@@ -21,6 +20,7 @@ import {
   buildUnbonding,
   buildWithdrawFromStaking,
   OP_TRUE_SCRIPT,
+  rawBlock,
   type Stake,
 } from './testkit/txs.ts';
 
@@ -87,20 +87,6 @@ function stake(valueSat = 100_000n): Stake {
     valueSat,
     funding: { txid: funding.toString(16).padStart(64, 'b'), vout: 0, valueSat: 10_000_000n },
   });
-}
-function rawBlock(txs: Transaction[]): Uint8Array {
-  const b = new Block();
-  b.version = 0x20000000;
-  b.prevHash = new Uint8Array(32).fill(7);
-  b.merkleRoot = new Uint8Array(32);
-  b.timestamp = 1_700_000_123;
-  b.bits = 0x207fffff;
-  b.nonce = 0;
-  const coinbase = new Transaction();
-  coinbase.addInput(new Uint8Array(32), 0xffffffff);
-  coinbase.addOutput(Uint8Array.of(0x51), 5_000_000_000n);
-  b.transactions = [coinbase, ...txs];
-  return b.toBuffer();
 }
 
 /**

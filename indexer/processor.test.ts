@@ -28,6 +28,7 @@ import {
   buildUnbonding,
   buildWithdrawFromStaking,
   buildWithdrawFromUnbonding,
+  rawBlock,
   type Stake,
   type StakeArgs,
 } from './testkit/txs.ts';
@@ -544,21 +545,6 @@ describe('unconfirmed TVL (btc-info)', () => {
 });
 
 describe('raw blocks', () => {
-  function rawBlock(txs: Transaction[]): Uint8Array {
-    const b = new Block();
-    b.version = 0x20000000;
-    b.prevHash = new Uint8Array(32).fill(7);
-    b.merkleRoot = new Uint8Array(32);
-    b.timestamp = 1_700_000_123;
-    b.bits = 0x207fffff;
-    b.nonce = 0;
-    const coinbase = new Transaction();
-    coinbase.addInput(new Uint8Array(32), 0xffffffff);
-    coinbase.addOutput(Uint8Array.of(0x51), 5_000_000_000n);
-    b.transactions = [coinbase, ...txs];
-    return b.toBuffer();
-  }
-
   it('the scan reads the header and counts transactions as bitcoinjs does', () => {
     const txs = [stake().tx, stake().tx];
     const raw = rawBlock(txs);

@@ -1,4 +1,4 @@
-import { Block, Transaction } from 'bitcoinjs-lib';
+import type { Transaction } from 'bitcoinjs-lib';
 import { describe, expect, it, vi } from 'vitest';
 import { parseXOnlyKey, toHex, xOnlyTweakAdd } from '../common/index.ts';
 import { type GlobalParams, parseGlobalParams } from '../params/index.ts';
@@ -8,7 +8,7 @@ import { preScanBlock } from './prescan.ts';
 import { processBlock } from './processor.ts';
 import { StakesSeen, type UnbondingMadeAhead, unbondingPkScriptOf } from './spendRules.ts';
 import { MemoryState, txidPrefix } from './state.ts';
-import { buildStake, buildUnbonding, buildWithdrawFromStaking, type Stake } from './testkit/txs.ts';
+import { buildStake, buildUnbonding, buildWithdrawFromStaking, rawBlock, type Stake } from './testkit/txs.ts';
 
 // Every EC tweak counted: an unbonding whose script was made ahead makes none.
 vi.mock('../common/index.ts', async (importOriginal) => {
@@ -45,21 +45,6 @@ function stake(): Stake {
     valueSat: 100_000n,
     funding: { txid: funding.toString(16).padStart(64, 'a'), vout: 0, valueSat: 10_000_000n },
   });
-}
-
-function rawBlock(txs: Transaction[]): Uint8Array {
-  const b = new Block();
-  b.version = 0x20000000;
-  b.prevHash = new Uint8Array(32).fill(7);
-  b.merkleRoot = new Uint8Array(32);
-  b.timestamp = 1_700_000_123;
-  b.bits = 0x207fffff;
-  b.nonce = 0;
-  const coinbase = new Transaction();
-  coinbase.addInput(new Uint8Array(32), 0xffffffff);
-  coinbase.addOutput(Uint8Array.of(0x51), 5_000_000_000n);
-  b.transactions = [coinbase, ...txs];
-  return b.toBuffer();
 }
 
 /** Processes `txs` at `height` through a prescan (as the fetch thread makes it), applying the writes. */

@@ -1,4 +1,4 @@
-import { Transaction } from 'bitcoinjs-lib';
+import { Block, Transaction } from 'bitcoinjs-lib';
 import { txidToHash } from '../../common/index.ts';
 import type { ParamsVersion } from '../../params/index.ts';
 import {
@@ -238,4 +238,23 @@ export function buildSlashingPathSpend(s: Stake): Transaction {
     s.stakingInfo.slashing.controlBlock,
   ];
   return tx;
+}
+
+/**
+ * A block's raw bytes for unit tests of the walk and the decisions: a coinbase then `txs`, under a
+ * fixed header (no proof of work, no merkle root: nothing here checks them).
+ */
+export function rawBlock(txs: readonly Transaction[]): Uint8Array {
+  const b = new Block();
+  b.version = 0x20000000;
+  b.prevHash = new Uint8Array(32).fill(7);
+  b.merkleRoot = new Uint8Array(32);
+  b.timestamp = 1_700_000_123;
+  b.bits = 0x207fffff;
+  b.nonce = 0;
+  const coinbase = new Transaction();
+  coinbase.addInput(new Uint8Array(32), 0xffffffff);
+  coinbase.addOutput(Uint8Array.of(0x51), 5_000_000_000n);
+  b.transactions = [coinbase, ...txs];
+  return b.toBuffer();
 }
