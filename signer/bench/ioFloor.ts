@@ -1,7 +1,8 @@
 /**
  * The 1-in-flight floor of bench:signer: a process that does for each request the I/O the signer
  * does, and nothing else. It takes the same mTLS request, asks the same node for the staking tx
- * the unbonding tx spends (`getrawtransaction <txid> true`, on the project's RPC client), appends a
+ * the unbonding tx spends (the tx parsed as the signer parses it; `getrawtransaction <txid> true`,
+ * on the project's RPC client), appends a
  * record of the audit log's size to a file opened with O_DSYNC, and answers a fixed body. No
  * validation, no signature, no HSM, no framework: what one request costs on this machine in
  * wake-ups, TLS, a node round trip and a synced write, so that the signer's latency at 1 in flight
@@ -14,6 +15,8 @@ import { constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { RpcClient } from '../../bitcoind/index.ts';
+import { hashToTxid } from '../../common/index.ts';
+import { parseTransaction } from '../../staking/index.ts';
 
 interface FloorOptions {
   readonly ca: string;
@@ -35,15 +38,6 @@ const log = await open(
 const RECORD = Buffer.from(`${'x'.repeat(700)}\n`);
 const ANSWER = Buffer.from(JSON.stringify({ signature_hex: '00'.repeat(64) }));
 
-/** The txid an unbonding tx's first input spends: bytes 5..37 of a segwit or legacy serialisation, reversed. */
-function spentTxid(hex: string): string {
-  const segwit = hex.slice(8, 12) === '0001';
-  const at = (segwit ? 4 + 2 + 1 : 4 + 1) * 2;
-  return Buffer.from(hex.slice(at, at + 64), 'hex')
-    .reverse()
-    .toString('hex');
-}
-
 const server = createServer(
   {
     ca: readFileSync(o.ca),
@@ -60,7 +54,9 @@ const server = createServer(
       void (async () => {
         try {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { unbonding_tx_hex: string };
-          await rpc.call('getrawtransaction', [spentTxid(body.unbonding_tx_hex), true]);
+          // The txid the unbonding tx spends, through the parser the signer uses (its first step too).
+          const spent = hashToTxid(parseTransaction(body.unbonding_tx_hex).ins[0]!.hash);
+          await rpc.call('getrawtransaction', [spent, true]);
           await log.write(RECORD);
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
           res.end(ANSWER);
