@@ -30,6 +30,7 @@ import { deserialize, serialize } from 'node:v8';
 import { RestClient, type RpcClient, startRegtestNode } from '../../bitcoind/index.ts';
 import { parseGlobalParams } from '../../params/index.ts';
 import { printResult } from '../../test/bench/measure.ts';
+import { cpuSecondsOf } from '../../test/infra/cpu.ts';
 import type { FetchedBlock } from '../fetchAhead.ts';
 import { ChainFollower } from '../follower.ts';
 import { createIndexerMetrics, recordBlocks } from '../metrics.ts';
@@ -281,7 +282,7 @@ async function replay(c: Chain & { raws: Uint8Array[] }, batches: Batch[]): Prom
   };
 }
 
-/** This thread's time on the CPU so far, in nanoseconds (Linux). */
+/** The main thread's (the replay's) time on the CPU so far, in nanoseconds: test/infra/cpu.ts's schedstat reading. */
 function threadNs(): number {
-  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  return cpuSecondsOf(process.pid, process.pid) * 1e9;
 }
