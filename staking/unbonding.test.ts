@@ -2,6 +2,7 @@ import { Transaction } from 'bitcoinjs-lib';
 import { describe, expect, it } from 'vitest';
 import { compareBytes, concatBytes, isCodedError, toHex } from '../common/index.ts';
 import { parseGlobalParams } from '../params/index.ts';
+import { withStakingValue } from '../test/expectationCopy.ts';
 import { testKey, testParamsDoc } from '../test/keys.ts';
 import {
   assertUnbondingTx,
@@ -16,7 +17,6 @@ import {
   parseStakingTx,
   parseTransaction,
   scriptPathSighash,
-  type UnbondingExpectation,
   unbondingSighash,
   verifyStakerUnbondingSignature,
 } from './index.ts';
@@ -178,18 +178,7 @@ describe('staker signature over the unbonding leaf (BIP341, SIGHASH_DEFAULT)', (
     );
   });
   it('refuses a signature over another amount (the sighash commits to the staking value)', () => {
-    // Field by field: an expectation's taproot parts are getters, which a spread would not copy.
-    const other: UnbondingExpectation = {
-      stakingTxid: exp.stakingTxid,
-      stakingOutputIndex: exp.stakingOutputIndex,
-      stakingValueSat: exp.stakingValueSat + 1n,
-      stakingPkScript: exp.stakingPkScript,
-      unbondingLeafScript: exp.unbondingLeafScript,
-      unbondingLeafHash: exp.unbondingLeafHash,
-      unbondingInfo: exp.unbondingInfo,
-      unbondingValueSat: exp.unbondingValueSat,
-      unbondingFeeSat: exp.unbondingFeeSat,
-    };
+    const other = withStakingValue(exp, exp.stakingValueSat + 1n);
     expect(verifyStakerUnbondingSignature(tx, other, staker.xOnly, sig)).toBe(false);
   });
   it('refuses a signature made over the timelock leaf instead', () => {

@@ -11,6 +11,7 @@ import {
   unbondingSighash,
   unbondingValueOf,
 } from '../staking/index.ts';
+import { withStakingValue } from './expectationCopy.ts';
 import {
   ACTIVATION,
   apiOutcome,
@@ -146,18 +147,3 @@ describe('the unbonding expectation: every service builds the same one with expe
     );
   });
 });
-
-/** `exp` with another staking value, field by field: its taproot parts are getters, which a spread would not copy. */
-function withStakingValue(exp: UnbondingExpectation, stakingValueSat: bigint): UnbondingExpectation {
-  return {
-    stakingTxid: exp.stakingTxid,
-    stakingOutputIndex: exp.stakingOutputIndex,
-    stakingValueSat,
-    stakingPkScript: exp.stakingPkScript,
-    unbondingLeafScript: exp.unbondingLeafScript,
-    unbondingLeafHash: exp.unbondingLeafHash,
-    unbondingInfo: exp.unbondingInfo,
-    unbondingValueSat: exp.unbondingValueSat,
-    unbondingFeeSat: exp.unbondingFeeSat,
-  };
-}
