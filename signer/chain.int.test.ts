@@ -131,4 +131,34 @@ describe('rpcChainView: confirmed chain facts cached, re-checked against the tip
       batch.mockRestore();
     }
   });
+
+  it('finds an unspent output by one gettxout: its block height and depth, as getrawtransaction gives them; nothing for a spent, unconfirmed or unknown one', async () => {
+    const view = rpcChainView(node.rpc);
+    const { txid, block } = await minedTx();
+    const { height } = await node.rpc.getblockheader(block, true);
+    const call = vi.spyOn(node.rpc, 'call');
+    try {
+      expect(await view.getUnspentInclusion!(txid, 0)).toEqual({ height, confirmations: 1 });
+      await node.rpc.generatetoaddress(3, miner);
+      expect(await view.getUnspentInclusion!(txid, 1)).toEqual({ height, confirmations: 4 });
+      const methods = call.mock.calls.map((c) => c[0]);
+      expect(methods).toContain('gettxout');
+      expect(methods).not.toContain('getrawtransaction');
+    } finally {
+      call.mockRestore();
+    }
+    // The uncached lookup agrees.
+    const raw = await node.rpc.getrawtransaction(txid, true);
+    expect(raw).toMatchObject({ blockhash: block, confirmations: 4 });
+
+    // The output the payment spent is not in the UTXO set any more: the caller asks getTransaction.
+    const spent = raw.vin[0]!;
+    expect(await view.getUnspentInclusion!(spent.txid!, spent.vout!)).toBeUndefined();
+    const pending = await wallet.sendtoaddress(await wallet.getnewaddress('', 'bech32m'), 100_000n);
+    expect(await view.getUnspentInclusion!(pending, 0)).toBeUndefined();
+    expect((await view.getTransaction(pending)).blockhash).toBeUndefined();
+    expect(await view.getUnspentInclusion!('ab'.repeat(32), 0)).toBeUndefined();
+    expect(await view.getUnspentInclusion!(txid, 9)).toBeUndefined();
+    await node.rpc.generatetoaddress(1, miner);
+  });
 });

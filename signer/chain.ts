@@ -21,6 +21,18 @@ export interface ChainView {
   }>;
   /** The height of a block. */
   getBlockHeight(blockhash: string): Promise<number>;
+  /**
+   * Where an unspent output's tx sits on the active chain: its block's height and its confirmations,
+   * both from one `gettxout` (the node reads the coin's height and the tip under one lock, so the
+   * two agree). Undefined when the output is not in the node's UTXO set: spent, unconfirmed or
+   * unknown; ask getTransaction then. Absent in a view that cannot answer it (getTransaction always
+   * can). For a caller that already holds the tx: the node's answer costs a quarter of
+   * getrawtransaction's, which reads the tx through txindex.
+   */
+  getUnspentInclusion?(
+    txid: string,
+    vout: number,
+  ): Promise<{ readonly height: number; readonly confirmations: number } | undefined>;
 }
 
 /** bitcoind's RPC_INVALID_ADDRESS_OR_KEY: "No such mempool or blockchain transaction". */
@@ -334,6 +346,27 @@ export function rpcChainView(
     getBlockHeight: (blockhash) => {
       const h = heights.get(blockhash);
       return h !== undefined ? Promise.resolve(h) : blockHeight(blockhash);
+    },
+    // Not cached: one gettxout (about 0.13 ms here) is as cheap as a cached fact's tip check.
+    async getUnspentInclusion(txid, vout) {
+      let out: Awaited<ReturnType<RpcClient['gettxout']>>;
+      try {
+        // Without the mempool: an unconfirmed output is not an answer here.
+        out = await rpc.gettxout(txid, vout, false);
+      } catch (e) {
+        throw unavailable(e);
+      }
+      // Anything but a confirmed coin with its tip's hash leaves the answer to getTransaction.
+      if (
+        !out ||
+        !Number.isSafeInteger(out.confirmations) ||
+        out.confirmations < 1 ||
+        typeof out.bestblock !== 'string' ||
+        !/^[0-9a-f]{64}$/.test(out.bestblock)
+      )
+        return undefined;
+      const tip = heights.get(out.bestblock) ?? (await blockHeight(out.bestblock));
+      return { height: tip - out.confirmations + 1, confirmations: out.confirmations };
     },
   };
 

@@ -115,6 +115,32 @@ describe('the signer against a failing node', () => {
     expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
   });
 
+  it('SIGNER_DEPENDENCY_UNAVAILABLE: the staking tx given in the request, and the node fails its gettxout', async () => {
+    const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ status: 503 }) });
+    cleanups.push(n.close);
+    const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
+    const s = await signerWith(rpcChainView(rpc), honestCustody());
+    const e = await s.sign({ ...body(), staking_tx_hex: stake.stakingTxHex }, 'unit', 'corr-2').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toMatchObject({ code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
+    expect(n.calls).toEqual(['gettxout']);
+    expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
+  });
+
+  it('the staking tx given in the request, its output not in the UTXO set (spent) or the answer malformed: decided from the tx itself, as the reference does', async () => {
+    for (const answer of [null, { value: 0.002, confirmations: 10 }]) {
+      const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ result: answer }) });
+      cleanups.push(n.close);
+      const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
+      const s = await signerWith(rpcChainView(rpc), honestCustody());
+      const out = await s.sign({ ...body(), staking_tx_hex: stake.stakingTxHex }, 'unit', 'corr-3');
+      expect(out.outcome).toBe('signed');
+      expect(n.calls).toEqual(['gettxout', 'getrawtransaction', 'getblockheader']);
+    }
+  });
+
   it('SIGNER_DEPENDENCY_UNAVAILABLE: the node does not answer at all', async () => {
     const n = await scriptedNode({ getrawtransaction: () => ({ status: 500 }) });
     cleanups.push(n.close);

@@ -6,7 +6,8 @@ import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import * as ecc from 'tiny-secp256k1';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RpcClient } from '../bitcoind/index.ts';
 import { toHex } from '../common/index.ts';
 import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { type Phase2ParamsVersion, parsePhase2ParamsVersions } from '../params/index.ts';
@@ -226,6 +227,29 @@ async function expansionOf(
   };
   return { d, tx, other, body };
 }
+
+describe('phase 2: the node asked once, cheaply', () => {
+  it('places a mined delegation’s staking tx by one gettxout (the request carries the tx), never getrawtransaction', async () => {
+    const d = await mined();
+    const call = vi.spyOn(RpcClient.prototype, 'call');
+    const batch = vi.spyOn(RpcClient.prototype, 'batch');
+    let methods: unknown[];
+    let status: number;
+    try {
+      status = (await h.client.call('POST', ROUTE, d.body)).status;
+      methods = [
+        ...call.mock.calls.map((c) => c[0]),
+        ...batch.mock.calls.flatMap((c) => c[0].map((q) => q.method)),
+      ];
+    } finally {
+      call.mockRestore();
+      batch.mockRestore();
+    }
+    expect(status).toBe(200);
+    expect(methods).toContain('gettxout');
+    expect(methods).not.toContain('getrawtransaction');
+  });
+});
 
 describe('phase 2: stake expansion (§5)', () => {
   const label = 'p2-expanding-staker';

@@ -5,7 +5,8 @@ import { Ajv } from 'ajv';
 import type { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RpcClient } from '../bitcoind/index.ts';
 import { toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import {
@@ -331,6 +332,24 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
       'SIGNER_NOT_ENOUGH_CONFIRMATIONS',
     ],
     [
+      'a staking tx still in the mempool, given in the request',
+      async () => {
+        const s = await h.stake(121_000n, 100, { confirm: 0 });
+        return { ...s.body(), staking_tx_hex: s.tx.toHex() };
+      },
+      400,
+      'SIGNER_STAKING_TX_UNCONFIRMED',
+    ],
+    [
+      'a staking tx with fewer confirmations than the params require, given in the request',
+      async () => {
+        const s = await h.stake(131_000n, 100, { confirm: 1 });
+        return { ...s.body(), staking_tx_hex: s.tx.toHex() };
+      },
+      400,
+      'SIGNER_NOT_ENOUGH_CONFIRMATIONS',
+    ],
+    [
       'an outpoint of a tx that is not a staking tx',
       async () => {
         const txid = await h.wallet.sendtoaddress(await h.wallet.getnewaddress('', 'bech32m'), 50_000n);
@@ -445,10 +464,26 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     expect(r.status).toBe(200);
   });
 
-  it('signs with the staking tx given in the request too', async () => {
+  it('signs with the staking tx given in the request too, its inclusion and depth from one gettxout, not getrawtransaction', async () => {
     const s = await h.stake(140_000n);
-    const r = await h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() });
+    const call = vi.spyOn(RpcClient.prototype, 'call');
+    const batch = vi.spyOn(RpcClient.prototype, 'batch');
+    let methods: unknown[];
+    let r: Awaited<ReturnType<typeof h.client.call>>;
+    try {
+      r = await h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() });
+      methods = [
+        ...call.mock.calls.map((c) => c[0]),
+        ...batch.mock.calls.flatMap((c) => c[0].map((q) => q.method)),
+      ];
+    } finally {
+      call.mockRestore();
+      batch.mockRestore();
+    }
     expect(r.status).toBe(200);
+    expect(methods).toContain('gettxout');
+    expect(methods).not.toContain('getrawtransaction');
+    expect(auditRecords().at(-1)).toMatchObject({ outcome: 'signed', staking_txid: s.txid });
   });
 });
 

@@ -207,13 +207,23 @@ export async function validateSignRequest(
   if (!verified)
     fail('SIGNER_INVALID_STAKER_SIGNATURE', 'the staker signature does not verify over the unbonding tx');
 
-  // 6. Inclusion and depth, from the signer's own node.
-  onChain ??= await ctx.chain.getTransaction(stakingTxid);
-  const { blockhash, confirmations } = onChain;
-  if (!blockhash) fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not in a block`);
-  if (confirmations < 1)
-    fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not on the main chain`);
-  const height = await ctx.chain.getBlockHeight(blockhash);
+  // 6. Inclusion and depth, from the signer's own node. A staking tx the request carried is found
+  //    in the node's UTXO set while its staking output is unspent (one cheap call: the txid commits to
+  //    the tx, and the coin's height and the tip come from one instant); otherwise, and for every
+  //    spent, unconfirmed or unknown output, from the tx itself, as the reference does.
+  const unspent = onChain ? undefined : await ctx.chain.getUnspentInclusion?.(stakingTxid, stakingVout);
+  let height: number;
+  let confirmations: number;
+  if (unspent) ({ height, confirmations } = unspent);
+  else {
+    onChain ??= await ctx.chain.getTransaction(stakingTxid);
+    const { blockhash } = onChain;
+    if (!blockhash) fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not in a block`);
+    if (onChain.confirmations < 1)
+      fail('SIGNER_STAKING_TX_UNCONFIRMED', `staking tx ${stakingTxid} is not on the main chain`);
+    confirmations = onChain.confirmations;
+    height = await ctx.chain.getBlockHeight(blockhash);
+  }
 
   // 7. staking/'s full check, the one the API and the pipeline call too: the cutoff, params by
   //    inclusion height, the key in that version, the depth, the staking output spent and named,

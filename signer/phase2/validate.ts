@@ -180,7 +180,10 @@ export async function validatePhase2Request(
   // 2. The params version: at the staking tx's inclusion height when the node has it in a block,
   // else at the tip (what the chain uses for a delegation registered before inclusion, §2.3).
   // A stake expansion always takes the tip's version (the chain has no inclusion proof for it).
-  const inBlockHeight = async (txid: string): Promise<number | undefined> => {
+  // The request carries the tx: while the output named is unspent, one gettxout places it.
+  const inBlockHeight = async (txid: string, vout: number): Promise<number | undefined> => {
+    const unspent = await ctx.chain.getUnspentInclusion?.(txid, vout);
+    if (unspent) return unspent.height;
     try {
       const t = await ctx.chain.getTransaction(txid);
       if (t.blockhash && t.confirmations > 0) return await ctx.chain.getBlockHeight(t.blockhash);
@@ -189,7 +192,7 @@ export async function validatePhase2Request(
     }
     return undefined;
   };
-  let height = body.stake_expansion ? undefined : await inBlockHeight(stakingTxid);
+  let height = body.stake_expansion ? undefined : await inBlockHeight(stakingTxid, stakingVout);
   height ??= await ctx.tipHeight();
   const version = selectPhase2Version(ctx.params, height);
   if (!version)
@@ -324,7 +327,7 @@ export async function validatePhase2Request(
         `previous_staking_output_idx ${prevVout} is not a P2TR output of the previous staking tx`,
       );
     }
-    const prevHeight = await inBlockHeight(prevTxid);
+    const prevHeight = await inBlockHeight(prevTxid, prevVout);
     if (prevHeight === undefined) {
       fail(
         'SIGNER_P2_EXPANSION_PREVIOUS_UNCONFIRMED',
