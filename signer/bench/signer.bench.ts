@@ -3,7 +3,9 @@
  * regtest node), driven over mutual TLS with keep-alive by a lean load generator, every request a
  * distinct valid stake. In one run it measures:
  *
- *   - latency p50/p99 with 1 request in flight (each answer waits for its own fsync);
+ *   - latency p50/p99 with 1 request in flight (each answer waits for its own fsync), for the
+ *     reference's request and for one that carries the staking tx (`staking_tx_hex`, as this
+ *     project's pipeline sends it: confirmed by one `gettxout` instead of `getrawtransaction`);
  *   - signatures per second and latency p50/p99 with 64 in flight;
  *   - CPU ms per request of the signer process, of the node and of the load generator
  *     (/proc/<pid>/stat utime + stime before and after each phase);
@@ -11,7 +13,8 @@
  *     ratio of the signer's rate to it; adaptor pre-signatures per second (phase 2), one core;
  *   - this disk's fsync p50/p99 (write + fdatasync), the floor of any durable answer.
  *
- * It ends with `RESULT sig_per_s=… p50_ms_1=… p99_ms_1=… cpu_ms_per_request=… raw_ratio=…`.
+ * It ends with `RESULT sig_per_s=… p50_ms_1=… p99_ms_1=… cpu_ms_per_request=… raw_ratio=… …
+ * p50_ms_1_tx=… p99_ms_1_tx=…` (the last two: requests carrying the staking tx).
  *
  * Both phases are judged warm, as a service runs: first BENCH_SIGNER_WARM requests at 64 in flight
  * (default 3000) and BENCH_SIGNER_WARM_SERIAL at 1 in flight (default 300), none counted, so V8 has
@@ -22,7 +25,9 @@
  *
  * Environment: BENCH_SIGNER_WARM, BENCH_SIGNER_WARM_SERIAL,
  * BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
- * (1-in-flight requests, default 3000: its p99 is the 30th slowest, not the 10th), BENCH_SIGNER_PERF=<dir> (profile the signer with
+ * (1-in-flight requests, default 3000: its p99 is the 30th slowest, not the 10th),
+ * BENCH_SIGNER_SERIAL_TX (1-in-flight requests carrying the staking tx, default 2000, after 200
+ * uncounted ones), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
  * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time
@@ -75,6 +80,9 @@ import type { TailTrace } from './tailTrace.ts';
 
 const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 3000);
+/** Requests at 1 in flight that carry the staking tx (`staking_tx_hex`), as this project's pipeline sends them. */
+const N1_TX = Number(process.env.BENCH_SIGNER_SERIAL_TX ?? 2000);
+const WARM_SERIAL_TX = 200;
 const IN_FLIGHT = 64;
 const WARM = Number(process.env.BENCH_SIGNER_WARM ?? 3000);
 const WARM_SERIAL = Number(process.env.BENCH_SIGNER_WARM_SERIAL ?? 300);
@@ -275,7 +283,7 @@ async function main(): Promise<void> {
   let child: ChildProcess | undefined;
   const connections: RawHttpsConnection[] = [];
   try {
-    const total = WARM + WARM_SERIAL + N1 + N64;
+    const total = WARM + WARM_SERIAL + N1 + N64 + WARM_SERIAL_TX + N1_TX;
     console.log(`setting up: SoftHSM token, regtest node, ${total} confirmed stakes…`);
     const pinFile = await hsm.secretFile('pin', '123456-bench');
     const soPinFile = await hsm.secretFile('so-pin', '987654-bench');
@@ -366,12 +374,22 @@ async function main(): Promise<void> {
     };
     for (let i = 0; i < IN_FLIGHT; i++) connections.push(await RawHttpsConnection.open(tls));
     // Every request's bytes are built before any clock starts: the load generator only writes and reads.
-    const build = (list: readonly BulkStake[]) =>
-      list.map((s) => buildJsonPost(tls.host, port, ROUTE, JSON.stringify(s.body(signerKey))));
+    const build = (list: readonly BulkStake[], withTx = false) =>
+      list.map((s) =>
+        buildJsonPost(
+          tls.host,
+          port,
+          ROUTE,
+          JSON.stringify(withTx ? { ...s.body(signerKey), staking_tx_hex: s.hex } : s.body(signerKey)),
+        ),
+      );
     const warmStakes = stakes.slice(0, WARM);
     const warmSerialStakes = stakes.slice(WARM, WARM + WARM_SERIAL);
     const serialStakes = stakes.slice(WARM + WARM_SERIAL, WARM + WARM_SERIAL + N1);
-    const loadStakes = stakes.slice(WARM + WARM_SERIAL + N1);
+    const loadEnd = WARM + WARM_SERIAL + N1 + N64;
+    const loadStakes = stakes.slice(WARM + WARM_SERIAL + N1, loadEnd);
+    const warmTxStakes = stakes.slice(loadEnd, loadEnd + WARM_SERIAL_TX);
+    const txStakes = stakes.slice(loadEnd + WARM_SERIAL_TX);
     const [warmReq, warmSerialReq, serialReq, loadReq] = [
       build(warmStakes),
       build(warmSerialStakes),
@@ -453,6 +471,17 @@ async function main(): Promise<void> {
     );
     const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
+    // The other request this signer serves: the staking tx in the request, checked locally first and
+    // confirmed by one gettxout instead of getrawtransaction (signer/validate.ts, step 6).
+    const one = connections.slice(0, 1);
+    checkAnswers(
+      'warm-up at 1 in flight, staking tx in the request',
+      warmTxStakes,
+      (await runPhase(one, build(warmTxStakes, true), pids)).answers,
+      signerKey,
+    );
+    const withTx = await runPhase(one, build(txStakes, true), pids);
+    checkAnswers('1 in flight, staking tx in the request', txStakes, withTx.answers, signerKey);
     for (const c of connections.splice(0)) c.close();
 
     const raw = signVerifyRate('BIP340 sign + verify', ecc).perSecond;
@@ -473,6 +502,14 @@ async function main(): Promise<void> {
     );
     console.log(
       `    the same I/O alone (signer/bench/ioFloor.ts: mTLS request, the node's getrawtransaction, a synced 700-byte append): p50 ${percentile(floor.latencies, 50).toFixed(2)} ms, p99 ${percentile(floor.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(floor.cpu.signer, N1)} ms, node ${msPer(floor.cpu.node, N1)} ms, load generator ${msPer(floor.cpu.client, N1)} ms`,
+    );
+    console.log(
+      `  1 in flight, the staking tx in the request (staking_tx_hex, as this project's pipeline sends it; ${N1_TX} requests)`,
+    );
+    console.log(`    latency p50 ${ms(percentile(withTx.latencies, 50))} ms   (target ≤ 2 ms)`);
+    console.log(`    latency p99 ${ms(percentile(withTx.latencies, 99))} ms   (target ≤ 5 ms)`);
+    console.log(
+      `    CPU per request: signer ${msPer(withTx.cpu.signer, N1_TX)} ms, node ${msPer(withTx.cpu.node, N1_TX)} ms, load generator ${msPer(withTx.cpu.client, N1_TX)} ms`,
     );
     console.log(`  ${IN_FLIGHT} in flight (${N64} requests)`);
     console.log(`    signatures per second ${rate.toFixed(0).padStart(8)}   (target ≥ 1000)`);
@@ -509,6 +546,8 @@ async function main(): Promise<void> {
       io_floor_p50_ms_1: percentile(floor.latencies, 50),
       io_floor_p99_ms_1: percentile(floor.latencies, 99),
       fsync_p99_ms: percentile(fsync, 99),
+      p50_ms_1_tx: percentile(withTx.latencies, 50),
+      p99_ms_1_tx: percentile(withTx.latencies, 99),
     });
   } finally {
     for (const c of connections) c.close();
