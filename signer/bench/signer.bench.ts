@@ -26,7 +26,7 @@
  * Environment: BENCH_SIGNER_WARM, BENCH_SIGNER_WARM_SERIAL,
  * BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
  * (1-in-flight requests, default 3000: its p99 is the 30th slowest, not the 10th),
- * BENCH_SIGNER_SERIAL_TX (1-in-flight requests carrying the staking tx, default 2000, after 200
+ * BENCH_SIGNER_SERIAL_TX (1-in-flight requests carrying the staking tx, default 1000, after 200
  * uncounted ones), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
@@ -81,7 +81,7 @@ import type { TailTrace } from './tailTrace.ts';
 const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 3000);
 /** Requests at 1 in flight that carry the staking tx (`staking_tx_hex`), as this project's pipeline sends them. */
-const N1_TX = Number(process.env.BENCH_SIGNER_SERIAL_TX ?? 2000);
+const N1_TX = Number(process.env.BENCH_SIGNER_SERIAL_TX ?? 1000);
 const WARM_SERIAL_TX = 200;
 const IN_FLIGHT = 64;
 const WARM = Number(process.env.BENCH_SIGNER_WARM ?? 3000);

@@ -90,7 +90,11 @@ export async function bulkStakes(
     const fanTxid = await node.rpc.sendrawtransaction(fan.toHex());
     for (let i = 0; i < k; i++) leaves.push({ txid: fanTxid, vout: i, value: each });
   }
-  await node.rpc.generatetoaddress(1, opts.minerAddress);
+  // Every fan-out confirmed before a stake spends it: a stake of an unconfirmed fan-out counts among
+  // its descendants, and bitcoind refuses the 26th (too-long-mempool-chain). One block did not
+  // always take all of them (11,500 stakes, 12 fan-outs, 2026-12-07).
+  do await node.rpc.generatetoaddress(1, opts.minerAddress);
+  while ((await node.rpc.getrawmempool()).length > 0);
 
   const stakes: BulkStake[] = [];
   const hexes: string[] = [];
