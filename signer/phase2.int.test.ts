@@ -6,8 +6,7 @@ import { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import * as ecc from 'tiny-secp256k1';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RpcClient } from '../bitcoind/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
 import { type CustodyBackend, generateKey, openCustody, parseCustodyConfig } from '../hsm/index.ts';
 import { type Phase2ParamsVersion, parsePhase2ParamsVersions } from '../params/index.ts';
@@ -30,6 +29,7 @@ import {
   phase2ParamsDoc,
   requestBody,
 } from '../test/infra/phase2Delegation.ts';
+import { rpcMethodsDuring } from '../test/infra/rpcMethods.ts';
 import { type SignerHarness, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
 
@@ -231,21 +231,8 @@ async function expansionOf(
 describe('phase 2: the node asked once, cheaply', () => {
   it('places a mined delegation’s staking tx by one gettxout (the request carries the tx), never getrawtransaction', async () => {
     const d = await mined();
-    const call = vi.spyOn(RpcClient.prototype, 'call');
-    const batch = vi.spyOn(RpcClient.prototype, 'batch');
-    let methods: unknown[];
-    let status: number;
-    try {
-      status = (await h.client.call('POST', ROUTE, d.body)).status;
-      methods = [
-        ...call.mock.calls.map((c) => c[0]),
-        ...batch.mock.calls.flatMap((c) => c[0].map((q) => q.method)),
-      ];
-    } finally {
-      call.mockRestore();
-      batch.mockRestore();
-    }
-    expect(status).toBe(200);
+    const { result, methods } = await rpcMethodsDuring(() => h.client.call('POST', ROUTE, d.body));
+    expect(result.status).toBe(200);
     expect(methods).toContain('gettxout');
     expect(methods).not.toContain('getrawtransaction');
   });

@@ -5,8 +5,7 @@ import { Ajv } from 'ajv';
 import type { Transaction } from 'bitcoinjs-lib';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RpcClient } from '../bitcoind/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../common/index.ts';
 import type { CustodyBackend } from '../hsm/index.ts';
 import {
@@ -21,6 +20,7 @@ import {
 } from '../staking/index.ts';
 import { newFileCustody, type TestFileCustody } from '../test/infra/fileCustody.ts';
 import { MtlsClient, type Outcome } from '../test/infra/mtlsClient.ts';
+import { rpcMethodsDuring } from '../test/infra/rpcMethods.ts';
 import { type SignerHarness, type Stake, startSignerHarness } from '../test/infra/signerHarness.ts';
 import { testKey } from '../test/keys.ts';
 import { startSigner } from './app.ts';
@@ -466,20 +466,9 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
 
   it('signs with the staking tx given in the request too, its inclusion and depth from one gettxout, not getrawtransaction', async () => {
     const s = await h.stake(140_000n);
-    const call = vi.spyOn(RpcClient.prototype, 'call');
-    const batch = vi.spyOn(RpcClient.prototype, 'batch');
-    let methods: unknown[];
-    let r: Awaited<ReturnType<typeof h.client.call>>;
-    try {
-      r = await h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() });
-      methods = [
-        ...call.mock.calls.map((c) => c[0]),
-        ...batch.mock.calls.flatMap((c) => c[0].map((q) => q.method)),
-      ];
-    } finally {
-      call.mockRestore();
-      batch.mockRestore();
-    }
+    const { result: r, methods } = await rpcMethodsDuring(() =>
+      h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() }),
+    );
     expect(r.status).toBe(200);
     expect(methods).toContain('gettxout');
     expect(methods).not.toContain('getrawtransaction');
