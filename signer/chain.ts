@@ -319,7 +319,7 @@ export function rpcChainView(
       const tx = await lookups(txid);
       const confirmations = tx.confirmations ?? 0;
       if (tx.blockhash && confirmations >= 1) {
-        const height = heights.get(tx.blockhash) ?? (await blockHeight(tx.blockhash));
+        const height = await blockHeight(tx.blockhash);
         // Not usable until confirmed against the tracked chain (point 3 above). A hex the node
         // should never send is not kept: the caller's own parse of it refuses it, as uncached.
         const bytes = chain.moves === moves ? bytesOf(tx.hex) : undefined;
@@ -343,10 +343,7 @@ export function rpcChainView(
       }
       return { hex: tx.hex, blockhash: tx.blockhash, confirmations };
     },
-    getBlockHeight: (blockhash) => {
-      const h = heights.get(blockhash);
-      return h !== undefined ? Promise.resolve(h) : blockHeight(blockhash);
-    },
+    getBlockHeight: blockHeight,
     // Not cached: one gettxout (about 0.13 ms here) is as cheap as a cached fact's tip check.
     async getUnspentInclusion(txid, vout) {
       let out: Awaited<ReturnType<RpcClient['gettxout']>>;
@@ -365,13 +362,18 @@ export function rpcChainView(
         !/^[0-9a-f]{64}$/.test(out.bestblock)
       )
         return undefined;
-      const tip = heights.get(out.bestblock) ?? (await blockHeight(out.bestblock));
+      const tip = await blockHeight(out.bestblock);
       return { height: tip - out.confirmations + 1, confirmations: out.confirmations };
     },
   };
 
-  /** A block's height from its header; lookups answered together for one new block share one call. */
+  /**
+   * A block's height: kept once known (a hash's height never changes), else from its header, and
+   * lookups answered together for one new block share one call.
+   */
   function blockHeight(blockhash: string): Promise<number> {
+    const known = heights.get(blockhash);
+    if (known !== undefined) return Promise.resolve(known);
     let out = asking.get(blockhash);
     if (!out) {
       out = headerHeight(blockhash).finally(() => asking.delete(blockhash));
