@@ -74,6 +74,12 @@ export async function bulkStakes(
   const fw = p2wpkh(funder);
   const funderAddress = btcAddress.fromOutputScript(fw.script, networks.regtest);
 
+  /** Mines blocks until the mempool is empty: what does not fit one block goes into the next. */
+  const mineMempool = async () => {
+    do await node.rpc.generatetoaddress(1, opts.minerAddress);
+    while ((await node.rpc.getrawmempool()).length > 0);
+  };
+
   const leaves: Array<{ txid: string; vout: number; value: bigint }> = [];
   for (let done = 0; done < n; done += FANOUT_CHUNK) {
     const k = Math.min(FANOUT_CHUNK, n - done);
@@ -93,8 +99,7 @@ export async function bulkStakes(
   // Every fan-out confirmed before a stake spends it: a stake of an unconfirmed fan-out counts among
   // its descendants, and bitcoind refuses the 26th (too-long-mempool-chain). One block did not
   // always take all of them (11,500 stakes, 12 fan-outs, 2026-12-07).
-  do await node.rpc.generatetoaddress(1, opts.minerAddress);
-  while ((await node.rpc.getrawmempool()).length > 0);
+  await mineMempool();
 
   const stakes: BulkStake[] = [];
   const hexes: string[] = [];
@@ -142,8 +147,7 @@ export async function bulkStakes(
     if (bad && !bad.ok) throw bad.error;
   }
   // Many stakes may not fit one block: mine until every one is in, then the remaining depth.
-  do await node.rpc.generatetoaddress(1, opts.minerAddress);
-  while ((await node.rpc.getrawmempool()).length > 0);
+  await mineMempool();
   const more = (opts.confirmations ?? params.confirmationDepth) - 1;
   if (more > 0) await node.rpc.generatetoaddress(more, opts.minerAddress);
   return stakes;
