@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RpcClient } from '../bitcoind/index.ts';
 import { CodedError } from '../common/index.ts';
 import { type CustodyBackend, schnorrSign } from '../hsm/index.ts';
+import type { SignUnbondingRequestBody } from '../staking/index.ts';
 import { MemoryAuditCustody } from '../test/infra/memoryAuditCustody.ts';
 import { chainOf, type OfflineStake, offlineStake, scriptedNode } from '../test/infra/scriptedPeers.ts';
 import { testKey } from '../test/keys.ts';
@@ -76,8 +77,8 @@ const body = () => ({
   covenant_public_key: me().compressedHex,
 });
 
-async function refusal(s: CovenantSigner): Promise<CodedError> {
-  const e = await s.sign(body(), 'unit', 'corr-1').then(
+async function refusal(s: CovenantSigner, request: SignUnbondingRequestBody = body()): Promise<CodedError> {
+  const e = await s.sign(request, 'unit', 'corr-1').then(
     () => undefined,
     (err: unknown) => err,
   );
@@ -90,6 +91,10 @@ const lastRecord = (): Record<string, unknown> => {
   const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n');
   return JSON.parse(lines.at(-1)!) as Record<string, unknown>;
 };
+
+/** The signer's RPC client for a scripted node. */
+const clientOf = (n: { readonly url: string }) =>
+  new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
 
 describe('the signer against a failing node', () => {
   it('signs with the honest stand-ins: the refusals below are caused by the one thing each changes', async () => {
@@ -108,7 +113,7 @@ describe('the signer against a failing node', () => {
   it('SIGNER_DEPENDENCY_UNAVAILABLE: the node answers the staking tx, then fails the block lookup', async () => {
     const n = await scriptedNode({ ...chainOf(stake), getblockheader: () => ({ status: 503 }) });
     cleanups.push(n.close);
-    const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
+    const rpc = clientOf(n);
     const e = await refusal(await signerWith(rpcChainView(rpc), honestCustody()));
     expect(e.code).toBe('SIGNER_DEPENDENCY_UNAVAILABLE');
     expect(n.calls).toEqual(['getrawtransaction', 'getblockheader']);
@@ -118,13 +123,12 @@ describe('the signer against a failing node', () => {
   it('SIGNER_DEPENDENCY_UNAVAILABLE: the staking tx given in the request, and the node fails its gettxout', async () => {
     const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ status: 503 }) });
     cleanups.push(n.close);
-    const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
-    const s = await signerWith(rpcChainView(rpc), honestCustody());
-    const e = await s.sign({ ...body(), staking_tx_hex: stake.stakingTxHex }, 'unit', 'corr-2').then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toMatchObject({ code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
+    const rpc = clientOf(n);
+    const e = await refusal(await signerWith(rpcChainView(rpc), honestCustody()), {
+      ...body(),
+      staking_tx_hex: stake.stakingTxHex,
+    });
+    expect(e.code).toBe('SIGNER_DEPENDENCY_UNAVAILABLE');
     expect(n.calls).toEqual(['gettxout']);
     expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
   });
@@ -133,7 +137,7 @@ describe('the signer against a failing node', () => {
     for (const answer of [null, { value: 0.002, confirmations: 10 }]) {
       const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ result: answer }) });
       cleanups.push(n.close);
-      const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
+      const rpc = clientOf(n);
       const s = await signerWith(rpcChainView(rpc), honestCustody());
       const out = await s.sign({ ...body(), staking_tx_hex: stake.stakingTxHex }, 'unit', 'corr-3');
       expect(out.outcome).toBe('signed');
@@ -144,7 +148,7 @@ describe('the signer against a failing node', () => {
   it('SIGNER_DEPENDENCY_UNAVAILABLE: the node does not answer at all', async () => {
     const n = await scriptedNode({ getrawtransaction: () => ({ status: 500 }) });
     cleanups.push(n.close);
-    const rpc = new RpcClient({ url: n.url, user: 'u', password: 'p', timeoutMs: 2_000 });
+    const rpc = clientOf(n);
     const e = await refusal(await signerWith(rpcChainView(rpc), honestCustody()));
     expect(e.code).toBe('SIGNER_DEPENDENCY_UNAVAILABLE');
   });

@@ -494,22 +494,23 @@ async function main(): Promise<void> {
     console.log(
       `\ncovenant signer, pkcs11 custody (SoftHSM), mTLS keep-alive, every request a distinct valid stake`,
     );
-    console.log(`  1 in flight (${N1} requests)`);
-    console.log(`    latency p50 ${ms(percentile(serial.latencies, 50))} ms   (target ≤ 2 ms)`);
-    console.log(`    latency p99 ${ms(percentile(serial.latencies, 99))} ms   (target ≤ 5 ms)`);
-    console.log(
-      `    CPU per request: signer ${msPer(serial.cpu.signer, N1)} ms, node ${msPer(serial.cpu.node, N1)} ms, load generator ${msPer(serial.cpu.client, N1)} ms`,
-    );
+    /** A 1-in-flight phase's latencies against the targets, and its CPU per request. */
+    const printOneInFlight = (title: string, phase: PhaseResult) => {
+      const n = phase.latencies.length;
+      console.log(`  ${title} (${n} requests)`);
+      console.log(`    latency p50 ${ms(percentile(phase.latencies, 50))} ms   (target ≤ 2 ms)`);
+      console.log(`    latency p99 ${ms(percentile(phase.latencies, 99))} ms   (target ≤ 5 ms)`);
+      console.log(
+        `    CPU per request: signer ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms`,
+      );
+    };
+    printOneInFlight('1 in flight', serial);
     console.log(
       `    the same I/O alone (signer/bench/ioFloor.ts: mTLS request, the node's getrawtransaction, a synced 700-byte append): p50 ${percentile(floor.latencies, 50).toFixed(2)} ms, p99 ${percentile(floor.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(floor.cpu.signer, N1)} ms, node ${msPer(floor.cpu.node, N1)} ms, load generator ${msPer(floor.cpu.client, N1)} ms`,
     );
-    console.log(
-      `  1 in flight, the staking tx in the request (staking_tx_hex, as this project's pipeline sends it; ${N1_TX} requests)`,
-    );
-    console.log(`    latency p50 ${ms(percentile(withTx.latencies, 50))} ms   (target ≤ 2 ms)`);
-    console.log(`    latency p99 ${ms(percentile(withTx.latencies, 99))} ms   (target ≤ 5 ms)`);
-    console.log(
-      `    CPU per request: signer ${msPer(withTx.cpu.signer, N1_TX)} ms, node ${msPer(withTx.cpu.node, N1_TX)} ms, load generator ${msPer(withTx.cpu.client, N1_TX)} ms`,
+    printOneInFlight(
+      "1 in flight, the staking tx in the request (staking_tx_hex, as this project's pipeline sends it)",
+      withTx,
     );
     console.log(`  ${IN_FLIGHT} in flight (${N64} requests)`);
     console.log(`    signatures per second ${rate.toFixed(0).padStart(8)}   (target ≥ 1000)`);
