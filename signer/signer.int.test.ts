@@ -55,6 +55,9 @@ afterAll(async () => {
 /** A second signer's custody: the same key, its own anchor (one custody, one audit log). */
 const ownCustody = (name: string): Promise<CustodyBackend> => keys.copy(name);
 
+/** The stake's reference request with our optional `staking_tx_hex` added. */
+const withStakingTx = (s: Stake) => ({ ...s.body(), staking_tx_hex: s.tx.toHex() });
+
 function auditRecords(): Array<Record<string, unknown>> {
   return readFileSync(h.config.audit.file, 'utf8')
     .trimEnd()
@@ -333,19 +336,13 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
     ],
     [
       'a staking tx still in the mempool, given in the request',
-      async () => {
-        const s = await h.stake(121_000n, 100, { confirm: 0 });
-        return { ...s.body(), staking_tx_hex: s.tx.toHex() };
-      },
+      async () => withStakingTx(await h.stake(121_000n, 100, { confirm: 0 })),
       400,
       'SIGNER_STAKING_TX_UNCONFIRMED',
     ],
     [
       'a staking tx with fewer confirmations than the params require, given in the request',
-      async () => {
-        const s = await h.stake(131_000n, 100, { confirm: 1 });
-        return { ...s.body(), staking_tx_hex: s.tx.toHex() };
-      },
+      async () => withStakingTx(await h.stake(131_000n, 100, { confirm: 1 })),
       400,
       'SIGNER_NOT_ENOUGH_CONFIRMATIONS',
     ],
@@ -467,7 +464,7 @@ describe('every check refuses on its own, with its code, signing nothing, leavin
   it('signs with the staking tx given in the request too, its inclusion and depth from one gettxout, not getrawtransaction', async () => {
     const s = await h.stake(140_000n);
     const { result: r, methods } = await rpcMethodsDuring(() =>
-      h.client.call('POST', ROUTE, { ...s.body(), staking_tx_hex: s.tx.toHex() }),
+      h.client.call('POST', ROUTE, withStakingTx(s)),
     );
     expect(r.status).toBe(200);
     expect(methods).toContain('gettxout');
