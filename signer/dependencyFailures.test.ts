@@ -133,6 +133,23 @@ describe('the signer against a failing node', () => {
     expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_DEPENDENCY_UNAVAILABLE' });
   });
 
+  it('the staking tx given in the request: its gettxout is asked while the staker signature is checked, and a bad signature is still the refusal when the node fails that call', async () => {
+    const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ status: 503 }) });
+    cleanups.push(n.close);
+    const s = await signerWith(rpcChainView(clientOf(n)), honestCustody());
+    const sig = stake.request.stakerSignatureHex;
+    const forged = `${sig.slice(0, -2)}${sig.endsWith('00') ? '01' : '00'}`;
+    const e = await refusal(s, {
+      ...body(),
+      staker_unbonding_sig_hex: forged,
+      staking_tx_hex: stake.stakingTxHex,
+    });
+    expect(e.code).toBe('SIGNER_INVALID_STAKER_SIGNATURE');
+    // Asked before the signature was found bad (the node answers while the signer verifies), never read.
+    expect(n.calls).toEqual(['gettxout']);
+    expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_INVALID_STAKER_SIGNATURE' });
+  });
+
   it('the staking tx given in the request, its output not in the UTXO set (spent) or the answer malformed: decided from the tx itself, as the reference does', async () => {
     for (const answer of [null, { value: 0.002, confirmations: 10 }]) {
       const n = await scriptedNode({ ...chainOf(stake), gettxout: () => ({ result: answer }) });

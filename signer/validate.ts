@@ -86,8 +86,9 @@ function asSignerError(e: unknown): unknown {
  * Decides whether a request may be signed, in the order that makes a bad request cheapest: first
  * everything that needs nothing but the request (shapes, key held, key in some params version),
  * then the staker's signature (the only proof the staker asked for this) before any confirmation
- * lookup, then the chain (inclusion, depth) and the params of the inclusion height, then the exact
- * unbonding checks under those params. `facts` is filled as the request is understood, for the
+ * lookup is read (a request carrying its staking tx has the cheap one asked meanwhile, step 4), then
+ * the chain (inclusion, depth) and the params of the inclusion height, then the exact unbonding
+ * checks under those params. `facts` is filled as the request is understood, for the
  * audit record of a refusal.
  * @throws {CodedError} SIGNER_… or STAKING_… codes
  */
@@ -153,10 +154,17 @@ export async function validateSignRequest(
     );
   }
 
-  // 4. The staking tx: from the request when given (no lookup yet), else from the node (txindex).
+  // 4. The staking tx: from the request when given, else from the node (txindex). A request that
+  //    carries it is placed by one gettxout of the output it names (step 6), asked now so that the
+  //    node answers while steps 4 and 5 run: the answer is only read after the staker's signature
+  //    verified, and a request refused before then costs the node that one call, never a signature.
   let stakingTx: Transaction;
   let onChain: Awaited<ReturnType<ChainView['getTransaction']>> | undefined;
+  let unspentAsked: ReturnType<NonNullable<ChainView['getUnspentInclusion']>> | undefined;
   if (body.staking_tx_hex !== undefined) {
+    unspentAsked = ctx.chain.getUnspentInclusion?.(stakingTxid, stakingVout);
+    // Read at step 6, or never if an earlier step refuses: a failure then is not this request's answer.
+    unspentAsked?.catch(() => undefined);
     try {
       stakingTx = parseTransaction(body.staking_tx_hex, 'staking_tx_hex');
     } catch (e) {
@@ -211,7 +219,7 @@ export async function validateSignRequest(
   //    in the node's UTXO set while its staking output is unspent (one cheap call: the txid commits to
   //    the tx, and the coin's height and the tip come from one instant); otherwise, and for every
   //    spent, unconfirmed or unknown output, from the tx itself, as the reference does.
-  const unspent = onChain ? undefined : await ctx.chain.getUnspentInclusion?.(stakingTxid, stakingVout);
+  const unspent = await unspentAsked;
   let height: number;
   let confirmations: number;
   if (unspent) ({ height, confirmations } = unspent);
