@@ -19,6 +19,11 @@ export class Credentials {
     return this.#cookieFile !== undefined;
   }
 
+  /** The header when it is known without reading anything: a call can then leave at once (RpcTransport). */
+  get known(): string | undefined {
+    return this.#fixed ?? this.#cookieHeader;
+  }
+
   async header(): Promise<string> {
     if (this.#fixed) return this.#fixed;
     if (this.#cookieHeader) return this.#cookieHeader;

@@ -1,11 +1,14 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { onRawRequests } from '../test/infra/rawHttpRequests.ts';
+import { testTempDir } from '../test/infra/tempDirs.ts';
 import { rejection } from '../test/rejection.ts';
 import { RpcClient } from './rpcClient.ts';
 
@@ -267,6 +270,30 @@ describe('RpcTransport: answers', () => {
     const rpc = new RpcClient({ url: node.url, ...AUTH });
     for (let i = 0; i < 20; i++) expect(await rpc.call('uptime')).toBe(i);
     expect(node.connections()).toBe(1);
+  });
+});
+
+describe('RpcTransport: when a call leaves', () => {
+  it('writes a call to its kept-alive connection before returning to the caller once the credentials are known, so the caller can work while the node answers', async () => {
+    const node = await httpNode(60_000, (i) => i);
+    const cookieFile = join(testTempDir('rpc-cookie-'), '.cookie');
+    writeFileSync(cookieFile, '__cookie__:0123abcd');
+    for (const rpc of [
+      new RpcClient({ url: node.url, ...AUTH, timeoutMs: 5_000 }),
+      new RpcClient({ url: node.url, cookieFile, timeoutMs: 5_000 }),
+    ]) {
+      // The first call opens the connection (and reads the cookie); the next ones reuse both.
+      await rpc.call('uptime');
+      const write = vi.spyOn(Socket.prototype, 'write');
+      try {
+        const answer = rpc.call<number>('uptime');
+        expect(write).toHaveBeenCalledTimes(1);
+        expect(String(write.mock.calls[0]![0])).toContain('"method":"uptime"');
+        expect(typeof (await answer)).toBe('number');
+      } finally {
+        write.mockRestore();
+      }
+    }
   });
 });
 

@@ -253,7 +253,9 @@ export class RpcTransport {
   }
 
   async #send(body: string, label: string): Promise<{ status: number; text: string }> {
-    const authorization = await this.#credentials.header();
+    // Known credentials are not awaited: the request is then written in the caller's synchronous
+    // step, so a caller can ask first and work while the node answers (signer/validate.ts, step 4).
+    const authorization = this.#credentials.known ?? (await this.#credentials.header());
     for (;;) {
       const sent = await this.#sendOnce(body, label, authorization);
       if (sent !== STALE_SOCKET) return sent;
