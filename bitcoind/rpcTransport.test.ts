@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
