@@ -597,7 +597,7 @@ async function main(): Promise<void> {
     );
     /**
      * A floor phase: its latencies, its CPU per request, and floor / signer at p50 and p99 (1: the
-     * signer adds nothing to what it must do; the corrected target of signer/README.md: ≥ 0.8).
+     * signer adds nothing to what it must do; the corrected target signer/README.md proposes: ≥ 0.8).
      */
     const printFloor = (what: string, phase: PhaseResult, signer: PhaseResult) => {
       const n = phase.latencies.length;
@@ -605,7 +605,7 @@ async function main(): Promise<void> {
         `    ${what}: p50 ${percentile(phase.latencies, 50).toFixed(2)} ms, p99 ${percentile(phase.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms`,
       );
       console.log(
-        `    that floor / the signer: p50 ${floorRatio(phase, signer, 50).toFixed(2)}, p99 ${floorRatio(phase, signer, 99).toFixed(2)}   (corrected target ≥ 0.8 each)`,
+        `    that floor / the signer: p50 ${floorRatio(phase, signer, 50).toFixed(2)}, p99 ${floorRatio(phase, signer, 99).toFixed(2)}   (proposed corrected target ≥ 0.8 each)`,
       );
     };
     printFloor(
