@@ -25,8 +25,8 @@ export class Credentials {
   }
 
   async header(): Promise<string> {
-    if (this.#fixed) return this.#fixed;
-    if (this.#cookieHeader) return this.#cookieHeader;
+    const known = this.known;
+    if (known) return known;
     const file = this.#cookieFile!;
     let text: string;
     try {
