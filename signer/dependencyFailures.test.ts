@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RpcClient } from '../bitcoind/index.ts';
 import { CodedError } from '../common/index.ts';
 import { type CustodyBackend, schnorrSign } from '../hsm/index.ts';
@@ -145,8 +145,10 @@ describe('the signer against a failing node', () => {
       staking_tx_hex: stake.stakingTxHex,
     });
     expect(e.code).toBe('SIGNER_INVALID_STAKER_SIGNATURE');
-    // Asked before the signature was found bad (the node answers while the signer verifies), never read.
-    expect(n.calls).toEqual(['gettxout']);
+    // Asked before the signature was found bad (the node answers while the signer verifies), never
+    // read. The request is on the wire before the refusal, but this process's scripted node may
+    // take it in only after the refusal settled (seen in CI under load): wait for its arrival.
+    await vi.waitFor(() => expect(n.calls).toEqual(['gettxout']));
     expect(lastRecord()).toMatchObject({ outcome: 'refused', code: 'SIGNER_INVALID_STAKER_SIGNATURE' });
   });
 
