@@ -35,11 +35,13 @@
  * BENCH_SIGNER_SERIAL_TX (1-in-flight requests carrying the staking tx, default 1000, after 200
  * uncounted ones), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
- * BENCH_SIGNER_PERF_PHASE=serial; JS symbols from --perf-basic-prof; the top entries are printed
- * and the report kept in <dir>), BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time
- * each 1-in-flight request's steps inside the signer and record V8's collections,
- * signer/bench/tailTrace.ts, and print what the slowest requests have in common; the wrappers
- * cost the signer a little CPU, so judge latencies from runs without it), BENCH_SIGNER_HEAP_PROF=<dir>
+ * BENCH_SIGNER_PERF_PHASE=serial, which records the custody floor too and prints both processes'
+ * CPU a request by part of the request path, signer/bench/perfSplit.ts; JS symbols from
+ * --perf-basic-prof; the top entries are printed and the report kept in <dir>),
+ * BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time each 1-in-flight request's
+ * steps inside the signer and record V8's collections, signer/bench/tailTrace.ts, and print what
+ * the slowest requests have in common; the wrappers cost the signer a little CPU, so judge
+ * latencies from runs without it), BENCH_SIGNER_HEAP_PROF=<dir>
  * (the same, and V8's sampling heap profile of the 1-in-flight phase, garbage included, written to
  * <dir>/signer-serial.heapprofile for DevTools; the sampling itself makes scavenges more frequent,
  * so count them in a run without it), BENCH_SIGNER_STAT=<events>
@@ -81,6 +83,7 @@ import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
 import { testKey, testParamsDoc } from '../../test/keys.ts';
+import { cpuByPart, partTable } from './perfSplit.ts';
 import { tailReport } from './tailReport.ts';
 import type { TailTrace } from './tailTrace.ts';
 
@@ -96,6 +99,7 @@ const ROUTE = '/v1/sign-unbonding-tx';
 const PERF_DIR = process.env.BENCH_SIGNER_PERF ? resolve(process.env.BENCH_SIGNER_PERF) : undefined;
 /** Which phase perf records: `load` (64 in flight, the default) or `serial` (1 in flight). */
 const PERF_PHASE = process.env.BENCH_SIGNER_PERF_PHASE === 'serial' ? 'serial' : 'load';
+const PERF_HZ = 2000;
 const HEAP_PROF_DIR = process.env.BENCH_SIGNER_HEAP_PROF
   ? resolve(process.env.BENCH_SIGNER_HEAP_PROF)
   : undefined;
@@ -185,6 +189,7 @@ async function runPhase(
  * answer must be its fixed 200.
  */
 interface Floor {
+  readonly pid: number;
   run(requests: readonly Buffer[]): Promise<PhaseResult>;
   stop(): Promise<void>;
 }
@@ -198,6 +203,9 @@ async function startFloor(
   const floor = spawn(
     process.execPath,
     [
+      // JS symbols for perf, as the signer has them (BENCH_SIGNER_PERF): the custody floor is
+      // profiled beside it.
+      ...(PERF_DIR ? ['--perf-basic-prof'] : []),
       '--import',
       'tsx',
       'signer/bench/ioFloor.ts',
@@ -230,6 +238,7 @@ async function startFloor(
     });
     const c = await RawHttpsConnection.open({ ...tls, port });
     return {
+      pid: floor.pid!,
       async run(requests) {
         const r = await runPhase([c], requests, { signer: floor.pid!, node: files.node.pid });
         const bad = r.answers.filter((a) => a.status !== 200).length;
@@ -489,21 +498,29 @@ async function main(): Promise<void> {
     floors.push(custodyFloorProcess);
     for (const f of floors) await f.run(warmSerialReq);
     const perfData = PERF_DIR ? join(PERF_DIR, 'signer.perf.data') : '';
+    // At 1 in flight the custody floor is profiled too, over the same requests in its turns.
+    const floorPerfData = PERF_DIR ? join(PERF_DIR, 'custody-floor.perf.data') : '';
     const profiled = async <T>(phase: 'serial' | 'load', run: () => Promise<T>): Promise<T> => {
       if (!PERF_DIR || PERF_PHASE !== phase) return run();
       mkdirSync(PERF_DIR, { recursive: true });
-      const perf = spawn(
-        'perf',
-        ['record', '-e', 'cpu-clock', '-F', '2000', '-g', '-p', String(child!.pid), '-o', perfData],
-        { stdio: 'ignore' },
+      const targets: Array<[number, string]> = [[child!.pid!, perfData]];
+      if (phase === 'serial') targets.push([custodyFloorProcess.pid, floorPerfData]);
+      const perfs = targets.map(([pid, out]) =>
+        spawn(
+          'perf',
+          ['record', '-e', 'cpu-clock', '-F', String(PERF_HZ), '-g', '-p', String(pid), '-o', out],
+          {
+            stdio: 'ignore',
+          },
+        ),
       );
       await new Promise((r) => setTimeout(r, 500));
       try {
         return await run();
       } finally {
-        const exited = new Promise((r) => perf.once('exit', r));
-        perf.kill('SIGINT');
-        await exited;
+        const exited = perfs.map((p) => new Promise((r) => p.once('exit', r)));
+        for (const p of perfs) p.kill('SIGINT');
+        await Promise.all(exited);
       }
     };
     if (TAIL) child.kill('SIGUSR2'); // tailTrace.ts: the phase begins (its heap profile starts)
@@ -646,6 +663,17 @@ async function main(): Promise<void> {
       writeFileSync(join(PERF_DIR, 'signer.perf.txt'), text);
       const inFlight = PERF_PHASE === 'serial' ? 1 : IN_FLIGHT;
       console.log(`\nwhere the signer's CPU goes at ${inFlight} in flight (perf, self time):\n${text}`);
+      if (PERF_PHASE === 'serial') {
+        const parts = (data: string) => cpuByPart(data, N1, PERF_HZ);
+        const split = partTable(
+          { name: 'signer', parts: parts(perfData) },
+          { name: 'floor', parts: parts(floorPerfData) },
+        );
+        writeFileSync(join(PERF_DIR, 'split.txt'), `${split}\n`);
+        console.log(
+          `\nthe signer against the custody floor at 1 in flight, the same requests (perf; perf's own cost included):\n${split}`,
+        );
+      }
     }
     printResult({
       sig_per_s: Math.round(rate),
