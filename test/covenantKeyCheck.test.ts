@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isCodedError, isPublicKey, toHex } from '../common/index.ts';
 import { buildStake } from '../indexer/testkit/txs.ts';
+import { validateSignRequest } from '../signer/validate.ts';
 import { buildUnbondingTx, expectUnbonding, unbondingSighash } from '../staking/index.ts';
-import { testKey } from '../test/keys.ts';
-import { covenants, fp, PARAMS, V0 } from '../test/unbondingKit.ts';
-import { validateSignRequest } from './validate.ts';
+import { testKey } from './keys.ts';
+import { covenants, fp, PARAMS, V0 } from './unbondingKit.ts';
 
 /**
  * The covenant key of a request: a key some params version lists skips its own curve check (the
