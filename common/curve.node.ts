@@ -75,28 +75,34 @@ export const ecc: Ecc = loadNativeCurve(NATIVE_CURVE_BINARY);
 /** Is `x` (32 bytes) the x coordinate of a point on the curve (BIP340 lift_x succeeds)? */
 export function isXOnlyPublicKey(x: Uint8Array): boolean {
   if (x.length !== 32) return false;
-  const id = Buffer.from(x.buffer, x.byteOffset, 32).toString('latin1');
+  return remembered(x, (k) => ecc.isXOnlyPoint(k));
+}
+
+// The answers for the last keys checked, by their bytes, the oldest dropped first. A check is a
+// square root (about 5 µs here), and the same keys come back: a finality provider's key in nearly
+// every staking OP_RETURN, a staker's key in each of the API's queries about them, a covenant key
+// in every request to its signer. x-only and compressed keys share it: their lengths differ, so
+// their bytes never name the same entry.
+const CHECKED_MAX = 50_000;
+const checked = new Map<string, boolean>();
+
+function remembered(key: Uint8Array, check: (key: Uint8Array) => boolean): boolean {
+  const id = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
   let valid = checked.get(id);
   if (valid === undefined) {
-    valid = ecc.isXOnlyPoint(x);
+    valid = check(key);
     if (checked.size >= CHECKED_MAX) checked.delete(checked.keys().next().value!);
     checked.set(id, valid);
   }
   return valid;
 }
 
-// The answers for the last keys checked, by their bytes, the oldest dropped first. A check is a
-// square root, and the same keys come back: a finality provider's key in nearly every staking
-// OP_RETURN, a staker's key in each of the API's queries about them.
-const CHECKED_MAX = 50_000;
-const checked = new Map<string, boolean>();
-
 /** Is `key` a valid 33-byte compressed or 65-byte uncompressed point (hybrid encodings refused)? */
 export function isPublicKey(key: Uint8Array): boolean {
   if (key.length === 33 ? key[0] !== 0x02 && key[0] !== 0x03 : key.length !== 65 || key[0] !== 0x04) {
     return false;
   }
-  return ecc.isPoint(key);
+  return key.length === 33 ? remembered(key, (k) => ecc.isPoint(k)) : ecc.isPoint(key);
 }
 
 /**

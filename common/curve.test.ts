@@ -123,9 +123,23 @@ describe('common/curve (native libsecp256k1) agrees with tiny-secp256k1', () => 
       fc.property(fc.constantFrom(0x02, 0x03), bytes32, (prefix, x) => {
         const k = Uint8Array.of(prefix, ...x);
         expect(isPublicKey(k)).toBe(ecc.isPoint(k));
+        // Asked again, from the memo it shares with x-only keys: the same answer.
+        expect(isPublicKey(k)).toBe(ecc.isPoint(k));
       }),
       { numRuns: 1000 },
     );
+    // A compressed key checked valid, then changed in place into x = p, then G's x with the other
+    // prefix: each answer follows the bytes; and G's x-only form is still answered as x-only.
+    const k = Uint8Array.of(0x02, ...G_X);
+    expect(isPublicKey(k)).toBe(true);
+    k.set(P, 1);
+    expect(isPublicKey(k)).toBe(false);
+    k.set(G_X, 1);
+    k[0] = 0x03;
+    expect(isPublicKey(k)).toBe(true);
+    k[0] = 0x04;
+    expect(isPublicKey(k)).toBe(false);
+    expect(isXOnlyPublicKey(k.subarray(1))).toBe(true);
   });
 
   it('the browser build gives the same answers', () => {

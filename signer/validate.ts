@@ -2,7 +2,6 @@ import type { Transaction } from 'bitcoinjs-lib';
 import {
   bytesEqual,
   CodedError,
-  type CompressedKey,
   hashToTxid,
   isCodedError,
   parseCompressedKey,
@@ -109,20 +108,16 @@ export async function validateSignRequest(
       'SIGNER_INVALID_STAKING_OUTPUT_SCRIPT',
       'staking_output_pk_script_hex must be a P2TR script (OP_1 <32 bytes>)',
     );
-  // The params membership test compares the whole 33-byte key as published, as the reference does,
-  // so 02X and 03X are not one member. A key that some version lists is on the curve: every params
-  // key was checked when the params were loaded (parseGlobalParams), so only another key costs a
-  // curve check of its own here (a square root, about 5 µs), with the same refusal as before.
-  const field = 'covenant_public_key';
-  const keyBytes = parseHex(body.covenant_public_key, field, 'SIGNER_INVALID_COVENANT_KEY', { bytes: 33 });
-  const listing = ctx.params.versions.filter((v) => v.covenantPks.some((k) => bytesEqual(k, keyBytes)));
-  const compressed =
-    listing.length > 0
-      ? (keyBytes as CompressedKey)
-      : parseCompressedKey(keyBytes, field, 'SIGNER_INVALID_COVENANT_KEY');
-  // Custody and the anti-replay memory know the x-only key.
+  const compressed = parseCompressedKey(
+    body.covenant_public_key,
+    'covenant_public_key',
+    'SIGNER_INVALID_COVENANT_KEY',
+  );
+  // Custody and the anti-replay memory know the x-only key; the params membership test compares
+  // the whole 33-byte key as published, as the reference does, so 02X and 03X are not one member.
   const key = xOnlyOf(compressed);
   const keyHex = toHex(key);
+  const listsKey = (v: ParamsVersion) => v.covenantPks.some((k) => bytesEqual(k, compressed));
   facts.keyHex = keyHex;
   let tx: Transaction;
   try {
@@ -148,6 +143,7 @@ export async function validateSignRequest(
   // 3. This signer holds the key, and some params version lists it.
   if (!ctx.heldKeys.has(keyHex))
     fail('SIGNER_KEY_NOT_HELD', `this signer does not hold covenant key ${keyHex}`);
+  const listing = ctx.params.versions.filter(listsKey);
   if (listing.length === 0) {
     const otherParity = ctx.params.versions.some((v) => v.covenantKeys.some((k) => bytesEqual(k, key)));
     fail(

@@ -7,8 +7,9 @@ import { testKey } from './keys.ts';
 import { covenants, fp, PARAMS, V0 } from './unbondingKit.ts';
 
 /**
- * The covenant key of a request: a key some params version lists skips its own curve check (the
- * params' keys were checked at load); every other key is refused exactly as before.
+ * The covenant key of a request: the curve check remembers its answers by the key's bytes
+ * (common/curve.node.ts), so the key a signer sees in every request costs a lookup; every key is
+ * refused exactly as before.
  */
 const held = covenants[0]!;
 const staker = testKey('validate-staker');
