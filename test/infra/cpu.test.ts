@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { cpuSecondsOf, pidListeningOn, threadCpuOf } from './cpu.ts';
+import { cpuSecondsOf, pidListeningOn, runQueueWaitSecondsOf, threadCpuOf } from './cpu.ts';
 
 /** Spins this thread until it has used `seconds` of CPU (process.cpuUsage, microseconds). */
 function spin(seconds: number): void {
@@ -19,6 +20,28 @@ describe('cpu', () => {
     // Ticks would give 0 or 0.01 here.
     expect(used).toBeGreaterThanOrEqual(0.0025);
     expect(used).toBeLessThan(0.008);
+  });
+
+  it('measures the time a thread waited for a CPU: two spinners on one CPU each wait about half the time', async () => {
+    // taskset (util-linux) puts both on CPU 0; each then runs about half of the wall time.
+    const spinners = [0, 1].map(() =>
+      spawn('taskset', ['-c', '0', process.execPath, '-e', 'for (;;);'], { stdio: 'ignore' }),
+    );
+    try {
+      const pid = spinners[0]!.pid!;
+      await new Promise((r) => setTimeout(r, 300));
+      const before = runQueueWaitSecondsOf(pid);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 600));
+      const waited = runQueueWaitSecondsOf(pid)! - before!;
+      const wall = (performance.now() - t0) / 1000;
+      // Alone on CPU 0 each waits half the time; another test's process there makes it more.
+      expect(waited).toBeGreaterThan(wall * 0.25);
+      expect(waited).toBeLessThan(wall * 0.9);
+    } finally {
+      for (const s of spinners) s.kill('SIGKILL');
+    }
+    expect(runQueueWaitSecondsOf(2 ** 22 + 1)).toBeUndefined(); // no such process
   });
 
   it('lists every thread with its name and exact CPU', () => {

@@ -84,6 +84,22 @@ export function pidListeningOn(port: number): number | undefined {
   return undefined;
 }
 
+/**
+ * Seconds a thread has spent runnable but waiting for a CPU so far (the second field of
+ * /proc/<pid>/task/<tid>/schedstat; the main thread's tid is the pid), or undefined where the kernel
+ * keeps no scheduler statistics. On two shared cores a request can be slow because its process
+ * waited for a CPU, not because it worked: benchmarks print this beside latency to tell the two apart.
+ */
+export function runQueueWaitSecondsOf(pid: number, tid: number = pid): number | undefined {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(ns) ? ns / 1e9 : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 // Kernels without CONFIG_SCHEDSTATS have no schedstat file (or, on some, zeros in it): ticks then.
 let schedstat = true;
 
