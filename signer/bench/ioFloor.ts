@@ -15,18 +15,28 @@
  * and an anchor, and the anchor's compare-and-replace in the token while the append goes to disk.
  * That is the floor of a signer that keeps issue 20's anchor: everything it must do but decide.
  *
+ * With `rules` as well, it also does the curve work the rules require of every decision, where the
+ * signer does it (signer/validate.ts, signer/service.ts; counted on the native addon's calls): two
+ * x-only taproot tweaks of the NUMS key (the staking output's and the unbonding output's), one
+ * BIP340 verification over the request's staker signature, and one of custody's signature. A request
+ * carrying its staking tx has the first tweak and the staker's verification done while its
+ * `gettxout` is out, as the signer does (step 5 before step 6); the reference's request has them
+ * after its `getrawtransaction`. The tweaks' inputs and the verified message are stand-ins (the floor
+ * knows no params): libsecp256k1's cost does not depend on them. That is the floor of any signer that
+ * checks what the protocol requires: everything but parsing, choosing and recording the decision.
+ *
  * argv[2]: JSON { ca, cert, key (file paths), rpcUrl, cookieFile, file (the append target),
- * custody?: { tokenLabel, pinFile, anchorLabel, key (x-only hex) } }. Prints `listening <port>` once
- * it accepts connections; stops on SIGTERM.
+ * custody?: { tokenLabel, pinFile, anchorLabel, key (x-only hex) }, rules?: true }. Prints
+ * `listening <port>` once it accepts connections; stops on SIGTERM.
  */
 import { constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { pino } from 'pino';
 import { RpcClient } from '../../bitcoind/index.ts';
-import { hashToTxid, parseXOnlyKey } from '../../common/index.ts';
+import { hashToTxid, parseHex, parseXOnlyKey, sha256, xOnlyTweakAdd } from '../../common/index.ts';
 import { type CustodyBackend, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
-import { type Leaf, parseTransaction } from '../../staking/index.ts';
+import { type Leaf, NUMS_INTERNAL_KEY, parseTransaction, verifySchnorr } from '../../staking/index.ts';
 
 interface FloorOptions {
   readonly ca: string;
@@ -42,9 +52,20 @@ interface FloorOptions {
     readonly anchorLabel: string;
     readonly key: string;
   };
+  readonly rules?: true;
+}
+
+/** The fields of a sign request the floor reads. */
+interface RequestBody {
+  readonly unbonding_tx_hex: string;
+  readonly staker_unbonding_sig_hex: string;
+  readonly covenant_public_key: string;
+  readonly staking_tx_hex?: string;
 }
 
 const o = JSON.parse(process.argv[2]!) as FloorOptions;
+if (o.rules && !o.custody)
+  throw new Error('ioFloor.ts: rules needs custody (the custody signature is verified)');
 const rpc = new RpcClient({ url: o.rpcUrl, cookieFile: o.cookieFile, timeoutMs: 30_000 });
 const log = await open(
   o.file,
@@ -73,19 +94,42 @@ const custody: CustodyBackend | undefined = o.custody
 const signingKey = o.custody ? parseXOnlyKey(o.custody.key, 'custody.key', 'BENCH') : undefined;
 let anchor = await custody?.audit.readAnchor();
 
+/** The rules' curve work on stand-ins: one x-only tweak of the NUMS key (an output's). */
+function tweak(seed: Uint8Array): Uint8Array {
+  const t = sha256(seed);
+  if (!xOnlyTweakAdd(NUMS_INTERNAL_KEY, t)) throw new Error('rules floor: tweak refused');
+  return t;
+}
+
+/**
+ * The rules' first half (signer/validate.ts step 5): the staking output's tweak and the staker's
+ * signature verified, over a stand-in message with the request's covenant key (a valid point, so
+ * libsecp256k1 does the whole verification; whether it verifies does not change its cost).
+ */
+function stakerCheck(body: RequestBody, spending: ReturnType<typeof parseTransaction>): Uint8Array {
+  const t = tweak(spending.ins[0]!.hash);
+  const key = parseHex(body.covenant_public_key, 'covenant_public_key', 'BENCH', { bytes: 33 }).subarray(1);
+  const sig = parseHex(body.staker_unbonding_sig_hex, 'staker_unbonding_sig_hex', 'BENCH', { bytes: 64 });
+  verifySchnorr(spending.ins[0]!.hash, key, sig);
+  return t;
+}
+
 /** What the signer asks custody per request at 1 in flight, the append to disk meanwhile. */
 async function custodyCalls(spending: ReturnType<typeof parseTransaction>): Promise<void> {
   if (!custody || !signingKey) {
     await log.write(RECORD);
     return;
   }
-  await custody.sign({
+  const signature = await custody.sign({
     key: signingKey,
     sighash: spending.ins[0]!.hash,
     unbondingTx: spending,
     stakingOutput: { script: new Uint8Array(34), valueSat: 0n },
     leaf: {} as Leaf,
   });
+  // The signer verifies custody's signature against its own sighash and key before anything leaves.
+  if (o.rules && !verifySchnorr(spending.ins[0]!.hash, signingKey, signature))
+    throw new Error('rules floor: custody signature does not verify');
   await custody.audit.mac([RECORD, ANCHOR]);
   const next = Buffer.from(ANCHOR);
   next.writeUInt32BE(Math.floor(Math.random() * 2 ** 32), 0);
@@ -113,16 +157,18 @@ const server = createServer(
     req.on('end', () => {
       void (async () => {
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            unbonding_tx_hex: string;
-            staking_tx_hex?: string;
-          };
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RequestBody;
           // The txid the unbonding tx spends, through the parser the signer uses (its first step too).
           const spending = parseTransaction(body.unbonding_tx_hex);
           const spent = hashToTxid(spending.ins[0]!.hash);
-          if (body.staking_tx_hex !== undefined)
-            await rpc.call('gettxout', [spent, spending.ins[0]!.index, false]);
-          else await rpc.call('getrawtransaction', [spent, true]);
+          let first: Uint8Array | undefined;
+          if (body.staking_tx_hex !== undefined) {
+            const asked = rpc.call('gettxout', [spent, spending.ins[0]!.index, false]);
+            if (o.rules) first = stakerCheck(body, spending);
+            await asked;
+          } else await rpc.call('getrawtransaction', [spent, true]);
+          // The unbonding output's tweak (signer/validate.ts step 7), after the staker's check.
+          if (o.rules) tweak(first ?? stakerCheck(body, spending));
           await custodyCalls(spending);
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
           res.end(ANSWER);
