@@ -41,7 +41,8 @@
  * BENCH_SIGNER_PERF_PHASE=serial, which records the custody floor too and prints both processes'
  * CPU a request by part of the request path, signer/bench/perfSplit.ts; JS symbols from
  * --perf-basic-prof; the top entries are printed and the report kept in <dir>),
- * BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_TAIL=1 (time each 1-in-flight request's
+ * BENCH_CPU_PROF=<dir> (V8's --cpu-prof), BENCH_SIGNER_NODE_FLAGS (more flags for the signer's node,
+ * e.g. `--trace-gc-nvp`; diagnostics only), BENCH_SIGNER_TAIL=1 (time each 1-in-flight request's
  * steps inside the signer and record V8's collections, signer/bench/tailTrace.ts, and print what
  * the slowest requests have in common; the wrappers cost the signer a little CPU, so judge
  * latencies from runs without it), BENCH_SIGNER_HEAP_PROF=<dir>
@@ -81,7 +82,7 @@ import { fsyncLatencyMs, percentile } from '../../test/bench/fsyncLatency.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { buildJsonPost, type RawAnswer, RawHttpsConnection } from '../../test/bench/rawHttps.ts';
 import { type BulkStake, bulkStakes } from '../../test/infra/bulkStakes.ts';
-import { cpuSecondsOf, runQueueWaitSecondsOf } from '../../test/infra/cpu.ts';
+import { cpuSecondsOf, runQueueWaitSecondsOf, threadCpuOf } from '../../test/infra/cpu.ts';
 import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
@@ -147,6 +148,11 @@ interface PhaseResult {
    * CPU (ms), read from /proc just before the request is written and just after its answer is read.
    */
   readonly waits: Array<readonly [number, number]>;
+  /**
+   * At 1 in flight, CPU seconds of the serving process's threads other than its main one (V8's
+   * helpers, libuv's pool: Node names none of them, so they are summed).
+   */
+  readonly helpers: number;
   readonly answers: RawAnswer[];
 }
 
@@ -169,6 +175,7 @@ async function runPhase(
   const wait0 = runQueueWaitSecondsOf(pids.signer) ?? 0;
   const waits: Array<readonly [number, number]> = [];
   const serial = connections.length === 1;
+  const threads0 = serial ? threadCpuOf(pids.signer) : undefined;
   const t0 = performance.now();
   await Promise.all(
     connections.map(async (c) => {
@@ -186,6 +193,11 @@ async function runPhase(
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuNow();
   const waited = (runQueueWaitSecondsOf(pids.signer) ?? wait0) - wait0;
+  let helpers = 0;
+  if (threads0) {
+    for (const [tid, t] of threadCpuOf(pids.signer))
+      if (tid !== pids.signer) helpers += t.seconds - (threads0.get(tid)?.seconds ?? 0);
+  }
   return {
     latencies: latencies.sort((a, b) => a - b),
     spans,
@@ -197,6 +209,7 @@ async function runPhase(
     },
     waited,
     waits,
+    helpers,
     answers,
   };
 }
@@ -309,6 +322,7 @@ function merged(parts: readonly PhaseResult[]): PhaseResult {
     },
     waited: total((p) => p.waited),
     waits: parts.flatMap((p) => p.waits),
+    helpers: total((p) => p.helpers),
     answers: parts.flatMap((p) => p.answers),
   };
 }
@@ -316,7 +330,8 @@ function merged(parts: readonly PhaseResult[]): PhaseResult {
 /**
  * How much of a 1-in-flight phase's slowest 1 % (and of its middle tenth, for comparison) the serving
  * process's main thread spent waiting for a CPU: a tail made of waiting is the host's two cores
- * shared, one made of work or I/O is not.
+ * shared, one made of work or I/O is not. With the CPU its other threads used a request, to tell
+ * whether the process's own helpers are what it waited for.
  */
 function waitSummary(phase: PhaseResult): string {
   const w = [...phase.waits].sort((a, b) => a[0] - b[0]);
@@ -325,7 +340,8 @@ function waitSummary(phase: PhaseResult): string {
     (xs.reduce((t, x) => t + x[k], 0) / xs.length).toFixed(2);
   const slow = w.slice(Math.floor(w.length * 0.99));
   const mid = w.slice(Math.floor(w.length * 0.45), Math.ceil(w.length * 0.55));
-  return `slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms`;
+  const helpers = ((phase.helpers * 1000) / w.length).toFixed(2);
+  return `slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms; its other threads' CPU ${helpers} ms a request`;
 }
 
 /** A floor's latency over the signer's at one percentile, both measured in this run. */
@@ -438,6 +454,8 @@ async function main(): Promise<void> {
     const nodeFlags = [
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       ...(PERF_DIR ? ['--perf-basic-prof'] : []),
+      // Diagnostics only, e.g. --trace-gc-nvp: the judged figures come from runs without.
+      ...(process.env.BENCH_SIGNER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
     ];
     const tailFile = join(dir, 'tail.json');
     child = spawn(
