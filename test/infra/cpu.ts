@@ -91,13 +91,24 @@ export function pidListeningOn(port: number): number | undefined {
  * waited for a CPU, not because it worked: benchmarks print this beside latency to tell the two apart.
  */
 export function runQueueWaitSecondsOf(pid: number, tid: number = pid): number | undefined {
+  const waiting = schedstatOf(`/proc/${pid}/task/${tid}`)?.waiting;
+  return waiting === undefined ? undefined : waiting / 1e9;
+}
+
+/** A thread's scheduler statistics in nanoseconds, from its /proc/<pid>/task/<tid> directory; undefined without them. */
+function schedstatOf(dir: string): { readonly onCpu: number; readonly waiting: number } | undefined {
+  let text: string;
   try {
-    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-    return Number.isFinite(ns) ? ns / 1e9 : undefined;
+    text = readFileSync(`${dir}/schedstat`, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+  // "<ns on CPU> <ns waiting for a CPU> <time slices>"
+  const [onCpu, waiting] = text.split(' ', 2).map(Number);
+  return Number.isFinite(onCpu) && Number.isFinite(waiting)
+    ? { onCpu: onCpu!, waiting: waiting! }
+    : undefined;
 }
 
 // Kernels without CONFIG_SCHEDSTATS have no schedstat file (or, on some, zeros in it): ticks then.
@@ -106,13 +117,8 @@ let schedstat = true;
 /** A thread's CPU seconds from its /proc/<pid>/task/<tid> directory. */
 function threadSecondsOf(dir: string): number {
   if (schedstat) {
-    try {
-      // "<ns on CPU> <ns waiting for a CPU> <time slices>"
-      const ns = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ', 1)[0]);
-      if (Number.isFinite(ns) && ns > 0) return ns / 1e9;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
+    const ns = schedstatOf(dir)?.onCpu;
+    if (ns !== undefined && ns > 0) return ns / 1e9;
     // Confirm it is the kernel, not a thread that has just ended, before switching for good.
     if (!hasSchedstat()) schedstat = false;
   }
@@ -121,7 +127,7 @@ function threadSecondsOf(dir: string): number {
 
 function hasSchedstat(): boolean {
   try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ', 1)[0]) > 0;
+    return (schedstatOf('/proc/thread-self')?.onCpu ?? 0) > 0;
   } catch {
     return false;
   }
