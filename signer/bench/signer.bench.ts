@@ -141,8 +141,6 @@ interface PhaseResult {
   readonly spans: Array<[number, number]>;
   readonly seconds: number;
   readonly cpu: Cpu;
-  /** Seconds the serving process's main thread waited for a CPU (runnable, not running); 0 where unknown. */
-  readonly waited: number;
   /**
    * At 1 in flight, each request's latency (ms) and how long of it that main thread waited for a
    * CPU (ms), read from /proc just before the request is written and just after its answer is read.
@@ -172,7 +170,6 @@ async function runPhase(
     client: cpuSecondsOf(process.pid),
   });
   const cpu0 = cpuNow();
-  const wait0 = runQueueWaitSecondsOf(pids.signer) ?? 0;
   const waits: Array<readonly [number, number]> = [];
   const serial = connections.length === 1;
   const threads0 = serial ? threadCpuOf(pids.signer) : undefined;
@@ -192,7 +189,6 @@ async function runPhase(
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuNow();
-  const waited = (runQueueWaitSecondsOf(pids.signer) ?? wait0) - wait0;
   let helpers = 0;
   if (threads0) {
     for (const [tid, t] of threadCpuOf(pids.signer))
@@ -207,7 +203,6 @@ async function runPhase(
       node: cpu1.node - cpu0.node,
       client: cpu1.client - cpu0.client,
     },
-    waited,
     waits,
     helpers,
     answers,
@@ -230,13 +225,13 @@ async function startFloor(
   tls: Parameters<typeof RawHttpsConnection.open>[0],
   /** ioFloor.ts's `custody`: the custody calls too. */
   mode: Record<string, unknown> = {},
+  /** JS symbols for perf (--perf-basic-prof), as the signer has them: for the floor perf records beside it. */
+  perfSymbols = false,
 ): Promise<Floor> {
   const floor = spawn(
     process.execPath,
     [
-      // JS symbols for perf, as the signer has them (BENCH_SIGNER_PERF): the custody floor is
-      // profiled beside it.
-      ...(PERF_DIR ? ['--perf-basic-prof'] : []),
+      ...(perfSymbols ? ['--perf-basic-prof'] : []),
       '--import',
       'tsx',
       'signer/bench/ioFloor.ts',
@@ -320,7 +315,6 @@ function merged(parts: readonly PhaseResult[]): PhaseResult {
       node: total((p) => p.cpu.node),
       client: total((p) => p.cpu.client),
     },
-    waited: total((p) => p.waited),
     waits: parts.flatMap((p) => p.waits),
     helpers: total((p) => p.helpers),
     answers: parts.flatMap((p) => p.answers),
@@ -328,7 +322,7 @@ function merged(parts: readonly PhaseResult[]): PhaseResult {
 }
 
 /**
- * How much of a 1-in-flight phase's slowest 1 % (and of its middle tenth, for comparison) the serving
+ * How much of a 1-in-flight phase's requests, of its slowest 1 % and of its middle tenth the serving
  * process's main thread spent waiting for a CPU: a tail made of waiting is the host's two cores
  * shared, one made of work or I/O is not. With the CPU its other threads used a request, to tell
  * whether the process's own helpers are what it waited for.
@@ -341,7 +335,7 @@ function waitSummary(phase: PhaseResult): string {
   const slow = w.slice(Math.floor(w.length * 0.99));
   const mid = w.slice(Math.floor(w.length * 0.45), Math.ceil(w.length * 0.55));
   const helpers = ((phase.helpers * 1000) / w.length).toFixed(2);
-  return `slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms; its other threads' CPU ${helpers} ms a request`;
+  return `waiting for a CPU ${mean(w, 1)} ms a request; slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms; its other threads' CPU ${helpers} ms a request`;
 }
 
 /** A floor's latency over the signer's at one percentile, both measured in this run. */
@@ -547,6 +541,8 @@ async function main(): Promise<void> {
       floorFiles('floor-custody.log'),
       { ...tls, port: 0 },
       { custody: { tokenLabel: 'bench', pinFile, anchorLabel: 'bench floor anchor', key: key.xOnly } },
+      // BENCH_SIGNER_PERF_PHASE=serial records this floor beside the signer.
+      PERF_DIR !== undefined && PERF_PHASE === 'serial',
     );
     floors.push(custodyFloorProcess);
     // The floor of a signer that checks what the protocol requires: the custody floor and the
@@ -687,7 +683,7 @@ async function main(): Promise<void> {
       console.log(`    latency p50 ${ms(percentile(phase.latencies, 50))} ms   (target ≤ 2 ms)`);
       console.log(`    latency p99 ${ms(percentile(phase.latencies, 99))} ms   (target ≤ 5 ms)`);
       console.log(
-        `    CPU per request: signer ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms; the signer's main thread waited for a CPU ${msPer(phase.waited, n)} ms`,
+        `    CPU per request: signer ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms`,
       );
       const waits = waitSummary(phase);
       if (waits) console.log(`    ${waits}`);
@@ -700,7 +696,7 @@ async function main(): Promise<void> {
     const printFloor = (what: string, phase: PhaseResult, signer?: PhaseResult, judged = false) => {
       const n = phase.latencies.length;
       console.log(
-        `    ${what}: p50 ${percentile(phase.latencies, 50).toFixed(2)} ms, p99 ${percentile(phase.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms; its main thread waited for a CPU ${msPer(phase.waited, n)} ms`,
+        `    ${what}: p50 ${percentile(phase.latencies, 50).toFixed(2)} ms, p99 ${percentile(phase.latencies, 99).toFixed(2)} ms; CPU per request: that process ${msPer(phase.cpu.signer, n)} ms, node ${msPer(phase.cpu.node, n)} ms, load generator ${msPer(phase.cpu.client, n)} ms`,
       );
       const waits = waitSummary(phase);
       if (waits) console.log(`      ${waits}`);
