@@ -25,8 +25,19 @@
  * knows no params): libsecp256k1's cost does not depend on them. That is the floor of any signer that
  * checks what the protocol requires: everything but parsing, choosing and recording the decision.
  *
+ * With `check` instead (custody too), it checks each request as the signer must, on its real data,
+ * through staking/'s own check (UnbondingCheck, the one signer/validate.ts calls): both txs parsed,
+ * the staker's signature under the params version (the staking output's tree), inclusion and
+ * depth from the node (asked and read where the signer asks and reads them), then the whole check
+ * under the params of that height (the unbonding output's tree, the sighash); custody signs that
+ * sighash and its signature is verified. That is the signer's protocol core with none of the
+ * service around it (framework, request shapes, anti-replay memory, audit records, metrics, logs):
+ * what it allocates, and so its collections, are the core's. A request that fails the check is
+ * answered 500, which the bench refuses.
+ *
  * argv[2]: JSON { ca, cert, key (file paths), rpcUrl, cookieFile, file (the append target),
- * custody?: { tokenLabel, pinFile, anchorLabel, key (x-only hex) }, rules?: true }. Prints
+ * custody?: { tokenLabel, pinFile, anchorLabel, key (x-only hex) }, rules?: true,
+ * check?: { paramsFile } }. Prints
  * `listening <port>` once it accepts connections; stops on SIGTERM.
  */
 import { constants, readFileSync } from 'node:fs';
@@ -34,9 +45,23 @@ import { open } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { pino } from 'pino';
 import { RpcClient } from '../../bitcoind/index.ts';
-import { hashToTxid, parseHex, parseXOnlyKey, sha256, xOnlyTweakAdd } from '../../common/index.ts';
+import {
+  hashToTxid,
+  parseCompressedKey,
+  parseHex,
+  parseXOnlyKey,
+  sha256,
+  xOnlyTweakAdd,
+} from '../../common/index.ts';
 import { type CustodyBackend, openCustody, parseCustodyConfig } from '../../hsm/index.ts';
-import { type Leaf, NUMS_INTERNAL_KEY, parseTransaction, verifySchnorr } from '../../staking/index.ts';
+import { parseGlobalParams } from '../../params/index.ts';
+import {
+  type Leaf,
+  NUMS_INTERNAL_KEY,
+  parseTransaction,
+  UnbondingCheck,
+  verifySchnorr,
+} from '../../staking/index.ts';
 
 interface FloorOptions {
   readonly ca: string;
@@ -53,6 +78,8 @@ interface FloorOptions {
     readonly key: string;
   };
   readonly rules?: true;
+  /** The signer's global-params file: `check` does staking/'s whole check under it. */
+  readonly check?: { readonly paramsFile: string };
 }
 
 /** The fields of a sign request the floor reads. */
@@ -60,12 +87,15 @@ interface RequestBody {
   readonly unbonding_tx_hex: string;
   readonly staker_unbonding_sig_hex: string;
   readonly covenant_public_key: string;
+  readonly staking_output_pk_script_hex: string;
   readonly staking_tx_hex?: string;
 }
 
 const o = JSON.parse(process.argv[2]!) as FloorOptions;
-if (o.rules && !o.custody)
-  throw new Error('ioFloor.ts: rules needs custody (the custody signature is verified)');
+if ((o.rules || o.check) && !o.custody)
+  throw new Error('ioFloor.ts: rules and check need custody (the custody signature is verified)');
+if (o.rules && o.check) throw new Error('ioFloor.ts: rules or check, not both');
+const params = o.check ? parseGlobalParams(JSON.parse(readFileSync(o.check.paramsFile, 'utf8'))) : undefined;
 const rpc = new RpcClient({ url: o.rpcUrl, cookieFile: o.cookieFile, timeoutMs: 30_000 });
 const log = await open(
   o.file,
@@ -114,22 +144,85 @@ function stakerCheck(body: RequestBody, spending: ReturnType<typeof parseTransac
   return t;
 }
 
+/** A block's height by its hash, asked once (a hash's height never changes), as the signer keeps them. */
+const heights = new Map<string, number>();
+async function heightOf(blockhash: string): Promise<number> {
+  let h = heights.get(blockhash);
+  if (h === undefined) {
+    h = (await rpc.getblockheader(blockhash, true)).height;
+    heights.set(blockhash, h);
+  }
+  return h;
+}
+
+/**
+ * `check`: the request checked as the signer must, by staking/'s own check (UnbondingCheck) on the
+ * request's real data: both txs parsed, the staker's signature under the params version (the staking
+ * output's tree), then inclusion and depth from the node, then the whole check under the params of
+ * that height (the unbonding output's tree, the sighash). Returns the sighash custody signs.
+ */
+async function checked(
+  body: RequestBody,
+  spending: ReturnType<typeof parseTransaction>,
+): Promise<Uint8Array> {
+  const spent = hashToTxid(spending.ins[0]!.hash);
+  const stakerSignature = parseHex(body.staker_unbonding_sig_hex, 'staker_unbonding_sig_hex', 'BENCH', {
+    bytes: 64,
+  });
+  /** The check, once the staker's signature verified under a params version that could apply. */
+  const checkOf = (stakingTx: ReturnType<typeof parseTransaction>): UnbondingCheck => {
+    const check = new UnbondingCheck({ stakingTx, unbondingTx: spending, stakerSignature });
+    if (!params!.versions.some((v) => check.stakerSignedUnder(v)))
+      throw new Error('check floor: the staker signature does not verify');
+    return check;
+  };
+  let check: UnbondingCheck;
+  let place: { height: number; confirmations: number };
+  if (body.staking_tx_hex !== undefined) {
+    // Asked first, read after the staker's signature, as the signer does (signer/validate.ts steps 4–6).
+    const asked = rpc.gettxout(spent, spending.ins[0]!.index, false);
+    asked.catch(() => undefined);
+    check = checkOf(parseTransaction(body.staking_tx_hex));
+    const out = await asked;
+    if (!out) throw new Error('check floor: the staking output is not unspent');
+    place = {
+      height: (await heightOf(out.bestblock)) - out.confirmations + 1,
+      confirmations: out.confirmations,
+    };
+  } else {
+    const tx = await rpc.getrawtransaction(spent, true);
+    check = checkOf(parseTransaction(tx.hex));
+    place = { height: await heightOf(tx.blockhash!), confirmations: tx.confirmations! };
+  }
+  return check.assert(params!, place, {
+    covenantPk: parseCompressedKey(body.covenant_public_key, 'covenant_public_key', 'BENCH'),
+    stakingOutputPkScript: parseHex(
+      body.staking_output_pk_script_hex,
+      'staking_output_pk_script_hex',
+      'BENCH',
+    ),
+  }).sighash;
+}
+
 /** What the signer asks custody per request at 1 in flight, the append to disk meanwhile. */
-async function custodyCalls(spending: ReturnType<typeof parseTransaction>): Promise<void> {
+async function custodyCalls(
+  spending: ReturnType<typeof parseTransaction>,
+  sighash = spending.ins[0]!.hash,
+): Promise<void> {
   if (!custody || !signingKey) {
     await log.write(RECORD);
     return;
   }
   const signature = await custody.sign({
     key: signingKey,
-    sighash: spending.ins[0]!.hash,
+    sighash,
     unbondingTx: spending,
     stakingOutput: { script: new Uint8Array(34), valueSat: 0n },
     leaf: {} as Leaf,
   });
   // The signer verifies custody's signature against its own sighash and key before anything leaves.
-  if (o.rules && !verifySchnorr(spending.ins[0]!.hash, signingKey, signature))
-    throw new Error('rules floor: custody signature does not verify');
+  if ((o.rules || o.check) && !verifySchnorr(sighash, signingKey, signature))
+    throw new Error('floor: custody signature does not verify');
   await custody.audit.mac([RECORD, ANCHOR]);
   const next = Buffer.from(ANCHOR);
   next.writeUInt32BE(Math.floor(Math.random() * 2 ** 32), 0);
@@ -160,6 +253,12 @@ const server = createServer(
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RequestBody;
           // The txid the unbonding tx spends, through the parser the signer uses (its first step too).
           const spending = parseTransaction(body.unbonding_tx_hex);
+          if (o.check) {
+            await custodyCalls(spending, await checked(body, spending));
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
+            res.end(ANSWER);
+            return;
+          }
           const spent = hashToTxid(spending.ins[0]!.hash);
           let first: Uint8Array | undefined;
           if (body.staking_tx_hex !== undefined) {
