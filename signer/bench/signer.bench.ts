@@ -12,18 +12,21 @@
  *   - the raw bound of the curve library in use (BIP340 sign + verify per second, one core) and the
  *     ratio of the signer's rate to it; adaptor pre-signatures per second (phase 2), one core;
  *   - this disk's fsync p50/p99 (write + fdatasync), the floor of any durable answer;
- *   - three floors at 1 in flight (signer/bench/ioFloor.ts), sent the same requests in turns with
- *     the signer (500 at a time; 250 for the requests carrying the tx) so that they meet the host in
- *     the same minutes: the signer's I/O alone; that I/O with every custody call the signer makes
- *     (signature, MAC, anchor write in the token); and that with the curve work the rules require
- *     (two taproot tweaks, the staker's and custody's signatures verified), the rules floor, whose
- *     p50 and p99 over the signer's are what the corrected 1-in-flight target judges
- *     (signer/README.md, Performance).
+ *   - four floors at 1 in flight (signer/bench/ioFloor.ts), sent the same requests in turns with
+ *     the signer (500 at a time; 250 for the requests carrying the tx; who goes first moves each
+ *     turn) so that they meet the host in the same minutes: the signer's I/O alone; that I/O with
+ *     every custody call the signer makes (signature, MAC, anchor write in the token); that with the
+ *     curve work the rules require (two taproot tweaks, the staker's and custody's signatures
+ *     verified, on stand-ins), the rules floor; and the custody floor with staking/'s whole check
+ *     of each request on its real data (the check floor: the signer's protocol core without the
+ *     service around it). Their p50 and p99 over the signer's are what the corrected 1-in-flight
+ *     target judges (signer/README.md, Performance).
  *
  * It ends with `RESULT sig_per_s=… p50_ms_1=… p99_ms_1=… cpu_ms_per_request=… raw_ratio=… …
- * p50_ms_1_tx=… p99_ms_1_tx=… custody_floor_… floor_ratio_… rules_floor_… rules_ratio_…` (`_tx`:
- * requests carrying the staking tx; `floor_ratio_*` and `rules_ratio_*`: the custody floor's and
- * the rules floor's latency over the signer's at that percentile).
+ * p50_ms_1_tx=… p99_ms_1_tx=… custody_floor_… floor_ratio_… rules_floor_… rules_ratio_… check_floor_…
+ * check_ratio_…` (`_tx`: requests carrying the staking tx; `floor_ratio_*`, `rules_ratio_*` and
+ * `check_ratio_*`: the custody floor's, the rules floor's and the check floor's latency over the
+ * signer's at that percentile).
  *
  * Both phases are judged warm, as a service runs: first BENCH_SIGNER_WARM requests at 64 in flight
  * (default 3000) and BENCH_SIGNER_WARM_SERIAL at 1 in flight (default 300), none counted, so V8 has
@@ -36,7 +39,8 @@
  * BENCH_SIGNER_REQUESTS (64-in-flight requests, default 3000), BENCH_SIGNER_SERIAL
  * (1-in-flight requests, default 3000: its p99 is the 30th slowest, not the 10th),
  * BENCH_SIGNER_SERIAL_TX (1-in-flight requests carrying the staking tx, default 3000 for the same
- * reason; 1000 until 2026-12-08; after 200 uncounted ones), BENCH_SIGNER_PERF=<dir> (profile the signer with
+ * reason; 1000 until 2026-12-08), BENCH_SIGNER_WARM_SERIAL_TX (uncounted ones before them, default
+ * 200), BENCH_SIGNER_PERF=<dir> (profile the signer with
  * `perf record -e cpu-clock` during the 64-in-flight phase, or the 1-in-flight one with
  * BENCH_SIGNER_PERF_PHASE=serial, which records the custody floor too and prints both processes'
  * CPU a request by part of the request path, signer/bench/perfSplit.ts; JS symbols from
@@ -95,7 +99,7 @@ const N64 = Number(process.env.BENCH_SIGNER_REQUESTS ?? 3000);
 const N1 = Number(process.env.BENCH_SIGNER_SERIAL ?? 3000);
 /** Requests at 1 in flight that carry the staking tx (`staking_tx_hex`), as this project's pipeline sends them. */
 const N1_TX = Number(process.env.BENCH_SIGNER_SERIAL_TX ?? 3000);
-const WARM_SERIAL_TX = 200;
+const WARM_SERIAL_TX = Number(process.env.BENCH_SIGNER_WARM_SERIAL_TX ?? 200);
 const IN_FLIGHT = 64;
 const WARM = Number(process.env.BENCH_SIGNER_WARM ?? 3000);
 const WARM_SERIAL = Number(process.env.BENCH_SIGNER_WARM_SERIAL ?? 300);
@@ -142,10 +146,12 @@ interface PhaseResult {
   readonly seconds: number;
   readonly cpu: Cpu;
   /**
-   * At 1 in flight, each request's latency (ms) and how long of it that main thread waited for a
-   * CPU (ms), read from /proc just before the request is written and just after its answer is read.
+   * At 1 in flight, each request's latency (ms), how long of it the serving process's main thread
+   * waited for a CPU and how long it ran on one (ms), read from /proc just before the request is
+   * written and just after its answer is read. The rest of the latency that thread was blocked: on
+   * the node, the disk, the token, or the network.
    */
-  readonly waits: Array<readonly [number, number]>;
+  readonly waits: Array<Wait>;
   /**
    * At 1 in flight, CPU seconds of the serving process's threads other than its main one (V8's
    * helpers, libuv's pool: Node names none of them, so they are summed).
@@ -170,7 +176,7 @@ async function runPhase(
     client: cpuSecondsOf(process.pid),
   });
   const cpu0 = cpuNow();
-  const waits: Array<readonly [number, number]> = [];
+  const waits: Wait[] = [];
   const serial = connections.length === 1;
   const threads0 = serial ? threadCpuOf(pids.signer) : undefined;
   const t0 = performance.now();
@@ -178,12 +184,18 @@ async function runPhase(
     connections.map(async (c) => {
       for (let i = next++; i < requests.length; i = next++) {
         const w = serial ? runQueueWaitSecondsOf(pids.signer) : undefined;
+        const onCpu = w !== undefined ? cpuSecondsOf(pids.signer, pids.signer) : undefined;
         const t = performance.now();
         answers[i] = await c.request(requests[i]!);
         const end = performance.now();
         latencies[i] = end - t;
         spans[i] = [performance.timeOrigin + t, performance.timeOrigin + end];
-        if (w !== undefined) waits.push([end - t, ((runQueueWaitSecondsOf(pids.signer) ?? w) - w) * 1000]);
+        if (w !== undefined)
+          waits.push([
+            end - t,
+            ((runQueueWaitSecondsOf(pids.signer) ?? w) - w) * 1000,
+            (cpuSecondsOf(pids.signer, pids.signer) - onCpu!) * 1000,
+          ]);
       }
     }),
   );
@@ -284,10 +296,14 @@ async function startFloor(
 }
 
 /**
- * Runs each of `runs` over the same requests in turns of `chunk` (the first run's chunk, then each
+ * Runs each of `runs` over the same requests in turns of `chunk` (one run's chunk, then each
  * other's, then the next chunk), so that the signer and its floors meet the host in the same
  * minutes. A floor measured after the signer's phase was compared with another moment's host: on
- * a busy host one run's floor/signer ratios went from 0.63 to 1.05.
+ * a busy host one run's floor/signer ratios went from 0.63 to 1.05. Which run goes first moves by
+ * one each chunk, so that no process always meets what the minutes before a phase leave: the
+ * first requests after a pause are slower in every process, and the signer, always first, took
+ * 11–32 ms for four of its first ten requests carrying the tx in each of three runs of 2026-12-08
+ * (median 1.2–1.6 ms), right after those requests were built and the floors warmed.
  */
 type Run = (requests: readonly Buffer[]) => Promise<PhaseResult>;
 async function interleaved<const R extends readonly Run[]>(
@@ -296,9 +312,12 @@ async function interleaved<const R extends readonly Run[]>(
   chunk: number,
 ): Promise<{ [K in keyof R]: PhaseResult }> {
   const parts = runs.map((): PhaseResult[] => []);
-  for (let i = 0; i < requests.length; i += chunk) {
+  for (let i = 0, turn = 0; i < requests.length; i += chunk, turn++) {
     const slice = requests.slice(i, i + chunk);
-    for (const [k, run] of runs.entries()) parts[k]!.push(await run(slice));
+    for (let j = 0; j < runs.length; j++) {
+      const k = (turn + j) % runs.length;
+      parts[k]!.push(await runs[k]!(slice));
+    }
   }
   return parts.map(merged) as { [K in keyof R]: PhaseResult };
 }
@@ -321,21 +340,25 @@ function merged(parts: readonly PhaseResult[]): PhaseResult {
   };
 }
 
+/** A 1-in-flight request's [latency, main thread waiting for a CPU, main thread on a CPU], ms. */
+type Wait = readonly [number, number, number];
+
 /**
  * How much of a 1-in-flight phase's requests, of its slowest 1 % and of its middle tenth the serving
- * process's main thread spent waiting for a CPU: a tail made of waiting is the host's two cores
- * shared, one made of work or I/O is not. With the CPU its other threads used a request, to tell
- * whether the process's own helpers are what it waited for.
+ * process's main thread spent waiting for a CPU, and how much working on one: a tail made of
+ * waiting is the host's two cores shared, one made of work is the process's own (a scavenge shows
+ * as about a millisecond more on a CPU), one made of neither is I/O. With the CPU its other
+ * threads used a request, to tell whether the process's own helpers are what it waited for.
  */
 function waitSummary(phase: PhaseResult): string {
   const w = [...phase.waits].sort((a, b) => a[0] - b[0]);
   if (w.length < 100) return '';
-  const mean = (xs: ReadonlyArray<readonly [number, number]>, k: 0 | 1) =>
+  const mean = (xs: readonly Wait[], k: 0 | 1 | 2) =>
     (xs.reduce((t, x) => t + x[k], 0) / xs.length).toFixed(2);
   const slow = w.slice(Math.floor(w.length * 0.99));
   const mid = w.slice(Math.floor(w.length * 0.45), Math.ceil(w.length * 0.55));
   const helpers = ((phase.helpers * 1000) / w.length).toFixed(2);
-  return `waiting for a CPU ${mean(w, 1)} ms a request; slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms; its other threads' CPU ${helpers} ms a request`;
+  return `waiting for a CPU ${mean(w, 1)} ms a request; slowest 1 %: ${mean(slow, 0)} ms, of which waiting for a CPU ${mean(slow, 1)} ms, on one ${mean(slow, 2)} ms; p45–p55: ${mean(mid, 0)} ms, waiting ${mean(mid, 1)} ms, on a CPU ${mean(mid, 2)} ms; its other threads' CPU ${helpers} ms a request`;
 }
 
 /** A floor's latency over the signer's at one percentile, both measured in this run. */
@@ -556,6 +579,22 @@ async function main(): Promise<void> {
       },
     );
     floors.push(rulesFloorProcess);
+    // The floor of this signer's protocol core: the custody floor and staking/'s whole check of each
+    // request on its real data (both txs parsed, both taproot trees, the sighash, both signatures
+    // verified), the custody signature over that sighash. What the signer adds beyond it is the
+    // service: HTTP framework, the audit record, the anti-replay memory, metrics and logs.
+    const checkFloorProcess = await startFloor(
+      floorFiles('floor-check.log'),
+      { ...tls, port: 0 },
+      {
+        custody: { tokenLabel: 'bench', pinFile, anchorLabel: 'bench check floor anchor', key: key.xOnly },
+        check: { paramsFile },
+      },
+    );
+    floors.push(checkFloorProcess);
+    // Its code is the signer's protocol core, which V8 optimises as it runs: warmed as long as the
+    // signer (the other floors' few lines are warm after the 1-in-flight warm-up alone).
+    await checkFloorProcess.run(warmReq);
     for (const f of floors) await f.run(warmSerialReq);
     const perfData = PERF_DIR ? join(PERF_DIR, 'signer.perf.data') : '';
     // At 1 in flight the custody floor is profiled too, over the same requests in its turns.
@@ -595,9 +634,9 @@ async function main(): Promise<void> {
     });
     if (stat) await new Promise((r) => setTimeout(r, 500));
     // The 1-in-flight requests in turns of 500 with the three floors, each warmed as the signer was.
-    const [serial, floor, custodyFloor, rulesFloor] = await profiled('serial', () =>
+    const [serial, floor, custodyFloor, rulesFloor, checkFloor] = await profiled('serial', () =>
       interleaved(
-        [signerRun, plainFloor.run, custodyFloorProcess.run, rulesFloorProcess.run],
+        [signerRun, plainFloor.run, custodyFloorProcess.run, rulesFloorProcess.run, checkFloorProcess.run],
         serialReq,
         500,
       ),
@@ -638,9 +677,11 @@ async function main(): Promise<void> {
     const load = await profiled('load', () => runPhase(connections, loadReq, pids));
     checkAnswers(`${IN_FLIGHT} in flight`, loadStakes, load.answers, signerKey);
     // The other request this signer serves: the staking tx in the request, checked locally first and
-    // confirmed by one gettxout instead of getrawtransaction (signer/validate.ts, step 6); the custody
-    // floor asks the node the same way for it. Warmed, then in turns of 250 with that floor.
+    // confirmed by one gettxout instead of getrawtransaction (signer/validate.ts, step 6); the floors
+    // ask the node the same way for it. Warmed, then in turns of 250 with the floors.
+    // Built before the warm-up, so that the load generator's collections of the building fall there.
     const warmTxReq = build(warmTxStakes, true);
+    const txReq = build(txStakes, true);
     checkAnswers(
       'warm-up at 1 in flight, staking tx in the request',
       warmTxStakes,
@@ -649,9 +690,10 @@ async function main(): Promise<void> {
     );
     await custodyFloorProcess.run(warmTxReq);
     await rulesFloorProcess.run(warmTxReq);
-    const [withTx, custodyFloorTx, rulesFloorTx] = await interleaved(
-      [signerRun, custodyFloorProcess.run, rulesFloorProcess.run],
-      build(txStakes, true),
+    await checkFloorProcess.run(warmTxReq);
+    const [withTx, custodyFloorTx, rulesFloorTx, checkFloorTx] = await interleaved(
+      [signerRun, custodyFloorProcess.run, rulesFloorProcess.run, checkFloorProcess.run],
+      txReq,
       250,
     );
     checkAnswers('1 in flight, staking tx in the request', txStakes, withTx.answers, signerKey);
@@ -721,12 +763,18 @@ async function main(): Promise<void> {
       serial,
       true,
     );
+    printFloor(
+      "the custody floor and staking/'s whole check of the request, no service around it (ioFloor.ts with check: both txs parsed, both taproot trees, the sighash, both signatures verified)",
+      checkFloor,
+      serial,
+    );
     printOneInFlight(
       "1 in flight, the staking tx in the request (staking_tx_hex, as this project's pipeline sends it)",
       withTx,
     );
     printFloor('the same I/O (gettxout) and every custody call, no decision', custodyFloorTx, withTx);
     printFloor("the same and the rules' curve work, no decision", rulesFloorTx, withTx, true);
+    printFloor("the custody floor and staking/'s whole check, no service around it", checkFloorTx, withTx);
     console.log(`  ${IN_FLIGHT} in flight (${N64} requests)`);
     console.log(`    signatures per second ${rate.toFixed(0).padStart(8)}   (target ≥ 1000)`);
     console.log(`    latency p50 ${ms(percentile(load.latencies, 50))} ms`);
@@ -795,6 +843,14 @@ async function main(): Promise<void> {
       rules_ratio_p99_1: floorRatio(rulesFloor, serial, 99),
       rules_ratio_p50_1_tx: floorRatio(rulesFloorTx, withTx, 50),
       rules_ratio_p99_1_tx: floorRatio(rulesFloorTx, withTx, 99),
+      check_floor_p50_ms_1: percentile(checkFloor.latencies, 50),
+      check_floor_p99_ms_1: percentile(checkFloor.latencies, 99),
+      check_floor_p50_ms_1_tx: percentile(checkFloorTx.latencies, 50),
+      check_floor_p99_ms_1_tx: percentile(checkFloorTx.latencies, 99),
+      check_ratio_p50_1: floorRatio(checkFloor, serial, 50),
+      check_ratio_p99_1: floorRatio(checkFloor, serial, 99),
+      check_ratio_p50_1_tx: floorRatio(checkFloorTx, withTx, 50),
+      check_ratio_p99_1_tx: floorRatio(checkFloorTx, withTx, 99),
     });
   } finally {
     for (const c of connections) c.close();
