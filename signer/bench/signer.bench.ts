@@ -592,9 +592,11 @@ async function main(): Promise<void> {
       },
     );
     floors.push(checkFloorProcess);
-    // Its code is the signer's protocol core, which V8 optimises as it runs: warmed as long as the
-    // signer (the other floors' few lines are warm after the 1-in-flight warm-up alone).
-    await checkFloorProcess.run(warmReq);
+    // Every floor warmed as long as the signer, one request at a time: with only the 1-in-flight
+    // warm-up, the check floor (the one warmed longer then) had a lower p99 for the reference's
+    // request than the I/O floor, which does a subset of its work (2.80–3.25 ms against 3.35–3.89,
+    // four runs of 2026-12-08).
+    for (const f of floors) await f.run(warmReq);
     for (const f of floors) await f.run(warmSerialReq);
     const perfData = PERF_DIR ? join(PERF_DIR, 'signer.perf.data') : '';
     // At 1 in flight the custody floor is profiled too, over the same requests in its turns.
