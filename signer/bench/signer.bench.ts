@@ -540,16 +540,6 @@ async function main(): Promise<void> {
     ];
     const pids = { signer: child.pid!, node: node.pid };
 
-    // Warm-up (JIT, caches) at both concurrencies; not counted.
-    checkAnswers('warm-up', warmStakes, (await runPhase(connections, warmReq, pids)).answers, signerKey);
-    const one = connections.slice(0, 1);
-    const signerRun = (r: readonly Buffer[]) => runPhase(one, r, pids);
-    checkAnswers(
-      'warm-up at 1 in flight',
-      warmSerialStakes,
-      (await signerRun(warmSerialReq)).answers,
-      signerKey,
-    );
     const floorFiles = (file: string) => ({
       ca: pki.ca.cert,
       cert: pki.server.cert,
@@ -595,8 +585,21 @@ async function main(): Promise<void> {
     // Every floor warmed as long as the signer, one request at a time: with only the 1-in-flight
     // warm-up, the check floor (the one warmed longer then) had a lower p99 for the reference's
     // request than the I/O floor, which does a subset of its work (2.80–3.25 ms against 3.35–3.89,
-    // four runs of 2026-12-08).
+    // four runs of 2026-12-08). Before the signer's warm-up, not after it: left idle that long
+    // (about 20 s), the signer then made 101 scavenges in 3,000 requests where it makes about 20,
+    // and three mark-compacts from V8's idle-time tasks (most likely its memory reducer, which
+    // shrinks the young generation).
     for (const f of floors) await f.run(warmReq);
+    // Warm-up (JIT, caches) at both concurrencies; not counted.
+    checkAnswers('warm-up', warmStakes, (await runPhase(connections, warmReq, pids)).answers, signerKey);
+    const one = connections.slice(0, 1);
+    const signerRun = (r: readonly Buffer[]) => runPhase(one, r, pids);
+    checkAnswers(
+      'warm-up at 1 in flight',
+      warmSerialStakes,
+      (await signerRun(warmSerialReq)).answers,
+      signerKey,
+    );
     for (const f of floors) await f.run(warmSerialReq);
     const perfData = PERF_DIR ? join(PERF_DIR, 'signer.perf.data') : '';
     // At 1 in flight the custody floor is profiled too, over the same requests in its turns.
