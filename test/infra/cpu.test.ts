@@ -1,7 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { cpuSecondsOf, pidListeningOn, runQueueWaitSecondsOf, threadCpuOf } from './cpu.ts';
+import {
+  cpuSecondsOf,
+  pidListeningOn,
+  runQueueWaitSecondsOf,
+  schedstatSecondsOf,
+  threadCpuOf,
+} from './cpu.ts';
 
 /** Spins this thread until it has used `seconds` of CPU (process.cpuUsage, microseconds). */
 function spin(seconds: number): void {
@@ -31,13 +37,20 @@ describe('cpu', () => {
       const pid = spinners[0]!.pid!;
       await new Promise((r) => setTimeout(r, 300));
       const before = runQueueWaitSecondsOf(pid);
+      const both0 = schedstatSecondsOf(pid)!;
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, 600));
       const waited = runQueueWaitSecondsOf(pid)! - before!;
+      const both1 = schedstatSecondsOf(pid)!;
       const wall = (performance.now() - t0) / 1000;
       // Alone on CPU 0 each waits half the time; another test's process there makes it more.
       expect(waited).toBeGreaterThan(wall * 0.25);
       expect(waited).toBeLessThan(wall * 0.9);
+      // One read gives both: a spinner is always either on CPU 0 or waiting for it.
+      const onCpu = both1.onCpu - both0.onCpu;
+      expect(onCpu).toBeGreaterThan(wall * 0.1);
+      expect(onCpu + both1.waiting - both0.waiting).toBeGreaterThan(wall * 0.8);
+      expect(onCpu + both1.waiting - both0.waiting).toBeLessThan(wall * 1.2);
     } finally {
       for (const s of spinners) s.kill('SIGKILL');
     }

@@ -91,8 +91,20 @@ export function pidListeningOn(port: number): number | undefined {
  * waited for a CPU, not because it worked: benchmarks print this beside latency to tell the two apart.
  */
 export function runQueueWaitSecondsOf(pid: number, tid: number = pid): number | undefined {
-  const waiting = schedstatOf(`/proc/${pid}/task/${tid}`)?.waiting;
-  return waiting === undefined ? undefined : waiting / 1e9;
+  return schedstatSecondsOf(pid, tid)?.waiting;
+}
+
+/**
+ * A thread's seconds on a CPU and waiting for one so far, from one read of its schedstat (the main
+ * thread's tid is the pid), or undefined where the kernel keeps no scheduler statistics: for a
+ * benchmark that reads both around every request.
+ */
+export function schedstatSecondsOf(
+  pid: number,
+  tid: number = pid,
+): { readonly onCpu: number; readonly waiting: number } | undefined {
+  const s = schedstatOf(`/proc/${pid}/task/${tid}`);
+  return s && { onCpu: s.onCpu / 1e9, waiting: s.waiting / 1e9 };
 }
 
 /** A thread's scheduler statistics in nanoseconds, from its /proc/<pid>/task/<tid> directory; undefined without them. */
