@@ -204,10 +204,30 @@ async function checked(
   }).sighash;
 }
 
+/**
+ * Without `check`: the node asked as the signer asks it, and with `rules` the rules' curve work on
+ * stand-ins where the signer does it. Returns the stand-in sighash custody signs.
+ */
+async function lookedUp(
+  body: RequestBody,
+  spending: ReturnType<typeof parseTransaction>,
+): Promise<Uint8Array> {
+  const spent = hashToTxid(spending.ins[0]!.hash);
+  let first: Uint8Array | undefined;
+  if (body.staking_tx_hex !== undefined) {
+    const asked = rpc.call('gettxout', [spent, spending.ins[0]!.index, false]);
+    if (o.rules) first = stakerCheck(body, spending);
+    await asked;
+  } else await rpc.call('getrawtransaction', [spent, true]);
+  // The unbonding output's tweak (signer/validate.ts step 7), after the staker's check.
+  if (o.rules) tweak(first ?? stakerCheck(body, spending));
+  return spending.ins[0]!.hash;
+}
+
 /** What the signer asks custody per request at 1 in flight, the append to disk meanwhile. */
 async function custodyCalls(
   spending: ReturnType<typeof parseTransaction>,
-  sighash = spending.ins[0]!.hash,
+  sighash: Uint8Array,
 ): Promise<void> {
   if (!custody || !signingKey) {
     await log.write(RECORD);
@@ -253,22 +273,8 @@ const server = createServer(
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RequestBody;
           // The txid the unbonding tx spends, through the parser the signer uses (its first step too).
           const spending = parseTransaction(body.unbonding_tx_hex);
-          if (o.check) {
-            await custodyCalls(spending, await checked(body, spending));
-            res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
-            res.end(ANSWER);
-            return;
-          }
-          const spent = hashToTxid(spending.ins[0]!.hash);
-          let first: Uint8Array | undefined;
-          if (body.staking_tx_hex !== undefined) {
-            const asked = rpc.call('gettxout', [spent, spending.ins[0]!.index, false]);
-            if (o.rules) first = stakerCheck(body, spending);
-            await asked;
-          } else await rpc.call('getrawtransaction', [spent, true]);
-          // The unbonding output's tweak (signer/validate.ts step 7), after the staker's check.
-          if (o.rules) tweak(first ?? stakerCheck(body, spending));
-          await custodyCalls(spending);
+          const sighash = o.check ? await checked(body, spending) : await lookedUp(body, spending);
+          await custodyCalls(spending, sighash);
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
           res.end(ANSWER);
         } catch (e) {

@@ -86,7 +86,7 @@ import { fsyncLatencyMs, percentile } from '../../test/bench/fsyncLatency.ts';
 import { printResult } from '../../test/bench/measure.ts';
 import { buildJsonPost, type RawAnswer, RawHttpsConnection } from '../../test/bench/rawHttps.ts';
 import { type BulkStake, bulkStakes } from '../../test/infra/bulkStakes.ts';
-import { cpuSecondsOf, runQueueWaitSecondsOf, threadCpuOf } from '../../test/infra/cpu.ts';
+import { cpuSecondsOf, schedstatSecondsOf, threadCpuOf } from '../../test/infra/cpu.ts';
 import { makeTestPki } from '../../test/infra/pki.ts';
 import { writeSignerToml } from '../../test/infra/signerToml.ts';
 import { createSoftHsmDir } from '../../test/infra/softhsm.ts';
@@ -183,19 +183,16 @@ async function runPhase(
   await Promise.all(
     connections.map(async (c) => {
       for (let i = next++; i < requests.length; i = next++) {
-        const w = serial ? runQueueWaitSecondsOf(pids.signer) : undefined;
-        const onCpu = w !== undefined ? cpuSecondsOf(pids.signer, pids.signer) : undefined;
+        const s0 = serial ? schedstatSecondsOf(pids.signer) : undefined;
         const t = performance.now();
         answers[i] = await c.request(requests[i]!);
         const end = performance.now();
         latencies[i] = end - t;
         spans[i] = [performance.timeOrigin + t, performance.timeOrigin + end];
-        if (w !== undefined)
-          waits.push([
-            end - t,
-            ((runQueueWaitSecondsOf(pids.signer) ?? w) - w) * 1000,
-            (cpuSecondsOf(pids.signer, pids.signer) - onCpu!) * 1000,
-          ]);
+        if (s0) {
+          const s1 = schedstatSecondsOf(pids.signer) ?? s0;
+          waits.push([end - t, (s1.waiting - s0.waiting) * 1000, (s1.onCpu - s0.onCpu) * 1000]);
+        }
       }
     }),
   );
@@ -364,6 +361,30 @@ function waitSummary(phase: PhaseResult): string {
 /** A floor's latency over the signer's at one percentile, both measured in this run. */
 const floorRatio = (floor: PhaseResult, signer: PhaseResult, p: number): number =>
   percentile(floor.latencies, p) / percentile(signer.latencies, p);
+
+/**
+ * A floor's RESULT fields: `<name>_p50_ms_1`, `…_p99_ms_1` and the same `_tx`, then
+ * `<ratio>_p50_1`, `…_p99_1` and the same `_tx` (its latency over the signer's).
+ */
+function floorResult(
+  name: string,
+  ratio: string,
+  floor: PhaseResult,
+  floorTx: PhaseResult,
+  signer: PhaseResult,
+  signerTx: PhaseResult,
+): Record<string, number> {
+  return {
+    [`${name}_p50_ms_1`]: percentile(floor.latencies, 50),
+    [`${name}_p99_ms_1`]: percentile(floor.latencies, 99),
+    [`${name}_p50_ms_1_tx`]: percentile(floorTx.latencies, 50),
+    [`${name}_p99_ms_1_tx`]: percentile(floorTx.latencies, 99),
+    [`${ratio}_p50_1`]: floorRatio(floor, signer, 50),
+    [`${ratio}_p99_1`]: floorRatio(floor, signer, 99),
+    [`${ratio}_p50_1_tx`]: floorRatio(floorTx, signerTx, 50),
+    [`${ratio}_p99_1_tx`]: floorRatio(floorTx, signerTx, 99),
+  };
+}
 
 /** Every answer must be a 200 with a signature that verifies over its own stake's unbonding sighash. */
 function checkAnswers(
@@ -546,13 +567,20 @@ async function main(): Promise<void> {
       node,
       file: join(dir, file),
     });
+    // The signer's token and key; each floor its own anchor, so as not to move the signer's.
+    const custodyWith = (anchorLabel: string) => ({
+      tokenLabel: 'bench',
+      pinFile,
+      anchorLabel,
+      key: key.xOnly,
+    });
     const plainFloor = await startFloor(floorFiles('floor.log'), { ...tls, port: 0 });
     floors.push(plainFloor);
     // The floor of a signer that keeps the anchor: the same I/O and every custody call, no decision.
     const custodyFloorProcess = await startFloor(
       floorFiles('floor-custody.log'),
       { ...tls, port: 0 },
-      { custody: { tokenLabel: 'bench', pinFile, anchorLabel: 'bench floor anchor', key: key.xOnly } },
+      { custody: custodyWith('bench floor anchor') },
       // BENCH_SIGNER_PERF_PHASE=serial records this floor beside the signer.
       PERF_DIR !== undefined && PERF_PHASE === 'serial',
     );
@@ -563,7 +591,7 @@ async function main(): Promise<void> {
       floorFiles('floor-rules.log'),
       { ...tls, port: 0 },
       {
-        custody: { tokenLabel: 'bench', pinFile, anchorLabel: 'bench rules floor anchor', key: key.xOnly },
+        custody: custodyWith('bench rules floor anchor'),
         rules: true,
       },
     );
@@ -576,7 +604,7 @@ async function main(): Promise<void> {
       floorFiles('floor-check.log'),
       { ...tls, port: 0 },
       {
-        custody: { tokenLabel: 'bench', pinFile, anchorLabel: 'bench check floor anchor', key: key.xOnly },
+        custody: custodyWith('bench check floor anchor'),
         check: { paramsFile },
       },
     );
@@ -641,7 +669,7 @@ async function main(): Promise<void> {
       statText += c.toString('utf8');
     });
     if (stat) await new Promise((r) => setTimeout(r, 500));
-    // The 1-in-flight requests in turns of 500 with the three floors, each warmed as the signer was.
+    // The 1-in-flight requests in turns of 500 with the four floors, each warmed as the signer was.
     const [serial, floor, custodyFloor, rulesFloor, checkFloor] = await profiled('serial', () =>
       interleaved(
         [signerRun, plainFloor.run, custodyFloorProcess.run, rulesFloorProcess.run, checkFloorProcess.run],
@@ -696,9 +724,7 @@ async function main(): Promise<void> {
       (await signerRun(warmTxReq)).answers,
       signerKey,
     );
-    await custodyFloorProcess.run(warmTxReq);
-    await rulesFloorProcess.run(warmTxReq);
-    await checkFloorProcess.run(warmTxReq);
+    for (const f of [custodyFloorProcess, rulesFloorProcess, checkFloorProcess]) await f.run(warmTxReq);
     const [withTx, custodyFloorTx, rulesFloorTx, checkFloorTx] = await interleaved(
       [signerRun, custodyFloorProcess.run, rulesFloorProcess.run, checkFloorProcess.run],
       txReq,
@@ -835,30 +861,9 @@ async function main(): Promise<void> {
       fsync_p99_ms: percentile(fsync, 99),
       p50_ms_1_tx: percentile(withTx.latencies, 50),
       p99_ms_1_tx: percentile(withTx.latencies, 99),
-      custody_floor_p50_ms_1: percentile(custodyFloor.latencies, 50),
-      custody_floor_p99_ms_1: percentile(custodyFloor.latencies, 99),
-      custody_floor_p50_ms_1_tx: percentile(custodyFloorTx.latencies, 50),
-      custody_floor_p99_ms_1_tx: percentile(custodyFloorTx.latencies, 99),
-      floor_ratio_p50_1: floorRatio(custodyFloor, serial, 50),
-      floor_ratio_p99_1: floorRatio(custodyFloor, serial, 99),
-      floor_ratio_p50_1_tx: floorRatio(custodyFloorTx, withTx, 50),
-      floor_ratio_p99_1_tx: floorRatio(custodyFloorTx, withTx, 99),
-      rules_floor_p50_ms_1: percentile(rulesFloor.latencies, 50),
-      rules_floor_p99_ms_1: percentile(rulesFloor.latencies, 99),
-      rules_floor_p50_ms_1_tx: percentile(rulesFloorTx.latencies, 50),
-      rules_floor_p99_ms_1_tx: percentile(rulesFloorTx.latencies, 99),
-      rules_ratio_p50_1: floorRatio(rulesFloor, serial, 50),
-      rules_ratio_p99_1: floorRatio(rulesFloor, serial, 99),
-      rules_ratio_p50_1_tx: floorRatio(rulesFloorTx, withTx, 50),
-      rules_ratio_p99_1_tx: floorRatio(rulesFloorTx, withTx, 99),
-      check_floor_p50_ms_1: percentile(checkFloor.latencies, 50),
-      check_floor_p99_ms_1: percentile(checkFloor.latencies, 99),
-      check_floor_p50_ms_1_tx: percentile(checkFloorTx.latencies, 50),
-      check_floor_p99_ms_1_tx: percentile(checkFloorTx.latencies, 99),
-      check_ratio_p50_1: floorRatio(checkFloor, serial, 50),
-      check_ratio_p99_1: floorRatio(checkFloor, serial, 99),
-      check_ratio_p50_1_tx: floorRatio(checkFloorTx, withTx, 50),
-      check_ratio_p99_1_tx: floorRatio(checkFloorTx, withTx, 99),
+      ...floorResult('custody_floor', 'floor_ratio', custodyFloor, custodyFloorTx, serial, withTx),
+      ...floorResult('rules_floor', 'rules_ratio', rulesFloor, rulesFloorTx, serial, withTx),
+      ...floorResult('check_floor', 'check_ratio', checkFloor, checkFloorTx, serial, withTx),
     });
   } finally {
     for (const c of connections) c.close();
